@@ -1,0 +1,195 @@
+"""The whole exception tree of cascadeflow.
+
+    CascadeflowError
+    ├── ConfigurationError (ValueError)          raised at construction / before any request; never retried
+    │   ├── UnknownProviderError                 lists the known providers
+    │   ├── MissingAPIKeyError                   names the environment variable to set
+    │   ├── InvalidRequestError                  malformed messages, negative max_tokens, ...
+    │   └── UnknownModelPriceError (LookupError) the price book cannot price a model
+    ├── ProviderError                            a provider call failed (carries provider, model, status)
+    │   ├── AuthenticationError                  401/403
+    │   ├── RateLimitError                       429 (retry_after seconds when the server said)
+    │   ├── ProviderTimeoutError (TimeoutError)  connect/read/total timeout
+    │   ├── ServerError                          5xx
+    │   ├── BadRequestError                      other 4xx
+    │   │   └── ContextWindowExceededError       prompt + max_tokens do not fit the model
+    │   ├── ContentFilteredError                 the provider refused on content grounds
+    │   ├── MalformedResponseError               the body or stream could not be parsed
+    │   └── CircuitOpenError                     the breaker for (provider, model) is open
+    ├── BudgetExceeded                           a reservation did not fit (key, limit, requested, remaining)
+    ├── BudgetBackendUnavailable                 the ledger store cannot be reached (fail closed)
+    ├── PolicyViolation                          compliance / tool policy stopped the call in enforce mode
+    ├── CascadeExhausted                         every tier failed (attempts attached)
+    └── ReplayDataError (ValueError)             a recorded-outcome file is malformed (line number attached)
+
+Messages never contain API keys: adapters build errors from status codes and response bodies only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CascadeflowError(Exception):
+    """Base class of every error cascadeflow raises."""
+
+
+class ConfigurationError(CascadeflowError, ValueError):
+    """Wrong configuration or input, detected before any request is sent."""
+
+
+class UnknownProviderError(ConfigurationError):
+    def __init__(self, provider: str, known: list[str]):
+        self.provider = provider
+        self.known = sorted(known)
+        super().__init__(f"unknown provider {provider!r}; known providers: {', '.join(self.known)}")
+
+
+class MissingAPIKeyError(ConfigurationError):
+    def __init__(self, provider: str, env_var: str):
+        self.provider = provider
+        self.env_var = env_var
+        super().__init__(
+            f"no API key for provider {provider!r}: set the {env_var} environment variable "
+            f"or pass api_key= to ModelConfig"
+        )
+
+
+class InvalidRequestError(ConfigurationError):
+    """A request that can never succeed: malformed messages, bad parameters."""
+
+
+class UnknownModelPriceError(ConfigurationError, LookupError):
+    def __init__(self, provider: str | None, model: str, hint: str = ""):
+        self.provider = provider
+        self.model = model
+        where = f"{provider}/{model}" if provider else model
+        super().__init__(
+            f"no price known for model {where!r}; declare one with ModelConfig(cost=... per 1K tokens, "
+            f"input_price_per_million=..., output_price_per_million=...) or configure an unknown-model "
+            f"price ceiling{(': ' + hint) if hint else ''}"
+        )
+
+
+class ProviderError(CascadeflowError):
+    """A provider call failed. `retryable` tells the retry loop whether another attempt may help."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+    ):
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.request_id = request_id
+        prefix = f"[{provider}/{model}] " if provider else ""
+        status = f" (HTTP {status_code})" if status_code else ""
+        super().__init__(f"{prefix}{message}{status}")
+
+
+class AuthenticationError(ProviderError):
+    pass
+
+
+class RateLimitError(ProviderError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class ProviderTimeoutError(ProviderError, TimeoutError):
+    retryable = True
+
+
+class ServerError(ProviderError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class BadRequestError(ProviderError):
+    pass
+
+
+class ContextWindowExceededError(BadRequestError):
+    pass
+
+
+class ContentFilteredError(ProviderError):
+    pass
+
+
+class MalformedResponseError(ProviderError):
+    retryable = True
+
+
+class CircuitOpenError(ProviderError):
+    def __init__(self, message: str, *, reopens_in: float, **kw: Any):
+        self.reopens_in = reopens_in
+        super().__init__(message, **kw)
+
+
+class BudgetExceeded(CascadeflowError):
+    """A call's worst-case cost does not fit a budget. Raised before the call is sent."""
+
+    def __init__(
+        self,
+        message: str = "budget exceeded",
+        *,
+        key: str | None = None,
+        limit_usd: float | None = None,
+        requested_usd: float | None = None,
+        remaining_usd: float | None = None,
+    ):
+        self.key = key
+        self.limit_usd = limit_usd
+        self.requested_usd = requested_usd
+        self.remaining_usd = remaining_usd
+        detail = []
+        if key is not None:
+            detail.append(f"budget={key}")
+        if limit_usd is not None:
+            detail.append(f"limit=${limit_usd:.6f}")
+        if requested_usd is not None:
+            detail.append(f"requested=${requested_usd:.6f}")
+        if remaining_usd is not None:
+            detail.append(f"remaining=${remaining_usd:.6f}")
+        super().__init__(message + (f" ({', '.join(detail)})" if detail else ""))
+
+
+class BudgetBackendUnavailable(CascadeflowError):
+    """The ledger store cannot be reached; calls are refused (fail closed) unless fail-open is configured."""
+
+
+class PolicyViolation(CascadeflowError):
+    def __init__(self, message: str, *, policy: str | None = None, action: str = "stop"):
+        self.policy = policy
+        self.action = action
+        super().__init__(message)
+
+
+class CascadeExhausted(CascadeflowError):
+    """Every tier of a cascade failed; `attempts` holds each tier's record and error."""
+
+    def __init__(self, message: str, attempts: list[Any]):
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class ReplayDataError(CascadeflowError, ValueError):
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None):
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}: " if path and line else (f"line {line}: " if line else "")
+        super().__init__(f"{where}{message}")

@@ -1,0 +1,72 @@
+"""The provider protocol and the registry that builds one adapter per (provider, base URL, key).
+
+A provider has a name, `complete(request)` and `stream(request)`; `request.model` is the provider's own
+model id. Wrappers (cascade, budget guard, tracer) are providers too, so they compose.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol, runtime_checkable
+
+from cascadeflow.messages import Request, Response, StreamEvent
+from cascadeflow.models import ModelConfig, provider_facts
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+
+    async def complete(self, request: Request) -> Response: ...
+
+    def stream(self, request: Request) -> AsyncIterator[StreamEvent]: ...
+
+
+ProviderFactory = Callable[[ModelConfig], Provider]
+
+_factories: dict[str, ProviderFactory] = {}
+_instances: dict[tuple, Provider] = {}
+_lock = threading.Lock()
+
+
+def register_provider(wire_or_name: str, factory: ProviderFactory) -> None:
+    """Register a factory for a wire format ("openai_chat", "anthropic", "local", ...) or a provider name."""
+    with _lock:
+        _factories[wire_or_name] = factory
+        _instances.clear()
+
+
+def _builtin_factory(wire: str) -> ProviderFactory:
+    if wire == "openai_chat":
+        from cascadeflow.providers.openai_chat import OpenAIChat
+
+        return OpenAIChat.from_config
+    if wire == "anthropic":
+        from cascadeflow.providers.anthropic import AnthropicMessages
+
+        return AnthropicMessages.from_config
+    if wire == "local":
+        from cascadeflow.providers.local import LocalLlama
+
+        return LocalLlama.from_config
+    raise LookupError(wire)
+
+
+def provider_for(cfg: ModelConfig) -> Provider:
+    """The (cached) adapter serving `cfg`. Raises ConfigurationError subclasses before any I/O."""
+    facts = provider_facts(cfg.provider or "")
+    key = (cfg.provider, cfg.base_url, cfg.api_key, tuple(sorted((k, str(v)) for k, v in cfg.extra.items())))
+    found = _instances.get(key)
+    if found is not None:
+        return found
+    factory = _factories.get(cfg.provider or "") or _factories.get(facts.wire) or _builtin_factory(facts.wire)
+    provider = factory(cfg)
+    with _lock:
+        _instances.setdefault(key, provider)
+        return _instances[key]
+
+
+def clear_provider_cache() -> None:
+    with _lock:
+        _instances.clear()

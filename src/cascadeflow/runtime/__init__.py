@@ -1,0 +1,1 @@
+"""The pipeline every call passes through (policy -> reserve -> call -> validate -> settle -> record)."""

@@ -1,0 +1,284 @@
+"""The one pipeline every model attempt passes through: policy -> reserve -> call -> settle -> record.
+
+`Runtime.attempt()` is called once per model attempt (a single call, each cascade tier, an instrumented SDK
+call); `Runtime.finish()` writes the call's audit record. Validation lives in the cascade, which calls
+`attempt()` for every tier, so every attempt is priced, reserved, settled and traced exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from cascadeflow.errors import BudgetExceeded, ProviderError
+from cascadeflow.messages import Request, Response
+from cascadeflow.models import ModelConfig
+from cascadeflow.pricing import PriceBook, from_micro_usd, to_micro_usd
+from cascadeflow.providers.base import Provider, provider_for
+from cascadeflow.tokens import estimate_input_tokens
+from cascadeflow.trace.records import AuditRecord, DecisionRecord
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_OUTPUT_TOKENS = 4096  # used when neither the call nor the ModelConfig sets a limit
+MIN_USEFUL_OUTPUT_TOKENS = 64  # a per-call cap never shrinks max_tokens below this; it refuses instead
+
+Overflow = Literal["shrink", "raise"]
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One budget a call is charged against: a ledger key and its limit in micro-USD."""
+
+    key: str
+    limit_micro: int
+
+
+class Ledger(Protocol):
+    def reserve(self, request_id: str, charges: list[Charge], amount_micro: int, lease_seconds: float) -> Any: ...
+
+    def settle(self, request_id: str, actual_micro: int) -> Any: ...
+
+    def remaining(self, charge: Charge) -> int: ...
+
+
+class Policy(Protocol):
+    """Run-scope policy (harness): may switch the model, strip tools, redact, or stop."""
+
+    def before_attempt(self, model: ModelConfig, request: Request, call: CallContext) -> tuple[ModelConfig, Request]: ...
+
+    def after_attempt(self, model: ModelConfig, response: Response, call: CallContext) -> None: ...
+
+
+class Sink(Protocol):
+    def write(self, record: AuditRecord) -> None: ...
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    """What one attempt did; the cascade adds its validation verdict."""
+
+    tier: int
+    role: str
+    model: str
+    max_tokens: int
+    reserved_usd: Decimal
+    cost: Decimal = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    status: Literal["ok", "error", "refused"] = "ok"
+    error: str | None = None
+    finish_reason: str | None = None
+    provider_request_id: str | None = None
+    shrunk_from: int | None = None  # max_tokens lowered to fit a per-call cap
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier, "role": self.role, "model": self.model, "max_tokens": self.max_tokens,
+            "cost_usd": float(self.cost), "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens, "latency_ms": round(self.latency_ms, 3),
+            "status": self.status, "error": self.error, "finish_reason": self.finish_reason,
+            "shrunk_from": self.shrunk_from,
+        }
+
+
+@dataclass(slots=True)
+class CallContext:
+    """State of one top-level call (which may make several attempts)."""
+
+    request_id: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    budget_limit_micro: int | None = None  # per-call cap over all attempts
+    charges: list[Charge] = field(default_factory=list)
+    routing_reason: str = ""
+    model_requested: str | None = None
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    decisions: list[DecisionRecord] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    scope: Any = None  # the harness run scope, when inside one
+    mode: str = "off"
+
+    @property
+    def spent(self) -> Decimal:
+        return sum((a.cost for a in self.attempts), Decimal(0))
+
+    def decide(self, action: str, reason: str, *, model_requested: str | None = None,
+               model_used: str | None = None, applied: bool = True, **details: Any) -> DecisionRecord:
+        record = DecisionRecord(
+            step=len(self.decisions) + 1, timestamp=_now_iso(), action=action, reason=reason,
+            model_requested=model_requested, model_used=model_used, applied=applied,
+            run_id=getattr(self.scope, "run_id", None), request_id=self.request_id, details=details,
+        )
+        self.decisions.append(record)
+        return record
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Runtime:
+    """Wires pricing, ledger, policy and sinks around provider calls. Cheap to construct; share one."""
+
+    def __init__(
+        self,
+        *,
+        price_book: PriceBook | None = None,
+        ledger: Ledger | None = None,
+        policy: Policy | None = None,
+        sinks: tuple[Sink, ...] | list[Sink] = (),
+        resolve_provider: Callable[[ModelConfig], Provider] = provider_for,
+        overflow: Overflow = "shrink",
+        min_useful_output_tokens: int = MIN_USEFUL_OUTPUT_TOKENS,
+        lease_seconds: float = 300.0,
+        listeners: list[Callable[[str, dict[str, Any]], None]] | None = None,
+    ):
+        self.price_book = price_book or PriceBook()
+        self.ledger = ledger
+        self.policy = policy
+        self.sinks = list(sinks)
+        self.resolve_provider = resolve_provider
+        self.overflow = overflow
+        self.min_useful_output_tokens = min_useful_output_tokens
+        self.lease_seconds = lease_seconds
+        self.listeners = listeners or []
+
+    def emit(self, kind: str, **data: Any) -> None:
+        for listener in self.listeners:
+            try:
+                listener(kind, data)
+            except Exception:  # a broken listener must not break a call
+                log.exception("event listener failed on %s", kind)
+
+    def max_tokens_for(self, model: ModelConfig, request: Request) -> int:
+        if request.max_tokens is not None:
+            return request.max_tokens
+        return model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
+
+    def fit_to_cap(self, model: ModelConfig, request: Request, call: CallContext) -> tuple[Request, int, Decimal]:
+        """Apply the per-call cap: returns (request with max_tokens set, original max_tokens, worst case)."""
+        max_tokens = self.max_tokens_for(model, request)
+        input_bound = estimate_input_tokens(request.messages, request.tools)
+        worst = self.price_book.worst_case(model, input_bound, max_tokens)
+        original = max_tokens
+        if call.budget_limit_micro is not None:
+            room = from_micro_usd(call.budget_limit_micro) - call.spent
+            if worst > room:
+                fitted = self._largest_fitting(model, input_bound, room, max_tokens)
+                if self.overflow == "raise" or fitted < self.min_useful_output_tokens:
+                    call.decide("stop", f"worst case ${worst:.6f} exceeds the per-call cap "
+                                        f"(${room:.6f} left)", model_requested=model.id)
+                    raise BudgetExceeded("call would exceed its budget_limit", key=f"call:{call.request_id}",
+                                         limit_usd=float(from_micro_usd(call.budget_limit_micro)),
+                                         requested_usd=float(worst), remaining_usd=float(room))
+                max_tokens = fitted
+                worst = self.price_book.worst_case(model, input_bound, max_tokens)
+                call.decide("switch_model", f"max_tokens lowered {original} -> {max_tokens} to fit the "
+                                            f"per-call cap", model_requested=model.id, model_used=model.id)
+        return request.with_(max_tokens=max_tokens), original, worst
+
+    def _largest_fitting(self, model: ModelConfig, input_bound: int, room: Decimal, upper: int) -> int:
+        lo, hi = 0, upper
+        while lo < hi:  # binary search: cost is monotone in max_tokens
+            mid = (lo + hi + 1) // 2
+            if self.price_book.worst_case(model, input_bound, mid) <= room:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    async def attempt(
+        self,
+        model: ModelConfig,
+        request: Request,
+        call: CallContext,
+        *,
+        tier: int = 0,
+        role: str = "single",
+        invoke: Callable[[Request], Awaitable[Response]] | None = None,
+    ) -> tuple[Response, AttemptRecord]:
+        """One model call through the whole pipeline. Raises BudgetExceeded/PolicyViolation before sending."""
+        if self.policy is not None:
+            model, request = self.policy.before_attempt(model, request, call)
+        request, original_max, worst = self.fit_to_cap(model, request.with_(model=model.name), call)
+        record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
+                               reserved_usd=worst,
+                               shrunk_from=original_max if original_max != request.max_tokens else None)
+        reservation_id = f"{call.request_id}:{len(call.attempts)}"
+        if self.ledger is not None and call.charges:
+            self.ledger.reserve(reservation_id, call.charges, to_micro_usd(worst), self.lease_seconds)
+        call.attempts.append(record)
+        self.emit("attempt_started", request_id=call.request_id, model=model.id, tier=tier, role=role)
+        started = time.perf_counter()
+        try:
+            if invoke is not None:
+                response = await invoke(request)
+            else:
+                response = await self.resolve_provider(model).complete(request)
+        except BaseException as exc:
+            record.latency_ms = (time.perf_counter() - started) * 1000
+            record.status = "error"
+            record.error = f"{type(exc).__name__}: {exc}" if isinstance(exc, (ProviderError, Exception)) else type(exc).__name__
+            self._settle(reservation_id, Decimal(0), call)
+            self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=tier, error=record.error)
+            raise
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        record.cost = self.price_book.cost(model, response.usage, latency_s=record.latency_ms / 1000)
+        record.input_tokens = response.usage.input_tokens
+        record.output_tokens = response.usage.output_tokens
+        record.finish_reason = response.finish_reason
+        record.provider_request_id = response.request_id
+        self._settle(reservation_id, record.cost, call)
+        if self.policy is not None:
+            self.policy.after_attempt(model, response, call)
+        self.emit("attempt_finished", request_id=call.request_id, model=model.id, tier=tier,
+                  cost=float(record.cost), latency_ms=record.latency_ms)
+        return response, record
+
+    def _settle(self, reservation_id: str, cost: Decimal, call: CallContext) -> None:
+        if self.ledger is not None and call.charges:
+            self.ledger.settle(reservation_id, to_micro_usd(cost))
+
+    def budget_remaining(self, call: CallContext) -> float | None:
+        """The tightest remaining budget that applies to this call, in USD (None: no budget applies)."""
+        candidates: list[Decimal] = []
+        if call.budget_limit_micro is not None:
+            candidates.append(from_micro_usd(call.budget_limit_micro) - call.spent)
+        if self.ledger is not None:
+            candidates.extend(from_micro_usd(self.ledger.remaining(c)) for c in call.charges)
+        return float(min(candidates)) if candidates else None
+
+    def finish(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
+               error: BaseException | None = None, prompt: Any = None) -> AuditRecord:
+        """Write the call's audit record to every sink."""
+        record = AuditRecord(
+            timestamp=_now_iso(), request_id=call.request_id, run_id=getattr(call.scope, "run_id", None),
+            user_id=call.user_id, agent_id=call.agent_id, mode=call.mode, action=action,
+            model_requested=call.model_requested, model_selected=model_selected,
+            routing_reason=call.routing_reason,
+            input_tokens=sum(a.input_tokens for a in call.attempts),
+            output_tokens=sum(a.output_tokens for a in call.attempts),
+            cost_usd=float(call.spent), latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
+            budget_remaining=self.budget_remaining(call), price_version=self.price_book.version,
+            metadata=dict(call.metadata), tiers=[a.to_dict() for a in call.attempts],
+            error=f"{type(error).__name__}: {error}" if error else None,
+        )
+        for sink in self.sinks:
+            try:
+                sink.write(record)
+            except Exception:
+                log.exception("audit sink %r failed", sink)
+        return record

@@ -336,6 +336,7 @@ class Response:
     latency_ms: float = 0.0
     request_id: str | None = None
     raw_finish_reason: str | None = None
+    confidence: float | None = None  # a confidence the source reported itself (e.g. a recorded replay value)
 
     @property
     def text(self) -> str:

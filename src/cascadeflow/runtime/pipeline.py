@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -54,6 +55,21 @@ class Policy(Protocol):
     def before_attempt(self, model: ModelConfig, request: Request, call: CallContext) -> tuple[ModelConfig, Request]: ...
 
     def after_attempt(self, model: ModelConfig, response: Response, call: CallContext) -> None: ...
+
+
+class Scope(Protocol):
+    """A harness run scope, as the runtime sees it (set by `cascadeflow.run()` / `@cascadeflow.agent`)."""
+
+    run_id: str
+    mode: str  # "off" | "observe" | "enforce"
+    policy: Policy | None
+
+    def charges(self) -> list[Charge]: ...  # this scope's budget and every enclosing scope's
+
+    def record(self, call: CallContext) -> None: ...  # called once per finished call
+
+
+CURRENT_SCOPE: ContextVar[Scope | None] = ContextVar("cascadeflow_scope", default=None)
 
 
 class Sink(Protocol):
@@ -156,6 +172,33 @@ class Runtime:
         self.lease_seconds = lease_seconds
         self.listeners = listeners or []
 
+    def new_call(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        budget_limit_micro: int | None = None,
+        charges: list[Charge] | None = None,
+        routing_reason: str = "",
+        model_requested: str | None = None,
+        default_mode: str = "off",
+    ) -> CallContext:
+        """Start a top-level call: picks up the current run scope and the budgets that apply to it."""
+        scope = CURRENT_SCOPE.get()
+        all_charges = list(charges or [])
+        if scope is not None:
+            all_charges.extend(scope.charges())
+        return CallContext(
+            request_id=new_request_id(), user_id=user_id, agent_id=agent_id, metadata=dict(metadata or {}),
+            budget_limit_micro=budget_limit_micro, charges=all_charges, routing_reason=routing_reason,
+            model_requested=model_requested, scope=scope, mode=scope.mode if scope is not None else default_mode,
+        )
+
+    def _policy(self, call: CallContext) -> Policy | None:
+        scoped = getattr(call.scope, "policy", None)
+        return scoped if scoped is not None else self.policy
+
     def emit(self, kind: str, **data: Any) -> None:
         for listener in self.listeners:
             try:
@@ -211,8 +254,9 @@ class Runtime:
         invoke: Callable[[Request], Awaitable[Response]] | None = None,
     ) -> tuple[Response, AttemptRecord]:
         """One model call through the whole pipeline. Raises BudgetExceeded/PolicyViolation before sending."""
-        if self.policy is not None:
-            model, request = self.policy.before_attempt(model, request, call)
+        policy = self._policy(call)
+        if policy is not None:
+            model, request = policy.before_attempt(model, request, call)
         request, original_max, worst = self.fit_to_cap(model, request.with_(model=model.name), call)
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,
@@ -242,8 +286,8 @@ class Runtime:
         record.finish_reason = response.finish_reason
         record.provider_request_id = response.request_id
         self._settle(reservation_id, record.cost, call)
-        if self.policy is not None:
-            self.policy.after_attempt(model, response, call)
+        if policy is not None:
+            policy.after_attempt(model, response, call)
         self.emit("attempt_finished", request_id=call.request_id, model=model.id, tier=tier,
                   cost=float(record.cost), latency_ms=record.latency_ms)
         return response, record
@@ -276,6 +320,8 @@ class Runtime:
             metadata=dict(call.metadata), tiers=[a.to_dict() for a in call.attempts],
             error=f"{type(error).__name__}: {error}" if error else None,
         )
+        if call.scope is not None:
+            call.scope.record(call)
         for sink in self.sinks:
             try:
                 sink.write(record)

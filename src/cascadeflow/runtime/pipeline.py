@@ -72,6 +72,21 @@ class Scope(Protocol):
 CURRENT_SCOPE: ContextVar[Scope | None] = ContextVar("cascadeflow_scope", default=None)
 
 
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Budgets a facade (CascadeFlow, BudgetSession) attaches to the calls made while it is active, so an
+    engine such as CascadeAgent picks them up in `Runtime.new_call()` without threading them through."""
+
+    budget_limit_micro: int | None = None
+    charges: tuple[Charge, ...] = ()
+    raise_bar: float = 0.0  # added to the cascade's acceptance threshold (budget pressure)
+    cheapest_only: bool = False  # serve only the first tier (budget exhausted, configured to degrade)
+    reason: str = ""
+
+
+CALL_OPTIONS: ContextVar[CallOptions | None] = ContextVar("cascadeflow_call_options", default=None)
+
+
 class Sink(Protocol):
     def write(self, record: AuditRecord) -> None: ...
 
@@ -186,7 +201,12 @@ class Runtime:
     ) -> CallContext:
         """Start a top-level call: picks up the current run scope and the budgets that apply to it."""
         scope = CURRENT_SCOPE.get()
+        options = CALL_OPTIONS.get()
         all_charges = list(charges or [])
+        if options is not None:
+            all_charges.extend(options.charges)
+            if budget_limit_micro is None:
+                budget_limit_micro = options.budget_limit_micro
         if scope is not None:
             all_charges.extend(scope.charges())
         return CallContext(

@@ -123,7 +123,8 @@ def load_model(path: Path, *, n_ctx: int = DEFAULT_CONTEXT, n_threads: int | Non
 class _Gate:
     """A llama.cpp stopping criterion, called once per sampled token: counts tokens and stops on request."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: LocalLlama) -> None:
+        self.owner = owner
         self.stop = threading.Event()
         self.prompt_tokens: int | None = None
         self.sampled = 0
@@ -132,6 +133,7 @@ class _Gate:
         if self.prompt_tokens is None:
             self.prompt_tokens = len(input_ids)  # the first call sees exactly the evaluated prompt
         self.sampled += 1
+        self.owner.gate_checks += 1  # runs under the model lock: one writer at a time
         return self.stop.is_set()
 
 
@@ -155,12 +157,15 @@ class LocalLlama:
     name = "local"
 
     def __init__(self, model_path: Path | str | None = None, *, model_name: str = "smollm2-135m-instruct",
-                 n_ctx: int = DEFAULT_CONTEXT, n_threads: int | None = None, seed: int = 0):
+                 n_ctx: int = DEFAULT_CONTEXT, n_threads: int | None = None, seed: int = 0,
+                 reuse_prompt_cache: bool = False):
         self.model_path = Path(model_path) if model_path is not None else default_model_path()
         self.model_name = model_name
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.seed = seed
+        self.reuse_prompt_cache = reuse_prompt_cache
+        self.gate_checks = 0  # llama.cpp sampling steps seen by this provider (shows where a stop took effect)
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> LocalLlama:
@@ -168,7 +173,8 @@ class LocalLlama:
         return cls(model_path_for(cfg), model_name=cfg.name,
                    n_ctx=int(extra.get("n_ctx") or cfg.context_window or DEFAULT_CONTEXT),
                    n_threads=int(extra["n_threads"]) if extra.get("n_threads") else None,
-                   seed=int(extra.get("seed", 0)))
+                   seed=int(extra.get("seed", 0)),
+                   reuse_prompt_cache=bool(extra.get("reuse_prompt_cache", False)))
 
     def load(self) -> LoadedModel:
         """Load (or reuse) the model now; otherwise the first call loads it."""
@@ -208,6 +214,10 @@ class LocalLlama:
 
         model = self.load()
         with model.lock:
+            if not self.reuse_prompt_cache:
+                # Reusing a cached prompt prefix evaluates tokens in other batches, which shifts logits by
+                # rounding: even greedy decoding then differs between identical calls.
+                model.llama.reset()
             prompt, stop = render_prompt(model.llama, request.messages)
             options = {**kwargs, "prompt": prompt, "stop": kwargs["stop"] + stop,
                        "stopping_criteria": StoppingCriteriaList([gate])}
@@ -238,7 +248,7 @@ class LocalLlama:
 
     async def complete(self, request: Request) -> Response:
         started = time.perf_counter()
-        gate = _Gate()
+        gate = _Gate(self)
         result = await self._in_worker(request, gate, None)
         choice = result["choices"][0]
         usage = result.get("usage") or {}
@@ -259,7 +269,7 @@ class LocalLlama:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        gate = _Gate()
+        gate = _Gate(self)
         work = asyncio.ensure_future(self._in_worker(
             request, gate, lambda chunk: loop.call_soon_threadsafe(queue.put_nowait, chunk)))
         work.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))

@@ -10,6 +10,7 @@
     │   ├── AuthenticationError                  401/403
     │   ├── RateLimitError                       429 (retry_after seconds when the server said)
     │   ├── ProviderTimeoutError (TimeoutError)  connect/read/total timeout
+    │   ├── ProviderConnectionError (ConnectionError) the host could not be reached or dropped the connection
     │   ├── ServerError                          5xx
     │   ├── BadRequestError                      other 4xx
     │   │   └── ContextWindowExceededError       prompt + max_tokens do not fit the model
@@ -107,6 +108,10 @@ class RateLimitError(ProviderError):
 
 
 class ProviderTimeoutError(ProviderError, TimeoutError):
+    retryable = True
+
+
+class ProviderConnectionError(ProviderError, ConnectionError):
     retryable = True
 
 

@@ -1,0 +1,318 @@
+"""Reading audit logs back: rotated JSONL files in order (torn or corrupt lines skipped and reported),
+SQLite databases, filters, and summaries by model, action or any metadata key."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from cascadeflow.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+SQLITE_SCHEME = "sqlite:///"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedLine:
+    """A line a reader could not use: where it was and why."""
+
+    path: str
+    line: int
+    reason: str  # "torn last line" | "invalid JSON" | "not a JSON object"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+def log_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The log and its rotated backups, oldest first (`audit.jsonl.3`, `.2`, `.1`, `audit.jsonl`)."""
+    base = Path(path)
+    pattern = re.compile(re.escape(base.name) + r"\.(\d+)$")
+    backups: list[tuple[int, Path]] = []
+    if base.parent.exists():
+        for candidate in base.parent.iterdir():
+            match = pattern.match(candidate.name)
+            if match:
+                backups.append((int(match.group(1)), candidate))
+    ordered = [p for _, p in sorted(backups, reverse=True)]
+    if base.exists():
+        ordered.append(base)
+    return ordered
+
+
+def parse_lines(data: bytes, path: str, skipped: list[SkippedLine], *, first_line: int = 1) -> Iterator[dict]:
+    """Records in `data` (whole lines of one file); unusable lines are appended to `skipped`."""
+    lines = data.split(b"\n")
+    tail = lines.pop()  # after the last newline: empty, or a line whose writer was killed mid-write
+    for number, raw in enumerate(lines, start=first_line):
+        if not raw.strip():
+            continue
+        record = _parse(raw, path, number, skipped)
+        if record is not None:
+            yield record
+    if tail.strip():
+        skipped.append(SkippedLine(path, first_line + len(lines), "torn last line"))
+
+
+def _parse(raw: bytes, path: str, number: int, skipped: list[SkippedLine]) -> dict | None:
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        skipped.append(SkippedLine(path, number, "invalid JSON"))
+        return None
+    if not isinstance(record, dict):
+        skipped.append(SkippedLine(path, number, "not a JSON object"))
+        return None
+    return record
+
+
+def is_sqlite(source: str | os.PathLike[str]) -> bool:
+    text = str(source)
+    return text.startswith(SQLITE_SCHEME) or text.endswith(SQLITE_SUFFIXES)
+
+
+def sqlite_path(source: str | os.PathLike[str]) -> Path:
+    text = str(source)
+    return Path(text.removeprefix(SQLITE_SCHEME))
+
+
+def iter_records(source: str | os.PathLike[str], skipped: list[SkippedLine] | None = None,
+                 where: RecordFilter | None = None) -> Iterator[dict[str, Any]]:
+    """Every record of a JSONL log (with its rotated files) or SQLite database, oldest first."""
+    skipped = [] if skipped is None else skipped
+    where = where or RecordFilter()
+    if is_sqlite(source):
+        from cascadeflow.trace.sqlite import read_sqlite
+
+        rows = read_sqlite(sqlite_path(source), since=_iso(where.since), until=_iso(where.until),
+                           **where.sql_equals())
+        yield from (r for r in rows if where.matches(r))
+        return
+    files = log_files(source)
+    if not files:
+        raise ConfigurationError(f"no audit log at {source}; pass a path or set CASCADEFLOW_AUDIT_PATH")
+    for file in files:
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:  # rotated away between listing and reading
+            continue
+        yield from (r for r in parse_lines(data, str(file), skipped) if where.matches(r))
+
+
+@dataclass(slots=True)
+class LogContents:
+    records: list[dict[str, Any]]
+    skipped: list[SkippedLine] = field(default_factory=list)
+
+
+def read_log(source: str | os.PathLike[str], where: RecordFilter | None = None) -> LogContents:
+    """All (matching) records and the lines that had to be skipped."""
+    skipped: list[SkippedLine] = []
+    records = list(iter_records(source, skipped, where))
+    return LogContents(records, skipped)
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> datetime:
+    """An ISO-8601 timestamp (UTC when no zone is given) or a look-back like `30s`, `15m`, `2h`, `7d`."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return (now or datetime.now(UTC)) - timedelta(**{unit: float(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"cannot read time {text!r}: use ISO-8601 (2026-06-15T03:42:11Z) or a look-back such as 15m, 2h, 7d"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    # SQL pre-filter only: truncated to the second so the text comparison never drops a matching row
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def record_time(record: dict[str, Any]) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(record.get("timestamp")))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """Which records to keep. `model` accepts shell wildcards (`groq/*`); times are inclusive."""
+
+    run_id: str | None = None
+    user_id: str | None = None
+    model: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def sql_equals(self) -> dict[str, str | None]:
+        wildcard = self.model is not None and any(c in self.model for c in "*?[")
+        return {"run_id": self.run_id, "user_id": self.user_id, "action": self.action,
+                "model": None if wildcard else self.model}
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        if self.run_id is not None and record.get("run_id") != self.run_id:
+            return False
+        if self.user_id is not None and record.get("user_id") != self.user_id:
+            return False
+        if self.action is not None and record.get("action") != self.action:
+            return False
+        if self.model is not None:
+            model = record.get("model_selected") or record.get("model_requested") or ""
+            if not fnmatch.fnmatchcase(str(model), self.model):
+                return False
+        if self.since is not None or self.until is not None:
+            moment = record_time(record)
+            if moment is None:
+                return False
+            if (self.since is not None and moment < self.since) or (self.until is not None and moment > self.until):
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    """Totals for one group of records."""
+
+    key: str
+    count: int
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    latency_ms_p50: float
+    latency_ms_p95: float
+    errors: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def group_key(record: dict[str, Any], by: str) -> str:
+    """The value of `by` in a record: a field, a caller metadata key, or `model` (the model that served)."""
+    if by == "model":
+        value = record.get("model_selected") or record.get("model_requested")
+    else:
+        value = record.get(by)
+        if value is None:
+            value = (record.get("metadata") or {}).get(by)
+    return "(none)" if value is None else str(value)
+
+
+def summarise(records: Iterable[dict[str, Any]], by: str = "model") -> list[GroupSummary]:
+    """Count, cost, tokens and latency per group, most expensive group first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(group_key(record, by), []).append(record)
+    out = [_summarise_group(key, members) for key, members in groups.items()]
+    return sorted(out, key=lambda g: (-g.cost_usd, -g.count, g.key))
+
+
+def _summarise_group(key: str, records: list[dict[str, Any]]) -> GroupSummary:
+    latencies = np.array([float(r.get("latency_ms") or 0.0) for r in records])
+    return GroupSummary(
+        key=key,
+        count=len(records),
+        cost_usd=round(sum(float(r.get("cost_usd") or 0.0) for r in records), 10),
+        input_tokens=sum(int(r.get("input_tokens") or 0) for r in records),
+        output_tokens=sum(int(r.get("output_tokens") or 0) for r in records),
+        latency_ms_p50=round(float(np.percentile(latencies, 50)), 3),
+        latency_ms_p95=round(float(np.percentile(latencies, 95)), 3),
+        errors=sum(1 for r in records if r.get("error")),
+    )
+
+
+def last_records(path: str | os.PathLike[str], n: int, skipped: list[SkippedLine] | None = None) -> list[dict]:
+    """The last `n` records of a JSONL log, reading rotated files only as far back as needed."""
+    skipped = [] if skipped is None else skipped
+    if is_sqlite(path):
+        return list(iter_records(path, skipped))[-n:] if n > 0 else []
+    files = log_files(path)
+    if not files:
+        raise ConfigurationError(f"no audit log at {path}; pass a path or set CASCADEFLOW_AUDIT_PATH")
+    collected: list[dict] = []
+    for file in reversed(files):
+        if len(collected) >= n:
+            break
+        try:
+            records = list(parse_lines(file.read_bytes(), str(file), skipped))
+        except FileNotFoundError:
+            continue
+        collected = records + collected
+    return collected[-n:] if n > 0 else []
+
+
+def follow(path: str | os.PathLike[str], *, poll_seconds: float = 0.25, idle_exit_s: float | None = None,
+           skipped: list[SkippedLine] | None = None) -> Iterator[dict[str, Any]]:
+    """Records appended to a JSONL log from now on, across rotations; stops after `idle_exit_s` without
+    new data (None: never)."""
+    skipped = [] if skipped is None else skipped
+    base = Path(path)
+    handle = _open_at_end(base)
+    idle_since = time.monotonic()
+    pending = b""
+    try:
+        while True:
+            chunk = handle.read() if handle else b""
+            if chunk:
+                pending += chunk
+                complete, _, pending = pending.rpartition(b"\n")
+                yield from parse_lines(complete + b"\n", str(base), skipped, first_line=0)
+                idle_since = time.monotonic()
+                continue
+            if _replaced(base, handle):
+                pending += handle.read() if handle else b""  # the last lines written before the rotation
+                if pending.strip():
+                    complete, _, torn = pending.rpartition(b"\n")
+                    yield from parse_lines(complete + b"\n" + torn, str(base), skipped, first_line=0)
+                pending = b""
+                if handle:
+                    handle.close()
+                handle = open(base, "rb")  # noqa: SIM115 - held across iterations
+                continue
+            if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
+                return
+            time.sleep(poll_seconds)
+    finally:
+        if handle:
+            handle.close()
+
+
+def _open_at_end(path: Path) -> BinaryIO | None:
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - held by the generator
+    except FileNotFoundError:
+        return None
+    handle.seek(0, os.SEEK_END)
+    return handle
+
+
+def _replaced(path: Path, handle: BinaryIO | None) -> bool:
+    try:
+        live = os.stat(path)
+    except FileNotFoundError:
+        return False
+    if handle is None:
+        return True
+    mine = os.fstat(handle.fileno())
+    return (live.st_ino, live.st_dev) != (mine.st_ino, mine.st_dev)

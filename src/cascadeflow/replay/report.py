@@ -1,0 +1,158 @@
+"""Operating points and baselines of a replayed policy: cost, strong-call share, quality, gap recovered.
+
+Quality is the mean recorded label (1/0) or scaled score of the answer the policy returned. Baselines are
+computed from the same recorded answers and the same price book: cheap-only, strong-only, random routing
+at the policy's strong-call share (its expectation, not one random draw), and the oracle router (sends a
+query to the strong model exactly when the cheap answer is worse than the strong one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from cascadeflow.pricing import PriceBook
+from cascadeflow.replay.format import ReplayDataset, estimate_message_tokens, estimate_tokens
+from cascadeflow.messages import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOutcome:
+    """What the engine did on one query: the final model, every model it called, cost and quality."""
+
+    query_id: str
+    final_model: str  # alias of the model whose answer was returned
+    called: tuple[str, ...]  # aliases of every model called, in order
+    cost_usd: Decimal
+    quality: float
+    scores: tuple[float | None, ...] = ()  # the validator score of each called tier
+    signals: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(slots=True)
+class OperatingPoint:
+    name: str
+    threshold: float | None
+    strong_call_fraction: float
+    cost_usd: float
+    cost_fraction: float
+    quality: float
+    quality_fraction: float
+    gap_recovered: float | None
+    n: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """Per-query recorded quality and cost of the cheap and the strong model (for baselines and fractions)."""
+
+    cheap: str
+    strong: str
+    cheap_quality: tuple[float, ...]
+    strong_quality: tuple[float, ...]
+    cheap_cost: tuple[Decimal, ...]
+    strong_cost: tuple[Decimal, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.cheap_quality)
+
+    @property
+    def q_cheap(self) -> float:
+        return sum(self.cheap_quality) / self.n
+
+    @property
+    def q_strong(self) -> float:
+        return sum(self.strong_quality) / self.n
+
+    @property
+    def strong_total(self) -> Decimal:
+        return sum(self.strong_cost, Decimal(0))
+
+
+def recorded_cost(dataset: ReplayDataset, alias: str, price_book: PriceBook) -> tuple[Decimal, ...]:
+    """What each query's recorded answer of `alias` costs by the price book (estimating unrecorded tokens)."""
+    cfg = dataset.models[alias]
+    costs = []
+    for query in dataset.queries:
+        answer = query.answers[alias]
+        usage = Usage(
+            input_tokens=answer.input_tokens if answer.input_tokens is not None
+            else estimate_message_tokens(query.messages),
+            output_tokens=answer.output_tokens if answer.output_tokens is not None
+            else estimate_tokens(answer.content))
+        costs.append(price_book.cost(cfg, usage, latency_s=(answer.latency_ms or 0.0) / 1000))
+    return tuple(costs)
+
+
+def reference(dataset: ReplayDataset, cheap: str, strong: str, price_book: PriceBook) -> Reference:
+    return Reference(
+        cheap, strong,
+        tuple(q.answers[cheap].quality for q in dataset.queries),
+        tuple(q.answers[strong].quality for q in dataset.queries),
+        recorded_cost(dataset, cheap, price_book), recorded_cost(dataset, strong, price_book))
+
+
+def point(name: str, ref: Reference, *, threshold: float | None, strong_fraction: float, cost: Decimal,
+          quality: float, **details: Any) -> OperatingPoint:
+    gap = ref.q_strong - ref.q_cheap
+    return OperatingPoint(
+        name=name, threshold=threshold, strong_call_fraction=strong_fraction, cost_usd=float(cost),
+        cost_fraction=float(cost / ref.strong_total) if ref.strong_total else 0.0, quality=quality,
+        quality_fraction=quality / ref.q_strong if ref.q_strong else 0.0,
+        gap_recovered=(quality - ref.q_cheap) / gap if gap > 0 else None, n=ref.n, details=details)
+
+
+def policy_point(name: str, ref: Reference, outcomes: Sequence[QueryOutcome], *,
+                 threshold: float | None) -> OperatingPoint:
+    """The operating point of an engine run (outcomes in the dataset's query order)."""
+    if len(outcomes) != ref.n:
+        raise ValueError(f"{len(outcomes)} outcomes for {ref.n} queries")
+    strong_calls = sum(1 for o in outcomes if ref.strong in o.called)
+    cost = sum((o.cost_usd for o in outcomes), Decimal(0))
+    quality = sum(o.quality for o in outcomes) / ref.n
+    accepted = sum(1 for o in outcomes if o.final_model == ref.cheap)
+    return point(name, ref, threshold=threshold, strong_fraction=strong_calls / ref.n, cost=cost,
+                 quality=quality, draft_acceptance=accepted / ref.n)
+
+
+def baselines(ref: Reference, strong_fraction: float | None = None) -> list[OperatingPoint]:
+    """Cheap-only, strong-only, oracle and (when a share is given) random routing at that share."""
+    cheap_total = sum(ref.cheap_cost, Decimal(0))
+    out = [
+        point("cheap-only", ref, threshold=None, strong_fraction=0.0, cost=cheap_total, quality=ref.q_cheap),
+        point("strong-only", ref, threshold=None, strong_fraction=1.0, cost=ref.strong_total,
+              quality=ref.q_strong),
+    ]
+    to_strong = [s > c for c, s in zip(ref.cheap_quality, ref.strong_quality, strict=True)]
+    oracle_cost = sum((s if up else c for c, s, up in zip(ref.cheap_cost, ref.strong_cost, to_strong,
+                                                           strict=True)), Decimal(0))
+    oracle_quality = sum(max(c, s) for c, s in zip(ref.cheap_quality, ref.strong_quality, strict=True)) / ref.n
+    out.append(point("oracle", ref, threshold=None, strong_fraction=sum(to_strong) / ref.n, cost=oracle_cost,
+                     quality=oracle_quality))
+    if strong_fraction is not None:
+        out.append(random_point(ref, strong_fraction))
+    return out
+
+
+def random_point(ref: Reference, fraction: float) -> OperatingPoint:
+    """The expectation of routing each query to the strong model with probability `fraction`."""
+    share = Decimal(str(fraction))
+    cost = (1 - share) * sum(ref.cheap_cost, Decimal(0)) + share * ref.strong_total
+    quality = (1 - fraction) * ref.q_cheap + fraction * ref.q_strong
+    return point(f"random@{fraction:.3f}", ref, threshold=None, strong_fraction=fraction, cost=cost,
+                 quality=quality)
+
+
+def choose_threshold(points: Sequence[OperatingPoint], target_quality_fraction: float) -> OperatingPoint | None:
+    """The cheapest operating point reaching the target share of strong-only quality (None: none does)."""
+    reaching = [p for p in points if p.threshold is not None and p.quality_fraction >= target_quality_fraction]
+    if not reaching:
+        return None
+    return min(reaching, key=lambda p: (p.cost_usd, -p.quality, p.threshold))

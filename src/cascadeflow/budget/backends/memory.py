@@ -1,0 +1,94 @@
+"""In-process ledger: dictionaries under one lock. For tests and single-process programs."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cascadeflow.budget.ledger import BaseLedger, BudgetState, Clock, Reservation, Settlement, exceeded
+from cascadeflow.runtime.pipeline import Charge
+
+
+@dataclass(slots=True)
+class _Held:
+    keys: tuple[str, ...]
+    amount: int
+    expires_at: float
+    status: str = "held"  # held | settled | expired
+
+
+class MemoryLedger(BaseLedger):
+    """Thread-safe in-memory ledger; state is lost when the process exits."""
+
+    url = "memory://"
+
+    def __init__(self, *, fail_open: bool = False, clock: Clock | None = None):
+        super().__init__(fail_open=fail_open, clock=clock)
+        self._lock = threading.Lock()
+        self._spent: dict[str, int] = {}
+        self._reserved: dict[str, int] = {}
+        self._reservations: dict[str, _Held] = {}
+        self._leases: list[tuple[float, str]] = []  # heap of (expires_at, id); settled ids are skipped
+
+    def _reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
+                 expires_at: float, now: float) -> Reservation:
+        with self._lock:
+            self._expire(now)
+            found = self._reservations.get(reservation_id)
+            if found is not None:
+                return Reservation(reservation_id, found.amount, "existing")
+            for charge in charges:
+                state = self._state(charge.key)
+                if state.spent + state.reserved + amount_micro > charge.limit_micro:
+                    raise exceeded(charge, state, amount_micro)
+            for charge in charges:
+                self._reserved[charge.key] = self._reserved.get(charge.key, 0) + amount_micro
+            keys = tuple(c.key for c in charges)
+            self._reservations[reservation_id] = _Held(keys, amount_micro, expires_at)
+            heapq.heappush(self._leases, (expires_at, reservation_id))
+            return Reservation(reservation_id, amount_micro, "held")
+
+    def _settle(self, reservation_id: str, actual_micro: int, now: float) -> Settlement:
+        with self._lock:
+            self._expire(now)
+            found = self._reservations.get(reservation_id)
+            if found is None:
+                return Settlement(reservation_id, "unknown", actual_micro)
+            if found.status == "settled":
+                return Settlement(reservation_id, "duplicate", actual_micro)
+            late = found.status == "expired"
+            for key in found.keys:
+                if not late:
+                    self._reserved[key] -= found.amount
+                self._spent[key] = self._spent.get(key, 0) + actual_micro
+            found.status = "settled"
+            return Settlement(reservation_id, "late" if late else "settled", actual_micro)
+
+    def _states(self, keys: Sequence[str], now: float) -> list[BudgetState]:
+        with self._lock:
+            self._expire(now)
+            return [self._state(k) for k in keys]
+
+    def _sweep(self, now: float) -> int:
+        with self._lock:
+            return self._expire(now)
+
+    def _state(self, key: str) -> BudgetState:
+        return BudgetState(key, self._spent.get(key, 0), self._reserved.get(key, 0))
+
+    def _expire(self, now: float) -> int:
+        """Release held reservations whose lease passed (caller holds the lock)."""
+        released = 0
+        while self._leases and self._leases[0][0] <= now:
+            _, rid = heapq.heappop(self._leases)
+            held = self._reservations[rid]
+            if held.status != "held":
+                continue
+            for key in held.keys:
+                self._reserved[key] -= held.amount
+            held.status = "expired"
+            released += 1
+        self.counters["expired_released"] += released
+        return released

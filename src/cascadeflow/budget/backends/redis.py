@@ -1,0 +1,195 @@
+"""Redis ledger: each operation is one Lua script, so check-and-reserve runs atomically on the server.
+
+Layout under a prefix (default `{cascadeflow}:`; the braces are a cluster hash tag so every key of one
+ledger lives in one slot): `k:<key>` hash {spent, reserved}; `r:<id>` hash {keys, amount, status, actual};
+`leases` sorted set of held reservation ids scored by expiry. Settled and expired reservation hashes are
+kept for `retention_seconds` (duplicate settles stay recognisable), then Redis drops them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from cascadeflow.budget.ledger import BaseLedger, BudgetState, Clock, Reservation, Settlement, exceeded
+from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
+from cascadeflow.runtime.pipeline import Charge
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 0.5  # seconds; a dead store must not hold a call for long (the ledger then backs off)
+SOCKET_TIMEOUT = 2.0
+RETENTION_SECONDS = 7 * 86400
+
+# Shared by every script: release held reservations whose lease passed (at most 100 per call).
+_EXPIRE = """
+local function expire(p, now, retention)
+  local gone = redis.call('ZRANGEBYSCORE', p .. 'leases', '-inf', now, 'LIMIT', 0, 100)
+  for _, rid in ipairs(gone) do
+    local r = p .. 'r:' .. rid
+    local amount = tonumber(redis.call('HGET', r, 'amount'))
+    if amount > 0 then  -- HINCRBY rejects '-0'
+      for key in string.gmatch(redis.call('HGET', r, 'keys'), '[^\\n]+') do
+        redis.call('HINCRBY', p .. 'k:' .. key, 'reserved', -amount)
+      end
+    end
+    redis.call('HSET', r, 'status', 'expired')
+    redis.call('EXPIRE', r, retention)
+    redis.call('ZREM', p .. 'leases', rid)
+  end
+  return #gone
+end
+"""
+
+# ARGV: prefix, id, amount, expires_at, now, retention, n, then n pairs (key, limit).
+# Returns {'held'|'existing', amount, released} or {'exceeded', index, spent, reserved, released}.
+RESERVE = _EXPIRE + """
+local p, rid, amount = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local released = expire(p, tonumber(ARGV[5]), ARGV[6])
+local r = p .. 'r:' .. rid
+local existing = redis.call('HGET', r, 'amount')
+if existing then return {'existing', tonumber(existing), released} end
+local n = tonumber(ARGV[7])
+for i = 1, n do
+  local h = p .. 'k:' .. ARGV[6 + 2 * i]
+  local spent = tonumber(redis.call('HGET', h, 'spent') or '0')
+  local reserved = tonumber(redis.call('HGET', h, 'reserved') or '0')
+  if spent + reserved + amount > tonumber(ARGV[7 + 2 * i]) then
+    return {'exceeded', i, spent, reserved, released}
+  end
+end
+local keys = {}
+for i = 1, n do
+  redis.call('HINCRBY', p .. 'k:' .. ARGV[6 + 2 * i], 'reserved', ARGV[3])
+  keys[i] = ARGV[6 + 2 * i]
+end
+redis.call('HSET', r, 'keys', table.concat(keys, '\\n'), 'amount', ARGV[3], 'status', 'held')
+redis.call('ZADD', p .. 'leases', ARGV[4], rid)
+return {'held', amount, released}
+"""
+
+# ARGV: prefix, id, actual, now, retention. Returns {settle status, released}.
+SETTLE = _EXPIRE + """
+local p, rid = ARGV[1], ARGV[2]
+local released = expire(p, tonumber(ARGV[4]), ARGV[5])
+local r = p .. 'r:' .. rid
+local status = redis.call('HGET', r, 'status')
+if not status then return {'unknown', released} end
+if status == 'settled' then return {'duplicate', released} end
+local held = 0
+if status == 'held' then held = tonumber(redis.call('HGET', r, 'amount')) end
+for key in string.gmatch(redis.call('HGET', r, 'keys'), '[^\\n]+') do
+  if held > 0 then redis.call('HINCRBY', p .. 'k:' .. key, 'reserved', -held) end
+  redis.call('HINCRBY', p .. 'k:' .. key, 'spent', ARGV[3])
+end
+redis.call('HSET', r, 'status', 'settled', 'actual', ARGV[3])
+redis.call('EXPIRE', r, ARGV[5])
+redis.call('ZREM', p .. 'leases', rid)
+if status == 'held' then return {'settled', released} end
+return {'late', released}
+"""
+
+# ARGV: prefix, now, retention, keys... Returns {released, spent1, reserved1, spent2, ...}.
+STATES = _EXPIRE + """
+local p = ARGV[1]
+local out = {expire(p, tonumber(ARGV[2]), ARGV[3])}
+for i = 4, #ARGV do
+  local v = redis.call('HMGET', p .. 'k:' .. ARGV[i], 'spent', 'reserved')
+  out[#out + 1] = tonumber(v[1] or '0')
+  out[#out + 1] = tonumber(v[2] or '0')
+end
+return out
+"""
+
+
+class RedisLedger(BaseLedger):
+    """Ledger on a Redis server (5.0+), shared by every process and machine that can reach it. Lease
+    expiry uses the callers' clocks, so machines sharing a ledger need roughly synchronised clocks."""
+
+    def __init__(self, client: Any, *, prefix: str = "{cascadeflow}:", url: str = "redis://",
+                 fail_open: bool = False, clock: Clock | None = None,
+                 retention_seconds: int = RETENTION_SECONDS):
+        super().__init__(fail_open=fail_open, clock=clock)
+        self.client = client
+        self.prefix = prefix
+        self.url = url
+        self.retention_seconds = int(retention_seconds)
+        self._reserve_script = client.register_script(RESERVE)
+        self._settle_script = client.register_script(SETTLE)
+        self._states_script = client.register_script(STATES)
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> RedisLedger:
+        try:
+            import redis
+        except ImportError as exc:
+            raise ConfigurationError('the Redis ledger needs the redis client: pip install "cascadeflow[redis]"') \
+                from exc
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        prefix = query.pop("prefix", ["{cascadeflow}"])[0] + ":"
+        rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
+        clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
+        client = redis.Redis.from_url(clean, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT)
+        safe = urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", "")) if parts.password else url
+        return cls(client, prefix=prefix, url=safe, **kw)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _run(self, script: Any, args: list[Any]) -> Any:
+        import redis
+
+        try:
+            return script(keys=[], args=args)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BudgetBackendUnavailable(f"Redis ledger {self.url} unreachable: {exc}") from exc
+
+    def _reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
+                 expires_at: float, now: float) -> Reservation:
+        args: list[Any] = [self.prefix, reservation_id, amount_micro, repr(expires_at), repr(now),
+                           self.retention_seconds, len(charges)]
+        for charge in charges:
+            args += [charge.key, charge.limit_micro]
+        reply = self._run(self._reserve_script, args)
+        self.counters["expired_released"] += int(reply[-1])
+        status = _text(reply[0])
+        if status == "exceeded":
+            charge = charges[int(reply[1]) - 1]
+            raise exceeded(charge, BudgetState(charge.key, int(reply[2]), int(reply[3])), amount_micro)
+        return Reservation(reservation_id, int(reply[1]), status)  # type: ignore[arg-type]
+
+    def _settle(self, reservation_id: str, actual_micro: int, now: float) -> Settlement:
+        reply = self._run(self._settle_script, [self.prefix, reservation_id, actual_micro, repr(now),
+                                                self.retention_seconds])
+        self.counters["expired_released"] += int(reply[1])
+        return Settlement(reservation_id, _text(reply[0]), actual_micro)  # type: ignore[arg-type]
+
+    def _states(self, keys: Sequence[str], now: float) -> list[BudgetState]:
+        reply = self._run(self._states_script, [self.prefix, repr(now), self.retention_seconds, *keys])
+        self.counters["expired_released"] += int(reply[0])
+        return [BudgetState(k, int(reply[1 + 2 * i]), int(reply[2 + 2 * i])) for i, k in enumerate(keys)]
+
+    def _sweep(self, now: float) -> int:
+        total = 0
+        while True:  # the script releases at most 100 reservations per run
+            released = int(self._run(self._states_script, [self.prefix, repr(now), self.retention_seconds])[0])
+            self.counters["expired_released"] += released
+            total += released
+            if released < 100:
+                return total
+
+    def drop_all(self) -> None:
+        """Delete every key under this ledger's prefix (tests and benchmarks)."""
+        for key in self.client.scan_iter(match=_glob_escape(self.prefix) + "*", count=1000):
+            self.client.delete(key)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)

@@ -1,0 +1,278 @@
+"""The ledger contract: reserve a worst case on every budget at once, settle it to the real cost, lease it.
+
+Every backend (memory, SQLite, Redis, PostgreSQL) subclasses `BaseLedger` and implements four primitives
+(`_reserve`, `_settle`, `_states`, `_sweep`); this module owns what they share: input validation (before
+any money moves), the fail-closed / fail-open decision with a re-probe back-off, the async twins, and
+`open_ledger(url)`, which picks a backend by URL scheme.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+from cascadeflow.errors import BudgetBackendUnavailable, BudgetExceeded, ConfigurationError
+from cascadeflow.pricing import from_micro_usd
+from cascadeflow.runtime.pipeline import Charge
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]  # seconds since the epoch, like time.time
+T = TypeVar("T")
+
+SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
+BACKOFF_START = 0.05  # seconds a dead store is not re-probed after a failure (doubles per failure)
+BACKOFF_MAX = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """One key's totals in micro-USD; `reserved` counts reservations still held (unexpired leases)."""
+
+    key: str
+    spent: int = 0
+    reserved: int = 0
+
+    def remaining(self, limit_micro: int) -> int:
+        return max(limit_micro - self.spent - self.reserved, 0)
+
+
+ReserveStatus = Literal["held", "existing", "admitted_unrecorded"]
+SettleStatus = Literal["settled", "duplicate", "late", "unknown", "unrecorded"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What `reserve` did: `held` (new), `existing` (same id reserved before: nothing changed) or
+    `admitted_unrecorded` (store unreachable, fail-open admitted the call without recording it)."""
+
+    reservation_id: str
+    amount_micro: int
+    status: ReserveStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What `settle` did.
+
+    `settled`: the held reservation became spend. `duplicate`: already settled, nothing changed.
+    `late`: the lease had expired (reservation released) but the call did finish, so its real cost was
+    still recorded as spend. `unknown`: no such reservation; rejected (nothing changed) and logged.
+    `unrecorded`: store unreachable under fail-open.
+    """
+
+    reservation_id: str
+    status: SettleStatus
+    actual_micro: int
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in ("settled", "late")
+
+
+def validate_reserve(reservation_id: object, charges: object, amount_micro: object, lease_seconds: object) -> None:
+    """Raise ConfigurationError for input a ledger must never act on (checked before touching the store)."""
+    _check_id(reservation_id)
+    if not isinstance(charges, (list, tuple)) or not charges:
+        raise ConfigurationError("reserve needs a non-empty list of Charge(key, limit_micro)")
+    seen: set[str] = set()
+    for charge in charges:
+        if not isinstance(charge, Charge):
+            raise ConfigurationError(f"reserve expects Charge objects, got {charge!r}")
+        check_key(charge.key)
+        if isinstance(charge.limit_micro, bool) or not isinstance(charge.limit_micro, int) or charge.limit_micro <= 0:
+            raise ConfigurationError(
+                f"budget {charge.key!r}: limit_micro must be a positive integer of micro-USD, got "
+                f"{charge.limit_micro!r} (use pricing.usd_to_micro_limit to convert dollars)")
+        if charge.key in seen:
+            raise ConfigurationError(f"budget key {charge.key!r} appears twice in one reservation")
+        seen.add(charge.key)
+    _check_micro(amount_micro, "amount_micro")
+    if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)) \
+            or not math.isfinite(lease_seconds) or lease_seconds <= 0:
+        raise ConfigurationError(f"lease_seconds must be a positive number of seconds, got {lease_seconds!r}")
+
+
+def check_key(key: object) -> str:
+    if not isinstance(key, str) or not key.strip() or "\n" in key:
+        raise ConfigurationError(f"a budget key must be a non-empty single-line string, got {key!r}")
+    return key
+
+
+def _check_id(reservation_id: object) -> None:
+    if not isinstance(reservation_id, str) or not reservation_id.strip() or "\n" in reservation_id:
+        raise ConfigurationError(f"reservation_id must be a non-empty single-line string, got {reservation_id!r}")
+
+
+def _check_micro(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"{what} must be a non-negative integer of micro-USD, got {value!r}")
+
+
+def exceeded(charge: Charge, state: BudgetState, amount_micro: int) -> BudgetExceeded:
+    """The error for a charge that does not fit; every backend builds it the same way."""
+    return BudgetExceeded(
+        "reservation does not fit the budget", key=charge.key,
+        limit_usd=float(from_micro_usd(charge.limit_micro)), requested_usd=float(from_micro_usd(amount_micro)),
+        remaining_usd=float(from_micro_usd(state.remaining(charge.limit_micro))),
+    )
+
+
+class BaseLedger:
+    """Validation, fail-closed/fail-open with re-probing, and async twins around a backend's primitives.
+
+    Sync methods are the primary API (they run inside synchronous SDK calls); `a*` twins run them in a
+    worker thread. `counters` counts fail-open admissions, unknown and late settles, released leases.
+    """
+
+    url: str = ""
+
+    def __init__(self, *, fail_open: bool = False, clock: Clock | None = None):
+        self.fail_open = bool(fail_open)
+        self.clock: Clock = clock or time.time
+        self.counters: Counter[str] = Counter()
+        self._retry_at = 0.0
+        self._backoff = BACKOFF_START
+
+    # primitives a backend implements ------------------------------------------------------------------
+    def _reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
+                 expires_at: float, now: float) -> Reservation:
+        raise NotImplementedError
+
+    def _settle(self, reservation_id: str, actual_micro: int, now: float) -> Settlement:
+        raise NotImplementedError
+
+    def _states(self, keys: Sequence[str], now: float) -> list[BudgetState]:
+        raise NotImplementedError
+
+    def _sweep(self, now: float) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; the ledger must not be used afterwards."""
+
+    # public sync API ----------------------------------------------------------------------------------
+    def reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
+                lease_seconds: float) -> Reservation:
+        """Atomically reserve `amount_micro` on every charge's key, or raise BudgetExceeded and reserve
+        nothing. Re-reserving an existing id changes nothing (status `existing`)."""
+        validate_reserve(reservation_id, charges, amount_micro, lease_seconds)
+        charges = sorted(charges, key=lambda c: c.key)  # one lock order everywhere: no deadlocks
+        now = self.clock()
+        unrecorded = Reservation(reservation_id, amount_micro, "admitted_unrecorded")
+        return self._guarded("reserve", lambda: self._reserve(
+            reservation_id, charges, amount_micro, now + float(lease_seconds), now), unrecorded)
+
+    def settle(self, reservation_id: str, actual_micro: int) -> Settlement:
+        """Turn a reservation into spend of `actual_micro` (which may exceed the reservation: the real
+        figure is recorded). Idempotent per id; an unknown id is rejected (status `unknown`) and logged."""
+        _check_id(reservation_id)
+        _check_micro(actual_micro, "actual_micro")
+        now = self.clock()
+        result = self._guarded("settle", lambda: self._settle(reservation_id, actual_micro, now),
+                               Settlement(reservation_id, "unrecorded", actual_micro))
+        if result.status == "unknown":
+            self.counters["unknown_settle"] += 1
+            log.warning("settle for unknown reservation %r (%d micro-USD) rejected: never reserved here, "
+                        "or purged after its retention", reservation_id, actual_micro)
+        elif result.status == "late" and actual_micro > 0:
+            self.counters["late_settle"] += 1
+            log.warning("reservation %r settled after its lease expired; its cost (%d micro-USD) was recorded "
+                        "as spend anyway", reservation_id, actual_micro)
+        return result
+
+    def release(self, reservation_id: str) -> Settlement:
+        """Give a reservation back unused (settle at 0)."""
+        return self.settle(reservation_id, 0)
+
+    def state(self, key: str) -> BudgetState:
+        check_key(key)
+        now = self.clock()
+        return self._guarded("state", lambda: self._states([key], now)[0], BudgetState(key))
+
+    def remaining(self, charge: Charge) -> int:
+        """Micro-USD left under `charge.limit_micro` after spend and held reservations."""
+        return self.state(charge.key).remaining(charge.limit_micro)
+
+    def sweep(self) -> int:
+        """Release every reservation whose lease has passed; returns how many. Reserve does this lazily."""
+        now = self.clock()
+        return self._guarded("sweep", lambda: self._sweep(now), 0)
+
+    # async twins --------------------------------------------------------------------------------------
+    async def areserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
+                       lease_seconds: float) -> Reservation:
+        return await asyncio.to_thread(self.reserve, reservation_id, charges, amount_micro, lease_seconds)
+
+    async def asettle(self, reservation_id: str, actual_micro: int) -> Settlement:
+        return await asyncio.to_thread(self.settle, reservation_id, actual_micro)
+
+    async def arelease(self, reservation_id: str) -> Settlement:
+        return await asyncio.to_thread(self.release, reservation_id)
+
+    async def astate(self, key: str) -> BudgetState:
+        return await asyncio.to_thread(self.state, key)
+
+    async def aremaining(self, charge: Charge) -> int:
+        return await asyncio.to_thread(self.remaining, charge)
+
+    async def asweep(self) -> int:
+        return await asyncio.to_thread(self.sweep)
+
+    # fail closed / fail open --------------------------------------------------------------------------
+    def _guarded(self, op: str, run: Callable[[], T], unrecorded: T) -> T:
+        """Run `op` on the store. While a recent failure's back-off lasts the store is not re-probed (a
+        dead store must not add a connect timeout to every call); after it, the next call probes again."""
+        try:
+            if self.clock() < self._retry_at:
+                raise BudgetBackendUnavailable(f"budget store {self.url} unreachable (retrying shortly)")
+            result = run()
+        except BudgetBackendUnavailable as exc:
+            now = self.clock()
+            if now >= self._retry_at:  # a real probe failed: back off, doubling up to BACKOFF_MAX
+                self._retry_at = now + self._backoff
+                self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+            if not self.fail_open:
+                raise
+            self.counters[f"fail_open_{op}"] += 1
+            log.warning("budget store unreachable during %s; fail_open=True so the call goes on unrecorded: %s",
+                        op, exc)
+            return unrecorded
+        self._backoff = BACKOFF_START
+        self._retry_at = 0.0
+        return result
+
+
+def open_ledger(url: str, *, fail_open: bool = False, clock: Clock | None = None) -> BaseLedger:
+    """A ledger chosen by URL: `memory://`, `sqlite:///relative.db` / `sqlite:////abs/path.db`,
+    `redis://host:port/db?prefix=cf`, `postgresql://user@host/db?schema=public&table_prefix=cf_`."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"budget ledger URL {url!r} is not a URL; use one of the schemes "
+                                 f"{', '.join(s + '://' for s in SCHEMES)}")
+    scheme = urlsplit(url).scheme.lower()
+    common = {"fail_open": fail_open, "clock": clock}
+    if scheme == "memory":
+        from cascadeflow.budget.backends.memory import MemoryLedger
+
+        return MemoryLedger(**common)
+    if scheme == "sqlite":
+        from cascadeflow.budget.backends.sqlite import SqliteLedger
+
+        return SqliteLedger.from_url(url, **common)
+    if scheme in ("redis", "rediss"):
+        from cascadeflow.budget.backends.redis import RedisLedger
+
+        return RedisLedger.from_url(url, **common)
+    if scheme in ("postgresql", "postgres"):
+        from cascadeflow.budget.backends.postgres import PostgresLedger
+
+        return PostgresLedger.from_url(url, **common)
+    raise ConfigurationError(f"unknown budget ledger scheme {scheme!r} in {url!r}; known schemes: "
+                             f"{', '.join(s + '://' for s in SCHEMES)}")

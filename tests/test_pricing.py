@@ -1,0 +1,171 @@
+"""The price book: published per-million prices, dated ids, cache tokens, overrides, unknown models, money."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import genai_prices
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cascadeflow.errors import ConfigurationError, UnknownModelPriceError
+from cascadeflow.messages import Usage, build_request
+from cascadeflow.models import ModelConfig
+from cascadeflow.pricing import PriceBook, Rates, from_micro_usd, to_micro_usd, usd_to_micro_limit
+from cascadeflow.runtime.pipeline import Runtime
+from cascadeflow.runtime.sync import run_sync
+from cascadeflow.testing import FakeProvider
+
+D = Decimal
+
+# (model, input $/M, output $/M) as published on the providers' pricing pages:
+# openai.com/api/pricing, anthropic.com/pricing (docs.anthropic.com "Pricing"), groq.com/pricing.
+PUBLISHED = [
+    ("openai/gpt-4o", "2.50", "10"),
+    ("openai/gpt-4o-mini", "0.15", "0.60"),
+    ("openai/gpt-4o-2024-05-13", "5", "15"),
+    ("openai/gpt-4.1", "2", "8"),
+    ("openai/gpt-4.1-mini", "0.40", "1.60"),
+    ("openai/gpt-4.1-nano", "0.10", "0.40"),
+    ("openai/o3-mini", "1.10", "4.40"),
+    ("openai/o4-mini", "1.10", "4.40"),
+    ("openai/gpt-3.5-turbo", "0.50", "1.50"),
+    ("anthropic/claude-3-5-haiku-20241022", "0.80", "4"),
+    ("anthropic/claude-3-5-sonnet-20241022", "3", "15"),
+    ("anthropic/claude-3-haiku-20240307", "0.25", "1.25"),
+    ("anthropic/claude-3-opus-20240229", "15", "75"),
+    ("groq/llama-3.1-8b-instant", "0.05", "0.08"),
+    ("groq/llama-3.3-70b-versatile", "0.59", "0.79"),
+]
+
+
+@pytest.fixture(scope="module")
+def book() -> PriceBook:
+    return PriceBook()
+
+
+@pytest.mark.parametrize(("model", "input_price", "output_price"), PUBLISHED)
+def test_well_known_models_cost_their_published_price(book: PriceBook, model: str, input_price: str,
+                                                      output_price: str) -> None:
+    rates = book.rates(model)
+    assert (rates.input, rates.output, rates.source) == (D(input_price), D(output_price), "genai-prices")
+    # a million tokens each way costs exactly the two published figures added up
+    assert book.cost(model, Usage(1_000_000, 1_000_000)) == D(input_price) + D(output_price)
+
+
+def test_dated_ids_are_priced_as_that_snapshot(book: PriceBook) -> None:
+    mini = book.rates("openai/gpt-4o-mini-2024-07-18")
+    assert (mini.input, mini.output) == (D("0.15"), D("0.60"))  # not gpt-4o's $2.50/$10
+    may = book.rates("openai/gpt-4o-2024-05-13")
+    august = book.rates("openai/gpt-4o-2024-08-06")
+    assert (may.input, may.output) == (D(5), D(15))
+    assert (august.input, august.output) == (D("2.50"), D(10))
+
+
+def test_anthropic_cache_writes_and_reads_have_their_own_rates(book: PriceBook) -> None:
+    # claude-3-5-haiku: input $0.80, 5-minute cache write $1, cache read $0.08, output $4 per million
+    usage = Usage(input_tokens=10_000, output_tokens=1_000, cache_read_tokens=6_000, cache_write_tokens=2_000)
+    expected = (2_000 * D("0.80") + 6_000 * D("0.08") + 2_000 * D(1) + 1_000 * D(4)) / 1_000_000
+    assert book.cost("anthropic/claude-3-5-haiku-20241022", usage) == expected
+
+
+def test_openai_cached_input_is_half_price_for_gpt_4o_mini(book: PriceBook) -> None:
+    usage = Usage(input_tokens=1_000, output_tokens=10, cache_read_tokens=400)
+    expected = (600 * D("0.15") + 400 * D("0.075") + 10 * D("0.60")) / 1_000_000
+    assert book.cost("openai/gpt-4o-mini", usage) == expected
+
+
+def test_context_tiers_price_long_prompts_at_the_higher_rate(book: PriceBook) -> None:
+    # claude-sonnet-4-5: $3/$15 up to 200K input tokens, $6/$22.50 above
+    model = "anthropic/claude-sonnet-4-5"
+    assert book.cost(model, Usage(100_000, 1_000)) == (100_000 * D(3) + 1_000 * D(15)) / 1_000_000
+    assert book.cost(model, Usage(300_000, 1_000)) == (300_000 * D(6) + 1_000 * D("22.5")) / 1_000_000
+    assert book.worst_case(model, 100_000, 1_000) >= book.cost(model, Usage(100_000, 1_000))
+
+
+def test_cost_per_1k_override_as_the_seeds_write_it(book: PriceBook) -> None:
+    cfg = ModelConfig(name="gpt-4o", cost=0.002)  # USD per 1K tokens, input and output alike
+    assert book.rates(cfg).source == "config"
+    assert book.cost(cfg, Usage(1_000, 500)) == D("0.003")
+
+
+def test_cost_per_token_and_per_million_overrides(book: PriceBook) -> None:
+    per_token = ModelConfig(name="groq/llama3-8b-8192", cost_per_token=0.000001)
+    assert book.cost(per_token, Usage(700, 300)) == D("0.001")
+    split = ModelConfig(name="openai/gpt-4o-mini", input_price_per_million=1, output_price_per_million=3)
+    assert book.cost(split, Usage(1_000_000, 1_000_000)) == D(4)
+
+
+def test_book_overrides_apply_below_the_model_config() -> None:
+    book = PriceBook({"groq/llama3-70b-8192": {"input": 1, "output": 2}})
+    assert book.rates("groq/llama3-70b-8192").source == "override"
+    assert book.cost("groq/llama3-70b-8192", Usage(1_000_000, 0)) == D(1)
+    own = ModelConfig(name="groq/llama3-70b-8192", cost=0.01)
+    assert book.rates(own).source == "config"
+
+
+def test_unknown_model_is_an_error_by_default(book: PriceBook) -> None:
+    with pytest.raises(UnknownModelPriceError) as caught:
+        book.rates("openai/gpt-nonexistent-9")
+    assert isinstance(caught.value, LookupError) and isinstance(caught.value, ConfigurationError)
+    assert "openai/gpt-nonexistent-9" in str(caught.value) and "cost=" in str(caught.value)
+    with pytest.raises(UnknownModelPriceError):
+        book.rates("huggingface/some-org/some-model")  # a provider genai-prices does not cover
+
+
+def test_configured_ceiling_prices_unknown_models() -> None:
+    book = PriceBook(unknown_model_ceiling=(10, 30))
+    rates = book.rates("openai/gpt-nonexistent-9")
+    assert (rates.input, rates.output, rates.source) == (D(10), D(30), "ceiling")
+    assert book.rates("openai/gpt-4o").source == "genai-prices"  # known models keep their real price
+    with pytest.raises(ConfigurationError):
+        PriceBook(unknown_model_ceiling=(-1, 30))
+
+
+def test_self_hosted_models_are_free_unless_compute_is_declared(book: PriceBook) -> None:
+    assert book.cost("ollama/llama3.1", Usage(5_000, 5_000)) == 0
+    cfg = ModelConfig(name="vllm/my-model", compute_cost_per_hour=7.2)
+    assert book.cost(cfg, Usage(5_000, 5_000), latency_s=0.5) == D("0.001")
+
+
+def test_price_data_version_is_recorded_in_audit_records(book: PriceBook) -> None:
+    assert book.version == f"genai-prices {genai_prices.__version__}"
+    runtime = Runtime(price_book=book, resolve_provider=FakeProvider("fine").resolver())
+    call = runtime.new_call()
+    response, _ = run_sync(runtime.attempt(ModelConfig(name="openai/gpt-4o-mini"), build_request("hi"), call))
+    record = runtime.finish(call, action="allow", model_selected="openai/gpt-4o-mini", response=response)
+    assert record.price_version == book.version
+
+
+def test_costs_are_decimal_and_micro_usd_rounds_up(book: PriceBook) -> None:
+    cost = book.cost("groq/llama-3.1-8b-instant", Usage(1, 0))
+    assert isinstance(cost, Decimal) and cost == D("0.00000005")
+    assert to_micro_usd(cost) == 1  # a reservation never rounds below the cost it covers
+    assert to_micro_usd(D("1.0000001")) == 1_000_001
+    assert to_micro_usd(D("0.000002")) == 2
+    assert to_micro_usd(0) == 0
+    assert from_micro_usd(1_500_000) == D("1.5")
+
+
+def test_dollar_limits_are_validated_and_floored() -> None:
+    assert usd_to_micro_limit(0.05) == 50_000
+    assert usd_to_micro_limit("1.0000009") == 1_000_000
+    for bad in (0, -1, True, "abc", float("nan"), None):
+        with pytest.raises(ConfigurationError):
+            usd_to_micro_limit(bad)
+
+
+@given(inp=st.integers(0, 2_000_000), out=st.integers(0, 100_000), read=st.integers(0, 2_000_000),
+       write=st.integers(0, 2_000_000))
+def test_worst_case_covers_any_split_of_the_same_tokens(inp: int, out: int, read: int, write: int) -> None:
+    book = PriceBook()
+    for model in ("anthropic/claude-3-5-haiku-20241022", "openai/gpt-4o", "anthropic/claude-sonnet-4-5"):
+        usage = Usage(input_tokens=inp + read + write, output_tokens=out, cache_read_tokens=read,
+                      cache_write_tokens=write)
+        assert book.worst_case(model, usage.input_tokens, out) >= book.cost(model, usage)
+
+
+def test_rates_flat_uses_input_price_for_cache_tokens() -> None:
+    rates = Rates.flat(D(1), D(2), "override")
+    assert (rates.cache_read, rates.cache_write) == (D(1), D(1))

@@ -1,0 +1,152 @@
+"""The arithmetic signal: find the arithmetic written in a worked answer, recompute it, and veto a wrong step.
+
+Recognised: "17*23 = 381", "3 + 4 = 7", "$12 x 3 = $36", "1,200 + 300 = 1,500", "48 ÷ 2 = 24", "20% of 50 = 10",
+GSM8K-style "<<48/2=24>>", and running chains ("3 * 4 = 12 + 2 = 14" is read as two steps). A stated result may
+be rounded to the decimals it shows; a percentage on the right may be meant as a share or as a number
+("10/50 = 20%" and "10/50*100 = 20%" both pass). Anything ambiguous is skipped rather than guessed:
+algebra with variables, "+ 10%" (add ten percent?), "≈", code blocks and comparisons (==, <=).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+
+from cascadeflow.cascade.validators.base import Signal
+from cascadeflow.messages import Request, Response
+
+NAME = "arithmetic"
+
+_NUM = r"[$€£]?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?%)?"
+_OP = r"(?:[-+*/×÷·xX−–]|of)"
+_STEP = re.compile(
+    rf"(?P<lhs>\(?\s*{_NUM}(?:\s*\)?\s*{_OP}\s*\(?\s*{_NUM}\s*\)?)+)\s*(?<![<>!=])=(?!=)\s*(?P<rhs>{_NUM})"
+    rf"(?P<rest>(?:\s*[-+*/×÷·−–]\s*{_NUM})*)"
+)
+_GSM = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
+_FENCE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+_OPERATOR_CHARS = frozenset("+-*/×÷^−–<>")
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+MAX_STEPS = 200  # a draft with more "=" than this is not a worked answer; stop early to bound the cost
+
+
+def _evaluate(node: ast.AST) -> float:
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return float(node.value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        return _BINOPS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _evaluate(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    raise ValueError("not plain arithmetic")
+
+
+def _to_python(expr: str) -> str | None:
+    """Rewrite written arithmetic as a Python expression; None when it is ambiguous (e.g. "+ 10%")."""
+    expr = expr.replace("−", "-").replace("–", "-").replace("×", "*").replace("·", "*").replace("÷", "/")
+    expr = re.sub(r"(?<=[\d%)\s])[xX](?=[\s\d($€£])", "*", expr)
+    expr = re.sub(r"[$€£,]", "", expr)
+    if "%" in expr:
+        if re.search(r"[-+]\s*[\d.]+\s*%", expr) or re.search(r"%\s*[-+]", expr):
+            return None
+        expr = re.sub(r"([\d.]+)\s*%", r"(\1/100)", expr)
+    expr = re.sub(r"\bof\b", "*", expr)
+    return expr if re.fullmatch(r"[\d.\s()+\-*/]+", expr) else None
+
+
+def _stated(rhs: str) -> tuple[float, float, bool] | None:
+    """The stated result, the rounding tolerance its decimals allow, and whether it was a percentage."""
+    text = re.sub(r"[$€£,\s]", "", rhs)
+    percent = text.endswith("%")
+    text = text.rstrip("%")
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return value, 0.5 * 10 ** -decimals + 1e-9, percent
+
+
+def _value(expr_text: str) -> float | None:
+    expr = _to_python(expr_text)
+    if expr is None or expr.count("(") != expr.count(")"):
+        return None
+    try:
+        return _evaluate(ast.parse(expr.strip(), mode="eval"))
+    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError, OverflowError):
+        return None
+
+
+def _matches(value: float, rhs: str) -> bool:
+    stated = _stated(rhs)
+    if stated is None:
+        return True  # unreadable result: no evidence against the step
+    target, tol, percent = stated
+    slack = max(tol, abs(value) * 1e-9)
+    if abs(value - target) <= slack:
+        return True
+    return percent and abs(value - target / 100) <= tol / 100 + abs(value) * 1e-9
+
+
+def _step_ok(lhs: str, rhs: str, rest: str) -> tuple[bool, float] | None:
+    """(correct?, recomputed left side) for one written step, or None when it cannot be read unambiguously."""
+    value = _value(lhs)
+    if value is None:
+        return None
+    if _matches(value, rhs):
+        return True, value
+    if rest:
+        # "1/2 + 1/4 = 3/4" states a fraction, "3 * 4 = 12 + 2 = 14" a running chain: either reading may be meant
+        whole = _value(rhs + rest)
+        if whole is not None and abs(whole - value) <= max(1e-9, abs(value) * 1e-9):
+            return True, value
+    return False, value
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """True when the match is part of something larger: algebra ("2x - 3 + 4 = 5"), "= 12x", "= 1.5.2"."""
+    before = text[:start].rstrip()
+    if before and (before[-1] in _OPERATOR_CHARS or (start > 0 and text[start - 1].isalnum())):
+        return True
+    after = text[end:end + 1]
+    return bool(after) and (after.isalpha() or after in "(^")
+
+
+def _steps(text: str) -> list[tuple[str, str, str]]:
+    """Written steps as (left side, stated result, continuation of the result); GSM8K steps first."""
+    steps = [(m.group(1), m.group(2), "") for m in _GSM.finditer(text)]
+    text = _GSM.sub(" ", _FENCE.sub(" ", text))
+    pos = 0
+    while len(steps) < MAX_STEPS:
+        m = _STEP.search(text, pos)
+        if m is None:
+            break
+        pos = m.start("rhs")  # the result may start the next step of a running chain
+        if not _glued(text, m.start(), m.end()):
+            steps.append((m.group("lhs"), m.group("rhs"), m.group("rest")))
+    return steps
+
+
+def check(request: Request, response: Response) -> Signal | None:
+    """Available when the answer writes checkable arithmetic; one wrong step vetoes."""
+    text = response.content or ""
+    if "=" not in text:
+        return None
+    checked = 0
+    wrong: list[str] = []
+    for lhs, rhs, rest in _steps(text):
+        result = _step_ok(lhs, rhs, rest)
+        if result is None:
+            continue
+        checked += 1
+        if not result[0]:
+            wrong.append(f"{' '.join(lhs.split())}={rhs.strip()} (is {result[1]:g})")
+    if not checked:
+        return None
+    if wrong:
+        return Signal(NAME, 1.0 - len(wrong) / checked,
+                      f"{len(wrong)} of {checked} arithmetic steps wrong: {'; '.join(wrong[:3])}", veto=True)
+    return Signal(NAME, 1.0, f"{checked} arithmetic step(s) recomputed correctly")

@@ -1,0 +1,88 @@
+"""The structure signal: empty, truncated, filtered, refused, non-answers, hedging, too short, looping."""
+
+from __future__ import annotations
+
+import re
+
+from cascadeflow.cascade.validators.base import Signal
+from cascadeflow.messages import Request, Response
+
+NAME = "structure"
+
+# A refusal only counts when it opens a short answer: "I can't browse, but here is ..." can still help.
+_REFUSAL = re.compile(
+    r"^\W*(?:(?:i'?m |i am )?sorry[,.!]?\s*(?:but\s*)?)?(?:i|we)\s*(?:can(?:not|'?t)|won'?t|am unable to|'?m unable to|"
+    r"am not able to|'?m not able to|must decline to|will not)\s+(?:help|assist|provide|do that|comply|answer|"
+    r"fulfil+|complete|support|share|write|create|generate|give)|^\W*as an ai(?: language model)?,? i (?:can(?:not|'?t)|"
+    r"am unable|don'?t)",
+    re.IGNORECASE,
+)
+_NON_ANSWER = re.compile(
+    r"^\W*(?:i (?:do not|don'?t) know|i'?m not sure|i am not sure|i have no idea|i (?:can(?:not|'?t)) "
+    r"(?:determine|say|tell|know)|(?:there is |there's )?not enough information|unknown)\b",
+    re.IGNORECASE,
+)
+_HEDGE = re.compile(
+    r"\b(?:i think|i believe|i guess|i'?m not (?:entirely |completely |100% )?(?:sure|certain)|not sure|"
+    r"possibly|perhaps|maybe|probably|might be|may be|could be|it seems|it appears|i'?m unsure|"
+    r"(?:hard|difficult) to say|i (?:can'?t|cannot) be (?:sure|certain))\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+")
+SHORT_ANSWER_CHARS = 240  # a refusal or "I don't know" in a longer answer may be a caveat, not the answer
+LOOP_MIN_WORDS = 60
+LOOP_NGRAM = 6
+
+
+def _loop_ratio(text: str) -> float | None:
+    """Share of repeated word 6-grams in a long answer (None for short ones): degenerate loops repeat spans."""
+    words = _WORD.findall(text.lower())
+    if len(words) < LOOP_MIN_WORDS:
+        return None
+    grams = [tuple(words[i:i + LOOP_NGRAM]) for i in range(len(words) - LOOP_NGRAM + 1)]
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def _veto(reason: str) -> Signal:
+    return Signal(NAME, 0.0, reason, veto=True)
+
+
+def _hard_failure(response: Response, text: str, min_length: int) -> Signal | None:
+    if response.finish_reason == "length":
+        return _veto("cut off at the length limit (finish_reason=length)")
+    if response.finish_reason == "content_filter":
+        return _veto("stopped by the provider's content filter")
+    if response.finish_reason == "error":
+        return _veto("the provider reported an error finish")
+    if not text and not response.tool_calls:
+        return _veto("empty answer")
+    if not text:
+        return None
+    head = text[:SHORT_ANSWER_CHARS]
+    if len(text) <= SHORT_ANSWER_CHARS and _REFUSAL.search(head):
+        return _veto(f"refusal: {head[:80]!r}")
+    if len(text) <= SHORT_ANSWER_CHARS and _NON_ANSWER.search(head):
+        return _veto(f"non-answer: {head[:80]!r}")
+    if len(text) < min_length:
+        return _veto(f"too short: {len(text)} characters, min_length={min_length}")
+    loop = _loop_ratio(text)
+    if loop is not None and loop >= 0.5:
+        return _veto(f"repetition loop: {loop:.0%} of 6-word spans repeat")
+    return None
+
+
+def check(request: Request, response: Response, *, min_length: int = 0) -> Signal:
+    """Always available: hard failures veto; hedging lowers the score; a clean answer scores 1.0."""
+    text = (response.content or "").strip()
+    failure = _hard_failure(response, text, min_length)
+    if failure is not None:
+        return failure
+    if not text:
+        return Signal(NAME, 1.0, f"{len(response.tool_calls)} tool call(s), no text")
+    hedges = len(_HEDGE.findall(text))
+    if hedges:
+        # density, not count: two "may be"s in a long explanation are normal, one in a short answer is not
+        per_50_words = hedges / max(1.0, len(_WORD.findall(text)) / 50)
+        score = round(max(0.3, 1.0 - 0.25 * per_50_words), 3)
+        return Signal(NAME, score, f"hedging: {hedges} hedge phrase(s)")
+    return Signal(NAME, 1.0, "complete answer")

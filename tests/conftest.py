@@ -1,0 +1,28 @@
+"""Session-wide fixtures: the loopback OpenAI/Anthropic server (see tests/loopback/__init__.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopback import LoopbackServer, ScriptedHost
+
+
+@pytest.fixture(scope="session")
+def loopback_server():
+    server = LoopbackServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_server(loopback_server: LoopbackServer) -> ScriptedHost:
+    """The scripted OpenAI host (Chat Completions + Responses API), emptied before each test."""
+    loopback_server.openai.reset()
+    return loopback_server.openai
+
+
+@pytest.fixture
+def anthropic_server(loopback_server: LoopbackServer) -> ScriptedHost:
+    """The scripted Anthropic Messages host, emptied before each test."""
+    loopback_server.anthropic.reset()
+    return loopback_server.anthropic

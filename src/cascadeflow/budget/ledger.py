@@ -197,6 +197,13 @@ class BaseLedger:
         now = self.clock()
         return self._guarded("state", lambda: self._states([key], now)[0], BudgetState(key))
 
+    def states(self, keys: Sequence[str]) -> dict[str, BudgetState]:
+        """Several keys' states in one store round trip (e.g. for `config.pressure`)."""
+        keys = [check_key(k) for k in keys]
+        now = self.clock()
+        found = self._guarded("state", lambda: self._states(keys, now), [BudgetState(k) for k in keys])
+        return {s.key: s for s in found}
+
     def remaining(self, charge: Charge) -> int:
         """Micro-USD left under `charge.limit_micro` after spend and held reservations."""
         return self.state(charge.key).remaining(charge.limit_micro)
@@ -219,6 +226,9 @@ class BaseLedger:
 
     async def astate(self, key: str) -> BudgetState:
         return await asyncio.to_thread(self.state, key)
+
+    async def astates(self, keys: Sequence[str]) -> dict[str, BudgetState]:
+        return await asyncio.to_thread(self.states, keys)
 
     async def aremaining(self, charge: Charge) -> int:
         return await asyncio.to_thread(self.remaining, charge)

@@ -1,1 +1,1 @@
-"""budget/backends."""
+"""Ledger backends, one module each; import the one you need (Redis and PostgreSQL need their extras)."""

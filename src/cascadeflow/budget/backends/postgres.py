@@ -120,8 +120,8 @@ class PostgresLedger(BaseLedger):
         if self._conn is not None:
             try:
                 self._conn.close()
-            except Exception:  # the connection is already broken; nothing to save
-                pass
+            except OSError as exc:  # the connection is already broken; nothing to save
+                log.debug("closing a broken PostgreSQL connection: %s", exc)
         self._conn = None
 
     def _expire(self, conn: Any, now: float) -> int:
@@ -171,8 +171,8 @@ class PostgresLedger(BaseLedger):
     def _states(self, keys: Sequence[str], now: float) -> list[BudgetState]:
         def body(conn: Any) -> list[BudgetState]:
             self._expire(conn, now)
-            rows = dict((r[0], (int(r[1]), int(r[2])))
-                        for r in conn.execute(self._sql["states"], (list(keys),)).fetchall())
+            rows = {r[0]: (int(r[1]), int(r[2]))
+                    for r in conn.execute(self._sql["states"], (list(keys),)).fetchall()}
             return [BudgetState(k, *rows.get(k, (0, 0))) for k in keys]
 
         return self._tx(body)

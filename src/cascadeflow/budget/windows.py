@@ -1,0 +1,75 @@
+"""Calendar windows in budget keys: `user:alice:day:2026-11-24`, `global:month:2026-11`, in a time zone.
+
+The window is part of the key, so a new day starts a new key and no reset job is needed. Dates are
+calendar dates in the configured zone (UTC by default), read from an injectable clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cascadeflow.errors import ConfigurationError
+
+Period = Literal["day", "month"]
+PERIODS: tuple[Period, ...] = ("day", "month")
+
+
+def resolve_timezone(name: str | tzinfo | None) -> tzinfo:
+    """A tzinfo from an IANA name ("America/New_York"), a tzinfo, or None (UTC)."""
+    if name is None:
+        return UTC
+    if isinstance(name, tzinfo):
+        return name
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigurationError(f"timezone must be an IANA zone name such as 'UTC' or 'Europe/Berlin', got {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(f"unknown timezone {name!r}; use an IANA zone name such as 'UTC', "
+                                 f"'America/New_York' or 'Europe/Berlin'") from None
+
+
+def local_time(now: float | datetime, tz: str | tzinfo | None = None) -> datetime:
+    """`now` (epoch seconds, or an aware datetime) as a datetime in `tz`."""
+    zone = resolve_timezone(tz)
+    if isinstance(now, datetime):
+        if now.tzinfo is None:
+            raise ConfigurationError("a naive datetime is ambiguous for budget windows; pass an aware one")
+        return now.astimezone(zone)
+    return datetime.fromtimestamp(float(now), tz=zone)
+
+
+def window_label(period: Period, now: float | datetime, tz: str | tzinfo | None = None) -> str:
+    """`2026-11-24` for a day, `2026-11` for a month."""
+    local = local_time(now, tz)
+    if period == "day":
+        return local.strftime("%Y-%m-%d")
+    if period == "month":
+        return local.strftime("%Y-%m")
+    raise ConfigurationError(f"unknown budget period {period!r}; use one of {', '.join(PERIODS)}")
+
+
+def window_key(scope: str, period: Period, now: float | datetime, tz: str | tzinfo | None = None) -> str:
+    """The ledger key of `scope`'s budget for the window containing `now`: `<scope>:<period>:<label>`."""
+    if not isinstance(scope, str) or not scope.strip() or "\n" in scope:
+        raise ConfigurationError(f"budget scope must be a non-empty single-line string, got {scope!r}")
+    return f"{scope}:{period}:{window_label(period, now, tz)}"
+
+
+def user_scope(user_id: str) -> str:
+    return f"user:{_check_id(user_id, 'user_id')}"
+
+
+def agent_scope(agent_id: str) -> str:
+    return f"agent:{_check_id(agent_id, 'agent_id')}"
+
+
+GLOBAL_SCOPE = "global"
+
+
+def _check_id(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip() or "\n" in value:
+        raise ConfigurationError(f"{what} must be a non-empty single-line string, got {value!r}")
+    return value

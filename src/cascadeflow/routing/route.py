@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.messages import Request
 from cascadeflow.models import ModelConfig, as_model_config
 
-Target = Union[str, ModelConfig, Sequence[str | ModelConfig]]
+Target = str | ModelConfig | Sequence[str | ModelConfig]
 
 
 @dataclass(frozen=True, slots=True)

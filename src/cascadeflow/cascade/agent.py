@@ -1,0 +1,265 @@
+"""`CascadeAgent`: routes each request to a model or cascade and runs it through the runtime pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from cascadeflow.cascade import events as ev
+from cascadeflow.cascade.analytics import AnalyticsSnapshot, CascadeAnalytics
+from cascadeflow.cascade.events import CascadeEvent, EventBus, VerbosePrinter
+from cascadeflow.cascade.execution import CascadeExecution, Judgement, Plan
+from cascadeflow.cascade.quality import QualityConfig, assess
+from cascadeflow.cascade.result import CascadeResult
+from cascadeflow.cascade.tiers import check_tier_order
+from cascadeflow.errors import CascadeExhausted, ConfigurationError
+from cascadeflow.messages import Message, Request, Response, build_request
+from cascadeflow.models import ModelConfig, as_model_config
+from cascadeflow.routing.complexity import ComplexityEstimate, ComplexityRouter, estimate_complexity
+from cascadeflow.routing.domains import DomainConfig
+from cascadeflow.routing.route import Route
+from cascadeflow.runtime.pipeline import CALL_OPTIONS, Runtime
+from cascadeflow.runtime.sync import run_sync
+
+log = logging.getLogger(__name__)
+
+_SHARED_RUNTIME: Runtime | None = None
+
+
+def _default_runtime() -> Runtime:
+    """The runtime used when none is given (one shared instance; the harness may replace this)."""
+    global _SHARED_RUNTIME
+    if _SHARED_RUNTIME is None:
+        _SHARED_RUNTIME = Runtime()
+    return _SHARED_RUNTIME
+
+
+Query = str | Message | Sequence[Message | Mapping[str, Any]]
+_DONE = object()
+
+
+class CascadeAgent:
+    """Answer with the cheapest tier whose answer passes validation; escalate otherwise.
+
+    `models` are tiers from cheap to expensive (checked against the price book unless `allow_unordered`).
+    A `router` (anything with `route(request) -> Route | None`, e.g. ModelRouter, SeverityRouter) or a
+    `domain_config` may pick the tiers per request; `complexity_router` may send hard requests straight to
+    the last tier; `speculative=True` starts tier 1 alongside tier 0 when the request looks hard.
+    """
+
+    def __init__(self, models: Sequence[ModelConfig | str] | None = None, quality_config: QualityConfig | None = None,
+                 verbose: bool = False, *, router: Any = None, domain_config: DomainConfig | None = None,
+                 runtime: Runtime | None = None, allow_unordered: bool = False, speculative: bool = False,
+                 speculate_above: float = 0.5, complexity_router: ComplexityRouter | None = None,
+                 name: str | None = None):
+        if router is not None and domain_config is not None:
+            raise ConfigurationError("pass either router= or domain_config=, not both")
+        if router is not None and not callable(getattr(router, "route", None)):
+            raise ConfigurationError("router must have a route(request) method (e.g. ModelRouter, SeverityRouter)")
+        if quality_config is not None and not isinstance(quality_config, QualityConfig):
+            raise ConfigurationError(f"quality_config must be a QualityConfig, got {type(quality_config).__name__}")
+        self.runtime = runtime or _default_runtime()
+        self.models: tuple[ModelConfig, ...] = tuple(as_model_config(m) for m in models or ())
+        self.allow_unordered = allow_unordered
+        self._checked: set[tuple[str, ...]] = set()
+        if self.models:
+            self._check_order(self.models, "models")
+        if domain_config is not None:
+            for domain, tiers in domain_config.domains.items():
+                self._check_order(tiers, f"domain {domain}")
+        if not self.models and router is None and (domain_config is None or domain_config.default is None):
+            raise ConfigurationError("CascadeAgent needs models=[ModelConfig(...), ...] (cheapest first), "
+                                     "a router=, or a domain_config= with a DEFAULT cascade")
+        self.quality_config = quality_config or QualityConfig()
+        self.router = router
+        self.domain_config = domain_config
+        self.complexity_router = complexity_router
+        self.speculative = speculative
+        self.speculate_above = speculate_above
+        self.name = name
+        self.verbose = verbose
+        self.analytics = CascadeAnalytics()
+        self._bus = EventBus()
+        if verbose:
+            self._bus.on_event(VerbosePrinter())
+        n = len(self.models)
+        self._default_route = Route(self.models, f"cascade of {n} tiers" if n > 1 else "single model") \
+            if self.models else None
+
+    def _check_order(self, tiers: Sequence[ModelConfig], where: str) -> None:
+        key = tuple(cfg.id for cfg in tiers)
+        if key not in self._checked:
+            check_tier_order(tiers, self.runtime.price_book, allow_unordered=self.allow_unordered, where=where)
+            self._checked.add(key)
+
+    # events -------------------------------------------------------------------------------------------
+    def on_event(self, fn: Callable[[CascadeEvent], None]) -> Callable[[], None]:
+        """Call `fn(event)` for every decision event; returns an unsubscribe function."""
+        return self._bus.on_event(fn)
+
+    def events(self) -> AsyncIterator[CascadeEvent]:
+        """An async iterator over every decision event emitted from now on (break to stop)."""
+        return self._bus.events()
+
+    # planning -----------------------------------------------------------------------------------------
+    def route(self, request: Request) -> Route:
+        """The route a request would take (pure: no call is made)."""
+        found: Route | None = None
+        if self.router is not None:
+            found = self.router.route(request)
+        elif self.domain_config is not None:
+            found = self.domain_config.route(request)
+        if found is None:
+            if self._default_route is None:
+                raise ConfigurationError("the router had no route for this request and the agent has no "
+                                         "models= to fall back on")
+            return self._default_route
+        if found.is_cascade:
+            self._check_order(found.models, f"route {found.label or found.kind}")
+        return found
+
+    def _plan(self, request: Request) -> Plan:
+        route = self.route(request)
+        tiers, top = route.models, route.models[-1]
+        complexity: ComplexityEstimate | None = None
+        if self.complexity_router is not None and route.is_cascade:
+            decided, complexity = self.complexity_router.decide(request, tiers)
+            if decided.label == "direct":
+                route = Route(decided.models, f"{route.reason}; {decided.reason}", kind=route.kind,
+                              label=route.label, details={**route.details, **decided.details})
+                tiers = route.models
+        elif (self.speculative or self.quality_config.thresholds_by_complexity) and route.is_cascade:
+            complexity = estimate_complexity(request)  # picks the per-complexity bar / speculation
+        raise_bar, cheapest_only, why = self._pressure()
+        if cheapest_only and len(tiers) > 1:
+            tiers = tiers[:1]
+            why = f"budget pressure: cheapest tier only{(' (' + why + ')') if why else ''}"
+        speculate = (self.speculative and len(tiers) > 1 and complexity is not None
+                     and complexity.score >= self.speculate_above)
+        return Plan(request, route, tiers, top, complexity, raise_bar, why, speculate)
+
+    def _pressure(self) -> tuple[float, bool, str]:
+        """Budget degrade seam: a raised acceptance bar and/or cheapest-tier-only, from the call options or
+        from `runtime.budget_pressure` (a value or a no-argument callable with raise_bar/cheapest_only/reason)."""
+        raise_bar, cheapest, why = 0.0, False, ""
+        options = CALL_OPTIONS.get()
+        if options is not None:
+            raise_bar, cheapest, why = options.raise_bar, options.cheapest_only, options.reason
+        hook = getattr(self.runtime, "budget_pressure", None)
+        pressure = hook() if callable(hook) else hook
+        if pressure is not None:
+            raise_bar = max(raise_bar, float(getattr(pressure, "raise_bar", 0.0) or 0.0))
+            cheapest = cheapest or bool(getattr(pressure, "cheapest_only", False))
+            why = why or str(getattr(pressure, "reason", "") or "")
+        return raise_bar, cheapest, why
+
+    def _judge(self, request: Request, response: Response, complexity: ComplexityEstimate | None,
+               raise_bar: float) -> Judgement:
+        verdict = assess(request, response, self.quality_config,
+                         complexity=complexity.level if complexity is not None else None, raise_bar=raise_bar)
+        signals = tuple(getattr(s, "name", str(s)) for s in getattr(verdict, "signals", ()) or ())
+        return Judgement(bool(verdict.accepted), verdict.score, str(verdict.reason), signals)
+
+    # running ------------------------------------------------------------------------------------------
+    async def run(self, query_or_messages: Query, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
+                  user_id: str | None = None, metadata: Mapping[str, Any] | None = None,
+                  **options: Any) -> CascadeResult:
+        """Answer one query (a string or a list of messages). `options` go to the request (temperature,
+        tool_choice, response_format, stop, timeout, ...). max_tokens=None lets each model use its limit."""
+        request = build_request(query_or_messages, max_tokens=max_tokens, tools=tools, metadata=metadata, **options)
+        return await self._execute(request, user_id=user_id)
+
+    def run_sync(self, query_or_messages: Query, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
+                 user_id: str | None = None, metadata: Mapping[str, Any] | None = None,
+                 **options: Any) -> CascadeResult:
+        """The synchronous twin of `run` (refused inside a running event loop)."""
+        return run_sync(self.run(query_or_messages, max_tokens, tools, user_id, metadata, **options),
+                        what="CascadeAgent.run_sync")
+
+    async def run_batch(self, queries: Sequence[Query], *, concurrency: int = 8, return_exceptions: bool = False,
+                        user_id: str | None = None, metadata: Mapping[str, Any] | None = None,
+                        **options: Any) -> list[CascadeResult | BaseException]:
+        """Run many queries with at most `concurrency` in flight; results keep the input order. Every query
+        is validated before the first call is made."""
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
+        requests = [build_request(q, metadata=metadata, **options) for q in queries]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(request: Request) -> CascadeResult:
+            async with gate:
+                return await self._execute(request, user_id=user_id)
+
+        return list(await asyncio.gather(*(one(r) for r in requests), return_exceptions=return_exceptions))
+
+    async def stream(self, query_or_messages: Query, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
+                     user_id: str | None = None, metadata: Mapping[str, Any] | None = None, *,
+                     show_draft: bool = False, **options: Any) -> AsyncIterator[CascadeEvent]:
+        """Events of one run: decisions, `text` deltas of the answer, and `completed` (data["result"]).
+
+        A draft's text is held back until it is accepted; with show_draft=True it streams as `draft_text`
+        after a `draft_pending` ("draft may be replaced") event, and a `replaced` event withdraws it on
+        escalation. Errors (CascadeExhausted, BudgetExceeded, ...) are raised from the iterator."""
+        request = build_request(query_or_messages, max_tokens=max_tokens, tools=tools, metadata=metadata, **options)
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        task = asyncio.ensure_future(self._execute(request, user_id=user_id, stream=queue.put_nowait,
+                                                   show_draft=show_draft))
+        task.add_done_callback(lambda _: queue.put_nowait(_DONE))
+        try:
+            while (item := await queue.get()) is not _DONE:
+                yield item
+            task.result()  # re-raise the run's error, if any
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _execute(self, request: Request, *, user_id: str | None, stream: Callable[[CascadeEvent], None]
+                       | None = None, show_draft: bool = False) -> CascadeResult:
+        plan = self._plan(request)
+        call = self.runtime.new_call(user_id=user_id, agent_id=self.name, metadata=request.metadata,
+                                     routing_reason=plan.route.reason, model_requested=plan.tiers[0].id)
+        execution = CascadeExecution(self.runtime, plan, call, self._judge,
+                                     self._bus.emit if self._bus.active else None, stream=stream,
+                                     show_draft=show_draft)
+        execution.emit(ev.MODEL_SELECTED, reason=plan.route.reason, cfg=plan.tiers[0], tier=0,
+                       target=" → ".join(m.name for m in plan.tiers), route_kind=plan.route.kind,
+                       route_label=plan.route.label)
+        try:
+            result = await execution.run()
+        except BaseException as exc:
+            # CascadeExhausted, and BudgetExceeded/PolicyViolation from the runtime (not escalated): the
+            # attempts made so far still cost money and still get an audit record.
+            self.analytics.record_failure(call.spent)
+            self.runtime.finish(call, action="stop", model_selected=None, response=None, error=exc)
+            if not isinstance(exc, CascadeExhausted):
+                execution.emit(ev.ERROR, reason=f"{type(exc).__name__}: {exc}")
+            raise
+        accepted = any(t.decision == "accepted" for t in result.tiers)
+        action = "accept" if accepted else ("allow" if len(plan.tiers) == 1 else "escalate")
+        self.runtime.finish(call, action=action, model_selected=result.model_used, response=result.response)
+        self.analytics.record(result, cascaded=len(plan.tiers) > 1)
+        answered_by = next(m for m in plan.tiers if m.id == result.model_used)
+        execution.emit(ev.COMPLETED, reason=action, cfg=answered_by,
+                       tokens=result.usage.total_tokens, cost=result.total_cost, latency_ms=result.latency_ms,
+                       total_cost=result.total_cost, savings_pct=result.savings_pct, result=result)
+        return result
+
+    # reporting ----------------------------------------------------------------------------------------
+    def get_analytics(self) -> AnalyticsSnapshot:
+        """Totals over every run of this agent (see AnalyticsSnapshot)."""
+        return self.analytics.snapshot()
+
+    def reset_analytics(self) -> None:
+        self.analytics.reset()
+
+    async def evaluate(self, test_queries: Sequence[Any], *, scorer: Callable[..., Any] | None = None,
+                       concurrency: int = 4) -> Any:
+        """Run labelled (or unlabelled) queries and report acceptance, average cost and average quality."""
+        from cascadeflow.cascade.evaluation import evaluate
+
+        return await evaluate(self, test_queries, scorer=scorer, concurrency=concurrency)

@@ -1,0 +1,173 @@
+"""Running totals over an agent's results: cost, acceptance, savings, latency, per tier/route/task/severity."""
+
+from __future__ import annotations
+
+import heapq
+import statistics
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from cascadeflow.cascade.result import CascadeResult
+
+LATENCY_WINDOW = 10_000  # latencies kept for percentiles (most recent)
+TOP_QUERIES = 5
+
+
+@dataclass(slots=True)
+class Breakdown:
+    """Cost and call counts of one slice (a tier's model, a route, a task type, a severity)."""
+
+    label: str
+    calls: int = 0
+    cost: Decimal = Decimal(0)
+    accepted: int = 0  # tier slices: answers of this model that were returned
+    tokens: int = 0
+
+    def describe(self) -> str:
+        return f"{self.label} consumed ${float(self.cost):.4f} across {self.calls} call{'s' if self.calls != 1 else ''}"
+
+
+@dataclass(slots=True)
+class AnalyticsSnapshot:
+    """A consistent copy of the totals. Fractions (acceptance, usage, savings_pct) format with `:.1%`."""
+
+    total_queries: int
+    total_cost: Decimal
+    avg_cost_per_query: Decimal
+    drafter_acceptance_rate: float
+    drafter_usage: float  # share of queries answered by a cascade's first tier
+    verifier_usage: float  # share answered by a later tier
+    baseline_cost: Decimal
+    total_savings: Decimal
+    cost_savings_pct: float
+    avg_latency_ms: float
+    p50_latency_ms: float
+    p95_latency_ms: float
+    errors: int
+    usage_per_tier: dict[str, Breakdown]
+    by_route: dict[str, Breakdown]
+    by_task_type: dict[str, Breakdown]
+    by_severity: dict[str, Breakdown]
+    expensive_queries: list[tuple[Decimal, str]] = field(default_factory=list)  # (cost, request_id)
+
+    @property
+    def drafter_acceptance(self) -> float:
+        return self.drafter_acceptance_rate
+
+    @property
+    def savings_pct(self) -> float:
+        return self.cost_savings_pct
+
+    def describe(self) -> list[str]:
+        """Human-readable lines, e.g. "complex_reasoning consumed $0.0493 across 2 calls"."""
+        lines = [b.describe() for b in self.by_task_type.values()]
+        lines += [f"severity {b.describe()}" for b in self.by_severity.values()]
+        return lines
+
+
+class CascadeAnalytics:
+    """Thread-safe accumulator fed with every CascadeResult; `snapshot()` reads it."""
+
+    def __init__(self, *, task_key: str = "task_type", severity_key: str = "severity"):
+        self.task_key = task_key
+        self.severity_key = severity_key
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._queries = 0
+            self._cascaded = 0  # queries whose route had more than one tier
+            self._drafter_accepted = 0
+            self._verifier_answers = 0
+            self._errors = 0
+            self._cost = Decimal(0)
+            self._baseline = Decimal(0)
+            self._latencies: list[float] = []
+            self._tiers: dict[str, Breakdown] = {}
+            self._routes: dict[str, Breakdown] = {}
+            self._tasks: dict[str, Breakdown] = {}
+            self._severities: dict[str, Breakdown] = {}
+            self._top: list[tuple[Decimal, str]] = []
+
+    def record_failure(self, cost: Decimal) -> None:
+        """A run that raised (CascadeExhausted): its attempts still cost money."""
+        with self._lock:
+            self._errors += 1
+            self._cost += cost
+
+    def record(self, result: CascadeResult, *, cascaded: bool) -> None:
+        with self._lock:
+            self._queries += 1
+            self._cost += result.total_cost
+            self._baseline += result.baseline_cost
+            self._latencies.append(result.latency_ms)
+            if len(self._latencies) > LATENCY_WINDOW:
+                del self._latencies[: len(self._latencies) - LATENCY_WINDOW]
+            if cascaded:
+                self._cascaded += 1
+                if result.draft_accepted:
+                    self._drafter_accepted += 1
+                else:
+                    self._verifier_answers += 1
+            for attempt in result.tiers:
+                slot = self._tiers.setdefault(attempt.model, Breakdown(attempt.model))
+                slot.calls += 1
+                slot.cost += attempt.cost
+                slot.tokens += attempt.tokens
+                slot.accepted += attempt.decision in ("accepted", "final")
+            route = f"{result.route_kind}:{result.route_label}" if result.route_label else result.route_kind
+            self._add(self._routes, route, result)
+            self._add_meta(self._tasks, result.metadata, self.task_key, result)
+            self._add_meta(self._severities, result.metadata, self.severity_key, result)
+            heapq.heappush(self._top, (result.total_cost, result.request_id))
+            if len(self._top) > TOP_QUERIES:
+                heapq.heappop(self._top)
+
+    @staticmethod
+    def _add(table: dict[str, Breakdown], label: str, result: CascadeResult) -> None:
+        slot = table.setdefault(label, Breakdown(label))
+        slot.calls += 1
+        slot.cost += result.total_cost
+        slot.tokens += result.usage.total_tokens
+
+    def _add_meta(self, table: dict[str, Breakdown], meta: Mapping[str, Any], key: str,
+                  result: CascadeResult) -> None:
+        value = meta.get(key)
+        if value is not None:
+            self._add(table, str(getattr(value, "value", value)), result)
+
+    def snapshot(self) -> AnalyticsSnapshot:
+        with self._lock:
+            n = self._queries
+            lat = sorted(self._latencies)
+            savings = self._baseline - self._cost
+            return AnalyticsSnapshot(
+                total_queries=n, total_cost=self._cost,
+                avg_cost_per_query=self._cost / n if n else Decimal(0),
+                drafter_acceptance_rate=self._drafter_accepted / self._cascaded if self._cascaded else 0.0,
+                drafter_usage=self._drafter_accepted / n if n else 0.0,
+                verifier_usage=self._verifier_answers / n if n else 0.0,
+                baseline_cost=self._baseline, total_savings=savings,
+                cost_savings_pct=float(savings / self._baseline) if self._baseline > 0 else 0.0,
+                avg_latency_ms=statistics.fmean(lat) if lat else 0.0,
+                p50_latency_ms=_percentile(lat, 0.50), p95_latency_ms=_percentile(lat, 0.95),
+                errors=self._errors,
+                usage_per_tier=_copy(self._tiers), by_route=_copy(self._routes),
+                by_task_type=_copy(self._tasks), by_severity=_copy(self._severities),
+                expensive_queries=sorted(self._top, reverse=True),
+            )
+
+
+def _copy(table: dict[str, Breakdown]) -> dict[str, Breakdown]:
+    return {k: Breakdown(v.label, v.calls, v.cost, v.accepted, v.tokens) for k, v in table.items()}
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))
+    return sorted_values[index]

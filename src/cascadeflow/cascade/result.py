@@ -1,0 +1,111 @@
+"""What a cascade run returns: `CascadeResult` with one `TierAttempt` per model attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from cascadeflow.messages import Response, ToolCall, Usage
+
+Decision = Literal["accepted", "rejected", "error", "final", "cancelled"]
+
+
+@dataclass(slots=True)
+class TierAttempt:
+    """One tier's attempt: what it cost and what the cascade decided about its answer."""
+
+    tier: int
+    model: str  # 'provider/model'
+    decision: Decision
+    reason: str
+    score: float | None = None  # the validator's score; None when not validated or no signal applied
+    signals: tuple[str, ...] = ()  # names of the signals the verdict used
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    latency_ms: float = 0.0
+    error: str | None = None
+    speculative: bool = False  # started before the previous tier's verdict
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier, "model": self.model, "decision": self.decision, "reason": self.reason,
+            "score": self.score, "signals": list(self.signals), "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens, "cost_usd": float(self.cost),
+            "latency_ms": round(self.latency_ms, 3), "error": self.error, "speculative": self.speculative,
+        }
+
+
+@dataclass(slots=True)
+class CascadeResult:
+    """The answer of a cascade run and the full account of how it was reached.
+
+    `total_cost` sums every attempt (rejected drafts, failed and speculative tiers included).
+    `baseline_cost` is what the strongest tier of the route would have cost answering directly: its actual
+    cost when it was called, otherwise an estimate from the accepted answer's token counts at its price
+    (`baseline_estimated=True`). `savings_pct` is a fraction (format it with `:.1%`).
+    """
+
+    content: str
+    model_used: str
+    draft_accepted: bool
+    tiers: list[TierAttempt]
+    total_cost: Decimal
+    baseline_cost: Decimal
+    baseline_estimated: bool
+    latency_ms: float
+    usage: Usage
+    request_id: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    routing_reason: str = ""
+    route_kind: str = "default"
+    route_label: str | None = None
+    response: Response | None = None
+    user_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def savings(self) -> Decimal:
+        return self.baseline_cost - self.total_cost
+
+    @property
+    def savings_pct(self) -> float:
+        if self.baseline_cost <= 0:
+            return 0.0
+        return float(self.savings / self.baseline_cost)
+
+    @property
+    def cost(self) -> Decimal:
+        return self.total_cost
+
+    @property
+    def text(self) -> str:
+        return self.content
+
+    @property
+    def accepted_tier(self) -> int:
+        """Index of the tier whose answer was returned."""
+        return next(t.tier for t in reversed(self.tiers) if t.decision in ("accepted", "final"))
+
+    @property
+    def score(self) -> float | None:
+        """The validator's score of the returned answer (None if no signal applied)."""
+        return next((t.score for t in reversed(self.tiers) if t.decision in ("accepted", "final")), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id, "content": self.content, "model_used": self.model_used,
+            "draft_accepted": self.draft_accepted, "tiers": [t.to_dict() for t in self.tiers],
+            "total_cost": float(self.total_cost), "baseline_cost": float(self.baseline_cost),
+            "baseline_estimated": self.baseline_estimated, "savings": float(self.savings),
+            "savings_pct": self.savings_pct, "latency_ms": round(self.latency_ms, 3),
+            "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
+            "routing_reason": self.routing_reason, "route_kind": self.route_kind, "route_label": self.route_label,
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
+            "user_id": self.user_id, "metadata": dict(self.metadata),
+        }

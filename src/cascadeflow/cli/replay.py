@@ -1,0 +1,171 @@
+"""`cascadeflow replay`: convert recorded answers to the replay format, split them, and replay a cascade."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cascadeflow.cli import app
+from cascadeflow.errors import CascadeflowError
+
+replay_app = typer.Typer(no_args_is_help=True, help="Replay recorded model answers through the real cascade.")
+app.add_typer(replay_app, name="replay")
+console = Console()
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(code=2)
+
+
+@replay_app.command("convert")
+def convert_cmd(
+    path: Path = typer.Argument(..., help="file or folder in the source layout"),
+    source: str = typer.Option(..., "--from", help="routellm | zeroeval | zellinger | audit"),
+    out: Path = typer.Option(..., "-o", "--out", help="recorded-outcome JSON Lines to write (.gz to compress)"),
+) -> None:
+    """Convert a public recorded-answer layout (or our audit log) to the recorded-outcome format."""
+    from cascadeflow.replay.converters import convert
+    from cascadeflow.replay.format import dump_dataset
+
+    try:
+        dataset = convert(source, path)
+    except CascadeflowError as exc:
+        raise _fail(exc) from None
+    dump_dataset(dataset, out)
+    models = ", ".join(f"{a} ({c.id})" for a, c in dataset.models.items())
+    console.print(f"wrote {len(dataset.queries)} queries to {out}; models: {models}")
+
+
+@replay_app.command("split")
+def split_cmd(
+    dataset_path: Path = typer.Argument(..., help="recorded-outcome file"),
+    out_a: Path = typer.Option(..., "--out-a", help="first half"),
+    out_b: Path = typer.Option(..., "--out-b", help="second half (the complement)"),
+    seed: int = typer.Option(0, help="seed of the fixed random split"),
+) -> None:
+    """Split a dataset into a fixed random half and its complement (calibrate on one, evaluate the other)."""
+    from cascadeflow.replay.format import dump_dataset, load_dataset
+
+    try:
+        first, second = load_dataset(dataset_path).halves(seed)
+    except CascadeflowError as exc:
+        raise _fail(exc) from None
+    dump_dataset(first, out_a)
+    dump_dataset(second, out_b)
+    console.print(f"wrote {len(first.queries)} queries to {out_a} and {len(second.queries)} to {out_b}")
+
+
+def _table(title: str, rows: list[dict]) -> Table:
+    table = Table(title=title)
+    for col in ("policy", "threshold", "strong calls", "cost $", "cost frac", "quality", "quality frac", "gap rec."):
+        table.add_column(col, justify="right" if col != "policy" else "left")
+    for p in rows:
+        gap = p["gap_recovered"]
+        table.add_row(p["name"], "" if p["threshold"] is None else f"{p['threshold']:.3f}",
+                      f"{p['strong_call_fraction']:.3f}", f"{p['cost_usd']:.4f}", f"{p['cost_fraction']:.3f}",
+                      f"{p['quality']:.4f}", f"{p['quality_fraction']:.3f}", "" if gap is None else f"{gap:.3f}")
+    return table
+
+
+def _print(result: dict) -> None:
+    points = result["operating_points"]
+    shown = points if len(points) <= 25 else points[:: max(1, len(points) // 20)]
+    console.print(_table(f"{result['dataset']} (n={result['n']}): {' -> '.join(result['models'])}",
+                         shown + [b for b in result["baselines"] if not b["name"].startswith("random")]))
+    target = result.get("target")
+    if target:
+        rows = [r for r in (target.get("chosen_on_calibration"), target.get("evaluated"),
+                            target.get("random_at_same_fraction")) if r]
+        if rows:
+            rows[0] = {**rows[0], "name": "chosen on calibration"}
+        console.print(_table(f"target {target['target_quality_fraction']:.0%} of strong-only quality, chosen on "
+                             f"{target['calibration_dataset']}", rows))
+        if target.get("note"):
+            console.print(target["note"])
+    if result.get("draft_signals"):
+        console.print("signals in draft verdicts: " + ", ".join(f"{k}={v}" for k, v in result["draft_signals"].items()))
+
+
+@replay_app.command("run")
+def run_cmd(
+    dataset_path: Path = typer.Argument(..., metavar="DATASET", help="recorded-outcome file"),
+    models: str = typer.Option(..., help="cascade tiers, cheapest first: alias or model id, comma-separated"),
+    threshold: Optional[float] = typer.Option(None, help="one acceptance threshold"),
+    do_sweep: bool = typer.Option(False, "--sweep", help="sweep thresholds"),
+    calibrate_on: Optional[Path] = typer.Option(None, help="calibration data (never the evaluated queries)"),
+    fit: bool = typer.Option(True, "--fit-calibration/--no-fit-calibration",
+                             help="with --calibrate-on: fit the validator calibration there too"),
+    target_quality: Optional[float] = typer.Option(None, help="share of strong-only quality to reach, e.g. 0.95"),
+    signals: Optional[str] = typer.Option(None, help="built-in validator signals to use, comma-separated"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the results as JSON"),
+    plot: Optional[Path] = typer.Option(None, help="write a cost/quality PNG"),
+) -> None:
+    """Run the real cascade over recorded answers and report cost and quality against baselines."""
+    if threshold is None and not do_sweep and target_quality is None:
+        raise _fail(ValueError("give --threshold T, --sweep, or --target-quality Q with --calibrate-on"))
+    try:
+        result = _run(dataset_path, models, threshold, do_sweep, calibrate_on, fit, target_quality, signals)
+    except CascadeflowError as exc:
+        raise _fail(exc) from None
+    _print(result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {json_out}")
+    if plot is not None:
+        from cascadeflow.replay.plot import plot_operating_points
+        from cascadeflow.replay.report import OperatingPoint
+
+        def pts(rows: list[dict]) -> list[OperatingPoint]:
+            return [OperatingPoint(**r) for r in rows]
+        evaluated = (result.get("target") or {}).get("evaluated")
+        plot_operating_points(plot, f"{result['dataset']}: {' -> '.join(result['models'])}",
+                              pts(result["operating_points"]), pts(result["baselines"]),
+                              OperatingPoint(**evaluated) if evaluated else None)
+        console.print(f"wrote {plot}")
+
+
+def _run(dataset_path: Path, models: str, threshold: float | None, do_sweep: bool, calibrate_on: Path | None,
+         fit: bool, target_quality: float | None, signals: str | None) -> dict:
+    from cascadeflow.cascade.quality import QualityConfig
+    from cascadeflow.replay.engine import ReplaySetup, fit_calibration, with_calibration
+    from cascadeflow.replay.format import load_dataset
+    from cascadeflow.replay.study import run_study
+
+    quality = QualityConfig(signals=tuple(signals.split(","))) if signals else QualityConfig()
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    dataset = load_dataset(dataset_path)
+    setup = ReplaySetup.build(dataset, names, quality)
+    calibration = None
+    if calibrate_on is not None:
+        calibration = ReplaySetup.build(load_dataset(calibrate_on), names, quality)
+        overlap = {q.id for q in calibration.dataset.queries} & {q.id for q in dataset.queries}
+        if overlap:
+            raise _fail(ValueError(f"{len(overlap)} queries are in both the calibration and the evaluated data; "
+                                   f"split them first (cascadeflow replay split)"))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("replaying", total=None)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        async def go() -> dict:
+            nonlocal setup, calibration
+            if calibration is not None and fit:
+                fitted = await fit_calibration(calibration)
+                setup, calibration = with_calibration(setup, fitted), with_calibration(calibration, fitted)
+            study = await run_study(dataset, setup, threshold=threshold, do_sweep=do_sweep,
+                                    calibration=calibration, target_quality=target_quality, progress=advance)
+            out = study.to_dict()
+            out["calibrated"] = calibration is not None and fit
+            return out
+
+        return asyncio.run(go())

@@ -1,0 +1,172 @@
+"""The replay engine: runs the real `CascadeAgent` over recorded answers and scores what it returned.
+
+Every query goes through the whole pipeline (routing, validation, reservations, pricing, audit) with a
+`ReplayProvider` as the transport; only the model answers come from the record. A threshold sweep runs the
+engine once per threshold (`sweep`), or, for a two-tier cascade, twice in all (`sweep_recorded`): the draft
+verdict does not depend on the threshold, so one run at threshold 0 (which drafts are acceptable at all) and
+one at threshold 1 (every draft's score, and the strong tier's cost) decide every threshold in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from cascadeflow.cascade.agent import CascadeAgent
+from cascadeflow.cascade.quality import QualityConfig
+from cascadeflow.cascade.result import CascadeResult
+from cascadeflow.errors import ConfigurationError
+from cascadeflow.pricing import PriceBook
+from cascadeflow.providers.replay import REPLAY_ID, ReplayProvider
+from cascadeflow.replay.format import ReplayDataset
+from cascadeflow.replay.report import QueryOutcome
+from cascadeflow.runtime.pipeline import Runtime, Sink
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]  # called with the number of queries just finished
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySetup:
+    """Which dataset models form the cascade (cheapest first), and how drafts are judged."""
+
+    dataset: ReplayDataset
+    models: tuple[str, ...]  # aliases
+    quality: QualityConfig
+    price_book: PriceBook
+    sinks: tuple[Sink, ...] = ()
+    concurrency: int = 16
+
+    @classmethod
+    def build(cls, dataset: ReplayDataset, models: Sequence[str], quality: QualityConfig | None = None, *,
+              price_book: PriceBook | None = None, sinks: Sequence[Sink] = (), concurrency: int = 16) -> ReplaySetup:
+        if len(models) < 1:
+            raise ConfigurationError("give at least one model (cheapest first), e.g. --models cheap,strong")
+        aliases = tuple(dataset.model(m)[0] for m in models)
+        if len(set(aliases)) != len(aliases):
+            raise ConfigurationError(f"a model appears twice in {list(models)}")
+        return cls(dataset, aliases, quality or QualityConfig(), price_book or PriceBook(), tuple(sinks),
+                   concurrency)
+
+    def with_threshold(self, threshold: float) -> ReplaySetup:
+        return ReplaySetup(self.dataset, self.models, self.quality.with_(threshold=threshold), self.price_book,
+                           self.sinks, self.concurrency)
+
+    def agent(self) -> CascadeAgent:
+        provider = ReplayProvider(self.dataset)
+        runtime = Runtime(price_book=self.price_book, sinks=self.sinks, resolve_provider=provider.resolver())
+        return CascadeAgent(models=[self.dataset.models[a] for a in self.models], quality_config=self.quality,
+                            runtime=runtime, name=f"replay:{self.dataset.name}")
+
+
+def _outcome(setup: ReplaySetup, query_index: int, result: CascadeResult) -> QueryOutcome:
+    alias_of = {setup.dataset.models[a].id: a for a in setup.models}
+    query = setup.dataset.queries[query_index]
+    final = alias_of[result.model_used]
+    called = tuple(alias_of[t.model] for t in result.tiers)
+    return QueryOutcome(query.id, final, called, result.total_cost, query.answers[final].quality,
+                        tuple(t.score for t in result.tiers), tuple(t.signals for t in result.tiers))
+
+
+async def run_agent(setup: ReplaySetup, *, progress: Progress | None = None) -> list[CascadeResult]:
+    """Every query of the dataset through one real CascadeAgent; results in query order."""
+    agent = setup.agent()
+    gate = asyncio.Semaphore(setup.concurrency)
+
+    async def one(index: int) -> CascadeResult:
+        query = setup.dataset.queries[index]
+        async with gate:
+            result = await agent.run(list(query.messages), metadata={REPLAY_ID: query.id})
+        if progress is not None:
+            progress(1)
+        return result
+
+    return list(await asyncio.gather(*(one(i) for i in range(len(setup.dataset.queries)))))
+
+
+async def replay(setup: ReplaySetup, *, progress: Progress | None = None) -> list[QueryOutcome]:
+    """Run the engine once over the dataset and score the returned answers from the recorded labels."""
+    results = await run_agent(setup, progress=progress)
+    return [_outcome(setup, i, r) for i, r in enumerate(results)]
+
+
+async def sweep(setup: ReplaySetup, thresholds: Sequence[float], *,
+                progress: Progress | None = None) -> dict[float, list[QueryOutcome]]:
+    """A real engine run per threshold."""
+    out = {}
+    for threshold in thresholds:
+        out[threshold] = await replay(setup.with_threshold(threshold), progress=progress)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DraftVerdicts:
+    """Per query, from two real engine runs of a two-tier cascade: can the draft be accepted at all, its
+    score, and the outcome when accepted / when escalated."""
+
+    acceptable: tuple[bool, ...]
+    scores: tuple[float, ...]
+    accepted: tuple[QueryOutcome, ...]
+    escalated: tuple[QueryOutcome, ...]
+
+    def at(self, threshold: float) -> list[QueryOutcome]:
+        return [acc if ok and score >= threshold else esc
+                for ok, score, acc, esc in zip(self.acceptable, self.scores, self.accepted, self.escalated,
+                                               strict=True)]
+
+
+async def record_verdicts(setup: ReplaySetup, *, progress: Progress | None = None) -> DraftVerdicts:
+    """Two real engine runs (threshold 0 and 1) that decide a two-tier cascade at every threshold."""
+    if len(setup.models) != 2:
+        raise ConfigurationError("recorded sweeps need exactly two tiers; use sweep() for longer cascades")
+    if setup.quality.thresholds_by_complexity:
+        raise ConfigurationError("recorded sweeps need one threshold, not thresholds_by_complexity")
+    lenient = await replay(setup.with_threshold(0.0), progress=progress)
+    strict = await replay(setup.with_threshold(1.0), progress=progress)
+    acceptable, scores, accepted, escalated = [], [], [], []
+    for low, high in zip(lenient, strict, strict=True):
+        ok = low.final_model == setup.models[0]
+        acceptable.append(ok)
+        scores.append(low.scores[0] if low.scores[0] is not None else 0.0)
+        accepted.append(low if ok else high)
+        escalated.append(high)  # a draft accepted even at threshold 1 is never escalated in [0, 1]
+    return DraftVerdicts(tuple(acceptable), tuple(scores), tuple(accepted), tuple(escalated))
+
+
+def sweep_recorded(verdicts: DraftVerdicts, thresholds: Sequence[float] | None = None
+                   ) -> dict[float, list[QueryOutcome]]:
+    """Outcomes per threshold; by default at every distinct draft score (the exact cost/quality frontier)."""
+    if thresholds is None:
+        thresholds = sorted({0.0, 1.0, *verdicts.scores})
+    return {t: verdicts.at(t) for t in thresholds}
+
+
+def total_cost(outcomes: Sequence[QueryOutcome]) -> Decimal:
+    return sum((o.cost_usd for o in outcomes), Decimal(0))
+
+
+async def fit_calibration(setup: ReplaySetup, *, l2: float = 1.0):  # type: ignore[no-untyped-def]
+    """Fit the draft tier's Calibration on this (calibration) dataset: each recorded draft's validator signals,
+    as the engine's QualityConfig computes them, against the draft's recorded label."""
+    from cascadeflow.cascade.calibration import Calibration
+    from cascadeflow.cascade.quality import collect_signals
+    from cascadeflow.messages import build_request
+
+    provider = ReplayProvider(setup.dataset)
+    draft = setup.dataset.models[setup.models[0]]
+    rows = []
+    for query in setup.dataset.queries:
+        request = build_request(list(query.messages), model=draft.name, metadata={REPLAY_ID: query.id})
+        response = await provider.complete(request)
+        rows.append((collect_signals(request, response, setup.quality),
+                     query.answers[setup.models[0]].quality >= 0.5))
+    return Calibration.fit(rows, l2=l2, meta={"dataset": setup.dataset.name, "draft": draft.id})
+
+
+def with_calibration(setup: ReplaySetup, calibration) -> ReplaySetup:  # type: ignore[no-untyped-def]
+    return ReplaySetup(setup.dataset, setup.models, setup.quality.with_(calibration=calibration),
+                       setup.price_book, setup.sinks, setup.concurrency)

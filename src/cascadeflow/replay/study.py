@@ -1,0 +1,110 @@
+"""A replay study: operating points of a cascade on one dataset, its baselines, and a threshold chosen on
+calibration data for a target quality, then measured on the evaluated data (never on the same queries)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cascadeflow.errors import ConfigurationError
+from cascadeflow.replay.engine import Progress, ReplaySetup, record_verdicts, replay, sweep, sweep_recorded
+from cascadeflow.replay.format import ReplayDataset
+from cascadeflow.replay.report import (
+    OperatingPoint,
+    QueryOutcome,
+    Reference,
+    baselines,
+    choose_threshold,
+    policy_point,
+    random_point,
+    reference,
+)
+
+GRID = tuple(round(i / 20, 2) for i in range(21))  # thresholds of an engine sweep of longer cascades
+
+
+@dataclass(slots=True)
+class StudyResult:
+    dataset: str
+    models: tuple[str, ...]
+    n: int
+    points: list[OperatingPoint] = field(default_factory=list)
+    baselines: list[OperatingPoint] = field(default_factory=list)
+    target: dict[str, Any] | None = None
+    draft_signals: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "models": list(self.models), "n": self.n,
+                "operating_points": [p.to_dict() for p in self.points],
+                "baselines": [b.to_dict() for b in self.baselines], "target": self.target,
+                "draft_signals": self.draft_signals}
+
+
+def signal_counts(outcomes: Sequence[QueryOutcome]) -> dict[str, int]:
+    """How often each validator signal took part in a draft verdict."""
+    counts: Counter[str] = Counter()
+    for outcome in outcomes:
+        if outcome.signals:
+            counts.update(outcome.signals[0])
+    return dict(counts.most_common())
+
+
+async def sweep_points(setup: ReplaySetup, ref: Reference, *, progress: Progress | None = None,
+                       thresholds: Sequence[float] | None = None) -> tuple[list[OperatingPoint], dict[str, int]]:
+    """Operating points over thresholds: from recorded draft verdicts for two tiers, else an engine run each."""
+    if len(setup.models) == 2 and not setup.quality.thresholds_by_complexity:
+        verdicts = await record_verdicts(setup, progress=progress)
+        runs = sweep_recorded(verdicts, thresholds)
+        signals = signal_counts(verdicts.escalated)
+    else:
+        runs = await sweep(setup, thresholds or GRID, progress=progress)
+        signals = signal_counts(next(iter(runs.values())))
+    return [policy_point("cascade", ref, outcomes, threshold=t) for t, outcomes in runs.items()], signals
+
+
+async def run_study(dataset: ReplayDataset, setup: ReplaySetup, *, threshold: float | None = None,
+                    do_sweep: bool = False, calibration: ReplaySetup | None = None,
+                    target_quality: float | None = None, progress: Progress | None = None) -> StudyResult:
+    """Evaluate `setup` on `dataset`; with a target, the threshold is chosen on `calibration` only."""
+    if target_quality is not None and calibration is None:
+        raise ConfigurationError("--target-quality needs calibration data (--calibrate-on TRAIN.jsonl) that is "
+                                 "not the evaluated data")
+    if target_quality is not None and not 0 < target_quality <= 1.5:
+        raise ConfigurationError(f"target quality is a share of strong-only quality (e.g. 0.95), got {target_quality}")
+    cheap, strong = setup.models[0], setup.models[-1]
+    ref = reference(dataset, cheap, strong, setup.price_book)
+    study = StudyResult(dataset.name, setup.models, len(dataset.queries))
+    if do_sweep:
+        study.points, study.draft_signals = await sweep_points(setup, ref, progress=progress)
+    if threshold is not None:
+        outcomes = await replay(setup.with_threshold(threshold), progress=progress)
+        study.points.append(policy_point("cascade", ref, outcomes, threshold=threshold))
+        study.draft_signals = study.draft_signals or signal_counts(outcomes)
+    if target_quality is not None and calibration is not None:
+        study.target = await _target(setup, ref, calibration, target_quality, progress)
+    fractions = sorted({round(p.strong_call_fraction, 4) for p in study.points})
+    study.baselines = baselines(ref) + [random_point(ref, f) for f in fractions]
+    return study
+
+
+async def _target(setup: ReplaySetup, ref: Reference, calibration: ReplaySetup, target: float,
+                  progress: Progress | None) -> dict[str, Any]:
+    cal_ref = reference(calibration.dataset, calibration.models[0], calibration.models[-1],
+                        calibration.price_book)
+    cal_points, _ = await sweep_points(calibration, cal_ref, progress=progress)
+    chosen = choose_threshold(cal_points, target)
+    out: dict[str, Any] = {"target_quality_fraction": target, "calibration_dataset": calibration.dataset.name,
+                           "calibration_n": len(calibration.dataset.queries),
+                           "chosen_on_calibration": chosen.to_dict() if chosen else None}
+    if chosen is None:
+        out["evaluated"] = None
+        out["note"] = "no threshold reached the target on the calibration data"
+        return out
+    outcomes = await replay(setup.with_threshold(float(chosen.threshold)), progress=progress)  # a real run
+    evaluated = policy_point("cascade@chosen", ref, outcomes, threshold=chosen.threshold)
+    out["evaluated"] = evaluated.to_dict()
+    out["random_at_same_fraction"] = random_point(ref, evaluated.strong_call_fraction).to_dict()
+    out["draft_signals"] = signal_counts(outcomes)
+    return out

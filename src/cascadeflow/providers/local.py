@@ -8,6 +8,7 @@ between tokens, which is how cancellation and timeouts stop it early.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import logging
 import os
@@ -118,6 +119,15 @@ def load_model(path: Path, *, n_ctx: int = DEFAULT_CONTEXT, n_threads: int | Non
         _loaded[key] = found
         log.info("loaded local model %s in %.3fs", path.name, found.load_seconds)
         return found
+
+
+@atexit.register
+def _close_models() -> None:
+    # Free llama.cpp memory while the interpreter is intact; its own __del__ fails during shutdown.
+    with _load_lock:
+        for model in _loaded.values():
+            model.llama.close()
+        _loaded.clear()
 
 
 class _Gate:

@@ -30,9 +30,13 @@ the cache tokens, as the real API does.
 Every request is recorded, in order: `openai_server.requests[i]` has `.method`, `.path` (e.g.
 "/v1/chat/completions"), `.headers` (lower-cased), `.json` (parsed body), `.disconnected` (the client went
 away before the answer was complete) and `.completed`. `.pending` counts queued replies not yet used.
+
+For retry and breaker tests without wall-clock waits: `RecordedSleep` (pass as HttpOptions(sleep=...); its
+`.waits` lists the requested waits) and `ManualClock` (pass to CircuitBreakers(clock=...); `.advance(s)`).
 """
 
+from .doubles import ManualClock, RecordedSleep
 from .script import RecordedRequest, Reply, ScriptedHost
 from .server import LoopbackServer
 
-__all__ = ["LoopbackServer", "RecordedRequest", "Reply", "ScriptedHost"]
+__all__ = ["LoopbackServer", "ManualClock", "RecordedRequest", "RecordedSleep", "Reply", "ScriptedHost"]

@@ -54,9 +54,9 @@ class AnthropicMessages:
     async def complete(self, request: Request) -> Response:
         started = time.perf_counter()
         body = wire.messages_body(request)
-        data, headers = await self._http.post_json(self._url, body, self._headers, model=request.model,
-                                                   timeout=request.timeout)
-        return self._parse(data, request, headers, (time.perf_counter() - started) * 1000)
+        return await self._http.post_json(
+            self._url, body, self._headers, model=request.model, timeout=request.timeout,
+            parse=lambda data, headers: self._parse(data, request, headers, (time.perf_counter() - started) * 1000))
 
     def complete_sync(self, request: Request) -> Response:
         return run_sync(self.complete(request), what="AnthropicMessages.complete_sync")

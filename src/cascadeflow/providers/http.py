@@ -229,21 +229,23 @@ class HttpCaller:
         self._breakers = options.breakers or DEFAULT_BREAKERS
 
     async def post_json(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *, model: str,
-                        timeout: float | None = None) -> tuple[Any, httpx.Headers]:
-        """POST `body`, return (parsed JSON, response headers); retried and breaker-guarded."""
+                        parse: Callable[[Any, httpx.Headers], T], timeout: float | None = None) -> T:
+        """POST `body` and return `parse(JSON, headers)`; a body that is not JSON or that `parse` rejects with
+        MalformedResponseError counts as a failed attempt (retried, breaker-counted)."""
 
-        async def once() -> tuple[Any, httpx.Headers]:
+        async def once() -> T:
             response = await self._send(url, body, headers, model, stream=True)
             try:
                 raw = await response.aread()
             finally:
                 await response.aclose()
             try:
-                return response.json(), response.headers
+                data = response.json()
             except ValueError:
                 raise MalformedResponseError(f"the body is not JSON: {raw[:120]!r}", provider=self.provider,
                                              model=model, status_code=response.status_code,
                                              request_id=self.request_id(response.headers)) from None
+            return parse(data, response.headers)
 
         return await self.run(once, model=model, timeout=timeout)
 

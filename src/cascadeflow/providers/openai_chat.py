@@ -52,9 +52,9 @@ class OpenAIChat:
     async def complete(self, request: Request) -> Response:
         started = time.perf_counter()
         body = wire.chat_body(request, provider=self.name)
-        data, headers = await self._http.post_json(self._url, body, self._headers, model=request.model,
-                                                   timeout=request.timeout)
-        return self._parse(data, request, headers, (time.perf_counter() - started) * 1000)
+        return await self._http.post_json(
+            self._url, body, self._headers, model=request.model, timeout=request.timeout,
+            parse=lambda data, headers: self._parse(data, request, headers, (time.perf_counter() - started) * 1000))
 
     def complete_sync(self, request: Request) -> Response:
         return run_sync(self.complete(request), what="OpenAIChat.complete_sync")

@@ -1,0 +1,104 @@
+"""Harness settings and where they come from: explicit argument > CASCADEFLOW_MODE environment variable >
+config file (cascadeflow.toml / cascadeflow.yaml in the working directory, or a given path) > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cascadeflow.errors import ConfigurationError
+
+MODES: tuple[str, ...] = ("off", "observe", "enforce")
+ENV_MODE = "CASCADEFLOW_MODE"
+ENV_CONFIG = "CASCADEFLOW_CONFIG"  # path of the config file, instead of looking in the working directory
+CONFIG_FILENAMES: tuple[str, ...] = ("cascadeflow.toml", "cascadeflow.yaml", "cascadeflow.yml")
+
+
+@dataclass(frozen=True, slots=True)
+class HarnessConfig:
+    """Process-wide harness settings (see docs/harness.md for each one)."""
+
+    mode: str = "off"
+    ledger_url: str = "memory://"
+    audit: Any = None  # sinks spec for trace.open_sinks (path, "sqlite:///x.db", "otel", list); False: none
+    compliance: str | None = None  # default compliance for every run scope
+    record_content: bool = False  # record prompts and answers in audit records
+    instrument: bool = True  # patch the openai / anthropic SDKs in observe / enforce
+    allow_cross_provider: bool = False  # may a policy switch a call to another vendor's model?
+    source: str = "defaults"  # where the mode came from: argument | environment | file path | defaults
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigurationError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r} "
+                                     f"(from {self.source})")
+
+
+_FIELDS = {f.name for f in fields(HarnessConfig)} - {"source"}
+
+
+def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The explicit path, else $CASCADEFLOW_CONFIG, else the first cascadeflow.{toml,yaml} in the cwd."""
+    if path is None:
+        path = os.environ.get(ENV_CONFIG) or None
+    if path is not None:
+        found = Path(path)
+        if not found.is_file():
+            raise ConfigurationError(f"config file {str(found)!r} does not exist")
+        return found
+    for name in CONFIG_FILENAMES:
+        candidate = Path.cwd() / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Settings from a TOML or YAML file; a `[harness]` table is used when present."""
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:  # both parsers raise their own error types
+        raise ConfigurationError(f"cannot parse config file {str(path)!r}: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"config file {str(path)!r} must hold a table of settings")
+    data = data.get("harness", data)
+    unknown = set(data) - _FIELDS
+    if unknown:
+        raise ConfigurationError(f"config file {str(path)!r}: unknown settings {sorted(unknown)}; "
+                                 f"known: {sorted(_FIELDS)}")
+    return dict(data)
+
+
+def resolve_config(mode: str | None = None, *, config_file: str | os.PathLike[str] | None = None,
+                   **explicit: Any) -> HarnessConfig:
+    """Merge the layers; `explicit` holds settings passed to init() (None means "not given")."""
+    unknown = set(explicit) - _FIELDS
+    if unknown:
+        raise ConfigurationError(f"unknown init() settings {sorted(unknown)}; known: {sorted(_FIELDS)}")
+    settings: dict[str, Any] = {}
+    source = "defaults"
+    path = find_config_file(config_file)
+    if path is not None:
+        settings.update(read_config_file(path))
+        if "mode" in settings:
+            source = str(path)
+    env_mode = os.environ.get(ENV_MODE)
+    if env_mode:
+        settings["mode"], source = env_mode.strip().lower(), f"environment {ENV_MODE}"
+    if mode is not None:
+        settings["mode"], source = mode, "argument"
+    settings.update({k: v for k, v in explicit.items() if v is not None})
+    try:
+        return replace(HarnessConfig(), **settings, source=source)
+    except TypeError as exc:
+        raise ConfigurationError(f"invalid harness settings: {exc}") from None

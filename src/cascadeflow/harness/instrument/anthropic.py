@@ -1,0 +1,265 @@
+"""Instrumentation of the official `anthropic` SDK: `messages.create` sync and async (plain and
+stream=True) and `messages.stream()` (its stream manager, sync and async).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cascadeflow.harness.instrument.bridge import (
+    DriveAsync,
+    Handoff,
+    PreparedCall,
+    active_mode,
+    complete_stream,
+    drive_sync,
+    finish,
+    kwargs_for,
+    prepare,
+    redact_strings,
+)
+from cascadeflow.harness.instrument.patching import MARK, instrument_async, instrument_sync, patch
+from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
+from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
+
+FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
+          "refusal": "content_filter", "pause_turn": "stop"}
+
+
+def _given(value: Any) -> bool:
+    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+
+
+def _blocks(content: Any) -> tuple[str | tuple[Any, ...] | None, tuple[ToolCall, ...], str | None]:
+    """(content parts, tool calls, tool_use_id of a tool result) of one Anthropic message."""
+    if content is None or isinstance(content, str):
+        return content, (), None
+    out: list[Any] = []
+    calls: list[ToolCall] = []
+    result_id = None
+    for block in content:
+        kind = block.get("type") if isinstance(block, Mapping) else getattr(block, "type", None)
+        if not isinstance(block, Mapping):
+            block = block.model_dump() if hasattr(block, "model_dump") else {"type": kind}
+        if kind == "text":
+            out.append(TextPart(str(block.get("text", ""))))
+        elif kind == "image":
+            out.append(ImagePart(str((block.get("source") or {}).get("url", "data:"))))
+        elif kind == "tool_use":
+            calls.append(ToolCall(str(block.get("id", "")), str(block.get("name", "")),
+                                  json.dumps(block.get("input", {}), default=str)))
+        elif kind == "tool_result":
+            result_id = str(block.get("tool_use_id", ""))
+            inner, _, _ = _blocks(block.get("content"))
+            out.extend((TextPart(inner),) if isinstance(inner, str) else (inner or ()))
+        else:
+            out.append(TextPart(json.dumps(block, default=str)))
+    return tuple(out), tuple(calls), result_id
+
+
+class MessagesAdapter:
+    provider = "anthropic"
+    api = "anthropic.messages"
+
+    def to_request(self, kwargs: dict[str, Any]) -> Request:
+        messages: list[Message] = []
+        system = kwargs.get("system")
+        if _given(system):
+            parts, _, _ = _blocks(system)
+            messages.append(Message("system", parts))
+        for m in kwargs["messages"]:
+            parts, calls, _ = _blocks(m.get("content"))
+            role = m.get("role") if m.get("role") in ("user", "assistant") else "user"
+            messages.append(Message(role, parts, calls))
+        tools = tuple(ToolSpec(str(t.get("name", t.get("type", "tool"))), str(t.get("description") or ""),
+                               t.get("input_schema") or {"type": "object", "properties": {}})
+                      for t in (kwargs.get("tools") if _given(kwargs.get("tools")) else ()))
+        return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=kwargs.get("max_tokens"), tools=tools,
+                       tool_choice=kwargs.get("tool_choice") if _given(kwargs.get("tool_choice")) else None)
+
+    def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
+                       kinds: tuple[str, ...]) -> dict[str, Any]:
+        out = dict(kwargs)
+        if sent.model != view.model:
+            out["model"] = sent.model
+        if view.tools and not sent.tools:
+            out.pop("tools", None)
+            out.pop("tool_choice", None)
+        if sent.messages != view.messages and kinds:
+            out["messages"] = redact_strings(out["messages"], kinds)
+            if _given(out.get("system")):
+                out["system"] = redact_strings(out["system"], kinds)
+        return out
+
+    def to_response(self, result: Any, request: Request) -> Response:
+        message = result.parse() if hasattr(result, "http_response") and hasattr(result, "parse") else result
+        return message_response(message, request)
+
+    def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> MessagesStreamAccumulator:
+        return MessagesStreamAccumulator()
+
+
+def _usage(usage: Any) -> Usage:
+    cache_read = getattr(usage, "cache_read_input_tokens", None) or 0
+    cache_write = getattr(usage, "cache_creation_input_tokens", None) or 0
+    # Anthropic's input_tokens excludes cache reads and writes; ours includes them
+    return Usage((getattr(usage, "input_tokens", None) or 0) + cache_read + cache_write,
+                 getattr(usage, "output_tokens", None) or 0, cache_read, cache_write)
+
+
+def message_response(message: Any, request: Request) -> Response:
+    text = "".join(getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text")
+    calls = tuple(ToolCall(b.id, b.name, json.dumps(b.input, default=str)) for b in message.content
+                  if getattr(b, "type", "") == "tool_use")
+    usage = _usage(message.usage) if getattr(message, "usage", None) is not None else Usage(
+        estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text), estimated=True)
+    return Response(text, message.model or request.model, "anthropic", usage, calls,
+                    FINISH.get(message.stop_reason or "", "unknown"), request_id=message.id)  # type: ignore[arg-type]
+
+
+class MessagesStreamAccumulator:
+    """Assembles text, tool calls and usage from raw message stream events."""
+
+    def __init__(self) -> None:
+        self.start: Any = None
+        self.text: list[str] = []
+        self.calls: list[list[str]] = []
+        self.output_tokens: int | None = None
+        self.stop: str | None = None
+
+    def feed(self, event: Any) -> bool:
+        kind = getattr(event, "type", "")
+        if kind == "message_start":
+            self.start = event.message
+        elif kind == "content_block_start" and getattr(event.content_block, "type", "") == "tool_use":
+            self.calls.append([event.content_block.id, event.content_block.name, ""])
+        elif kind == "content_block_delta":
+            delta = event.delta
+            if getattr(delta, "type", "") == "text_delta":
+                self.text.append(delta.text)
+            elif getattr(delta, "type", "") == "input_json_delta" and self.calls:
+                self.calls[-1][2] += delta.partial_json
+        elif kind == "message_delta":
+            self.output_tokens = getattr(event.usage, "output_tokens", None)
+            self.stop = getattr(event.delta, "stop_reason", None) or self.stop
+        return True
+
+    def response(self, request: Request) -> Response:
+        text = "".join(self.text)
+        if self.start is not None and self.output_tokens is not None:
+            base = _usage(self.start.usage)
+            usage = Usage(base.input_tokens, self.output_tokens, base.cache_read_tokens, base.cache_write_tokens)
+        else:
+            usage = Usage(estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text),
+                          estimated=True)
+        return Response(text, getattr(self.start, "model", None) or request.model, "anthropic", usage,
+                        tuple(ToolCall(i, n, a or "{}") for i, n, a in self.calls),
+                        FINISH.get(self.stop or "", "unknown"), request_id=getattr(self.start, "id", None))  # type: ignore[arg-type]
+
+
+def _snapshot_response(prepared: PreparedCall) -> Response:
+    stream = prepared.result
+    try:
+        message = stream.current_message_snapshot
+    except Exception:  # nothing arrived (closed before message_start): estimate
+        return MessagesStreamAccumulator().response(prepared.view)
+    return message_response(message, prepared.view)
+
+
+class ManagedStream:
+    """Stands in for the SDK's MessageStreamManager: the pipeline runs at `__enter__` (policy, reservation,
+    the request), and settles at `__exit__` from the stream's message snapshot."""
+
+    def __init__(self, adapter: MessagesAdapter, original: Any, resource: Any, kwargs: dict[str, Any], mode: str):
+        self._adapter, self._original, self._resource = adapter, original, resource
+        self._kwargs, self._mode = kwargs, mode
+        self._prepared: PreparedCall | None = None
+        self._plain: Any = None  # the SDK's own manager when the call is not instrumented
+
+    def _invoke(self, prepared: PreparedCall, entering: str) -> Any:
+        async def invoke(request: Request) -> Response:
+            manager = self._original(self._resource, **kwargs_for(self._adapter, prepared, request))
+            prepared.extra["manager"] = manager
+            entered = getattr(manager, entering)()
+            prepared.result = await entered if entering == "__aenter__" else entered
+            return await Handoff()
+        return invoke
+
+    def __enter__(self) -> Any:
+        prepared = prepare(self._adapter, self._kwargs, self._mode)
+        if prepared is None:
+            self._plain = self._original(self._resource, **self._kwargs)
+            return self._plain.__enter__()
+        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
+                                        invoke=self._invoke(prepared, "__enter__"))
+        try:
+            drive_sync(coro)
+        except BaseException as exc:
+            finish(prepared, None, None, exc)
+            raise
+        prepared.coro, self._prepared = coro, prepared
+        return prepared.result
+
+    def __exit__(self, *exc: Any) -> Any:
+        if self._plain is not None:
+            return self._plain.__exit__(*exc)
+        prepared = self._prepared
+        try:
+            return prepared.extra["manager"].__exit__(*exc)  # type: ignore[union-attr]
+        finally:
+            complete_stream(prepared, _snapshot_response(prepared), None)  # type: ignore[arg-type]
+
+    async def __aenter__(self) -> Any:
+        prepared = prepare(self._adapter, self._kwargs, self._mode)
+        if prepared is None:
+            self._plain = self._original(self._resource, **self._kwargs)
+            return await self._plain.__aenter__()
+        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
+                                        invoke=self._invoke(prepared, "__aenter__"))
+        try:
+            await DriveAsync(coro)
+        except BaseException as exc:
+            finish(prepared, None, None, exc)
+            raise
+        prepared.coro, self._prepared = coro, prepared
+        return prepared.result
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        if self._plain is not None:
+            return await self._plain.__aexit__(*exc)
+        prepared = self._prepared
+        try:
+            return await prepared.extra["manager"].__aexit__(*exc)  # type: ignore[union-attr]
+        finally:
+            complete_stream(prepared, _snapshot_response(prepared), None)  # type: ignore[arg-type]
+
+
+def instrument_stream(adapter: MessagesAdapter, original: Any) -> Any:
+    """`messages.stream(...)`: returns a ManagedStream (sync and async managers alike)."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        mode = active_mode()
+        if mode == "off" or args:
+            return original(self, *args, **kwargs)
+        return ManagedStream(adapter, original, self, kwargs, mode)
+
+    setattr(wrapper, MARK, original)
+    return wrapper
+
+
+def patch_anthropic() -> bool:
+    """Patch the installed anthropic SDK; False when it is not installed."""
+    try:
+        from anthropic.resources.messages import messages
+    except ImportError:
+        return False
+    adapter = MessagesAdapter()
+    patch(messages.Messages, "create", lambda f: instrument_sync(adapter, f))
+    patch(messages.AsyncMessages, "create", lambda f: instrument_async(adapter, f))
+    patch(messages.Messages, "stream", lambda f: instrument_stream(adapter, f))
+    patch(messages.AsyncMessages, "stream", lambda f: instrument_stream(adapter, f))
+    return True

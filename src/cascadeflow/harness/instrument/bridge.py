@@ -1,0 +1,206 @@
+"""The bridge from an official SDK call to the one pipeline: `Runtime.new_call` -> `Runtime.attempt(...,
+invoke=<the original SDK method>)` -> `Runtime.finish`, for plain, streamed and async calls.
+
+Why the pipeline coroutine is driven by hand: a sync SDK call must run in the caller's thread (a hop to the
+background loop would serialise every instrumented call), and the pipeline only suspends inside `invoke`.
+So a sync call drives `Runtime.attempt` with `send()`; a stream pauses the same coroutine at a hand-off
+point after the response headers arrive and resumes it with the assembled Response when the stream ends,
+so reservation, pricing, settlement and the trace all happen exactly once, in `Runtime.attempt`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cascadeflow.errors import BudgetExceeded, PolicyViolation, UnknownModelPriceError
+from cascadeflow.harness import state
+from cascadeflow.harness.pii import redact_text
+from cascadeflow.messages import Request, Response
+from cascadeflow.models import ModelConfig
+from cascadeflow.runtime.pipeline import CURRENT_SCOPE, AttemptRecord, CallContext, Runtime
+
+log = logging.getLogger(__name__)
+
+TEXT_KEYS = ("content", "text", "arguments", "input", "instructions", "system")
+
+
+class StreamAccumulator(Protocol):
+    def feed(self, event: Any) -> bool: ...  # True: pass the event on to the caller
+
+    def response(self, request: Request) -> Response: ...
+
+
+class SdkAdapter(Protocol):
+    provider: str
+    api: str
+
+    def to_request(self, kwargs: dict[str, Any]) -> Request: ...
+
+    def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
+                       kinds: tuple[str, ...]) -> dict[str, Any]: ...
+
+    def to_response(self, result: Any, request: Request) -> Response: ...
+
+    def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> StreamAccumulator: ...
+
+
+class Handoff:
+    """Awaited by a streaming `invoke`: pauses the pipeline until the stream ends and yields its Response."""
+
+    def __await__(self) -> Any:
+        response = yield self
+        return response
+
+
+class PipelineSuspended(RuntimeError):
+    pass
+
+
+@dataclass(slots=True)
+class PreparedCall:
+    """One SDK call on its way through the pipeline."""
+
+    runtime: Runtime
+    call: CallContext
+    model: ModelConfig
+    view: Request
+    kwargs: dict[str, Any]
+    mode: str
+    unpriced: bool = False
+    result: Any = None  # what the SDK returned (kept for the caller)
+    extra: dict[str, Any] = field(default_factory=dict)
+    coro: Coroutine[Any, Any, tuple[Response, AttemptRecord]] | None = None
+    finished: bool = False
+
+
+def active_mode() -> str:
+    scope = CURRENT_SCOPE.get()
+    return scope.mode if scope is not None else state.current_config().mode
+
+
+def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedCall | None:
+    """Build the neutral view of an SDK call; None when it cannot be understood (the call passes through)."""
+    try:
+        view = adapter.to_request(kwargs)
+        model = ModelConfig(name=str(kwargs["model"]), provider=adapter.provider)
+    except Exception as exc:  # an SDK shape we do not know must not break the user's call
+        log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__, exc)
+        return None
+    runtime = state.default_runtime()
+    unpriced = False
+    try:
+        runtime.price_book.rates(model)
+    except UnknownModelPriceError:
+        if mode == "enforce":
+            raise
+        # observe mode records the call without cost rather than failing it
+        model = model.with_(input_price_per_million=0, output_price_per_million=0)
+        unpriced = True
+    call = runtime.new_call(model_requested=model.id, default_mode=mode,
+                            metadata={"sdk": adapter.api, **({"unpriced": True} if unpriced else {})})
+    return PreparedCall(runtime, call, model, view, kwargs, mode, unpriced)
+
+
+def redaction_kinds(call: CallContext) -> tuple[str, ...]:
+    kinds: list[str] = []
+    scope = call.scope
+    for s in scope.chain() if hasattr(scope, "chain") else ():
+        if s.compliance is not None and s.compliance.pii_action == "redact":
+            kinds.extend(k for k in s.compliance.pii_kinds if k not in kinds)
+    return tuple(kinds)
+
+
+def kwargs_for(adapter: SdkAdapter, prepared: PreparedCall, sent: Request) -> dict[str, Any]:
+    """The kwargs to send: untouched in observe mode (the same object), policy changes applied in enforce."""
+    if prepared.mode != "enforce":
+        return prepared.kwargs
+    return adapter.enforce_kwargs(prepared.kwargs, prepared.view, sent, redaction_kinds(prepared.call))
+
+
+def finish(prepared: PreparedCall, response: Response | None, record: AttemptRecord | None,
+           error: BaseException | None = None) -> None:
+    if prepared.finished:
+        return
+    prepared.finished = True
+    if error is None:
+        action = "allow"
+    else:
+        action = "stop" if isinstance(error, (BudgetExceeded, PolicyViolation)) else "error"
+    prepared.runtime.finish(prepared.call, action=action, model_selected=record.model if record else None,
+                            response=response, error=error)
+
+
+def drive_sync(coro: Coroutine[Any, Any, Any], value: Any = None, exc: BaseException | None = None) -> Any:
+    """Run the pipeline coroutine until it returns (StopIteration value) or pauses at a Handoff."""
+    try:
+        yielded = coro.throw(exc) if exc is not None else coro.send(value)
+    except StopIteration as stop:
+        return stop.value
+    if isinstance(yielded, Handoff):
+        return yielded
+    coro.close()
+    raise PipelineSuspended("the cascadeflow pipeline suspended inside a synchronous SDK call; use a "
+                            "synchronous ledger backend (memory, sqlite, redis, postgresql) and sinks")
+
+
+class DriveAsync:
+    """`await DriveAsync(coro)`: like awaiting coro, but returns the Handoff instead of passing it to the loop."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]):
+        self.coro = coro
+
+    def __await__(self) -> Any:
+        send: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                yielded = self.coro.throw(error) if error is not None else self.coro.send(send)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(yielded, Handoff):
+                return yielded
+            try:
+                send, error = (yield yielded), None
+            except BaseException as exc:  # cancellation and friends go into the pipeline
+                send, error = None, exc
+
+
+def complete_stream(prepared: PreparedCall, response: Response | None, error: BaseException | None) -> None:
+    """Resume the paused pipeline with the stream's Response (or its error) and write the audit record."""
+    if prepared.coro is None or prepared.finished:
+        return
+    coro, prepared.coro = prepared.coro, None
+    if error is not None:
+        try:
+            drive_sync(coro, exc=error)
+        except BaseException:
+            pass
+        finish(prepared, None, None, error)
+        return
+    try:
+        result = drive_sync(coro, value=response)
+    except BaseException as exc:
+        finish(prepared, None, None, exc)
+        raise
+    got, record = result
+    finish(prepared, got, record)
+
+
+def redact_strings(value: Any, kinds: tuple[str, ...], *, every: bool = False) -> Any:
+    """A copy of an SDK message structure with personal data redacted in its text fields (all strings when
+    `every`); image URLs and other non-text fields are left untouched."""
+    if isinstance(value, str):
+        return redact_text(value, kinds)[0]
+    if isinstance(value, list):
+        return [redact_strings(v, kinds, every=every) for v in value]
+    if isinstance(value, dict):
+        return {k: (redact_strings(v, kinds, every=every or isinstance(v, dict))
+                    if every or k in TEXT_KEYS or k == "function" or isinstance(v, list) else v)
+                for k, v in value.items()}
+    return value
+
+
+Invoke = Callable[[Request], Coroutine[Any, Any, Response]]

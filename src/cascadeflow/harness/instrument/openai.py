@@ -1,0 +1,267 @@
+"""Instrumentation of the official `openai` SDK: Chat Completions and Responses, sync and async, streaming
+and `with_raw_response` (which calls the same patched `create`). Reads SDK objects, never rewrites them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cascadeflow.harness.instrument.bridge import redact_strings
+from cascadeflow.harness.instrument.patching import instrument_async, instrument_sync, patch
+from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
+from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
+
+ROLE_MAP = {"developer": "system", "system": "system", "user": "user", "assistant": "assistant", "tool": "tool",
+            "function": "tool"}
+FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
+          "content_filter": "content_filter"}
+
+
+def _given(value: Any) -> bool:
+    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+
+
+def parts(content: Any) -> str | tuple[Any, ...] | None:
+    """Message content as neutral parts; unknown part types count as their JSON text (for the token bound)."""
+    if content is None or isinstance(content, str):
+        return content
+    out: list[Any] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind in ("text", "input_text", "output_text") and isinstance(part.get("text"), str):
+            out.append(TextPart(part["text"]))
+        elif kind in ("image_url", "input_image"):
+            img = part.get("image_url")
+            out.append(ImagePart(str(img.get("url") if isinstance(img, Mapping) else img)))
+        else:
+            out.append(TextPart(json.dumps(part, default=str)))
+    return tuple(out)
+
+
+def _tools(raw: Any) -> tuple[ToolSpec, ...]:
+    out = []
+    for tool in raw or ():
+        fn = tool.get("function", tool) if isinstance(tool, Mapping) else {}
+        name = fn.get("name") or tool.get("type", "tool")
+        out.append(ToolSpec(str(name), str(fn.get("description") or ""),
+                            fn.get("parameters") or {"type": "object", "properties": {}}))
+    return tuple(out)
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    calls = []
+    for c in raw or ():
+        fn = c.get("function", {})
+        args = fn.get("arguments", "{}")
+        calls.append(ToolCall(str(c.get("id", "")), str(fn.get("name", "")),
+                              args if isinstance(args, str) else json.dumps(args)))
+    return tuple(calls)
+
+
+def _enforce_common(kwargs: dict[str, Any], view: Request, sent: Request, kinds: tuple[str, ...],
+                    text_fields: tuple[str, ...], max_field: str) -> dict[str, Any]:
+    out = dict(kwargs)
+    if sent.model != view.model:
+        out["model"] = sent.model
+    if view.tools and not sent.tools:
+        for key in ("tools", "tool_choice", "parallel_tool_calls"):
+            out.pop(key, None)
+    if sent.messages != view.messages and kinds:
+        for field in text_fields:
+            if _given(out.get(field)):
+                out[field] = redact_strings(out[field], kinds)
+    if not _given(out.get(max_field)) and not _given(out.get("max_tokens")):
+        out[max_field] = sent.max_tokens  # the reservation covers exactly this many output tokens
+    return out
+
+
+def _raw_parsed(result: Any) -> Any:
+    # with_raw_response returns a LegacyAPIResponse; parse() caches, so the caller's parse() is free
+    return result.parse() if hasattr(result, "http_response") and hasattr(result, "parse") else result
+
+
+class ChatCompletionsAdapter:
+    provider = "openai"
+    api = "openai.chat.completions"
+
+    def to_request(self, kwargs: dict[str, Any]) -> Request:
+        messages = []
+        for m in kwargs["messages"]:
+            role = ROLE_MAP.get(m.get("role"), "user")
+            messages.append(Message(role, parts(m.get("content")), _tool_calls(m.get("tool_calls")),  # type: ignore[arg-type]
+                                    m.get("tool_call_id"), m.get("name")))
+        max_tokens = next((kwargs[k] for k in ("max_completion_tokens", "max_tokens") if _given(kwargs.get(k))), None)
+        return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens,
+                       tools=_tools(kwargs.get("tools") if _given(kwargs.get("tools")) else ()),
+                       tool_choice=kwargs.get("tool_choice") if _given(kwargs.get("tool_choice")) else None)
+
+    def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
+                       kinds: tuple[str, ...]) -> dict[str, Any]:
+        return _enforce_common(kwargs, view, sent, kinds, ("messages",), "max_completion_tokens")
+
+    def ask_stream_usage(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        options = kwargs.get("stream_options")
+        if _given(options) and options.get("include_usage"):
+            return kwargs, False
+        return {**kwargs, "stream_options": {**(options if _given(options) else {}), "include_usage": True}}, True
+
+    def to_response(self, result: Any, request: Request) -> Response:
+        completion = _raw_parsed(result)
+        choice = completion.choices[0] if completion.choices else None
+        message = choice.message if choice else None
+        calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
+                      for c in (getattr(message, "tool_calls", None) or ()) if getattr(c, "function", None))
+        return Response(content=(message.content or "") if message else "", model=completion.model or request.model,
+                        provider=self.provider, usage=_chat_usage(completion.usage, request, ""),
+                        tool_calls=calls, finish_reason=FINISH.get(choice.finish_reason if choice else "", "unknown"),  # type: ignore[arg-type]
+                        request_id=completion.id)
+
+    def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> ChatStreamAccumulator:
+        return ChatStreamAccumulator(injected_usage)
+
+
+def _chat_usage(usage: Any, request: Request, text: str) -> Usage:
+    if usage is None:
+        return Usage(estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text), estimated=True)
+    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0
+    reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None) or 0
+    return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0, cache_read_tokens=cached,
+                 reasoning_tokens=reasoning)
+
+
+class ChatStreamAccumulator:
+    """Assembles text, tool calls and usage from chat.completion.chunk events."""
+
+    def __init__(self, injected_usage: bool):
+        self.injected_usage = injected_usage
+        self.text: list[str] = []
+        self.tools: dict[int, list[str]] = {}
+        self.usage: Any = None
+        self.finish: str | None = None
+        self.model = ""
+        self.id: str | None = None
+
+    def feed(self, chunk: Any) -> bool:
+        self.model, self.id = chunk.model or self.model, chunk.id or self.id
+        if getattr(chunk, "usage", None) is not None:
+            self.usage = chunk.usage
+        for choice in chunk.choices or ():
+            delta = choice.delta
+            if delta is not None and delta.content:
+                self.text.append(delta.content)
+            for tc in (getattr(delta, "tool_calls", None) or ()):
+                entry = self.tools.setdefault(tc.index, [getattr(tc, "id", None) or "", "", ""])
+                if tc.function is not None:
+                    entry[1] += tc.function.name or ""
+                    entry[2] += tc.function.arguments or ""
+            self.finish = choice.finish_reason or self.finish
+        # the usage-only chunk we asked for in enforce mode is not shown to code that did not ask for it
+        return not (self.injected_usage and not chunk.choices and chunk.usage is not None)
+
+    def response(self, request: Request) -> Response:
+        text = "".join(self.text)
+        calls = tuple(ToolCall(i, n, a) for i, n, a in self.tools.values())
+        return Response(text, self.model or request.model, "openai", _chat_usage(self.usage, request, text),
+                        calls, FINISH.get(self.finish or "", "unknown"), request_id=self.id)  # type: ignore[arg-type]
+
+
+class ResponsesAdapter:
+    provider = "openai"
+    api = "openai.responses"
+
+    def to_request(self, kwargs: dict[str, Any]) -> Request:
+        messages: list[Message] = []
+        if _given(kwargs.get("instructions")):
+            messages.append(Message("system", str(kwargs["instructions"])))
+        items = kwargs.get("input")
+        if isinstance(items, str):
+            messages.append(Message("user", items))
+        elif _given(items):
+            for item in items:
+                messages.append(_response_item(item))
+        max_tokens = kwargs.get("max_output_tokens") if _given(kwargs.get("max_output_tokens")) else None
+        return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens,
+                       tools=_tools(kwargs.get("tools") if _given(kwargs.get("tools")) else ()),
+                       tool_choice=kwargs.get("tool_choice") if _given(kwargs.get("tool_choice")) else None)
+
+    def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
+                       kinds: tuple[str, ...]) -> dict[str, Any]:
+        return _enforce_common(kwargs, view, sent, kinds, ("input", "instructions"), "max_output_tokens")
+
+    def to_response(self, result: Any, request: Request) -> Response:
+        return _responses_response(_raw_parsed(result), request)
+
+    def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> ResponsesStreamAccumulator:
+        return ResponsesStreamAccumulator()
+
+
+def _response_item(item: Any) -> Message:
+    kind = item.get("type") if isinstance(item, Mapping) else None
+    if kind in (None, "message") and "role" in item:
+        return Message(ROLE_MAP.get(item["role"], "user"), parts(item.get("content")))  # type: ignore[arg-type]
+    if kind == "function_call":
+        return Message("assistant", None, (ToolCall(str(item.get("call_id", "")), str(item.get("name", "")),
+                                                    str(item.get("arguments", "{}"))),))
+    if kind == "function_call_output":
+        return Message("tool", str(item.get("output", "")), tool_call_id=str(item.get("call_id", "")))
+    return Message("user", json.dumps(item, default=str))
+
+
+def _responses_response(result: Any, request: Request) -> Response:
+    usage = getattr(result, "usage", None)
+    calls = tuple(ToolCall(str(o.call_id), str(o.name), str(o.arguments)) for o in (result.output or ())
+                  if getattr(o, "type", "") == "function_call")
+    text = getattr(result, "output_text", "") or ""
+    if usage is None:
+        u = Usage(estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text), estimated=True)
+    else:
+        cached = getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", None) or 0
+        reasoning = getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", None) or 0
+        u = Usage(usage.input_tokens or 0, usage.output_tokens or 0, cache_read_tokens=cached,
+                  reasoning_tokens=reasoning)
+    status = getattr(result, "status", None)
+    finish = "tool_calls" if calls else ("stop" if status == "completed" else
+                                         "length" if status == "incomplete" else "unknown")
+    return Response(text, getattr(result, "model", None) or request.model, "openai", u, calls, finish,  # type: ignore[arg-type]
+                    request_id=getattr(result, "id", None))
+
+
+class ResponsesStreamAccumulator:
+    """Takes the final `response.completed` (or incomplete/failed) event's response, text deltas before it."""
+
+    def __init__(self) -> None:
+        self.final: Any = None
+        self.text: list[str] = []
+
+    def feed(self, event: Any) -> bool:
+        kind = getattr(event, "type", "")
+        if kind == "response.output_text.delta":
+            self.text.append(event.delta)
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = event.response
+        return True
+
+    def response(self, request: Request) -> Response:
+        if self.final is not None:
+            return _responses_response(self.final, request)
+        text = "".join(self.text)
+        return Response(text, request.model, "openai", Usage(estimate_input_tokens(request.messages, request.tools),
+                        text_tokens_upper(text), estimated=True), finish_reason="unknown")
+
+
+def patch_openai() -> bool:
+    """Patch the installed openai SDK; False when it is not installed."""
+    try:
+        from openai.resources.chat.completions import completions as chat
+        from openai.resources.responses import responses
+    except ImportError:
+        return False
+    chat_adapter, responses_adapter = ChatCompletionsAdapter(), ResponsesAdapter()
+    patch(chat.Completions, "create", lambda f: instrument_sync(chat_adapter, f))
+    patch(chat.AsyncCompletions, "create", lambda f: instrument_async(chat_adapter, f))
+    patch(responses.Responses, "create", lambda f: instrument_sync(responses_adapter, f))
+    patch(responses.AsyncResponses, "create", lambda f: instrument_async(responses_adapter, f))
+    return True
+

@@ -1,0 +1,217 @@
+"""Wrapping SDK resource methods (sync, async, streaming) so each call goes through the bridge, and the
+registry that patches them idempotently and restores the originals on reset.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any
+
+from cascadeflow.harness.instrument.bridge import (
+    DriveAsync,
+    Handoff,
+    PreparedCall,
+    SdkAdapter,
+    StreamAccumulator,
+    active_mode,
+    complete_stream,
+    drive_sync,
+    finish,
+    kwargs_for,
+    prepare,
+)
+from cascadeflow.messages import Request, Response
+
+log = logging.getLogger(__name__)
+
+MARK = "__cascadeflow_original__"
+_patched: list[tuple[type, str, Any]] = []
+_lock = threading.Lock()
+
+
+def _sent_kwargs(adapter: Any, prepared: PreparedCall, request: Request, streaming: bool) -> tuple[dict, bool]:
+    sent = kwargs_for(adapter, prepared, request)
+    if streaming and prepared.mode == "enforce" and hasattr(adapter, "ask_stream_usage"):
+        return adapter.ask_stream_usage(sent)
+    return sent, False
+
+
+def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
+    """A sync resource method (`create`) that routes keyword calls through the pipeline."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        mode = active_mode()
+        prepared = None if mode == "off" or args else prepare(adapter, kwargs, mode)
+        if prepared is None:
+            return original(self, *args, **kwargs)
+        streaming = bool(kwargs.get("stream"))
+
+        async def invoke(request: Request) -> Response:
+            sent, injected = _sent_kwargs(adapter, prepared, request, streaming)
+            prepared.extra["injected_usage"] = injected
+            prepared.result = original(self, **sent)
+            if streaming:
+                return await Handoff()
+            return adapter.to_response(prepared.result, request)
+
+        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke)
+        try:
+            out = drive_sync(coro)
+        except BaseException as exc:
+            finish(prepared, None, None, exc)
+            raise
+        if isinstance(out, Handoff):
+            prepared.coro = coro
+            acc = adapter.accumulator(kwargs, prepared.extra["injected_usage"])
+            return SyncStreamProxy(prepared.result, acc, prepared)
+        finish(prepared, *out)
+        return prepared.result
+
+    setattr(wrapper, MARK, original)
+    return wrapper
+
+
+def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
+    """An async resource method (`create`) that routes keyword calls through the pipeline."""
+
+    @functools.wraps(original)
+    async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        mode = active_mode()
+        prepared = None if mode == "off" or args else prepare(adapter, kwargs, mode)
+        if prepared is None:
+            return await original(self, *args, **kwargs)
+        streaming = bool(kwargs.get("stream"))
+
+        async def invoke(request: Request) -> Response:
+            sent, injected = _sent_kwargs(adapter, prepared, request, streaming)
+            prepared.extra["injected_usage"] = injected
+            prepared.result = await original(self, **sent)
+            if streaming:
+                return await Handoff()
+            return adapter.to_response(prepared.result, request)
+
+        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke)
+        try:
+            out = await DriveAsync(coro)
+        except BaseException as exc:
+            finish(prepared, None, None, exc)
+            raise
+        if isinstance(out, Handoff):
+            prepared.coro = coro
+            acc = adapter.accumulator(kwargs, prepared.extra["injected_usage"])
+            return AsyncStreamProxy(prepared.result, acc, prepared)
+        finish(prepared, *out)
+        return prepared.result
+
+    setattr(wrapper, MARK, original)
+    return wrapper
+
+
+class _StreamProxyBase:
+    def __init__(self, stream: Any, acc: StreamAccumulator, prepared: PreparedCall):
+        self._stream = stream
+        self._acc = acc
+        self._prepared = prepared
+        self._iter: Any = None
+
+    def _done(self, error: BaseException | None) -> None:
+        if self._prepared.coro is None:
+            return
+        response = None if error is not None else self._acc.response(self._prepared.view)
+        complete_stream(self._prepared, response, error)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class SyncStreamProxy(_StreamProxyBase):
+    """The SDK's stream, observed: the pipeline settles and records when it ends or is closed."""
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        if self._iter is None:
+            self._iter = iter(self._stream)
+        while True:
+            try:
+                event = next(self._iter)
+            except StopIteration:
+                self._done(None)
+                raise
+            except BaseException as exc:
+                self._done(exc)
+                raise
+            if self._acc.feed(event):
+                return event
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._done(None)
+
+    def __enter__(self) -> SyncStreamProxy:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AsyncStreamProxy(_StreamProxyBase):
+    """The SDK's async stream, observed like SyncStreamProxy."""
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._iter is None:
+            self._iter = self._stream.__aiter__()
+        while True:
+            try:
+                event = await self._iter.__anext__()
+            except StopAsyncIteration:
+                self._done(None)
+                raise
+            except BaseException as exc:
+                self._done(exc)
+                raise
+            if self._acc.feed(event):
+                return event
+
+    async def close(self) -> None:
+        try:
+            await self._stream.close()
+        finally:
+            self._done(None)
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+def patch(cls: type, name: str, make: Any) -> None:
+    """Replace `cls.name` with `make(original)` unless it is already ours."""
+    with _lock:
+        current = cls.__dict__.get(name)
+        if current is None or hasattr(current, MARK):
+            return
+        setattr(cls, name, make(current))
+        _patched.append((cls, name, current))
+
+
+def unpatch_all() -> None:
+    with _lock:
+        while _patched:
+            cls, name, original = _patched.pop()
+            setattr(cls, name, original)
+
+
+def patched_methods() -> list[str]:
+    with _lock:
+        return [f"{cls.__module__}.{cls.__qualname__}.{name}" for cls, name, _ in _patched]

@@ -1,0 +1,111 @@
+"""The process-wide harness state: `init()` builds the default Runtime (ledger, audit sinks) and patches the
+SDKs, `reset()` restores everything, `default_runtime()` is what CascadeAgent, CascadeFlow and the SDK
+instrumentation use when given no Runtime of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from cascadeflow.harness.config import HarnessConfig, resolve_config
+from cascadeflow.harness.stats import ModelStats
+from cascadeflow.pricing import PriceBook
+from cascadeflow.runtime.pipeline import Runtime
+
+log = logging.getLogger(__name__)
+
+_lock = threading.RLock()
+_config: HarnessConfig = HarnessConfig()
+_runtime: Runtime | None = None
+_stats = ModelStats()
+_owned_sinks: list[Any] = []
+
+
+def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None = None,
+         ledger_url: str | None = None, audit: Any = None, compliance: str | None = None,
+         record_content: bool | None = None, instrument: bool | None = None,
+         allow_cross_provider: bool | None = None, price_book: PriceBook | None = None) -> HarnessConfig:
+    """Configure the harness for this process; arguments beat CASCADEFLOW_MODE beat the config file."""
+    config = resolve_config(mode, config_file=config_file, ledger_url=ledger_url, audit=audit,
+                            compliance=compliance, record_content=record_content, instrument=instrument,
+                            allow_cross_provider=allow_cross_provider)
+    if config.compliance is not None:
+        from cascadeflow.harness.compliance import load_compliance
+
+        load_compliance(config.compliance)  # a bad preset fails here, not at the first call
+    runtime = _build_runtime(config, price_book)
+    with _lock:
+        _teardown()
+        global _config, _runtime
+        _config, _runtime = config, runtime
+        if config.instrument and config.mode != "off":
+            from cascadeflow.harness.instrument import patch_all
+
+            patch_all()
+    log.info("cascadeflow harness: mode=%s (from %s), ledger=%s", config.mode, config.source, config.ledger_url)
+    return config
+
+
+def _build_runtime(config: HarnessConfig, price_book: PriceBook | None) -> Runtime:
+    from cascadeflow.budget.ledger import open_ledger
+
+    ledger = open_ledger(config.ledger_url)
+    sinks: list[Any] = []
+    if config.audit is not False and (config.mode != "off" or config.audit is not None):
+        from cascadeflow.trace.audit import open_sinks
+
+        sinks = open_sinks(config.audit, record_content=config.record_content)
+    runtime = Runtime(price_book=price_book, ledger=ledger, sinks=sinks)
+    _owned_sinks.extend(sinks)
+    return runtime
+
+
+def _teardown() -> None:
+    global _runtime
+    from cascadeflow.harness.instrument import unpatch_all
+
+    unpatch_all()
+    for sink in _owned_sinks:
+        close = getattr(sink, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                log.exception("closing audit sink %r failed", sink)
+    _owned_sinks.clear()
+    if _runtime is not None and hasattr(_runtime.ledger, "close"):
+        _runtime.ledger.close()  # type: ignore[union-attr]
+    _runtime = None
+
+
+def reset() -> None:
+    """Back to the state before init(): SDKs un-patched, sinks closed, default settings, statistics cleared."""
+    global _config
+    with _lock:
+        _teardown()
+        _config = HarnessConfig()
+        _stats.clear()
+
+
+def current_config() -> HarnessConfig:
+    return _config
+
+
+def default_runtime() -> Runtime:
+    """The Runtime configured by init() (created with defaults on first use when init() was not called)."""
+    global _runtime
+    runtime = _runtime
+    if runtime is not None:
+        return runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = _build_runtime(_config, None)
+        return _runtime
+
+
+def model_stats() -> ModelStats:
+    """The measured per-model statistics KPI selection reads."""
+    return _stats

@@ -18,10 +18,10 @@ from cascadeflow.messages import Request, Response
 
 NAME = "arithmetic"
 
-_NUM = r"[$€£]?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?%)?"
+_NUM = r"(?:[$€£]\s?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?%)?"
 _OP = r"(?:[-+*/×÷·xX−–]|of)"
 _STEP = re.compile(
-    rf"(?P<lhs>\(?\s*{_NUM}(?:\s*\)?\s*{_OP}\s*\(?\s*{_NUM}\s*\)?)+)\s*(?<![<>!=])=(?!=)\s*(?P<rhs>{_NUM})"
+    rf"(?P<lhs>(?:\(\s*)?{_NUM}(?:\s*\)?\s*{_OP}\s*\(?\s*{_NUM}\s*\)?)+)\s*(?<![<>!=])=(?!=)\s*(?P<rhs>[-−]?{_NUM})"
     rf"(?P<rest>(?:\s*[-+*/×÷·−–]\s*{_NUM})*)"
 )
 _GSM = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
@@ -59,7 +59,7 @@ def _to_python(expr: str) -> str | None:
 
 def _stated(rhs: str) -> tuple[float, float, bool] | None:
     """The stated result, the rounding tolerance its decimals allow, and whether it was a percentage."""
-    text = re.sub(r"[$€£,\s]", "", rhs)
+    text = re.sub(r"[$€£,\s]", "", rhs).replace("−", "-")
     percent = text.endswith("%")
     text = text.rstrip("%")
     try:

@@ -1,0 +1,80 @@
+"""Relevance signal: off-topic answers score near zero; bare answers to numeric/option/yes-no questions pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from cascadeflow.cascade.validators import relevance
+from cascadeflow.messages import Message, Response, build_request
+
+TOKYO = "The weather in Tokyo is sunny today."
+
+
+def resp(text: str) -> Response:
+    return Response(content=text, model="m", provider="p")
+
+
+@pytest.mark.parametrize("question", [
+    "What is the capital of Australia?",
+    "How do I reverse a list in Python?",
+    "Summarise the root cause of yesterday's database outage.",
+    "Explain how TCP congestion control reacts to packet loss.",
+])
+def test_tokyo_weather_answer_is_off_topic(question):
+    sig = relevance.check(build_request(question), resp(TOKYO))
+    assert sig is not None and sig.score < 0.1 and "off-topic" in sig.reason
+
+
+def test_on_topic_answer_scores_high():
+    sig = relevance.check(build_request("How do I reverse a list in Python?"),
+                          resp("Use my_list.reverse() to reverse the list in place, or reversed(my_list)."))
+    assert sig.score == 1.0
+
+
+def test_light_stemming_matches_word_forms():
+    sig = relevance.check(build_request("Why was the deployment failing?"),
+                          resp("The deploy failed because the container image tag did not exist."))
+    assert sig.score > 0.5
+
+
+@pytest.mark.parametrize(("question", "answer"), [
+    ("Natalia sold 48 clips in April and half as many in May. How many clips did she sell altogether?", "72"),
+    ("What is 17 * 23?", "391"),
+    ("Calculate the total cost of 3 items at $12.", "$36"),
+])
+def test_bare_number_to_a_numeric_question_is_relevant(question, answer):
+    sig = relevance.check(build_request(question), resp(answer))
+    assert sig is not None and sig.score == 1.0
+
+
+@pytest.mark.parametrize("answer", ["B", "(C)", "The answer is D", "b)"])
+def test_bare_option_letter_to_a_multiple_choice_question_is_relevant(answer):
+    question = "Which gas do plants absorb?\nA) Oxygen\nB) Carbon dioxide\nC) Nitrogen\nD) Helium"
+    sig = relevance.check(build_request(question), resp(answer))
+    assert sig is not None and sig.score == 1.0
+
+
+def test_yes_to_a_yes_no_question_is_relevant():
+    assert relevance.check(build_request("Is the service healthy?"), resp("Yes.")).score == 1.0
+
+
+def test_other_very_short_answers_give_no_signal_rather_than_a_guess():
+    assert relevance.check(build_request("What is the capital of France?"), resp("Paris.")) is None
+
+
+def test_uses_the_last_user_turn_not_the_system_prompt():
+    req = build_request([Message.system("You are an SRE assistant for the payments team."),
+                         Message.user("Which metric shows memory pressure on the cache nodes?")])
+    on_topic = relevance.check(req, resp("Watch the eviction rate and used memory of the cache nodes."))
+    off_topic = relevance.check(req, resp("The payments team meets on Fridays to plan the sprint."))
+    assert on_topic.score > 0.9 and off_topic.score < 0.1
+
+
+def test_no_signal_without_text_or_question():
+    assert relevance.check(build_request("What is the capital of France?"), resp("")) is None
+    assert relevance.check(build_request("Why?"), resp("Because the cache was cold after the deploy.")) is None
+
+
+def test_stem_reduces_word_forms_to_one_key():
+    assert relevance.stem("congestion") == relevance.stem("congested")
+    assert relevance.stem("failing") == relevance.stem("failed")

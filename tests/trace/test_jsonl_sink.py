@@ -1,0 +1,148 @@
+import json
+import threading
+
+import pytest
+from audit_factory import make_record, write_with
+
+from cascadeflow.errors import ConfigurationError
+from cascadeflow.trace import jsonl
+from cascadeflow.trace.jsonl import JsonlSink, rotated_path
+from cascadeflow.trace.reader import log_files, read_log
+
+
+def test_each_record_is_one_json_line_with_the_seed_fields(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    record = make_record()
+    with JsonlSink(path) as sink:
+        sink.write(record)
+        sink.write(make_record("req-2"))
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2
+    entry = json.loads(lines[0])
+    assert entry == record.to_dict()
+    for field in ("timestamp", "alert_id", "model_selected", "routing_reason", "input_tokens", "output_tokens",
+                  "cost_usd", "latency_ms", "budget_remaining", "request_id", "run_id", "user_id", "action",
+                  "mode", "tiers", "price_version"):
+        assert field in entry
+    assert entry["alert_id"] == "INC-042"
+
+
+def test_prompts_and_answers_are_written_only_when_content_recording_is_enabled(tmp_path):
+    record = make_record(prompt=[{"role": "user", "content": "disk at 61%"}], answer="clean /var/log")
+    with JsonlSink(tmp_path / "plain.jsonl") as plain, JsonlSink(tmp_path / "content.jsonl",
+                                                                 record_content=True) as content:
+        plain.write(record)
+        content.write(record)
+    without = json.loads((tmp_path / "plain.jsonl").read_text())
+    with_content = json.loads((tmp_path / "content.jsonl").read_text())
+    assert "prompt" not in without and "answer" not in without
+    assert with_content["prompt"] == [{"role": "user", "content": "disk at 61%"}]
+    assert with_content["answer"] == "clean /var/log"
+
+
+def test_rotation_keeps_every_record_in_order_across_numbered_files(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path, max_bytes=4000, backups=50) as sink:
+        for i in range(100):
+            sink.write(make_record(f"r{i}"))
+    files = log_files(path)
+    assert len(files) > 5
+    assert files[-1] == path and files[0] == rotated_path(path, len(files) - 1)
+    assert all(f.stat().st_size <= 4000 for f in files)
+    contents = read_log(path)
+    assert [r["request_id"] for r in contents.records] == [f"r{i}" for i in range(100)]
+    assert contents.skipped == []
+
+
+def test_rotation_drops_only_files_older_than_the_configured_backups(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path, max_bytes=2000, backups=2) as sink:
+        for i in range(60):
+            sink.write(make_record(f"r{i}"))
+    assert [f.name for f in log_files(path)] == ["audit.jsonl.2", "audit.jsonl.1", "audit.jsonl"]
+    ids = [r["request_id"] for r in read_log(path).records]
+    assert ids == [f"r{i}" for i in range(60 - len(ids), 60)]  # the newest, contiguous
+
+
+def test_a_writer_whose_file_was_rotated_by_another_writer_follows_to_the_live_file(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    first = JsonlSink(path, max_bytes=3000, backups=20)
+    second = JsonlSink(path, max_bytes=3000, backups=20)  # its own descriptors, like another process
+    for i in range(40):
+        (first if i % 3 else second).write(make_record(f"r{i}"))
+    first.close()
+    second.close()
+    assert [r["request_id"] for r in read_log(path).records] == [f"r{i}" for i in range(40)]
+
+
+def test_a_torn_line_left_by_a_killed_writer_never_swallows_the_next_record(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path) as sink:
+        sink.write(make_record("before"))
+    with open(path, "ab") as raw:  # what a writer killed in the middle of its write leaves behind
+        raw.write(b'{"timestamp":"2026-06-15T03:42:11.000Z","request_id":"torn","cost')
+    contents = read_log(path)
+    assert [r["request_id"] for r in contents.records] == ["before"]
+    assert [(s.line, s.reason) for s in contents.skipped] == [(2, "torn last line")]
+    with JsonlSink(path) as sink:
+        sink.write(make_record("after"))
+    contents = read_log(path)
+    assert [r["request_id"] for r in contents.records] == ["before", "after"]
+    assert [(s.line, s.reason) for s in contents.skipped] == [(2, "invalid JSON")]
+
+
+def test_fsync_policy_always_syncs_every_record_and_never_syncs_none(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(jsonl.os, "fsync", lambda fd: synced.append(fd))
+    with JsonlSink(tmp_path / "always.jsonl", fsync="always") as sink:
+        for i in range(5):
+            sink.write(make_record(f"r{i}"))
+    assert len(synced) == 5
+    synced.clear()
+    with JsonlSink(tmp_path / "never.jsonl", fsync="never") as sink:
+        for i in range(5):
+            sink.write(make_record(f"r{i}"))
+    assert synced == []
+
+
+def test_fsync_interval_syncs_at_most_once_per_interval(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(jsonl.os, "fsync", lambda fd: synced.append(fd))
+    clock = iter([0.0, 0.1, 0.2, 5.0, 5.1, 10.5])  # construction, then one reading per record
+    monkeypatch.setattr(jsonl.time, "monotonic", lambda: next(clock))
+    with JsonlSink(tmp_path / "interval.jsonl", fsync=5.0) as sink:
+        for i in range(5):
+            sink.write(make_record(f"r{i}"))
+    assert len(synced) == 2  # at 5.0 and at 10.5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_bytes": 1000, "backups": 0}, "backups must be at least 1"),
+    ({"max_bytes": 0}, "max_bytes must be a positive"),
+    ({"fsync": "sometimes"}, "fsync must be"),
+    ({"fsync": -1}, "positive number of seconds"),
+])
+def test_bad_settings_are_refused_with_a_message_saying_what_to_pass(tmp_path, kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        JsonlSink(tmp_path / "audit.jsonl", **kwargs)
+
+
+def test_100k_records_from_8_threads_with_rotation_are_all_read_back(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    workers, per_worker = 8, 12_500
+    sink = JsonlSink(path, max_bytes=2_000_000, backups=100)  # one sink shared, as one Runtime shares it
+    threads = [threading.Thread(target=write_with, args=(sink, w, per_worker)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sink.close()
+    contents = read_log(path)
+    assert len(log_files(path)) > 2  # rotation really happened
+    assert contents.skipped == []
+    ids = [r["request_id"] for r in contents.records]
+    assert len(ids) == workers * per_worker
+    assert set(ids) == {f"w{w}-{i}" for w in range(workers) for i in range(per_worker)}
+    for w in range(workers):  # each worker's records appear in the order it wrote them
+        mine = [int(i.split("-")[1]) for i in ids if i.startswith(f"w{w}-")]
+        assert mine == sorted(mine)

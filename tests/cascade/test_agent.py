@@ -83,7 +83,7 @@ async def test_rejected_draft_escalates_to_the_middle_tier():
 
 async def test_rejections_at_every_draft_tier_end_at_the_final_tier_with_actual_baseline():
     sink = ListSink()
-    agent, provider = make_agent({CHEAP.name: [BAD], MID.name: ["I'm sorry, but I can't help with that."], TOP.name: [GOOD]},
+    agent, _ = make_agent({CHEAP.name: [BAD], MID.name: ["I'm sorry, but I can't help with that."], TOP.name: [GOOD]},
                                  sink=sink)
     result = await agent.run(QUERY)
     assert [t.decision for t in result.tiers] == ["rejected", "rejected", "final"]

@@ -1,0 +1,67 @@
+import pytest
+
+from cascadeflow.cascade.quality import QualityConfig
+from cascadeflow.errors import ConfigurationError
+from cascadeflow.replay.engine import ReplaySetup, replay
+from cascadeflow.replay.format import load_dataset
+from cascadeflow.replay.report import policy_point, reference
+from cascadeflow.replay.study import run_study
+from replay_fixtures import HEADER, answer, write_jsonl
+
+ONLY = QualityConfig(signals=("structure", "logprob"))
+
+
+def dataset(tmp_path, name, confs_and_labels):
+    rows = [{"id": f"{name}{i}", "messages": [{"role": "user", "content": f"q {i}"}],
+             "answers": {"cheap": answer(f"draft {i}", ok, confidence=conf), "strong": answer("s", True)}}
+            for i, (conf, ok) in enumerate(confs_and_labels)]
+    return load_dataset(write_jsonl(tmp_path / f"{name}.jsonl", [HEADER, *rows]))
+
+
+@pytest.fixture
+def train(tmp_path):  # drafts below 0.5 confidence are wrong
+    return dataset(tmp_path, "t", [(0.9, True), (0.8, True), (0.7, True), (0.4, False), (0.2, False)])
+
+
+@pytest.fixture
+def test_set(tmp_path):
+    return dataset(tmp_path, "e", [(0.95, True), (0.6, True), (0.45, True), (0.3, False)])
+
+
+async def test_target_threshold_is_chosen_on_calibration_data_and_measured_on_the_other(train, test_set):
+    setup = ReplaySetup.build(test_set, ["cheap", "strong"], ONLY)
+    calibration = ReplaySetup.build(train, ["cheap", "strong"], ONLY)
+    study = await run_study(test_set, setup, calibration=calibration, target_quality=1.0)
+    chosen = study.target["chosen_on_calibration"]
+    # on train, quality 1.0 needs the two wrong drafts (0.4, 0.2) escalated: the cheapest bar is 0.7
+    assert chosen["threshold"] == pytest.approx(0.7) and chosen["quality_fraction"] == 1.0
+    evaluated = study.target["evaluated"]
+    # on the evaluated set, 0.7 accepts only the 0.95 draft: three escalations, all strong answers right
+    assert evaluated["strong_call_fraction"] == 0.75 and evaluated["quality"] == 1.0
+    real = await replay(setup.with_threshold(0.7))
+    ref = reference(test_set, "cheap", "strong", setup.price_book)
+    assert evaluated["cost_usd"] == pytest.approx(policy_point("x", ref, real, threshold=0.7).cost_usd)
+    assert study.target["random_at_same_fraction"]["strong_call_fraction"] == 0.75
+
+
+async def test_sweep_and_single_threshold_add_points_and_matching_random_baselines(test_set):
+    setup = ReplaySetup.build(test_set, ["cheap", "strong"], ONLY)
+    study = await run_study(test_set, setup, threshold=0.5, do_sweep=True)
+    assert study.points[-1].threshold == 0.5 and study.points[-1].strong_call_fraction == 0.5
+    names = {b.name for b in study.baselines}
+    assert {"cheap-only", "strong-only", "oracle", "random@0.500"} <= names
+    assert study.draft_signals.get("logprob") == 4
+    assert study.to_dict()["operating_points"][0]["name"] == "cascade"
+
+
+async def test_unreachable_target_is_reported_not_faked(train, test_set):
+    setup = ReplaySetup.build(test_set, ["cheap", "strong"], ONLY)
+    calibration = ReplaySetup.build(train, ["cheap", "strong"], ONLY)
+    study = await run_study(test_set, setup, calibration=calibration, target_quality=1.2)
+    assert study.target["chosen_on_calibration"] is None and study.target["evaluated"] is None
+
+
+async def test_target_without_calibration_data_is_refused(test_set):
+    setup = ReplaySetup.build(test_set, ["cheap", "strong"], ONLY)
+    with pytest.raises(ConfigurationError, match="needs calibration data"):
+        await run_study(test_set, setup, target_quality=0.95)

@@ -108,9 +108,9 @@ def _non_negative(name: str, value: Any) -> Decimal | None:
         raise ConfigurationError(f"{name} must be a number, got {value!r}")
     try:
         dec = Decimal(str(value))
-    except Exception:
+    except ArithmeticError:  # decimal.InvalidOperation
         raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
-    if dec < 0 or not dec.is_finite():
+    if not dec.is_finite() or dec < 0:  # NaN first: comparing a Decimal NaN raises
         raise ConfigurationError(f"{name} must be a non-negative finite number, got {value!r}")
     return dec
 

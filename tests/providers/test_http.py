@@ -130,6 +130,18 @@ async def test_client_pool_reuses_one_client_per_event_loop():
     assert other is not first
 
 
+async def test_client_pool_forgets_clients_of_closed_loops():
+    pool = ClientPool()
+
+    async def get():
+        return pool.client()
+
+    for _ in range(3):
+        await asyncio.to_thread(asyncio.run, get())
+    pool.client()
+    assert len(pool) == 1  # only the running loop's client is kept
+
+
 def dead_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -183,8 +183,15 @@ class ClientPool:
         if found is not None and not found.is_closed:
             return found
         with self._lock:
+            # An idle connection references its loop, so the weak keys alone would not let go of clients of
+            # closed loops: drop those here (the slow path runs once per new loop).
+            for stale in [lp for lp in self._clients if lp.is_closed()]:
+                del self._clients[stale]
             found = self._clients[loop] = httpx.AsyncClient(transport=self._transport, limits=self._limits)
             return found
+
+    def __len__(self) -> int:
+        return len(self._clients)
 
 
 DEFAULT_POOL = ClientPool()
@@ -226,6 +233,7 @@ class HttpCaller:
         self._map_error = map_error
         self._request_id_header = request_id_header
         self._pool = ClientPool(options.transport) if options.transport is not None else DEFAULT_POOL
+        self._timeout = options.timeouts.as_httpx()
         self._breakers = options.breakers or DEFAULT_BREAKERS
 
     async def post_json(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *, model: str,
@@ -324,7 +332,7 @@ class HttpCaller:
                     *, stream: bool) -> httpx.Response:
         client = self._pool.client()
         request = client.build_request("POST", url, json=body, headers=headers,
-                                       timeout=self.options.timeouts.as_httpx())
+                                       timeout=self._timeout)
         response = await client.send(request, stream=stream)
         if response.status_code < 400:
             return response

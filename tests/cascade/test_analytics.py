@@ -6,7 +6,7 @@ import pytest
 
 from cascadeflow.cascade.agent import CascadeAgent
 from cascadeflow.cascade.evaluation import default_correctness
-from cascadeflow.errors import ConfigurationError, ServerError
+from cascadeflow.errors import CascadeExhausted, ConfigurationError, ServerError
 from cascadeflow.models import ModelConfig
 from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.testing import ScriptedProvider
@@ -49,7 +49,7 @@ async def test_analytics_totals_match_the_results():
 
 async def test_failed_runs_count_their_cost_but_not_as_queries():
     agent, _ = make_agent({CHEAP.name: [""], TOP.name: [ServerError("down")]})
-    with pytest.raises(Exception):
+    with pytest.raises(CascadeExhausted):
         await agent.run("What broke the deploy?")
     a = agent.get_analytics()
     assert a.total_queries == 0 and a.errors == 1 and a.total_cost > 0

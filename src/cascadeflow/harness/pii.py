@@ -18,6 +18,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")
+_SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
 # International (+country) or grouped national numbers with at least 9 digits; bare digit runs are not phones.
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])")
 
@@ -49,9 +50,10 @@ def _card_ok(match: str) -> bool:
 
 
 def _phone_ok(match: str) -> bool:
+    if _SSN_SHAPE.fullmatch(match):  # an SSN-shaped number that failed the SSN checks is not a phone either
+        return False
     digits = re.sub(r"\D", "", match)
-    return 9 <= len(digits) <= 15 and (match.startswith("+") or match.startswith("(") or
-                                       any(sep in match for sep in " .-"))
+    return 9 <= len(digits) <= 15 and (match.startswith(("+", "(")) or any(sep in match for sep in " .-"))
 
 
 _DETECTORS: tuple[tuple[str, re.Pattern[str], object], ...] = (

@@ -53,3 +53,13 @@ def write_until_killed(path: str, prefix: str, padding: int) -> None:
 
 if __name__ == "__main__":
     write_until_killed(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+
+
+def write_sqlite(path: str, worker: int, count: int) -> int:
+    """One worker process of the SQLite concurrency test."""
+    from cascadeflow.trace.sqlite import SqliteSink
+
+    with SqliteSink(path) as sink:
+        for i in range(count):
+            sink.write(make_record(f"w{worker}-{i}", user_id=f"user{worker % 2}", metadata={"worker": worker}))
+    return count

@@ -97,7 +97,8 @@ def iter_records(source: str | os.PathLike[str], skipped: list[SkippedLine] | No
     if is_sqlite(source):
         from cascadeflow.trace.sqlite import read_sqlite
 
-        rows = read_sqlite(sqlite_path(source), since=_iso(where.since), until=_iso(where.until),
+        until = where.until + timedelta(seconds=1) if where.until is not None else None
+        rows = read_sqlite(sqlite_path(source), since=_iso(where.since), until=_iso(until),
                            **where.sql_equals())
         yield from (r for r in rows if where.matches(r))
         return
@@ -143,7 +144,8 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    # SQL pre-filter only: truncated to the second so the text comparison never drops a matching row
+    # SQL pre-filter only (exact times are checked in Python): whole seconds, widened by the caller, so a
+    # text comparison against stored timestamps with or without fractions never drops a matching row
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
@@ -264,27 +266,30 @@ def last_records(path: str | os.PathLike[str], n: int, skipped: list[SkippedLine
 
 def follow(path: str | os.PathLike[str], *, poll_seconds: float = 0.25, idle_exit_s: float | None = None,
            skipped: list[SkippedLine] | None = None) -> Iterator[dict[str, Any]]:
-    """Records appended to a JSONL log from now on, across rotations; stops after `idle_exit_s` without
-    new data (None: never)."""
-    skipped = [] if skipped is None else skipped
+    """Records appended to a JSONL log after this call, across rotations; stops after `idle_exit_s` without
+    new data (None: never). The position is taken now, not at the first `next()`."""
     base = Path(path)
-    handle = _open_at_end(base)
+    return _follow(base, _open_at_end(base), poll_seconds, idle_exit_s, [] if skipped is None else skipped)
+
+
+def _follow(base: Path, handle: BinaryIO | None, poll_seconds: float, idle_exit_s: float | None,
+            skipped: list[SkippedLine]) -> Iterator[dict[str, Any]]:
     idle_since = time.monotonic()
     pending = b""
     try:
         while True:
             chunk = handle.read() if handle else b""
             if chunk:
-                pending += chunk
-                complete, _, pending = pending.rpartition(b"\n")
+                complete, _, pending = (pending + chunk).rpartition(b"\n")
                 yield from parse_lines(complete + b"\n", str(base), skipped, first_line=0)
                 idle_since = time.monotonic()
                 continue
             if _replaced(base, handle):
                 pending += handle.read() if handle else b""  # the last lines written before the rotation
+                for data in _rotated_since(base, handle):
+                    pending += data
                 if pending.strip():
-                    complete, _, torn = pending.rpartition(b"\n")
-                    yield from parse_lines(complete + b"\n" + torn, str(base), skipped, first_line=0)
+                    yield from parse_lines(pending, str(base), skipped, first_line=0)
                 pending = b""
                 if handle:
                     handle.close()
@@ -296,6 +301,29 @@ def follow(path: str | os.PathLike[str], *, poll_seconds: float = 0.25, idle_exi
     finally:
         if handle:
             handle.close()
+
+
+def _rotated_since(base: Path, handle: BinaryIO | None) -> list[bytes]:
+    """Whole contents of the backups rotated after the file `handle` reads (several rotations can happen
+    between two polls), oldest first; the live file is not included."""
+    if handle is None:
+        return []
+    mine = os.fstat(handle.fileno()).st_ino
+    for _ in range(5):  # retry while a rotation renames files under us
+        try:
+            before = [(p, p.stat().st_ino) for p in log_files(base) if p != base]
+            inodes = [ino for _, ino in before]
+            if mine not in inodes:
+                log.warning("audit log %s rotated past the backups kept while following; records missed", base)
+                return []
+            newer = before[inodes.index(mine) + 1:]
+            contents = [p.read_bytes() for p, _ in newer]
+            if [(p, p.stat().st_ino) for p, _ in newer] == newer:
+                return contents
+        except FileNotFoundError:
+            continue
+    log.warning("audit log %s rotated repeatedly while following; some records may be missed", base)
+    return []
 
 
 def _open_at_end(path: Path) -> BinaryIO | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 
@@ -87,6 +88,8 @@ async def main(calls: int) -> None:
     for r in rows:
         print(f"{r['adapter']:<18} {r['calls']:>6} {r['bare_p50']:>9.1f} {r['bare_p99']:>9.1f} "
               f"{r['adapter_p50']:>9.1f} {r['adapter_p99']:>9.1f} {r['overhead_p50']:>13.1f} {r['overhead_p99']:>13.1f}")
+    print(f"load average (1 min) during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count() or 0} CPUs; "
+          "p99 values include other processes' noise")
     worst = max(r["overhead_p50"] for r in rows)
     print(f"target: overhead p50 <= 100 us -> {'met' if worst <= 100 else 'NOT met'} (worst p50 {worst:.1f} us)")
 

@@ -357,3 +357,20 @@ async def test_complete_sync_refuses_inside_an_event_loop(chat, openai_server):
     with pytest.raises(RuntimeError, match="await the async version"):
         chat.complete_sync(ask())
     assert openai_server.requests == []
+
+
+async def test_a_new_compatible_host_is_one_provider_row(openai_server, monkeypatch):
+    from cascadeflow.models import PROVIDERS, ProviderFacts
+    from cascadeflow.providers.base import clear_provider_cache, provider_for
+
+    monkeypatch.setitem(PROVIDERS, "acme", ProviderFacts("acme", "openai_chat", "ACME_API_KEY",
+                                                         "https://api.acme.invalid/v1", "ACME_BASE_URL", None))
+    monkeypatch.setenv("ACME_API_KEY", "acme-key")
+    monkeypatch.setenv("ACME_BASE_URL", openai_server.base_url)
+    clear_provider_cache()
+    provider = provider_for(ModelConfig("acme/fast-1"))
+    openai_server.enqueue(text="from acme")
+    response = await provider.complete(build_request("hi", model="fast-1"))
+    assert isinstance(provider, OpenAIChat) and response.provider == "acme" and response.content == "from acme"
+    assert openai_server.requests[0].headers["authorization"] == "Bearer acme-key"
+    clear_provider_cache()

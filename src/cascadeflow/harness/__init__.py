@@ -2,6 +2,7 @@
 
 from cascadeflow.harness.compliance import PRESETS, CompliancePolicy, load_compliance
 from cascadeflow.harness.config import ENV_MODE, MODES, HarnessConfig
+from cascadeflow.harness.instrument import patched_methods as instrument_patched
 from cascadeflow.harness.kpi import KPI_DIMENSIONS, choose_model
 from cascadeflow.harness.scope import RunScope, agent, current_run, run
 from cascadeflow.harness.state import current_config, default_runtime, init, model_stats, reset
@@ -24,6 +25,7 @@ __all__ = [
     "current_run",
     "default_runtime",
     "init",
+    "instrument_patched",
     "load_compliance",
     "model_stats",
     "reset",

@@ -209,11 +209,14 @@ class Runtime:
                 budget_limit_micro = options.budget_limit_micro
         if scope is not None:
             all_charges.extend(scope.charges())
-        return CallContext(
+        call = CallContext(
             request_id=new_request_id(), user_id=user_id, agent_id=agent_id, metadata=dict(metadata or {}),
             budget_limit_micro=budget_limit_micro, charges=all_charges, routing_reason=routing_reason,
             model_requested=model_requested, scope=scope, mode=scope.mode if scope is not None else default_mode,
         )
+        if options is not None and options.reason:  # budget pressure changed how this call is served
+            call.decide("switch_model", f"budget: {options.reason}", model_requested=model_requested)
+        return call
 
     def _policy(self, call: CallContext) -> Policy | None:
         scoped = getattr(call.scope, "policy", None)

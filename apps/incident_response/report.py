@@ -1,0 +1,63 @@
+"""Terminal output of the alert-storm demo: one table per cycle and the audit-log summary (rich)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from cascadeflow.trace import iter_records, summarise
+
+console = Console()
+
+
+def print_header(label: str, n_alerts: int, budget: float, audit_path: Path) -> None:
+    console.rule("[bold]cascadeflow alert storm")
+    console.print(f"{n_alerts} alerts, session budget ${budget:.4f} per cycle; {label}")
+    console.print(f"audit log: {audit_path}\n")
+
+
+def _decision(result) -> str:  # noqa: ANN001 - a cascadeflow CompletionResult
+    if result.draft_accepted is None:
+        return "single model"
+    if result.draft_accepted:
+        return "draft accepted"
+    reasons = [t.get("reason") for t in result.tiers if t.get("decision") == "rejected"]
+    return "escalated: " + (reasons[0] or "rejected") if reasons else "escalated"
+
+
+def print_cycle(cycle: int, rows: list[dict], session) -> None:  # noqa: ANN001
+    table = Table(title=f"cycle {cycle}", show_lines=False)
+    for col in ("alert", "sev", "model", "decision", "tokens", "cost $", "latency s"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        alert = row["alert"]
+        if row["queued"]:
+            table.add_row(alert["id"], alert["severity"], "-", "[yellow]queued: budget", "-", "-", "-")
+            continue
+        r = row["result"]
+        table.add_row(alert["id"], alert["severity"], r.model, _decision(r), str(r.usage.total_tokens),
+                      f"{r.cost_usd:.6f}", f"{r.latency_ms / 1000:.2f}")
+    console.print(table)
+    s = session.summary()
+    console.print(f"cycle {cycle}: {s['calls']} answered, {s['refused']} queued, spent ${s['spent']:.6f} "
+                  f"of ${s['limit']:.6f} (remaining ${s['remaining']:.6f})\n")
+    answered = [r for r in rows if not r["queued"]]
+    if answered:
+        sample = answered[0]
+        console.print(f"[dim]sample answer for {sample['alert']['id']}:[/dim] {sample['result'].content[:300]}\n")
+
+
+def print_audit_summary(audit_path: Path) -> None:
+    records = list(iter_records(audit_path))
+    for by in ("severity", "model"):
+        table = Table(title=f"audit log by {by}")
+        for col in (by, "calls", "cost $", "input tok", "output tok", "p50 latency ms"):
+            table.add_column(col)
+        for group in summarise(records, by=by):
+            table.add_row(group.key, str(group.count), f"{group.cost_usd:.6f}", str(group.input_tokens),
+                          str(group.output_tokens), f"{group.latency_ms_p50:.0f}")
+        console.print(table)
+    console.print(f"{len(records)} audit records in {audit_path} "
+                  f"(inspect with: .venv/bin/cascadeflow trace summary --by severity {audit_path})")

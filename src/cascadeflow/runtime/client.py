@@ -1,0 +1,250 @@
+"""`CascadeFlow`: the facade the seeds call — `cf.complete(model=..., messages=..., budget_limit=0.05)`.
+
+It turns user input into a validated Request, picks the route (one model, a cascade, or a router's
+decision), attaches the budgets that apply (per call, session, user, agent, global) and sends everything
+through the runtime pipeline. Nothing is sent before the request and the budgets have been checked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from cascadeflow.errors import BudgetExceeded, ConfigurationError
+from cascadeflow.messages import Message, Request, Response, ToolCall, ToolSpec, Usage, build_request
+from cascadeflow.models import ModelConfig, as_model_config
+from cascadeflow.pricing import PriceBook, usd_to_micro_limit
+from cascadeflow.runtime.pipeline import CALL_OPTIONS, CallOptions, Charge, Overflow, Runtime
+from cascadeflow.runtime.sync import run_sync
+
+log = logging.getLogger(__name__)
+
+# Near a budget limit the cascade's acceptance bar goes up by this much, so fewer drafts escalate to
+# expensive tiers (BudgetConfig.degrade_at decides when).
+DEGRADE_RAISE_BAR = -0.15
+
+ModelSpec = str | ModelConfig | Sequence[str | ModelConfig] | Any  # Any: a routing.Route
+
+
+@dataclass(slots=True)
+class CompletionResult:
+    """The answer of one `complete()` call, with what it cost and how it was decided."""
+
+    content: str
+    model: str  # 'provider/model' that produced the answer
+    cost: Decimal  # exact USD over every attempt
+    usage: Usage
+    latency_ms: float
+    request_id: str
+    routing_reason: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str = "stop"
+    tiers: list[dict[str, Any]] = field(default_factory=list)
+    draft_accepted: bool | None = None  # None: no cascade
+    budget_remaining: float | None = None
+    response: Response | None = None
+
+    @property
+    def cost_usd(self) -> float:
+        return float(self.cost)
+
+    @property
+    def text(self) -> str:
+        return self.content
+
+
+def _route_of(model: ModelSpec, router: Any, request: Request, routing_reason: str | None):
+    """(tiers, reason, label) for this call. A Route object carries its own reason."""
+    if model is None:
+        if router is None:
+            raise ConfigurationError("complete() needs model= (a model id, a ModelConfig, a list of them for "
+                                     "a cascade, or a Route) or a router= to choose one")
+        route = router.route(request)
+        if route is None:
+            raise ConfigurationError(f"router {type(router).__name__} found no route for this request and has "
+                                     f"no default; give it a default model")
+        return route.models, routing_reason or route.reason, route.label
+    if hasattr(model, "models") and hasattr(model, "reason"):  # routing.Route
+        return tuple(model.models), routing_reason or model.reason, getattr(model, "label", None)
+    if isinstance(model, (str, ModelConfig)):
+        return (as_model_config(model),), routing_reason or "model chosen by the caller", None
+    if isinstance(model, Sequence) and model:
+        tiers = tuple(as_model_config(m) for m in model)
+        return tiers, routing_reason or f"cascade of {len(tiers)} tiers", None
+    raise ConfigurationError(f"model must be 'provider/model', a ModelConfig, a non-empty list of them or a "
+                             f"Route; got {model!r}")
+
+
+class _FixedRouter:
+    """Hands a route already chosen by CascadeFlow to the cascade engine."""
+
+    def __init__(self, route: Any):
+        self._route = route
+
+    def route(self, request: Request) -> Any:
+        return self._route
+
+
+class CascadeFlow:
+    """Route, cascade, budget and audit LLM calls. One instance per application is enough."""
+
+    def __init__(
+        self,
+        *,
+        runtime: Runtime | None = None,
+        ledger: str | Any | None = None,
+        budget_config: Any = None,
+        user_budgets: Mapping[str, Any] | None = None,
+        quality_config: Any = None,
+        router: Any = None,
+        price_book: PriceBook | None = None,
+        overflow: Overflow = "shrink",
+        verbose: bool = False,
+    ):
+        self._runtime = runtime
+        self._ledger_spec = ledger
+        self._price_book = price_book
+        self._overflow = overflow
+        self.budget_config = budget_config
+        self.user_budgets = dict(user_budgets or {})
+        self.quality_config = quality_config
+        self.router = router
+        self.verbose = verbose
+        self._budgets = None  # budget.BudgetPolicy, built lazily when any budget is configured
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = self._build_runtime()
+        return self._runtime
+
+    def _build_runtime(self) -> Runtime:
+        from cascadeflow.harness import default_runtime
+
+        base = default_runtime()
+        ledger = self._ledger_spec
+        if isinstance(ledger, str):
+            from cascadeflow.budget import open_ledger
+
+            ledger = open_ledger(ledger)
+        elif ledger is None:
+            ledger = base.ledger
+        if ledger is None and self._price_book is None and self._overflow == base.overflow:
+            return base
+        return Runtime(price_book=self._price_book or base.price_book, ledger=ledger or base.ledger,
+                       policy=base.policy, sinks=base.sinks, resolve_provider=base.resolve_provider,
+                       overflow=self._overflow, listeners=base.listeners)
+
+    def _budget_options(self, user_id: str | None, agent_id: str | None) -> CallOptions:
+        """Charges of the configured user/agent/global budgets, and what budget pressure asks for."""
+        config = self.budget_config
+        if config is None:
+            return CallOptions()
+        from cascadeflow.budget import charges_for, pressure
+
+        charges = charges_for(config, self.user_budgets, user_id=user_id, agent_id=agent_id)
+        ledger = self.runtime.ledger
+        if ledger is None:
+            raise ConfigurationError("budgets are configured but the runtime has no ledger; pass ledger= "
+                                     "(e.g. 'sqlite:///budget.db') to CascadeFlow or cascadeflow.init()")
+        states = {c.key: ledger.state(c.key) for c in charges}
+        found = pressure(config, charges, states)
+        config.notify_limit(found)
+        raise_bar = DEGRADE_RAISE_BAR if found.action == "degrade" else 0.0
+        return CallOptions(charges=tuple(charges), raise_bar=raise_bar,
+                           cheapest_only=found.action == "cheapest_only",
+                           reason=found.reason if found.action != "normal" else "")
+
+    @contextmanager
+    def _call_options(self, budget_limit: float | None, extra: Sequence[Charge], user_id: str | None,
+                      agent_id: str | None):
+        base = self._budget_options(user_id, agent_id)
+        outer = CALL_OPTIONS.get()
+        charges = tuple(base.charges) + tuple(extra) + (tuple(outer.charges) if outer else ())
+        limit = usd_to_micro_limit(budget_limit, "budget_limit") if budget_limit is not None else None
+        options = CallOptions(budget_limit_micro=limit, charges=charges, raise_bar=base.raise_bar,
+                              cheapest_only=base.cheapest_only, reason=base.reason)
+        token = CALL_OPTIONS.set(options)
+        try:
+            yield options
+        finally:
+            CALL_OPTIONS.reset(token)
+
+    async def acomplete(
+        self,
+        model: ModelSpec = None,
+        messages: str | Sequence[Message | Mapping[str, Any]] | None = None,
+        *,
+        budget_limit: float | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: Sequence[ToolSpec | Mapping[str, Any]] | None = None,
+        tool_choice: Any = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        routing_reason: str | None = None,
+        router: Any = None,
+        quality_config: Any = None,
+        _charges: Sequence[Charge] = (),
+        **extra: Any,
+    ) -> CompletionResult:
+        if messages is None:
+            raise ConfigurationError("complete() needs messages= (a string or a list of messages)")
+        request = build_request(messages, max_tokens=max_tokens, temperature=temperature, tools=tools,
+                                tool_choice=tool_choice, metadata=metadata, **extra)
+        tiers, reason, label = _route_of(model, router or self.router, request, routing_reason)
+        with self._call_options(budget_limit, _charges, user_id, agent_id) as options:
+            if options.cheapest_only:
+                tiers, reason = tiers[:1], f"{reason}; {options.reason}"
+            if len(tiers) > 1:
+                return await self._cascade(tiers, request, reason, user_id, agent_id, quality_config)
+            return await self._single(tiers[0], request, reason, user_id, agent_id)
+
+    def complete(self, model: ModelSpec = None, messages: Any = None, **kwargs: Any) -> CompletionResult:
+        """Synchronous twin of `acomplete`."""
+        return run_sync(self.acomplete(model, messages, **kwargs), what="CascadeFlow.complete()")
+
+    async def _single(self, model: ModelConfig, request: Request, reason: str, user_id: str | None,
+                      agent_id: str | None) -> CompletionResult:
+        runtime = self.runtime
+        call = runtime.new_call(user_id=user_id, agent_id=agent_id, metadata=request.metadata,
+                                routing_reason=reason, model_requested=model.id)
+        call.decide("allow", reason, model_requested=model.id, model_used=model.id)
+        try:
+            response, attempt = await runtime.attempt(model, request, call)
+        except BaseException as exc:
+            runtime.finish(call, action="stop" if isinstance(exc, BudgetExceeded) else "error",
+                           model_selected=None, response=None, error=exc)
+            raise
+        record = runtime.finish(call, action="allow", model_selected=attempt.model, response=response)
+        return CompletionResult(
+            content=response.content, model=attempt.model, cost=attempt.cost, usage=response.usage,
+            latency_ms=record.latency_ms, request_id=call.request_id, routing_reason=reason,
+            tool_calls=response.tool_calls, finish_reason=response.finish_reason,
+            tiers=[a.to_dict() for a in call.attempts], budget_remaining=record.budget_remaining,
+            response=response,
+        )
+
+    async def _cascade(self, tiers: tuple[ModelConfig, ...], request: Request, reason: str,
+                       user_id: str | None, agent_id: str | None, quality_config: Any) -> CompletionResult:
+        from cascadeflow.cascade.agent import CascadeAgent
+        from cascadeflow.routing.route import Route
+
+        route = Route(tiers, reason, kind="caller")
+        agent = CascadeAgent(router=_FixedRouter(route), quality_config=quality_config or self.quality_config,
+                             runtime=self.runtime, verbose=self.verbose)
+        result = await agent.run(list(request.messages), max_tokens=request.max_tokens,
+                                 tools=list(request.tools) or None, user_id=user_id, metadata=dict(request.metadata))
+        return CompletionResult(
+            content=result.content, model=result.model_used, cost=Decimal(result.total_cost), usage=result.usage,
+            latency_ms=result.latency_ms, request_id=result.request_id, routing_reason=reason,
+            tool_calls=tuple(result.tool_calls), finish_reason=getattr(result, "finish_reason", "stop"),
+            tiers=[t.to_dict() if hasattr(t, "to_dict") else dict(t) for t in result.tiers],
+            draft_accepted=result.draft_accepted, budget_remaining=getattr(result, "budget_remaining", None),
+        )
+

@@ -1,0 +1,158 @@
+"""CascadeFlow.complete / BudgetSession: the seeds' API shapes, per-call caps, budgets and audit records."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from cascadeflow import BudgetExceeded, ConfigurationError, InvalidRequestError, ModelConfig
+from cascadeflow.budget import BudgetConfig, DeferredQueue, UserBudget, charges_for, open_ledger
+from cascadeflow.routing import SeverityRouter
+from cascadeflow.runtime.client import CascadeFlow
+from cascadeflow.runtime.pipeline import Runtime
+from cascadeflow.runtime.session import BudgetSession
+from cascadeflow.testing import ScriptedProvider
+
+ANSWER = "The Redis connection pool is exhausted because the deploy doubled the worker count."
+CHEAP = ModelConfig(name="cheap", provider="openai", input_price_per_million=1, output_price_per_million=2)
+STRONG = ModelConfig(name="strong", provider="openai", input_price_per_million=10, output_price_per_million=40)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.records = []
+
+    def write(self, record) -> None:  # noqa: ANN001
+        self.records.append(record)
+
+
+def make_cf(replies=None, **kw):  # noqa: ANN001, ANN201
+    provider = ScriptedProvider(replies or (), default=ANSWER)
+    sink = ListSink()
+    runtime = Runtime(resolve_provider=provider.resolver(), ledger=open_ledger("memory://"), sinks=[sink],
+                      overflow=kw.pop("overflow", "shrink"))
+    return CascadeFlow(runtime=runtime, **kw), provider, sink
+
+
+def test_complete_returns_content_cost_usage_model_latency() -> None:
+    cf, provider, sink = make_cf()
+    r = cf.complete(model=CHEAP, messages=[{"role": "user", "content": "why is redis pool exhausted?"}],
+                    budget_limit=0.05, max_tokens=200, metadata={"alert_id": "INC-042"})
+    assert r.content == ANSWER
+    assert r.model == "openai/cheap"
+    assert r.cost == Decimal(r.usage.input_tokens * 1 + r.usage.output_tokens * 2) / Decimal(1_000_000)
+    assert r.cost_usd == float(r.cost) and r.latency_ms >= 0
+    record = sink.records[-1].to_dict()
+    assert record["alert_id"] == "INC-042" and record["model_selected"] == "openai/cheap"
+    assert record["routing_reason"] == "model chosen by the caller" and record["cost_usd"] == r.cost_usd
+
+
+def test_per_call_cap_lowers_max_tokens_to_fit_and_records_it() -> None:
+    cf, provider, sink = make_cf()
+    # 1000 max tokens at $40/M = $0.04 worst case; a $0.01 cap leaves room for ~245 output tokens.
+    r = cf.complete(model=STRONG, messages="summarise the incident", budget_limit=0.01, max_tokens=1000)
+    sent = provider.requests[-1]
+    assert sent.max_tokens < 1000
+    assert r.tiers[0]["shrunk_from"] == 1000
+    worst = cf.runtime.price_book.worst_case(STRONG, 10_000, 0)  # sanity: prices are per token
+    assert worst > 0
+
+
+def test_per_call_cap_refuses_before_sending_when_configured_to_raise() -> None:
+    cf, provider, sink = make_cf(overflow="raise")
+    with pytest.raises(BudgetExceeded):
+        cf.complete(model=STRONG, messages="summarise the incident", budget_limit=0.01, max_tokens=1000)
+    assert provider.requests == []
+    assert sink.records[-1].action == "stop"
+
+
+def test_per_call_cap_refuses_when_not_even_the_useful_minimum_fits() -> None:
+    cf, provider, _ = make_cf()
+    with pytest.raises(BudgetExceeded):
+        cf.complete(model=STRONG, messages="x" * 4000, budget_limit=0.00001, max_tokens=1000)
+    assert provider.requests == []
+
+
+def test_bad_input_is_rejected_before_any_request() -> None:
+    cf, provider, _ = make_cf()
+    with pytest.raises(InvalidRequestError):
+        cf.complete(model=CHEAP, messages=[{"role": "robot", "content": "hi"}])
+    with pytest.raises(InvalidRequestError):
+        cf.complete(model=CHEAP, messages="hi", max_tokens=-5)
+    with pytest.raises(ConfigurationError):
+        cf.complete(model=CHEAP, messages="hi", budget_limit=-1)
+    with pytest.raises(ConfigurationError):
+        cf.complete(model=CHEAP, messages="hi", budget_limit="lots")
+    with pytest.raises(ConfigurationError):
+        cf.complete(messages="hi")  # no model, no router
+    assert provider.requests == []
+
+
+def test_seed_loop_catches_budget_exceeded_and_queues_the_rest(tmp_path) -> None:  # noqa: ANN001
+    cf, provider, _ = make_cf()
+    queue = DeferredQueue(tmp_path / "queue.sqlite")
+    alerts = [{"id": f"INC-{i:03d}", "severity": "P2"} for i in range(40)]
+    answered, queued = [], []
+    with BudgetSession(cf, limit=0.002) as session:
+        for alert in alerts:
+            try:
+                session.complete(model=CHEAP, messages=[{"role": "user", "content": f"triage {alert['id']}"}],
+                                 max_tokens=200)
+                answered.append(alert["id"])
+            except BudgetExceeded:
+                queue.enqueue(alert, reason="budget")
+                queued.append(alert["id"])
+        assert session.spent <= 0.002
+        assert session.summary()["calls"] == len(answered)
+    assert answered and queued and len(answered) + len(queued) == 40
+    assert [item.payload["id"] for item in queue.list()] == queued
+    # every refused call was refused before it was sent
+    assert len(provider.requests) == len(answered)
+
+
+def test_session_charges_every_cascade_tier() -> None:
+    cf, provider, _ = make_cf(replies={"cheap": ["I can't help with that."], "strong": [ANSWER]})
+    with BudgetSession(cf, limit=1.0) as session:
+        r = session.complete(model=[CHEAP, STRONG], messages="why is the redis pool exhausted after deploy?",
+                             max_tokens=100)
+        assert r.draft_accepted is False and r.model == "openai/strong"
+        assert len(r.tiers) == 2
+        assert Decimal(str(session.spent)) == r.cost
+
+
+def test_router_picks_model_and_reason_goes_to_audit() -> None:
+    cf, provider, sink = make_cf(router=SeverityRouter({"P0": STRONG, "P3": CHEAP}, default=CHEAP))
+    r = cf.complete(messages="disk at 61%", metadata={"severity": "P0"}, max_tokens=50)
+    assert r.model == "openai/strong" and "P0" in r.routing_reason
+    assert sink.records[-1].routing_reason == r.routing_reason
+
+
+def test_user_budget_stops_the_user_not_others() -> None:
+    config = BudgetConfig(user_budgets={"alice": UserBudget(daily=0.0005)})
+    cf, provider, _ = make_cf(budget_config=config)
+    with pytest.raises(BudgetExceeded) as info:
+        for _ in range(50):
+            cf.complete(model=CHEAP, messages="hello there", max_tokens=100, user_id="alice")
+    assert "user:alice:day:" in info.value.key
+    cf.complete(model=CHEAP, messages="hello there", max_tokens=100, user_id="bob")
+
+
+def test_budget_pressure_degrades_then_serves_cheapest_tier_then_stops() -> None:
+    fired = []
+    config = BudgetConfig(daily_limit=0.02, grace_period=0.5, degrade_at=0.5, at_limit="cheapest_tier",
+                          on_limit_exceeded=lambda: fired.append(1))
+    refusal = "I can't help with that."
+    cf, provider, sink = make_cf(replies={"cheap": [refusal] * 3000, "strong": [ANSWER] * 3000},
+                                 budget_config=config)
+    tiers_per_call = []
+    with pytest.raises(BudgetExceeded):
+        for _ in range(2000):
+            r = cf.complete(model=[CHEAP, STRONG], messages="why is the redis pool exhausted after deploy?",
+                            max_tokens=20)
+            tiers_per_call.append(len(r.tiers))
+    assert tiers_per_call[0] == 2  # normal: the refusal escalates
+    assert tiers_per_call[-1] == 1  # past the nominal limit: cheapest tier only
+    assert fired == [1]  # once per window
+    key = charges_for(config)[0].key
+    assert cf.runtime.ledger.state(key).spent <= config.hard_limit(20_000)

@@ -1,0 +1,74 @@
+"""Across OS processes: 8 processes × 200 calls on one budget never overshoot, and a worker SIGKILLed
+between reserve and settle gives its money back when its lease passes. Real processes, real stores."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import FakeClock, LedgerFactory
+from ledger_worker import run_calls
+
+from cascadeflow.errors import BudgetExceeded
+from cascadeflow.runtime.pipeline import Charge
+
+pytestmark = pytest.mark.slow
+
+PROCESSES = 8
+CALLS = 200
+LIMIT = 10_000_000  # $10 against ~1,600 calls averaging $0.03 worst case: heavily contended
+
+
+@pytest.mark.backends("sqlite", "redis", "postgres")
+def test_eight_processes_sharing_one_budget_never_overshoot(ledger_url: str, make_ledger: LedgerFactory) -> None:
+    key = "global:day:2026-11-24"
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(PROCESSES) as pool:
+        results = pool.starmap(run_calls, [(ledger_url, key, LIMIT, CALLS, seed) for seed in range(PROCESSES)])
+    final = make_ledger().state(key)
+    admitted = sum(r["admitted"] for r in results)
+    refused = sum(r["refused"] for r in results)
+    assert admitted + refused == PROCESSES * CALLS
+    assert admitted and refused  # the budget really ran out mid-run
+    assert final.reserved == 0
+    assert final.spent == sum(r["settled"] for r in results)  # nothing lost, nothing counted twice
+    assert final.spent <= LIMIT
+
+
+def _hold_in_subprocess(url: str, key: str, amount: int, lease: float) -> subprocess.Popen[str]:
+    worker = Path(__file__).with_name("ledger_worker.py")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.Popen([sys.executable, str(worker), "hold", url, key, str(LIMIT), str(amount), str(lease),
+                             "doomed-call:0"], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "reserved", f"worker did not reserve (exit code {proc.poll()})"
+    return proc
+
+
+@pytest.mark.backends("sqlite", "redis", "postgres")
+def test_sigkilled_worker_reservation_is_released_after_its_lease(ledger_url: str,
+                                                                   make_ledger: LedgerFactory) -> None:
+    key = "user:dave:day:2026-11-24"
+    proc = _hold_in_subprocess(ledger_url, key, LIMIT, lease=30)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    proc.stdout.close()  # type: ignore[union-attr]
+
+    clock = FakeClock(time.time())  # the worker leased with the real clock; we move ours forward
+    ledger = make_ledger(clock=clock)
+    assert ledger.state(key).reserved == LIMIT  # the dead worker's money is still held ...
+    with pytest.raises(BudgetExceeded):
+        ledger.reserve("blocked:0", [Charge(key, LIMIT)], 1, 30)
+    clock.advance(31)  # ... until its lease passes
+    assert ledger.reserve("next:0", [Charge(key, LIMIT)], LIMIT, 30).status == "held"
+    assert ledger.counters["expired_released"] >= 1
+    state = ledger.state(key)
+    assert (state.spent, state.reserved) == (0, LIMIT)

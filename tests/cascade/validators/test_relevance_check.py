@@ -66,7 +66,7 @@ def test_uses_the_last_user_turn_not_the_system_prompt():
     req = build_request([Message.system("You are an SRE assistant for the payments team."),
                          Message.user("Which metric shows memory pressure on the cache nodes?")])
     on_topic = relevance.check(req, resp("Watch the eviction rate and used memory of the cache nodes."))
-    off_topic = relevance.check(req, resp("The payments team meets on Fridays to plan the sprint."))
+    off_topic = relevance.check(req, resp("The payments team is planning the next sprint on Friday."))
     assert on_topic.score > 0.9 and off_topic.score < 0.1
 
 
@@ -78,3 +78,18 @@ def test_no_signal_without_text_or_question():
 def test_stem_reduces_word_forms_to_one_key():
     assert relevance.stem("congestion") == relevance.stem("congested")
     assert relevance.stem("failing") == relevance.stem("failed")
+
+
+@pytest.mark.parametrize(("question", "answer"), [
+    ("Ben Bernanke got a PhD from MIT. What governmental position did he hold?", "Former Chairman of the Federal Reserve."),
+    ("What do ostriches do when threatened?", "Run away at high speeds."),
+])
+def test_short_fragments_that_answer_without_echoing_give_no_signal(question, answer):
+    assert relevance.check(build_request(question), resp(answer)) is None
+
+
+def test_long_answer_without_overlap_is_off_topic_even_without_a_statement_opening():
+    answer = ("Sunny skies over Tokyo all week, light winds from the east, highs near twenty degrees, humidity "
+              "moderate, cherry blossoms blooming in the parks, trains running normally, markets open late.")
+    assert relevance.check(build_request("How do I rotate the TLS certificate on the load balancer?"),
+                           resp(answer)).score < 0.1

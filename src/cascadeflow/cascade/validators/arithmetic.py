@@ -22,7 +22,7 @@ _NUM = r"(?:[$€£]\s?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?%)?"
 _OP = r"(?:[-+*/×÷·xX−–]|of)"
 _STEP = re.compile(
     rf"(?P<lhs>(?:\(\s*)?{_NUM}(?:\s*\)?\s*{_OP}\s*\(?\s*{_NUM}\s*\)?)+)\s*(?<![<>!=])=(?!=)\s*(?P<rhs>[-−]?{_NUM})"
-    rf"(?P<rest>(?:\s*[-+*/×÷·−–]\s*{_NUM})*)"
+    rf"(?P<rest>(?:\s*[-+*/×÷·−–xX]\s*\(?\s*{_NUM}\s*\)?)*)"
 )
 _GSM = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
 _FENCE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
@@ -103,6 +103,8 @@ def _step_ok(lhs: str, rhs: str, rest: str) -> tuple[bool, float] | None:
         whole = _value(rhs + rest)
         if whole is not None and abs(whole - value) <= max(1e-9, abs(value) * 1e-9):
             return True, value
+        if not rest.lstrip().startswith(("+", "-", "−", "–")):
+            return None  # "12.8 / (1 - 3/5) = 12.8 / 2/5": sloppy precedence, not evidence of a wrong step
     return False, value
 
 
@@ -112,13 +114,18 @@ def _glued(text: str, start: int, end: int) -> bool:
     if before and (before[-1] in _OPERATOR_CHARS or (start > 0 and text[start - 1].isalnum())):
         return True
     after = text[end:end + 1]
-    return bool(after) and (after.isalpha() or after in "(^")
+    if after and (after.isalpha() or after in "(^"):
+        return True
+    # a continuation we could not read ("= 2 * S", "= 2*(35)"): the step is part of something larger
+    following = text[end:end + 40].lstrip()
+    return bool(following) and following[0] in "+-*/×÷^−–(" and not following.startswith("--")
 
 
 def _steps(text: str) -> list[tuple[str, str, str]]:
     """Written steps as (left side, stated result, continuation of the result); GSM8K steps first."""
+    text = text.replace("\\*", "*").replace("\\times", "×")  # markdown / LaTeX escapes of "times"
     steps = [(m.group(1), m.group(2), "") for m in _GSM.finditer(text)]
-    text = _GSM.sub(" ", _FENCE.sub(" ", text))
+    text = _GSM.sub("", _FENCE.sub(" ", text))
     pos = 0
     while len(steps) < MAX_STEPS:
         m = _STEP.search(text, pos)
@@ -137,7 +144,12 @@ def check(request: Request, response: Response) -> Signal | None:
         return None
     checked = 0
     wrong: list[str] = []
+    seen: set[tuple[str, str]] = set()
     for lhs, rhs, rest in _steps(text):
+        key = (re.sub(r"[\s$€£]", "", lhs), re.sub(r"[\s$€£]", "", rhs))
+        if key in seen:  # "2 * 27 - 5 = <<2*27-5=52>>52" writes one step twice
+            continue
+        seen.add(key)
         result = _step_ok(lhs, rhs, rest)
         if result is None:
             continue

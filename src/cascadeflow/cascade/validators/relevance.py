@@ -1,12 +1,13 @@
-"""The relevance signal: offline query-answer relevance from shared content words, weighted by the prompt's own idf.
+"""The relevance signal: offline query-answer relevance from the question's content words the answer shares.
 
-Coverage = the idf-weighted share of the question's content words (stop words dropped, lightly stemmed)
-that the answer also uses, taken as the better of the whole last user turn and its question sentence(s).
-Score = 0.05 + 0.95 * min(1, coverage / FULL_COVERAGE). idf comes from the prompt itself: each sentence of
-the conversation is a document, so words repeated all over a long prompt count less than the specific ask.
-Short answers get no word-overlap test: a number answering a numeric question, an option letter answering a
-multiple-choice question and yes/no to a yes/no question score 1.0; any other very short answer yields no
-signal (too little text to judge), rather than a made-up score.
+Coverage = the weighted share of the last user turn's content words (stop words dropped, lightly stemmed)
+that the answer also uses, taken as the better of the whole turn and its question sentence(s). Weights come
+from the prompt itself: a word the question repeats counts more (1 + ln tf), a word spread over the system
+prompt and earlier turns counts less (idf over their sentences). Score = 0.05 + 0.95 * min(1, coverage /
+FULL_COVERAGE). Short answers and medium-length fragments (under LONG_ANSWER_WORDS content words, not a statement with its own
+subject) get no word-overlap test, since "Former Chairman of the Federal Reserve" rightly answers a question
+it shares no word with: a number answering a numeric question, an option letter answering a multiple-choice
+question and yes/no to a yes/no question score 1.0; anything else yields no signal rather than a made-up score.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ NAME = "relevance"
 FULL_COVERAGE = 0.4
 SHORT_ANSWER_WORDS = 3
 SHORT_ANSWER_CHARS = 40
+FULL_COVERAGE_MEDIUM = 0.2  # a one-line answer cannot echo much of the question: one key word is enough
+LONG_ANSWER_WORDS = 13  # from this many content words on, missing overlap is evidence in itself
 
 _STOP = frozenset("""
 a about above after again against all also am an and any are aren't as at be because been before being below
@@ -32,6 +35,7 @@ she should shouldn't so some such tell than that that's the their theirs them th
 they this those through to too under until up us use used using very want was wasn't we were weren't what
 when where which while who whom why will with won't would wouldn't you your yours yourself yourselves
 explain describe show write give make know think say one two way thing things answer question following
+many
 """.split())  # noqa: SIM905 (a word list reads better as text)
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE = re.compile(r"(?<=[.!?\n])\s+")
@@ -47,6 +51,14 @@ _OPTION_ANSWER = re.compile(r"^\W*(?:(?:the )?(?:answer|option|choice)(?: is)?:?
 _YES_NO_ASK = re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had)\b",
                          re.IGNORECASE | re.MULTILINE)
 _YES_NO = re.compile(r"^\W*(?:yes|no|true|false|correct|incorrect)\b", re.IGNORECASE)
+# A medium-length answer with no shared word is called off-topic only when it is a statement with its own
+# subject ("The weather in Tokyo is sunny today."); a fragment ("Former Chairman of the Federal Reserve") or a
+# pronoun-led reply ("They sink and may suffocate") answers without echoing the question.
+_STATEMENT = re.compile(
+    r"^\W*(?:the|a|an|this|that|these|those)\b"
+    r"[^.!?]*?\b(?:is|are|was|were|will|would|has|have|had|can|could|does|do|did|should|may|might|must)\b",
+    re.IGNORECASE,
+)
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ness", "ment", "ers", "er", "ed", "es", "ly", "s")
 
 
@@ -71,23 +83,36 @@ def _last_user_text(request: Request) -> str:
     return ""
 
 
-def _idf(request: Request) -> tuple[dict[str, float], int]:
-    docs: list[set[str]] = []
-    for message in request.messages:
-        if message.role in ("user", "system", "assistant"):
-            docs.extend(set(content_terms(s)) for s in _SENTENCE.split(message.text) if s.strip())
-    df: dict[str, int] = {}
-    for doc in docs:
-        for term in doc:
-            df[term] = df.get(term, 0) + 1
-    n = max(1, len(docs))
-    return {t: math.log(1 + n / c) for t, c in df.items()}, n
+def _weights(request: Request, question: str) -> dict[str, float]:
+    """Weight of each question term: words the question repeats count more (1 + ln tf); words spread over the
+    system prompt and earlier turns count less (idf over their sentences)."""
+    tf: dict[str, int] = {}
+    for term in content_terms(question):
+        tf[term] = tf.get(term, 0) + 1
+    context = [set(content_terms(sentence)) for m in request.messages
+               if m.role in ("system", "user", "assistant") and m.text != question
+               for sentence in _SENTENCE.split(m.text) if sentence.strip()]
+    n = len(context)
+    weights = {}
+    for term, count in tf.items():
+        df = sum(1 for doc in context if term in doc)
+        weights[term] = (1.0 + math.log(count)) * math.log(1.0 + (n + 1) / (df + 1))
+    return weights
 
 
-def _coverage(query_terms: set[str], answer_terms: set[str], idf: dict[str, float]) -> float:
-    total = sum(idf.get(t, 1.0) for t in query_terms)
-    hit = sum(idf.get(t, 1.0) for t in query_terms if t in answer_terms)
-    return hit / total if total else 0.0
+def _coverage(weights: dict[str, float], answer_terms: set[str]) -> float:
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in answer_terms) / total if total else 0.0
+
+
+def _best_coverage(weights: dict[str, float], answer_terms: set[str], question: str) -> float:
+    """Coverage of the whole turn or of its best question sentence, whichever is higher."""
+    coverage = _coverage(weights, answer_terms)
+    for ask in (s for s in _SENTENCE.split(question) if "?" in s):
+        ask_weights = {t: weights[t] for t in content_terms(ask) if t in weights}
+        if ask_weights:
+            coverage = max(coverage, _coverage(ask_weights, answer_terms))
+    return coverage
 
 
 def _short_answer(question: str, answer: str) -> Signal | None:
@@ -102,7 +127,7 @@ def _short_answer(question: str, answer: str) -> Signal | None:
 
 
 def check(request: Request, response: Response) -> Signal | None:
-    """Available for text answers to a question with content words; very short answers are judged by type."""
+    """Available for text answers to a question with content words; short answers are judged by their type."""
     answer = (response.content or "").strip()
     question = _last_user_text(request)
     if not answer or not question:
@@ -110,18 +135,18 @@ def check(request: Request, response: Response) -> Signal | None:
     answer_terms = content_terms(answer)
     if len(answer_terms) <= SHORT_ANSWER_WORDS and len(answer) <= SHORT_ANSWER_CHARS:
         return _short_answer(question, answer)
-    query_terms = set(content_terms(question))
-    if not query_terms:
+    weights = _weights(request, question)
+    if not weights:
         return None
-    idf, _ = _idf(request)
-    answer_set = set(answer_terms)
-    asks = [s for s in _SENTENCE.split(question) if "?" in s]
-    coverage = _coverage(query_terms, answer_set, idf)
-    for ask in asks:
-        ask_terms = set(content_terms(ask))
-        if ask_terms:
-            coverage = max(coverage, _coverage(ask_terms, answer_set, idf))
-    score = 0.05 + 0.95 * min(1.0, coverage / FULL_COVERAGE)
+    coverage = _best_coverage(weights, set(answer_terms), question)
+    full = FULL_COVERAGE
+    if len(answer_terms) < LONG_ANSWER_WORDS:
+        if coverage == 0.0:
+            typed = _short_answer(question, answer)
+            if typed is not None or not _STATEMENT.match(answer):
+                return typed
+        full = FULL_COVERAGE_MEDIUM
+    score = 0.05 + 0.95 * min(1.0, coverage / full)
     if coverage == 0.0:
         return Signal(NAME, score, "off-topic: the answer shares no content word with the question")
     return Signal(NAME, round(score, 4), f"answer covers {coverage:.0%} of the question's weighted content words")

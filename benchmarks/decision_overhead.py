@@ -1,0 +1,154 @@
+"""Engine overhead per CascadeAgent.run(), excluding provider time, for a 300-token draft accepted at tier 0.
+
+Usage: .venv/bin/python benchmarks/decision_overhead.py [--runs 3000]
+
+The provider is ScriptedProvider with zero delay; the time spent inside the provider's complete() is
+measured on every call and subtracted, so what remains is routing, the runtime pipeline (cap, pricing,
+reservation bookkeeping, trace), validation (assess) and result/analytics bookkeeping. All timings come
+from one process and one run, so the component rows can be compared with each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import statistics
+import sys
+import time
+
+from cascadeflow.cascade.agent import CascadeAgent
+from cascadeflow.cascade.quality import QualityConfig, assess
+from cascadeflow.messages import Response, Usage, build_request
+from cascadeflow.models import ModelConfig
+from cascadeflow.runtime.pipeline import Runtime
+from cascadeflow.testing import ScriptedProvider
+
+QUERY = "How does TCP congestion control react to packet loss, and why does slow start matter?"
+_SENTENCES = (
+    "TCP congestion control reacts to packet loss by shrinking the congestion window.",
+    "After three duplicate acknowledgements the sender retransmits the lost segment at once and halves the window.",
+    "A retransmission timeout is a stronger loss signal, so the window drops to one segment and slow start begins.",
+    "Slow start matters because it doubles the window every round trip until it reaches the threshold.",
+    "Above the threshold the sender grows the window by one segment per round trip, which is additive increase.",
+    "Together these rules probe for bandwidth while backing off quickly when the network signals congestion.",
+)
+
+
+def draft_text(words: int = 300) -> str:
+    """A realistic, non-repetitive on-topic answer: the fixed explanation, then worked examples."""
+    out = " ".join(_SENTENCES).split()
+    i = 0
+    while len(out) < words:
+        w = 8 + 3 * i
+        out.extend(f"Example {i + 1}: with a window of {w} segments and a threshold of {w + 5}, one loss "
+                   f"detected by duplicate acknowledgements leaves {w // 2} segments in flight.".split())
+        i += 1
+    return " ".join(out[:words]).rstrip(".,:") + "."
+
+
+class TimedProvider(ScriptedProvider):
+    """ScriptedProvider that records the time spent inside complete(), to subtract it."""
+
+    def __init__(self, reply: Response):
+        super().__init__((), default=reply)
+        self.spent_ns = 0
+
+    async def complete(self, request):  # type: ignore[no-untyped-def]
+        started = time.perf_counter_ns()
+        try:
+            return await super().complete(request)
+        finally:
+            self.spent_ns += time.perf_counter_ns() - started
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def time_runs(agent: CascadeAgent, provider: TimedProvider, runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        provider.spent_ns = 0
+        started = time.perf_counter_ns()
+        result = await agent.run(QUERY)
+        elapsed = time.perf_counter_ns() - started
+        assert result.draft_accepted, result.tiers[0].reason
+        samples.append((elapsed - provider.spent_ns) / 1000)
+    return samples
+
+
+async def time_attempts(runtime: Runtime, cfg: ModelConfig, provider: TimedProvider, runs: int) -> list[float]:
+    request = build_request(QUERY)
+    samples = []
+    for _ in range(runs):
+        provider.spent_ns = 0
+        started = time.perf_counter_ns()
+        call = runtime.new_call()
+        response, _ = await runtime.attempt(cfg, request, call, tier=0, role="draft")
+        runtime.finish(call, action="accept", model_selected=cfg.id, response=response)
+        samples.append((time.perf_counter_ns() - started - provider.spent_ns) / 1000)
+    return samples
+
+
+def time_assess(runs: int, reply: Response) -> list[float]:
+    request = build_request(QUERY)
+    config = QualityConfig()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter_ns()
+        assess(request, reply, config)
+        samples.append((time.perf_counter_ns() - started) / 1000)
+    return samples
+
+
+async def main(runs: int) -> None:
+    text = draft_text()
+    reply = Response(content=text, model="", provider="bench", usage=Usage(input_tokens=40, output_tokens=300))
+    provider = TimedProvider(reply)
+    runtime = Runtime(resolve_provider=provider.resolver())
+    tiers = [ModelConfig("llama-3.1-8b-instant", provider="groq"), ModelConfig("gpt-4o", provider="openai")]
+    quiet = CascadeAgent(models=tiers, runtime=runtime)
+    listened = CascadeAgent(models=tiers, runtime=runtime)
+    listened.on_event(lambda event: None)
+    # built-in signals switched off, one constant custom signal: isolates the engine from validation cost
+    engine_only = CascadeAgent(models=tiers, runtime=runtime, quality_config=QualityConfig(
+        signals=("format",), validators=[lambda request, response: 1.0]))
+    warm = max(200, runs // 10)
+    for agent in (quiet, listened, engine_only):
+        await time_runs(agent, provider, warm)
+    rows = [
+        ("CascadeAgent.run(), accepted draft (no listeners)", await time_runs(quiet, provider, runs)),
+        ("CascadeAgent.run(), accepted draft (one event listener)", await time_runs(listened, provider, runs)),
+        ("CascadeAgent.run(), validation replaced by a constant signal", await time_runs(engine_only, provider, runs)),
+        ("  of which: Runtime.attempt + finish (pipeline only)", await time_attempts(runtime, tiers[0], provider, runs)),
+        ("assess() alone on the 300-token draft (default QualityConfig)", time_assess(runs, reply)),
+    ]
+    print(f"python {platform.python_version()} on {platform.machine()}, {runs} runs each after {warm} warm-up runs")
+    print(f"draft: {len(text.split())} words, usage 40 in / 300 out tokens; signals: "
+          f"{', '.join(assess(build_request(QUERY), reply).used)}")
+    print()
+    print("| measurement | p50 µs | p99 µs | mean µs |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, samples in rows:
+        print(f"| {label} | {pct(samples, 0.5):.1f} | {pct(samples, 0.99):.1f} | {statistics.fmean(samples):.1f} |")
+    p50 = pct(rows[0][1], 0.5)
+    print()
+    print(f"target p50 <= 200 µs incl. validation: {'met' if p50 <= 200 else 'NOT met'} ({p50:.1f} µs); "
+          f"engine without validation p50 {pct(rows[2][1], 0.5):.1f} µs")
+    for check in QualityConfig()._checks:
+        name = getattr(check, "func", check).__module__.rsplit(".", 1)[-1]
+        took = []
+        for _ in range(200):
+            started = time.perf_counter_ns()
+            check(build_request(QUERY), reply)
+            took.append((time.perf_counter_ns() - started) / 1000)
+        print(f"  signal {name}: p50 {pct(took, 0.5):.1f} µs")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3000)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.runs)))

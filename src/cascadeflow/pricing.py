@@ -209,9 +209,12 @@ def _genai_model(price_id: str, model: str):  # type: ignore[no-untyped-def]
 
 def _genai_rates(price_id: str, model: str) -> Rates | None:
     info = _genai_model(price_id, model)
-    if info is None:
-        return None
-    prices = info.get_prices(_now())
+    return None if info is None else rates_of_genai_model(info)
+
+
+def rates_of_genai_model(info: object) -> Rates:
+    """Today's rates of one genai-prices model entry (listings use it for ids the matcher cannot resolve)."""
+    prices = info.get_prices(_now())  # type: ignore[attr-defined]
     inp, t1 = _price_value(getattr(prices, "input_mtok", None), worst=False)
     out, t2 = _price_value(getattr(prices, "output_mtok", None), worst=False)
     cr, t3 = _price_value(getattr(prices, "cache_read_mtok", None), worst=False)
@@ -220,7 +223,8 @@ def _genai_rates(price_id: str, model: str) -> Rates | None:
         cr = inp
     if getattr(prices, "cache_write_mtok", None) is None:
         cw = inp
-    return Rates(inp, out, cr, cw, "genai-prices", tiered=t1 or t2 or t3 or t4, model_ref=info.id)
+    return Rates(inp, out, cr, cw, "genai-prices", tiered=t1 or t2 or t3 or t4,
+                 model_ref=info.id)  # type: ignore[attr-defined]
 
 
 def _genai_worst_rates(price_id: str, model: str) -> tuple[Decimal, Decimal]:

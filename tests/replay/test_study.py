@@ -65,3 +65,51 @@ async def test_target_without_calibration_data_is_refused(test_set):
     setup = ReplaySetup.build(test_set, ["cheap", "strong"], ONLY)
     with pytest.raises(ConfigurationError, match="needs calibration data"):
         await run_study(test_set, setup, target_quality=0.95)
+
+
+def test_folds_partition_the_queries_and_are_fixed(tmp_path):
+    ds = dataset(tmp_path, "f", [(i / 10, True) for i in range(10)])
+    folds = ds.folds(3, seed=2)
+    tested = [q.id for _, test in folds for q in test.queries]
+    assert sorted(tested) == sorted(q.id for q in ds.queries)
+    for train, test in folds:
+        assert not {q.id for q in train.queries} & {q.id for q in test.queries}
+        assert len(train.queries) + len(test.queries) == 10
+    assert [q.id for q in ds.folds(3, seed=2)[0][1].queries] == [q.id for q in folds[0][1].queries]
+    with pytest.raises(ConfigurationError, match="k must be between 2"):
+        ds.folds(1)
+
+
+async def test_cross_validation_chooses_on_train_parts_and_pools_held_out_results(tmp_path):
+    from cascadeflow.replay.study import cross_validate
+
+    confs = [(0.9, True), (0.8, True), (0.7, True), (0.4, False), (0.2, False), (0.95, True), (0.3, False),
+             (0.6, True)]
+    ds = dataset(tmp_path, "cv", confs)
+    folds = ds.folds(2, seed=0)
+    result = await cross_validate(folds, ["cheap", "strong"], ONLY, target_quality=1.0, fit=False)
+    assert len(result["folds"]) == 2
+    # every wrong draft is below 0.5 and every right one above: the cheapest perfect bar on a train part is
+    # its lowest right-draft confidence; held-out drafts below that bar are escalated
+    conf_of = {f"cv{i}": c for i, (c, _) in enumerate(confs)}
+    expected_escalations = 0
+    for (train, test), fold in zip(folds, result["folds"], strict=True):
+        bar = min(conf_of[q.id] for q in train.queries if q.answers["cheap"].correct)
+        assert fold["chosen_on_calibration"]["threshold"] == pytest.approx(bar)
+        assert fold["target_reached_on_calibration"] is True
+        expected_escalations += sum(1 for q in test.queries if conf_of[q.id] < bar)
+    pooled = result["pooled"]
+    assert pooled["quality"] == 1.0 and pooled["n"] == 8
+    assert pooled["strong_call_fraction"] == pytest.approx(expected_escalations / 8)
+    assert result["draft_signals"]["logprob"] == 8
+
+
+async def test_cross_validation_with_a_fitted_calibration_reports_probability_thresholds(tmp_path):
+    from cascadeflow.replay.study import cross_validate
+
+    confs = [((i % 10) / 10 + 0.05, (i % 10) >= 4) for i in range(40)]
+    ds = dataset(tmp_path, "cal", confs)
+    result = await cross_validate(ds.folds(2, seed=1), ["cheap", "strong"], ONLY, target_quality=1.0, fit=True)
+    assert result["calibration_fitted"] is True
+    assert result["pooled"]["quality"] == 1.0
+    assert result["pooled"]["strong_call_fraction"] == pytest.approx(16 / 40)

@@ -133,6 +133,20 @@ class ReplayDataset:
         return (self.subset([self.queries[i] for i in first], f"{self.name}[half A seed {seed}]"),
                 self.subset([self.queries[i] for i in second], f"{self.name}[half B seed {seed}]"))
 
+    def folds(self, k: int, seed: int = 0) -> list[tuple[ReplayDataset, ReplayDataset]]:
+        """k (train, test) pairs of a fixed random partition: every query is tested exactly once."""
+        if not 2 <= k <= len(self.queries):
+            raise ConfigurationError(f"folds: k must be between 2 and the number of queries, got {k}")
+        order = list(range(len(self.queries)))
+        random.Random(seed).shuffle(order)
+        parts = [sorted(order[i::k]) for i in range(k)]
+        out = []
+        for i, part in enumerate(parts):
+            rest = sorted(j for n, other in enumerate(parts) if n != i for j in other)
+            out.append((self.subset([self.queries[j] for j in rest], f"{self.name}[fold {i} train]"),
+                        self.subset([self.queries[j] for j in part], f"{self.name}[fold {i} test]")))
+        return out
+
     def header(self) -> dict[str, Any]:
         models = {alias: model_spec(cfg) for alias, cfg in self.models.items()}
         out: dict[str, Any] = {"format": FORMAT, "name": self.name, "models": models}

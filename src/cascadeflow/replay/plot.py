@@ -40,7 +40,7 @@ def plot_operating_points(path: str | Path, title: str, sweep: Sequence[Operatin
                 label="random routing")
     if chosen is not None:
         ax.plot([chosen.cost_fraction], [chosen.quality_fraction], "o", mfc="none", mec="tab:red", ms=14,
-                label=f"chosen (t={chosen.threshold:.3f})")
+                label="chosen" if chosen.threshold is None else f"chosen (t={chosen.threshold:.3f})")
     ax.axhline(0.95, color="tab:red", lw=0.8, ls=":", label="95% of strong-only quality")
     ax.set_xlabel("cost (share of strong-only)")
     ax.set_ylabel("quality (share of strong-only)")

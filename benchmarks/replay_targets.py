@@ -1,0 +1,120 @@
+"""Replay benchmarks on recorded real model answers: the three targets of issue 6.
+
+Usage: .venv/bin/python benchmarks/replay_targets.py [--data ../shared/data/replay] [--only NAME]
+       [--json docs/bench/replay.json] [--plots docs/bench/img]
+
+Every operating point is chosen on calibration data only (a fixed random half, or the other folds) and
+measured by a real CascadeAgent run on the held-out queries. Each target runs twice: with the validator
+scores as they are (uncalibrated) and with a logistic calibration fitted on the calibration part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from cascadeflow.cascade.quality import QualityConfig
+from cascadeflow.replay.converters import convert
+from cascadeflow.replay.engine import ReplaySetup
+from cascadeflow.replay.plot import plot_operating_points
+from cascadeflow.replay.report import OperatingPoint, baselines, reference
+from cascadeflow.replay.study import cross_validate, sweep_points
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TARGETS = {
+    "routellm-gsm8k": dict(fmt="routellm", path="routellm-gpt4-mixtral/gsm8k", models=("mixtral", "gpt-4"),
+                           target=0.95, folds="halves",
+                           goal="strong-call fraction <= 0.55 at >= 95% of GPT-4 quality"),
+    "zellinger-mmlu": dict(fmt="zellinger", path="zellinger-cascades/mmlu.qwen_oai.train.jsonl.gz",
+                           models=("gpt-4o-mini", "gpt-4o"), target=0.95, folds=5,
+                           goal="cost fraction <= 0.25 at >= 95% of gpt-4o accuracy (cross-validated)"),
+    "zeroeval-gsm8k": dict(fmt="zeroeval", path="zeroeval-gsm8k",
+                           models=("Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-70B-Instruct"), target=0.98,
+                           folds="halves", goal="quality >= 98% of 70B at the lowest cost reachable"),
+    # Not a target: the same MMLU queries through three tiers of the qwen_oai chain (uncalibrated, because
+    # the calibration is fitted on the first tier's drafts only).
+    "zellinger-mmlu-chain": dict(fmt="zellinger", path="zellinger-cascades/mmlu.qwen_oai.train.jsonl.gz",
+                                 models=("gpt-4o-mini", "qwen2.5-72b-instruct", "gpt-4o"), target=0.95, folds=5,
+                                 fits=(False,), goal="extra: three tiers, cost and quality against gpt-4o"),
+}
+
+
+def _folds(dataset, spec):  # type: ignore[no-untyped-def]
+    if spec == "halves":
+        a, b = dataset.halves(seed=0)
+        return [(a, b), (b, a)]
+    return dataset.folds(int(spec), seed=0)
+
+
+def _line(name: str, p: dict) -> str:
+    gap = "n/a" if p["gap_recovered"] is None else f"{p['gap_recovered']:.3f}"
+    return (f"  {name:<34} strong calls {p['strong_call_fraction']:.3f}  cost frac {p['cost_fraction']:.3f}  "
+            f"quality {p['quality']:.4f}  quality frac {p['quality_fraction']:.3f}  gap recovered {gap}")
+
+
+async def run_target(name: str, spec: dict, data: Path, plots: Path | None) -> dict:
+    dataset = convert(spec["fmt"], data / spec["path"])
+    models = list(spec["models"])
+    folds = _folds(dataset, spec["folds"])
+    out = {"dataset": dataset.name, "n": len(dataset.queries), "models": models, "goal": spec["goal"]}
+    print(f"\n## {name}: {dataset.name}, n={len(dataset.queries)}, {' -> '.join(models)}; goal: {spec['goal']}")
+    started = time.perf_counter()
+    for fit in spec.get("fits", (False, True)):
+        result = await cross_validate(folds, models, QualityConfig(), target_quality=spec["target"], fit=fit)
+        label = "calibrated" if fit else "uncalibrated"
+        out[label] = result
+        print(f"{label} (threshold chosen on calibration data for {spec['target']:.0%} of strong-only quality):")
+        for i, fold in enumerate(result["folds"]):
+            flag = "" if fold["target_reached_on_calibration"] else "  [target not reached on calibration data]"
+            print(_line(f"fold {i} (t={fold['chosen_on_calibration']['threshold']:.4f})", fold["evaluated"]) + flag)
+        print(_line("pooled held-out", result["pooled"]))
+        print(_line("random routing, same strong share", result["random_at_same_fraction"]))
+        print(f"  signals in draft verdicts: {result['draft_signals']}")
+    last = out["calibrated" if "calibrated" in out else "uncalibrated"]
+    for b in last["baselines"]:
+        print(_line(b["name"], b))
+    out["seconds"] = round(time.perf_counter() - started, 2)
+    if plots is not None:
+        out["plot"] = str(await _plot(name, dataset, models, out, plots))
+    return out
+
+
+async def _plot(name: str, dataset, models: list[str], out: dict, plots: Path) -> Path:  # type: ignore[no-untyped-def]
+    """The whole-dataset sweep (for the curve's shape) with the pooled held-out results marked."""
+    setup = ReplaySetup.build(dataset, models)
+    ref = reference(dataset, models[0], models[-1], setup.price_book)
+    points, _ = await sweep_points(setup, ref)
+    held_out = out["calibrated" if "calibrated" in out else "uncalibrated"]
+    chosen = OperatingPoint(**held_out["pooled"])
+    rnd = [OperatingPoint(**held_out["random_at_same_fraction"])]
+    return plot_operating_points(plots / f"replay_{name}.png",
+                                 f"{name}: {' -> '.join(models)}\n(whole-data sweep, uncalibrated; circle: pooled held-out result)",
+                                 points, baselines(ref) + rnd, chosen)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "replay")
+    parser.add_argument("--only", choices=sorted(TARGETS))
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--plots", type=Path, default=None)
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        print(f"no replay data at {args.data}; pass --data", file=sys.stderr)
+        return 2
+    results = {}
+    for name, spec in TARGETS.items():
+        if args.only in (None, name):
+            results[name] = asyncio.run(run_target(name, spec, args.data, args.plots))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,195 @@
+"""The real openai SDK, instrumented, against the loopback server: observe never changes a byte of the
+request; enforce applies the policy; every call is priced, traced and audited through the one pipeline."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+
+from cascadeflow import harness
+from cascadeflow.errors import BudgetExceeded, UnknownModelPriceError
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}}}}
+MSGS = [{"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "My mail is jo@example.com. Weather in Oslo?"}]}]
+
+
+@pytest.fixture
+def oa(openai_server):
+    return openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
+
+
+@pytest.fixture
+def aoa(openai_server):
+    return openai.AsyncOpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
+
+
+def _chat(client, **kw):
+    return client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, tools=[WEATHER], temperature=0.2, **kw)
+
+
+def _drain(stream):
+    return [chunk for chunk in stream]
+
+
+CALLS = {
+    "chat": lambda c: _chat(c),
+    "chat_stream": lambda c: _drain(_chat(c, stream=True)),
+    "chat_raw": lambda c: c.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MSGS).parse(),
+    "responses": lambda c: c.responses.create(model="gpt-4o-mini", input="Weather in Oslo?", instructions="brief"),
+    "responses_stream": lambda c: _drain(c.responses.create(model="gpt-4o-mini", input="hi", stream=True)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CALLS))
+def test_observe_mode_sends_byte_identical_requests(kind, oa, openai_server, audit_path):
+    openai_server.enqueue(text="Sunny in Oslo", usage={"input": 30, "output": 4})
+    openai_server.enqueue(text="Sunny in Oslo", usage={"input": 30, "output": 4})
+    CALLS[kind](oa)  # uninstrumented
+    harness.init(mode="observe", audit=str(audit_path))
+    # a client made after init(): with_raw_response caches the method it wraps on first use
+    fresh = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
+    with harness.run(budget=0.000001, compliance="gdpr", max_tool_calls=0) as session:
+        CALLS[kind](fresh)
+    plain, observed = openai_server.requests
+    assert observed.body == plain.body
+    allow = [r for r in session.trace() if r.action == "allow"]
+    assert len(allow) == 1 and allow[0].model_used == "openai/gpt-4o-mini"
+    assert session.summary()["steps"] == 1 and session.summary()["cost_total"] > 0
+    audit = [json.loads(line) for line in audit_path.read_text().splitlines()]
+    assert len(audit) == 1 and audit[0]["mode"] == "observe" and audit[0]["run_id"] == session.run_id
+
+
+def test_observe_with_budget_and_compliance_records_would_be_actions(oa, openai_server):
+    openai_server.enqueue(text="ok", usage={"input": 30, "output": 4})
+    harness.init(mode="observe", audit=False)
+    with harness.run(budget=0.000001, compliance="gdpr") as session:
+        _chat(oa)
+    would = [(r["action"], r["applied"]) for r in session.trace() if r["action"] in ("stop", "redact")]
+    assert would == [("redact", False), ("stop", False)]
+    assert "jo@example.com" in openai_server.requests[0].body.decode()
+
+
+async def test_async_chat_and_async_stream_are_instrumented(aoa, openai_server):
+    openai_server.enqueue(text="one", usage={"input": 10, "output": 1})
+    openai_server.enqueue(text="two words", usage={"input": 10, "output": 2})
+    harness.init(mode="enforce", audit=False)
+    async with harness.run(budget=1.0) as session:
+        first = await aoa.chat.completions.create(model="gpt-4o-mini", messages=MSGS)
+        stream = await aoa.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
+        chunks = [c async for c in stream]
+    assert first.choices[0].message.content == "one"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "two words"
+    assert all(c.choices for c in chunks)  # the usage chunk we asked for is not shown to the caller
+    steps = [(r.input_tokens, r.output_tokens) for r in session.trace() if r.action == "allow"]
+    assert steps == [(10, 1), (10, 2)]  # real usage from the stream, not an estimate
+
+
+async def test_async_responses_in_observe_mode_are_untouched(aoa, openai_server):
+    openai_server.enqueue(text="fine", usage={"input": 8, "output": 1})
+    harness.init(mode="observe", audit=False)
+    with harness.run() as session:
+        out = await aoa.responses.create(model="gpt-4o-mini", input="hello", max_output_tokens=50)
+    assert out.output_text == "fine"
+    assert openai_server.requests[0].json == {"model": "gpt-4o-mini", "input": "hello", "max_output_tokens": 50}
+    assert session.trace()[-1].input_tokens == 8
+
+
+def test_enforce_stops_before_the_request_leaves(oa, openai_server):
+    harness.init(mode="enforce", audit=False)
+    with harness.run(budget=0) as session:
+        with pytest.raises(BudgetExceeded):
+            _chat(oa)
+        with pytest.raises(BudgetExceeded):
+            _drain(_chat(oa, stream=True))
+    assert openai_server.requests == []
+    assert [r.action for r in session.trace()] == ["stop", "stop"]
+
+
+def test_enforce_redacts_denies_tools_and_bounds_output(oa, openai_server):
+    asked = [{"name": "get_weather", "arguments": {"city": "Oslo"}}]
+    openai_server.enqueue(text="", tool_calls=asked, usage={"input": 30, "output": 8})
+    openai_server.enqueue(text="Sunny", usage={"input": 40, "output": 2})
+    harness.init(mode="enforce", audit=False)
+    with harness.run(budget=1.0, compliance="gdpr", max_tool_calls=1) as session:
+        _chat(oa, tool_choice="auto", parallel_tool_calls=False)
+        _chat(oa, tool_choice="auto", parallel_tool_calls=False)
+    first, second = (r.json for r in openai_server.requests)
+    assert first["messages"][1]["content"][0]["text"] == "My mail is [REDACTED_EMAIL]. Weather in Oslo?"
+    assert first["messages"][0] == {"role": "developer", "content": "Be brief."}
+    assert first["tools"] and first["max_completion_tokens"] == 4096
+    assert "tools" not in second and "tool_choice" not in second and "parallel_tool_calls" not in second
+    assert session.summary()["tool_calls"] == 1 and session.summary()["actions"]["deny_tool"] == 1
+
+
+def test_enforce_stream_asks_for_usage_and_hides_the_usage_chunk(oa, openai_server):
+    openai_server.enqueue(text="a b c", usage={"input": 12, "output": 3})
+    harness.init(mode="enforce", audit=False)
+    with harness.run(budget=1.0) as session:
+        chunks = _drain(oa.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True))
+    assert openai_server.requests[0].json["stream_options"] == {"include_usage": True}
+    assert all(c.choices for c in chunks)
+    assert session.trace()[-1].output_tokens == 3
+
+
+def test_stream_usage_the_caller_asked_for_is_kept(oa, openai_server):
+    openai_server.enqueue(text="a b", usage={"input": 12, "output": 2})
+    harness.init(mode="enforce", audit=False)
+    with harness.run():
+        chunks = _drain(oa.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True,
+                                                   stream_options={"include_usage": True}))
+    assert chunks[-1].usage.completion_tokens == 2 and not chunks[-1].choices
+
+
+def test_observe_stream_without_usage_is_recorded_as_an_estimate(oa, openai_server):
+    openai_server.enqueue(text="a b", usage={"input": 12, "output": 2})
+    harness.init(mode="observe", audit=False)
+    with harness.run() as session:
+        _drain(oa.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True))
+    assert "stream_options" not in openai_server.requests[0].json
+    assert session.summary()["cost_total"] > 0  # priced from an upper-bound estimate, never zero
+
+
+def test_closing_a_stream_early_still_settles_and_records(oa, openai_server):
+    openai_server.enqueue(text="one two three four", usage={"input": 12, "output": 4})
+    harness.init(mode="enforce", audit=False)
+    with harness.run(budget=1.0) as session:
+        stream = oa.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
+        next(iter(stream))
+        stream.close()
+    assert session.summary()["steps"] == 1 and session.summary()["budget_remaining"] < 1.0
+
+
+def test_compliance_switch_stays_with_the_same_vendor(oa, openai_server):
+    openai_server.enqueue(text="ok", usage={"input": 5, "output": 1})
+    harness.init(mode="enforce", audit=False)
+    policy = {"name": "mini-only", "models": {"allowed": ["gpt-4o-mini"]}}
+    with harness.run(compliance=policy, models=["claude-3-5-haiku-20241022", "openai/gpt-4o-mini"]) as session:
+        oa.chat.completions.create(model="gpt-4o", messages=MSGS)
+    assert openai_server.requests[0].json["model"] == "gpt-4o-mini"
+    assert session.trace()[0].action == "switch_model" and session.trace()[0].model_used == "openai/gpt-4o-mini"
+
+
+def test_unknown_model_observe_records_without_cost_enforce_refuses(oa, openai_server):
+    openai_server.enqueue(text="ok", usage={"input": 5, "output": 1})
+    harness.init(mode="observe", audit=False)
+    with harness.run() as session:
+        oa.chat.completions.create(model="acme-secret-model", messages=MSGS)
+    assert session.summary()["cost_total"] == 0 and session.summary()["steps"] == 1
+    harness.init(mode="enforce", audit=False)
+    with harness.run(), pytest.raises(UnknownModelPriceError, match="acme-secret-model"):
+        oa.chat.completions.create(model="acme-secret-model", messages=MSGS)
+    assert len(openai_server.requests) == 1
+
+
+def test_sdk_errors_reach_the_caller_and_are_audited(oa, openai_server, audit_path):
+    openai_server.enqueue(status=429, error="slow down")
+    harness.init(mode="observe", audit=str(audit_path))
+    with harness.run() as session, pytest.raises(openai.RateLimitError):
+        _chat(oa)
+    record = json.loads(audit_path.read_text())
+    assert record["action"] == "error" and "RateLimitError" in record["error"]
+    assert session.summary()["steps"] == 0

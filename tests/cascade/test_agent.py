@@ -250,6 +250,17 @@ async def test_batch_keeps_order_and_bounds_concurrency():
     assert agent.get_analytics().total_queries == 9
 
 
+async def test_batch_items_may_carry_their_own_metadata_and_user():
+    sink = ListSink()
+    agent, provider = make_agent({CHEAP.name: [GOOD, GOOD]}, sink=sink)
+    await agent.run_batch([{"query": QUERY, "metadata": {"severity": "P1"}, "user_id": "bob"}, QUERY],
+                          metadata={"team": "sre"}, concurrency=1)
+    assert [r.metadata for r in provider.requests] == [{"team": "sre", "severity": "P1"}, {"team": "sre"}]
+    assert [a.user_id for a in sink.records] == ["bob", None]
+    with pytest.raises(ConfigurationError, match="batch item 0"):
+        await agent.run_batch([{"metadata": {}}])
+
+
 async def test_batch_validates_every_query_before_calling_anything():
     agent, provider = make_agent({CHEAP.name: [GOOD]})
     with pytest.raises(ConfigurationError, match="empty"):

@@ -152,3 +152,17 @@ async def test_speculation_is_off_for_easy_requests_and_by_default():
     result = await agent.run(QUERY)
     assert [t.decision for t in result.tiers] == ["accepted"]
     assert CascadeAgent(models=[CHEAP, TOP], runtime=Runtime()).speculative is False
+
+
+async def test_a_finished_speculative_answer_is_discarded_but_its_cost_counted():
+    answer = ("Redis failover: use Sentinel with three nodes per region, replicate across regions and promote "
+              "the replica on outage; the Python health probe pings each host.")
+    per = PerModel({CHEAP.name: [answer], TOP.name: [answer]}, {CHEAP.name: 0.05})
+    agent = CascadeAgent(models=[CHEAP, TOP], speculative=True, speculate_above=0.3,
+                         quality_config=QualityConfig(threshold=0.5), runtime=Runtime(resolve_provider=per.resolver()))
+    result = await agent.run(HARD)
+    assert result.draft_accepted and result.model_used == CHEAP.id
+    spec = result.tiers[1]
+    assert spec.decision == "cancelled" and spec.reason == "draft accepted; speculative answer discarded"
+    assert spec.cost > 0 and result.total_cost == result.tiers[0].cost + spec.cost
+    assert not result.baseline_estimated and result.baseline_cost == spec.cost  # the top tier did answer

@@ -43,6 +43,7 @@ async def test_analytics_totals_match_the_results():
     assert a.by_route["default"].calls == 3
     assert a.expensive_queries[0] == (results[1].total_cost, results[1].request_id)
     assert a.p50_latency_ms > 0 and a.avg_latency_ms > 0
+    assert a.avg_validator_score == pytest.approx(sum(r.score for r in results) / 3)
     agent.reset_analytics()
     assert agent.get_analytics().total_queries == 0
 

@@ -183,17 +183,29 @@ class CascadeAgent:
                         user_id: str | None = None, metadata: Mapping[str, Any] | None = None,
                         **options: Any) -> list[CascadeResult | BaseException]:
         """Run many queries with at most `concurrency` in flight; results keep the input order. Every query
-        is validated before the first call is made."""
+        is validated before the first call is made. An item may be a dict {"query": ..., "metadata": {...},
+        "user_id": ...} to give it its own metadata (merged over the shared `metadata`) and user."""
         if not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
-        requests = [build_request(q, metadata=metadata, **options) for q in queries]
+        items = [self._batch_item(q, i, metadata, user_id, options) for i, q in enumerate(queries)]
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(request: Request) -> CascadeResult:
+        async def one(request: Request, user: str | None) -> CascadeResult:
             async with gate:
-                return await self._execute(request, user_id=user_id)
+                return await self._execute(request, user_id=user)
 
-        return list(await asyncio.gather(*(one(r) for r in requests), return_exceptions=return_exceptions))
+        return list(await asyncio.gather(*(one(r, u) for r, u in items), return_exceptions=return_exceptions))
+
+    @staticmethod
+    def _batch_item(item: Any, index: int, metadata: Mapping[str, Any] | None, user_id: str | None,
+                    options: Mapping[str, Any]) -> tuple[Request, str | None]:
+        if isinstance(item, Mapping) and "role" not in item:
+            if "query" not in item:
+                raise ConfigurationError(f"batch item {index}: a dict needs 'query' (and optionally 'metadata', "
+                                         f"'user_id')")
+            merged = {**(metadata or {}), **(item.get("metadata") or {})}
+            return build_request(item["query"], metadata=merged, **options), item.get("user_id", user_id)
+        return build_request(item, metadata=metadata, **options), user_id
 
     async def stream(self, query_or_messages: Query, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
                      user_id: str | None = None, metadata: Mapping[str, Any] | None = None, *,

@@ -47,6 +47,7 @@ class AnalyticsSnapshot:
     p50_latency_ms: float
     p95_latency_ms: float
     errors: int
+    avg_validator_score: float | None  # mean validator score of returned answers (not correctness)
     usage_per_tier: dict[str, Breakdown]
     by_route: dict[str, Breakdown]
     by_task_type: dict[str, Breakdown]
@@ -84,6 +85,8 @@ class CascadeAnalytics:
             self._drafter_accepted = 0
             self._verifier_answers = 0
             self._errors = 0
+            self._score_sum = 0.0
+            self._scored = 0
             self._cost = Decimal(0)
             self._baseline = Decimal(0)
             self._latencies: list[float] = []
@@ -107,6 +110,10 @@ class CascadeAnalytics:
             self._latencies.append(result.latency_ms)
             if len(self._latencies) > LATENCY_WINDOW:
                 del self._latencies[: len(self._latencies) - LATENCY_WINDOW]
+            score = result.score
+            if score is not None:
+                self._score_sum += score
+                self._scored += 1
             if cascaded:
                 self._cascaded += 1
                 if result.draft_accepted:
@@ -156,6 +163,7 @@ class CascadeAnalytics:
                 avg_latency_ms=statistics.fmean(lat) if lat else 0.0,
                 p50_latency_ms=_percentile(lat, 0.50), p95_latency_ms=_percentile(lat, 0.95),
                 errors=self._errors,
+                avg_validator_score=self._score_sum / self._scored if self._scored else None,
                 usage_per_tier=_copy(self._tiers), by_route=_copy(self._routes),
                 by_task_type=_copy(self._tasks), by_severity=_copy(self._severities),
                 expensive_queries=sorted(self._top, reverse=True),

@@ -106,9 +106,10 @@ class CascadeExecution:
                     self._record_error(i, cfg, exc, last)
                     continue
                 self._usage = self._usage + response.usage
-                done = self._decide(i, cfg, response, record, last)
-                if done is not None:
-                    return done
+                answered = self._decide(i, cfg, response, record, last)
+                if answered is not None:
+                    await self._cancel_speculative()  # first, so its cost and answer are in the result
+                    return self._result(response, cfg, draft_accepted=answered)
         finally:
             await self._cancel_speculative()
         raise AssertionError("unreachable: the last tier either answers or raises")
@@ -170,7 +171,8 @@ class CascadeExecution:
         self.emit(ev.ESCALATED, reason="error", cfg=self.plan.tiers[i + 1], tier=i + 1)
 
     def _decide(self, i: int, cfg: ModelConfig, response: Response, record: AttemptRecord,
-                last: int) -> CascadeResult | None:
+                last: int) -> bool | None:
+        """Record the verdict on tier i; returns draft_accepted when this answer is returned, else None."""
         verdict = self.judge(self.plan.request, response, self.plan.complexity, self.plan.raise_bar)
         stats = {"tokens": record.input_tokens + record.output_tokens, "cost": record.cost,
                  "latency_ms": record.latency_ms, "score": verdict.score}
@@ -183,14 +185,14 @@ class CascadeExecution:
                                               score=verdict.score, signals=verdict.signals, speculative=speculative))
             self._release(response.content, cfg, i)
             self._decision("allow", reason, cfg, i, record, score=verdict.score)
-            return self._result(response, cfg, draft_accepted=False)
+            return False
         if verdict.accepted:
             self.attempts.append(tier_attempt(record, tier=i, model=cfg.id, decision="accepted",
                                               reason=verdict.reason, score=verdict.score, signals=verdict.signals))
             self._decision("accept", verdict.reason, cfg, i, record, score=verdict.score)
             self.emit(ev.DRAFT_ACCEPTED, reason=verdict.reason, cfg=cfg, tier=i, **stats)
             self._release(response.content, cfg, i)
-            return self._result(response, cfg, draft_accepted=i == 0)
+            return i == 0
         self.attempts.append(tier_attempt(record, tier=i, model=cfg.id, decision="rejected", reason=verdict.reason,
                                           score=verdict.score, signals=verdict.signals, speculative=speculative))
         self._decision("escalate", verdict.reason, cfg, i, record, score=verdict.score)

@@ -57,8 +57,9 @@ def baseline(top: ModelConfig, attempts: Sequence[TierAttempt], answer: Response
              price_book: PriceBook) -> tuple[Decimal, bool]:
     """(cost had `top` answered directly, estimated?) — the actual cost when `top` answered."""
     for attempt in attempts:
-        if attempt.model == top.id and attempt.decision in ("accepted", "final", "rejected") \
-                and attempt.error is None:
+        # a speculative answer that finished and was discarded still tells what the top tier costs
+        answered = attempt.decision != "cancelled" or attempt.output_tokens > 0
+        if attempt.model == top.id and attempt.decision != "error" and attempt.error is None and answered:
             return attempt.cost, False
     usage = Usage(input_tokens=answer.usage.input_tokens, output_tokens=answer.usage.output_tokens,
                   cache_read_tokens=answer.usage.cache_read_tokens, estimated=True)

@@ -57,10 +57,9 @@ def _one_sink(item: Any, record_content: bool, jsonl_options: dict[str, Any]) ->
     if is_sqlite(text):
         from cascadeflow.trace.sqlite import SqliteSink
 
-        path = sqlite_path(text)
-        if not str(path):
+        if not text.removeprefix(SQLITE_SCHEME).strip():
             raise ConfigurationError(f"no database path in {text!r}; write '{SQLITE_SCHEME}audit.db'")
-        return SqliteSink(path, record_content=record_content)
+        return SqliteSink(sqlite_path(text), record_content=record_content)
     if "://" in text:
         raise ConfigurationError(f"unknown audit sink {text!r}; use a file path, '{SQLITE_SCHEME}path.db' "
                                  f"or 'otel'")

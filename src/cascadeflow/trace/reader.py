@@ -230,6 +230,12 @@ def summarise(records: Iterable[dict[str, Any]], by: str = "model") -> list[Grou
     return sorted(out, key=lambda g: (-g.cost_usd, -g.count, g.key))
 
 
+def total(records: Iterable[dict[str, Any]]) -> GroupSummary | None:
+    """Totals over all records (None when there are none)."""
+    members = list(records)
+    return _summarise_group("total", members) if members else None
+
+
 def _summarise_group(key: str, records: list[dict[str, Any]]) -> GroupSummary:
     latencies = np.array([float(r.get("latency_ms") or 0.0) for r in records])
     return GroupSummary(

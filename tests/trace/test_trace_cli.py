@@ -1,0 +1,132 @@
+import csv
+import json
+
+import pytest
+from audit_factory import make_record
+from typer.testing import CliRunner
+
+import cascadeflow.cli.trace  # noqa: F401  registers the `trace` sub-app
+from cascadeflow.cli import app
+from cascadeflow.trace.jsonl import JsonlSink
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def audit_log(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    rows = [("r0", "P0", "groq/llama3-70b-8192", "allow", "alice", "run-1", 0.0034, 0),
+            ("r1", "INFO", "groq/gemma2-9b-it", "allow", "bob", "run-1", 0.0001, 10),
+            ("r2", "P3", "groq/llama3-8b-8192", "stop", "bob", "run-2", 0.0, 20),
+            ("r3", "P0", "groq/llama3-70b-8192", "escalate", "alice", "run-2", 0.0040, 30)]
+    with JsonlSink(path, max_bytes=1500, backups=10) as sink:
+        for rid, severity, model, action, user, run, cost, minute in rows:
+            sink.write(make_record(rid, model_selected=model, action=action, user_id=user, run_id=run,
+                                   cost_usd=cost, timestamp=f"2026-06-15T03:{minute:02d}:00.000Z",
+                                   metadata={"alert_id": f"INC-{rid}", "severity": severity}))
+    return path
+
+
+def trace(*args, env=None):
+    return runner.invoke(app, ["trace", *map(str, args)], env=env)
+
+
+def test_tail_prints_the_last_n_records(audit_log):
+    result = trace("tail", audit_log, "-n", 2)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert "req=r2" in lines[0] and "stop" in lines[0] and "severity=P3" in lines[0]
+    assert "req=r3" in lines[1] and "alert_id=INC-r3" in lines[1]
+
+
+def test_tail_reads_the_path_from_the_environment_variable(audit_log):
+    result = trace("tail", "-n", 1, "--json", env={"CASCADEFLOW_AUDIT_PATH": str(audit_log)})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["request_id"] == "r3"
+
+
+def test_tail_follow_prints_existing_records_then_stops_when_idle(audit_log):
+    result = trace("tail", audit_log, "-n", 1, "--follow", "--idle-exit", "0.2", "--json")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["request_id"] for line in result.stdout.splitlines()] == ["r3"]
+
+
+def test_filter_combines_conditions(audit_log):
+    result = trace("filter", audit_log, "--user", "bob", "--run", "run-1", "--json")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["request_id"] for line in result.stdout.splitlines()] == ["r1"]
+    by_model = trace("filter", audit_log, "--model", "groq/llama3-*", "--action", "escalate", "--json")
+    assert [json.loads(line)["request_id"] for line in by_model.stdout.splitlines()] == ["r3"]
+    by_time = trace("filter", audit_log, "--since", "2026-06-15T03:05:00Z", "--until", "2026-06-15T03:20:00Z",
+                    "--json")
+    assert [json.loads(line)["request_id"] for line in by_time.stdout.splitlines()] == ["r1", "r2"]
+
+
+def test_summary_by_severity_and_model(audit_log):
+    result = trace("summary", audit_log, "--by", "severity", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    groups = {g["key"]: g for g in report["groups"]}
+    assert groups["P0"]["count"] == 2 and groups["P0"]["cost_usd"] == pytest.approx(0.0074)
+    assert report["total"]["count"] == 4
+    table = trace("summary", audit_log, "--by", "model")
+    assert table.exit_code == 0
+    assert "groq/llama3-70b-8192" in table.stdout and "total" in table.stdout
+
+
+def test_export_csv_has_the_seed_fields_and_metadata_columns(audit_log, tmp_path):
+    out = tmp_path / "export" / "audit.csv"
+    result = trace("export", audit_log, "--format", "csv", "-o", out, "--action", "allow")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["request_id"] for r in rows] == ["r0", "r1"]
+    assert rows[0]["alert_id"] == "INC-r0" and rows[0]["severity"] == "P0"
+    assert rows[0]["model_selected"] == "groq/llama3-70b-8192" and rows[0]["routing_reason"] == "severity=P0"
+    assert float(rows[0]["cost_usd"]) == pytest.approx(0.0034)
+    assert rows[0]["attempts"] == "1" and json.loads(rows[0]["tiers"])[0]["finish_reason"] == "stop"
+
+
+def test_export_jsonl_round_trips(audit_log, tmp_path):
+    out = tmp_path / "audit-copy.jsonl"
+    result = trace("export", audit_log, "--format", "jsonl", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["request_id"] for line in out.read_text().splitlines()] == ["r0", "r1", "r2", "r3"]
+
+
+def test_torn_lines_are_reported_on_stderr_not_mixed_into_records(audit_log):
+    with open(audit_log, "ab") as raw:
+        raw.write(b'{"request_id": "half')
+    result = trace("filter", audit_log, "--json")
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 4
+    assert "skipped 1 unreadable line" in result.stderr and "torn last line" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("export", "--format", "xml", "-o", "x.xml"), "--format must be csv or jsonl"),
+    (("filter", "--since", "yesterday"), "ISO-8601"),
+])
+def test_bad_options_fail_with_a_clear_message(audit_log, args, message):
+    result = trace(*args[:1], audit_log, *args[1:])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_a_missing_log_says_how_to_point_at_one(tmp_path):
+    result = trace("tail", tmp_path / "none.jsonl")
+    assert result.exit_code == 2
+    assert "CASCADEFLOW_AUDIT_PATH" in result.stderr
+
+
+def test_sqlite_logs_are_read_by_the_same_commands(tmp_path):
+    from cascadeflow.trace.sqlite import SqliteSink
+
+    path = tmp_path / "audit.db"
+    with SqliteSink(path) as sink:
+        sink.write(make_record("s0", user_id="alice"))
+        sink.write(make_record("s1", user_id="bob"))
+    result = trace("filter", f"sqlite:///{path}", "--user", "bob", "--json")
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["request_id"] for line in result.stdout.splitlines()] == ["s1"]
+    assert json.loads(trace("tail", path, "-n", 1, "--json").stdout)["request_id"] == "s1"

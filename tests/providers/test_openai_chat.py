@@ -231,6 +231,12 @@ async def test_request_timeout_bounds_the_whole_call(chat, openai_server):
         await chat.complete(ask(timeout=0.2))
 
 
+async def test_request_timeout_bounds_a_slow_stream(chat, openai_server):
+    openai_server.enqueue(text=" ".join(["tick"] * 40), chunk_delay=0.05)
+    with pytest.raises(ProviderTimeoutError, match="streaming"):
+        await collect(chat.stream(ask(timeout=0.3)))
+
+
 async def wait_until(predicate, seconds=5.0):
     """Poll for an event on the server thread (not a timing assertion: only a bound on waiting)."""
     for _ in range(int(seconds / 0.01)):
@@ -331,7 +337,7 @@ async def test_the_key_appears_in_no_repr_error_or_log(openai_server, sleep, cap
         with pytest.raises(Exception) as err:
             await chat.complete(ask())
         errors.append(err.value)
-    assert FAKE_KEY not in repr(chat)
+    assert FAKE_KEY not in repr(chat) and FAKE_KEY not in repr(vars(chat))  # held only inside a Secret
     assert all(FAKE_KEY not in str(e) and FAKE_KEY not in repr(e) for e in errors)
     assert "****" in str(errors[1])  # the echoed key was scrubbed, the rest of the message kept
     assert FAKE_KEY not in caplog.text and "retrying" in caplog.text

@@ -37,9 +37,9 @@ class AnthropicMessages:
         self._url = f"{root}/v1/messages"
         self._headers = {"content-type": "application/json", "accept": "application/json",
                          "anthropic-version": wire.API_VERSION, **(headers or {})}
-        if self._key is not None:
-            self._headers["x-api-key"] = self._key.get()
-        self._http = HttpCaller(provider, http or HttpOptions(), self._map_error, request_id_header="request-id")
+        auth = (lambda key=self._key: {"x-api-key": key.get()}) if self._key is not None else None
+        self._http = HttpCaller(provider, http or HttpOptions(), self._map_error, request_id_header="request-id",
+                                auth=auth)
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, http: HttpOptions | None = None) -> AnthropicMessages:
@@ -66,7 +66,8 @@ class AnthropicMessages:
         body = wire.messages_body(request, stream=True)
         deadline = time.monotonic() + (request.timeout or self._http.options.timeouts.total)
         state = wire.MessageStreamState()
-        async with self._http.open_stream(self._url, body, self._headers, model=request.model) as response:
+        async with self._http.open_stream(self._url, body, self._headers, model=request.model,
+                                          timeout=request.timeout) as response:
             request_id = self._http.request_id(response.headers)
             async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model):
                 data = self._event_data(event.data, request)

@@ -227,8 +227,10 @@ class HttpCaller:
     """Sends one call for one (provider, model) through breaker, retries and timeouts."""
 
     def __init__(self, provider: str, options: HttpOptions, map_error: ErrorMapper,
-                 request_id_header: str = "x-request-id"):
+                 request_id_header: str = "x-request-id", auth: Callable[[], dict[str, str]] | None = None):
         self.provider = provider
+        # Auth headers are built per request from the Secret, so no long-lived object holds the plain key.
+        self._auth = auth
         self.options = options
         self._map_error = map_error
         self._request_id_header = request_id_header
@@ -259,10 +261,11 @@ class HttpCaller:
 
     @asynccontextmanager
     async def open_stream(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *,
-                          model: str) -> AsyncIterator[httpx.Response]:
+                          model: str, timeout: float | None = None) -> AsyncIterator[httpx.Response]:
         """Open a streamed POST whose status is 2xx (retrying failures before the first byte); the response
         is closed on exit, including when the consuming task is cancelled."""
-        response = await self.run(lambda: self._send(url, body, headers, model, stream=True), model=model)
+        response = await self.run(lambda: self._send(url, body, headers, model, stream=True), model=model,
+                                  timeout=timeout)
         try:
             yield response
         finally:
@@ -331,6 +334,8 @@ class HttpCaller:
     async def _send(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], model: str,
                     *, stream: bool) -> httpx.Response:
         client = self._pool.client()
+        if self._auth is not None:
+            headers = {**headers, **self._auth()}
         request = client.build_request("POST", url, json=body, headers=headers,
                                        timeout=self._timeout)
         response = await client.send(request, stream=stream)

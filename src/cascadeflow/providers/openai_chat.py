@@ -35,9 +35,8 @@ class OpenAIChat:
         self._key = endpoint.api_key
         self._url = f"{self.base_url}/chat/completions"
         self._headers = {"content-type": "application/json", "accept": "application/json", **(headers or {})}
-        if self._key is not None:
-            self._headers["authorization"] = f"Bearer {self._key.get()}"
-        self._http = HttpCaller(provider, http or HttpOptions(), self._map_error)
+        auth = (lambda key=self._key: {"authorization": f"Bearer {key.get()}"}) if self._key is not None else None
+        self._http = HttpCaller(provider, http or HttpOptions(), self._map_error, auth=auth)
 
     @classmethod
     def from_config(cls, cfg: ModelConfig, http: HttpOptions | None = None) -> OpenAIChat:
@@ -64,7 +63,8 @@ class OpenAIChat:
         body = wire.chat_body(request, provider=self.name, stream=True)
         deadline = time.monotonic() + (request.timeout or self._http.options.timeouts.total)
         state = wire.ChatStreamState()
-        async with self._http.open_stream(self._url, body, self._headers, model=request.model) as response:
+        async with self._http.open_stream(self._url, body, self._headers, model=request.model,
+                                          timeout=request.timeout) as response:
             request_id = self._http.request_id(response.headers)
             async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model):
                 if event.data.strip() == "[DONE]":

@@ -27,20 +27,23 @@ from cascadeflow.replay.study import cross_validate, sweep_points
 ROOT = Path(__file__).resolve().parent.parent
 
 TARGETS = {
-    "routellm-gsm8k": dict(fmt="routellm", path="routellm-gpt4-mixtral/gsm8k", models=("mixtral", "gpt-4"),
-                           target=0.95, folds="halves",
-                           goal="strong-call fraction <= 0.55 at >= 95% of GPT-4 quality"),
-    "zellinger-mmlu": dict(fmt="zellinger", path="zellinger-cascades/mmlu.qwen_oai.train.jsonl.gz",
-                           models=("gpt-4o-mini", "gpt-4o"), target=0.95, folds=5,
-                           goal="cost fraction <= 0.25 at >= 95% of gpt-4o accuracy (cross-validated)"),
-    "zeroeval-gsm8k": dict(fmt="zeroeval", path="zeroeval-gsm8k",
-                           models=("Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-70B-Instruct"), target=0.98,
-                           folds="halves", goal="quality >= 98% of 70B at the lowest cost reachable"),
+    "routellm-gsm8k": {
+        "fmt": "routellm", "path": "routellm-gpt4-mixtral/gsm8k", "models": ("mixtral", "gpt-4"),
+        "target": 0.95, "folds": "halves", "goal": "strong-call fraction <= 0.55 at >= 95% of GPT-4 quality"},
+    "zellinger-mmlu": {
+        "fmt": "zellinger", "path": "zellinger-cascades/mmlu.qwen_oai.train.jsonl.gz",
+        "models": ("gpt-4o-mini", "gpt-4o"), "target": 0.95, "folds": 5,
+        "goal": "cost fraction <= 0.25 at >= 95% of gpt-4o accuracy (cross-validated)"},
+    "zeroeval-gsm8k": {
+        "fmt": "zeroeval", "path": "zeroeval-gsm8k",
+        "models": ("Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-70B-Instruct"), "target": 0.98,
+        "folds": "halves", "goal": "quality >= 98% of 70B at the lowest cost reachable"},
     # Not a target: the same MMLU queries through three tiers of the qwen_oai chain (uncalibrated, because
     # the calibration is fitted on the first tier's drafts only).
-    "zellinger-mmlu-chain": dict(fmt="zellinger", path="zellinger-cascades/mmlu.qwen_oai.train.jsonl.gz",
-                                 models=("gpt-4o-mini", "qwen2.5-72b-instruct", "gpt-4o"), target=0.95, folds=5,
-                                 fits=(False,), goal="extra: three tiers, cost and quality against gpt-4o"),
+    "zellinger-mmlu-chain": {
+        "fmt": "zellinger", "path": "zellinger-cascades/mmlu.qwen_oai.train.jsonl.gz",
+        "models": ("gpt-4o-mini", "qwen2.5-72b-instruct", "gpt-4o"), "target": 0.95, "folds": 5,
+        "fits": (False,), "goal": "extra: three tiers, cost and quality against gpt-4o"},
 }
 
 
@@ -94,7 +97,7 @@ async def _plot(name: str, dataset, models: list[str], out: dict, plots: Path) -
     rnd = [OperatingPoint(**held_out["random_at_same_fraction"])]
     return plot_operating_points(plots / f"replay_{name}.png",
                                  f"{name}: {' -> '.join(models)}\n(whole-data sweep, uncalibrated; circle: pooled held-out result)",
-                                 points, baselines(ref) + rnd, chosen)
+                                 points, baselines(ref) + rnd, chosen, "pooled held-out result")
 
 
 def main() -> int:

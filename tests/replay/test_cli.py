@@ -1,11 +1,11 @@
 import csv
 import json
 
+from replay_fixtures import HEADER, answer, write_jsonl
 from typer.testing import CliRunner
 
 import cascadeflow.cli.replay  # noqa: F401  registers the `replay` sub-app
 from cascadeflow.cli import app
-from replay_fixtures import HEADER, answer, write_jsonl
 
 runner = CliRunner()
 MIX, GPT4 = "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"

@@ -2,6 +2,7 @@ import random
 from decimal import Decimal
 
 import pytest
+from replay_fixtures import HEADER, answer, write_jsonl
 
 from cascadeflow.cascade.quality import QualityConfig
 from cascadeflow.errors import ConfigurationError
@@ -17,7 +18,6 @@ from cascadeflow.replay.engine import (
 )
 from cascadeflow.replay.format import load_dataset
 from cascadeflow.replay.report import policy_point, reference
-from replay_fixtures import HEADER, answer, write_jsonl
 
 ONLY = QualityConfig(signals=("structure", "logprob"))  # deterministic signals the test controls
 CHEAP = Decimal(100 * 1 + 10 * 2) / 1_000_000  # 100 input, 10 output tokens at $1/$2 per million

@@ -3,6 +3,7 @@ import json
 import math
 
 import pytest
+from replay_fixtures import HEADER, answer, write_jsonl
 
 from cascadeflow.errors import ReplayDataError
 from cascadeflow.replay.format import (
@@ -11,8 +12,6 @@ from cascadeflow.replay.format import (
     estimate_tokens,
     load_dataset,
 )
-
-from replay_fixtures import HEADER, answer, write_jsonl
 
 
 def test_loads_queries_models_and_labels(tiny_path):

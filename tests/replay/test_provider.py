@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+from replay_fixtures import HEADER, write_jsonl
 
 from cascadeflow.errors import BadRequestError, ConfigurationError
 from cascadeflow.messages import Message, Request, StreamDone, TextDelta
@@ -8,7 +9,6 @@ from cascadeflow.models import ModelConfig
 from cascadeflow.providers.replay import ReplayProvider
 from cascadeflow.replay.format import load_dataset
 from cascadeflow.runtime.pipeline import Runtime
-from replay_fixtures import HEADER, write_jsonl
 
 
 def request_for(model: str, qid: str) -> Request:

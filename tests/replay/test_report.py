@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+from replay_fixtures import HEADER, answer, write_jsonl
 
 from cascadeflow.pricing import PriceBook
 from cascadeflow.replay.format import load_dataset
@@ -12,7 +13,6 @@ from cascadeflow.replay.report import (
     random_point,
     reference,
 )
-from replay_fixtures import HEADER, answer, write_jsonl
 
 # cheap: $1/M in, $2/M out; strong: $10/M in, $20/M out; every answer 100 in / 10 out tokens
 CHEAP = Decimal("0.00012")  # 100*1 + 10*2 = 120 micro-USD

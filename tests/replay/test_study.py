@@ -1,4 +1,5 @@
 import pytest
+from replay_fixtures import HEADER, answer, write_jsonl
 
 from cascadeflow.cascade.quality import QualityConfig
 from cascadeflow.errors import ConfigurationError
@@ -6,7 +7,6 @@ from cascadeflow.replay.engine import ReplaySetup, replay
 from cascadeflow.replay.format import load_dataset
 from cascadeflow.replay.report import policy_point, reference
 from cascadeflow.replay.study import run_study
-from replay_fixtures import HEADER, answer, write_jsonl
 
 ONLY = QualityConfig(signals=("structure", "logprob"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -27,9 +27,9 @@ def _fail(exc: Exception) -> typer.Exit:
 
 @replay_app.command("convert")
 def convert_cmd(
-    path: Path = typer.Argument(..., help="file or folder in the source layout"),
-    source: str = typer.Option(..., "--from", help="routellm | zeroeval | zellinger | audit"),
-    out: Path = typer.Option(..., "-o", "--out", help="recorded-outcome JSON Lines to write (.gz to compress)"),
+    path: Annotated[Path, typer.Argument(help="file or folder in the source layout")],
+    source: Annotated[str, typer.Option("--from", help="routellm | zeroeval | zellinger | audit")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="recorded-outcome JSON Lines to write (.gz to compress)")],
 ) -> None:
     """Convert a public recorded-answer layout (or our audit log) to the recorded-outcome format."""
     from cascadeflow.replay.converters import convert
@@ -46,10 +46,10 @@ def convert_cmd(
 
 @replay_app.command("split")
 def split_cmd(
-    dataset_path: Path = typer.Argument(..., help="recorded-outcome file"),
-    out_a: Path = typer.Option(..., "--out-a", help="first half"),
-    out_b: Path = typer.Option(..., "--out-b", help="second half (the complement)"),
-    seed: int = typer.Option(0, help="seed of the fixed random split"),
+    dataset_path: Annotated[Path, typer.Argument(help="recorded-outcome file")],
+    out_a: Annotated[Path, typer.Option("--out-a", help="first half")],
+    out_b: Annotated[Path, typer.Option("--out-b", help="second half (the complement)")],
+    seed: Annotated[int, typer.Option(help="seed of the fixed random split")] = 0,
 ) -> None:
     """Split a dataset into a fixed random half and its complement (calibrate on one, evaluate the other)."""
     from cascadeflow.replay.format import dump_dataset, load_dataset
@@ -96,17 +96,18 @@ def _print(result: dict) -> None:
 
 @replay_app.command("run")
 def run_cmd(
-    dataset_path: Path = typer.Argument(..., metavar="DATASET", help="recorded-outcome file"),
-    models: str = typer.Option(..., help="cascade tiers, cheapest first: alias or model id, comma-separated"),
-    threshold: Optional[float] = typer.Option(None, help="one acceptance threshold"),
-    do_sweep: bool = typer.Option(False, "--sweep", help="sweep thresholds"),
-    calibrate_on: Optional[Path] = typer.Option(None, help="calibration data (never the evaluated queries)"),
-    fit: bool = typer.Option(True, "--fit-calibration/--no-fit-calibration",
-                             help="with --calibrate-on: fit the validator calibration there too"),
-    target_quality: Optional[float] = typer.Option(None, help="share of strong-only quality to reach, e.g. 0.95"),
-    signals: Optional[str] = typer.Option(None, help="built-in validator signals to use, comma-separated"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the results as JSON"),
-    plot: Optional[Path] = typer.Option(None, help="write a cost/quality PNG"),
+    dataset_path: Annotated[Path, typer.Argument(metavar="DATASET", help="recorded-outcome file")],
+    models: Annotated[str, typer.Option(help="cascade tiers, cheapest first: alias or model id, comma-separated")],
+    threshold: Annotated[float | None, typer.Option(help="one acceptance threshold")] = None,
+    do_sweep: Annotated[bool, typer.Option("--sweep", help="sweep thresholds")] = False,
+    calibrate_on: Annotated[Path | None, typer.Option(help="calibration data (never the evaluated queries)")] = None,
+    fit: Annotated[bool, typer.Option("--fit-calibration/--no-fit-calibration",
+                                      help="with --calibrate-on: fit the validator calibration there too")] = True,
+    target_quality: Annotated[float | None, typer.Option(
+        help="share of strong-only quality to reach, e.g. 0.95")] = None,
+    signals: Annotated[str | None, typer.Option(help="built-in validator signals to use, comma-separated")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON")] = None,
+    plot: Annotated[Path | None, typer.Option(help="write a cost/quality PNG")] = None,
 ) -> None:
     """Run the real cascade over recorded answers and report cost and quality against baselines."""
     if threshold is None and not do_sweep and target_quality is None:

@@ -21,26 +21,30 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
 
 def plot_operating_points(path: str | Path, title: str, sweep: Sequence[OperatingPoint],
-                          baselines: Sequence[OperatingPoint], chosen: OperatingPoint | None = None) -> Path:
-    """Write a PNG: x = cost as a share of strong-only, y = quality as a share of strong-only."""
+                          baselines: Sequence[OperatingPoint], chosen: OperatingPoint | None = None,
+                          chosen_label: str | None = None) -> Path:
+    """Write a PNG: x = cost as a share of strong-only, y = quality as a share of strong-only.
+
+    Random routing's expectation is linear in its strong share, so it is drawn as the line from cheap-only
+    to strong-only."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
     ordered = sorted(sweep, key=lambda p: p.cost_fraction)
     ax.plot([p.cost_fraction for p in ordered], [p.quality_fraction for p in ordered], "o-", ms=3,
             label="cascade (threshold sweep)", color="tab:blue")
-    randoms = [b for b in baselines if b.name.startswith("random")]
     fixed = [b for b in baselines if not b.name.startswith("random")]
+    ends = {b.name: b for b in fixed}
     markers = {"cheap-only": ("s", "tab:gray"), "strong-only": ("D", "black"), "oracle": ("*", "tab:green")}
     for b in fixed:
         marker, color = markers.get(b.name, ("x", "tab:red"))
         ax.plot([b.cost_fraction], [b.quality_fraction], marker, color=color, ms=9, label=b.name)
-    if randoms:
-        rs = sorted(randoms, key=lambda p: p.cost_fraction)
-        ax.plot([p.cost_fraction for p in rs], [p.quality_fraction for p in rs], "--", color="tab:orange",
-                label="random routing")
+    if "cheap-only" in ends and "strong-only" in ends:
+        low, high = ends["cheap-only"], ends["strong-only"]
+        ax.plot([low.cost_fraction, high.cost_fraction], [low.quality_fraction, high.quality_fraction], "--",
+                color="tab:orange", label="random routing")
     if chosen is not None:
         ax.plot([chosen.cost_fraction], [chosen.quality_fraction], "o", mfc="none", mec="tab:red", ms=14,
-                label="chosen" if chosen.threshold is None else f"chosen (t={chosen.threshold:.3f})")
+                label=chosen_label or ("chosen" if chosen.threshold is None else f"chosen (t={chosen.threshold:.3f})"))
     ax.axhline(0.95, color="tab:red", lw=0.8, ls=":", label="95% of strong-only quality")
     ax.set_xlabel("cost (share of strong-only)")
     ax.set_ylabel("quality (share of strong-only)")

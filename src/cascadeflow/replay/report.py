@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cascadeflow.messages import Usage
 from cascadeflow.pricing import PriceBook
 from cascadeflow.replay.format import ReplayDataset, estimate_message_tokens, estimate_tokens
-from cascadeflow.messages import Usage
 
 
 @dataclass(frozen=True, slots=True)

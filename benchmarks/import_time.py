@@ -1,0 +1,99 @@
+"""Measure `import cascadeflow` in fresh interpreters, and the embedded local model's load time and speed.
+
+Usage: .venv/bin/python benchmarks/import_time.py [--runs 15] [--skip-local]
+
+Import time is the median wall time of `python -c "import cascadeflow"` minus that of `python -c "pass"`
+(both measured in the same run, alternating, so machine load affects both alike), plus the top
+self-time offenders from `-X importtime`. The local model section loads SmolLM2-135M-Instruct and
+generates greedily, reporting load seconds and generated tokens per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+
+HEAVY = ("llama_cpp", "redis", "psycopg", "opentelemetry", "openai", "anthropic", "numpy", "matplotlib")
+TARGET_MS = 150.0
+
+
+def wall_ms(code: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return (time.perf_counter() - started) * 1000
+
+
+def import_times(runs: int) -> tuple[float, float]:
+    bare, full = [], []
+    wall_ms("import cascadeflow")  # warm the file cache and .pyc files once
+    for _ in range(runs):
+        bare.append(wall_ms("pass"))
+        full.append(wall_ms("import cascadeflow"))
+    return statistics.median(bare), statistics.median(full)
+
+
+def top_offenders(limit: int = 10) -> list[tuple[int, int, str]]:
+    """(self µs, cumulative µs, module) of the slowest modules under `-X importtime`."""
+    err = subprocess.run([sys.executable, "-X", "importtime", "-c", "import cascadeflow"], check=True,
+                         capture_output=True, text=True).stderr
+    rows = []
+    for line in err.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        rows.append((int(self_us), int(cumulative_us), name))
+    return sorted(rows, reverse=True)[:limit]
+
+
+def heavy_modules_loaded() -> list[str]:
+    code = f"import sys, cascadeflow; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return [m for m in out.strip().split(",") if m]
+
+
+async def local_model_speed() -> dict[str, float]:
+    from cascadeflow.messages import build_request
+    from cascadeflow.providers.local import LocalLlama
+
+    provider = LocalLlama()
+    loaded = provider.load()
+    request = build_request("Write a short story about a lighthouse keeper.", max_tokens=200, temperature=0)
+    await provider.complete(build_request("hi", max_tokens=2, temperature=0))  # warm-up
+    started = time.perf_counter()
+    response = await provider.complete(request)
+    seconds = time.perf_counter() - started
+    return {"load_s": loaded.load_seconds, "prompt_tokens": response.usage.input_tokens,
+            "output_tokens": response.usage.output_tokens, "seconds": seconds,
+            "tokens_per_s": response.usage.output_tokens / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--skip-local", action="store_true")
+    args = parser.parse_args()
+
+    bare, full = import_times(args.runs)
+    own = full - bare
+    print(f"python startup (median of {args.runs}): {bare:.1f} ms")
+    print(f"python + import cascadeflow (median of {args.runs}): {full:.1f} ms")
+    print(f"import cascadeflow alone: {own:.1f} ms (target <= {TARGET_MS:.0f} ms: "
+          f"{'met' if own <= TARGET_MS else 'MISSED'})")
+    heavy = heavy_modules_loaded()
+    print(f"optional/heavy modules imported by `import cascadeflow`: {', '.join(heavy) or 'none'}")
+    print("top self times under -X importtime (µs self / µs cumulative / module):")
+    for self_us, cumulative_us, name in top_offenders():
+        print(f"  {self_us:>7} {cumulative_us:>8}  {name.strip()}")
+    if not args.skip_local:
+        stats = asyncio.run(local_model_speed())
+        print(f"local model (SmolLM2-135M-Instruct Q4_1, llama.cpp): load {stats['load_s']:.3f} s; "
+              f"{stats['output_tokens']:.0f} tokens after a {stats['prompt_tokens']:.0f}-token prompt in "
+              f"{stats['seconds']:.2f} s = {stats['tokens_per_s']:.1f} tokens/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -328,3 +328,20 @@ async def test_decisions_are_recorded_on_the_call_trace():
     tiers = sink.records[0].tiers
     assert [t["tier"] for t in tiers] == [0, 1] and [t["role"] for t in tiers] == ["draft", "draft"]
     assert sum(Decimal(str(t["cost_usd"])) for t in tiers) == pytest.approx(result.total_cost)
+
+
+async def test_per_complexity_thresholds_are_applied_from_the_requests_complexity():
+    config = QualityConfig(threshold=0.7, thresholds_by_complexity={"simple": 0.2, "moderate": 0.9,
+                                                                    "hard": 0.9, "expert": 0.9})
+    agent, _ = make_agent({CHEAP.name: [HEDGED]}, quality_config=config)
+    result = await agent.run("Does TCP shrink its window on loss?")  # short: simple -> bar 0.2
+    assert result.draft_accepted and "score=0.30 >= 0.20" in result.tiers[0].reason
+
+
+def test_result_to_dict_is_json_ready():
+    import json
+
+    agent, _ = make_agent({CHEAP.name: [BAD], MID.name: [GOOD]})
+    data = json.loads(json.dumps(agent.run_sync(QUERY, metadata={"severity": "P2"}).to_dict()))
+    assert [t["decision"] for t in data["tiers"]] == ["rejected", "accepted"]
+    assert data["metadata"] == {"severity": "P2"} and data["total_cost"] > 0

@@ -123,3 +123,15 @@ def test_format_event_ignores_stream_text():
     line = format_event(CascadeEvent(ev.DRAFT_REJECTED, "r", reason="rejected: off-topic", model="groq/x",
                                      data={"model_name": "x", "tokens": 10, "cost": 0.00001, "latency_ms": 250}))
     assert line == "[CASCADEFLOW] draft rejected (rejected: off-topic) ← x | Tokens: 10 | Cost: $0.000010 | Latency: 0.25s"
+
+
+async def test_verbose_routing_line_carries_the_routers_reason(capsys):
+    from cascadeflow.routing import SeverityRouter
+
+    provider = ScriptedProvider(default=GOOD)
+    router = SeverityRouter({"P1": "groq/llama-3.3-70b-versatile", "P3": "groq/llama-3.1-8b-instant"})
+    agent = CascadeAgent(router=router, runtime=Runtime(resolve_provider=provider.resolver()), verbose=True)
+    await agent.run(QUERY, metadata={"severity": "P1"})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[CASCADEFLOW] severity=P1 → llama-3.3-70b-versatile"
+    assert lines[1].startswith("[CASCADEFLOW] completed → llama-3.3-70b-versatile | Tokens: ")

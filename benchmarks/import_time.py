@@ -36,8 +36,8 @@ def import_times(runs: int) -> tuple[float, float]:
     return statistics.median(bare), statistics.median(full)
 
 
-def top_offenders(limit: int = 10) -> list[tuple[int, int, str]]:
-    """(self µs, cumulative µs, module) of the slowest modules under `-X importtime`."""
+def importtime_rows() -> list[tuple[int, int, str]]:
+    """(self µs, cumulative µs, module) of every module `import cascadeflow` loads, from `-X importtime`."""
     err = subprocess.run([sys.executable, "-X", "importtime", "-c", "import cascadeflow"], check=True,
                          capture_output=True, text=True).stderr
     rows = []
@@ -46,7 +46,7 @@ def top_offenders(limit: int = 10) -> list[tuple[int, int, str]]:
             continue
         self_us, cumulative_us, name = (part.strip() for part in line[len("import time:"):].split("|"))
         rows.append((int(self_us), int(cumulative_us), name))
-    return sorted(rows, reverse=True)[:limit]
+    return rows
 
 
 def heavy_modules_loaded() -> list[str]:
@@ -85,8 +85,11 @@ def main() -> None:
           f"{'met' if own <= TARGET_MS else 'MISSED'})")
     heavy = heavy_modules_loaded()
     print(f"optional/heavy modules imported by `import cascadeflow`: {', '.join(heavy) or 'none'}")
+    rows = importtime_rows()
+    package = next(cumulative for _, cumulative, name in rows if name == "cascadeflow")
+    print(f"-X importtime cumulative for the cascadeflow package: {package / 1000:.1f} ms")
     print("top self times under -X importtime (µs self / µs cumulative / module):")
-    for self_us, cumulative_us, name in top_offenders():
+    for self_us, cumulative_us, name in sorted(rows, reverse=True)[:10]:
         print(f"  {self_us:>7} {cumulative_us:>8}  {name.strip()}")
     if not args.skip_local:
         stats = asyncio.run(local_model_speed())

@@ -147,6 +147,7 @@ async def test_unauthorized_raises_at_once_without_retry(chat, openai_server, sl
     with pytest.raises(AuthenticationError) as err:
         await chat.complete(ask())
     assert err.value.status_code == 401 and len(openai_server.requests) == 1 and sleep.waits == []
+    assert "OPENAI_API_KEY" in str(err.value)
 
 
 async def test_rate_limit_is_retried_after_the_server_given_wait(chat, openai_server, sleep):

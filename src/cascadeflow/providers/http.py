@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import httpx
 
 from cascadeflow.errors import (
+    AuthenticationError,
+    BadRequestError,
     CircuitOpenError,
     MalformedResponseError,
     ProviderConnectionError,
@@ -31,6 +33,7 @@ from cascadeflow.errors import (
     RateLimitError,
     ServerError,
 )
+from cascadeflow.models import PROVIDERS
 
 log = logging.getLogger(__name__)
 
@@ -356,11 +359,12 @@ class HttpCaller:
 def status_error(status: int, message: str, headers: httpx.Headers, *, provider: str, model: str,
                  request_id: str | None) -> ProviderError:
     """The generic mapping of an error status; wire adapters handle their special cases first."""
-    from cascadeflow.errors import AuthenticationError, BadRequestError
-
     kw = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
     if status in (401, 403):
-        return AuthenticationError("authentication failed: check the API key", **kw)
+        # The server's text is left out: some servers echo (part of) the key they were sent.
+        env = PROVIDERS[provider].key_env if provider in PROVIDERS else None
+        where = f"the {env} environment variable or ModelConfig(api_key=...)" if env else "the API key"
+        return AuthenticationError(f"authentication failed: check {where}", **kw)
     if status == 429:
         return RateLimitError(f"rate limited: {message}", retry_after=parse_retry_after(headers.get("retry-after")),
                               **kw)

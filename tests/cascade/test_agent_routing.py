@@ -166,3 +166,13 @@ async def test_a_finished_speculative_answer_is_discarded_but_its_cost_counted()
     assert spec.decision == "cancelled" and spec.reason == "draft accepted; speculative answer discarded"
     assert spec.cost > 0 and result.total_cost == result.tiers[0].cost + spec.cost
     assert not result.baseline_estimated and result.baseline_cost == spec.cost  # the top tier did answer
+
+
+async def test_a_router_returning_garbage_is_a_clear_configuration_error():
+    class Broken:
+        def route(self, request):
+            return "gpt-4o"
+
+    agent = CascadeAgent(models=[CHEAP], router=Broken(), runtime=Runtime(resolve_provider=ScriptedProvider().resolver()))
+    with pytest.raises(ConfigurationError, match="must return a Route"):
+        await agent.run(QUERY)

@@ -117,6 +117,9 @@ class CascadeAgent:
                 raise ConfigurationError("the router had no route for this request and the agent has no "
                                          "models= to fall back on")
             return self._default_route
+        if not isinstance(found, Route) or not found.models:
+            raise ConfigurationError(f"router {type(self.router or self.domain_config).__name__} returned "
+                                     f"{found!r}; a router must return a Route with at least one model, or None")
         if found.is_cascade:
             self._check_order(found.models, f"route {found.label or found.kind}")
         return found

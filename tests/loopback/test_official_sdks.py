@@ -128,3 +128,19 @@ def test_anthropic_error_event_mid_stream_raises_in_the_sdk(an, anthropic_server
 def test_an_unscripted_request_gets_a_clear_400(oa, openai_server):
     with pytest.raises(openai.BadRequestError, match="no reply queued"):
         oa.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+
+
+async def test_async_sdk_clients_work_from_the_test_event_loop(openai_server, anthropic_server):
+    openai_server.enqueue(text="async openai")
+    anthropic_server.enqueue(text="async anthropic")
+    oa = openai.AsyncOpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
+    an = anthropic.AsyncAnthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)
+    chunks = [c async for c in await oa.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True)]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "async openai"
+    async with an.messages.stream(model="claude-3-5-haiku-20241022", max_tokens=10,
+                                  messages=[{"role": "user", "content": "hi"}]) as stream:
+        final = await stream.get_final_message()
+    assert final.content[0].text == "async anthropic"
+    await oa.close()
+    await an.close()

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from budget_servers import POSTGRES_URL, REDIS_URL, require_postgres, require_redis
 
 from cascadeflow.budget.ledger import BaseLedger, open_ledger

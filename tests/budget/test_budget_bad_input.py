@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from conftest import FakeClock, LedgerFactory
 
 from cascadeflow.budget import BudgetConfig, UserBudget, open_ledger

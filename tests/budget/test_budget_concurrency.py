@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
-
 from conftest import LedgerFactory
 
 from cascadeflow.budget.backends.memory import MemoryLedger

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from conftest import FakeClock, LedgerFactory
 
 from cascadeflow.budget import BudgetConfig, UserBudget, charges_for, window_key

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from conftest import FakeClock, LedgerFactory
 
 from cascadeflow.errors import BudgetExceeded

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from conftest import LedgerFactory
 
 from cascadeflow.runtime.pipeline import Charge

@@ -381,3 +381,21 @@ async def test_a_new_compatible_host_is_one_provider_row(openai_server, monkeypa
     assert isinstance(provider, OpenAIChat) and response.provider == "acme" and response.content == "from acme"
     assert openai_server.requests[0].headers["authorization"] == "Bearer acme-key"
     clear_provider_cache()
+
+
+async def test_the_runtime_pipeline_calls_the_adapter_and_prices_real_usage(openai_server):
+    from decimal import Decimal
+
+    from cascadeflow.pricing import PriceBook
+    from cascadeflow.providers.base import clear_provider_cache
+    from cascadeflow.runtime.pipeline import Runtime
+
+    clear_provider_cache()
+    model = ModelConfig("openai/gpt-4o-mini", base_url=openai_server.base_url, api_key=FAKE_KEY,
+                        input_price_per_million=1, output_price_per_million=2)
+    runtime = Runtime(price_book=PriceBook())
+    openai_server.enqueue(text="pipeline ok", usage={"input": 1_000_000, "output": 500_000})
+    response, record = await runtime.attempt(model, build_request("hi", max_tokens=100), runtime.new_call())
+    assert response.content == "pipeline ok" and openai_server.requests[0].json["model"] == "gpt-4o-mini"
+    assert record.cost == Decimal(2) and record.provider_request_id == "req_loopback"
+    clear_provider_cache()

@@ -63,3 +63,9 @@ def write_sqlite(path: str, worker: int, count: int) -> int:
         for i in range(count):
             sink.write(make_record(f"w{worker}-{i}", user_id=f"user{worker % 2}", metadata={"worker": worker}))
     return count
+
+
+def write_with_inherited(sink: Any, worker: int, count: int) -> int:
+    """Fork worker: writes through a sink object created (and used) by the parent before the fork."""
+    write_with(sink, worker, count)
+    return count

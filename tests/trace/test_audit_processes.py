@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from audit_factory import make_record, write_many
+from audit_factory import make_record, write_many, write_with_inherited
 
 from cascadeflow.trace.jsonl import JsonlSink
 from cascadeflow.trace.reader import log_files, read_log
@@ -64,3 +64,35 @@ def test_processes_killed_mid_write_leave_a_readable_log_holding_every_accepted_
     after = read_log(path)
     assert [r["request_id"] for r in after.records] == ids + ["after-kill"]
     assert len(after.skipped) == len(contents.skipped)
+
+
+def test_forked_children_writing_through_the_parents_sink_object_get_their_own_descriptors(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, max_bytes=50_000, backups=100)
+    sink.write(make_record("parent-before"))
+    ctx = multiprocessing.get_context("fork")  # the children inherit the object, open descriptors included
+    children = [ctx.Process(target=write_with_inherited, args=(sink, w, 500)) for w in range(4)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join()
+    assert [child.exitcode for child in children] == [0] * 4
+    sink.write(make_record("parent-after"))
+    sink.close()
+    contents = read_log(path)
+    ids = [r["request_id"] for r in contents.records]
+    assert contents.skipped == []
+    assert ids[0] == "parent-before" and ids[-1] == "parent-after"
+    assert sorted(ids[1:-1]) == sorted(f"w{w}-{i}" for w in range(4) for i in range(500))
+
+
+def test_sinks_can_be_handed_to_spawned_worker_processes(tmp_path):
+    from cascadeflow.trace.sqlite import SqliteSink, read_sqlite
+
+    jsonl_sink = JsonlSink(tmp_path / "audit.jsonl", max_bytes=50_000, backups=100)
+    sqlite_sink = SqliteSink(tmp_path / "audit.db")
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        jobs = [(jsonl_sink, w, 300) for w in range(2)] + [(sqlite_sink, w, 300) for w in range(2, 4)]
+        assert pool.starmap(write_with_inherited, jobs) == [300] * 4
+    assert len(read_log(tmp_path / "audit.jsonl").records) == 600
+    assert len(list(read_sqlite(tmp_path / "audit.db"))) == 600

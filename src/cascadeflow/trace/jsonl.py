@@ -75,6 +75,17 @@ class JsonlSink:
     def __repr__(self) -> str:
         return f"JsonlSink({str(self.path)!r})"
 
+    def __getstate__(self) -> dict[str, object]:
+        # Picklable for worker processes: only the settings travel; descriptors are reopened on first use.
+        return {"path": self.path, "max_bytes": self.max_bytes, "backups": self.backups, "fsync": self.fsync,
+                "record_content": self.record_content}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._pid, self._fd, self._lock_fd = -1, -1, -1
+        self._thread_lock = threading.Lock()
+        self._last_sync = time.monotonic()
+
     def _ensure_process(self) -> None:
         # After fork the child gets its own descriptors and a fresh thread lock (the parent's may be held).
         if self._pid == os.getpid():

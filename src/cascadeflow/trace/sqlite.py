@@ -68,6 +68,17 @@ class SqliteSink:
     def __repr__(self) -> str:
         return f"SqliteSink({str(self.path)!r})"
 
+    def __getstate__(self) -> dict[str, object]:
+        # Picklable for worker processes: the connection is reopened in the receiving process.
+        return {"path": self.path, "record_content": self.record_content,
+                "_busy_timeout_s": self._busy_timeout_s, "_synchronous": self._synchronous}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._conn = None
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():  # a forked child must not share the connection
             self._conn = _connect(self.path, self._busy_timeout_s, self._synchronous)

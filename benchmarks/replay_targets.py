@@ -83,21 +83,30 @@ async def run_target(name: str, spec: dict, data: Path, plots: Path | None) -> d
         print(_line(b["name"], b))
     out["seconds"] = round(time.perf_counter() - started, 2)
     if plots is not None:
-        out["plot"] = str(await _plot(name, dataset, models, out, plots))
+        out["plot"] = str(await _plot(name, dataset, models, out, plots, spec["target"]))
     return out
 
 
-async def _plot(name: str, dataset, models: list[str], out: dict, plots: Path) -> Path:  # type: ignore[no-untyped-def]
-    """The whole-dataset sweep (for the curve's shape) with the pooled held-out results marked."""
+async def _plot(name: str, dataset, models: list[str], out: dict, plots: Path,  # type: ignore[no-untyped-def]
+                target: float) -> Path:
+    """Whole-dataset sweeps (the curves' shape, in-sample) with the pooled held-out result marked."""
+    from cascadeflow.replay.engine import fit_calibration, with_calibration
+
     setup = ReplaySetup.build(dataset, models)
     ref = reference(dataset, models[0], models[-1], setup.price_book)
     points, _ = await sweep_points(setup, ref)
+    more = {}
+    if "calibrated" in out:
+        calibrated = with_calibration(setup, await fit_calibration(setup))
+        more["calibrated sweep (in-sample fit)"], _ = await sweep_points(calibrated, ref)
     held_out = out["calibrated" if "calibrated" in out else "uncalibrated"]
     chosen = OperatingPoint(**held_out["pooled"])
     rnd = [OperatingPoint(**held_out["random_at_same_fraction"])]
-    return plot_operating_points(plots / f"replay_{name}.png",
-                                 f"{name}: {' -> '.join(models)}\n(whole-data sweep, uncalibrated; circle: pooled held-out result)",
-                                 points, baselines(ref) + rnd, chosen, "pooled held-out result")
+    label = "calibrated" if "calibrated" in out else "uncalibrated"
+    return plot_operating_points(plots / f"replay_{name}.png", f"{name}: {' -> '.join(models)}",
+                                 points, baselines(ref) + rnd, chosen,
+                                 f"pooled held-out result ({label}, cross-validated)", target=target,
+                                 more_sweeps=more)
 
 
 def main() -> int:

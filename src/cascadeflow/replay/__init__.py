@@ -1,1 +1,27 @@
-"""replay."""
+"""Replay: the recorded-outcome format, converters, the replay engine over the real cascade, and reports.
+
+Names are loaded on first use: `cascadeflow.providers.replay` imports the format module from this package,
+and the engine imports that provider, so eager imports here would be circular.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "OperatingPoint": "report", "QueryOutcome": "report",
+    "RecordedAnswer": "format", "RecordedQuery": "format", "ReplayDataset": "format",
+    "dump_dataset": "format", "load_dataset": "format",
+    "ReplaySetup": "engine", "fit_calibration": "engine", "record_verdicts": "engine", "replay": "engine",
+    "sweep": "engine", "sweep_recorded": "engine",
+    "convert": "converters", "cross_validate": "study", "run_study": "study",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'cascadeflow.replay' has no attribute {name!r}")
+    return getattr(import_module(f"cascadeflow.replay.{_WHERE[name]}"), name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cascadeflow.errors import ConfigurationError
@@ -22,7 +22,8 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
 def plot_operating_points(path: str | Path, title: str, sweep: Sequence[OperatingPoint],
                           baselines: Sequence[OperatingPoint], chosen: OperatingPoint | None = None,
-                          chosen_label: str | None = None) -> Path:
+                          chosen_label: str | None = None, *, target: float = 0.95,
+                          more_sweeps: Mapping[str, Sequence[OperatingPoint]] | None = None) -> Path:
     """Write a PNG: x = cost as a share of strong-only, y = quality as a share of strong-only.
 
     Random routing's expectation is linear in its strong share, so it is drawn as the line from cheap-only
@@ -32,6 +33,11 @@ def plot_operating_points(path: str | Path, title: str, sweep: Sequence[Operatin
     ordered = sorted(sweep, key=lambda p: p.cost_fraction)
     ax.plot([p.cost_fraction for p in ordered], [p.quality_fraction for p in ordered], "o-", ms=3,
             label="cascade (threshold sweep)", color="tab:blue")
+    for (label, extra), color in zip((more_sweeps or {}).items(), ("tab:purple", "tab:cyan", "tab:olive"),
+                                     strict=False):
+        line = sorted(extra, key=lambda p: p.cost_fraction)
+        ax.plot([p.cost_fraction for p in line], [p.quality_fraction for p in line], "o-", ms=2, color=color,
+                label=label)
     fixed = [b for b in baselines if not b.name.startswith("random")]
     ends = {b.name: b for b in fixed}
     markers = {"cheap-only": ("s", "tab:gray"), "strong-only": ("D", "black"), "oracle": ("*", "tab:green")}
@@ -45,7 +51,7 @@ def plot_operating_points(path: str | Path, title: str, sweep: Sequence[Operatin
     if chosen is not None:
         ax.plot([chosen.cost_fraction], [chosen.quality_fraction], "o", mfc="none", mec="tab:red", ms=14,
                 label=chosen_label or ("chosen" if chosen.threshold is None else f"chosen (t={chosen.threshold:.3f})"))
-    ax.axhline(0.95, color="tab:red", lw=0.8, ls=":", label="95% of strong-only quality")
+    ax.axhline(target, color="tab:red", lw=0.8, ls=":", label=f"{target:.0%} of strong-only quality")
     ax.set_xlabel("cost (share of strong-only)")
     ax.set_ylabel("quality (share of strong-only)")
     ax.set_title(title, fontsize=10)

@@ -18,12 +18,16 @@ from cascadeflow.messages import Request, Response
 
 NAME = "arithmetic"
 
-_NUM = r"(?:[$€£]\s?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?%)?"
-_OP = r"(?:[-+*/×÷·xX−–]|of)"
+# Written so that no two optional runs of spaces touch: the regex stays linear on long lines of prose.
+_NUM = r"(?:[$€£] ?)?\d+(?:,\d{3})*(?:\.\d+)?(?: ?%)?"
+_OPERAND = rf"(?:\([ \t]*)?{_NUM}(?:[ \t]*\))?"
+_OP = r"[ \t]*(?:[-+*/×÷·xX−–]|of)[ \t]*"
 _STEP = re.compile(
-    rf"(?P<lhs>(?:\(\s*)?{_NUM}(?:\s*\)?\s*{_OP}\s*\(?\s*{_NUM}\s*\)?)+)\s*(?<![<>!=])=(?!=)\s*(?P<rhs>[-−]?{_NUM})"
-    rf"(?P<rest>(?:\s*[-+*/×÷·−–xX]\s*\(?\s*{_NUM}\s*\)?)*)"
+    rf"(?P<lhs>{_OPERAND}(?:{_OP}{_OPERAND})+)[ \t]*(?<![<>!=])=(?!=)[ \t]*(?P<rhs>[-−]?{_NUM})"
+    rf"(?P<rest>(?:{_OP}{_OPERAND})*)"
 )
+_DIGITS = re.compile(r"\d+")
+LOOKBACK = 160  # characters before "=" where the left side of a step may start
 _GSM = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
 _FENCE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
 _OPERATOR_CHARS = frozenset("+-*/×÷^−–<>")
@@ -121,19 +125,59 @@ def _glued(text: str, start: int, end: int) -> bool:
     return bool(following) and following[0] in "+-*/×÷^−–(" and not following.startswith("--")
 
 
+def _number_starts(line: str) -> list[int]:
+    """Where numbers begin (a leading "(" or currency sign included); skips the digits after a "." or ","."""
+    starts = []
+    for m in _DIGITS.finditer(line):  # a plain \d+ scan: lookbehind patterns cost several times more
+        start = m.start()
+        before = line[start - 1] if start else ""
+        if before in (".", ",") and start > 1 and line[start - 2].isdigit():
+            continue
+        starts.append(start - 1 if before and before in "($€£" else start)
+    return starts
+
+
+def _equals_signs(line: str) -> list[int]:
+    """Positions of "=" that state a result (not ==, <=, >=, !=); str.find beats a lookbehind regex here."""
+    found = []
+    eq = line.find("=")
+    while eq != -1:
+        if (eq == 0 or line[eq - 1] not in "<>!=") and line[eq + 1:eq + 2] != "=":
+            found.append(eq)
+        eq = line.find("=", eq + 1)
+    return found
+
+
+def _line_steps(line: str) -> list[tuple[str, str, str]]:
+    """Steps of one line, matched only from number starts within reach of each "=" (fast on long prose)."""
+    starts = _number_starts(line)
+    found = []
+    for eq in _equals_signs(line):
+        for start in starts:
+            if start >= eq:
+                break
+            if start < eq - LOOKBACK:
+                continue
+            m = _STEP.match(line, start)
+            if m is not None and m.end("lhs") <= eq < m.start("rhs"):
+                if not _glued(line, m.start(), m.end()):
+                    found.append((m.group("lhs"), m.group("rhs"), m.group("rest")))
+                break
+    return found
+
+
 def _steps(text: str) -> list[tuple[str, str, str]]:
     """Written steps as (left side, stated result, continuation of the result); GSM8K steps first."""
     text = text.replace("\\*", "*").replace("\\times", "×")  # markdown / LaTeX escapes of "times"
     steps = [(m.group(1), m.group(2), "") for m in _GSM.finditer(text)]
-    text = _GSM.sub("", _FENCE.sub(" ", text))
-    pos = 0
-    while len(steps) < MAX_STEPS:
-        m = _STEP.search(text, pos)
-        if m is None:
+    if "```" in text:
+        text = _FENCE.sub(" ", text)
+    if "<<" in text:
+        text = _GSM.sub("", text)
+    for line in (ln for ln in text.splitlines() if "=" in ln):
+        steps.extend(_line_steps(line))
+        if len(steps) >= MAX_STEPS:
             break
-        pos = m.start("rhs")  # the result may start the next step of a running chain
-        if not _glued(text, m.start(), m.end()):
-            steps.append((m.group("lhs"), m.group("rhs"), m.group("rest")))
     return steps
 
 

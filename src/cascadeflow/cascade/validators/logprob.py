@@ -22,22 +22,24 @@ NAME = "logprob"
 LOGPROB_FLOOR = -20.0
 
 
+def _geometric_mean(logprobs: list[float]) -> tuple[float, int, float]:
+    """(exp(mean clamped logprob), tokens used, lowest clamped logprob); sums in C when nothing needs fixing."""
+    lowest = min(logprobs)
+    in_range = lowest >= LOGPROB_FLOOR and max(logprobs) <= 0.0
+    total = math.fsum(logprobs) if in_range else math.nan
+    if math.isnan(total):
+        clean = [min(0.0, max(LOGPROB_FLOOR, lp)) for lp in logprobs if not math.isnan(lp)]
+        if not clean:
+            return 0.0, 0, 0.0
+        lowest, total, logprobs = min(clean), math.fsum(clean), clean
+    return math.exp(total / len(logprobs)), len(logprobs), lowest
+
+
 def check(request: Request, response: Response) -> Signal | None:
     """Available when the response carries token logprobs or a reported confidence; never guessed."""
     if response.logprobs:
-        total = 0.0
-        count = 0
-        lowest = 0.0
-        for tok in response.logprobs:
-            lp = tok.logprob
-            if math.isnan(lp):  # NaN: no information in this entry
-                continue
-            lp = min(0.0, max(LOGPROB_FLOOR, lp))
-            total += lp
-            count += 1
-            lowest = min(lowest, lp)
+        score, count, lowest = _geometric_mean([t.logprob for t in response.logprobs])
         if count:
-            score = math.exp(total / count)
             return Signal(NAME, score, f"geometric-mean token probability {score:.2f} over {count} tokens "
                                        f"(lowest {math.exp(lowest):.2f})")
     conf = response.confidence

@@ -12,6 +12,7 @@ question and yes/no to a yes/no question score 1.0; anything else yields no sign
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -62,9 +63,13 @@ _STATEMENT = re.compile(
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ness", "ment", "ers", "er", "ed", "es", "ly", "s")
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """Light stemming: one common suffix off, then the first 6 letters (congestion/congested -> conges)."""
-    if len(word) > 4:
+    """Light stemming: one common suffix off, then the first 6 letters (congestion/congested -> conges).
+
+    Cached: a service sees the same few thousand words over and over.
+    """
+    if len(word) > 4 and word.endswith(_SUFFIXES):
         for suffix in _SUFFIXES:
             if word.endswith(suffix) and len(word) - len(suffix) >= 3:
                 word = word[: -len(suffix)]
@@ -72,8 +77,17 @@ def stem(word: str) -> str:
     return word[:6]
 
 
+def term_set(text: str) -> set[str]:
+    """The distinct content terms of `text`: words de-duplicated (and stop words dropped) before stemming."""
+    words = set(_TOKEN.findall(text.lower()))
+    words -= _STOP
+    return {stem(w) for w in words if len(w) > 1 or w.isdigit()}
+
+
 def content_terms(text: str) -> list[str]:
-    return [stem(w) for w in _TOKEN.findall(text.lower()) if w not in _STOP and (len(w) > 1 or w.isdigit())]
+    """Stemmed words of `text` without stop words and single letters."""
+    stop = _STOP
+    return [stem(w) for w in _TOKEN.findall(text.lower()) if w not in stop and (len(w) > 1 or w.isdigit())]
 
 
 def _last_user_text(request: Request) -> str:
@@ -93,11 +107,13 @@ def _weights(request: Request, question: str) -> dict[str, float]:
                if m.role in ("system", "user", "assistant") and m.text != question
                for sentence in _SENTENCE.split(m.text) if sentence.strip()]
     n = len(context)
-    weights = {}
-    for term, count in tf.items():
-        df = sum(1 for doc in context if term in doc)
-        weights[term] = (1.0 + math.log(count)) * math.log(1.0 + (n + 1) / (df + 1))
-    return weights
+    df: dict[str, int] = {}
+    for doc in context:
+        for term in doc:
+            if term in tf:
+                df[term] = df.get(term, 0) + 1
+    return {term: (1.0 + math.log(count)) * math.log(1.0 + (n + 1) / (df.get(term, 0) + 1))
+            for term, count in tf.items()}
 
 
 def _coverage(weights: dict[str, float], answer_terms: set[str]) -> float:
@@ -132,13 +148,13 @@ def check(request: Request, response: Response) -> Signal | None:
     question = _last_user_text(request)
     if not answer or not question:
         return None
-    answer_terms = content_terms(answer)
+    answer_terms = term_set(answer)
     if len(answer_terms) <= SHORT_ANSWER_WORDS and len(answer) <= SHORT_ANSWER_CHARS:
         return _short_answer(question, answer)
     weights = _weights(request, question)
     if not weights:
         return None
-    coverage = _best_coverage(weights, set(answer_terms), question)
+    coverage = _best_coverage(weights, answer_terms, question)
     full = FULL_COVERAGE
     if len(answer_terms) < LONG_ANSWER_WORDS:
         if coverage == 0.0:

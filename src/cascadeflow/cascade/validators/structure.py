@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 
 from cascadeflow.cascade.validators.base import Signal
 from cascadeflow.messages import Request, Response
@@ -22,20 +23,27 @@ _NON_ANSWER = re.compile(
     r"(?:determine|say|tell|know)|(?:there is |there's )?not enough information|unknown)\b",
     re.IGNORECASE,
 )
-_HEDGE = re.compile(
-    r"\b(?:i think|i believe|i guess|i'?m not (?:entirely |completely |100% )?(?:sure|certain)|not sure|"
-    r"possibly|perhaps|maybe|probably|might be|may be|could be|it seems|it appears|i'?m unsure|"
-    r"(?:hard|difficult) to say|i (?:can'?t|cannot) be (?:sure|certain))\b",
-    re.IGNORECASE,
+# Counted with str.count on the lower-cased text: one C-level scan per phrase is far cheaper than a regex
+# alternation tried at every position of a long answer.
+HEDGE_PHRASES = (
+    "i think", "i believe", "i guess", "not sure", "not entirely sure", "not certain", "possibly", "perhaps",
+    "maybe", "probably", "might be", "may be ", "could be ", "it seems", "it appears", "i'm unsure",
+    "hard to say", "difficult to say", "can't be sure", "cannot be sure", "can't be certain", "cannot be certain",
 )
 _WORD = re.compile(r"\w+")
 SHORT_ANSWER_CHARS = 240  # a refusal or "I don't know" in a longer answer may be a caveat, not the answer
 LOOP_MIN_WORDS = 60
 LOOP_NGRAM = 6
+LOOP_COMPRESSION = 0.35  # prefilter: prose compresses to ~0.5 of its size at zlib level 1; loops far lower
 
 
 def _loop_ratio(text: str) -> float | None:
-    """Share of repeated word 6-grams in a long answer (None for short ones): degenerate loops repeat spans."""
+    """Share of repeated word 6-grams in a long answer (None for short or plainly varied ones)."""
+    if len(text) < 4 * LOOP_MIN_WORDS:
+        return None
+    raw = text.encode("utf-8", "replace")
+    if len(zlib.compress(raw, 1)) > LOOP_COMPRESSION * len(raw):
+        return None  # varied text compresses poorly; a loop compresses to almost nothing
     words = _WORD.findall(text.lower())
     if len(words) < LOOP_MIN_WORDS:
         return None
@@ -79,10 +87,11 @@ def check(request: Request, response: Response, *, min_length: int = 0) -> Signa
         return failure
     if not text:
         return Signal(NAME, 1.0, f"{len(response.tool_calls)} tool call(s), no text")
-    hedges = len(_HEDGE.findall(text))
+    lower = text.lower()
+    hedges = sum(lower.count(phrase) for phrase in HEDGE_PHRASES)
     if hedges:
         # density, not count: two "may be"s in a long explanation are normal, one in a short answer is not
-        per_50_words = hedges / max(1.0, len(_WORD.findall(text)) / 50)
+        per_50_words = hedges / max(1.0, lower.count(" ") / 50)
         score = round(max(0.3, 1.0 - 0.25 * per_50_words), 3)
         return Signal(NAME, score, f"hedging: {hedges} hedge phrase(s)")
     return Signal(NAME, 1.0, "complete answer")

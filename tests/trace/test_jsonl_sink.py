@@ -146,3 +146,33 @@ def test_100k_records_from_8_threads_with_rotation_are_all_read_back(tmp_path):
     for w in range(workers):  # each worker's records appear in the order it wrote them
         mine = [int(i.split("-")[1]) for i in ids if i.startswith(f"w{w}-")]
         assert mine == sorted(mine)
+
+
+def test_a_raw_line_with_a_line_break_is_refused_before_anything_is_written(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path) as sink, pytest.raises(ConfigurationError, match="line break"):
+        sink.write_line('{"a": 1}\n{"b": 2}')
+    assert path.read_bytes() == b""
+
+
+def test_multi_line_text_inside_a_record_stays_on_one_line(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path, record_content=True) as sink:
+        sink.write(make_record(answer="line one\nline two\r\n", metadata={"note": "a\nb"}))
+    (line,) = path.read_text().splitlines()
+    assert json.loads(line)["answer"] == "line one\nline two\r\n"
+
+
+def test_a_pickled_sink_reopens_in_its_new_home_and_appends_to_the_same_log(tmp_path):
+    import pickle
+
+    path = tmp_path / "audit.jsonl"
+    original = JsonlSink(path, max_bytes=5000, backups=7, fsync="always", record_content=True)
+    original.write(make_record("first"))
+    copy = pickle.loads(pickle.dumps(original))
+    assert (copy.path, copy.max_bytes, copy.backups, copy.fsync, copy.record_content) == (
+        path, 5000, 7, "always", True)
+    copy.write(make_record("second"))
+    original.close()
+    copy.close()
+    assert [r["request_id"] for r in read_log(path).records] == ["first", "second"]

@@ -56,3 +56,19 @@ def test_the_callers_record_is_not_modified():
     record = make_record(metadata={"api_key": "short"})
     record_line(record)
     assert record.metadata == {"api_key": "short"}
+
+
+def test_recorded_content_is_redacted_too():
+    record = make_record(prompt=[{"role": "user", "content": "my key is gsk_abcdefghijklmnopqrstuvwxyz01"}],
+                         answer="use hf_abcdefghijklmnopqrstuvwxyzAB")
+    entry = json.loads(record_line(record, record_content=True))
+    assert entry["prompt"] == [{"role": "user", "content": f"my key is {REDACTED}"}]
+    assert entry["answer"] == f"use {REDACTED}"
+
+
+def test_non_json_metadata_values_are_written_as_text_not_refused():
+    from datetime import date
+    from decimal import Decimal
+
+    entry = json.loads(record_line(make_record(metadata={"day": date(2026, 6, 15), "amount": Decimal("0.10")})))
+    assert entry["metadata"] == {"day": "2026-06-15", "amount": "0.10"}

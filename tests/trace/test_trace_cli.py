@@ -130,3 +130,23 @@ def test_sqlite_logs_are_read_by_the_same_commands(tmp_path):
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["request_id"] for line in result.stdout.splitlines()] == ["s1"]
     assert json.loads(trace("tail", path, "-n", 1, "--json").stdout)["request_id"] == "s1"
+
+
+def test_tail_follow_prints_records_appended_while_following(audit_log, monkeypatch):
+    import cascadeflow.cli.trace as trace_cli
+
+    real_follow = trace_cli.follow
+
+    def follow_then_append(*args, **kwargs):
+        stream = real_follow(*args, **kwargs)  # positioned at the end of the log now
+        with JsonlSink(audit_log, max_bytes=1500, backups=10) as sink:  # rotates while being followed
+            for i in range(3):
+                sink.write(make_record(f"late{i}"))
+        return stream
+
+    monkeypatch.setattr(trace_cli, "follow", follow_then_append)
+    result = trace("tail", audit_log, "-n", 1, "--follow", "--idle-exit", "0.3", "--json")
+    assert result.exit_code == 0, result.output
+    printed = [json.loads(line)["request_id"] for line in result.stdout.splitlines()]
+    # the tail shows the newest record (already late2), the follow the others appended meanwhile, once each
+    assert printed == ["late2", "late0", "late1"]

@@ -110,10 +110,14 @@ def tail(path: PathArg = None,
     try:
         if follow_ and is_sqlite(source):
             raise ConfigurationError("--follow reads JSONL logs only")
+        # following starts before the tail is read so nothing written in between is missed; records that
+        # land in both are printed once
         stream = follow(source, idle_exit_s=idle_exit, skipped=skipped) if follow_ else None
-        _print(last_records(source, lines, skipped), as_json)
+        shown = last_records(source, lines, skipped)
+        _print(shown, as_json)
         if stream is not None:
-            _print(stream, as_json)
+            printed = {r.get("request_id") for r in shown}
+            _print((r for r in stream if r.get("request_id") not in printed), as_json)
     except ConfigurationError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:

@@ -104,6 +104,8 @@ class JsonlSink:
 
     def write_line(self, line: str) -> None:
         """Append one already-serialised JSON line (no newline inside)."""
+        if "\n" in line or "\r" in line:
+            raise ConfigurationError("an audit line must not contain a line break; serialise with json.dumps")
         data = line.encode("utf-8") + b"\n"
         self._ensure_process()
         with self._thread_lock:

@@ -81,26 +81,41 @@ def active_mode() -> str:
     return scope.mode if scope is not None else state.current_config().mode
 
 
+_models: dict[tuple[int, str, str], tuple[ModelConfig, bool]] = {}  # (price book, provider, model) -> config
+MAX_CACHED_MODELS = 1024
+
+
+def model_for(runtime: Runtime, provider: str, name: str, mode: str) -> tuple[ModelConfig, bool]:
+    """The ModelConfig of an SDK call's model and whether it is unpriced (cached: this is the hot path)."""
+    key = (id(runtime.price_book), provider, name)
+    found = _models.get(key)
+    if found is None:
+        model, unpriced = ModelConfig(name=name, provider=provider), False
+        try:
+            runtime.price_book.rates(model)
+        except UnknownModelPriceError:
+            # observe mode records the call without cost rather than failing it; enforce refuses (below)
+            model, unpriced = model.with_(input_price_per_million=0, output_price_per_million=0), True
+        if len(_models) >= MAX_CACHED_MODELS:
+            _models.clear()
+        found = _models[key] = (model, unpriced)
+    if found[1] and mode == "enforce":
+        raise UnknownModelPriceError(provider, name)
+    return found
+
+
 def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedCall | None:
     """Build the neutral view of an SDK call; None when it cannot be understood (the call passes through)."""
     try:
         view = adapter.to_request(kwargs)
-        model = ModelConfig(name=str(kwargs["model"]), provider=adapter.provider)
-    except Exception as exc:  # an SDK shape we do not know must not break the user's call
+        name = str(kwargs["model"])
+    except Exception as exc:  # noqa: BLE001 - an SDK shape we do not know must not break the user's call
         log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__, exc)
         return None
     runtime = state.default_runtime()
-    unpriced = False
-    try:
-        runtime.price_book.rates(model)
-    except UnknownModelPriceError:
-        if mode == "enforce":
-            raise
-        # observe mode records the call without cost rather than failing it
-        model = model.with_(input_price_per_million=0, output_price_per_million=0)
-        unpriced = True
+    model, unpriced = model_for(runtime, adapter.provider, name, mode)
     call = runtime.new_call(model_requested=model.id, default_mode=mode,
-                            metadata={"sdk": adapter.api, **({"unpriced": True} if unpriced else {})})
+                            metadata={"sdk": adapter.api, "unpriced": True} if unpriced else {"sdk": adapter.api})
     return PreparedCall(runtime, call, model, view, kwargs, mode, unpriced)
 
 

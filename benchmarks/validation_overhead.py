@@ -1,16 +1,20 @@
 """Benchmark: the cost of assess() (validation + bookkeeping, no provider time) on a realistic 300-token draft.
 
 Run: .venv/bin/python benchmarks/validation_overhead.py [--iterations N] [--recorded gsm8k_responses.csv]
+                                                         [--zellinger zellinger-cascades/]
 Prints p50/p99 per configuration and per signal, in CPU time of the measuring thread (what validation costs,
 without time spent waiting for a core on a shared machine) and in wall time, next to a fixed reference loop
-(300 additions) timed in between, so runs on machines of different speed and load can be compared. `--recorded` also times assess() over real recorded answers
-(the RouteLLM GSM8K CSV), which have no logprobs.
+(300 additions) timed in between, so runs on machines of different speed and load can be compared. `--recorded` / `--zellinger` also run assess() (default config)
+over real recorded answers with correctness labels (no logprobs in them) and report how often it accepts or
+vetoes right and wrong answers: the false-reject side of each signal, measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gzip
+import json
 import math
 import os
 import platform
@@ -19,10 +23,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from cascadeflow.cascade.calibration import Calibration
 from cascadeflow.cascade.quality import QualityConfig, assess, collect_signals
-from cascadeflow.messages import Message, Response, TokenLogprob, ToolCall, Usage, build_request
+from cascadeflow.messages import Message, Request, Response, TokenLogprob, ToolCall, Usage, build_request
 
 QUESTION = ("Our checkout service p99 latency jumped from 180 ms to 2.4 s after the 14:05 deploy. The database "
             "CPU is at 35% and the connection pool shows 48 of 50 connections in use. What is the most likely "
@@ -126,19 +131,61 @@ def per_signal(iterations: int) -> list[tuple[str, dict[str, float]]]:
     return out
 
 
-def recorded(path: str) -> tuple[int, float, float]:
+def _tally(pairs: list[tuple[Request, Response, bool]]) -> dict[str, object]:
+    """Decisions of the default config on labelled recorded answers, split by whether the answer was right."""
+    cfg = QualityConfig()
+    right = sum(ok for _, _, ok in pairs)
+    counts = {"accepted": [0, 0], "arithmetic veto": [0, 0], "relevance < 0.7": [0, 0], "any veto": [0, 0],
+              "no relevance signal": [0, 0]}
+    times = []
+    for req, res, ok in pairs:
+        start = time.thread_time_ns()
+        verdict = assess(req, res, cfg)
+        times.append((time.thread_time_ns() - start) / 1000)
+        rel = verdict.signal("relevance")
+        arith = verdict.signal("arithmetic")
+        for key, hit in (("accepted", verdict.accepted), ("arithmetic veto", arith is not None and arith.veto),
+                         ("relevance < 0.7", rel is not None and rel.score < 0.7), ("any veto", bool(verdict.vetoes)),
+                         ("no relevance signal", rel is None)):
+            counts[key][0 if ok else 1] += hit
+    return {"n": len(pairs), "right": right, "counts": counts, "cpu50": statistics.median(times)}
+
+
+def routellm_gsm8k(path: str) -> dict[str, dict[str, object]]:
     csv.field_size_limit(10**8)
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    pairs = [(build_request(r["prompt"]), Response(r["mistralai/Mixtral-8x7B-Instruct-v0.1_response"], "m", "p"))
-             for r in rows]
-    cfg = QualityConfig()
-    samples = []
-    for req, res in pairs:
-        start = time.perf_counter_ns()
-        assess(req, res, cfg)
-        samples.append((time.perf_counter_ns() - start) / 1000)
-    return len(samples), statistics.median(samples), sorted(samples)[int(len(samples) * 0.99)]
+    out = {}
+    for model in ("mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"):
+        out[f"gsm8k {model.split('/')[-1]}"] = _tally(
+            [(build_request(r["prompt"]), Response(r[f"{model}_response"], model, "recorded"), r[model] == "True")
+             for r in rows])
+    return out
+
+
+def zellinger(folder: str) -> dict[str, dict[str, object]]:
+    out = {}
+    for path in sorted(Path(folder).glob("*.qwen_oai.train.jsonl.gz")):
+        pairs = []
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                req = build_request([Message.system(d["system_prompt"]), Message.user(d["user_prompt"])])
+                pairs.extend((req, Response(str(m["answer"]), name, "recorded"), bool(m["correct"]))
+                             for name, m in d["models"].items())
+        out[path.name.split(".")[0] + " (4 models)"] = _tally(pairs)
+    return out
+
+
+def _tally_table(results: dict[str, dict[str, object]]) -> str:
+    keys = ("accepted", "any veto", "arithmetic veto", "relevance < 0.7", "no relevance signal")
+    lines = ["| recorded answers | n | right | p50 CPU µs | " + " | ".join(f"{k} (right / wrong)" for k in keys) + " |",
+             "| --- | ---: | ---: | ---: |" + " ---: |" * len(keys)]
+    for label, r in results.items():
+        n, right, counts = r["n"], r["right"], r["counts"]
+        cells = [f"{counts[k][0] / max(1, right):.1%} / {counts[k][1] / max(1, n - right):.1%}" for k in keys]
+        lines.append(f"| {label} | {n} | {right} | {r['cpu50']:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _row(label: str, st: dict[str, float]) -> str:
@@ -150,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5000)
     parser.add_argument("--recorded", help="path of RouteLLM's gsm8k_responses.csv (optional)")
+    parser.add_argument("--zellinger", help="folder of the zellinger-cascades *.train.jsonl.gz files (optional)")
     args = parser.parse_args(argv)
     out = sys.stdout.write
     out(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
@@ -162,9 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     out("\n| signal alone (same draft) " + header + rule)
     for label, st in per_signal(args.iterations):
         out(_row(label, st))
+    recorded: dict[str, dict[str, object]] = {}
     if args.recorded:
-        n, p50, p99 = recorded(args.recorded)
-        out(f"\nrecorded GSM8K answers (Mixtral, no logprobs): n={n}, p50 {p50:.1f} µs, p99 {p99:.1f} µs\n")
+        recorded.update(routellm_gsm8k(args.recorded))
+    if args.zellinger:
+        recorded.update(zellinger(args.zellinger))
+    if recorded:
+        out("\n" + _tally_table(recorded))
     return 0
 
 

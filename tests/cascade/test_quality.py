@@ -203,3 +203,12 @@ def test_verdict_is_immutable_and_lists_vetoes():
 
 def test_default_config_is_used_when_none_given():
     assert assess(REQ, resp(GOOD)).threshold == QualityConfig().threshold
+
+
+def test_verdict_to_dict_is_json_ready():
+    import json
+
+    verdict = assess(REQ, resp(GOOD, logprob=math.log(0.9)), QualityConfig())
+    data = json.loads(json.dumps(verdict.to_dict()))
+    assert data["accepted"] is True and data["used"] == ["structure", "logprob", "relevance"]
+    assert data["signals"][1]["name"] == "logprob" and data["signals"][1]["score"] == pytest.approx(0.9)

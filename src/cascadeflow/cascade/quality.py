@@ -57,6 +57,13 @@ class Verdict:
     def signal(self, name: str) -> Signal | None:
         return next((s for s in self.signals if s.name == name), None)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape for traces and logs."""
+        return {"accepted": self.accepted, "score": self.score, "threshold": self.threshold,
+                "calibrated": self.calibrated, "reason": self.reason, "used": list(self.used),
+                "signals": [{"name": s.name, "score": s.score, "reason": s.reason, "veto": s.veto}
+                            for s in self.signals]}
+
 
 def _check_unit(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not 0 <= value <= 1:

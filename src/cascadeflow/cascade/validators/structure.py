@@ -28,7 +28,7 @@ _NON_ANSWER = re.compile(
 HEDGE_PHRASES = (
     "i think", "i believe", "i guess", "not sure", "not entirely sure", "not certain", "possibly", "perhaps",
     "maybe", "probably", "might be", "may be ", "could be ", "it seems", "it appears", "i'm unsure",
-    "hard to say", "difficult to say", "can't be sure", "cannot be sure", "can't be certain", "cannot be certain",
+    "hard to say", "difficult to say",
 )
 _WORD = re.compile(r"\w+")
 SHORT_ANSWER_CHARS = 240  # a refusal or "I don't know" in a longer answer may be a caveat, not the answer

@@ -73,9 +73,9 @@ async def test_enforce_switches_to_a_compliant_model_of_the_same_provider(script
 async def test_cross_provider_switch_needs_an_explicit_opt_in(scripted, call):
     provider, runtime = scripted
     harness.init(mode="enforce", audit=False)
-    with harness.run(compliance="gdpr", models=[CLAUDE_EU]):
-        with pytest.raises(PolicyViolation, match="no compliant candidate model of provider 'openai'"):
-            await call(runtime, model=US_MODEL)
+    with harness.run(compliance="gdpr", models=[CLAUDE_EU]), \
+            pytest.raises(PolicyViolation, match="no compliant candidate model of provider 'openai'"):
+        await call(runtime, model=US_MODEL)
     with harness.run(compliance="gdpr", models=[CLAUDE_EU], allow_cross_provider=True):
         await call(runtime, model=US_MODEL)
     assert [r.model for r in provider.requests] == ["claude-eu"]
@@ -120,7 +120,7 @@ async def test_observe_mode_never_redacts_but_records_what_it_would(scripted, ca
     with harness.run(compliance="hipaa") as session:
         await call(runtime, text="patient ssn 123-45-6789")
     assert provider.requests[0].messages[0].content == "patient ssn 123-45-6789"
-    assert [(r.action, r.applied) for r in session.trace()][0] == ("redact", False)
+    assert next((r.action, r.applied) for r in session.trace()) == ("redact", False)
 
 
 async def test_pci_blocks_card_numbers_in_enforce_mode(scripted, call):
@@ -134,8 +134,7 @@ async def test_pci_blocks_card_numbers_in_enforce_mode(scripted, call):
 
 
 async def test_default_compliance_from_init_applies_to_every_run(scripted, call):
-    provider, runtime = scripted
+    _provider, runtime = scripted
     harness.init(mode="enforce", audit=False, compliance="strict")
-    with harness.run():
-        with pytest.raises(PolicyViolation, match="strict"):
-            await call(runtime, model=OPENAI)
+    with harness.run(), pytest.raises(PolicyViolation, match="strict"):
+        await call(runtime, model=OPENAI)

@@ -97,7 +97,7 @@ def test_reset_restores_defaults_and_unpatches():
 
 
 def test_off_mode_and_instrument_false_leave_the_sdks_alone():
-    import anthropic.resources.messages.messages as messages
+    from anthropic.resources.messages import messages
 
     original = messages.Messages.create
     harness.init(mode="off")

@@ -88,19 +88,18 @@ def test_enforce_redacts_system_and_messages_and_denies_tools(an, anthropic_serv
 
 def test_enforce_stops_stream_helper_before_sending(an, anthropic_server):
     harness.init(mode="enforce", audit=False)
-    with harness.run(budget=0.0001) as session:
-        with pytest.raises(BudgetExceeded):
-            with an.messages.stream(model=MODEL, max_tokens=4000, messages=MSGS) as stream:
-                list(stream.text_stream)
+    with harness.run(budget=0.0001) as session, pytest.raises(BudgetExceeded), \
+            an.messages.stream(model=MODEL, max_tokens=4000, messages=MSGS) as stream:
+        list(stream.text_stream)
     assert anthropic_server.requests == []
     assert session.trace()[0].action == "stop"
 
 
 def test_strict_compliance_blocks_a_cloud_vendor_with_no_cross_vendor_rewrite(an, anthropic_server):
     harness.init(mode="enforce", audit=False)
-    with harness.run(compliance="strict", models=["gpt-4o-mini"]):
-        with pytest.raises(PolicyViolation, match="not in allowed providers"):
-            an.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    with harness.run(compliance="strict", models=["gpt-4o-mini"]), \
+            pytest.raises(PolicyViolation, match="not in allowed providers"):
+        an.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert anthropic_server.requests == []
 
 

@@ -12,7 +12,7 @@ import pytest
 import cascadeflow
 from cascadeflow import harness
 from cascadeflow.errors import BudgetExceeded, ConfigurationError, PolicyViolation
-from cascadeflow.messages import Response, ToolCall, Usage, build_request
+from cascadeflow.messages import Response, ToolCall, Usage
 from cascadeflow.models import ModelConfig
 
 CHEAP = ModelConfig("gpt-4o-mini", provider="openai", input_price_per_million=1, output_price_per_million=2)
@@ -22,9 +22,8 @@ WEATHER = {"name": "get_weather", "parameters": {"type": "object", "properties":
 async def test_enforce_budget_stop_happens_before_the_provider_is_called(scripted, call):
     provider, runtime = scripted
     harness.init(mode="enforce", audit=False)
-    with harness.run(budget=0.001) as session:
-        with pytest.raises(BudgetExceeded) as err:
-            await call(runtime, max_tokens=1000)  # worst case 1000 x $2/M = $0.002 > $0.001
+    with harness.run(budget=0.001) as session, pytest.raises(BudgetExceeded) as err:
+        await call(runtime, max_tokens=1000)  # worst case 1000 x $2/M = $0.002 > $0.001
     assert provider.requests == []
     assert err.value.key == f"run:{session.run_id}"
     stops = [r for r in session.trace() if r["action"] == "stop"]
@@ -47,14 +46,13 @@ async def test_observe_records_the_would_be_stop_and_sends_the_call_unchanged(sc
 async def test_run_budget_zero_stops_every_call_in_enforce_mode(scripted, call):
     provider, runtime = scripted
     harness.init(mode="enforce", audit=False)
-    with harness.run(budget=0) as session:
-        with pytest.raises(BudgetExceeded):
-            await call(runtime, max_tokens=10)
+    with harness.run(budget=0) as session, pytest.raises(BudgetExceeded):
+        await call(runtime, max_tokens=10)
     assert provider.requests == [] and session.summary()["budget_remaining"] == 0
 
 
 async def test_summary_adds_cost_steps_latency_and_models(scripted, call):
-    provider, runtime = scripted
+    _provider, runtime = scripted
     harness.init(mode="enforce", audit=False)
     with harness.run(budget=1.0, user_id="alice", name="triage") as session:
         await call(runtime, max_tokens=50)
@@ -75,7 +73,7 @@ async def test_summary_adds_cost_steps_latency_and_models(scripted, call):
 
 
 async def test_nested_scopes_apply_the_tighter_budget_and_record_in_both(scripted, call):
-    provider, runtime = scripted
+    _provider, runtime = scripted
     harness.init(mode="enforce", audit=False)
     with harness.run(budget=1.0) as outer:
         with harness.run(budget=0.001) as inner:
@@ -92,10 +90,8 @@ async def test_nested_scopes_apply_the_tighter_budget_and_record_in_both(scripte
 async def test_inner_generous_scope_cannot_escape_the_outer_budget(scripted, call):
     provider, runtime = scripted
     harness.init(mode="enforce", audit=False)
-    with harness.run(budget=0.001) as outer:
-        with harness.run(budget=5.0):
-            with pytest.raises(BudgetExceeded) as err:
-                await call(runtime, max_tokens=1000)
+    with harness.run(budget=0.001) as outer, harness.run(budget=5.0), pytest.raises(BudgetExceeded) as err:
+        await call(runtime, max_tokens=1000)
     assert err.value.key == f"run:{outer.run_id}" and provider.requests == []
 
 
@@ -151,7 +147,7 @@ async def test_max_latency_stops_a_run_that_used_up_its_time(scripted, call):
 
 
 def test_agent_decorator_runs_each_invocation_in_its_own_scope(scripted):
-    provider, runtime = scripted
+    _provider, _runtime = scripted
     harness.init(mode="enforce", audit=False)
     seen = []
 
@@ -190,7 +186,7 @@ def test_agent_decorator_rejects_bad_limits_at_decoration_time():
 
 
 async def test_scope_follows_asyncio_tasks(scripted, call):
-    provider, runtime = scripted
+    _provider, runtime = scripted
     harness.init(mode="enforce", audit=False)
     async with harness.run(budget=1.0) as session:
         await asyncio.gather(*(asyncio.create_task(call(runtime, max_tokens=20)) for _ in range(3)))
@@ -218,7 +214,7 @@ def test_spawn_thread_and_context_pool_carry_the_scope():
 
 
 async def test_off_mode_scope_counts_cost_but_decides_nothing(scripted, call):
-    provider, runtime = scripted
+    _provider, runtime = scripted
     with harness.run(budget=0.000001) as session:  # never init()ed: mode off
         await call(runtime, max_tokens=1000)
     assert session.mode == "off" and session.trace() == [] and session.summary()["steps"] == 1

@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from loopback import Reply
 
 from cascadeflow import harness as cascadeflow  # the names the seeds call: init, run, agent
 from cascadeflow.cascade.agent import CascadeAgent
 from cascadeflow.errors import BudgetExceeded, PolicyViolation
 from cascadeflow.models import ModelConfig
-
-from loopback import Reply
 
 query = "Summarise the incident: API latency spiked after the 14:00 deploy."
 
@@ -110,7 +109,7 @@ async def test_stage_5_per_agent_policies(models, openai_server):
     await medical_agent("Patient SSN 078-05-1120 reports chest pain; triage?")
     assert seen["triage"].summary()["budget_max"] == 0.10 and seen["medical"].compliance.name == "hipaa"
     assert "078-05-1120" not in openai_server.requests[-1].body.decode()
-    assert [r.action for r in seen["medical"].trace()][0] == "redact"
+    assert next(r.action for r in seen["medical"].trace()) == "redact"
 
 
 def test_environment_driven_mode(monkeypatch):
@@ -127,9 +126,8 @@ async def test_cascade_agent_inside_a_zero_budget_enforce_run_is_stopped_before_
     # the agent's own default runtime has no ledger: the run scope's policy still stops it
     agent = CascadeAgent(models=models) if own_runtime else CascadeAgent(models=models,
                                                                           runtime=cascadeflow.default_runtime())
-    with cascadeflow.run(budget=0, compliance=compliance) as session:
-        with pytest.raises(error):
-            await agent.run(query)
+    with cascadeflow.run(budget=0, compliance=compliance) as session, pytest.raises(error):
+        await agent.run(query)
     assert openai_server.requests == []
     stops = [r for r in session.trace() if r["action"] == "stop"]
     assert len(stops) == 1 and stops[0]["applied"] is True and stops[0]["run_id"] == session.run_id

@@ -60,15 +60,18 @@ def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
 def read_config_file(path: Path) -> dict[str, Any]:
     """Settings from a TOML or YAML file; a `[harness]` table is used when present."""
     text = path.read_text()
-    try:
-        if path.suffix == ".toml":
+    if path.suffix == ".toml":
+        try:
             data: Any = tomllib.loads(text)
-        else:
-            import yaml
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"cannot parse config file {str(path)!r}: {exc}") from None
+    else:
+        import yaml
 
+        try:
             data = yaml.safe_load(text) or {}
-    except Exception as exc:  # both parsers raise their own error types
-        raise ConfigurationError(f"cannot parse config file {str(path)!r}: {exc}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"cannot parse config file {str(path)!r}: {exc}") from None
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"config file {str(path)!r} must hold a table of settings")
     data = data.get("harness", data)

@@ -14,8 +14,8 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from decimal import Decimal
-from typing import Any, TypeVar
+from decimal import Decimal, InvalidOperation
+from typing import Any, Self, TypeVar
 
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.harness import state
@@ -38,7 +38,7 @@ def _budget_micro(budget: Any) -> int | None:
         raise ConfigurationError(f"budget must be a number of US dollars, got {budget!r}")
     try:
         dec = Decimal(str(budget))
-    except Exception:
+    except InvalidOperation:
         raise ConfigurationError(f"budget must be a number of US dollars, got {budget!r}") from None
     if not dec.is_finite() or dec < 0:
         raise ConfigurationError(f"budget must be zero or a positive number of US dollars, got {budget!r}")
@@ -175,19 +175,19 @@ class RunScope:
     def _remaining_unlocked(self) -> float:
         return float(from_micro_usd(max((self.budget_micro or 0) - to_micro_usd(self.spent), 0)))
 
-    def __enter__(self) -> RunScope:
+    def __enter__(self) -> Self:
         self.parent = CURRENT_SCOPE.get()  # type: ignore[assignment]
         self.runtime = state.default_runtime()
         self._tokens.append(CURRENT_SCOPE.set(self))
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         CURRENT_SCOPE.reset(self._tokens.pop())
 
-    async def __aenter__(self) -> RunScope:
+    async def __aenter__(self) -> Self:
         return self.__enter__()
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self.__exit__(*exc)
 
     def __repr__(self) -> str:

@@ -164,7 +164,7 @@ def _snapshot_response(prepared: PreparedCall) -> Response:
     stream = prepared.result
     try:
         message = stream.current_message_snapshot
-    except Exception:  # nothing arrived (closed before message_start): estimate
+    except Exception:  # noqa: BLE001 - the SDK asserts when no message_start arrived: estimate instead
         return MessagesStreamAccumulator().response(prepared.view)
     return message_response(message, prepared.view)
 
@@ -203,7 +203,7 @@ class ManagedStream:
         prepared.coro, self._prepared = coro, prepared
         return prepared.result
 
-    def __exit__(self, *exc: Any) -> Any:
+    def __exit__(self, *exc: object) -> Any:
         if self._plain is not None:
             return self._plain.__exit__(*exc)
         prepared = self._prepared
@@ -227,7 +227,7 @@ class ManagedStream:
         prepared.coro, self._prepared = coro, prepared
         return prepared.result
 
-    async def __aexit__(self, *exc: Any) -> Any:
+    async def __aexit__(self, *exc: object) -> Any:
         if self._plain is not None:
             return await self._plain.__aexit__(*exc)
         prepared = self._prepared

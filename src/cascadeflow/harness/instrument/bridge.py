@@ -179,7 +179,7 @@ class DriveAsync:
                 return yielded
             try:
                 send, error = (yield yielded), None
-            except BaseException as exc:  # cancellation and friends go into the pipeline
+            except BaseException as exc:  # noqa: BLE001 - cancellation and friends go into the pipeline
                 send, error = None, exc
 
 
@@ -190,9 +190,10 @@ def complete_stream(prepared: PreparedCall, response: Response | None, error: Ba
     coro, prepared.coro = prepared.coro, None
     if error is not None:
         try:
-            drive_sync(coro, exc=error)
-        except BaseException:
-            pass
+            drive_sync(coro, exc=error)  # the pipeline records the failed attempt and re-raises it
+        except BaseException as raised:  # noqa: BLE001 - the stream's own error reaches the caller already
+            if raised is not error:
+                log.warning("cascadeflow: settling a failed stream raised %s", type(raised).__name__)
         finish(prepared, None, None, error)
         return
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import Any
+from typing import Any, Self
 
 from cascadeflow.harness.instrument.bridge import (
     DriveAsync,
@@ -154,10 +154,10 @@ class SyncStreamProxy(_StreamProxyBase):
         finally:
             self._done(None)
 
-    def __enter__(self) -> SyncStreamProxy:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -188,10 +188,10 @@ class AsyncStreamProxy(_StreamProxyBase):
         finally:
             self._done(None)
 
-    async def __aenter__(self) -> AsyncStreamProxy:
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cascadeflow.cascade.calibration import Calibration
 from cascadeflow.cascade.quality import PRESETS, QualityConfig, Signal, Verdict, assess
@@ -212,3 +214,16 @@ def test_verdict_to_dict_is_json_ready():
     data = json.loads(json.dumps(verdict.to_dict()))
     assert data["accepted"] is True and data["used"] == ["structure", "logprob", "relevance"]
     assert data["signals"][1]["name"] == "logprob" and data["signals"][1]["score"] == pytest.approx(0.9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0.01, 1.0), st.floats(0.0, 1.0))
+def test_on_topic_draft_with_logprobs_is_accepted_exactly_when_confidence_reaches_the_bar(p, bar):
+    verdict = assess(REQ, resp(GOOD, logprob=math.log(p)), QualityConfig(threshold=bar))
+    assert verdict.score == pytest.approx(p)
+    assert verdict.accepted == (verdict.score >= bar)
+
+
+def test_a_signal_outside_zero_to_one_is_refused():
+    with pytest.raises(ConfigurationError, match="0..1"):
+        Signal("custom", 1.5, "too sure")

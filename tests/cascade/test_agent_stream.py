@@ -90,3 +90,29 @@ async def test_breaking_out_of_a_stream_cancels_the_run():
     analytics = agent.get_analytics()
     assert analytics.total_queries == 0 and analytics.errors == 1
     assert analytics.total_cost > 0  # the rejected draft was paid for and is still counted
+
+
+class SwitchTo:
+    """A policy that switches one model to another (as a compliance preset would)."""
+
+    def __init__(self, source, target):
+        self.source, self.target = source, target
+
+    def before_attempt(self, model, request, call):
+        return (self.target, request) if model.id == self.source.id else (model, request)
+
+    def after_attempt(self, model, response, call):
+        pass
+
+
+async def test_a_policy_switch_is_honoured_when_streaming():
+    allowed = ModelConfig("gpt-4o-mini", provider="openai")
+    providers = {CHEAP.name: ScriptedProvider(default="must not be called"), allowed.name: ScriptedProvider(default=GOOD)}
+    runtime = Runtime(resolve_provider=lambda cfg: providers[cfg.name], policy=SwitchTo(CHEAP, allowed))
+    agent = CascadeAgent(models=[CHEAP, TOP], runtime=runtime)
+    events = [e async for e in agent.stream(QUERY)]
+    result = events[-1].data["result"]
+    assert providers[CHEAP.name].requests == [] and len(providers[allowed.name].requests) == 1
+    assert result.model_used == allowed.id and result.tiers[0].model == allowed.id
+    assert result.total_cost == runtime.price_book.cost(allowed, result.response.usage)
+    assert text_of(events) == GOOD

@@ -258,7 +258,9 @@ class CascadeAgent:
         action = "accept" if accepted else ("allow" if len(plan.tiers) == 1 else "escalate")
         self.runtime.finish(call, action=action, model_selected=result.model_used, response=result.response)
         self.analytics.record(result, cascaded=len(plan.tiers) > 1)
-        answered_by = next(m for m in plan.tiers if m.id == result.model_used)
+        # a policy may have switched the model a tier asked for
+        answered_by = next((m for m in plan.tiers if m.id == result.model_used), None) \
+            or as_model_config(result.model_used)
         execution.emit(ev.COMPLETED, reason=action, cfg=answered_by,
                        tokens=result.usage.total_tokens, cost=result.total_cost, latency_ms=result.latency_ms,
                        total_cost=result.total_cost, savings_pct=result.savings_pct, result=result)

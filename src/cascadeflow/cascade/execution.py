@@ -126,9 +126,9 @@ class CascadeExecution:
                        streamed: bool = True) -> tuple[Response, AttemptRecord]:
         if self._stream is None or not streamed:
             return await self.runtime.attempt(cfg, self.plan.request, self.call, tier=tier, role=role)
-        provider = self.runtime.resolve_provider(cfg)
-
         async def invoke(request: Request) -> Response:
+            # the policy may have switched the model: stream from the one the pipeline is sending to
+            provider = self.runtime.resolve_provider(self.call.active_model or cfg)
             shown = False
             async for item in provider.stream(request):
                 if isinstance(item, StreamDone):
@@ -156,7 +156,7 @@ class CascadeExecution:
 
     def _record_error(self, i: int, cfg: ModelConfig, exc: ProviderError, last: int) -> None:
         error = f"{type(exc).__name__}: {exc}"
-        record = next((a for a in reversed(self.call.attempts) if a.tier == i and a.model == cfg.id), None)
+        record = next((a for a in reversed(self.call.attempts) if a.tier == i), None)
         self.attempts.append(tier_attempt(record, tier=i, model=cfg.id, decision="error", reason="error",
                                           error=error, speculative=i == 1 and self.plan.speculate))
         self._decision("escalate" if i < last else "stop", "error", cfg, i, record, error=error)
@@ -216,8 +216,9 @@ class CascadeExecution:
         total = sum((a.cost for a in self.call.attempts), Decimal(0))  # every attempt, speculative included
         base, estimated = baseline(self.plan.top, self.attempts, response, self.runtime.price_book)
         route = self.plan.route
+        answered = next(t for t in reversed(self.attempts) if t.decision in ("accepted", "final"))
         return CascadeResult(
-            content=response.content, model_used=cfg.id, draft_accepted=draft_accepted, tiers=self.attempts,
+            content=response.content, model_used=answered.model, draft_accepted=draft_accepted, tiers=self.attempts,
             total_cost=total, baseline_cost=base, baseline_estimated=estimated,
             latency_ms=(time.perf_counter() - self.started) * 1000, usage=self._usage,
             request_id=self.call.request_id, tool_calls=response.tool_calls, routing_reason=route.reason,
@@ -234,7 +235,7 @@ class CascadeExecution:
         with contextlib.suppress(asyncio.CancelledError, ProviderError):
             await task
         cfg = self.plan.tiers[1]
-        record = next((a for a in reversed(self.call.attempts) if a.tier == 1 and a.model == cfg.id), None)
+        record = next((a for a in reversed(self.call.attempts) if a.tier == 1), None)
         why = "draft accepted; speculative call cancelled" if record is None or record.status != "ok" \
             else "draft accepted; speculative answer discarded"
         self.attempts.append(tier_attempt(record, tier=1, model=cfg.id, decision="cancelled", reason=why,

@@ -46,8 +46,9 @@ def tier_attempt(record: AttemptRecord | None, *, tier: int, model: str, decisio
     """A TierAttempt from the runtime's AttemptRecord (cost, tokens, latency come from the pipeline)."""
     if record is None:
         return TierAttempt(tier, model, decision, reason, score, signals, error=error, speculative=speculative)
+    # record.model is what was actually sent: a policy may have switched the tier's model
     return TierAttempt(
-        tier=tier, model=model, decision=decision, reason=reason, score=score, signals=signals,
+        tier=tier, model=record.model, decision=decision, reason=reason, score=score, signals=signals,
         input_tokens=record.input_tokens, output_tokens=record.output_tokens, cost=record.cost,
         latency_ms=record.latency_ms, error=error if error is not None else record.error, speculative=speculative,
     )

@@ -137,6 +137,7 @@ class CallContext:
     started: float = field(default_factory=time.perf_counter)
     scope: Any = None  # the harness run scope, when inside one
     mode: str = "off"
+    active_model: ModelConfig | None = None  # the model being sent (after policy), for `invoke` callbacks
 
     @property
     def spent(self) -> Decimal:
@@ -292,6 +293,7 @@ class Runtime:
         started = time.perf_counter()
         try:
             if invoke is not None:
+                call.active_model = model  # a policy may have switched it; invoke reads it before awaiting
                 response = await invoke(request)
             else:
                 response = await self.resolve_provider(model).complete(request)

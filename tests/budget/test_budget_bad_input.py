@@ -124,3 +124,19 @@ def test_store_is_re_probed_after_a_short_back_off(tmp_path: Path) -> None:
     clock.advance(BACKOFF_START)
     assert ledger.reserve("r1", [Charge(KEY, 100)], 10, 60).status == "held"  # probed again: store is back
     assert ledger.state(KEY).reserved == 10
+
+
+def test_postgres_synchronous_commit_option_is_validated() -> None:
+    with pytest.raises(ConfigurationError, match="synchronous_commit"):
+        open_ledger("postgresql://postgres@127.0.0.1:1/test?synchronous_commit=maybe")
+
+
+def test_store_passwords_stay_out_of_error_messages() -> None:
+    ledger = open_ledger("redis://:hunter2@127.0.0.1:1/0")
+    with pytest.raises(BudgetBackendUnavailable) as info:
+        ledger.reserve("r", [Charge(KEY, 100)], 1, 60)
+    assert "hunter2" not in str(info.value) and "hunter2" not in ledger.url
+    pg = open_ledger("postgresql://postgres:hunter2@127.0.0.1:1/test")
+    with pytest.raises(BudgetBackendUnavailable) as pg_info:
+        pg.reserve("r", [Charge(KEY, 100)], 1, 60)
+    assert "hunter2" not in str(pg_info.value)

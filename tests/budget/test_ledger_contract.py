@@ -166,3 +166,29 @@ def test_two_clients_of_one_store_share_the_budget(make_ledger: LedgerFactory) -
     assert second.settle("r1", 650_000).status == "settled"
     assert first.settle("r1", 650_000).status == "duplicate"
     assert first.state(DAY.key).spent == 650_000
+
+
+@pytest.mark.backends("memory", "sqlite", "postgres")  # Redis drops finished reservations with EXPIRE itself
+def test_finished_reservations_are_forgotten_after_their_retention(make_ledger: LedgerFactory,
+                                                                   clock: FakeClock) -> None:
+    ledger = make_ledger(clock=clock, retention_seconds=3600)
+    ledger.reserve("done", [DAY], 100, 60)
+    ledger.settle("done", 100)
+    ledger.reserve("open", [DAY], 200, 10 * 86400)
+    clock.advance(1800)
+    assert ledger.purge() == 0
+    clock.advance(3600)
+    assert ledger.purge() == 1
+    assert ledger.settle("done", 100).status == "unknown"  # forgotten: reported, not double-counted
+    assert ledger.settle("open", 150).status == "settled"  # a held reservation is never purged
+    assert ledger.state(DAY.key).spent == 250
+
+
+@pytest.mark.backends("memory")
+def test_reserve_purges_hourly_on_its_own(make_ledger: LedgerFactory, clock: FakeClock) -> None:
+    ledger = make_ledger(clock=clock, retention_seconds=60)
+    ledger.reserve("old", [DAY], 1, 1)
+    ledger.settle("old", 1)
+    clock.advance(3601)
+    ledger.reserve("new", [DAY], 1, 60)
+    assert ledger.counters["purged"] == 1

@@ -30,6 +30,8 @@ T = TypeVar("T")
 SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
 BACKOFF_START = 0.05  # seconds a dead store is not re-probed after a failure (doubles per failure)
 BACKOFF_MAX = 1.0
+RETENTION_SECONDS = 7 * 86400  # finished reservations are kept this long so late duplicates stay recognised
+PURGE_EVERY = 3600.0  # seconds between purges of finished reservations older than the retention
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +136,15 @@ class BaseLedger:
 
     url: str = ""
 
-    def __init__(self, *, fail_open: bool = False, clock: Clock | None = None):
+    def __init__(self, *, fail_open: bool = False, clock: Clock | None = None,
+                 retention_seconds: float = RETENTION_SECONDS):
         self.fail_open = bool(fail_open)
         self.clock: Clock = clock or time.time
         self.counters: Counter[str] = Counter()
+        self.retention_seconds = float(retention_seconds)
         self._retry_at = 0.0
         self._backoff = BACKOFF_START
+        self._purged_at = self.clock()
 
     # primitives a backend implements ------------------------------------------------------------------
     def _reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
@@ -155,6 +160,10 @@ class BaseLedger:
     def _sweep(self, now: float) -> int:
         raise NotImplementedError
 
+    def _purge(self, before: float) -> int:
+        """Delete settled/expired reservations whose lease ended before `before` (Redis expires its own)."""
+        return 0
+
     def close(self) -> None:
         """Release connections; the ledger must not be used afterwards."""
 
@@ -167,8 +176,23 @@ class BaseLedger:
         charges = sorted(charges, key=lambda c: c.key)  # one lock order everywhere: no deadlocks
         now = self.clock()
         unrecorded = Reservation(reservation_id, amount_micro, "admitted_unrecorded")
-        return self._guarded("reserve", lambda: self._reserve(
+        result = self._guarded("reserve", lambda: self._reserve(
             reservation_id, charges, amount_micro, now + float(lease_seconds), now), unrecorded)
+        if now - self._purged_at >= PURGE_EVERY and result.status != "admitted_unrecorded":
+            self.purge()
+        return result
+
+    def purge(self) -> int:
+        """Forget finished reservations older than `retention_seconds` (reserve runs this hourly); a
+        duplicate settle for a purged id is then reported as unknown. Returns how many were removed."""
+        now = self._purged_at = self.clock()
+        try:
+            removed = self._purge(now - self.retention_seconds)
+        except BudgetBackendUnavailable as exc:
+            log.warning("purging finished reservations failed: %s", exc)
+            return 0
+        self.counters["purged"] += removed
+        return removed
 
     def settle(self, reservation_id: str, actual_micro: int) -> Settlement:
         """Turn a reservation into spend of `actual_micro` (which may exceed the reservation: the real
@@ -260,14 +284,15 @@ class BaseLedger:
         return result
 
 
-def open_ledger(url: str, *, fail_open: bool = False, clock: Clock | None = None) -> BaseLedger:
+def open_ledger(url: str, *, fail_open: bool = False, clock: Clock | None = None,
+                retention_seconds: float = RETENTION_SECONDS) -> BaseLedger:
     """A ledger chosen by URL: `memory://`, `sqlite:///relative.db` / `sqlite:////abs/path.db`,
     `redis://host:port/db?prefix=cf`, `postgresql://user@host/db?schema=public&table_prefix=cf_`."""
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(f"budget ledger URL {url!r} is not a URL; use one of the schemes "
                                  f"{', '.join(s + '://' for s in SCHEMES)}")
     scheme = urlsplit(url).scheme.lower()
-    common = {"fail_open": fail_open, "clock": clock}
+    common = {"fail_open": fail_open, "clock": clock, "retention_seconds": retention_seconds}
     if scheme == "memory":
         from cascadeflow.budget.backends.memory import MemoryLedger
 

@@ -7,7 +7,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cascadeflow.budget.ledger import BaseLedger, BudgetState, Clock, Reservation, Settlement, exceeded
+from cascadeflow.budget.ledger import (
+    RETENTION_SECONDS,
+    BaseLedger,
+    BudgetState,
+    Clock,
+    Reservation,
+    Settlement,
+    exceeded,
+)
 from cascadeflow.runtime.pipeline import Charge
 
 
@@ -24,8 +32,9 @@ class MemoryLedger(BaseLedger):
 
     url = "memory://"
 
-    def __init__(self, *, fail_open: bool = False, clock: Clock | None = None):
-        super().__init__(fail_open=fail_open, clock=clock)
+    def __init__(self, *, fail_open: bool = False, clock: Clock | None = None,
+                 retention_seconds: float = RETENTION_SECONDS):
+        super().__init__(fail_open=fail_open, clock=clock, retention_seconds=retention_seconds)
         self._lock = threading.Lock()
         self._spent: dict[str, int] = {}
         self._reserved: dict[str, int] = {}
@@ -75,6 +84,13 @@ class MemoryLedger(BaseLedger):
         with self._lock:
             return self._expire(now)
 
+    def _purge(self, before: float) -> int:
+        with self._lock:
+            gone = [rid for rid, r in self._reservations.items() if r.status != "held" and r.expires_at < before]
+            for rid in gone:
+                del self._reservations[rid]
+            return len(gone)
+
     def _state(self, key: str) -> BudgetState:
         return BudgetState(key, self._spent.get(key, 0), self._reserved.get(key, 0))
 
@@ -83,8 +99,8 @@ class MemoryLedger(BaseLedger):
         released = 0
         while self._leases and self._leases[0][0] <= now:
             _, rid = heapq.heappop(self._leases)
-            held = self._reservations[rid]
-            if held.status != "held":
+            held = self._reservations.get(rid)
+            if held is None or held.status != "held":  # settled (or purged) before its lease ended
                 continue
             for key in held.keys:
                 self._reserved[key] -= held.amount

@@ -12,7 +12,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from cascadeflow.budget.ledger import BaseLedger, BudgetState, Clock, Reservation, Settlement, exceeded
+from cascadeflow.budget.ledger import (
+    RETENTION_SECONDS,
+    BaseLedger,
+    BudgetState,
+    Clock,
+    Reservation,
+    Settlement,
+    exceeded,
+)
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
 from cascadeflow.runtime.pipeline import Charge
 
@@ -94,8 +102,8 @@ class PostgresLedger(BaseLedger):
 
     def __init__(self, conninfo: str, *, schema: str = "public", table_prefix: str = "cascadeflow_budget_",
                  url: str = "postgresql://", fail_open: bool = False, clock: Clock | None = None,
-                 synchronous_commit: bool = True):
-        super().__init__(fail_open=fail_open, clock=clock)
+                 synchronous_commit: bool = True, retention_seconds: float = RETENTION_SECONDS):
+        super().__init__(fail_open=fail_open, clock=clock, retention_seconds=retention_seconds)
         self.synchronous_commit = synchronous_commit
         try:
             from psycopg import sql
@@ -213,6 +221,9 @@ class PostgresLedger(BaseLedger):
         self.counters["expired_released"] += released
         return released
 
+    def _purge(self, before: float) -> int:
+        return int(self._tx(lambda conn: conn.execute(self._sql["purge"], (before,)).rowcount))
+
     def drop_all(self) -> None:
         """Drop this ledger's tables (tests and benchmarks)."""
         self._tx(lambda conn: conn.execute(self._sql["drop"]))
@@ -222,6 +233,7 @@ _STATEMENTS = {
     "expire": "SELECT {expire}(%s)",
     "reserve": "SELECT * FROM {reserve}(%s, %s::text[], %s::bigint[], %s, %s, %s)",
     "settle": "SELECT {settle}(%s, %s)",
+    "purge": "DELETE FROM {res} WHERE status <> 'held' AND expires_at < %s",
     "states": "SELECT key, spent, reserved FROM {keys} WHERE key = ANY(%s)",
     "drop": "DROP TABLE IF EXISTS {keys}, {res}; DROP FUNCTION IF EXISTS {reserve}, {settle}, {expire}",
 }

@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from cascadeflow.budget.ledger import BaseLedger, BudgetState, Clock, Reservation, Settlement, exceeded
+from cascadeflow.budget.ledger import (
+    RETENTION_SECONDS,
+    BaseLedger,
+    BudgetState,
+    Clock,
+    Reservation,
+    Settlement,
+    exceeded,
+)
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
 from cascadeflow.runtime.pipeline import Charge
 
@@ -21,7 +29,6 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 0.5  # seconds; a dead store must not hold a call for long (the ledger then backs off)
 SOCKET_TIMEOUT = 2.0
-RETENTION_SECONDS = 7 * 86400
 
 # Shared by every script: release held reservations whose lease passed (at most 100 per call).
 _EXPIRE = """
@@ -111,11 +118,10 @@ class RedisLedger(BaseLedger):
     def __init__(self, client: Any, *, prefix: str = "{cascadeflow}:", url: str = "redis://",
                  fail_open: bool = False, clock: Clock | None = None,
                  retention_seconds: int = RETENTION_SECONDS):
-        super().__init__(fail_open=fail_open, clock=clock)
+        super().__init__(fail_open=fail_open, clock=clock, retention_seconds=retention_seconds)
         self.client = client
         self.prefix = prefix
         self.url = url
-        self.retention_seconds = int(retention_seconds)
         self._reserve_script = client.register_script(RESERVE)
         self._settle_script = client.register_script(SETTLE)
         self._states_script = client.register_script(STATES)
@@ -150,7 +156,7 @@ class RedisLedger(BaseLedger):
     def _reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
                  expires_at: float, now: float) -> Reservation:
         args: list[Any] = [self.prefix, reservation_id, amount_micro, repr(expires_at), repr(now),
-                           self.retention_seconds, len(charges)]
+                           int(self.retention_seconds), len(charges)]
         for charge in charges:
             args += [charge.key, charge.limit_micro]
         reply = self._run(self._reserve_script, args)
@@ -163,19 +169,19 @@ class RedisLedger(BaseLedger):
 
     def _settle(self, reservation_id: str, actual_micro: int, now: float) -> Settlement:
         reply = self._run(self._settle_script, [self.prefix, reservation_id, actual_micro, repr(now),
-                                                self.retention_seconds])
+                                                int(self.retention_seconds)])
         self.counters["expired_released"] += int(reply[1])
         return Settlement(reservation_id, _text(reply[0]), actual_micro)  # type: ignore[arg-type]
 
     def _states(self, keys: Sequence[str], now: float) -> list[BudgetState]:
-        reply = self._run(self._states_script, [self.prefix, repr(now), self.retention_seconds, *keys])
+        reply = self._run(self._states_script, [self.prefix, repr(now), int(self.retention_seconds), *keys])
         self.counters["expired_released"] += int(reply[0])
         return [BudgetState(k, int(reply[1 + 2 * i]), int(reply[2 + 2 * i])) for i, k in enumerate(keys)]
 
     def _sweep(self, now: float) -> int:
         total = 0
         while True:  # the script releases at most 100 reservations per run
-            released = int(self._run(self._states_script, [self.prefix, repr(now), self.retention_seconds])[0])
+            released = int(self._run(self._states_script, [self.prefix, repr(now), int(self.retention_seconds)])[0])
             self.counters["expired_released"] += released
             total += released
             if released < 100:

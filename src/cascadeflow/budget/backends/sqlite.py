@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from cascadeflow.budget.ledger import BaseLedger, BudgetState, Clock, Reservation, Settlement, exceeded
+from cascadeflow.budget.ledger import (
+    RETENTION_SECONDS,
+    BaseLedger,
+    BudgetState,
+    Clock,
+    Reservation,
+    Settlement,
+    exceeded,
+)
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
 from cascadeflow.runtime.pipeline import Charge
 
@@ -37,8 +45,9 @@ class SqliteLedger(BaseLedger):
     processes (SQLite's file lock). Open it again after `fork()`; the connection is reopened if the pid
     changed. `synchronous=NORMAL`: in WAL mode a power cut may lose the last commits but never corrupts."""
 
-    def __init__(self, path: str | os.PathLike[str], *, fail_open: bool = False, clock: Clock | None = None):
-        super().__init__(fail_open=fail_open, clock=clock)
+    def __init__(self, path: str | os.PathLike[str], *, fail_open: bool = False, clock: Clock | None = None,
+                 retention_seconds: float = RETENTION_SECONDS):
+        super().__init__(fail_open=fail_open, clock=clock, retention_seconds=retention_seconds)
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         self._lock = threading.Lock()
@@ -147,6 +156,11 @@ class SqliteLedger(BaseLedger):
 
     def _sweep(self, now: float) -> int:
         return self._tx(lambda conn: self._expire(conn, now))
+
+    def _purge(self, before: float) -> int:
+        return self._tx(lambda conn: conn.execute(
+            "DELETE FROM budget_reservations WHERE status IN ('settled', 'expired') AND expires_at < ?",
+            (before,)).rowcount)
 
     def _expire(self, conn: sqlite3.Connection, now: float) -> int:
         rows = conn.execute("SELECT id, keys, amount FROM budget_reservations "

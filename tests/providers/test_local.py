@@ -9,7 +9,12 @@ from decimal import Decimal
 
 import pytest
 
-from cascadeflow.errors import ConfigurationError, InvalidRequestError, ProviderTimeoutError
+from cascadeflow.errors import (
+    ConfigurationError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    ProviderTimeoutError,
+)
 from cascadeflow.messages import ImagePart, Message, StreamDone, TextDelta, TextPart, build_request
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import PriceBook
@@ -143,6 +148,12 @@ async def test_images_are_rejected_with_the_message_index(local: LocalLlama) -> 
                 Message.user([TextPart("what is this?"), ImagePart("https://example.com/cat.png")])]
     with pytest.raises(InvalidRequestError, match="message 1"):
         await local.complete(build_request(messages))
+
+
+async def test_prompt_longer_than_the_context_is_a_context_window_error() -> None:
+    small = LocalLlama.from_config(ModelConfig(name="local/smollm2", extra={"n_ctx": 128}))
+    with pytest.raises(ContextWindowExceededError, match="128"):
+        await small.complete(build_request("incident " * 300, max_tokens=4))
 
 
 def test_unknown_local_name_without_file_is_a_configuration_error() -> None:

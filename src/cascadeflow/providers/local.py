@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cascadeflow.errors import ConfigurationError, InvalidRequestError, ProviderTimeoutError
+from cascadeflow.errors import (
+    ConfigurationError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    ProviderTimeoutError,
+)
 from cascadeflow.messages import (
     ImagePart,
     Message,
@@ -231,6 +236,10 @@ class LocalLlama:
             prompt, stop = render_prompt(model.llama, request.messages)
             options = {**kwargs, "prompt": prompt, "stop": kwargs["stop"] + stop,
                        "stopping_criteria": StoppingCriteriaList([gate])}
+            if len(prompt) >= self.n_ctx:  # llama.cpp would raise a bare ValueError
+                raise ContextWindowExceededError(
+                    f"the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}; shorten it or "
+                    f"raise extra['n_ctx']", provider=self.name, model=self.model_name)
             if on_chunk is None:
                 return model.llama.create_completion(**options)
             for chunk in model.llama.create_completion(**options, stream=True):

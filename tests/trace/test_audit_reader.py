@@ -134,7 +134,7 @@ def test_follow_yields_new_records_across_a_rotation(tmp_path):
     path = tmp_path / "audit.jsonl"
     sink = JsonlSink(path, max_bytes=3000, backups=50)
     sink.write(make_record("old"))  # already there when following starts: not yielded
-    stream = follow(path, poll_seconds=0.01, idle_exit_s=5.0)  # positioned at the end from here on
+    stream = follow(path, poll_seconds=0.01, idle_exit_s=30.0)  # positioned at the end from here on
 
     def produce():
         for i in range(20):

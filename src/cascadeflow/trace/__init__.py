@@ -15,6 +15,7 @@ from cascadeflow.trace.reader import (
     last_records,
     read_log,
     summarise,
+    total,
 )
 from cascadeflow.trace.records import AuditRecord, DecisionRecord
 from cascadeflow.trace.redact import redact_text
@@ -39,6 +40,7 @@ __all__ = [
     "read_log",
     "redact_text",
     "summarise",
+    "total",
 ]
 
 

@@ -345,3 +345,20 @@ def test_result_to_dict_is_json_ready():
     data = json.loads(json.dumps(agent.run_sync(QUERY, metadata={"severity": "P2"}).to_dict()))
     assert [t["decision"] for t in data["tiers"]] == ["rejected", "accepted"]
     assert data["metadata"] == {"severity": "P2"} and data["total_cost"] > 0
+
+
+async def test_inside_a_harness_run_every_tier_is_traced_and_limits_are_enforced():
+    import cascadeflow.harness as harness
+
+    agent, _ = make_agent({CHEAP.name: [BAD, GOOD, GOOD], MID.name: [GOOD]})
+    with harness.run(mode="observe", budget=1.0) as session:
+        result = await agent.run(QUERY)
+    trace = session.trace()
+    assert [(r["action"], r["tier"]) for r in trace] == [("escalate", 0), ("accept", 1)]
+    assert trace[0]["reason"].startswith("rejected: structure: empty answer")
+    assert session.summary()["cost_total"] == float(result.total_cost)
+    assert session.summary()["steps"] == 2
+    with pytest.raises(BudgetExceeded), harness.run(mode="enforce", budget=0):
+        await agent.run(QUERY)
+    with pytest.raises(PolicyViolation), harness.run(mode="enforce", compliance="strict"):
+        await agent.run(QUERY)  # strict allows only self-hosted providers; groq is refused before sending

@@ -78,6 +78,7 @@ async def run_target(name: str, spec: dict, data: Path, plots: Path | None) -> d
         print(_line("pooled held-out", result["pooled"]))
         print(_line("random routing, same strong share", result["random_at_same_fraction"]))
         print(f"  signals in draft verdicts: {result['draft_signals']}")
+        print(f"  why drafts were escalated: {result['escalation_causes']}")
     last = out["calibrated" if "calibrated" in out else "uncalibrated"]
     for b in last["baselines"]:
         print(_line(b["name"], b))

@@ -160,3 +160,13 @@ def test_token_estimate_uses_the_documented_ratio():
     assert estimate_tokens("abcde") == 2
     assert estimate_tokens("é" * 4) == 2  # 8 UTF-8 bytes
     assert math.isclose(estimate_tokens("x" * 400), 100)
+
+
+def test_package_exports_every_listed_name():
+    import cascadeflow.replay as replay_pkg
+
+    assert replay_pkg.__all__ == sorted(replay_pkg.__all__)
+    for name in replay_pkg.__all__:
+        assert getattr(replay_pkg, name) is not None
+    with pytest.raises(AttributeError):
+        replay_pkg.nothing_here  # noqa: B018

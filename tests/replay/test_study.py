@@ -113,3 +113,31 @@ async def test_cross_validation_with_a_fitted_calibration_reports_probability_th
     assert result["calibration_fitted"] is True
     assert result["pooled"]["quality"] == 1.0
     assert result["pooled"]["strong_call_fraction"] == pytest.approx(16 / 40)
+
+
+def test_escalation_causes_are_read_from_the_engine_verdicts():
+    from decimal import Decimal
+
+    from cascadeflow.replay.report import QueryOutcome
+    from cascadeflow.replay.study import escalation_causes
+
+    def esc(reason):
+        return QueryOutcome("q", "strong", ("cheap", "strong"), Decimal(0), 1.0, reasons=(reason, "final"))
+
+    outcomes = [esc("rejected: arithmetic: 2+2=5 is wrong"), esc("rejected: arithmetic: 3*3=8"),
+                esc("rejected: score=0.40 < 0.70; weakest logprob: low (structure, logprob)"),
+                esc("rejected: no signal was available to judge the draft"),
+                QueryOutcome("a", "cheap", ("cheap",), Decimal(0), 1.0, reasons=("accepted: score=0.9",))]
+    assert escalation_causes(outcomes) == {"veto:arithmetic": 2, "weakest:logprob": 1, "no-signal": 1}
+
+
+async def test_real_engine_reasons_classify_vetoes_and_low_scores(test_set, tmp_path):
+    from cascadeflow.replay.study import escalation_causes
+
+    rows = [{"id": "v", "messages": [{"role": "user", "content": "q"}],
+             "answers": {"cheap": answer("", True, confidence=0.9), "strong": answer("s", True)}},
+            {"id": "w", "messages": [{"role": "user", "content": "q"}],
+             "answers": {"cheap": answer("fine draft", True, confidence=0.1), "strong": answer("s", True)}}]
+    ds = load_dataset(write_jsonl(tmp_path / "why.jsonl", [HEADER, *rows]))
+    outcomes = await replay(ReplaySetup.build(ds, ["cheap", "strong"], ONLY.with_(threshold=0.5)))
+    assert escalation_causes(outcomes) == {"veto:structure": 1, "weakest:logprob": 1}

@@ -18,7 +18,11 @@ _WHERE = {
     "convert": "converters", "cross_validate": "study", "run_study": "study",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "OperatingPoint", "QueryOutcome", "RecordedAnswer", "RecordedQuery", "ReplayDataset", "ReplaySetup",
+    "convert", "cross_validate", "dump_dataset", "fit_calibration", "load_dataset", "record_verdicts",
+    "replay", "run_study", "sweep", "sweep_recorded",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -69,7 +69,8 @@ def _outcome(setup: ReplaySetup, query_index: int, result: CascadeResult) -> Que
     final = alias_of[result.model_used]
     called = tuple(alias_of[t.model] for t in result.tiers)
     return QueryOutcome(query.id, final, called, result.total_cost, query.answers[final].quality,
-                        tuple(t.score for t in result.tiers), tuple(t.signals for t in result.tiers))
+                        tuple(t.score for t in result.tiers), tuple(t.signals for t in result.tiers),
+                        tuple(t.reason for t in result.tiers))
 
 
 async def run_agent(setup: ReplaySetup, *, progress: Progress | None = None) -> list[CascadeResult]:

@@ -29,6 +29,7 @@ class QueryOutcome:
     quality: float
     scores: tuple[float | None, ...] = ()  # the validator score of each called tier
     signals: tuple[tuple[str, ...], ...] = ()
+    reasons: tuple[str, ...] = ()  # each tier's verdict reason, as the engine wrote it
 
 
 @dataclass(slots=True)

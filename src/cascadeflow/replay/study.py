@@ -3,6 +3,7 @@ calibration data for a target quality, then measured on the evaluated data (neve
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,31 @@ def signal_counts(outcomes: Sequence[QueryOutcome]) -> dict[str, int]:
     for outcome in outcomes:
         if outcome.signals:
             counts.update(outcome.signals[0])
+    return dict(counts.most_common())
+
+
+_VETO = re.compile(r"^rejected: (\w+): ")
+_WEAKEST = re.compile(r"weakest (\w+): ")
+
+
+def escalation_causes(outcomes: Sequence[QueryOutcome]) -> dict[str, int]:
+    """Why drafts were escalated, from the engine's verdict reasons: `veto:<signal>`, `weakest:<signal>`
+    (score below the bar; with a calibration the weakest signal is named, the probability decided),
+    `no-signal`, or `other`."""
+    counts: Counter[str] = Counter()
+    for outcome in outcomes:
+        if len(outcome.called) < 2 or not outcome.reasons:
+            continue
+        reason = outcome.reasons[0]
+        veto, weakest = _VETO.match(reason), _WEAKEST.search(reason)
+        if "no signal" in reason:
+            counts["no-signal"] += 1
+        elif veto and not reason.startswith(("rejected: score", "rejected: p=")):
+            counts[f"veto:{veto.group(1)}"] += 1
+        elif weakest:
+            counts[f"weakest:{weakest.group(1)}"] += 1
+        else:
+            counts["other"] += 1
     return dict(counts.most_common())
 
 
@@ -146,4 +172,5 @@ async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], m
     return {"target_quality_fraction": target_quality, "calibration_fitted": fit, "folds": per_fold,
             "pooled": pooled.to_dict(), "random_at_same_fraction": random_point(ref, pooled.strong_call_fraction
                                                                                 ).to_dict(),
-            "baselines": [b.to_dict() for b in baselines(ref)], "draft_signals": signal_counts(pooled_outcomes)}
+            "baselines": [b.to_dict() for b in baselines(ref)], "draft_signals": signal_counts(pooled_outcomes),
+            "escalation_causes": escalation_causes(pooled_outcomes)}

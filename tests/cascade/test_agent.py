@@ -348,7 +348,7 @@ def test_result_to_dict_is_json_ready():
 
 
 async def test_inside_a_harness_run_every_tier_is_traced_and_limits_are_enforced():
-    import cascadeflow.harness as harness
+    from cascadeflow import harness
 
     agent, _ = make_agent({CHEAP.name: [BAD, GOOD, GOOD], MID.name: [GOOD]})
     with harness.run(mode="observe", budget=1.0) as session:

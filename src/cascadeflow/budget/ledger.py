@@ -146,7 +146,7 @@ class BaseLedger:
         self._backoff = BACKOFF_START
         self._purged_at = self.clock()
 
-    # primitives a backend implements ------------------------------------------------------------------
+    # primitives a backend implements
     def _reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
                  expires_at: float, now: float) -> Reservation:
         raise NotImplementedError
@@ -167,7 +167,7 @@ class BaseLedger:
     def close(self) -> None:
         """Release connections; the ledger must not be used afterwards."""
 
-    # public sync API ----------------------------------------------------------------------------------
+    # public sync API
     def reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
                 lease_seconds: float) -> Reservation:
         """Atomically reserve `amount_micro` on every charge's key, or raise BudgetExceeded and reserve
@@ -237,7 +237,7 @@ class BaseLedger:
         now = self.clock()
         return self._guarded("sweep", lambda: self._sweep(now), 0)
 
-    # async twins --------------------------------------------------------------------------------------
+    # async twins
     async def areserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
                        lease_seconds: float) -> Reservation:
         return await asyncio.to_thread(self.reserve, reservation_id, charges, amount_micro, lease_seconds)
@@ -260,7 +260,7 @@ class BaseLedger:
     async def asweep(self) -> int:
         return await asyncio.to_thread(self.sweep)
 
-    # fail closed / fail open --------------------------------------------------------------------------
+    # fail closed / fail open
     def _guarded(self, op: str, run: Callable[[], T], unrecorded: T) -> T:
         """Run `op` on the store. While a recent failure's back-off lasts the store is not re-probed (a
         dead store must not add a connect timeout to every call); after it, the next call probes again."""

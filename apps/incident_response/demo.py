@@ -30,7 +30,7 @@ from cascadeflow import (  # noqa: E402
     QualityConfig,
     SeverityRouter,
 )
-from apps.incident_response.report import print_cycle, print_audit_summary, print_header  # noqa: E402
+from apps.incident_response.report import console, print_audit_summary, print_cycle, print_header  # noqa: E402
 
 SYSTEM_PROMPT = (
     "You are an SRE incident-response assistant. Given an alert, reply in two or three sentences: the most "
@@ -95,6 +95,24 @@ async def run_cycle(cf: CascadeFlow, alerts: list[dict], limit: float, queue: De
     return list(rows), session
 
 
+async def drain_cycle(cf: CascadeFlow, queue: DeferredQueue, limit: float,
+                      max_tokens: int) -> tuple[list[dict], BudgetSession]:
+    """The next cycle: a fresh session budget drains the queue. An alert leaves the queue only once it was
+    answered (at-least-once); one that still does not fit stays queued for the cycle after."""
+    rows: list[dict] = []
+    session = BudgetSession(cf, limit=limit)
+
+    async def handle(item) -> None:  # noqa: ANN001 - a cascadeflow DeferredItem
+        row = await answer(session, item.payload, max_tokens)
+        rows.append(row)
+        if row["queued"]:
+            raise BudgetExceeded("still over budget; kept in the queue")
+
+    with session:
+        await queue.adrain(handle)
+    return rows, session
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=24, help="how many alerts in the storm (max 24)")
@@ -112,7 +130,7 @@ async def main(argv: list[str] | None = None) -> int:
     budget = args.budget if args.budget is not None else (0.02 if online else 0.0035)
     audit_path = out / "audit.jsonl"
 
-    cascadeflow.init(mode="enforce", audit_path=str(audit_path), ledger=f"sqlite:///{out / 'budget.sqlite'}")
+    cascadeflow.init(mode="enforce", audit=str(audit_path), ledger_url=f"sqlite:///{out / 'budget.sqlite'}")
     cf = CascadeFlow(router=SeverityRouter(routes, default=routes["P3"]),
                      quality_config=QualityConfig.preset("balanced"))
     queue = DeferredQueue(out / "queue.sqlite")
@@ -122,16 +140,10 @@ async def main(argv: list[str] | None = None) -> int:
     rows, session = await run_cycle(cf, alerts, budget, queue, args.concurrency, args.max_tokens)
     print_cycle(1, rows, session)
 
-    pending = [item.payload for item in queue.list()]
-    if pending:
-        drained: list[dict] = []
-
-        def handle(payload: dict) -> None:  # at-least-once: an item leaves the queue only when answered
-            drained.append(payload)
-
-        queue.drain(handle)
-        rows2, session2 = await run_cycle(cf, drained, budget, queue, args.concurrency, args.max_tokens)
+    if len(queue):
+        rows2, session2 = await drain_cycle(cf, queue, budget, args.max_tokens)
         print_cycle(2, rows2, session2)
+        console.print(f"still queued after cycle 2: {len(queue)}")
     print_audit_summary(audit_path)
     cascadeflow.reset()
     return 0

@@ -1,65 +1,143 @@
 """cascadeflow: the runtime layer between an agent and LLM APIs.
 
 It decides, for every call, which model answers, whether a cheap model's answer is good enough, what the
-call may cost, what policy allows, and what gets recorded.
+call may cost, what policy allows, and what gets recorded. Names below are re-exported from the modules
+that own them; the heavier ones load on first use so `import cascadeflow` stays fast.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from cascadeflow.errors import (
-    AuthenticationError,
-    BadRequestError,
     BudgetBackendUnavailable,
     BudgetExceeded,
     CascadeExhausted,
     CascadeflowError,
-    CircuitOpenError,
     ConfigurationError,
-    ContentFilteredError,
-    ContextWindowExceededError,
     InvalidRequestError,
-    MalformedResponseError,
     MissingAPIKeyError,
     PolicyViolation,
     ProviderError,
-    ProviderTimeoutError,
     RateLimitError,
-    ServerError,
     UnknownModelPriceError,
     UnknownProviderError,
 )
 from cascadeflow.messages import Message, Request, Response, ToolCall, ToolSpec, Usage
 from cascadeflow.models import ModelConfig
-from cascadeflow.pricing import PriceBook
 
 __version__ = "0.1.0"
 
+# name -> module that owns it (imported on first attribute access)
+_LAZY = {
+    "AnthropicMessages": "cascadeflow.providers.anthropic",
+    "BudgetConfig": "cascadeflow.budget.config",
+    "BudgetSession": "cascadeflow.runtime.session",
+    "Calibration": "cascadeflow.cascade.calibration",
+    "CascadeAgent": "cascadeflow.cascade.agent",
+    "CascadeFlow": "cascadeflow.runtime.client",
+    "CascadeResult": "cascadeflow.cascade.result",
+    "CompletionResult": "cascadeflow.runtime.client",
+    "DeferredQueue": "cascadeflow.budget.queue",
+    "DomainConfig": "cascadeflow.routing.domains",
+    "ModelRouter": "cascadeflow.routing.tasks",
+    "OpenAIChat": "cascadeflow.providers.openai_chat",
+    "PriceBook": "cascadeflow.pricing",
+    "QualityConfig": "cascadeflow.cascade.quality",
+    "Route": "cascadeflow.routing.route",
+    "Rule": "cascadeflow.routing.rules",
+    "RuleRouter": "cascadeflow.routing.rules",
+    "Runtime": "cascadeflow.runtime.pipeline",
+    "SeverityRouter": "cascadeflow.routing.rules",
+    "TaskType": "cascadeflow.routing.tasks",
+    "UserBudget": "cascadeflow.budget.config",
+    "agent": "cascadeflow.harness.scope",
+    "init": "cascadeflow.harness.state",
+    "open_ledger": "cascadeflow.budget.ledger",
+    "reset": "cascadeflow.harness.state",
+    "run": "cascadeflow.harness.scope",
+}
+
 __all__ = [
-    "AuthenticationError",
-    "BadRequestError",
+    "AnthropicMessages",
     "BudgetBackendUnavailable",
+    "BudgetConfig",
     "BudgetExceeded",
+    "BudgetSession",
+    "Calibration",
+    "CascadeAgent",
     "CascadeExhausted",
+    "CascadeFlow",
+    "CascadeResult",
     "CascadeflowError",
-    "CircuitOpenError",
+    "CompletionResult",
     "ConfigurationError",
-    "ContentFilteredError",
-    "ContextWindowExceededError",
+    "DeferredQueue",
+    "DomainConfig",
     "InvalidRequestError",
-    "MalformedResponseError",
     "Message",
     "MissingAPIKeyError",
     "ModelConfig",
+    "ModelRouter",
+    "OpenAIChat",
     "PolicyViolation",
     "PriceBook",
     "ProviderError",
-    "ProviderTimeoutError",
+    "QualityConfig",
     "RateLimitError",
     "Request",
     "Response",
-    "ServerError",
+    "Route",
+    "Rule",
+    "RuleRouter",
+    "Runtime",
+    "SeverityRouter",
+    "TaskType",
     "ToolCall",
     "ToolSpec",
     "UnknownModelPriceError",
     "UnknownProviderError",
     "Usage",
+    "UserBudget",
     "__version__",
+    "agent",
+    "init",
+    "open_ledger",
+    "reset",
+    "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cascadeflow' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
+    from cascadeflow.budget.config import BudgetConfig, UserBudget
+    from cascadeflow.budget.ledger import open_ledger
+    from cascadeflow.budget.queue import DeferredQueue
+    from cascadeflow.cascade.agent import CascadeAgent
+    from cascadeflow.cascade.calibration import Calibration
+    from cascadeflow.cascade.quality import QualityConfig
+    from cascadeflow.cascade.result import CascadeResult
+    from cascadeflow.harness.scope import agent, run
+    from cascadeflow.harness.state import init, reset
+    from cascadeflow.pricing import PriceBook
+    from cascadeflow.providers.anthropic import AnthropicMessages
+    from cascadeflow.providers.openai_chat import OpenAIChat
+    from cascadeflow.routing.domains import DomainConfig
+    from cascadeflow.routing.route import Route
+    from cascadeflow.routing.rules import Rule, RuleRouter, SeverityRouter
+    from cascadeflow.routing.tasks import ModelRouter, TaskType
+    from cascadeflow.runtime.client import CascadeFlow, CompletionResult
+    from cascadeflow.runtime.pipeline import Runtime
+    from cascadeflow.runtime.session import BudgetSession

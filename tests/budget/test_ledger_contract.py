@@ -192,3 +192,11 @@ def test_reserve_purges_hourly_on_its_own(make_ledger: LedgerFactory, clock: Fak
     clock.advance(3601)
     ledger.reserve("new", [DAY], 1, 60)
     assert ledger.counters["purged"] == 1
+
+
+def test_redis_prefix_becomes_a_cluster_hash_tag() -> None:
+    from cascadeflow.budget.backends.redis import RedisLedger
+
+    assert RedisLedger.from_url("redis://127.0.0.1:1/0?prefix=billing").prefix == "{billing}:"
+    assert RedisLedger.from_url("redis://127.0.0.1:1/0?prefix={a}-b").prefix == "{a}-b:"
+    assert RedisLedger.from_url("redis://127.0.0.1:1/0").prefix == "{cascadeflow}:"

@@ -135,7 +135,10 @@ class RedisLedger(BaseLedger):
                 from exc
         parts = urlsplit(url)
         query = parse_qs(parts.query)
-        prefix = query.pop("prefix", ["{cascadeflow}"])[0] + ":"
+        prefix = query.pop("prefix", ["cascadeflow"])[0]
+        if "{" not in prefix:  # a cluster hash tag keeps every key of one ledger in one slot (Lua needs it)
+            prefix = "{" + prefix + "}"
+        prefix += ":"
         rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
         clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         client = redis.Redis.from_url(clean, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT)

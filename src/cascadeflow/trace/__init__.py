@@ -1,25 +1,35 @@
 """Decision records, the audit log's sinks (JSONL, SQLite, OpenTelemetry) and the reader.
 
-The OpenTelemetry sink is imported lazily (extra `otel`), so importing this package needs no extra.
+Names are resolved on first use: the runtime imports `cascadeflow.trace.records` on every start-up and
+must not pay for sinks, readers or the `otel` extra it may never use.
 """
 
-from cascadeflow.trace.audit import AUDIT_PATH_ENV, default_audit_path, open_sinks
-from cascadeflow.trace.jsonl import JsonlSink
-from cascadeflow.trace.reader import (
-    GroupSummary,
-    LogContents,
-    RecordFilter,
-    SkippedLine,
-    follow,
-    iter_records,
-    last_records,
-    read_log,
-    summarise,
-    total,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
 from cascadeflow.trace.records import AuditRecord, DecisionRecord
-from cascadeflow.trace.redact import redact_text
-from cascadeflow.trace.sqlite import SqliteSink
+
+_HOME = {
+    "AUDIT_PATH_ENV": "audit",
+    "default_audit_path": "audit",
+    "open_sinks": "audit",
+    "JsonlSink": "jsonl",
+    "OtelSink": "otel",
+    "SqliteSink": "sqlite",
+    "redact_text": "redact",
+    "GroupSummary": "reader",
+    "LogContents": "reader",
+    "RecordFilter": "reader",
+    "SkippedLine": "reader",
+    "follow": "reader",
+    "iter_records": "reader",
+    "last_records": "reader",
+    "read_log": "reader",
+    "summarise": "reader",
+    "total": "reader",
+}
 
 __all__ = [
     "AUDIT_PATH_ENV",
@@ -44,9 +54,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name == "OtelSink":
-        from cascadeflow.trace.otel import OtelSink
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cascadeflow.trace' has no attribute {name!r}")
+    value = getattr(import_module(f"cascadeflow.trace.{home}"), name)
+    globals()[name] = value
+    return value
 
-        return OtelSink
-    raise AttributeError(f"module 'cascadeflow.trace' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return __all__

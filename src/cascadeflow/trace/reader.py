@@ -8,14 +8,13 @@ import json
 import logging
 import os
 import re
+import statistics
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
-
-import numpy as np
 
 from cascadeflow.errors import ConfigurationError
 
@@ -236,16 +235,23 @@ def total(records: Iterable[dict[str, Any]]) -> GroupSummary | None:
     return _summarise_group("total", members) if members else None
 
 
+def percentile(values: list[float], q: int) -> float:
+    """The q-th percentile (1..99), interpolated linearly between closest ranks like numpy's default."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
 def _summarise_group(key: str, records: list[dict[str, Any]]) -> GroupSummary:
-    latencies = np.array([float(r.get("latency_ms") or 0.0) for r in records])
+    latencies = [float(r.get("latency_ms") or 0.0) for r in records]
     return GroupSummary(
         key=key,
         count=len(records),
         cost_usd=round(sum(float(r.get("cost_usd") or 0.0) for r in records), 10),
         input_tokens=sum(int(r.get("input_tokens") or 0) for r in records),
         output_tokens=sum(int(r.get("output_tokens") or 0) for r in records),
-        latency_ms_p50=round(float(np.percentile(latencies, 50)), 3),
-        latency_ms_p95=round(float(np.percentile(latencies, 95)), 3),
+        latency_ms_p50=round(percentile(latencies, 50), 3),
+        latency_ms_p95=round(percentile(latencies, 95), 3),
         errors=sum(1 for r in records if r.get("error")),
     )
 

@@ -47,3 +47,28 @@ def test_router_keeps_the_cascade_below_threshold_and_skips_it_above():
 def test_threshold_is_validated():
     with pytest.raises(ConfigurationError):
         ComplexityRouter(threshold=0)
+
+
+def test_long_conversations_and_tools_add_to_the_estimate():
+    short = build_request("What is the next step for the failing deploy?")
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"step {i} of the deploy failed"}
+             for i in range(9)]
+    turns.append({"role": "user", "content": "What is the next step for the failing deploy?"})
+    long = build_request(turns, tools=[{"name": "get_logs"}, {"name": "rollback"}])
+    base, deep = estimate_complexity(short), estimate_complexity(long)
+    assert deep.score > base.score
+    assert any("messages" in r for r in deep.reasons) and any("tools" in r for r in deep.reasons)
+
+
+def test_the_score_is_bounded_and_levels_follow_it():
+    est = estimate_complexity(build_request(HARD + "\n" + HARD))
+    assert 0.0 <= est.score <= 1.0 and est.level == "expert"
+    assert estimate_complexity(build_request("hi")).level == "simple"
+
+
+def test_a_single_tier_is_never_shortcut_and_no_tiers_is_an_error():
+    router = ComplexityRouter(0.5)
+    route, _ = router.decide(build_request(HARD), TIERS[:1])
+    assert route.models == TIERS[:1] and route.label == "cascade"
+    with pytest.raises(ConfigurationError, match="at least one tier"):
+        router.decide(build_request(HARD), ())

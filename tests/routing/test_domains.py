@@ -3,7 +3,7 @@ import pytest
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.messages import build_request
 from cascadeflow.models import ModelConfig
-from cascadeflow.routing import DomainConfig, detect_domain
+from cascadeflow.routing import DomainConfig, DomainGuess, detect_domain
 
 CODER = ModelConfig(name="deepseek-coder", provider="ollama", cost=0.0)
 MINI = ModelConfig(name="gpt-4o-mini", provider="openai", cost=0.00015)
@@ -80,3 +80,21 @@ def test_domain_config_validation():
     with pytest.raises(ConfigurationError, match="min_confidence"):
         DomainConfig(domains={"DEFAULT": [MINI]}, min_confidence=2)
     assert DomainConfig(domains={"CODE": [CODER]}).route(build_request("hello")) is None
+
+
+def test_the_stronger_evidence_wins_between_code_and_math():
+    guess = detect_domain("```python\nimport math\ndef area(r):\n    return math.pi * r ** 2\n```\nwhat is 3 * 4 = ?")
+    assert guess.domain == "CODE"
+    assert "code fence" in guess.reason and 0 < guess.score <= 1
+
+
+def test_a_custom_detector_replaces_the_rules():
+    config = DomainConfig(domains={"LOGS": [MINI], "DEFAULT": [BIG]},
+                          detector=lambda text: DomainGuess("LOGS", 1.0, "log lines") if "ERROR" in text else None)
+    assert config.route(build_request("2026-01-01 ERROR db timeout")).label == "LOGS"
+    assert config.route(build_request("hello")).models == (BIG,)
+
+
+def test_all_models_lists_each_model_once():
+    config = DomainConfig(domains={"CODE": [CODER, BIG], "DEFAULT": [MINI, BIG]})
+    assert [m.id for m in config.all_models()] == [CODER.id, BIG.id, MINI.id]

@@ -79,3 +79,41 @@ def test_rule_names_must_be_unique_and_broken_predicates_are_named():
 def test_empty_cascade_target_is_rejected():
     with pytest.raises(ConfigurationError, match="empty"):
         Rule("x", {"a": 1}, []).compile()
+
+
+def test_route_describes_its_target():
+    route = SeverityRouter({"P1": ["groq/llama-3.1-8b-instant", "openai/gpt-4o"]}).route(req(severity="P1"))
+    assert str(route) == "groq/llama-3.1-8b-instant -> openai/gpt-4o (severity=P1)"
+    assert route.model.id == "groq/llama-3.1-8b-instant"
+
+
+def test_a_custom_metadata_key_can_carry_the_severity():
+    router = SeverityRouter({"SEV1": "groq/llama3-70b-8192"}, key="priority", default="groq/gemma2-9b-it")
+    assert router.route(req(priority="sev1")).reason == "priority=SEV1"
+    assert router.model_for(None)[0].id == "groq/gemma2-9b-it"
+
+
+@pytest.mark.parametrize("target", [42, b"groq/x", {"model": "gpt-4o"}])
+def test_targets_of_the_wrong_type_are_explained(target):
+    from cascadeflow.routing import as_tiers
+
+    with pytest.raises(ConfigurationError, match="model id"):
+        as_tiers(target)
+
+
+def test_an_empty_severity_map_is_rejected():
+    with pytest.raises(ConfigurationError, match="non-empty"):
+        SeverityRouter({})
+
+
+def test_a_rule_with_an_empty_when_is_rejected():
+    with pytest.raises(ConfigurationError, match="when"):
+        RuleRouter([Rule("x", {}, "groq/llama3-8b-8192")])
+
+
+def test_routers_satisfy_the_router_protocol():
+    from cascadeflow.routing import DomainConfig, ModelRouter, Router
+
+    for router in (SeverityRouter(), RuleRouter([Rule("a", {"x": 1}, "gpt-4o")]), ModelRouter(),
+                   DomainConfig(domains={"DEFAULT": ["gpt-4o"]})):
+        assert isinstance(router, Router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -34,12 +35,13 @@ def client() -> openai.OpenAI:
                          http_client=httpx.Client(transport=transport))
 
 
-def block(oa: openai.OpenAI, n: int) -> list[float]:
+def block(oa: openai.OpenAI, n: int) -> list[tuple[float, float]]:
+    """(wall µs, this thread's CPU µs) per call; CPU time is immune to other processes on a busy machine."""
     out = []
     for _ in range(n):
-        t0 = time.perf_counter_ns()
+        t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
         oa.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=16)
-        out.append((time.perf_counter_ns() - t0) / 1000)
+        out.append(((time.perf_counter_ns() - t0) / 1000, (time.thread_time_ns() - c0) / 1000))
     return out
 
 
@@ -65,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     names = ["uninstrumented", "instrumented, no sink", "instrumented + JSONL audit",
              "enforce run: policy + ledger + audit"]
-    samples: dict[str, list[float]] = {n: [] for n in names}
+    samples: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
     per_round = max(1, args.calls // args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         audit = Path(tmp) / "audit.jsonl"
@@ -81,14 +83,18 @@ def main() -> None:
                     samples[name].extend(block(oa, per_round))
         harness.reset()
         lines = sum(1 for _ in audit.open())
-    base = statistics.median(samples["uninstrumented"])
+    wall = {n: [w for w, _ in v] for n, v in samples.items()}
+    cpu = {n: [c for _, c in v] for n, v in samples.items()}
+    base_wall, base_cpu = statistics.median(wall["uninstrumented"]), statistics.median(cpu["uninstrumented"])
     print(f"openai {openai.__version__}, httpx MockTransport, {per_round * args.rounds} calls per row, "
-          f"{args.rounds} interleaved rounds; audit lines written: {lines}")
-    print(f"{'configuration':40} {'p50 µs':>9} {'p99 µs':>9} {'added p50 µs':>13}")
+          f"{args.rounds} interleaved rounds; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+          f"audit lines written: {lines}")
+    print(f"{'configuration':38} {'wall p50':>9} {'wall p99':>9} {'+wall p50':>9} {'cpu p50':>8} {'cpu p99':>8} "
+          f"{'+cpu p50':>8}   (µs)")
     for name in names:
-        p50, p99 = statistics.median(samples[name]), pct(samples[name], 0.99)
-        print(f"{name:40} {p50:9.1f} {p99:9.1f} {p50 - base:13.1f}")
-
+        print(f"{name:38} {statistics.median(wall[name]):9.1f} {pct(wall[name], 0.99):9.1f} "
+              f"{statistics.median(wall[name]) - base_wall:9.1f} {statistics.median(cpu[name]):8.1f} "
+              f"{pct(cpu[name], 0.99):8.1f} {statistics.median(cpu[name]) - base_cpu:8.1f}")
 
 if __name__ == "__main__":
     main()

@@ -193,3 +193,49 @@ def test_sdk_errors_reach_the_caller_and_are_audited(oa, openai_server, audit_pa
     record = json.loads(audit_path.read_text())
     assert record["action"] == "error" and "RateLimitError" in record["error"]
     assert session.summary()["steps"] == 0
+
+
+def test_a_stream_cut_midway_raises_to_the_caller_and_is_audited(oa, openai_server, audit_path):
+    openai_server.enqueue(text="one two three four five", cut_after=2, usage={"input": 5, "output": 5})
+    harness.init(mode="enforce", audit=str(audit_path))
+    with harness.run(budget=1.0) as session:
+        stream = oa.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
+        with pytest.raises(openai.APIError):
+            _drain(stream)
+    record = json.loads(audit_path.read_text())
+    assert record["action"] == "error" and record["tiers"][0]["status"] == "error"
+    assert session.summary()["budget_remaining"] == 1.0  # the reservation was released, not leaked
+
+
+def test_calls_from_helper_threads_land_in_the_run(oa, openai_server):
+    for _ in range(4):
+        openai_server.enqueue(text="ok", usage={"input": 5, "output": 1})
+    harness.init(mode="observe", audit=False)
+    with harness.run() as session:
+        threads = [harness.spawn_thread(_chat, oa) for _ in range(2)]
+        for t in threads:
+            t.join()
+        with harness.ContextThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda _: _chat(oa), range(2)))
+    assert session.summary()["steps"] == 4 and session.summary()["calls"] == 4
+
+
+def test_enforce_run_budget_holds_on_a_shared_sqlite_ledger(oa, openai_server, tmp_path):
+    from cascadeflow.harness.instrument.openai import ChatCompletionsAdapter
+    from cascadeflow.tokens import estimate_input_tokens
+
+    for _ in range(3):
+        openai_server.enqueue(text="ok", usage={"input": 10, "output": 200})
+    harness.init(mode="enforce", audit=False, ledger_url=f"sqlite:///{tmp_path}/budgets.db")
+    book = harness.default_runtime().price_book
+    view = ChatCompletionsAdapter().to_request({"model": "gpt-4o-mini", "messages": MSGS, "tools": [WEATHER]})
+    worst = float(book.worst_case("openai/gpt-4o-mini", estimate_input_tokens(view.messages, view.tools), 200))
+    actual = (10 * 0.15 + 200 * 0.60) / 1e6
+    with harness.run(budget=2 * actual + worst - 2e-6) as session:  # room for two calls, not a third
+        _chat(oa, max_tokens=200)
+        _chat(oa, max_tokens=200)
+        with pytest.raises(BudgetExceeded):
+            _chat(oa, max_tokens=200)
+    state = harness.default_runtime().ledger.state(f"run:{session.run_id}")
+    assert state.reserved == 0 and state.spent >= session.summary()["cost_total"] * 1e6
+    assert len(openai_server.requests) == 2 and session.summary()["cost_total"] == pytest.approx(2 * actual)

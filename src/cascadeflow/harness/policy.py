@@ -48,11 +48,15 @@ class HarnessPolicy:
         if self.scope.mode == "off":
             return model, request
         chain = self.scope.chain()
-        self._check_latency(chain, model, call)
-        model = self._check_models(chain, model, call)
-        request = self._check_pii(chain, model, request, call)
-        request = self._check_tools(chain, model, request, call)
-        model = self._choose_kpi(model, request, call)
+        if any(s.max_latency_ms is not None for s in chain):
+            self._check_latency(chain, model, call)
+        if any(s.compliance is not None for s in chain):
+            model = self._check_models(chain, model, call)
+            request = self._check_pii(chain, model, request, call)
+        if request.tools or request.tool_choice is not None:
+            request = self._check_tools(chain, model, request, call)
+        if any(s.kpi_weights for s in chain):
+            model = self._choose_kpi(model, request, call)
         self._check_budget(chain, model, request, call)
         return model, request
 

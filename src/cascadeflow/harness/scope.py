@@ -126,13 +126,18 @@ class RunScope:
         return float(from_micro_usd(min(found))) if found else None
 
     def note(self, decision: DecisionRecord) -> None:
-        """Add a decision to this scope's trace and every enclosing scope's (once each)."""
+        """Add a decision to this scope's trace and every enclosing scope's (once each). The innermost scope
+        keeps the record itself, renumbered run-wide; enclosing scopes keep copies with their own numbering."""
         for scope in self.chain():
             with scope._lock:
                 if id(decision) in scope._noted:
                     continue
                 scope._noted[id(decision)] = decision
-                scope._trace.append(replace(decision, step=len(scope._trace) + 1, details=dict(decision.details)))
+                if scope is self:
+                    decision.step = len(scope._trace) + 1
+                    scope._trace.append(decision)
+                else:
+                    scope._trace.append(replace(decision, step=len(scope._trace) + 1, details=dict(decision.details)))
 
     def add_attempt(self, record: AttemptRecord, tool_calls: int) -> None:
         for scope in self.chain():

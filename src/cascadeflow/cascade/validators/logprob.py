@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 
 from cascadeflow.cascade.validators.base import Signal
 from cascadeflow.messages import Request, Response
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 NAME = "logprob"
 LOGPROB_FLOOR = -20.0
+_LOGPROB = operator.attrgetter("logprob")
 
 
 def _geometric_mean(logprobs: list[float]) -> tuple[float, int, float]:
@@ -38,7 +40,7 @@ def _geometric_mean(logprobs: list[float]) -> tuple[float, int, float]:
 def check(request: Request, response: Response) -> Signal | None:
     """Available when the response carries token logprobs or a reported confidence; never guessed."""
     if response.logprobs:
-        score, count, lowest = _geometric_mean([t.logprob for t in response.logprobs])
+        score, count, lowest = _geometric_mean(list(map(_LOGPROB, response.logprobs)))
         if count:
             return Signal(NAME, score, f"geometric-mean token probability {score:.2f} over {count} tokens "
                                        f"(lowest {math.exp(lowest):.2f})")

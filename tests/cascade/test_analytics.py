@@ -111,3 +111,43 @@ async def test_evaluate_rejects_bad_test_queries():
     ("Paris is the capital", "paris", 1.0), ("Lyon", "Paris", 0.0), ("no numbers", "3", 0.0)])
 def test_default_correctness(answer, expected, score):
     assert default_correctness(answer, expected) == score
+
+
+def test_breakdown_describe_uses_the_singular_for_one_call():
+    from cascadeflow.cascade.analytics import Breakdown
+
+    assert Breakdown("memory_recall", calls=1, cost=Decimal("0.0117")).describe() == \
+        "memory_recall consumed $0.0117 across 1 call"
+    assert Breakdown("x", calls=6, cost=Decimal("0.01171")).describe() == "x consumed $0.0117 across 6 calls"
+
+
+def test_snapshot_describe_lists_task_types_and_severities():
+    from cascadeflow.cascade.analytics import AnalyticsSnapshot, Breakdown
+
+    snap = AnalyticsSnapshot(
+        total_queries=2, total_cost=Decimal(1), avg_cost_per_query=Decimal("0.5"), drafter_acceptance_rate=0.5,
+        drafter_usage=0.5, verifier_usage=0.5, baseline_cost=Decimal(2), total_savings=Decimal(1),
+        cost_savings_pct=0.5, avg_latency_ms=1, p50_latency_ms=1, p95_latency_ms=1, errors=0,
+        avg_validator_score=None, usage_per_tier={}, by_route={},
+        by_task_type={"complex_reasoning": Breakdown("complex_reasoning", 2, Decimal("0.0493"))},
+        by_severity={"P1": Breakdown("P1", 2, Decimal("0.0493"))})
+    assert snap.describe() == ["complex_reasoning consumed $0.0493 across 2 calls",
+                               "severity P1 consumed $0.0493 across 2 calls"]
+
+
+async def test_evaluate_accepts_test_query_objects_with_their_own_metadata():
+    from cascadeflow.cascade.evaluation import TestQuery
+
+    agent, provider = make_agent(default=lambda req: "The capital of France is Paris.")
+    metrics = await agent.evaluate([TestQuery("What is the capital of France?", "Paris", {"task_type": "qa"})])
+    assert metrics.avg_quality == 1.0 and provider.requests[0].metadata == {"task_type": "qa"}
+    assert agent.get_analytics().by_task_type["qa"].calls == 1
+
+
+async def test_request_options_reach_the_provider():
+    agent, provider = make_agent(default='{"status": "ok"}')
+    await agent.run("Return the service status as JSON.", temperature=0.2, max_tokens=300,
+                    response_format={"type": "json_object"}, stop=["\n\n"])
+    sent = provider.requests[0]
+    assert (sent.temperature, sent.max_tokens, sent.stop) == (0.2, 300, ("\n\n",))
+    assert sent.response_format == {"type": "json_object"}

@@ -135,3 +135,47 @@ async def test_verbose_routing_line_carries_the_routers_reason(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "[CASCADEFLOW] severity=P1 → llama-3.3-70b-versatile"
     assert lines[1].startswith("[CASCADEFLOW] completed → llama-3.3-70b-versatile | Tokens: ")
+
+
+async def test_a_closed_bus_ends_open_iterators():
+    bus = EventBus()
+    got = []
+
+    async def consume():
+        async for event in bus.events():
+            got.append(event.kind)
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0)
+    bus.emit(CascadeEvent(ev.ESCALATED, "r"))
+    bus.close()
+    await asyncio.wait_for(task, 1)
+    assert got == [ev.ESCALATED]
+    assert not bus.active  # the iterator unsubscribed itself
+
+
+def test_every_decision_kind_has_a_line_and_stream_kinds_have_none():
+    data = {"model_name": "m", "tokens": 1, "cost": 0, "latency_ms": 0, "target": "m → n", "total_cost": 0,
+            "savings_pct": 0.5}
+    for kind in (ev.MODEL_SELECTED, ev.DRAFT_ACCEPTED, ev.DRAFT_REJECTED, ev.ESCALATED, ev.ERROR, ev.COMPLETED):
+        assert format_event(CascadeEvent(kind, "r", reason="why", data=data)).startswith("[CASCADEFLOW] ")
+    for kind in (ev.TEXT, ev.DRAFT_TEXT, ev.DRAFT_PENDING, ev.REPLACED):
+        assert format_event(CascadeEvent(kind, "r", data=data)) is None
+    completed = format_event(CascadeEvent(ev.COMPLETED, "r", reason="accept", data=data))
+    assert completed.endswith("| Total: $0.000000 | Saved: 50.0%")
+
+
+async def test_events_carry_the_tier_and_model_of_each_step_of_a_three_tier_escalation():
+    mid = ModelConfig("gpt-4o-mini", provider="openai")
+    provider = ScriptedProvider({CHEAP.name: [""], mid.name: ["I'm sorry, but I can't help with that."],
+                                 "gpt-4o": [GOOD]})
+    agent = CascadeAgent(models=[CHEAP, mid, ModelConfig("gpt-4o", provider="openai")],
+                         runtime=Runtime(resolve_provider=provider.resolver()))
+    seen = []
+    agent.on_event(seen.append)
+    await agent.run(QUERY)
+    steps = [(e.kind, e.tier, e.model) for e in seen if e.kind != ev.COMPLETED]
+    assert steps == [(ev.MODEL_SELECTED, 0, CHEAP.id), (ev.DRAFT_REJECTED, 0, CHEAP.id),
+                     (ev.ESCALATED, 1, mid.id), (ev.DRAFT_REJECTED, 1, mid.id),
+                     (ev.ESCALATED, 2, "openai/gpt-4o")]
+    assert seen[-1].model == "openai/gpt-4o"

@@ -232,7 +232,7 @@ class HarnessPolicy:
                     record.tier, record.cost = attempt.tier, float(attempt.cost)
                     record.input_tokens, record.output_tokens = attempt.input_tokens, attempt.output_tokens
                     record.latency_ms = attempt.latency_ms
-                    record.budget_remaining = self.scope.remaining_usd()
+                    record.budget_remaining = self.scope.remaining_usd(settled_only=True)
         for decision in call.decisions:
             self.scope.note(decision)
 

@@ -110,19 +110,20 @@ class RunScope:
         """Ledger charges of this scope and its parents; only enforce-mode scopes put money on the ledger."""
         return [s.charge for s in self.chain() if s.mode == "enforce" and s.charge is not None]
 
-    def remaining_micro(self) -> int | None:
-        """Budget left in micro-USD (in enforce mode also net of in-flight reservations), None: no budget."""
+    def remaining_micro(self, *, settled_only: bool = False) -> int | None:
+        """Budget left in micro-USD, None: no budget. In enforce mode it is also net of in-flight reservations
+        on the ledger, unless `settled_only` (the cheap local figure, used for trace records)."""
         if self.budget_micro is None:
             return None
         local = self.budget_micro - to_micro_usd(self.spent)
         ledger = getattr(self.runtime, "ledger", None)
-        if self.mode == "enforce" and ledger is not None:
+        if self.mode == "enforce" and ledger is not None and not settled_only:
             local = min(local, ledger.remaining(self.charge))  # type: ignore[arg-type]
         return max(local, 0)
 
-    def remaining_usd(self) -> float | None:
+    def remaining_usd(self, *, settled_only: bool = False) -> float | None:
         """The tightest remaining budget of this scope and its parents, in USD."""
-        found = [r for r in (s.remaining_micro() for s in self.chain()) if r is not None]
+        found = [r for r in (s.remaining_micro(settled_only=settled_only) for s in self.chain()) if r is not None]
         return float(from_micro_usd(min(found))) if found else None
 
     def note(self, decision: DecisionRecord) -> None:

@@ -87,7 +87,7 @@ def _stem_or_drop(word: str) -> str:
 
 
 def _remember(words: set[str]) -> None:
-    for w in words - _STEMS.keys():
+    for w in words.difference(_STEMS):  # a dict argument is probed per word, not copied
         if len(_STEMS) >= _STEMS_MAX:
             return
         _STEMS[w] = _stem_or_drop(w)

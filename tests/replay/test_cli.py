@@ -41,6 +41,8 @@ def test_convert_then_run_sweep_writes_json_and_plot(tmp_path):
     assert {"cheap-only", "strong-only", "oracle"} <= {b["name"] for b in data["baselines"]}
     assert data["target"]["calibration_n"] == 6
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "seed 1]" in result.output  # the half's name, "[half A seed 1]", is printed, not read as markup
+    assert "held-out" in result.output
 
 
 def test_bad_dataset_fails_with_the_line_number(tmp_path):

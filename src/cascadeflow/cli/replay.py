@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,7 +22,7 @@ console = Console()
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -64,9 +65,12 @@ def split_cmd(
 
 
 def _table(title: str, rows: list[dict]) -> Table:
-    table = Table(title=title)
-    for col in ("policy", "threshold", "strong calls", "cost $", "cost frac", "quality", "quality frac", "gap rec."):
-        table.add_column(col, justify="right" if col != "policy" else "left")
+    table = Table(title=title, caption="strong: strong-call share; cost/S, q/S: share of strong-only; "
+                                       "gap: cheap-to-strong quality gap recovered")
+    # short headers so the table fits an 80-column terminal: strong = strong-call share, cost/S and q/S =
+    # cost and quality as shares of strong-only, gap = share of the cheap-to-strong quality gap recovered
+    for col in ("policy", "t", "strong", "cost $", "cost/S", "quality", "q/S", "gap"):
+        table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
     for p in rows:
         gap = p["gap_recovered"]
         table.add_row(p["name"], "" if p["threshold"] is None else f"{p['threshold']:.3f}",
@@ -78,16 +82,16 @@ def _table(title: str, rows: list[dict]) -> Table:
 def _print(result: dict) -> None:
     points = result["operating_points"]
     shown = points if len(points) <= 25 else points[:: max(1, len(points) // 20)]
-    console.print(_table(f"{result['dataset']} (n={result['n']}): {' -> '.join(result['models'])}",
+    console.print(_table(escape(f"{result['dataset']} (n={result['n']}): {' -> '.join(result['models'])}"),
                          shown + [b for b in result["baselines"] if not b["name"].startswith("random")]))
     target = result.get("target")
     if target:
         rows = [r for r in (target.get("chosen_on_calibration"), target.get("evaluated"),
                             target.get("random_at_same_fraction")) if r]
-        if rows:
-            rows[0] = {**rows[0], "name": "chosen on calibration"}
-        console.print(_table(f"target {target['target_quality_fraction']:.0%} of strong-only quality, chosen on "
-                             f"{target['calibration_dataset']}", rows))
+        names = ("calibration", "held-out", "random")  # random: routing at the held-out strong share
+        rows = [{**row, "name": name} for row, name in zip(rows, names, strict=False)]
+        console.print(_table(escape(f"target {target['target_quality_fraction']:.0%} of strong-only quality, "
+                                    f"threshold chosen on {target['calibration_dataset']}"), rows))
         if target.get("note"):
             console.print(target["note"])
     if result.get("draft_signals"):

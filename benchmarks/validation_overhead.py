@@ -76,26 +76,36 @@ def _reference_loop() -> int:
     return total
 
 
-def percentiles(fn: Callable[[], object], iterations: int) -> dict[str, float]:
-    """p50/p99 in µs of wall time and of this thread's CPU time, and the p50 CPU time of a reference loop
-    timed in between (the machine may be shared: CPU time leaves out time spent waiting for a core)."""
-    for _ in range(min(200, iterations)):
-        fn()  # warm caches (compiled regexes, schema validators, stems)
-    wall, cpu, ref = [], [], []
+def percentiles(fns: list[Callable[[], object]], iterations: int, chunk: int = 100) -> list[dict[str, float]]:
+    """Per function: p50/p99 in µs of wall time and of this thread's CPU time, the p50 CPU time of a reference
+    loop timed right after each call, and p50 CPU / reference p50. The functions run interleaved in chunks, so
+    all of them see the same machine conditions (the machine may be shared; CPU time leaves out time spent
+    waiting for a core, the reference shows how fast the core was)."""
+    for fn in fns:
+        for _ in range(min(200, iterations)):
+            fn()  # warm caches (compiled regexes, schema validators, stems)
+    samples: list[tuple[list[int], list[int], list[int]]] = [([], [], []) for _ in fns]
     wall_clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
-    for _ in range(iterations):
-        w0, c0 = wall_clock(), cpu_clock()
-        fn()
-        c1, w1 = cpu_clock(), wall_clock()
-        _reference_loop()
-        ref.append(cpu_clock() - c1)
-        wall.append(w1 - w0)
-        cpu.append(c1 - c0)
-    for xs in (wall, cpu, ref):
-        xs.sort()
-    pick = lambda xs, q: xs[min(len(xs) - 1, int(len(xs) * q))] / 1000
-    return {"wall50": pick(wall, 0.5), "wall99": pick(wall, 0.99), "cpu50": pick(cpu, 0.5),
-            "cpu99": pick(cpu, 0.99), "ref50": pick(ref, 0.5)}
+    for _ in range(0, iterations, chunk):
+        for fn, (wall, cpu, ref) in zip(fns, samples):
+            for _ in range(chunk):
+                w0, c0 = wall_clock(), cpu_clock()
+                fn()
+                c1, w1 = cpu_clock(), wall_clock()
+                _reference_loop()
+                ref.append(cpu_clock() - c1)
+                wall.append(w1 - w0)
+                cpu.append(c1 - c0)
+    out = []
+    for wall, cpu, ref in samples:
+        for xs in (wall, cpu, ref):
+            xs.sort()
+        pick = lambda xs, q: xs[min(len(xs) - 1, int(len(xs) * q))] / 1000
+        stats = {"wall50": pick(wall, 0.5), "wall99": pick(wall, 0.99), "cpu50": pick(cpu, 0.5),
+                 "cpu99": pick(cpu, 0.99), "ref50": pick(ref, 0.5)}
+        stats["ratio"] = stats["cpu50"] / stats["ref50"]
+        out.append(stats)
+    return out
 
 
 def scenarios(iterations: int) -> list[tuple[str, dict[str, float]]]:
@@ -115,21 +125,17 @@ def scenarios(iterations: int) -> list[tuple[str, dict[str, float]]]:
         ("tool call validated against its schema", tool_request, tool_response, QualityConfig()),
         ("JSON answer validated against a schema", request, json_response, json_cfg),
     ]
-    out = []
-    for label, req, res, cfg in rows:
-        stats = percentiles(lambda req=req, res=res, cfg=cfg: assess(req, res, cfg, complexity="hard"), iterations)
-        out.append((label, stats))
-    return out
+    fns = [lambda req=req, res=res, cfg=cfg: assess(req, res, cfg, complexity="hard") for _, req, res, cfg in rows]
+    return list(zip([label for label, *_ in rows], percentiles(fns, iterations)))
 
 
 def per_signal(iterations: int) -> list[tuple[str, dict[str, float]]]:
     request = build_request([Message.system("You are the on-call assistant."), Message.user(QUESTION)])
     response = draft_response()
-    out = []
-    for name in ("structure", "format", "tool_args", "logprob", "relevance", "arithmetic", "code"):
-        cfg = QualityConfig(signals=[name])
-        out.append((name, percentiles(lambda cfg=cfg: collect_signals(request, response, cfg), iterations)))
-    return out
+    names = ("structure", "format", "tool_args", "logprob", "relevance", "arithmetic", "code")
+    configs = [QualityConfig(signals=[name]) for name in names]
+    fns = [lambda cfg=cfg: collect_signals(request, response, cfg) for cfg in configs]
+    return list(zip(names, percentiles(fns, iterations)))
 
 
 def _tally(pairs: list[tuple[Request, Response, bool]]) -> dict[str, object]:
@@ -192,7 +198,7 @@ def _tally_table(results: dict[str, dict[str, object]]) -> str:
 
 def _row(label: str, st: dict[str, float]) -> str:
     return (f"| {label} | {st['cpu50']:.1f} | {st['cpu99']:.1f} | {st['wall50']:.1f} | {st['wall99']:.1f} "
-            f"| {st['ref50']:.1f} |\n")
+            f"| {st['ref50']:.1f} | {st['ratio']:.1f} |\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout.write
     out(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}, {args.iterations} iterations each\n\n")
-    header = "| p50 CPU µs | p99 CPU µs | p50 wall µs | p99 wall µs | reference loop p50 CPU µs |\n"
-    rule = "| --- | ---: | ---: | ---: | ---: | ---: |\n"
+    header = "| p50 CPU µs | p99 CPU µs | p50 wall µs | p99 wall µs | reference loop p50 µs | p50 / reference |\n"
+    rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     out("| scenario " + header + rule)
     for label, st in scenarios(args.iterations):
         out(_row(label, st))

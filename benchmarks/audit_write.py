@@ -16,7 +16,6 @@ import multiprocessing
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -91,9 +90,16 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: a temp dir)")
     args = parser.parse_args()
-    directory = Path(args.dir or tempfile.mkdtemp(prefix="cf-audit-bench-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    n, slow_n = args.records, max(200, args.records // 20)
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        run(args.dir, args.records)
+        return
+    with tempfile.TemporaryDirectory(prefix="cf-audit-bench-") as directory:
+        run(Path(directory), args.records)
+
+
+def run(directory: Path, records_count: int) -> None:
+    n, slow_n = records_count, max(200, records_count // 20)
     records = [sample_record(i) for i in range(n)]
     line_bytes = len(record_line(records[0]).encode()) + 1
 
@@ -125,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -67,40 +67,30 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def time_runs(agent: CascadeAgent, provider: TimedProvider, runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        provider.spent_ns = 0
-        started = time.perf_counter_ns()
-        result = await agent.run(QUERY)
-        elapsed = time.perf_counter_ns() - started
-        assert result.draft_accepted, result.tiers[0].reason
-        samples.append((elapsed - provider.spent_ns) / 1000)
-    return samples
+async def one_run(agent: CascadeAgent, provider: TimedProvider) -> float:
+    provider.spent_ns = 0
+    started = time.perf_counter_ns()
+    result = await agent.run(QUERY)
+    elapsed = time.perf_counter_ns() - started
+    assert result.draft_accepted, result.tiers[0].reason
+    return (elapsed - provider.spent_ns) / 1000
 
 
-async def time_attempts(runtime: Runtime, cfg: ModelConfig, provider: TimedProvider, runs: int) -> list[float]:
+async def one_attempt(runtime: Runtime, cfg: ModelConfig, provider: TimedProvider) -> float:
     request = build_request(QUERY)
-    samples = []
-    for _ in range(runs):
-        provider.spent_ns = 0
-        started = time.perf_counter_ns()
-        call = runtime.new_call()
-        response, _ = await runtime.attempt(cfg, request, call, tier=0, role="draft")
-        runtime.finish(call, action="accept", model_selected=cfg.id, response=response)
-        samples.append((time.perf_counter_ns() - started - provider.spent_ns) / 1000)
-    return samples
+    provider.spent_ns = 0
+    started = time.perf_counter_ns()
+    call = runtime.new_call()
+    response, _ = await runtime.attempt(cfg, request, call, tier=0, role="draft")
+    runtime.finish(call, action="accept", model_selected=cfg.id, response=response)
+    return (time.perf_counter_ns() - started - provider.spent_ns) / 1000
 
 
-def time_assess(runs: int, reply: Response) -> list[float]:
+def one_assess(reply: Response, config: QualityConfig) -> float:
     request = build_request(QUERY)
-    config = QualityConfig()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter_ns()
-        assess(request, reply, config)
-        samples.append((time.perf_counter_ns() - started) / 1000)
-    return samples
+    started = time.perf_counter_ns()
+    assess(request, reply, config)
+    return (time.perf_counter_ns() - started) / 1000
 
 
 async def main(runs: int) -> None:
@@ -116,23 +106,34 @@ async def main(runs: int) -> None:
     engine_only = CascadeAgent(models=tiers, runtime=runtime, quality_config=QualityConfig(
         signals=("format",), validators=[lambda request, response: 1.0]))
     warm = max(200, runs // 10)
-    for agent in (quiet, listened, engine_only):
-        await time_runs(agent, provider, warm)
-    rows = [
-        ("CascadeAgent.run(), accepted draft (no listeners)", await time_runs(quiet, provider, runs)),
-        ("CascadeAgent.run(), accepted draft (one event listener)", await time_runs(listened, provider, runs)),
-        ("CascadeAgent.run(), validation replaced by a constant signal", await time_runs(engine_only, provider, runs)),
-        ("  of which: Runtime.attempt + finish (pipeline only)", await time_attempts(runtime, tiers[0], provider, runs)),
-        ("assess() alone on the 300-token draft (default QualityConfig)", time_assess(runs, reply)),
-    ]
-    print(f"python {platform.python_version()} on {platform.machine()}, {runs} runs each after {warm} warm-up runs")
+    config = QualityConfig()
+    measures = {
+        "CascadeAgent.run(), accepted draft (no listeners)": lambda: one_run(quiet, provider),
+        "CascadeAgent.run(), accepted draft (one event listener)": lambda: one_run(listened, provider),
+        "CascadeAgent.run(), validation replaced by a constant signal": lambda: one_run(engine_only, provider),
+        "  of which: Runtime.attempt + finish (pipeline only)": lambda: one_attempt(runtime, tiers[0], provider),
+    }
+    samples: dict[str, list[float]] = {label: [] for label in measures}
+    samples["assess() alone on the 300-token draft (default QualityConfig)"] = []
+    # interleaved, one of each per round, so machine load affects every row alike
+    for round_no in range(warm + runs):
+        for label, measure in measures.items():
+            took = await measure()
+            if round_no >= warm:
+                samples[label].append(took)
+        took = one_assess(reply, config)
+        if round_no >= warm:
+            samples["assess() alone on the 300-token draft (default QualityConfig)"].append(took)
+    rows = list(samples.items())
+    print(f"python {platform.python_version()} on {platform.machine()}, {runs} runs each (interleaved) "
+          f"after {warm} warm-up rounds")
     print(f"draft: {len(text.split())} words, usage 40 in / 300 out tokens; signals: "
           f"{', '.join(assess(build_request(QUERY), reply).used)}")
     print()
     print("| measurement | p50 µs | p99 µs | mean µs |")
     print("| --- | ---: | ---: | ---: |")
-    for label, samples in rows:
-        print(f"| {label} | {pct(samples, 0.5):.1f} | {pct(samples, 0.99):.1f} | {statistics.fmean(samples):.1f} |")
+    for label, values in rows:
+        print(f"| {label} | {pct(values, 0.5):.1f} | {pct(values, 0.99):.1f} | {statistics.fmean(values):.1f} |")
     p50 = pct(rows[0][1], 0.5)
     print()
     print(f"target p50 <= 200 µs incl. validation: {'met' if p50 <= 200 else 'NOT met'} ({p50:.1f} µs); "

@@ -163,8 +163,7 @@ class CascadeAgent:
                raise_bar: float) -> Judgement:
         verdict = assess(request, response, self.quality_config,
                          complexity=complexity.level if complexity is not None else None, raise_bar=raise_bar)
-        signals = tuple(getattr(s, "name", str(s)) for s in getattr(verdict, "signals", ()) or ())
-        return Judgement(bool(verdict.accepted), verdict.score, str(verdict.reason), signals)
+        return Judgement(verdict.accepted, verdict.score, verdict.reason, verdict.used)
 
     # running ------------------------------------------------------------------------------------------
     async def run(self, query_or_messages: Query, max_tokens: int | None = None, tools: Sequence[Any] | None = None,

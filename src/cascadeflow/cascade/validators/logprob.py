@@ -28,12 +28,12 @@ def _geometric_mean(logprobs: list[float]) -> tuple[float, int, float]:
     """(exp(mean clamped logprob), tokens used, lowest clamped logprob); sums in C when nothing needs fixing."""
     lowest = min(logprobs)
     in_range = lowest >= LOGPROB_FLOOR and max(logprobs) <= 0.0
-    total = math.fsum(logprobs) if in_range else math.nan
+    total = sum(logprobs) if in_range else math.nan
     if math.isnan(total):
         clean = [min(0.0, max(LOGPROB_FLOOR, lp)) for lp in logprobs if not math.isnan(lp)]
         if not clean:
             return 0.0, 0, 0.0
-        lowest, total, logprobs = min(clean), math.fsum(clean), clean
+        lowest, total, logprobs = min(clean), sum(clean), clean
     return math.exp(total / len(logprobs)), len(logprobs), lowest
 
 

@@ -18,7 +18,9 @@ def test_convert_then_run_sweep_writes_json_and_plot(tmp_path):
         w = csv.writer(fh)
         w.writerow(["prompt", MIX, GPT4, f"{MIX}_response", f"{GPT4}_response"])
         for i in range(12):
-            w.writerow([f"What is {i} + {i}?", str(i % 3 != 0), "True", f"{i} + {i} = {2 * i}\n#### {2 * i}",
+            right = i % 3 != 0  # the wrong drafts carry an arithmetic slip, which the arithmetic check vetoes
+            total = 2 * i if right else 2 * i + 1
+            w.writerow([f"What is {i} + {i}?", str(right), "True", f"{i} + {i} = {total}\n#### {total}",
                         f"The answer is {2 * i}."])
     out = tmp_path / "r.jsonl"
     result = runner.invoke(app, ["replay", "convert", "--from", "routellm", str(folder), "-o", str(out)])
@@ -41,8 +43,9 @@ def test_convert_then_run_sweep_writes_json_and_plot(tmp_path):
     assert {"cheap-only", "strong-only", "oracle"} <= {b["name"] for b in data["baselines"]}
     assert data["target"]["calibration_n"] == 6
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "seed 1]" in result.output  # the half's name, "[half A seed 1]", is printed, not read as markup
-    assert "held-out" in result.output
+    flat = " ".join(result.output.split())
+    assert "[half A seed 1]" in flat  # the half's name is printed, not swallowed as rich markup
+    assert "held-out" in flat and data["target"]["evaluated"]["quality"] == 1.0
 
 
 def test_bad_dataset_fails_with_the_line_number(tmp_path):

@@ -162,7 +162,7 @@ def test_every_decision_kind_has_a_line_and_stream_kinds_have_none():
     for kind in (ev.TEXT, ev.DRAFT_TEXT, ev.DRAFT_PENDING, ev.REPLACED):
         assert format_event(CascadeEvent(kind, "r", data=data)) is None
     completed = format_event(CascadeEvent(ev.COMPLETED, "r", reason="accept", data=data))
-    assert completed.endswith("| Total: $0.000000 | Saved: 50.0%")
+    assert completed.endswith("| Latency: 0.00s | Saved: 50.0%")
 
 
 async def test_events_carry_the_tier_and_model_of_each_step_of_a_three_tier_escalation():

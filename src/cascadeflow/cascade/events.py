@@ -146,8 +146,8 @@ def format_event(event: CascadeEvent) -> str | None:
     if kind == ERROR:
         return f"[CASCADEFLOW] error ← {name}: {event.reason}"
     if kind == COMPLETED:
-        return (f"[CASCADEFLOW] completed → {name}{stats} | Total: {_money(d.get('total_cost', 0))} | "
-                f"Saved: {float(d.get('savings_pct', 0.0)):.1%}")
+        # Tokens/Cost/Latency here are the whole run's (every tier), not only the answering tier's
+        return f"[CASCADEFLOW] completed → {name}{stats} | Saved: {float(d.get('savings_pct', 0.0)):.1%}"
     return None
 
 

@@ -7,28 +7,15 @@ fails when the CI environment variable is set.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from budget_servers import POSTGRES_URL, REDIS_URL, require_postgres, require_redis
+from budget_support import POSTGRES_URL, REDIS_URL, FakeClock, LedgerFactory, require_postgres, require_redis
 
 from cascadeflow.budget.ledger import BaseLedger, open_ledger
 
 BACKENDS = ["memory", "sqlite", "redis", "postgres"]
 PERSISTENT = ["sqlite", "redis", "postgres"]
-
-
-class FakeClock:
-    """A controllable wall clock (seconds since the epoch)."""
-
-    def __init__(self, start: float = 1_795_000_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -64,9 +51,6 @@ def drop_backend(url: str) -> None:
         schema = url.split("schema=", 1)[1]
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-LedgerFactory = Callable[..., BaseLedger]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock, LedgerFactory
+from budget_support import FakeClock, LedgerFactory
 
 from cascadeflow.budget import BudgetConfig, UserBudget, open_ledger
 from cascadeflow.budget.backends.sqlite import SqliteLedger

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
-from conftest import LedgerFactory
+from budget_support import LedgerFactory
 
 from cascadeflow.budget.backends.memory import MemoryLedger
 from cascadeflow.budget.ledger import BaseLedger, BudgetState, Reservation, Settlement

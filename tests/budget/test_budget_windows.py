@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import FakeClock, LedgerFactory
+from budget_support import FakeClock, LedgerFactory
 
 from cascadeflow.budget import BudgetConfig, UserBudget, charges_for, window_key
 from cascadeflow.budget.windows import local_time, resolve_timezone, window_label

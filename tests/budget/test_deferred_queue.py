@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock
+from budget_support import FakeClock
 
 from cascadeflow.budget import DeferredItem, DeferredQueue
 from cascadeflow.errors import ConfigurationError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import FakeClock, LedgerFactory
+from budget_support import FakeClock, LedgerFactory
 
 from cascadeflow.errors import BudgetExceeded
 from cascadeflow.runtime.pipeline import Charge

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock, LedgerFactory
+from budget_support import FakeClock, LedgerFactory
 from ledger_worker import run_calls
 
 from cascadeflow.errors import BudgetExceeded

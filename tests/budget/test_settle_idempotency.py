@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import LedgerFactory
+from budget_support import LedgerFactory
 
 from cascadeflow.runtime.pipeline import Charge
 

@@ -1,12 +1,16 @@
-"""Where the test Redis and PostgreSQL servers are, and what to do when one is missing (skip; fail under CI)."""
+"""Shared helpers of the budget tests: where the test Redis and PostgreSQL servers are (a missing one is a
+skip locally and a failure under CI), and a controllable clock."""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
+
+from cascadeflow.budget.ledger import BaseLedger
 
 REDIS_URL = os.environ.get("CASCADEFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("CASCADEFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -36,3 +40,19 @@ def require_redis() -> None:
 def require_postgres() -> None:
     if not _reachable(POSTGRES_URL, 5432):
         _missing("PostgreSQL", POSTGRES_URL)
+
+
+LedgerFactory = Callable[..., BaseLedger]
+
+
+class FakeClock:
+    """A controllable wall clock (seconds since the epoch)."""
+
+    def __init__(self, start: float = 1_795_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

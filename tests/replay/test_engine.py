@@ -16,7 +16,7 @@ from cascadeflow.replay.engine import (
     sweep_recorded,
     with_calibration,
 )
-from cascadeflow.replay.format import load_dataset
+from cascadeflow.replay.format import ReplayDataset, load_dataset
 from cascadeflow.replay.report import policy_point, reference
 
 ONLY = QualityConfig(signals=("structure", "logprob"))  # deterministic signals the test controls
@@ -140,3 +140,13 @@ def test_setup_rejects_unknown_or_repeated_models(known):
         ReplaySetup.build(known, ["cheap", "gpt-9"])
     with pytest.raises(ConfigurationError, match="appears twice"):
         ReplaySetup.build(known, ["cheap", "cheap-model"])
+
+
+async def test_a_final_answer_cut_at_max_tokens_is_not_credited(tmp_path):
+    rows = [row("q1", answer("", False, confidence=0.9), answer("a long and correct answer", True, tout=50))]
+    ds = load_dataset(write_jsonl(tmp_path / "cut.jsonl", [HEADER, *rows]))
+    limited = ReplayDataset(ds.name, {a: cfg.with_(max_output_tokens=20) for a, cfg in ds.models.items()},
+                            ds.queries)
+    outcomes = await replay(ReplaySetup.build(limited, ["cheap", "strong"], ONLY.with_(threshold=0.5)))
+    assert outcomes[0].final_model == "strong" and outcomes[0].quality == 0.0
+    assert outcomes[0].cost_usd == CHEAP + Decimal(100 * 10 + 20 * 20) / 1_000_000

@@ -79,3 +79,14 @@ def test_resolver_serves_dataset_models_only(tiny_path):
     assert resolve(ModelConfig(name="cheap-model", provider="together")) is provider
     with pytest.raises(ConfigurationError, match="not in replay dataset 'tiny'"):
         resolve(ModelConfig(name="gpt-4o"))
+
+
+async def test_answer_longer_than_max_tokens_is_cut_like_a_real_model(tiny_path):
+    provider = ReplayProvider(load_dataset(tiny_path))  # q1 strong: "4" with 10 output tokens recorded
+    request = request_for("strong-model", "q1").with_(max_tokens=5)
+    response = await provider.complete(request)
+    assert response.finish_reason == "length"
+    assert response.usage.output_tokens == 5
+    assert response.content == ""  # half of a one-character answer
+    whole = await provider.complete(request_for("strong-model", "q1").with_(max_tokens=10))
+    assert whole.finish_reason == "stop" and whole.content == "4"

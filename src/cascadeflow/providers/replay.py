@@ -3,6 +3,8 @@
 The query is named by `request.metadata["replay_id"]`; the model by `request.model` (the bare model id the
 pipeline sets from the ModelConfig). Usage, logprobs, confidence, finish reason and latency come from the
 record; unrecorded token counts are estimated by the dataset's documented ratio (Usage.estimated=True).
+A recorded answer longer than `request.max_tokens` is cut there with finish_reason="length", as a real model
+would stop.
 """
 
 from __future__ import annotations
@@ -67,17 +69,23 @@ class ReplayProvider:
         alias, query, answer = self._recorded(request)
         self.calls[alias] += 1
         estimated = answer.input_tokens is None or answer.output_tokens is None
+        output_tokens = answer.output_tokens if answer.output_tokens is not None else estimate_tokens(answer.content)
+        content, finish = answer.content, answer.finish_reason
+        logprobs = answer.logprobs
+        if request.max_tokens is not None and output_tokens > request.max_tokens:
+            # A real model stops at max_tokens: cut the recorded answer at the same share of its length.
+            keep = request.max_tokens / output_tokens
+            content, finish, output_tokens = content[: int(len(content) * keep)], "length", request.max_tokens
+            logprobs = logprobs[: int(len(logprobs) * keep)] if logprobs is not None else None
         usage = Usage(
             input_tokens=answer.input_tokens if answer.input_tokens is not None
             else estimate_message_tokens(query.messages),
-            output_tokens=answer.output_tokens if answer.output_tokens is not None
-            else estimate_tokens(answer.content),
-            estimated=estimated,
+            output_tokens=output_tokens, estimated=estimated,
         )
         return Response(
-            content=answer.content, model=request.model, provider=self.name, usage=usage,
-            finish_reason=answer.finish_reason if answer.finish_reason in _FINISH else "unknown",  # type: ignore[arg-type]
-            raw_finish_reason=answer.finish_reason, logprobs=answer.logprobs,
+            content=content, model=request.model, provider=self.name, usage=usage,
+            finish_reason=finish if finish in _FINISH else "unknown",  # type: ignore[arg-type]
+            raw_finish_reason=finish, logprobs=logprobs,
             latency_ms=answer.latency_ms or 0.0, request_id=f"replay-{query.id}-{alias}",
             confidence=answer.confidence,
         )

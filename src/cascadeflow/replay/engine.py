@@ -68,7 +68,11 @@ def _outcome(setup: ReplaySetup, query_index: int, result: CascadeResult) -> Que
     query = setup.dataset.queries[query_index]
     final = alias_of[result.model_used]
     called = tuple(alias_of[t.model] for t in result.tiers)
-    return QueryOutcome(query.id, final, called, result.total_cost, query.answers[final].quality,
+    # the recorded label is for the whole answer: one cut at max_tokens is not credited with it
+    cut = result.response is not None and result.response.finish_reason == "length" \
+        and query.answers[final].finish_reason != "length"
+    quality = 0.0 if cut else query.answers[final].quality
+    return QueryOutcome(query.id, final, called, result.total_cost, quality,
                         tuple(t.score for t in result.tiers), tuple(t.signals for t in result.tiers),
                         tuple(t.reason for t in result.tiers))
 

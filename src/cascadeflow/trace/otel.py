@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from cascadeflow.errors import ConfigurationError
+from cascadeflow.models import PROVIDERS
 from cascadeflow.trace.records import AuditRecord
 from cascadeflow.trace.redact import redacted_dict
 
-IN_PROCESS_PROVIDERS = frozenset({"local", "llama_cpp", "llamacpp", "replay", "fake", "scripted"})
+IN_PROCESS_WIRES = frozenset({"local", "replay"})  # no network hop: spans are INTERNAL, not CLIENT
 ROOT_SPAN_NAME = "cascadeflow.call"
 
 
@@ -119,7 +120,9 @@ class OtelSink:
     def _attempt_span(self, tier: dict[str, Any], content: dict[str, Any], context: Any, start: int,
                       end: int) -> None:
         provider, bare = split_model_id(str(tier.get("model") or ""))
-        kind = self._trace.SpanKind.INTERNAL if provider in IN_PROCESS_PROVIDERS else self._trace.SpanKind.CLIENT
+        facts = PROVIDERS.get(provider)
+        in_process = facts is not None and facts.wire in IN_PROCESS_WIRES
+        kind = self._trace.SpanKind.INTERNAL if in_process else self._trace.SpanKind.CLIENT
         attrs: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": provider,

@@ -176,3 +176,48 @@ async def test_a_router_returning_garbage_is_a_clear_configuration_error():
     agent = CascadeAgent(models=[CHEAP], router=Broken(), runtime=Runtime(resolve_provider=ScriptedProvider().resolver()))
     with pytest.raises(ConfigurationError, match="must return a Route"):
         await agent.run(QUERY)
+
+
+async def test_a_speculative_call_refused_by_the_budget_is_retried_after_the_draft():
+    from cascadeflow.budget.backends.memory import MemoryLedger
+    from cascadeflow.messages import build_request
+    from cascadeflow.pricing import to_micro_usd
+    from cascadeflow.runtime.pipeline import CALL_OPTIONS, CallOptions, Charge
+    from cascadeflow.tokens import estimate_input_tokens
+
+    answer = ("Redis failover: use Sentinel with three nodes per region, replicate across regions and promote "
+              "the replica on outage; the Python health probe pings each host.")
+    per = PerModel({CHEAP.name: [""], TOP.name: [answer]}, {CHEAP.name: 0.02})
+    runtime = Runtime(resolve_provider=per.resolver(), ledger=MemoryLedger())
+    bound = estimate_input_tokens(build_request(HARD).messages)
+    worst_top = to_micro_usd(runtime.price_book.worst_case(TOP, bound, 500))
+    worst_cheap = to_micro_usd(runtime.price_book.worst_case(CHEAP, bound, 500))
+    # room for the top tier's worst case, but not while the draft's reservation is also held
+    limit = worst_top + worst_cheap // 2
+    agent = CascadeAgent(models=[CHEAP, TOP], speculative=True, speculate_above=0.3, runtime=runtime)
+    token = CALL_OPTIONS.set(CallOptions(charges=(Charge("test:speculation", limit),)))
+    try:
+        result = await agent.run(HARD, max_tokens=500)
+    finally:
+        CALL_OPTIONS.reset(token)
+    assert [(t.decision, t.speculative) for t in result.tiers] == [("rejected", False), ("final", False)]
+    assert len(per.providers[TOP.name].requests) == 1
+    assert runtime.ledger.remaining(Charge("test:speculation", limit)) == limit - sum(
+        to_micro_usd(t.cost) for t in result.tiers)
+
+
+async def test_no_speculation_under_budget_pressure():
+    from cascadeflow.runtime.pipeline import CALL_OPTIONS, CallOptions
+
+    answer = ("Redis failover: use Sentinel with three nodes per region, replicate across regions and promote "
+              "the replica on outage; the Python health probe pings each host.")
+    per = PerModel({CHEAP.name: [answer], TOP.name: [answer]}, {CHEAP.name: 0.02})
+    agent = CascadeAgent(models=[CHEAP, TOP], speculative=True, speculate_above=0.3,
+                         quality_config=QualityConfig(threshold=0.4), runtime=Runtime(resolve_provider=per.resolver()))
+    token = CALL_OPTIONS.set(CallOptions(raise_bar=0.05))
+    try:
+        result = await agent.run(HARD)
+    finally:
+        CALL_OPTIONS.reset(token)
+    assert [t.decision for t in result.tiers] == ["accepted"]
+    assert per.providers[TOP.name].requests == []

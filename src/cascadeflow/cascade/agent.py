@@ -140,8 +140,9 @@ class CascadeAgent:
         if cheapest_only and len(tiers) > 1:
             tiers = tiers[:1]
             why = f"budget pressure: cheapest tier only{(' (' + why + ')') if why else ''}"
-        speculate = (self.speculative and len(tiers) > 1 and complexity is not None
-                     and complexity.score >= self.speculate_above)
+        # no speculation under budget pressure: a second concurrent reservation is what a tight budget lacks
+        speculate = (self.speculative and len(tiers) > 1 and complexity is not None and not raise_bar
+                     and not cheapest_only and complexity.score >= self.speculate_above)
         return Plan(request, route, tiers, top, complexity, raise_bar, why, speculate)
 
     def _pressure(self) -> tuple[float, bool, str]:

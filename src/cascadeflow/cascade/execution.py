@@ -4,7 +4,6 @@ rejection or provider error, optional speculation, streaming with held-back draf
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,7 +14,13 @@ from typing import Any
 from cascadeflow.cascade import events as ev
 from cascadeflow.cascade.result import CascadeResult, TierAttempt
 from cascadeflow.cascade.tiers import baseline, tier_attempt
-from cascadeflow.errors import CascadeExhausted, MalformedResponseError, ProviderError
+from cascadeflow.errors import (
+    BudgetExceeded,
+    CascadeExhausted,
+    MalformedResponseError,
+    PolicyViolation,
+    ProviderError,
+)
 from cascadeflow.messages import Request, Response, StreamDone, TextDelta, Usage
 from cascadeflow.models import ModelConfig
 from cascadeflow.routing.complexity import ComplexityEstimate
@@ -70,6 +75,7 @@ class CascadeExecution:
         self.started = time.perf_counter()
         self._speculative: asyncio.Task[tuple[Response, AttemptRecord]] | None = None
         self._usage = Usage()
+        self._speculation_used = False  # tier 1's answer came from the speculative call
         self._shown: set[int] = set()  # tiers whose text the stream consumer has already seen
 
     def emit(self, kind: str, *, reason: str = "", cfg: ModelConfig | None = None, tier: int | None = None,
@@ -115,11 +121,17 @@ class CascadeExecution:
         raise AssertionError("unreachable: the last tier either answers or raises")
 
     async def _tier_response(self, i: int, cfg: ModelConfig, last: int) -> tuple[Response, AttemptRecord]:
+        role = "single" if last == 0 else ("draft" if i < last else "verifier")
         if i == 1 and self._speculative is not None:
             task, self._speculative = self._speculative, None
-            response, record = await task
-            return response, record
-        role = "single" if last == 0 else ("draft" if i < last else "verifier")
+            try:
+                answer = await task
+                self._speculation_used = True
+                return answer
+            except BudgetExceeded:
+                # refused while the draft's reservation was still held; that one is settled now, so the
+                # sequential attempt below gets the same chance it would have had without speculation
+                log.info("speculative tier 1 refused by a budget; retrying after the draft")
         return await self._attempt(cfg, i, role, live=i == last)
 
     async def _attempt(self, cfg: ModelConfig, tier: int, role: str, *, live: bool,
@@ -158,7 +170,7 @@ class CascadeExecution:
         error = f"{type(exc).__name__}: {exc}"
         record = next((a for a in reversed(self.call.attempts) if a.tier == i), None)
         self.attempts.append(tier_attempt(record, tier=i, model=cfg.id, decision="error", reason="error",
-                                          error=error, speculative=i == 1 and self.plan.speculate))
+                                          error=error, speculative=i == 1 and self._speculation_used))
         self._decision("escalate" if i < last else "stop", "error", cfg, i, record, error=error)
         self.emit(ev.ERROR, reason=error, cfg=cfg, tier=i)
         if i in self._shown:
@@ -176,7 +188,7 @@ class CascadeExecution:
         verdict = self.judge(self.plan.request, response, self.plan.complexity, self.plan.raise_bar)
         stats = {"tokens": record.input_tokens + record.output_tokens, "cost": record.cost,
                  "latency_ms": record.latency_ms, "score": verdict.score}
-        speculative = i == 1 and self.plan.speculate
+        speculative = i == 1 and self._speculation_used
         if i == last:
             reason = "final tier" if last > 0 else (self.plan.pressure_reason or "single model")
             if not verdict.accepted:
@@ -232,8 +244,11 @@ class CascadeExecution:
             return
         if not task.done():
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ProviderError):
+        try:
             await task
+        except (asyncio.CancelledError, ProviderError, BudgetExceeded, PolicyViolation) as exc:
+            # the answer is decided already; a refused or failed speculative call changes nothing
+            log.debug("speculative tier 1 ended with %s", type(exc).__name__)
         cfg = self.plan.tiers[1]
         record = next((a for a in reversed(self.call.attempts) if a.tier == 1), None)
         why = "draft accepted; speculative call cancelled" if record is None or record.status != "ok" \

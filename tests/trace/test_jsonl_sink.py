@@ -1,13 +1,17 @@
 import json
 import threading
+import uuid
 
 import pytest
 from audit_factory import make_record, write_with
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.trace import jsonl
 from cascadeflow.trace.jsonl import JsonlSink, rotated_path
 from cascadeflow.trace.reader import log_files, read_log
+from cascadeflow.trace.redact import SECRET_KEY_PATTERN, redact_text
 
 
 def test_each_record_is_one_json_line_with_the_seed_fields(tmp_path):
@@ -176,3 +180,36 @@ def test_a_pickled_sink_reopens_in_its_new_home_and_appends_to_the_same_log(tmp_
     original.close()
     copy.close()
     assert [r["request_id"] for r in read_log(path).records] == ["first", "second"]
+
+
+def _keys(value):
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield key
+            yield from _keys(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _keys(inner)
+
+
+metadata_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(metadata=st.dictionaries(st.text(min_size=1, max_size=12), metadata_values, max_size=4),
+       answer=st.text(max_size=80))
+def test_any_metadata_and_text_round_trip_as_exactly_one_line(tmp_path, metadata, answer):
+    assume(redact_text(json.dumps([metadata, answer])) == json.dumps([metadata, answer]))
+    assume(not any(SECRET_KEY_PATTERN.search(k) for k in _keys(metadata)))  # those are redacted by design
+    path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
+    record = make_record(metadata=metadata, answer=answer)
+    with JsonlSink(path, record_content=True) as sink:
+        sink.write(record)
+    assert path.read_bytes().count(b"\n") == 1
+    (entry,) = read_log(path).records
+    assert entry["metadata"] == metadata
+    assert entry["answer"] == answer

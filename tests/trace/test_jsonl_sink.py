@@ -101,7 +101,7 @@ def test_fsync_policy_always_syncs_every_record_and_never_syncs_none(tmp_path, m
     with JsonlSink(tmp_path / "always.jsonl", fsync="always") as sink:
         for i in range(5):
             sink.write(make_record(f"r{i}"))
-    assert len(synced) == 5
+        assert len(synced) == 5
     synced.clear()
     with JsonlSink(tmp_path / "never.jsonl", fsync="never") as sink:
         for i in range(5):
@@ -117,7 +117,8 @@ def test_fsync_interval_syncs_at_most_once_per_interval(tmp_path, monkeypatch):
     with JsonlSink(tmp_path / "interval.jsonl", fsync=5.0) as sink:
         for i in range(5):
             sink.write(make_record(f"r{i}"))
-    assert len(synced) == 2  # at 5.0 and at 10.5
+        assert len(synced) == 2  # at 5.0 and at 10.5
+    assert len(synced) == 3  # and on close, so the last interval's records are not left unsynced
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -165,6 +165,8 @@ class JsonlSink:
         if self._pid != os.getpid():
             return
         with self._thread_lock:
+            if self.fsync != "never":  # an interval policy may hold unsynced records from the last interval
+                os.fsync(self._fd)
             for fd in (self._fd, self._lock_fd):
                 try:
                     os.close(fd)

@@ -93,3 +93,7 @@ def test_long_answer_without_overlap_is_off_topic_even_without_a_statement_openi
               "moderate, cherry blossoms blooming in the parks, trains running normally, markets open late.")
     assert relevance.check(build_request("How do I rotate the TLS certificate on the load balancer?"),
                            resp(answer)).score < 0.1
+
+
+def test_scripts_without_spaces_give_no_signal():
+    assert relevance.check(build_request("東京の天気はどうですか?"), resp("今日の東京は晴れです。気温は二十度です。")) is None

@@ -27,7 +27,7 @@ _STEP = re.compile(
     rf"(?P<rest>(?:{_OP}{_OPERAND})*)"
 )
 _DIGITS = re.compile(r"\d+")
-LOOKBACK = 160  # characters before "=" where the left side of a step may start
+LOOKBACK = 120  # characters before "=" where the left side of a step may start
 _GSM = re.compile(r"<<([^<>=]+)=([^<>]+)>>")
 _FENCE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
 _OPERATOR_CHARS = frozenset("+-*/×÷^−–<>")
@@ -48,17 +48,25 @@ def _evaluate(node: ast.AST) -> float:
     raise ValueError("not plain arithmetic")
 
 
+_TIMES_X = re.compile(r"(?<=[\d%)\s])[xX](?=[\s\d($€£])")
+_CURRENCY = re.compile(r"[$€£,]")
+_ADDED_PERCENT = re.compile(r"[-+]\s*[\d.]+\s*%|%\s*[-+]")
+_PERCENT = re.compile(r"([\d.]+)\s*%")
+_OF = re.compile(r"\bof\b")
+_PLAIN = re.compile(r"[\d.\s()+\-*/]+")
+
+
 def _to_python(expr: str) -> str | None:
     """Rewrite written arithmetic as a Python expression; None when it is ambiguous (e.g. "+ 10%")."""
     expr = expr.replace("−", "-").replace("–", "-").replace("×", "*").replace("·", "*").replace("÷", "/")
-    expr = re.sub(r"(?<=[\d%)\s])[xX](?=[\s\d($€£])", "*", expr)
-    expr = re.sub(r"[$€£,]", "", expr)
+    expr = _CURRENCY.sub("", _TIMES_X.sub("*", expr))
     if "%" in expr:
-        if re.search(r"[-+]\s*[\d.]+\s*%", expr) or re.search(r"%\s*[-+]", expr):
+        if _ADDED_PERCENT.search(expr):
             return None
-        expr = re.sub(r"([\d.]+)\s*%", r"(\1/100)", expr)
-    expr = re.sub(r"\bof\b", "*", expr)
-    return expr if re.fullmatch(r"[\d.\s()+\-*/]+", expr) else None
+        expr = _PERCENT.sub(r"(\1/100)", expr)
+    if "of" in expr:
+        expr = _OF.sub("*", expr)
+    return expr if _PLAIN.fullmatch(expr) else None
 
 
 def _stated(rhs: str) -> tuple[float, float, bool] | None:
@@ -125,13 +133,14 @@ def _glued(text: str, start: int, end: int) -> bool:
     return bool(following) and following[0] in "+-*/×÷^−–(" and not following.startswith("--")
 
 
-def _number_starts(line: str) -> list[int]:
-    """Where numbers begin (a leading "(" or currency sign included); skips the digits after a "." or ","."""
+def _number_starts(line: str, lo: int, hi: int) -> list[int]:
+    """Where numbers begin in line[lo:hi] (a leading "(" or currency sign included), skipping digits that
+    continue a number ("2.4", "1,200")."""
     starts = []
-    for m in _DIGITS.finditer(line):  # a plain \d+ scan: lookbehind patterns cost several times more
+    for m in _DIGITS.finditer(line, lo, hi):  # a plain \d+ scan: lookbehind patterns cost several times more
         start = m.start()
         before = line[start - 1] if start else ""
-        if before in (".", ",") and start > 1 and line[start - 2].isdigit():
+        if before.isdigit() or (before in (".", ",") and start > 1 and line[start - 2].isdigit()):
             continue
         starts.append(start - 1 if before and before in "($€£" else start)
     return starts
@@ -150,14 +159,9 @@ def _equals_signs(line: str) -> list[int]:
 
 def _line_steps(line: str) -> list[tuple[str, str, str]]:
     """Steps of one line, matched only from number starts within reach of each "=" (fast on long prose)."""
-    starts = _number_starts(line)
     found = []
     for eq in _equals_signs(line):
-        for start in starts:
-            if start >= eq:
-                break
-            if start < eq - LOOKBACK:
-                continue
+        for start in _number_starts(line, max(0, eq - LOOKBACK), eq):
             m = _STEP.match(line, start)
             if m is not None and m.end("lhs") <= eq < m.start("rhs"):
                 if not _glued(line, m.start(), m.end()):

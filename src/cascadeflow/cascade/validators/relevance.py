@@ -63,6 +63,8 @@ _STATEMENT = re.compile(
     r"[^.!?]*?\b(?:is|are|was|were|will|would|has|have|had|can|could|does|do|did|should|may|might|must)\b",
     re.IGNORECASE,
 )
+# Scripts written without spaces between words: splitting on spaces finds no words to compare, so no signal.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0e00-\u0e7f]")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ness", "ment", "ers", "er", "ed", "es", "ly", "s")
 
 
@@ -178,7 +180,7 @@ def check(request: Request, response: Response) -> Signal | None:
     """Available for text answers to a question with content words; short answers are judged by their type."""
     answer = (response.content or "").strip()
     question = _last_user_text(request)
-    if not answer or not question:
+    if not answer or not question or _UNSPACED.search(question) or _UNSPACED.search(answer[:200]):
         return None
     answer_terms = term_set(answer)
     if len(answer_terms) <= SHORT_ANSWER_WORDS and len(answer) <= SHORT_ANSWER_CHARS:

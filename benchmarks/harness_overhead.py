@@ -2,7 +2,7 @@
 in-process httpx MockTransport, uninstrumented vs instrumented (observe, no sink), with a JSONL audit write,
 and in enforce mode inside a budgeted run (policy + ledger reservation + audit). Interleaved blocks, one run.
 
-    .venv/bin/python benchmarks/harness_overhead.py [--calls 3000] [--rounds 6]
+    .venv/bin/python benchmarks/harness_overhead.py [--calls 4000] [--rounds 10]
 """
 
 from __future__ import annotations
@@ -45,6 +45,33 @@ def block(oa: openai.OpenAI, n: int) -> list[tuple[float, float]]:
     return out
 
 
+def pipeline_only(mode: str, audit: Path | None, n: int) -> list[float]:
+    """CPU µs per call of the harness alone: the same bridge, with an invoke that returns a canned Response."""
+    from cascadeflow.harness.instrument import bridge
+    from cascadeflow.harness.instrument.openai import ChatCompletionsAdapter
+    from cascadeflow.messages import Response, Usage
+
+    harness.reset()
+    harness.init(mode=mode, audit=str(audit) if audit else False)
+    adapter, runtime = ChatCompletionsAdapter(), harness.default_runtime()
+    kwargs = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 16}
+    canned = Response("pong", "gpt-4o-mini", "openai", Usage(12, 1))
+
+    async def invoke(request: object) -> Response:
+        return canned
+
+    out = []
+    with harness.run(budget=1000.0):
+        for _ in range(n):
+            c0 = time.thread_time_ns()
+            prepared = bridge.prepare(adapter, kwargs, mode)
+            response, record = bridge.drive_sync(runtime.attempt(prepared.model, prepared.view, prepared.call,
+                                                                 invoke=invoke))
+            bridge.finish(prepared, response, record)
+            out.append((time.thread_time_ns() - c0) / 1000)
+    return out
+
+
 def configure(name: str, audit: Path) -> None:
     harness.reset()
     if name == "instrumented, no sink":
@@ -62,12 +89,13 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=3000, help="calls per configuration in total")
-    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds")
+    parser.add_argument("--calls", type=int, default=4000, help="calls per configuration in total")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     args = parser.parse_args()
     names = ["uninstrumented", "instrumented, no sink", "instrumented + JSONL audit",
              "enforce run: policy + ledger + audit"]
     samples: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    rounds: list[dict[str, tuple[float, float]]] = []  # per round: (wall p50, cpu p50) of each configuration
     per_round = max(1, args.calls // args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         audit = Path(tmp) / "audit.jsonl"
@@ -76,25 +104,37 @@ def main() -> None:
             with harness.run(budget=1000.0):
                 block(client(), 50)
         for _ in range(args.rounds):
+            medians = {}
             for name in names:
                 configure(name, audit)
                 oa = client()
                 with harness.run(budget=1000.0):
-                    samples[name].extend(block(oa, per_round))
+                    got = block(oa, per_round)
+                samples[name].extend(got)
+                medians[name] = (statistics.median(w for w, _ in got), statistics.median(c for _, c in got))
+            rounds.append(medians)
         harness.reset()
         lines = sum(1 for _ in audit.open())
+        alone = {"observe, no sink": pipeline_only("observe", None, 2000),
+                 "observe + JSONL audit": pipeline_only("observe", audit, 2000),
+                 "enforce run + ledger + JSONL audit": pipeline_only("enforce", audit, 2000)}
+        harness.reset()
     wall = {n: [w for w, _ in v] for n, v in samples.items()}
     cpu = {n: [c for _, c in v] for n, v in samples.items()}
-    base_wall, base_cpu = statistics.median(wall["uninstrumented"]), statistics.median(cpu["uninstrumented"])
     print(f"openai {openai.__version__}, httpx MockTransport, {per_round * args.rounds} calls per row, "
           f"{args.rounds} interleaved rounds; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
           f"audit lines written: {lines}")
-    print(f"{'configuration':38} {'wall p50':>9} {'wall p99':>9} {'+wall p50':>9} {'cpu p50':>8} {'cpu p99':>8} "
-          f"{'+cpu p50':>8}   (µs)")
+    print("added = median over rounds of (this row's p50 - the uninstrumented p50 of the same round)")
+    print(f"{'configuration':38} {'wall p50':>9} {'wall p99':>9} {'cpu p50':>8} {'cpu p99':>8} "
+          f"{'added wall':>10} {'added cpu':>9}   (µs)")
     for name in names:
+        added_wall = statistics.median(r[name][0] - r["uninstrumented"][0] for r in rounds)
+        added_cpu = statistics.median(r[name][1] - r["uninstrumented"][1] for r in rounds)
         print(f"{name:38} {statistics.median(wall[name]):9.1f} {pct(wall[name], 0.99):9.1f} "
-              f"{statistics.median(wall[name]) - base_wall:9.1f} {statistics.median(cpu[name]):8.1f} "
-              f"{pct(cpu[name], 0.99):8.1f} {statistics.median(cpu[name]) - base_cpu:8.1f}")
+              f"{statistics.median(cpu[name]):8.1f} {pct(cpu[name], 0.99):8.1f} {added_wall:10.1f} {added_cpu:9.1f}")
+    print("the harness alone (no SDK, no HTTP: a canned Response), CPU µs per call:")
+    for name, values in alone.items():
+        print(f"  {name:36} p50 {statistics.median(values):7.1f}   p99 {pct(values, 0.99):7.1f}")
 
 if __name__ == "__main__":
     main()

@@ -73,3 +73,15 @@ def test_overlapping_calibration_and_evaluation_data_is_refused(tmp_path):
 def test_unknown_convert_format_is_an_error(tmp_path):
     result = runner.invoke(app, ["replay", "convert", "--from", "helm", str(tmp_path), "-o", str(tmp_path / "o")])
     assert result.exit_code == 2 and "unknown source format" in result.output
+
+
+def test_budget_what_if_reports_refused_queries(tmp_path):
+    rows = [{"id": f"q{i}", "messages": [{"role": "user", "content": "x"}],
+             "answers": {"cheap": answer("", False), "strong": answer("b", True)}} for i in range(3)]
+    path = write_jsonl(tmp_path / "d.jsonl", [HEADER, *rows])
+    report = tmp_path / "b.json"
+    result = runner.invoke(app, ["replay", "run", str(path), "--models", "cheap,strong", "--threshold", "0.5",
+                                 "--budget", "0.01", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    point = json.loads(report.read_text())["operating_points"][0]
+    assert point["details"]["refused"] == 3 and point["quality"] == 0.0

@@ -150,3 +150,22 @@ async def test_a_final_answer_cut_at_max_tokens_is_not_credited(tmp_path):
     outcomes = await replay(ReplaySetup.build(limited, ["cheap", "strong"], ONLY.with_(threshold=0.5)))
     assert outcomes[0].final_model == "strong" and outcomes[0].quality == 0.0
     assert outcomes[0].cost_usd == CHEAP + Decimal(100 * 10 + 20 * 20) / 1_000_000
+
+
+async def test_budget_what_if_refuses_escalations_that_no_longer_fit(known):
+    # worst cases at the default 4,096 max tokens: a cheap draft reserves ~$0.008, a strong answer ~$0.08;
+    # $0.01 in total lets every draft run and refuses both escalations
+    setup = ReplaySetup.build(known, ["cheap", "strong"], ONLY.with_(threshold=0.5), budget_usd=0.01)
+    outcomes = await replay(setup)
+    assert [o.refused for o in outcomes] == [False, False, True, True]
+    assert [o.quality for o in outcomes] == [1.0, 0.0, 0.0, 0.0]
+    assert [o.cost_usd for o in outcomes] == [CHEAP] * 4  # the refused queries still paid for their drafts
+    ref = reference(known, "cheap", "strong", PriceBook())
+    assert policy_point("budget", ref, outcomes, threshold=0.5).details["refused"] == 2
+    with pytest.raises(ConfigurationError, match="cannot replay a budget"):
+        await record_verdicts(setup)
+
+
+def test_budget_must_be_a_positive_amount(known):
+    with pytest.raises(ConfigurationError, match="budget must be a positive number"):
+        ReplaySetup.build(known, ["cheap", "strong"], budget_usd=-1)

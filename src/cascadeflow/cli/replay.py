@@ -110,6 +110,8 @@ def run_cmd(
     target_quality: Annotated[float | None, typer.Option(
         help="share of strong-only quality to reach, e.g. 0.95")] = None,
     signals: Annotated[str | None, typer.Option(help="built-in validator signals to use, comma-separated")] = None,
+    budget: Annotated[float | None, typer.Option(
+        help="what-if: one budget in USD over the whole replay, spent in query order")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON")] = None,
     plot: Annotated[Path | None, typer.Option(help="write a cost/quality PNG")] = None,
 ) -> None:
@@ -117,7 +119,8 @@ def run_cmd(
     if threshold is None and not do_sweep and target_quality is None:
         raise _fail(ValueError("give --threshold T, --sweep, or --target-quality Q with --calibrate-on"))
     try:
-        result = _run(dataset_path, models, threshold, do_sweep, calibrate_on, fit, target_quality, signals)
+        result = _run(dataset_path, models, threshold, do_sweep, calibrate_on, fit, target_quality, signals,
+                      budget)
     except CascadeflowError as exc:
         raise _fail(exc) from None
     _print(result)
@@ -138,7 +141,7 @@ def run_cmd(
 
 
 def _run(dataset_path: Path, models: str, threshold: float | None, do_sweep: bool, calibrate_on: Path | None,
-         fit: bool, target_quality: float | None, signals: str | None) -> dict:
+         fit: bool, target_quality: float | None, signals: str | None, budget: float | None) -> dict:
     from cascadeflow.cascade.quality import QualityConfig
     from cascadeflow.replay.engine import ReplaySetup, fit_calibration, with_calibration
     from cascadeflow.replay.format import load_dataset
@@ -147,7 +150,7 @@ def _run(dataset_path: Path, models: str, threshold: float | None, do_sweep: boo
     quality = QualityConfig(signals=tuple(signals.split(","))) if signals else QualityConfig()
     names = [m.strip() for m in models.split(",") if m.strip()]
     dataset = load_dataset(dataset_path)
-    setup = ReplaySetup.build(dataset, names, quality)
+    setup = ReplaySetup.build(dataset, names, quality, budget_usd=budget)
     calibration = None
     if calibrate_on is not None:
         calibration = ReplaySetup.build(load_dataset(calibrate_on), names, quality)

@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from cascadeflow.cascade.agent import CascadeAgent
 from cascadeflow.cascade.quality import QualityConfig
 from cascadeflow.cascade.result import CascadeResult
-from cascadeflow.errors import ConfigurationError
-from cascadeflow.pricing import PriceBook
+from cascadeflow.errors import BudgetExceeded, ConfigurationError
+from cascadeflow.pricing import PriceBook, from_micro_usd, to_micro_usd, usd_to_micro_limit
 from cascadeflow.providers.replay import REPLAY_ID, ReplayProvider
 from cascadeflow.replay.format import ReplayDataset
 from cascadeflow.replay.report import QueryOutcome
-from cascadeflow.runtime.pipeline import Runtime, Sink
+from cascadeflow.runtime.pipeline import CALL_OPTIONS, CallOptions, Charge, Ledger, Runtime, Sink
 
 log = logging.getLogger(__name__)
 
@@ -40,25 +40,28 @@ class ReplaySetup:
     price_book: PriceBook
     sinks: tuple[Sink, ...] = ()
     concurrency: int = 16
+    budget_usd: Decimal | None = None  # one budget over the whole replay, spent in query order
 
     @classmethod
     def build(cls, dataset: ReplayDataset, models: Sequence[str], quality: QualityConfig | None = None, *,
-              price_book: PriceBook | None = None, sinks: Sequence[Sink] = (), concurrency: int = 16) -> ReplaySetup:
+              price_book: PriceBook | None = None, sinks: Sequence[Sink] = (), concurrency: int = 16,
+              budget_usd: float | Decimal | None = None) -> ReplaySetup:
         if len(models) < 1:
             raise ConfigurationError("give at least one model (cheapest first), e.g. --models cheap,strong")
         aliases = tuple(dataset.model(m)[0] for m in models)
         if len(set(aliases)) != len(aliases):
             raise ConfigurationError(f"a model appears twice in {list(models)}")
+        budget = None if budget_usd is None else from_micro_usd(usd_to_micro_limit(budget_usd, "budget"))
         return cls(dataset, aliases, quality or QualityConfig(), price_book or PriceBook(), tuple(sinks),
-                   concurrency)
+                   concurrency, budget)
 
     def with_threshold(self, threshold: float) -> ReplaySetup:
-        return ReplaySetup(self.dataset, self.models, self.quality.with_(threshold=threshold), self.price_book,
-                           self.sinks, self.concurrency)
+        return replace(self, quality=self.quality.with_(threshold=threshold))
 
-    def agent(self) -> CascadeAgent:
+    def agent(self, ledger: Ledger | None = None) -> CascadeAgent:
         provider = ReplayProvider(self.dataset)
-        runtime = Runtime(price_book=self.price_book, sinks=self.sinks, resolve_provider=provider.resolver())
+        runtime = Runtime(price_book=self.price_book, sinks=self.sinks, resolve_provider=provider.resolver(),
+                          ledger=ledger)
         return CascadeAgent(models=[self.dataset.models[a] for a in self.models], quality_config=self.quality,
                             runtime=runtime, name=f"replay:{self.dataset.name}")
 
@@ -79,6 +82,8 @@ def _outcome(setup: ReplaySetup, query_index: int, result: CascadeResult) -> Que
 
 async def run_agent(setup: ReplaySetup, *, progress: Progress | None = None) -> list[CascadeResult]:
     """Every query of the dataset through one real CascadeAgent; results in query order."""
+    if setup.budget_usd is not None:
+        raise ConfigurationError("a replay with a budget can refuse queries: use replay(), which records them")
     agent = setup.agent()
     gate = asyncio.Semaphore(setup.concurrency)
 
@@ -95,8 +100,37 @@ async def run_agent(setup: ReplaySetup, *, progress: Progress | None = None) -> 
 
 async def replay(setup: ReplaySetup, *, progress: Progress | None = None) -> list[QueryOutcome]:
     """Run the engine once over the dataset and score the returned answers from the recorded labels."""
+    if setup.budget_usd is not None:
+        return await _replay_with_budget(setup, progress)
     results = await run_agent(setup, progress=progress)
     return [_outcome(setup, i, r) for i, r in enumerate(results)]
+
+
+async def _replay_with_budget(setup: ReplaySetup, progress: Progress | None) -> list[QueryOutcome]:
+    """Queries one after another (the order decides who runs out) under one ledger-enforced budget. A query
+    the pipeline refuses has no answer (quality 0); what its earlier tiers spent is read from the ledger."""
+    from cascadeflow.budget.backends.memory import MemoryLedger
+
+    ledger = MemoryLedger()
+    charge = Charge("replay:budget", to_micro_usd(setup.budget_usd or 0))
+    agent = setup.agent(ledger)
+    outcomes = []
+    token = CALL_OPTIONS.set(CallOptions(charges=(charge,), reason="replay budget"))
+    try:
+        for index, query in enumerate(setup.dataset.queries):
+            before = ledger.state(charge.key).spent
+            try:
+                result = await agent.run(list(query.messages), metadata={REPLAY_ID: query.id})
+                outcomes.append(_outcome(setup, index, result))
+            except BudgetExceeded as exc:
+                spent = from_micro_usd(ledger.state(charge.key).spent - before)
+                outcomes.append(QueryOutcome(query.id, "", (), spent, 0.0, reasons=(f"refused: {exc}",),
+                                             refused=True))
+            if progress is not None:
+                progress(1)
+    finally:
+        CALL_OPTIONS.reset(token)
+    return outcomes
 
 
 async def sweep(setup: ReplaySetup, thresholds: Sequence[float], *,
@@ -130,6 +164,8 @@ async def record_verdicts(setup: ReplaySetup, *, progress: Progress | None = Non
         raise ConfigurationError("recorded sweeps need exactly two tiers; use sweep() for longer cascades")
     if setup.quality.thresholds_by_complexity:
         raise ConfigurationError("recorded sweeps need one threshold, not thresholds_by_complexity")
+    if setup.budget_usd is not None:
+        raise ConfigurationError("recorded sweeps cannot replay a budget (it changes outcomes); use sweep()")
     lenient = await replay(setup.with_threshold(0.0), progress=progress)
     strict = await replay(setup.with_threshold(1.0), progress=progress)
     acceptable, scores, accepted, escalated = [], [], [], []
@@ -173,5 +209,4 @@ async def fit_calibration(setup: ReplaySetup, *, l2: float = 1.0):  # type: igno
 
 
 def with_calibration(setup: ReplaySetup, calibration) -> ReplaySetup:  # type: ignore[no-untyped-def]
-    return ReplaySetup(setup.dataset, setup.models, setup.quality.with_(calibration=calibration),
-                       setup.price_book, setup.sinks, setup.concurrency)
+    return replace(setup, quality=setup.quality.with_(calibration=calibration))

@@ -30,6 +30,7 @@ class QueryOutcome:
     scores: tuple[float | None, ...] = ()  # the validator score of each called tier
     signals: tuple[tuple[str, ...], ...] = ()
     reasons: tuple[str, ...] = ()  # each tier's verdict reason, as the engine wrote it
+    refused: bool = False  # the budget stopped the query: no answer
 
 
 @dataclass(slots=True)
@@ -119,8 +120,10 @@ def policy_point(name: str, ref: Reference, outcomes: Sequence[QueryOutcome], *,
     cost = sum((o.cost_usd for o in outcomes), Decimal(0))
     quality = sum(o.quality for o in outcomes) / ref.n
     accepted = sum(1 for o in outcomes if o.final_model == ref.cheap)
+    refused = sum(1 for o in outcomes if o.refused)
+    extra = {"refused": refused} if refused else {}
     return point(name, ref, threshold=threshold, strong_fraction=strong_calls / ref.n, cost=cost,
-                 quality=quality, draft_acceptance=accepted / ref.n)
+                 quality=quality, draft_acceptance=accepted / ref.n, **extra)
 
 
 def baselines(ref: Reference, strong_fraction: float | None = None) -> list[OperatingPoint]:

@@ -80,7 +80,7 @@ def escalation_causes(outcomes: Sequence[QueryOutcome]) -> dict[str, int]:
 async def sweep_points(setup: ReplaySetup, ref: Reference, *, progress: Progress | None = None,
                        thresholds: Sequence[float] | None = None) -> tuple[list[OperatingPoint], dict[str, int]]:
     """Operating points over thresholds: from recorded draft verdicts for two tiers, else an engine run each."""
-    if len(setup.models) == 2 and not setup.quality.thresholds_by_complexity:
+    if len(setup.models) == 2 and not setup.quality.thresholds_by_complexity and setup.budget_usd is None:
         verdicts = await record_verdicts(setup, progress=progress)
         runs = sweep_recorded(verdicts, thresholds)
         signals = signal_counts(verdicts.escalated)

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cascadeflow.cascade.calibration import Calibration
-from cascadeflow.cascade.quality import QualityConfig, assess, collect_signals
+from cascadeflow.cascade.calibration import Calibration, brier_score, split_rows
+from cascadeflow.cascade.quality import QualityConfig, Verdict, assess, collect_signals
 from cascadeflow.messages import Message, Request, Response, TokenLogprob, ToolCall, Usage, build_request
 
 QUESTION = ("Our checkout service p99 latency jumped from 180 ms to 2.4 s after the 14:05 deploy. The database "
@@ -185,6 +185,43 @@ def zellinger(folder: str) -> dict[str, dict[str, object]]:
     return out
 
 
+def _drafter_rows(path: Path, drafter: str) -> list[tuple[int, Verdict, bool, float | None]]:
+    rows = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            m = d["models"][drafter]
+            req = build_request([Message.system(d["system_prompt"]), Message.user(d["user_prompt"])])
+            conf = math.exp(m["confidence_raw"]) if m["confidence_raw"] is not None else None
+            res = Response(str(m["answer"]), drafter, "recorded", confidence=conf)
+            rows.append((d["idx"], assess(req, res, QualityConfig()), bool(m["correct"]), conf))
+    return rows
+
+
+def _brier(probabilities: list[float], labels: list[bool]) -> float:
+    return sum((p - ok) ** 2 for p, ok in zip(probabilities, labels)) / len(labels)
+
+
+def calibration_check(folder: str, drafter: str = "gpt-4o-mini") -> str:
+    """Fit a Calibration on 70% of each data set's queries (split by query index) from the drafter's recorded
+    confidence plus the other signals, and score it on the held-out 30% with the Brier score, next to the
+    base rate of the training part and the raw confidence used as a probability."""
+    lines = ["| data set | train / eval | Brier: base rate | raw confidence | calibrated | logprob weight |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for path in sorted(Path(folder).glob("*.qwen_oai.train.jsonl.gz")):
+        rows = _drafter_rows(path, drafter)
+        train, held_out = split_rows(rows, key=lambda r, name=path.name: f"{name}:{r[0]}", eval_fraction=0.3)
+        cal = Calibration.fit([(v, ok) for _, v, ok, _ in train])
+        base = sum(ok for _, _, ok, _ in train) / len(train)
+        labels = [ok for _, _, ok, _ in held_out]
+        raw = _brier([c if c is not None else base for *_, c in held_out], labels)
+        fitted = brier_score(cal, [(v, ok) for _, v, ok, _ in held_out])
+        lines.append(f"| {path.name.split('.')[0]} | {len(train)} / {len(held_out)} "
+                     f"| {_brier([base] * len(labels), labels):.4f} | {raw:.4f} | {fitted:.4f} "
+                     f"| {cal.weights.get('logprob', (0.0, 0.0))[0]:+.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def _tally_table(results: dict[str, dict[str, object]]) -> str:
     keys = ("accepted", "any veto", "arithmetic veto", "relevance < 0.7", "no relevance signal")
     lines = ["| recorded answers | n | right | p50 CPU µs | " + " | ".join(f"{k} (right / wrong)" for k in keys) + " |",
@@ -225,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         recorded.update(zellinger(args.zellinger))
     if recorded:
         out("\n" + _tally_table(recorded))
+    if args.zellinger:
+        out("\ncalibration of gpt-4o-mini drafts (fit on 70% of queries, Brier on the other 30%; lower is better)\n\n")
+        out(calibration_check(args.zellinger))
     return 0
 
 

@@ -109,3 +109,12 @@ def test_positional_or_unparseable_calls_pass_through_untouched(an, anthropic_se
     with harness.run() as session:
         an.messages.create(model=MODEL, max_tokens=10, messages="not a list")  # we cannot read it: pass it on
     assert len(anthropic_server.requests) == 1 and session.summary()["steps"] == 0
+
+
+def test_an_sdk_call_is_never_switched_to_another_vendor_even_when_allowed(an, anthropic_server):
+    harness.init(mode="enforce", audit=False, allow_cross_provider=True)
+    policy = {"name": "openai-only", "providers": {"allowed": ["openai"]}, "switching": {"cross_provider": True}}
+    with harness.run(compliance=policy, models=["gpt-4o-mini"]) as session, \
+            pytest.raises(PolicyViolation, match="no compliant candidate model of provider 'anthropic'"):
+        an.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    assert anthropic_server.requests == [] and session.trace()[0].action == "stop"

@@ -239,3 +239,15 @@ def test_enforce_run_budget_holds_on_a_shared_sqlite_ledger(oa, openai_server, t
     state = harness.default_runtime().ledger.state(f"run:{session.run_id}")
     assert state.reserved == 0 and state.spent >= session.summary()["cost_total"] * 1e6
     assert len(openai_server.requests) == 2 and session.summary()["cost_total"] == pytest.approx(2 * actual)
+
+
+async def test_async_responses_stream_settles_from_the_completed_event(aoa, openai_server):
+    openai_server.enqueue(text="streamed reply", usage={"input": 9, "output": 2})
+    harness.init(mode="enforce", audit=False)
+    async with harness.run(budget=1.0) as session:
+        stream = await aoa.responses.create(model="gpt-4o-mini", input="hi", stream=True)
+        kinds = [event.type async for event in stream]
+    assert kinds[-1] == "response.completed"
+    allow = session.trace()[-1]
+    assert (allow.action, allow.input_tokens, allow.output_tokens) == ("allow", 9, 2)
+    assert openai_server.requests[0].json["max_output_tokens"] == 4096

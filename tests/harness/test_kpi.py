@@ -100,3 +100,18 @@ def test_cascade_verdicts_feed_quality():
         scope.record(ctx)
     assert stats.get("openai/mini").quality == 0.0 and stats.get("openai/big").quality == 1.0
     assert [r.action for r in scope.trace()] == ["escalate", "accept"]
+
+
+async def test_observe_mode_records_the_kpi_switch_without_making_it(scripted, call):
+    provider, runtime = scripted
+    provider.default = lambda request: Response("answer", request.model, "fake", Usage(10, 10))
+    harness.init(mode="observe", audit=False)
+    with harness.run():
+        await call(runtime, model=MINI)
+        await call(runtime, model=BIG)
+    with harness.run(kpi_weights={"cost": 1.0}, models=[MINI, BIG]) as session:
+        await call(runtime, model=BIG)
+    assert provider.requests[-1].model == "big"
+    switch = next(r for r in session.trace() if r.action == "switch_model")
+    assert switch.applied is False and switch.model_used == "openai/big" and "KPI score" in switch.reason
+    assert switch.details["candidate"] == "openai/mini"

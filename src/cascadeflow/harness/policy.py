@@ -88,8 +88,11 @@ class HarnessPolicy:
         return [(s.compliance.name, v) for s in chain if s.compliance is not None
                 and (v := s.compliance.model_violation(model)) is not None]
 
-    def _cross_allowed(self, chain: list[RunScope]) -> bool:
-        """Switching to another vendor's model needs an explicit opt-in (scope argument or policy file)."""
+    def _cross_allowed(self, chain: list[RunScope], call: CallContext) -> bool:
+        """Switching to another vendor's model needs an explicit opt-in (scope argument or policy file), and
+        never happens to an instrumented SDK call: its client can only reach its own vendor."""
+        if call.metadata.get("sdk"):
+            return False
         return any(s.allow_cross_provider or (s.compliance is not None and s.compliance.cross_provider)
                    for s in chain)
 
@@ -98,7 +101,7 @@ class HarnessPolicy:
         if not violations:
             return model
         policy, reason = violations[0]
-        cross = self._cross_allowed(chain)
+        cross = self._cross_allowed(chain, call)
         compliant = [m for m in self._candidates(model, call, cross) if not self._violations(chain, m)]
         if compliant:
             target = min(compliant, key=lambda m: self._unit_price(m))
@@ -158,7 +161,7 @@ class HarnessPolicy:
         if weights is None:
             return model
         chain = self.scope.chain()
-        cross = self._cross_allowed(chain)
+        cross = self._cross_allowed(chain, call)
         candidates = [m for m in self._candidates(model, call, cross) if not self._violations(chain, m)]
         if model.id not in {m.id for m in candidates} and not self._violations(chain, model):
             candidates.insert(0, model)
@@ -172,7 +175,7 @@ class HarnessPolicy:
             self.decide(call, "allow", choice.reason, model=model, applied=True, **details)
             return model
         self.decide(call, "switch_model", choice.reason, model=model,
-                    model_used=choice.model if self.enforce else model, **details)
+                    model_used=choice.model if self.enforce else model, candidate=choice.model.id, **details)
         return choice.model if self.enforce else model
 
     def _worst_case(self, model: ModelConfig, request: Request) -> int | None:

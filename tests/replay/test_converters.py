@@ -211,3 +211,31 @@ def test_audit_log_without_content_or_label_says_how_to_fix(tmp_path):
 def test_unknown_source_format_lists_the_known_ones(tmp_path):
     with pytest.raises(ReplayDataError, match="unknown source format 'helm'; choose one of: routellm, zeroeval"):
         convert("helm", tmp_path)
+
+
+def test_audit_log_graded_labels_keep_their_scale(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    prompt = [{"role": "user", "content": "summarise"}]
+    first = audit_record("r1", prompt, "openai/gpt-4o-mini", "short", True)
+    first["metadata"] = {"score": 3, "scale": [1, 5]}
+    second = audit_record("r2", prompt, "openai/gpt-4o", "better", True)
+    second["metadata"] = {"score": 5, "scale": [1, 5]}
+    path.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    ds = convert("audit", path)
+    assert ds.queries[0].answers["openai/gpt-4o-mini"].quality == pytest.approx(0.5)
+    assert ds.queries[0].answers["openai/gpt-4o"].quality == 1.0
+
+
+def test_zeroeval_query_missing_from_one_model_is_an_error(tmp_path):
+    small, big = "Meta-Llama-3.1-8B-Instruct", "Meta-Llama-3.1-70B-Instruct"
+    root = write_zeroeval(tmp_path / "ze", {small: [_ze_record("a", "x"), _ze_record("b", "y")],
+                                            big: [_ze_record("a", "x")]},
+                          [(small, "a", 1), (small, "b", 1), (big, "a", 1)])
+    with pytest.raises(ReplayDataError, match="query 'b' has no result from Meta-Llama-3.1-70B-Instruct"):
+        convert("zeroeval", root)
+
+
+def test_zellinger_folder_is_refused_with_the_files_listed(tmp_path):
+    write_zellinger(tmp_path / "mmlu.qwen_oai.train.jsonl.gz", [_zl_line(0, True, -0.1)])
+    with pytest.raises(ReplayDataError, match="not a folder; found: mmlu.qwen_oai.train.jsonl.gz"):
+        convert("zellinger", tmp_path)

@@ -170,3 +170,11 @@ def test_package_exports_every_listed_name():
         assert getattr(replay_pkg, name) is not None
     with pytest.raises(AttributeError):
         replay_pkg.nothing_here  # noqa: B018
+
+
+def test_gzip_input_reports_line_numbers_too(tmp_path, tiny_rows):
+    path = tmp_path / "bad.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(json.dumps(HEADER) + "\n" + json.dumps(tiny_rows[0]) + "\n\n" + "[1, 2]\n")
+    with pytest.raises(ReplayDataError, match=r"bad\.jsonl\.gz:4: a query line must be a JSON object"):
+        load_dataset(path)

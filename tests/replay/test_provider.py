@@ -90,3 +90,9 @@ async def test_answer_longer_than_max_tokens_is_cut_like_a_real_model(tiny_path)
     assert response.content == ""  # half of a one-character answer
     whole = await provider.complete(request_for("strong-model", "q1").with_(max_tokens=10))
     assert whole.finish_reason == "stop" and whole.content == "4"
+
+
+async def test_models_are_found_by_provider_qualified_id(tiny_path):
+    provider = ReplayProvider(load_dataset(tiny_path))
+    response = await provider.complete(request_for("together/strong-model", "q2"))
+    assert response.content == "9" and provider.calls["strong"] == 1

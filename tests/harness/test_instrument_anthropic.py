@@ -118,3 +118,15 @@ def test_an_sdk_call_is_never_switched_to_another_vendor_even_when_allowed(an, a
             pytest.raises(PolicyViolation, match="no compliant candidate model of provider 'anthropic'"):
         an.messages.create(model=MODEL, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert anthropic_server.requests == [] and session.trace()[0].action == "stop"
+
+
+def test_anthropic_stream_tool_use_is_counted_and_priced(an, anthropic_server):
+    anthropic_server.enqueue(text="Let me check", tool_calls=[{"name": "lookup", "arguments": {"id": 7}}],
+                             usage={"input": 15, "output": 9})
+    harness.init(mode="observe", audit=False)
+    with harness.run(max_tool_calls=5) as session:
+        events = list(_create(an, stream=True))
+    assert events[-1].type == "message_stop"
+    allow = session.trace()[-1]
+    assert (allow.input_tokens, allow.output_tokens) == (15, 9)
+    assert session.summary()["tool_calls"] == 1

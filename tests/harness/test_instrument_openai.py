@@ -251,3 +251,34 @@ async def test_async_responses_stream_settles_from_the_completed_event(aoa, open
     allow = session.trace()[-1]
     assert (allow.action, allow.input_tokens, allow.output_tokens) == ("allow", 9, 2)
     assert openai_server.requests[0].json["max_output_tokens"] == 4096
+
+
+def test_concurrent_sdk_calls_from_threads_never_overshoot_the_run_budget(oa, openai_server):
+    from loopback import Reply
+
+    openai_server.default = Reply(text="ok", usage={"input": 10, "output": 50}, delay=0.01)
+    harness.init(mode="enforce", audit=False)
+    budget = 0.0005
+    with harness.run(budget=budget) as session, harness.ContextThreadPoolExecutor(8) as pool:
+        def one(_):
+            try:
+                _chat(oa, max_tokens=100)
+                return "sent"
+            except BudgetExceeded:
+                return "stopped"
+        outcomes = list(pool.map(one, range(24)))
+    assert outcomes.count("sent") == len(openai_server.requests) >= 1 and "stopped" in outcomes
+    assert session.summary()["cost_total"] <= budget
+    assert session.summary()["steps"] == outcomes.count("sent")
+
+
+def test_stream_tool_calls_count_toward_max_tool_calls(oa, openai_server):
+    openai_server.enqueue(text="", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}},
+                                               {"name": "get_weather", "arguments": {"city": "Rome"}}])
+    openai_server.enqueue(text="done")
+    harness.init(mode="enforce", audit=False)
+    with harness.run(max_tool_calls=2) as session:
+        _drain(_chat(oa, stream=True))
+        _drain(_chat(oa, stream=True))
+    assert session.summary()["tool_calls"] == 2
+    assert "tools" in openai_server.requests[0].json and "tools" not in openai_server.requests[1].json

@@ -227,3 +227,24 @@ def test_on_topic_draft_with_logprobs_is_accepted_exactly_when_confidence_reache
 def test_a_signal_outside_zero_to_one_is_refused():
     with pytest.raises(ConfigurationError, match="0..1"):
         Signal("custom", 1.5, "too sure")
+
+
+def test_unknown_complexity_level_is_warned_about(caplog):
+    with caplog.at_level("WARNING", logger="cascadeflow.cascade.quality"):
+        QualityConfig(thresholds_by_complexity={"hrad": 0.9, "simple": 0.5})
+    assert "hrad" in caplog.text and "simple" not in caplog.text.split("produces")[0]
+
+
+def test_combine_is_the_weakest_signal():
+    from cascadeflow.cascade.quality import combine
+
+    assert combine([Signal("a", 0.9, ""), Signal("b", 0.4, ""), Signal("c", 1.0, "")]) == 0.4
+    assert combine([]) == 0.0
+
+
+def test_same_draft_different_question_only_relevance_changes():
+    on = assess(build_request(QUESTION), resp(GOOD), QualityConfig())
+    off = assess(build_request("Which team owns the billing database backups?"), resp(GOOD), QualityConfig())
+    assert on.accepted and not off.accepted
+    assert on.signal("structure") == off.signal("structure")
+    assert off.signal("relevance").score < 0.1

@@ -26,7 +26,8 @@ from cascadeflow.messages import Request, Response
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUILTIN_SIGNALS", "PRESETS", "QualityConfig", "Signal", "Validator", "Verdict", "assess"]
+__all__ = ["BUILTIN_SIGNALS", "COMPLEXITY_LEVELS", "PRESETS", "QualityConfig", "Signal", "Validator", "Verdict",
+           "assess", "collect_signals", "combine"]
 
 Validator = Callable[[Request, Response], Signal | float | bool | None]
 
@@ -76,6 +77,10 @@ def _check_levels(levels: Mapping[str, float] | None) -> dict[str, float] | None
         return None
     if not isinstance(levels, Mapping):
         raise ConfigurationError("QualityConfig: thresholds_by_complexity must be a dict like {'simple': 0.6}")
+    unknown = sorted(str(k) for k in levels if k not in COMPLEXITY_LEVELS)
+    if unknown:  # custom routers may use their own levels, so only warn: a typo would never apply
+        logger.warning("thresholds_by_complexity has levels %s that the built-in complexity router never "
+                       "produces (it uses %s)", unknown, ", ".join(COMPLEXITY_LEVELS))
     return {str(k): _check_unit(f"thresholds_by_complexity[{k!r}]", v) for k, v in levels.items()}
 
 

@@ -93,3 +93,17 @@ def test_one_hedge_in_a_long_answer_costs_little():
 def test_clean_answer_scores_one():
     sig = structure.check(REQ, resp("On loss, TCP halves its congestion window and then grows it linearly."))
     assert sig.score == 1.0 and not sig.veto
+
+
+def test_tables_and_templated_lists_are_not_loops():
+    rows = "\n".join(f"| web-{i:02d} | 10.0.{i}.{i * 7 % 255} | up | {i * 3} ms | eu-west-1 |" for i in range(30))
+    table = "| host | ip | state | latency | region |\n| --- | --- | --- | --- | --- |\n" + rows
+    steps = "\n".join(f"- Step {i}: restart the pod web-{i} and wait until it reports ready." for i in range(20))
+    assert structure.check(REQ, resp(table)).score == 1.0
+    assert structure.check(REQ, resp(steps)).score == 1.0
+
+
+def test_answer_that_degenerates_into_a_loop_after_a_good_start_vetoes():
+    text = ("On loss TCP halves its congestion window and then grows it linearly per round trip. "
+            + "and then and then and then the window " * 40)
+    assert structure.check(REQ, resp(text)).veto

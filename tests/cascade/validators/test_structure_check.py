@@ -107,3 +107,15 @@ def test_answer_that_degenerates_into_a_loop_after_a_good_start_vetoes():
     text = ("On loss TCP halves its congestion window and then grows it linearly per round trip. "
             + "and then and then and then the window " * 40)
     assert structure.check(REQ, resp(text)).veto
+
+
+@pytest.mark.parametrize("text", [
+    "Unknown error codes are logged at WARN level by the gateway.",
+    "I don't know the exact figure for last week, but the dashboard showed roughly 5% of requests failing.",
+])
+def test_answers_that_merely_start_like_a_non_answer_are_kept(text):
+    assert not structure.check(REQ, resp(text)).veto
+
+
+def test_bare_unknown_is_a_non_answer():
+    assert structure.check(REQ, resp("Unknown.")).veto

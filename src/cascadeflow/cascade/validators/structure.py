@@ -20,7 +20,7 @@ _REFUSAL = re.compile(
 )
 _NON_ANSWER = re.compile(
     r"^\W*(?:i (?:do not|don'?t) know|i'?m not sure|i am not sure|i have no idea|i (?:can(?:not|'?t)) "
-    r"(?:determine|say|tell|know)|(?:there is |there's )?not enough information|unknown)\b",
+    r"(?:determine|say|tell|know)|(?:there is |there's )?not enough information)\b|^\W*unknown\W*$",
     re.IGNORECASE,
 )
 # Counted with str.count on the lower-cased text: one C-level scan per phrase is far cheaper than a regex
@@ -31,7 +31,8 @@ HEDGE_PHRASES = (
     "hard to say", "difficult to say",
 )
 _WORD = re.compile(r"\w+")
-SHORT_ANSWER_CHARS = 240  # a refusal or "I don't know" in a longer answer may be a caveat, not the answer
+SHORT_ANSWER_CHARS = 240  # a refusal in a longer answer may be a caveat, not the answer
+NON_ANSWER_CHARS = 80  # "I don't know the exact figure, but it is about 5" is a hedged answer, not a non-answer
 LOOP_MIN_WORDS = 60
 LOOP_NGRAM = 6
 LOOP_COMPRESSION = 0.35  # prefilter: prose compresses to ~0.5 of its size at zlib level 1; loops far lower
@@ -69,7 +70,7 @@ def _hard_failure(response: Response, text: str, min_length: int) -> Signal | No
     head = text[:SHORT_ANSWER_CHARS]
     if len(text) <= SHORT_ANSWER_CHARS and _REFUSAL.search(head):
         return _veto(f"refusal: {head[:80]!r}")
-    if len(text) <= SHORT_ANSWER_CHARS and _NON_ANSWER.search(head):
+    if len(text) <= NON_ANSWER_CHARS and _NON_ANSWER.search(head):
         return _veto(f"non-answer: {head[:80]!r}")
     if len(text) < min_length:
         return _veto(f"too short: {len(text)} characters, min_length={min_length}")

@@ -108,3 +108,11 @@ class MemoryLedger(BaseLedger):
             released += 1
         self.counters["expired_released"] += released
         return released
+
+    # Nothing here blocks, so the async twins run inline instead of in a worker thread.
+    async def areserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
+                       lease_seconds: float) -> Reservation:
+        return self.reserve(reservation_id, charges, amount_micro, lease_seconds)
+
+    async def asettle(self, reservation_id: str, actual_micro: int) -> Settlement:
+        return self.settle(reservation_id, actual_micro)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cascadeflow.cascade.validators import format as format_check
 from cascadeflow.errors import ConfigurationError
@@ -61,3 +65,19 @@ def test_request_response_format_json_schema_is_enforced():
 def test_invalid_schema_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="invalid JSON Schema"):
         format_check.compile_schema({"type": "no-such-type"})
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(JSON_VALUES, st.booleans())
+def test_any_json_value_passes_bare_or_fenced(value, fenced):
+    text = json.dumps(value)
+    if fenced:
+        text = f"Here you go:\n```json\n{text}\n```\n"
+    sig = format_check.check(REQ, resp(text), required=True)
+    assert sig.score == 1.0 and not sig.veto

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cascadeflow.cascade.validators import relevance
 from cascadeflow.messages import Message, Response, build_request
@@ -97,3 +99,15 @@ def test_long_answer_without_overlap_is_off_topic_even_without_a_statement_openi
 
 def test_scripts_without_spaces_give_no_signal():
     assert relevance.check(build_request("東京の天気はどうですか?"), resp("今日の東京は晴れです。気温は二十度です。")) is None
+
+
+WORDS = st.sampled_from(["database", "latency", "cache", "deploy", "replica", "timeout", "kernel", "queue",
+                         "certificate", "gateway", "billing", "backup", "cluster", "memory", "disk", "alert"])
+
+
+@given(st.lists(WORDS, min_size=2, max_size=8, unique=True), st.lists(WORDS, min_size=13, max_size=30))
+def test_an_answer_that_uses_every_question_word_scores_one(question_words, filler):
+    question = "Why did the " + " ".join(question_words) + " fail?"
+    answer = "The " + " ".join(question_words) + " failed because " + " ".join(filler) + "."
+    sig = relevance.check(build_request(question), resp(answer))
+    assert sig is not None and sig.score == 1.0

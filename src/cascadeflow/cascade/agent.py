@@ -26,15 +26,11 @@ from cascadeflow.runtime.sync import run_sync
 
 log = logging.getLogger(__name__)
 
-_SHARED_RUNTIME: Runtime | None = None
-
-
 def _default_runtime() -> Runtime:
-    """The runtime used when none is given (one shared instance; the harness may replace this)."""
-    global _SHARED_RUNTIME
-    if _SHARED_RUNTIME is None:
-        _SHARED_RUNTIME = Runtime()
-    return _SHARED_RUNTIME
+    """The runtime used when none is given: the one `cascadeflow.init()` configured (or its defaults)."""
+    from cascadeflow.harness.state import default_runtime
+
+    return default_runtime()
 
 
 Query = str | Message | Sequence[Message | Mapping[str, Any]]

@@ -134,10 +134,19 @@ class CascadeExecution:
                 log.info("speculative tier 1 refused by a budget; retrying after the draft")
         return await self._attempt(cfg, i, role, live=i == last)
 
+    def _request_for(self, cfg: ModelConfig, role: str) -> Request:
+        """Drafts ask for token logprobs where the model returns them: the logprob signal needs them."""
+        request = self.plan.request
+        wants = cfg.supports_logprobs if cfg.supports_logprobs is not None else cfg.facts.logprobs
+        if role == "draft" and wants and not request.logprobs:
+            return request.with_(logprobs=True)
+        return request
+
     async def _attempt(self, cfg: ModelConfig, tier: int, role: str, *, live: bool,
                        streamed: bool = True) -> tuple[Response, AttemptRecord]:
+        request = self._request_for(cfg, role)
         if self._stream is None or not streamed:
-            return await self.runtime.attempt(cfg, self.plan.request, self.call, tier=tier, role=role)
+            return await self.runtime.attempt(cfg, request, self.call, tier=tier, role=role)
         async def invoke(request: Request) -> Response:
             # the policy may have switched the model: stream from the one the pipeline is sending to
             provider = self.runtime.resolve_provider(self.call.active_model or cfg)
@@ -159,7 +168,7 @@ class CascadeExecution:
             raise MalformedResponseError("stream ended without a final message", provider=cfg.provider,
                                          model=cfg.name)
 
-        return await self.runtime.attempt(cfg, self.plan.request, self.call, tier=tier, role=role, invoke=invoke)
+        return await self.runtime.attempt(cfg, request, self.call, tier=tier, role=role, invoke=invoke)
 
     def _release(self, text: str, cfg: ModelConfig, tier: int) -> None:
         """Emit a held-back answer as final text (unless its text was already streamed)."""

@@ -137,6 +137,7 @@ class CallContext:
     started: float = field(default_factory=time.perf_counter)
     scope: Any = None  # the harness run scope, when inside one
     mode: str = "off"
+    request: Request | None = None  # the first request sent; audit sinks that record content read it
     active_model: ModelConfig | None = None  # the model being sent (after policy), for `invoke` callbacks
 
     @property
@@ -289,6 +290,8 @@ class Runtime:
         if self.ledger is not None and call.charges:
             self.ledger.reserve(reservation_id, call.charges, to_micro_usd(worst), self.lease_seconds)
         call.attempts.append(record)
+        if call.request is None:
+            call.request = request
         self.emit("attempt_started", request_id=call.request_id, model=model.id, tier=tier, role=role)
         started = time.perf_counter()
         try:
@@ -344,6 +347,9 @@ class Runtime:
             budget_remaining=self.budget_remaining(call), price_version=self.price_book.version,
             metadata=dict(call.metadata), tiers=[a.to_dict() for a in call.attempts],
             error=f"{type(error).__name__}: {error}" if error else None,
+            prompt=prompt if prompt is not None else (
+                [m.to_dict() for m in call.request.messages] if call.request is not None else None),
+            answer=response.content if response is not None else None,
         )
         if call.scope is not None:
             call.scope.record(call)

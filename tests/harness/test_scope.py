@@ -218,3 +218,33 @@ async def test_off_mode_scope_counts_cost_but_decides_nothing(scripted, call):
     with harness.run(budget=0.000001) as session:  # never init()ed: mode off
         await call(runtime, max_tokens=1000)
     assert session.mode == "off" and session.trace() == [] and session.summary()["steps"] == 1
+
+
+async def test_concurrent_attempts_of_one_call_are_each_counted_once(scripted):
+    from cascadeflow.messages import build_request
+    from cascadeflow.models import ModelConfig
+
+    provider, runtime = scripted
+    slow = ModelConfig("slow-model", provider="openai", input_price_per_million=1, output_price_per_million=2)
+    fast = ModelConfig("fast-model", provider="openai", input_price_per_million=100, output_price_per_million=200)
+
+    async def reply(request):
+        await asyncio.sleep(0.02 if request.model == "slow-model" else 0)
+        return Response("x " * 10, request.model, "fake", Usage(10, 10))
+
+    async def invoke(request):
+        return await reply(request)
+
+    harness.init(mode="enforce", audit=False)
+    with harness.run(budget=1.0) as session:
+        ctx = runtime.new_call()
+        request = build_request("hi", max_tokens=20)
+        (_, slow_rec), (_, fast_rec) = await asyncio.gather(
+            runtime.attempt(slow, request, ctx, tier=0, invoke=invoke),
+            runtime.attempt(fast, request, ctx, tier=1, invoke=invoke))
+        runtime.finish(ctx, action="allow", model_selected=fast.id, response=None)
+    s = session.summary()
+    assert s["models_used"] == {"openai/slow-model": 1, "openai/fast-model": 1}
+    assert s["cost_total"] == pytest.approx(float(slow_rec.cost + fast_rec.cost))
+    costs = {r.model_used: r.cost for r in session.trace() if r.action == "allow"}
+    assert costs == {"openai/slow-model": float(slow_rec.cost), "openai/fast-model": float(fast_rec.cost)}

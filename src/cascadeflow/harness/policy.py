@@ -31,6 +31,7 @@ class HarnessPolicy:
 
     def __init__(self, scope: RunScope):
         self.scope = scope
+        self._counted: set[int] = set()  # ids of AttemptRecords already added to the scope (until finish)
 
     @property
     def enforce(self) -> bool:
@@ -212,7 +213,10 @@ class HarnessPolicy:
                 return
 
     def after_attempt(self, model: ModelConfig, response: Response, call: CallContext) -> None:
-        record = call.attempts[-1]
+        # attempts of one call may run concurrently (a speculative verifier): find this one, not the last one
+        record = next((a for a in reversed(call.attempts) if a.model == model.id and id(a) not in self._counted),
+                      call.attempts[-1])
+        self._counted.add(id(record))
         self.scope.add_attempt(record, len(response.tool_calls))
         completed = 1.0 if response.finish_reason in COMPLETED and (response.content or response.tool_calls) else 0.0
         state.model_stats().observe_attempt(model.id, latency_ms=record.latency_ms,
@@ -238,6 +242,8 @@ class HarnessPolicy:
                     record.budget_remaining = self.scope.remaining_usd(settled_only=True)
         for decision in call.decisions:
             self.scope.note(decision)
+        for attempt in call.attempts:
+            self._counted.discard(id(attempt))
 
 
 def _counts(counts: dict[str, int]) -> str:

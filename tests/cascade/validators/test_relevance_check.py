@@ -111,3 +111,14 @@ def test_an_answer_that_uses_every_question_word_scores_one(question_words, fill
     answer = "The " + " ".join(question_words) + " failed because " + " ".join(filler) + "."
     sig = relevance.check(build_request(question), resp(answer))
     assert sig is not None and sig.score == 1.0
+
+
+def test_terms_are_the_same_when_the_stem_memo_is_full(monkeypatch):
+    text = "The congested gateway was failing repeatedly after the deploy."
+    expected = relevance.term_set(text)
+    monkeypatch.setattr(relevance, "_STEMS", {})
+    monkeypatch.setattr(relevance, "_STEMS_MAX", 2)
+    assert relevance.term_set(text) == expected
+    assert relevance.content_terms(text) == [relevance.stem(w) for w in
+                                             ("congested", "gateway", "failing", "repeatedly", "deploy")]
+    assert len(relevance._STEMS) == 2

@@ -102,7 +102,10 @@ def _lookup(word: str) -> str:
 
 def _stems_of(words: set[str]) -> set[str]:
     _remember(words)
-    out = set(map(_lookup, words))
+    out = set(map(_STEMS.get, words))  # C-level lookups; None marks words the full memo did not take
+    if None in out:
+        out.discard(None)
+        out.update(_stem_or_drop(w) for w in words if w not in _STEMS)
     out.discard("")
     return out
 

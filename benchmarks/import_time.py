@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 HEAVY = ("llama_cpp", "redis", "psycopg", "opentelemetry", "openai", "anthropic", "numpy", "matplotlib")
 TARGET_MS = 150.0
@@ -55,20 +57,27 @@ def heavy_modules_loaded() -> list[str]:
     return [m for m in out.strip().split(",") if m]
 
 
-async def local_model_speed() -> dict[str, float]:
+async def local_model_speed(rounds: int = 3) -> dict[str, dict[str, float]]:
+    """Load time and generation speed per thread count, measured alternately so load affects each alike."""
     from cascadeflow.messages import build_request
     from cascadeflow.providers.local import LocalLlama
 
-    provider = LocalLlama()
-    loaded = provider.load()
-    request = build_request("Write a short story about a lighthouse keeper.", max_tokens=200, temperature=0)
-    await provider.complete(build_request("hi", max_tokens=2, temperature=0))  # warm-up
-    started = time.perf_counter()
-    response = await provider.complete(request)
-    seconds = time.perf_counter() - started
-    return {"load_s": loaded.load_seconds, "prompt_tokens": response.usage.input_tokens,
-            "output_tokens": response.usage.output_tokens, "seconds": seconds,
-            "tokens_per_s": response.usage.output_tokens / seconds}
+    cpus = os.cpu_count() or 1
+    providers = {n: LocalLlama(n_threads=n) for n in sorted({1, cpus})}
+    request = build_request("Write a short story about a lighthouse keeper.", max_tokens=100, temperature=0)
+    stats: dict[int, dict[str, Any]] = {}
+    for n, provider in providers.items():
+        stats[n] = {"load_s": provider.load().load_seconds, "speeds": []}
+        await provider.complete(build_request("hi", max_tokens=2, temperature=0))  # warm-up
+    for _ in range(rounds):
+        for n, provider in providers.items():
+            started = time.perf_counter()
+            response = await provider.complete(request)
+            stats[n]["speeds"].append(response.usage.output_tokens / (time.perf_counter() - started))
+            stats[n]["tokens"] = response.usage.output_tokens
+    return {f"{n} thread(s)": {"load_s": s["load_s"], "tokens": s["tokens"],
+                               "median_tps": statistics.median(s["speeds"]),
+                               "runs": ", ".join(f"{v:.1f}" for v in s["speeds"])} for n, s in stats.items()}
 
 
 def main() -> None:
@@ -92,10 +101,11 @@ def main() -> None:
     for self_us, cumulative_us, name in sorted(rows, reverse=True)[:10]:
         print(f"  {self_us:>7} {cumulative_us:>8}  {name.strip()}")
     if not args.skip_local:
-        stats = asyncio.run(local_model_speed())
-        print(f"local model (SmolLM2-135M-Instruct Q4_1, llama.cpp): load {stats['load_s']:.3f} s; "
-              f"{stats['output_tokens']:.0f} tokens after a {stats['prompt_tokens']:.0f}-token prompt in "
-              f"{stats['seconds']:.2f} s = {stats['tokens_per_s']:.1f} tokens/s")
+        print(f"local model SmolLM2-135M-Instruct Q4_1 via llama.cpp ({os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f} before):")
+        for label, row in asyncio.run(local_model_speed()).items():
+            print(f"  {label}: load {row['load_s']:.3f} s; {row['tokens']} tokens per run; median "
+                  f"{row['median_tps']:.1f} tokens/s (runs: {row['runs']})")
 
 
 if __name__ == "__main__":

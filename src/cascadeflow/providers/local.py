@@ -107,7 +107,9 @@ _load_lock = threading.Lock()
 def load_model(path: Path, *, n_ctx: int = DEFAULT_CONTEXT, n_threads: int | None = None, seed: int = 0,
                vocab_only: bool = False) -> LoadedModel:
     """Load a GGUF once per (path, settings) in this process; later calls share the same object."""
-    threads = n_threads or max(os.cpu_count() or 1, 1)
+    # Half the CPUs, like llama-cpp-python: llama.cpp's threads spin while they wait for each other, and
+    # with every core busy (parallel test runs) two threads measured slower than one, down to ~3 tokens/s.
+    threads = n_threads or max((os.cpu_count() or 2) // 2, 1)
     key = (str(path), n_ctx, threads, seed, vocab_only)
     with _load_lock:
         found = _loaded.get(key)
@@ -116,7 +118,8 @@ def load_model(path: Path, *, n_ctx: int = DEFAULT_CONTEXT, n_threads: int | Non
         llama_cls = _llama_class()
         started = time.perf_counter()
         try:
-            llama = llama_cls(model_path=str(path), n_ctx=n_ctx, n_threads=threads, seed=seed,
+            llama = llama_cls(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                              seed=seed,
                               logits_all=not vocab_only, vocab_only=vocab_only, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ConfigurationError(f"llama.cpp could not load {path}: {exc}") from exc

@@ -224,7 +224,7 @@ async def test_concurrent_attempts_of_one_call_are_each_counted_once(scripted):
     from cascadeflow.messages import build_request
     from cascadeflow.models import ModelConfig
 
-    provider, runtime = scripted
+    _provider, runtime = scripted
     slow = ModelConfig("slow-model", provider="openai", input_price_per_million=1, output_price_per_million=2)
     fast = ModelConfig("fast-model", provider="openai", input_price_per_million=100, output_price_per_million=200)
 

@@ -156,3 +156,20 @@ def test_budget_pressure_degrades_then_serves_cheapest_tier_then_stops() -> None
     assert fired == [1]  # once per window
     key = charges_for(config)[0].key
     assert cf.runtime.ledger.state(key).spent <= config.hard_limit(20_000)
+
+
+def test_default_cascadeflow_writes_an_audit_record_per_call(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from cascadeflow.providers.base import register_provider
+    from cascadeflow.trace import iter_records
+
+    monkeypatch.setenv("CASCADEFLOW_AUDIT_PATH", str(tmp_path / "audit.jsonl"))
+    provider = ScriptedProvider(default=ANSWER)
+    register_provider("openai", lambda cfg: provider)
+    try:
+        cf = CascadeFlow()
+        cf.complete(model=CHEAP, messages="why is redis slow?", max_tokens=50, metadata={"alert_id": "INC-7"})
+    finally:
+        register_provider("openai", None)
+    records = list(iter_records(tmp_path / "audit.jsonl"))
+    assert [r["alert_id"] for r in records] == ["INC-7"]
+    assert records[0]["model_selected"] == "openai/cheap" and "prompt" not in records[0]

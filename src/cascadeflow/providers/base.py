@@ -30,10 +30,14 @@ _instances: dict[tuple, Provider] = {}
 _lock = threading.Lock()
 
 
-def register_provider(wire_or_name: str, factory: ProviderFactory) -> None:
-    """Register a factory for a wire format ("openai_chat", "anthropic", "local", ...) or a provider name."""
+def register_provider(wire_or_name: str, factory: ProviderFactory | None) -> None:
+    """Register a factory for a wire format ("openai_chat", "anthropic", "local", ...) or a provider name;
+    None removes a registration."""
     with _lock:
-        _factories[wire_or_name] = factory
+        if factory is None:
+            _factories.pop(wire_or_name, None)
+        else:
+            _factories[wire_or_name] = factory
         _instances.clear()
 
 

@@ -103,12 +103,14 @@ class CascadeFlow:
         router: Any = None,
         price_book: PriceBook | None = None,
         overflow: Overflow = "shrink",
+        audit: Any = None,
         verbose: bool = False,
     ):
         self._runtime = runtime
         self._ledger_spec = ledger
         self._price_book = price_book
         self._overflow = overflow
+        self._audit = audit
         self.budget_config = budget_config
         self.user_budgets = dict(user_budgets or {})
         self.quality_config = quality_config
@@ -123,7 +125,13 @@ class CascadeFlow:
         return self._runtime
 
     def _build_runtime(self) -> Runtime:
+        """The harness's runtime (configured by cascadeflow.init), adjusted by this instance's options.
+
+        Seed 000's promise holds by default: every call writes an audit record, to the harness's sinks or,
+        when none are configured, to the default JSONL log (CASCADEFLOW_AUDIT_PATH or
+        .cascadeflow/audit.jsonl). `audit=False` turns it off; `audit="path"` picks another log."""
         from cascadeflow.harness import default_runtime
+        from cascadeflow.trace.audit import open_sinks
 
         base = default_runtime()
         ledger = self._ledger_spec
@@ -131,12 +139,18 @@ class CascadeFlow:
             from cascadeflow.budget import open_ledger
 
             ledger = open_ledger(ledger)
-        elif ledger is None:
-            ledger = base.ledger
-        if ledger is None and self._price_book is None and self._overflow == base.overflow:
+        sinks = list(base.sinks)
+        if self._audit is False:
+            sinks = []
+        elif self._audit is not None:
+            sinks = open_sinks(self._audit)
+        elif not sinks:
+            sinks = open_sinks(None)
+        if ledger is None and self._price_book is None and self._overflow == base.overflow \
+                and sinks == list(base.sinks):
             return base
         return Runtime(price_book=self._price_book or base.price_book, ledger=ledger or base.ledger,
-                       policy=base.policy, sinks=base.sinks, resolve_provider=base.resolve_provider,
+                       policy=base.policy, sinks=sinks, resolve_provider=base.resolve_provider,
                        overflow=self._overflow, listeners=base.listeners)
 
     def _budget_options(self, user_id: str | None, agent_id: str | None) -> CallOptions:

@@ -104,3 +104,12 @@ def test_off_mode_and_instrument_false_leave_the_sdks_alone():
     assert messages.Messages.create is original
     harness.init(mode="enforce", instrument=False, audit=False)
     assert messages.Messages.create is original
+
+
+def test_a_settings_table_in_yaml_and_unknown_init_arguments(tmp_path):
+    (tmp_path / "cascadeflow.yaml").write_text("harness:\n  mode: observe\n  audit: false\n  ledger_url: memory://\n")
+    assert harness.init().mode == "observe"
+    from cascadeflow.harness.config import resolve_config
+
+    with pytest.raises(ConfigurationError, match="unknown init"):
+        resolve_config(colour="blue")

@@ -282,3 +282,30 @@ def test_stream_tool_calls_count_toward_max_tool_calls(oa, openai_server):
         _drain(_chat(oa, stream=True))
     assert session.summary()["tool_calls"] == 2
     assert "tools" in openai_server.requests[0].json and "tools" not in openai_server.requests[1].json
+
+
+def test_responses_enforce_redacts_input_and_instructions_and_drops_tools(oa, openai_server):
+    openai_server.enqueue(text="fine")
+    harness.init(mode="enforce", audit=False)
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    with harness.run(compliance="gdpr", max_tool_calls=0):
+        oa.responses.create(model="gpt-4o-mini", instructions="Escalate to boss@corp.example",
+                            input=[{"role": "user", "content": [{"type": "input_text", "text": "I am +44 20 7946 0958"}]}],
+                            tools=[tool], tool_choice="auto")
+    sent = openai_server.requests[0].json
+    assert sent["instructions"] == "Escalate to [REDACTED_EMAIL]"
+    assert sent["input"][0]["content"][0]["text"] == "I am [REDACTED_PHONE]"
+    assert "tools" not in sent and "tool_choice" not in sent
+
+
+def test_init_price_book_prices_sdk_calls(oa, openai_server, audit_path):
+    from cascadeflow.pricing import PriceBook
+
+    openai_server.enqueue(text="ok", usage={"input": 1000, "output": 1000})
+    book = PriceBook({"openai/gpt-4o-mini": {"input": 1.0, "output": 3.0}})
+    harness.init(mode="observe", audit=str(audit_path), price_book=book, record_content=True)
+    with harness.run() as session:
+        oa.chat.completions.create(model="gpt-4o-mini", messages=MSGS)
+    assert session.summary()["cost_total"] == pytest.approx(0.004)
+    assert json.loads(audit_path.read_text())["cost_usd"] == pytest.approx(0.004)
+    assert harness.default_runtime().sinks[0].record_content is True

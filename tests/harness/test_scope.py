@@ -248,3 +248,21 @@ async def test_concurrent_attempts_of_one_call_are_each_counted_once(scripted):
     assert s["cost_total"] == pytest.approx(float(slow_rec.cost + fast_rec.cost))
     costs = {r.model_used: r.cost for r in session.trace() if r.action == "allow"}
     assert costs == {"openai/slow-model": float(slow_rec.cost), "openai/fast-model": float(fast_rec.cost)}
+
+
+def test_spawn_thread_can_be_created_unstarted_and_keeps_its_context():
+    harness.init(mode="observe", audit=False)
+    seen = []
+    with harness.run() as session:
+        thread = harness.spawn_thread(lambda: seen.append(harness.current_run()), start=False, name="worker")
+    thread.start()  # started after the scope closed: it still runs in the context copied at creation
+    thread.join()
+    assert seen == [session] and thread.name == "worker"
+
+
+def test_bad_run_arguments_are_rejected_before_any_call():
+    for kwargs, message in [({"budget": "lots"}, "budget"), ({"budget": float("nan")}, "budget"),
+                            ({"max_tool_calls": -1}, "max_tool_calls"), ({"max_latency_ms": 0}, "max_latency_ms"),
+                            ({"mode": "loud"}, "mode"), ({"models": ["mystery"]}, "cannot tell which provider")]:
+        with pytest.raises(ConfigurationError, match=message):
+            harness.run(**kwargs)

@@ -169,3 +169,20 @@ async def test_budget_what_if_refuses_escalations_that_no_longer_fit(known):
 def test_budget_must_be_a_positive_amount(known):
     with pytest.raises(ConfigurationError, match="budget must be a positive number"):
         ReplaySetup.build(known, ["cheap", "strong"], budget_usd=-1)
+
+
+def test_sync_twins_run_outside_an_event_loop(known):
+    from cascadeflow.replay import replay_sync, run_study_sync
+
+    setup = ReplaySetup.build(known, ["cheap", "strong"], ONLY.with_(threshold=0.5))
+    outcomes = replay_sync(setup)
+    assert [o.final_model for o in outcomes] == ["cheap", "cheap", "strong", "strong"]
+    study = run_study_sync(known, setup, threshold=0.8)
+    assert study.points[0].quality == 0.75
+
+
+async def test_sync_twin_is_refused_inside_a_running_loop(known):
+    from cascadeflow.replay import replay_sync
+
+    with pytest.raises(RuntimeError, match="replay_sync is the synchronous twin"):
+        replay_sync(ReplaySetup.build(known, ["cheap", "strong"], ONLY))

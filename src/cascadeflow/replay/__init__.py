@@ -14,6 +14,7 @@ _WHERE = {
     "RecordedAnswer": "format", "RecordedQuery": "format", "ReplayDataset": "format",
     "dump_dataset": "format", "load_dataset": "format",
     "ReplaySetup": "engine", "fit_calibration": "engine", "record_verdicts": "engine", "replay": "engine",
+    "replay_sync": "engine", "run_study_sync": "study",
     "sweep": "engine", "sweep_recorded": "engine",
     "convert": "converters", "cross_validate": "study", "run_study": "study",
 }
@@ -21,7 +22,7 @@ _WHERE = {
 __all__ = [
     "OperatingPoint", "QueryOutcome", "RecordedAnswer", "RecordedQuery", "ReplayDataset", "ReplaySetup",
     "convert", "cross_validate", "dump_dataset", "fit_calibration", "load_dataset", "record_verdicts",
-    "replay", "run_study", "sweep", "sweep_recorded",
+    "replay", "replay_sync", "run_study", "run_study_sync", "sweep", "sweep_recorded",
 ]
 
 

@@ -24,6 +24,7 @@ from cascadeflow.providers.replay import REPLAY_ID, ReplayProvider
 from cascadeflow.replay.format import ReplayDataset
 from cascadeflow.replay.report import QueryOutcome
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, CallOptions, Charge, Ledger, Runtime, Sink
+from cascadeflow.runtime.sync import run_sync
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,11 @@ async def _replay_with_budget(setup: ReplaySetup, progress: Progress | None) -> 
     finally:
         CALL_OPTIONS.reset(token)
     return outcomes
+
+
+def replay_sync(setup: ReplaySetup) -> list[QueryOutcome]:
+    """The synchronous twin of `replay` (refused inside a running event loop)."""
+    return run_sync(replay(setup), what="replay_sync")
 
 
 async def sweep(setup: ReplaySetup, thresholds: Sequence[float], *,

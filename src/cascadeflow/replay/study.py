@@ -115,6 +115,13 @@ async def run_study(dataset: ReplayDataset, setup: ReplaySetup, *, threshold: fl
     return study
 
 
+def run_study_sync(dataset: ReplayDataset, setup: ReplaySetup, **options: Any) -> StudyResult:
+    """The synchronous twin of `run_study` (refused inside a running event loop)."""
+    from cascadeflow.runtime.sync import run_sync
+
+    return run_sync(run_study(dataset, setup, **options), what="run_study_sync")
+
+
 async def _target(setup: ReplaySetup, ref: Reference, calibration: ReplaySetup, target: float,
                   progress: Progress | None) -> dict[str, Any]:
     cal_ref = reference(calibration.dataset, calibration.models[0], calibration.models[-1],

@@ -94,6 +94,7 @@ def convert_zeroeval(path: Path) -> ReplayDataset:
         queries.append(RecordedQuery(id=str(qid), messages=(Message.user(str(history[0])),),
                                      answers=entry["answers"], gold=gold,
                                      metadata={"question": record.get("question"), "task": record.get("dataset")}))
-    return ReplayDataset(name=f"zeroeval-{root.name}", models={m: KNOWN_MODELS[m] for m in models},
+    name = root.name if root.name.startswith("zeroeval") else f"zeroeval-{root.name}"
+    return ReplayDataset(name=name, models={m: KNOWN_MODELS[m] for m in models},
                          queries=tuple(queries), source=f"ZeroEval results ({root.name})",
                          notes="no token counts recorded: tokens estimated, priced by the price book")

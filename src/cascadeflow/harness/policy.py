@@ -224,6 +224,10 @@ class HarnessPolicy:
 
     def on_finish(self, call: CallContext) -> None:
         """At Runtime.finish: trace the call's other decisions, one `allow` per attempt nobody else traced."""
+        if self.scope.mode == "off":  # off: costs are summed (after_attempt), nothing is traced
+            for attempt in call.attempts:
+                self._counted.discard(id(attempt))
+            return
         stats = state.model_stats()
         covered = set()
         for decision in call.decisions:
@@ -231,15 +235,14 @@ class HarnessPolicy:
                 stats.observe_verdict(decision.model_used, VERDICT_ACTIONS[decision.action])
             if decision.tier is not None:
                 covered.add((decision.tier, decision.model_used))
-        if self.scope.mode != "off":
-            for attempt in call.attempts:
-                if attempt.status == "ok" and (attempt.tier, attempt.model) not in covered:
-                    record = call.decide("allow", f"{attempt.role} call sent", model_requested=call.model_requested
-                                         or attempt.model, model_used=attempt.model, applied=True)
-                    record.tier, record.cost = attempt.tier, float(attempt.cost)
-                    record.input_tokens, record.output_tokens = attempt.input_tokens, attempt.output_tokens
-                    record.latency_ms = attempt.latency_ms
-                    record.budget_remaining = self.scope.remaining_usd(settled_only=True)
+        for attempt in call.attempts:
+            if attempt.status == "ok" and (attempt.tier, attempt.model) not in covered:
+                record = call.decide("allow", f"{attempt.role} call sent", model_requested=call.model_requested
+                                     or attempt.model, model_used=attempt.model, applied=True)
+                record.tier, record.cost = attempt.tier, float(attempt.cost)
+                record.input_tokens, record.output_tokens = attempt.input_tokens, attempt.output_tokens
+                record.latency_ms = attempt.latency_ms
+                record.budget_remaining = self.scope.remaining_usd(settled_only=True)
         for decision in call.decisions:
             self.scope.note(decision)
         for attempt in call.attempts:

@@ -165,7 +165,7 @@ def compute_seconds_bound(cfg: ModelConfig, input_tokens: int, max_output_tokens
     return input_tokens / prompt_tps + max_output_tokens / tps + 1.0
 
 
-def to_micro_usd(amount: Decimal | float | int) -> int:
+def to_micro_usd(amount: Decimal | float) -> int:
     """USD -> integer micro-USD, rounded up (a reservation must cover the cost)."""
     dec = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     return int((dec * MILLION).to_integral_value(rounding=ROUND_CEILING))
@@ -181,7 +181,7 @@ def usd_to_micro_limit(value: object, what: str = "limit") -> int:
         raise ConfigurationError(f"{what} must be a number of US dollars, got {value!r}")
     try:
         dec = Decimal(str(value))
-    except Exception:
+    except ArithmeticError:  # decimal.InvalidOperation
         raise ConfigurationError(f"{what} must be a number of US dollars, got {value!r}") from None
     if not dec.is_finite() or dec <= 0:
         raise ConfigurationError(f"{what} must be a positive number of US dollars, got {value!r}")

@@ -130,3 +130,20 @@ def test_anthropic_stream_tool_use_is_counted_and_priced(an, anthropic_server):
     allow = session.trace()[-1]
     assert (allow.input_tokens, allow.output_tokens) == (15, 9)
     assert session.summary()["tool_calls"] == 1
+
+
+async def test_async_observe_sends_byte_identical_requests(aan, anthropic_server):
+    for _ in range(4):
+        anthropic_server.enqueue(text="same", usage={"input": 5, "output": 1})
+
+    async def both():
+        await aan.messages.create(model=MODEL, max_tokens=20, messages=MSGS, tools=[TOOL])
+        async with aan.messages.stream(model=MODEL, max_tokens=20, messages=MSGS) as stream:
+            await stream.get_final_message()
+
+    await both()
+    harness.init(mode="observe", audit=False)
+    async with harness.run(budget=0.000001, compliance="hipaa") as session:
+        await both()
+    bodies = [r.body for r in anthropic_server.requests]
+    assert bodies[:2] == bodies[2:] and session.summary()["steps"] == 2

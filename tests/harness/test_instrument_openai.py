@@ -309,3 +309,19 @@ def test_init_price_book_prices_sdk_calls(oa, openai_server, audit_path):
     assert session.summary()["cost_total"] == pytest.approx(0.004)
     assert json.loads(audit_path.read_text())["cost_usd"] == pytest.approx(0.004)
     assert harness.default_runtime().sinks[0].record_content is True
+
+
+async def test_async_observe_sends_byte_identical_requests(aoa, openai_server):
+    for _ in range(4):
+        openai_server.enqueue(text="same", usage={"input": 5, "output": 1})
+
+    async def both():
+        await aoa.chat.completions.create(model="gpt-4o-mini", messages=MSGS, tools=[WEATHER])
+        [c async for c in await aoa.responses.create(model="gpt-4o-mini", input="hi", stream=True)]
+
+    await both()
+    harness.init(mode="observe", audit=False)
+    async with harness.run(budget=0.000001, compliance="gdpr") as session:
+        await both()
+    bodies = [r.body for r in openai_server.requests]
+    assert bodies[:2] == bodies[2:] and session.summary()["steps"] == 2

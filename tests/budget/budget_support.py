@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cascadeflow.budget.ledger import BaseLedger
+from cascadeflow.budget.ledger import BaseLedger, open_ledger
 
 REDIS_URL = os.environ.get("CASCADEFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("CASCADEFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -56,3 +56,17 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def drop_backend(url: str) -> None:
+    """Remove what a test left in a shared server."""
+    if url.startswith("redis"):
+        ledger = open_ledger(url)
+        ledger.drop_all()  # type: ignore[attr-defined]
+        ledger.close()
+    elif url.startswith("postgresql"):
+        import psycopg
+
+        schema = url.split("schema=", 1)[1]
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -10,7 +10,15 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from budget_support import POSTGRES_URL, REDIS_URL, FakeClock, LedgerFactory, require_postgres, require_redis
+from budget_support import (
+    POSTGRES_URL,
+    REDIS_URL,
+    FakeClock,
+    LedgerFactory,
+    drop_backend,
+    require_postgres,
+    require_redis,
+)
 
 from cascadeflow.budget.ledger import BaseLedger, open_ledger
 
@@ -37,20 +45,6 @@ def backend_url(backend: str, tmp_path) -> str:  # type: ignore[no-untyped-def]
         require_postgres()
         return f"{POSTGRES_URL}?schema=cftest_{tag}"
     raise AssertionError(backend)
-
-
-def drop_backend(url: str) -> None:
-    """Remove what a test left in a shared server."""
-    if url.startswith("redis"):
-        ledger = open_ledger(url)
-        ledger.drop_all()  # type: ignore[attr-defined]
-        ledger.close()
-    elif url.startswith("postgresql"):
-        import psycopg
-
-        schema = url.split("schema=", 1)[1]
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture

@@ -4,15 +4,18 @@ ever leaves a budget with spent + reserved above its limit."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from budget_support import FakeClock
+import pytest
+from budget_support import POSTGRES_URL, REDIS_URL, FakeClock, drop_backend, require_postgres, require_redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cascadeflow.budget.backends.memory import MemoryLedger
 from cascadeflow.budget.backends.sqlite import SqliteLedger
-from cascadeflow.budget.ledger import BaseLedger
+from cascadeflow.budget.ledger import BaseLedger, open_ledger
 from cascadeflow.errors import BudgetExceeded
 from cascadeflow.runtime.pipeline import Charge
 
@@ -103,3 +106,30 @@ def test_sqlite_ledger_matches_the_model(tmp_path_factory, ops: list[tuple]) -> 
         check_sequence(ledger, clock, ops)
     finally:
         ledger.close()
+
+
+def _on_server(url_for: Callable[[str], str], ops: list[tuple]) -> None:
+    clock = FakeClock()
+    url = url_for(uuid.uuid4().hex[:12])
+    ledger = open_ledger(url, clock=clock)
+    try:
+        check_sequence(ledger, clock, ops)
+    finally:
+        ledger.close()
+        drop_backend(url)
+
+
+@pytest.mark.redis
+@settings(max_examples=15, deadline=None)
+@given(st.lists(operation, max_size=25))
+def test_redis_ledger_matches_the_model(ops: list[tuple]) -> None:
+    require_redis()
+    _on_server(lambda tag: f"{REDIS_URL}?prefix={{cfprop-{tag}}}", ops)
+
+
+@pytest.mark.postgres
+@settings(max_examples=15, deadline=None)
+@given(st.lists(operation, max_size=25))
+def test_postgres_ledger_matches_the_model(ops: list[tuple]) -> None:
+    require_postgres()
+    _on_server(lambda tag: f"{POSTGRES_URL}?schema=cfprop_{tag}", ops)

@@ -81,10 +81,12 @@ BEGIN
   RETURN QUERY SELECT 'held'::text, 0, p_amount, 0::bigint, n;
 END $$;
 
-CREATE OR REPLACE FUNCTION {settle}(p_id text, p_actual bigint) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE v_keys text[]; v_amount bigint; v_status text; held bigint; k text;
+CREATE OR REPLACE FUNCTION {settle}(p_id text, p_actual bigint, p_now double precision) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE v_keys text[]; v_amount bigint; v_status text; v_expires double precision; held bigint; k text;
 BEGIN
-  SELECT x.keys, x.amount, x.status INTO v_keys, v_amount, v_status FROM {res} x WHERE x.id = p_id FOR UPDATE;
+  SELECT x.keys, x.amount, x.status, x.expires_at INTO v_keys, v_amount, v_status, v_expires
+    FROM {res} x WHERE x.id = p_id FOR UPDATE;
   IF NOT FOUND THEN RETURN 'unknown'; END IF;
   IF v_status = 'settled' THEN RETURN 'duplicate'; END IF;
   held := CASE WHEN v_status = 'held' THEN v_amount ELSE 0 END;
@@ -92,7 +94,8 @@ BEGIN
     UPDATE {keys} SET reserved = reserved - held, spent = spent + p_actual WHERE key = k;
   END LOOP;
   UPDATE {res} SET status = 'settled', actual = p_actual WHERE id = p_id;
-  RETURN CASE WHEN v_status = 'held' THEN 'settled' ELSE 'late' END;
+  -- past its lease but not yet swept: same money movement as a sweep then a late settle
+  RETURN CASE WHEN v_status = 'held' AND v_expires > p_now THEN 'settled' ELSE 'late' END;
 END $$;
 """
 
@@ -202,9 +205,9 @@ class PostgresLedger(BaseLedger):
         return Reservation(reservation_id, int(spent), status)
 
     def _settle(self, reservation_id: str, actual_micro: int, now: float) -> Settlement:
-        # no lease sweep here: a reservation settled after its lease passed but before any sweep released
-        # it is simply settled (the money was still held, so nothing was double-counted)
-        status = self._tx(lambda conn: conn.execute(self._sql["settle"], (reservation_id, actual_micro)).fetchone())
+        # no sweep of other leases here (reserve does that); this reservation's own lease decides "late"
+        status = self._tx(lambda conn: conn.execute(self._sql["settle"],
+                                                    (reservation_id, actual_micro, now)).fetchone())
         return Settlement(reservation_id, status[0], actual_micro)
 
     def _states(self, keys: Sequence[str], now: float) -> list[BudgetState]:
@@ -232,7 +235,7 @@ class PostgresLedger(BaseLedger):
 _STATEMENTS = {
     "expire": "SELECT {expire}(%s)",
     "reserve": "SELECT * FROM {reserve}(%s, %s::text[], %s::bigint[], %s, %s, %s)",
-    "settle": "SELECT {settle}(%s, %s)",
+    "settle": "SELECT {settle}(%s, %s, %s)",
     "purge": "DELETE FROM {res} WHERE status <> 'held' AND expires_at < %s",
     "states": "SELECT key, spent, reserved FROM {keys} WHERE key = ANY(%s)",
     "drop": "DROP TABLE IF EXISTS {keys}, {res}; DROP FUNCTION IF EXISTS {reserve}, {settle}, {expire}",

@@ -33,7 +33,6 @@ def test_reserve_rejects_a_limit_that_is_not_a_positive_integer(make_ledger: Led
     (("r", [], 10, 60), "non-empty list"),
     (("r", ["user:x"], 10, 60), "Charge objects"),
     (("r", [Charge("", 100)], 10, 60), "budget key"),
-    (("r", [Charge(KEY, 100), Charge(KEY, 200)], 10, 60), "appears twice"),
     (("r", [Charge(KEY, 100)], -1, 60), "amount_micro"),
     (("r", [Charge(KEY, 100)], 0.5, 60), "amount_micro"),
     (("r", [Charge(KEY, 100)], 10, 0), "lease_seconds"),

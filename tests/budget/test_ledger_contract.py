@@ -200,3 +200,14 @@ def test_redis_prefix_becomes_a_cluster_hash_tag() -> None:
     assert RedisLedger.from_url("redis://127.0.0.1:1/0?prefix=billing").prefix == "{billing}:"
     assert RedisLedger.from_url("redis://127.0.0.1:1/0?prefix={a}-b").prefix == "{a}-b:"
     assert RedisLedger.from_url("redis://127.0.0.1:1/0").prefix == "{cascadeflow}:"
+
+
+def test_a_key_named_twice_is_reserved_once_against_the_tighter_limit(make_ledger: LedgerFactory) -> None:
+    ledger = make_ledger()
+    with pytest.raises(BudgetExceeded) as info:
+        ledger.reserve("r1", [Charge("k", 1_000), GLOBAL, Charge("k", 300)], 400, 60)
+    assert info.value.key == "k" and info.value.limit_usd == pytest.approx(0.0003)
+    ledger.reserve("r2", [Charge("k", 1_000), Charge("k", 500)], 400, 60)
+    assert ledger.state("k").reserved == 400
+    ledger.settle("r2", 100)
+    assert ledger.state("k").spent == 100

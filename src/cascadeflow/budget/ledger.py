@@ -84,7 +84,6 @@ def validate_reserve(reservation_id: object, charges: object, amount_micro: obje
     _check_id(reservation_id)
     if not isinstance(charges, (list, tuple)) or not charges:
         raise ConfigurationError("reserve needs a non-empty list of Charge(key, limit_micro)")
-    seen: set[str] = set()
     for charge in charges:
         if not isinstance(charge, Charge):
             raise ConfigurationError(f"reserve expects Charge objects, got {charge!r}")
@@ -93,13 +92,19 @@ def validate_reserve(reservation_id: object, charges: object, amount_micro: obje
             raise ConfigurationError(
                 f"budget {charge.key!r}: limit_micro must be a positive integer of micro-USD, got "
                 f"{charge.limit_micro!r} (use pricing.usd_to_micro_limit to convert dollars)")
-        if charge.key in seen:
-            raise ConfigurationError(f"budget key {charge.key!r} appears twice in one reservation")
-        seen.add(charge.key)
     _check_micro(amount_micro, "amount_micro")
     if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)) \
             or not math.isfinite(lease_seconds) or lease_seconds <= 0:
         raise ConfigurationError(f"lease_seconds must be a positive number of seconds, got {lease_seconds!r}")
+
+
+def merge_charges(charges: Sequence[Charge]) -> list[Charge]:
+    """One charge per key (nested budgets can name the same key twice: the tighter limit applies), sorted
+    by key so every backend locks keys in one order (no deadlocks)."""
+    tightest: dict[str, int] = {}
+    for charge in charges:
+        tightest[charge.key] = min(charge.limit_micro, tightest.get(charge.key, charge.limit_micro))
+    return [Charge(key, tightest[key]) for key in sorted(tightest)]
 
 
 def check_key(key: object) -> str:
@@ -173,7 +178,7 @@ class BaseLedger:
         """Atomically reserve `amount_micro` on every charge's key, or raise BudgetExceeded and reserve
         nothing. Re-reserving an existing id changes nothing (status `existing`)."""
         validate_reserve(reservation_id, charges, amount_micro, lease_seconds)
-        charges = sorted(charges, key=lambda c: c.key)  # one lock order everywhere: no deadlocks
+        charges = merge_charges(charges)
         now = self.clock()
         unrecorded = Reservation(reservation_id, amount_micro, "admitted_unrecorded")
         result = self._guarded("reserve", lambda: self._reserve(

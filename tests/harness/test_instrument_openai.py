@@ -325,3 +325,15 @@ async def test_async_observe_sends_byte_identical_requests(aoa, openai_server):
         await both()
     bodies = [r.body for r in openai_server.requests]
     assert bodies[:2] == bodies[2:] and session.summary()["steps"] == 2
+
+
+def test_raw_response_stream_is_still_settled_when_parsed_and_drained(openai_server):
+    openai_server.enqueue(text="raw stream", usage={"input": 6, "output": 2})
+    harness.init(mode="enforce", audit=False)
+    fresh = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
+    with harness.run(budget=1.0) as session:
+        raw = fresh.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MSGS, stream=True)
+        assert raw.headers["x-request-id"] == "req_loopback"
+        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == "raw stream"
+    assert session.trace()[-1].output_tokens == 2 and session.summary()["steps"] == 1

@@ -123,6 +123,11 @@ class _StreamProxyBase:
         response = None if error is not None else self._acc.response(self._prepared.view)
         complete_stream(self._prepared, response, error)
 
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        """`with_raw_response` + `stream=True`: parse() gives the SDK stream; keep observing it."""
+        self._stream = self._stream.parse(*args, **kwargs)
+        return self
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 

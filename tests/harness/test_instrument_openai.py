@@ -337,3 +337,16 @@ def test_raw_response_stream_is_still_settled_when_parsed_and_drained(openai_ser
         text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     assert text == "raw stream"
     assert session.trace()[-1].output_tokens == 2 and session.summary()["steps"] == 1
+
+
+def test_an_abandoned_stream_is_settled_when_dropped(oa, openai_server):
+    import gc
+
+    openai_server.enqueue(text="never read", usage={"input": 6, "output": 2})
+    harness.init(mode="enforce", audit=False)
+    with harness.run(budget=1.0) as session:
+        stream = oa.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
+        del stream
+        gc.collect()
+        state = harness.default_runtime().ledger.state(f"run:{session.run_id}")
+    assert state.reserved == 0 and session.summary()["steps"] == 1

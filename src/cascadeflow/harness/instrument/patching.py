@@ -123,6 +123,15 @@ class _StreamProxyBase:
         response = None if error is not None else self._acc.response(self._prepared.view)
         complete_stream(self._prepared, response, error)
 
+    def __del__(self) -> None:
+        # a stream dropped unconsumed still settles (from what arrived) instead of holding its reservation
+        # until the lease expires
+        if getattr(self, "_prepared", None) is not None and self._prepared.coro is not None:
+            try:
+                self._done(None)
+            except Exception:  # noqa: BLE001 - never raise from a finalizer
+                log.exception("cascadeflow: settling an abandoned stream failed")
+
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         """`with_raw_response` + `stream=True`: parse() gives the SDK stream; keep observing it."""
         self._stream = self._stream.parse(*args, **kwargs)

@@ -101,10 +101,16 @@ def validate_reserve(reservation_id: object, charges: object, amount_micro: obje
 def merge_charges(charges: Sequence[Charge]) -> list[Charge]:
     """One charge per key (nested budgets can name the same key twice: the tighter limit applies), sorted
     by key so every backend locks keys in one order (no deadlocks)."""
+    if len({c.key for c in charges}) == len(charges):  # the usual case: nothing to merge
+        return sorted(charges, key=_by_key)
     tightest: dict[str, int] = {}
     for charge in charges:
         tightest[charge.key] = min(charge.limit_micro, tightest.get(charge.key, charge.limit_micro))
     return [Charge(key, tightest[key]) for key in sorted(tightest)]
+
+
+def _by_key(charge: Charge) -> str:
+    return charge.key
 
 
 def check_key(key: object) -> str:
@@ -270,7 +276,7 @@ class BaseLedger:
         """Run `op` on the store. While a recent failure's back-off lasts the store is not re-probed (a
         dead store must not add a connect timeout to every call); after it, the next call probes again."""
         try:
-            if self.clock() < self._retry_at:
+            if self._retry_at and self.clock() < self._retry_at:
                 raise BudgetBackendUnavailable(f"budget store {self.url} unreachable (retrying shortly)")
             result = run()
         except BudgetBackendUnavailable as exc:

@@ -48,10 +48,11 @@ class MemoryLedger(BaseLedger):
             found = self._reservations.get(reservation_id)
             if found is not None:
                 return Reservation(reservation_id, found.amount, "existing")
+            spent, reserved = self._spent, self._reserved
             for charge in charges:
-                state = self._state(charge.key)
-                if state.spent + state.reserved + amount_micro > charge.limit_micro:
-                    raise exceeded(charge, state, amount_micro)
+                key = charge.key
+                if spent.get(key, 0) + reserved.get(key, 0) + amount_micro > charge.limit_micro:
+                    raise exceeded(charge, self._state(key), amount_micro)
             for charge in charges:
                 self._reserved[charge.key] = self._reserved.get(charge.key, 0) + amount_micro
             keys = tuple(c.key for c in charges)

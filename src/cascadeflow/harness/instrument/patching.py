@@ -129,7 +129,7 @@ class _StreamProxyBase:
         if getattr(self, "_prepared", None) is not None and self._prepared.coro is not None:
             try:
                 self._done(None)
-            except Exception:  # noqa: BLE001 - never raise from a finalizer
+            except Exception:
                 log.exception("cascadeflow: settling an abandoned stream failed")
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:

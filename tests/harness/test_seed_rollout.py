@@ -131,3 +131,18 @@ async def test_cascade_agent_inside_a_zero_budget_enforce_run_is_stopped_before_
     assert openai_server.requests == []
     stops = [r for r in session.trace() if r["action"] == "stop"]
     assert len(stops) == 1 and stops[0]["applied"] is True and stops[0]["run_id"] == session.run_id
+
+
+async def test_cascadeflow_client_calls_are_governed_by_the_run_scope(models, openai_server):
+    from cascadeflow.runtime.client import CascadeFlow
+
+    cascadeflow.init(mode="enforce", audit=False)
+    client = CascadeFlow(audit=False)
+    with cascadeflow.run(budget=1.0, compliance="gdpr") as session:
+        result = await client.acomplete(models[0], "Reach me at ana@example.com")
+    assert result.text
+    assert "ana@example.com" not in openai_server.requests[0].body.decode()
+    assert session.summary()["steps"] == 1 and session.summary()["actions"]["redact"] == 1
+    with cascadeflow.run(budget=0) as stopped, pytest.raises(BudgetExceeded):
+        await client.acomplete(models[0], "hello")
+    assert len(openai_server.requests) == 1 and stopped.trace()[0]["action"] == "stop"

@@ -273,6 +273,7 @@ class Request:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     timeout: float | None = None  # total seconds for this call, overriding the provider default
     extra: Mapping[str, Any] = field(default_factory=dict)  # provider-specific body fields, passed through
+    max_compute_seconds: float | None = None  # machine-time cap for compute-priced self-hosted models
 
     def with_(self, **changes: Any) -> Request:
         return replace(self, **changes)
@@ -337,6 +338,7 @@ class Response:
     request_id: str | None = None
     raw_finish_reason: str | None = None
     confidence: float | None = None  # a confidence the source reported itself (e.g. a recorded replay value)
+    compute_seconds: float | None = None  # machine time a self-hosted provider spent (compute pricing)
 
     @property
     def text(self) -> str:

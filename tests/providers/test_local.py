@@ -210,7 +210,37 @@ async def test_declared_compute_price_charges_machine_time() -> None:
     runtime = Runtime(price_book=PriceBook())
     cfg = ModelConfig(name="local/smollm2", compute_cost_per_hour=3.6)  # $0.001 per second
     request = build_request("Name a planet.", max_tokens=8, temperature=0)
-    _, record = await runtime.attempt(cfg, request, runtime.new_call())
-    expected = Decimal("3.6") * Decimal(str(record.latency_ms / 1000)) / 3600
+    response, record = await runtime.attempt(cfg, request, runtime.new_call())
+    # machine time is the generation time under the model lock, reported by the provider
+    assert response.compute_seconds is not None and 0 < response.compute_seconds <= record.latency_ms / 1000
+    expected = Decimal("3.6") * Decimal(str(response.compute_seconds)) / 3600
     assert record.cost == expected > 0
     assert record.reserved_usd > 0  # machine time is reserved up front like tokens
+
+
+@pytest.mark.local_model
+def test_compute_priced_call_is_charged_machine_time_and_stops_within_its_reservation() -> None:
+    """Waiting behind other calls is not machine time; generation stops when the reserved time is used."""
+    import asyncio
+    from decimal import Decimal
+
+    from cascadeflow.messages import build_request
+    from cascadeflow.models import ModelConfig
+    from cascadeflow.runtime.pipeline import CallContext, Runtime, new_request_id
+
+    # An absurdly slow declared throughput would reserve minutes; a fast one reserves almost nothing, so the
+    # provider must stop early (finish_reason "length") and the cost must stay within the reservation.
+    cfg = ModelConfig(name="smollm2-135m", provider="local", compute_cost_per_hour=3600,
+                      extra={"min_tokens_per_second": 1000, "min_prompt_tokens_per_second": 100000})
+    runtime = Runtime()
+    request = build_request("Write a long story about a lighthouse keeper.", max_tokens=2000, temperature=0)
+
+    async def two_at_once():
+        calls = [CallContext(new_request_id()), CallContext(new_request_id())]
+        return await asyncio.gather(*(runtime.attempt(cfg, request, c) for c in calls))
+
+    for response, record in asyncio.run(two_at_once()):
+        assert response.finish_reason == "length" and response.usage.output_tokens < 2000
+        assert response.compute_seconds is not None and response.compute_seconds <= record.latency_ms / 1000
+        assert record.cost == Decimal(3600) * Decimal(str(response.compute_seconds)) / 3600
+        assert record.cost <= record.reserved_usd

@@ -57,7 +57,7 @@ class CascadeAgent:
             raise ConfigurationError("router must have a route(request) method (e.g. ModelRouter, SeverityRouter)")
         if quality_config is not None and not isinstance(quality_config, QualityConfig):
             raise ConfigurationError(f"quality_config must be a QualityConfig, got {type(quality_config).__name__}")
-        self.runtime = runtime or _default_runtime()
+        self._runtime = runtime
         self.models: tuple[ModelConfig, ...] = tuple(as_model_config(m) for m in models or ())
         self.allow_unordered = allow_unordered
         self._checked: set[tuple[str, ...]] = set()
@@ -84,6 +84,16 @@ class CascadeAgent:
         n = len(self.models)
         self._default_route = Route(self.models, f"cascade of {n} tiers" if n > 1 else "single model") \
             if self.models else None
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime given at construction, else the harness's current one (resolved per call, so an
+        agent built before `cascadeflow.init()` follows what init() configured)."""
+        return self._runtime if self._runtime is not None else _default_runtime()
+
+    @runtime.setter
+    def runtime(self, value: Runtime | None) -> None:
+        self._runtime = value
 
     def _check_order(self, tiers: Sequence[ModelConfig], where: str) -> None:
         key = tuple(cfg.id for cfg in tiers)

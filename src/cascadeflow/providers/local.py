@@ -141,17 +141,32 @@ def _close_models() -> None:
 class _Gate:
     """A llama.cpp stopping criterion, called once per sampled token: counts tokens and stops on request."""
 
-    def __init__(self, owner: LocalLlama) -> None:
+    def __init__(self, owner: LocalLlama, max_compute_seconds: float | None = None) -> None:
         self.owner = owner
         self.stop = threading.Event()
         self.prompt_tokens: int | None = None
         self.sampled = 0
+        # Machine time is what a compute-priced model costs: count it from the moment the model lock is
+        # held (waiting behind other calls is free) and stop once the time the budget reserved is used up.
+        self.max_compute_seconds = max_compute_seconds
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.out_of_time = False
+
+    @property
+    def compute_seconds(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or time.perf_counter()) - self.started
 
     def __call__(self, input_ids: Sequence[int], logits: Any) -> bool:
         if self.prompt_tokens is None:
             self.prompt_tokens = len(input_ids)  # the first call sees exactly the evaluated prompt
         self.sampled += 1
         self.owner.gate_checks += 1  # runs under the model lock: one writer at a time
+        if self.max_compute_seconds is not None and self.compute_seconds > self.max_compute_seconds:
+            self.out_of_time = True
+            return True
         return self.stop.is_set()
 
 
@@ -228,28 +243,36 @@ class LocalLlama:
     def _generate(self, request: Request, kwargs: dict[str, Any], gate: _Gate,
                   on_chunk: Callable[[Any], None] | None) -> Any:
         """Runs in a worker thread: one generation under the model lock."""
-        from llama_cpp import StoppingCriteriaList
-
         model = self.load()
         with model.lock:
-            if not self.reuse_prompt_cache:
-                # Reusing a cached prompt prefix evaluates tokens in other batches, which shifts logits by
-                # rounding: even greedy decoding then differs between identical calls.
-                model.llama.reset()
-            prompt, stop = render_prompt(model.llama, request.messages)
-            options = {**kwargs, "prompt": prompt, "stop": kwargs["stop"] + stop,
-                       "stopping_criteria": StoppingCriteriaList([gate])}
-            if len(prompt) >= self.n_ctx:  # llama.cpp would raise a bare ValueError
-                raise ContextWindowExceededError(
-                    f"the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}; shorten it or "
-                    f"raise extra['n_ctx']", provider=self.name, model=self.model_name)
-            if on_chunk is None:
-                return model.llama.create_completion(**options)
-            for chunk in model.llama.create_completion(**options, stream=True):
-                on_chunk(chunk)
-                if gate.stop.is_set():
-                    break
-            return None
+            gate.started = time.perf_counter()
+            try:
+                return self._generate_locked(model, request, kwargs, gate, on_chunk)
+            finally:
+                gate.finished = time.perf_counter()
+
+    def _generate_locked(self, model: LoadedModel, request: Request, kwargs: dict[str, Any], gate: _Gate,
+                         on_chunk: Callable[[Any], None] | None) -> Any:
+        from llama_cpp import StoppingCriteriaList
+
+        if not self.reuse_prompt_cache:
+            # Reusing a cached prompt prefix evaluates tokens in other batches, which shifts logits by
+            # rounding: even greedy decoding then differs between identical calls.
+            model.llama.reset()
+        prompt, stop = render_prompt(model.llama, request.messages)
+        options = {**kwargs, "prompt": prompt, "stop": kwargs["stop"] + stop,
+                   "stopping_criteria": StoppingCriteriaList([gate])}
+        if len(prompt) >= self.n_ctx:  # llama.cpp would raise a bare ValueError
+            raise ContextWindowExceededError(
+                f"the prompt is {len(prompt)} tokens but the context holds {self.n_ctx}; shorten it or "
+                f"raise extra['n_ctx']", provider=self.name, model=self.model_name)
+        if on_chunk is None:
+            return model.llama.create_completion(**options)
+        for chunk in model.llama.create_completion(**options, stream=True):
+            on_chunk(chunk)
+            if gate.stop.is_set():
+                break
+        return None
 
     async def _in_worker(self, request: Request, gate: _Gate, on_chunk: Callable[[Any], None] | None) -> Any:
         kwargs = self._kwargs(request)  # validate before starting a thread
@@ -270,7 +293,7 @@ class LocalLlama:
 
     async def complete(self, request: Request) -> Response:
         started = time.perf_counter()
-        gate = _Gate(self)
+        gate = _Gate(self, _max_compute_seconds(request))
         result = await self._in_worker(request, gate, None)
         choice = result["choices"][0]
         usage = result.get("usage") or {}
@@ -280,18 +303,19 @@ class LocalLlama:
             provider=self.name,
             usage=Usage(input_tokens=int(usage.get("prompt_tokens", 0)),
                         output_tokens=int(usage.get("completion_tokens", 0))),
-            finish_reason=_finish_reason(choice.get("finish_reason")),
+            finish_reason="length" if gate.out_of_time else _finish_reason(choice.get("finish_reason")),
             raw_finish_reason=choice.get("finish_reason"),
             logprobs=_logprobs(choice.get("logprobs")) if request.logprobs else None,
             latency_ms=(time.perf_counter() - started) * 1000,
             request_id=result.get("id"),
+            compute_seconds=gate.compute_seconds,
         )
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        gate = _Gate(self)
+        gate = _Gate(self, _max_compute_seconds(request))
         work = asyncio.ensure_future(self._in_worker(
             request, gate, lambda chunk: loop.call_soon_threadsafe(queue.put_nowait, chunk)))
         work.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
@@ -316,9 +340,16 @@ class LocalLlama:
                 await _drain(work)
         yield StreamDone(Response(
             content="".join(text), model=request.model or self.model_name, provider=self.name,
-            usage=_stream_usage(gate, raw_finish, request.stop), finish_reason=_finish_reason(raw_finish),
+            usage=_stream_usage(gate, raw_finish, request.stop),
+            finish_reason="length" if gate.out_of_time else _finish_reason(raw_finish),
             raw_finish_reason=raw_finish, logprobs=tuple(logprobs) if request.logprobs else None,
-            latency_ms=(time.perf_counter() - started) * 1000, request_id=request_id))
+            latency_ms=(time.perf_counter() - started) * 1000, request_id=request_id,
+            compute_seconds=gate.compute_seconds))
+
+
+def _max_compute_seconds(request: Request) -> float | None:
+    """The machine time a compute-priced call may use (set by the runtime from its reservation)."""
+    return request.max_compute_seconds
 
 
 async def _drain(work: asyncio.Future[Any]) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 from cascadeflow.errors import BudgetExceeded, ProviderError
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
-from cascadeflow.pricing import PriceBook, from_micro_usd, to_micro_usd
+from cascadeflow.pricing import PriceBook, compute_seconds_bound, from_micro_usd, to_micro_usd
 from cascadeflow.providers.base import Provider, provider_for
 from cascadeflow.tokens import estimate_input_tokens
 from cascadeflow.trace.records import AuditRecord, DecisionRecord
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096  # used when neither the call nor the ModelConfig sets a limit
 MIN_USEFUL_OUTPUT_TOKENS = 64  # a per-call cap never shrinks max_tokens below this; it refuses instead
+COMPUTE_STOP_MARGIN_S = 1.0  # a compute-priced call stops this long before its reserved time (last token)
 
 Overflow = Literal["shrink", "raise"]
 
@@ -256,7 +257,12 @@ class Runtime:
                 worst = self.price_book.worst_case(model, input_bound, max_tokens)
                 call.decide("switch_model", f"max_tokens lowered {original} -> {max_tokens} to fit the "
                                             f"per-call cap", model_requested=model.id, model_used=model.id)
-        return request.with_(max_tokens=max_tokens), original, worst
+        request = request.with_(max_tokens=max_tokens)
+        if self.price_book.rates(model).compute_per_hour is not None:
+            # A compute-priced model costs machine time: the provider stops when the reserved time is used.
+            seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S
+            request = request.with_(max_compute_seconds=seconds)
+        return request, original, worst
 
     def _largest_fitting(self, model: ModelConfig, input_bound: int, room: Decimal, upper: int) -> int:
         lo, hi = 0, upper
@@ -308,7 +314,8 @@ class Runtime:
             self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=tier, error=record.error)
             raise
         record.latency_ms = (time.perf_counter() - started) * 1000
-        record.cost = self.price_book.cost(model, response.usage, latency_s=record.latency_ms / 1000)
+        machine_s = response.compute_seconds if response.compute_seconds is not None else record.latency_ms / 1000
+        record.cost = self.price_book.cost(model, response.usage, latency_s=machine_s)
         record.input_tokens = response.usage.input_tokens
         record.output_tokens = response.usage.output_tokens
         record.finish_reason = response.finish_reason

@@ -21,6 +21,7 @@ from cascadeflow.models import ModelConfig, as_model_config
 from cascadeflow.routing.complexity import ComplexityEstimate, ComplexityRouter, estimate_complexity
 from cascadeflow.routing.domains import DomainConfig
 from cascadeflow.routing.route import Route
+from cascadeflow.runtime.budgets import budget_call_options, call_options
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, Runtime
 from cascadeflow.runtime.sync import run_sync
 
@@ -50,7 +51,7 @@ class CascadeAgent:
                  verbose: bool = False, *, router: Any = None, domain_config: DomainConfig | None = None,
                  runtime: Runtime | None = None, allow_unordered: bool = False, speculative: bool = False,
                  speculate_above: float = 0.5, complexity_router: ComplexityRouter | None = None,
-                 name: str | None = None):
+                 name: str | None = None, budget_config: Any = None):
         if router is not None and domain_config is not None:
             raise ConfigurationError("pass either router= or domain_config=, not both")
         if router is not None and not callable(getattr(router, "route", None)):
@@ -76,6 +77,7 @@ class CascadeAgent:
         self.speculative = speculative
         self.speculate_above = speculate_above
         self.name = name
+        self.budget_config = budget_config  # BudgetConfig: daily/user/agent budgets, degrade near the limit
         self.verbose = verbose
         self.analytics = CascadeAnalytics()
         self._bus = EventBus()
@@ -241,6 +243,15 @@ class CascadeAgent:
 
     async def _execute(self, request: Request, *, user_id: str | None, stream: Callable[[CascadeEvent], None]
                        | None = None, show_draft: bool = False) -> CascadeResult:
+        if self.budget_config is None:
+            return await self._execute_planned(request, user_id=user_id, stream=stream, show_draft=show_draft)
+        options = budget_call_options(self.budget_config, self.runtime.ledger, user_id=user_id,
+                                      agent_id=self.name)
+        with call_options(options):
+            return await self._execute_planned(request, user_id=user_id, stream=stream, show_draft=show_draft)
+
+    async def _execute_planned(self, request: Request, *, user_id: str | None,
+                               stream: Callable[[CascadeEvent], None] | None, show_draft: bool) -> CascadeResult:
         plan = self._plan(request)
         call = self.runtime.new_call(user_id=user_id, agent_id=self.name, metadata=request.metadata,
                                      routing_reason=plan.route.reason, model_requested=plan.tiers[0].id)

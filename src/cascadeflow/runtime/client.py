@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,14 +17,12 @@ from cascadeflow.errors import BudgetExceeded, ConfigurationError
 from cascadeflow.messages import Message, Request, Response, ToolCall, ToolSpec, Usage, build_request
 from cascadeflow.models import ModelConfig, as_model_config
 from cascadeflow.pricing import PriceBook, usd_to_micro_limit
-from cascadeflow.runtime.pipeline import CALL_OPTIONS, CallOptions, Charge, Overflow, Runtime
+from cascadeflow.runtime.budgets import budget_call_options, call_options
+from cascadeflow.runtime.pipeline import Charge, Overflow, Runtime
 from cascadeflow.runtime.sync import run_sync
 
 log = logging.getLogger(__name__)
 
-# Near a budget limit the cascade's acceptance bar goes up by this much, so fewer drafts escalate to
-# expensive tiers (BudgetConfig.degrade_at decides when).
-DEGRADE_RAISE_BAR = -0.15
 
 ModelSpec = str | ModelConfig | Sequence[str | ModelConfig] | Any  # Any: a routing.Route
 
@@ -153,41 +150,6 @@ class CascadeFlow:
                        policy=base.policy, sinks=sinks, resolve_provider=base.resolve_provider,
                        overflow=self._overflow, listeners=base.listeners)
 
-    def _budget_options(self, user_id: str | None, agent_id: str | None) -> CallOptions:
-        """Charges of the configured user/agent/global budgets, and what budget pressure asks for."""
-        config = self.budget_config
-        if config is None:
-            return CallOptions()
-        from cascadeflow.budget import charges_for, pressure
-
-        charges = charges_for(config, self.user_budgets, user_id=user_id, agent_id=agent_id)
-        ledger = self.runtime.ledger
-        if ledger is None:
-            raise ConfigurationError("budgets are configured but the runtime has no ledger; pass ledger= "
-                                     "(e.g. 'sqlite:///budget.db') to CascadeFlow or cascadeflow.init()")
-        states = {c.key: ledger.state(c.key) for c in charges}
-        found = pressure(config, charges, states)
-        config.notify_limit(found)
-        raise_bar = DEGRADE_RAISE_BAR if found.action == "degrade" else 0.0
-        return CallOptions(charges=tuple(charges), raise_bar=raise_bar,
-                           cheapest_only=found.action == "cheapest_only",
-                           reason=found.reason if found.action != "normal" else "")
-
-    @contextmanager
-    def _call_options(self, budget_limit: float | None, extra: Sequence[Charge], user_id: str | None,
-                      agent_id: str | None):
-        base = self._budget_options(user_id, agent_id)
-        outer = CALL_OPTIONS.get()
-        charges = tuple(base.charges) + tuple(extra) + (tuple(outer.charges) if outer else ())
-        limit = usd_to_micro_limit(budget_limit, "budget_limit") if budget_limit is not None else None
-        options = CallOptions(budget_limit_micro=limit, charges=charges, raise_bar=base.raise_bar,
-                              cheapest_only=base.cheapest_only, reason=base.reason)
-        token = CALL_OPTIONS.set(options)
-        try:
-            yield options
-        finally:
-            CALL_OPTIONS.reset(token)
-
     async def acomplete(
         self,
         model: ModelSpec = None,
@@ -212,7 +174,10 @@ class CascadeFlow:
         request = build_request(messages, max_tokens=max_tokens, temperature=temperature, tools=tools,
                                 tool_choice=tool_choice, metadata=metadata, **extra)
         tiers, reason, label = _route_of(model, router or self.router, request, routing_reason)
-        with self._call_options(budget_limit, _charges, user_id, agent_id) as options:
+        options = budget_call_options(self.budget_config, self.runtime.ledger, user_budgets=self.user_budgets,
+                                      user_id=user_id, agent_id=agent_id)
+        limit = usd_to_micro_limit(budget_limit, "budget_limit") if budget_limit is not None else None
+        with call_options(options, budget_limit_micro=limit, extra_charges=_charges) as options:
             if options.cheapest_only:
                 tiers, reason = tiers[:1], f"{reason}; {options.reason}"
             if len(tiers) > 1:

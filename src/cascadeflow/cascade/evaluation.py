@@ -1,22 +1,29 @@
-"""`CascadeAgent.evaluate`: acceptance, average cost and average quality over a set of test queries."""
+"""`CascadeAgent.evaluate`: acceptance, average cost and average quality over live test queries or recorded data.
+
+Both kinds go through the real agent pipeline and are summed by the replay report's `tally`; recorded data is
+run and scored by the replay engine (`cascadeflow.replay`), so evaluate() and `cascadeflow replay` agree.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
-import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from os import PathLike
 from typing import TYPE_CHECKING, Any, Literal
 
 from cascadeflow.cascade.result import CascadeResult
 from cascadeflow.errors import CascadeExhausted, ConfigurationError
+from cascadeflow.replay.format import ReplayDataset, coerce_dataset
+from cascadeflow.replay.report import OperatingPoint, QueryOutcome, policy_point, reference, tally
 
 if TYPE_CHECKING:
     from cascadeflow.cascade.agent import CascadeAgent
 
 Scorer = Callable[[str, Any], "float | bool"]
+QualitySource = Literal["correctness", "validator_score", "recorded_label"]
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -33,15 +40,18 @@ class TestQuery:
 @dataclass(slots=True)
 class EvaluationMetrics:
     """`avg_quality` is correctness (share of answers matching the expected answer, or the scorer's mean)
-    when test queries carry expected answers or a scorer — `quality_source="correctness"`; otherwise the
+    when test queries carry expected answers or a scorer — `quality_source="correctness"`; the mean recorded
+    label (or scaled score) of the returned answers on recorded data — `"recorded_label"`; otherwise the
     validator's mean score of the returned answers — `quality_source="validator_score"` (None if no signal
-    applied to any answer)."""
+    applied to any answer). On recorded data `point` is the operating point `cascadeflow replay` reports
+    (cost and quality as shares of strong-only, gap recovered) and `baseline_cost` the recorded strong-only
+    cost."""
 
     n: int
     drafter_acceptance: float
     avg_cost: Decimal
     avg_quality: float | None
-    quality_source: Literal["correctness", "validator_score"]
+    quality_source: QualitySource
     total_cost: Decimal
     baseline_cost: Decimal
     savings_pct: float
@@ -49,6 +59,8 @@ class EvaluationMetrics:
     failed: int  # queries whose every tier failed (CascadeExhausted)
     scored: int  # queries that contributed to avg_quality
     results: list[CascadeResult] = field(default_factory=list)
+    outcomes: list[QueryOutcome] = field(default_factory=list)  # per query, in input order
+    point: OperatingPoint | None = None  # recorded data only
 
     @property
     def acceptance_rate(self) -> float:
@@ -96,13 +108,51 @@ def _score(result: CascadeResult, case: TestQuery, scorer: Scorer | None) -> flo
     return None
 
 
-async def evaluate(agent: CascadeAgent, test_queries: Sequence[Any], *, scorer: Scorer | None = None,
-                   concurrency: int = 4) -> EvaluationMetrics:
+def _live_outcome(index: int, case: TestQuery, result: CascadeResult | CascadeExhausted, labelled: bool,
+                  scorer: Scorer | None) -> QueryOutcome:
+    """One live run as the per-query outcome the shared tally sums (a failed run: no answer, wrong if labelled)."""
+    if isinstance(result, CascadeExhausted):
+        return QueryOutcome(str(index), "", tuple(t.model for t in result.attempts),
+                            sum((t.cost for t in result.attempts), Decimal(0)), 0.0, refused=True,
+                            scored=labelled and (case.expected is not None or case.scorer is not None
+                                                 or scorer is not None))
+    quality = _score(result, case, scorer) if labelled else result.score
+    return QueryOutcome(
+        str(index), result.model_used, tuple(t.model for t in result.tiers), result.total_cost,
+        quality if quality is not None else 0.0, tuple(t.score for t in result.tiers),
+        tuple(t.signals for t in result.tiers), tuple(t.reason for t in result.tiers),
+        draft_accepted=result.draft_accepted, scored=quality is not None)
+
+
+def _metrics(outcomes: list[QueryOutcome], baseline: Decimal, source: QualitySource,
+             results: list[CascadeResult], point: OperatingPoint | None = None) -> EvaluationMetrics:
+    totals = tally(outcomes)
+    n = totals.n
+    return EvaluationMetrics(
+        n=n, drafter_acceptance=totals.draft_accepted / n, avg_cost=totals.cost / n, avg_quality=totals.quality,
+        quality_source=source, total_cost=totals.cost, baseline_cost=baseline,
+        savings_pct=float((baseline - totals.cost) / baseline) if baseline > 0 else 0.0,
+        escalation_rate=totals.escalated / n, failed=totals.refused, scored=totals.scored, results=results,
+        outcomes=outcomes, point=point)
+
+
+async def evaluate(agent: CascadeAgent, test_queries: Sequence[Any] | ReplayDataset | str | PathLike[str], *,
+                   scorer: Scorer | None = None, concurrency: int = 4) -> EvaluationMetrics:
+    """Live test queries through the agent; or, given a recorded-outcome dataset (or its path), the agent's
+    cascade over the recorded answers through the replay engine, scored from the recorded labels."""
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
+    if isinstance(test_queries, (ReplayDataset, str, PathLike)):
+        if scorer is not None:
+            raise ConfigurationError("scorer= applies to live test queries; recorded data is scored from its "
+                                     "recorded labels (drop scorer=, or pass test queries instead)")
+        return await _evaluate_recorded(agent, coerce_dataset(test_queries), concurrency)
+    if not isinstance(test_queries, Iterable):
+        raise ConfigurationError(f"evaluate() takes a list of test queries, a ReplayDataset or the path of a "
+                                 f"recorded-outcome file; got {type(test_queries).__name__}")
     cases = [_coerce(item, i) for i, item in enumerate(test_queries)]
     if not cases:
         raise ConfigurationError("evaluate() needs at least one test query")
-    if not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
     labelled = scorer is not None or any(c.expected is not None or c.scorer is not None for c in cases)
     gate = asyncio.Semaphore(concurrency)
 
@@ -115,22 +165,17 @@ async def evaluate(agent: CascadeAgent, test_queries: Sequence[Any], *, scorer: 
 
     results = await asyncio.gather(*(one(c) for c in cases))
     answered = [r for r in results if isinstance(r, CascadeResult)]
-    if labelled:
-        scores = [_score(r, c, scorer) if isinstance(r, CascadeResult) else 0.0
-                  for c, r in zip(cases, results, strict=True)
-                  if c.expected is not None or c.scorer is not None or scorer is not None]
-        quality = [s for s in scores if s is not None]
-    else:
-        quality = [r.score for r in answered if r.score is not None]
-    failed_cost = sum((t.cost for r in results if isinstance(r, CascadeExhausted) for t in r.attempts), Decimal(0))
-    total = sum((r.total_cost for r in answered), Decimal(0)) + failed_cost
-    base = sum((r.baseline_cost for r in answered), Decimal(0))
-    n = len(cases)
-    escalated = sum(1 for r in answered if not r.draft_accepted and len(r.tiers) > 1)
-    return EvaluationMetrics(
-        n=n, drafter_acceptance=sum(r.draft_accepted for r in answered) / n, avg_cost=total / n,
-        avg_quality=statistics.fmean(quality) if quality else None,
-        quality_source="correctness" if labelled else "validator_score",
-        total_cost=total, baseline_cost=base, savings_pct=float((base - total) / base) if base > 0 else 0.0,
-        escalation_rate=escalated / n, failed=n - len(answered), scored=len(quality), results=answered,
-    )
+    outcomes = [_live_outcome(i, c, r, labelled, scorer) for i, (c, r) in enumerate(zip(cases, results, strict=True))]
+    return _metrics(outcomes, sum((r.baseline_cost for r in answered), Decimal(0)),
+                    "correctness" if labelled else "validator_score", answered)
+
+
+async def _evaluate_recorded(agent: CascadeAgent, dataset: ReplayDataset, concurrency: int) -> EvaluationMetrics:
+    from cascadeflow.replay.engine import ReplaySetup, run_agent, score_results
+
+    setup = ReplaySetup.for_agent(agent, dataset, concurrency=concurrency)
+    results = await run_agent(setup)
+    outcomes = score_results(setup, results)
+    ref = reference(dataset, setup.models[0], setup.models[-1], setup.price_book)
+    point = policy_point("evaluate", ref, outcomes, threshold=setup.quality.threshold)
+    return _metrics(outcomes, ref.strong_total, "recorded_label", results, point)

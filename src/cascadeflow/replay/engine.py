@@ -56,6 +56,31 @@ class ReplaySetup:
         return cls(dataset, aliases, quality or QualityConfig(), price_book or PriceBook(), tuple(sinks),
                    concurrency, budget)
 
+    @classmethod
+    def for_agent(cls, agent: CascadeAgent, dataset: ReplayDataset, *, concurrency: int = 16) -> ReplaySetup:
+        """The agent's own tiers (`models=`, matched to dataset models by id or name), quality config and
+        price book over `dataset`. The agent's ledger and sinks are not used: a replay spends nothing."""
+        unsupported = [name for name, on in (("router=", agent.router is not None),
+                                              ("domain_config=", agent.domain_config is not None),
+                                              ("complexity_router=", agent.complexity_router is not None),
+                                              ("speculative=True", agent.speculative)) if on]
+        if unsupported:
+            raise ConfigurationError(f"replaying recorded data runs the agent's models= cascade with its "
+                                     f"quality_config; this agent also uses {', '.join(unsupported)}, which the "
+                                     f"replay does not reproduce: evaluate an agent built without it")
+        if not agent.models:
+            raise ConfigurationError("replaying recorded data needs an agent with models=[...] (cheapest first)")
+        names = []
+        for cfg in agent.models:
+            try:
+                names.append(dataset.model(cfg.id)[0])
+            except ConfigurationError:
+                names.append(dataset.model(cfg.name)[0])  # raises naming the dataset's models
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
+        return cls.build(dataset, names, agent.quality_config, price_book=agent.runtime.price_book,
+                         concurrency=concurrency)
+
     def with_threshold(self, threshold: float) -> ReplaySetup:
         return replace(self, quality=self.quality.with_(threshold=threshold))
 
@@ -78,7 +103,12 @@ def _outcome(setup: ReplaySetup, query_index: int, result: CascadeResult) -> Que
     quality = 0.0 if cut else query.answers[final].quality
     return QueryOutcome(query.id, final, called, result.total_cost, quality,
                         tuple(t.score for t in result.tiers), tuple(t.signals for t in result.tiers),
-                        tuple(t.reason for t in result.tiers))
+                        tuple(t.reason for t in result.tiers), draft_accepted=result.draft_accepted)
+
+
+def score_results(setup: ReplaySetup, results: Sequence[CascadeResult]) -> list[QueryOutcome]:
+    """Score an engine run (results in the dataset's query order) from the recorded labels."""
+    return [_outcome(setup, i, r) for i, r in enumerate(results)]
 
 
 async def run_agent(setup: ReplaySetup, *, progress: Progress | None = None) -> list[CascadeResult]:
@@ -103,8 +133,7 @@ async def replay(setup: ReplaySetup, *, progress: Progress | None = None) -> lis
     """Run the engine once over the dataset and score the returned answers from the recorded labels."""
     if setup.budget_usd is not None:
         return await _replay_with_budget(setup, progress)
-    results = await run_agent(setup, progress=progress)
-    return [_outcome(setup, i, r) for i, r in enumerate(results)]
+    return score_results(setup, await run_agent(setup, progress=progress))
 
 
 async def _replay_with_budget(setup: ReplaySetup, progress: Progress | None) -> list[QueryOutcome]:

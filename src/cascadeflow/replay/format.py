@@ -12,6 +12,7 @@ import math
 import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,16 @@ def load_dataset(path: str | Path) -> ReplayDataset:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as lines:  # type: ignore[operator]
         return parse_lines(lines, str(path))
+
+
+def coerce_dataset(data: ReplayDataset | str | PathLike[str]) -> ReplayDataset:
+    """A dataset as given, or loaded from a recorded-outcome file path."""
+    if isinstance(data, ReplayDataset):
+        return data
+    if isinstance(data, (str, PathLike)):
+        return load_dataset(data)
+    raise ConfigurationError(f"expected a ReplayDataset or the path of a recorded-outcome JSONL file, got "
+                             f"{type(data).__name__}")
 
 
 def parse_lines(lines: Iterable[str], path: str = "<data>") -> ReplayDataset:

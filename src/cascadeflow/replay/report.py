@@ -30,7 +30,33 @@ class QueryOutcome:
     scores: tuple[float | None, ...] = ()  # the validator score of each called tier
     signals: tuple[tuple[str, ...], ...] = ()
     reasons: tuple[str, ...] = ()  # each tier's verdict reason, as the engine wrote it
-    refused: bool = False  # the budget stopped the query: no answer
+    refused: bool = False  # no answer: the budget refused the query (live evaluation: every tier failed)
+    draft_accepted: bool = False  # a tier before the last one had its answer accepted (CascadeResult's flag)
+    scored: bool = True  # `quality` counts (live evaluation without labels may have no score to count)
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Totals of one run over n queries: what both `policy_point` and `agent.evaluate()` report from."""
+
+    n: int
+    cost: Decimal
+    quality: float | None  # mean over the scored outcomes (None: none was scored)
+    scored: int
+    draft_accepted: int
+    escalated: int  # answered by a later tier after the draft was called and not accepted
+    refused: int
+
+
+def tally(outcomes: Sequence[QueryOutcome]) -> Tally:
+    """Sum one run's outcomes (in query order, so float sums are the same on every call)."""
+    scored = [o.quality for o in outcomes if o.scored]
+    return Tally(
+        n=len(outcomes), cost=sum((o.cost_usd for o in outcomes), Decimal(0)),
+        quality=sum(scored) / len(scored) if scored else None, scored=len(scored),
+        draft_accepted=sum(1 for o in outcomes if o.draft_accepted),
+        escalated=sum(1 for o in outcomes if not o.refused and not o.draft_accepted and len(o.called) > 1),
+        refused=sum(1 for o in outcomes if o.refused))
 
 
 @dataclass(slots=True)
@@ -116,14 +142,15 @@ def policy_point(name: str, ref: Reference, outcomes: Sequence[QueryOutcome], *,
     """The operating point of an engine run (outcomes in the dataset's query order)."""
     if len(outcomes) != ref.n:
         raise ValueError(f"{len(outcomes)} outcomes for {ref.n} queries")
+    totals = tally(outcomes)
+    if totals.scored != ref.n:
+        raise ValueError(f"{ref.n - totals.scored} outcomes carry no recorded quality")
     strong_calls = sum(1 for o in outcomes if ref.strong in o.called)
-    cost = sum((o.cost_usd for o in outcomes), Decimal(0))
-    quality = sum(o.quality for o in outcomes) / ref.n
-    accepted = sum(1 for o in outcomes if o.final_model == ref.cheap)
-    refused = sum(1 for o in outcomes if o.refused)
-    extra = {"refused": refused} if refused else {}
-    return point(name, ref, threshold=threshold, strong_fraction=strong_calls / ref.n, cost=cost,
-                 quality=quality, draft_acceptance=accepted / ref.n, **extra)
+    # answered by the cheapest model (for two tiers the same as draft_accepted; kept for longer cascades)
+    cheapest = sum(1 for o in outcomes if o.final_model == ref.cheap)
+    extra = {"refused": totals.refused} if totals.refused else {}
+    return point(name, ref, threshold=threshold, strong_fraction=strong_calls / ref.n, cost=totals.cost,
+                 quality=totals.quality or 0.0, draft_acceptance=cheapest / ref.n, **extra)
 
 
 def baselines(ref: Reference, strong_fraction: float | None = None) -> list[OperatingPoint]:

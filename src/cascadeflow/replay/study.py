@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cascadeflow.errors import ConfigurationError
+from cascadeflow.pricing import PriceBook
 from cascadeflow.replay.engine import Progress, ReplaySetup, record_verdicts, replay, sweep, sweep_recorded
 from cascadeflow.replay.format import ReplayDataset
 from cascadeflow.replay.report import (
@@ -145,7 +146,7 @@ async def _target(setup: ReplaySetup, ref: Reference, calibration: ReplaySetup, 
 
 async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], models: Sequence[str],
                          quality: Any, *, target_quality: float, fit: bool,
-                         progress: Progress | None = None) -> dict[str, Any]:
+                         progress: Progress | None = None, price_book: PriceBook | None = None) -> dict[str, Any]:
     """Per fold: fit the calibration (optional) and choose the threshold on the training part, then run the
     real engine at that threshold on the held-out part. The pooled point covers every held-out query once.
     When no threshold reaches the target on a training part, its highest-quality threshold is used and the
@@ -154,8 +155,8 @@ async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], m
 
     per_fold, pooled_queries, pooled_outcomes = [], [], []
     for train, test in folds:
-        cal_setup = ReplaySetup.build(train, models, quality)
-        eval_setup = ReplaySetup.build(test, models, quality)
+        cal_setup = ReplaySetup.build(train, models, quality, price_book=price_book)
+        eval_setup = ReplaySetup.build(test, models, quality, price_book=price_book)
         if fit:
             fitted = await fit_calibration(cal_setup)
             cal_setup, eval_setup = with_calibration(cal_setup, fitted), with_calibration(eval_setup, fitted)
@@ -173,7 +174,7 @@ async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], m
         pooled_queries.extend(test.queries)
         pooled_outcomes.extend(outcomes)
     union = folds[0][1].subset(pooled_queries, "pooled held-out")
-    first = ReplaySetup.build(union, models, quality)
+    first = ReplaySetup.build(union, models, quality, price_book=price_book)
     ref = reference(union, first.models[0], first.models[-1], first.price_book)
     pooled = policy_point("cascade (pooled held-out)", ref, pooled_outcomes, threshold=None)
     return {"target_quality_fraction": target_quality, "calibration_fitted": fit, "folds": per_fold,

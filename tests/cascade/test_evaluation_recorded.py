@@ -1,0 +1,161 @@
+"""agent.evaluate() on recorded data: the agent's cascade through the replay engine, scored from the labels."""
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cascadeflow.cascade.agent import CascadeAgent
+from cascadeflow.cascade.quality import QualityConfig
+from cascadeflow.errors import ConfigurationError, ReplayDataError
+from cascadeflow.models import ModelConfig
+from cascadeflow.replay.engine import ReplaySetup, replay
+from cascadeflow.replay.format import load_dataset
+from cascadeflow.replay.report import policy_point, reference
+from cascadeflow.routing.route import Route
+
+CHEAP = ModelConfig("cheap-model", provider="together", input_price_per_million=1.0, output_price_per_million=2.0)
+STRONG = ModelConfig("strong-model", provider="together", input_price_per_million=10.0,
+                     output_price_per_million=20.0)
+HEADER = {"format": "cascadeflow-replay/1", "name": "hand",
+          "models": {"cheap": {"name": "cheap-model", "provider": "together", "input_price_per_million": 1.0,
+                               "output_price_per_million": 2.0},
+                     "strong": {"name": "strong-model", "provider": "together", "input_price_per_million": 10.0,
+                                "output_price_per_million": 20.0}}}
+C = Decimal(100 * 1 + 10 * 2) / 1_000_000  # one recorded cheap answer: 100 input, 10 output tokens
+S = Decimal(100 * 10 + 10 * 20) / 1_000_000
+JUDGE = QualityConfig(signals=("structure", "logprob"), threshold=0.5)  # the draft score is its confidence
+
+
+def answer(content, correct, confidence=None):
+    out = {"content": content, "correct": correct, "input_tokens": 100, "output_tokens": 10}
+    if confidence is not None:
+        out["confidence"] = confidence
+    return out
+
+
+ROWS = [  # (draft content, draft correct, draft confidence, strong correct)
+    ("The answer is 4.", True, 0.9, True),    # accepted, right
+    ("The answer is 6.", False, 0.6, True),   # accepted at 0.5, wrong
+    ("The answer is 7.", False, 0.3, False),  # escalated, strong wrong too
+    ("", True, 0.95, True),                   # empty draft: the structure signal vetoes it; strong right
+    ("The answer is 2.", False, 0.2, True),   # escalated, strong right
+]
+
+
+@pytest.fixture
+def recorded(tmp_path) -> Path:
+    lines = [HEADER] + [
+        {"id": f"q{i}", "messages": [{"role": "user", "content": f"question {i}"}],
+         "answers": {"cheap": answer(text, ok, conf), "strong": answer(f"strong answer {i}", strong_ok)}}
+        for i, (text, ok, conf, strong_ok) in enumerate(ROWS, start=1)]
+    path = tmp_path / "hand.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    return path
+
+
+def agent(quality=JUDGE, **options):
+    return CascadeAgent(models=[CHEAP, STRONG], quality_config=quality, **options)
+
+
+async def test_evaluate_on_recorded_data_matches_the_hand_computed_numbers(recorded):
+    metrics = await agent().evaluate(load_dataset(recorded))
+    assert metrics.n == 5 and metrics.quality_source == "recorded_label"
+    assert metrics.drafter_acceptance == pytest.approx(2 / 5)  # q1 and q2
+    assert metrics.escalation_rate == pytest.approx(3 / 5)
+    assert metrics.total_cost == 5 * C + 3 * S and metrics.avg_cost == (5 * C + 3 * S) / 5
+    assert metrics.avg_quality == pytest.approx(3 / 5)  # q1, q4 (strong), q5 (strong)
+    assert metrics.baseline_cost == 5 * S  # the recorded strong-only cost
+    assert metrics.savings_pct == pytest.approx(1 - float((5 * C + 3 * S) / (5 * S)))
+    assert metrics.failed == 0 and metrics.scored == 5 and len(metrics.results) == 5
+    assert [o.final_model for o in metrics.outcomes] == ["cheap", "cheap", "strong", "strong", "strong"]
+    point = metrics.point
+    assert point.threshold == 0.5 and point.strong_call_fraction == pytest.approx(3 / 5)
+    assert point.quality_fraction == pytest.approx((3 / 5) / (4 / 5))  # strong-only is right on 4 of 5
+    assert point.gap_recovered == pytest.approx((3 / 5 - 2 / 5) / (4 / 5 - 2 / 5))
+    assert point.cost_fraction == pytest.approx(1 - metrics.savings_pct)
+
+
+async def test_a_higher_threshold_escalates_the_wrong_confident_draft(recorded):
+    metrics = await agent(JUDGE.with_(threshold=0.7)).evaluate(load_dataset(recorded))
+    assert metrics.drafter_acceptance == pytest.approx(1 / 5)
+    assert metrics.avg_quality == pytest.approx(4 / 5) and metrics.total_cost == 5 * C + 4 * S
+
+
+async def test_evaluate_agrees_with_the_replay_engine_the_cli_runs(recorded):
+    dataset = load_dataset(recorded)
+    metrics = await agent().evaluate(dataset)
+    setup = ReplaySetup.build(dataset, ["cheap", "strong"], JUDGE)
+    outcomes = await replay(setup)
+    assert metrics.outcomes == outcomes
+    assert metrics.point == policy_point("evaluate", reference(dataset, "cheap", "strong", setup.price_book),
+                                         outcomes, threshold=0.5)
+
+
+async def test_evaluate_accepts_the_path_of_a_recorded_file(recorded):
+    by_path, by_str = await agent().evaluate(recorded), await agent().evaluate(str(recorded))
+    assert by_path.total_cost == by_str.total_cost == 5 * C + 3 * S
+    assert by_path.avg_quality == by_str.avg_quality == pytest.approx(3 / 5)
+
+
+async def test_models_are_matched_by_name_and_priced_as_the_dataset_declares(tmp_path, recorded):
+    # the agent names real models (priced by the price book); the recording declares its own prices for them
+    header = json.loads(recorded.read_text(encoding="utf-8").splitlines()[0])
+    header["models"]["cheap"]["name"], header["models"]["strong"]["name"] = "gpt-4o-mini", "gpt-4o"
+    header["models"]["cheap"]["provider"] = header["models"]["strong"]["provider"] = "openai"
+    renamed = tmp_path / "renamed.jsonl"
+    renamed.write_text("\n".join([json.dumps(header), *recorded.read_text(encoding="utf-8").splitlines()[1:]])
+                       + "\n", encoding="utf-8")
+    real = CascadeAgent(models=[ModelConfig("gpt-4o-mini", provider="openai"), ModelConfig("gpt-4o")],
+                        quality_config=JUDGE)
+    metrics = await real.evaluate(renamed)
+    assert metrics.total_cost == 5 * C + 3 * S
+    assert [r.model_used for r in metrics.results][:2] == ["openai/gpt-4o-mini"] * 2
+
+
+async def test_recorded_data_refuses_a_scorer(recorded):
+    with pytest.raises(ConfigurationError, match="recorded labels"):
+        await agent().evaluate(recorded, scorer=lambda answer, expected: 1.0)
+
+
+async def test_a_model_missing_from_the_dataset_is_named(recorded):
+    other = CascadeAgent(models=[ModelConfig("gpt-4o-mini", provider="openai"), STRONG], quality_config=JUDGE,
+                         allow_unordered=True)
+    with pytest.raises(ConfigurationError, match="no model 'gpt-4o-mini'.*cheap, strong"):
+        await other.evaluate(recorded)
+
+
+async def test_an_agent_with_a_router_is_refused_on_recorded_data(recorded):
+    class OneRoute:
+        def route(self, request):
+            return Route((CHEAP, STRONG), "fixed")
+
+    with pytest.raises(ConfigurationError, match="router="):
+        await CascadeAgent(models=[CHEAP, STRONG], router=OneRoute()).evaluate(recorded)
+    with pytest.raises(ConfigurationError, match="speculative=True"):
+        await agent(speculative=True).evaluate(recorded)
+
+
+async def test_bad_recorded_files_fail_with_the_line(tmp_path):
+    with pytest.raises(ReplayDataError, match="no such recorded-outcome file"):
+        await agent().evaluate(tmp_path / "missing.jsonl")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(ReplayDataError, match="empty") as info:
+        await agent().evaluate(empty)
+    assert info.value.line == 1
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(HEADER) + "\n" + json.dumps(
+        {"id": "q1", "messages": [{"role": "user", "content": "x"}],
+         "answers": {"cheap": answer("4", "yes"), "strong": answer("4", True)}}) + "\n", encoding="utf-8")
+    with pytest.raises(ReplayDataError) as info:
+        await agent().evaluate(broken)
+    assert info.value.line == 2
+
+
+async def test_test_queries_of_the_wrong_type_are_refused():
+    with pytest.raises(ConfigurationError, match="test queries"):
+        await agent().evaluate(42)
+    with pytest.raises(ConfigurationError, match="concurrency"):
+        await agent().evaluate(["What is 2 + 2?"], concurrency=0)

@@ -132,3 +132,11 @@ async def test_bad_folds_and_complexity_thresholds_are_refused(ev):
         await tune_threshold(agent(per_level), ev, folds=2)
     with pytest.raises(ConfigurationError, match="ReplayDataset or the path"):
         await tune_threshold(agent(), 42)
+
+
+async def test_the_agent_method_tunes_without_changing_the_agent(cal, ev):
+    tuned = agent()
+    tuning = await tuned.tune_threshold(ev, target_quality=0.95, calibrate_on=cal)
+    assert tuning.threshold == pytest.approx(0.8) and tuned.quality_config.threshold == 0.5
+    tuned.quality_config = tuning.quality_config
+    assert (await tuned.evaluate(ev)).avg_quality == tuning.evaluated.quality

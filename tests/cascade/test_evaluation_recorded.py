@@ -9,11 +9,14 @@ import pytest
 from cascadeflow.cascade.agent import CascadeAgent
 from cascadeflow.cascade.quality import QualityConfig
 from cascadeflow.errors import ConfigurationError, ReplayDataError
+from cascadeflow.messages import Response, Usage
 from cascadeflow.models import ModelConfig
 from cascadeflow.replay.engine import ReplaySetup, replay
 from cascadeflow.replay.format import load_dataset
 from cascadeflow.replay.report import policy_point, reference
 from cascadeflow.routing.route import Route
+from cascadeflow.runtime.pipeline import Runtime
+from cascadeflow.testing import ScriptedProvider
 
 CHEAP = ModelConfig("cheap-model", provider="together", input_price_per_million=1.0, output_price_per_million=2.0)
 STRONG = ModelConfig("strong-model", provider="together", input_price_per_million=10.0,
@@ -35,12 +38,12 @@ def answer(content, correct, confidence=None):
     return out
 
 
-ROWS = [  # (draft content, draft correct, draft confidence, strong correct)
-    ("The answer is 4.", True, 0.9, True),    # accepted, right
-    ("The answer is 6.", False, 0.6, True),   # accepted at 0.5, wrong
-    ("The answer is 7.", False, 0.3, False),  # escalated, strong wrong too
-    ("", True, 0.95, True),                   # empty draft: the structure signal vetoes it; strong right
-    ("The answer is 2.", False, 0.2, True),   # escalated, strong right
+ROWS = [  # (expected, draft, draft right, draft confidence, strong answer, strong right)
+    ("4", "The answer is 4.", True, 0.9, "It is 4.", True),     # accepted, right
+    ("9", "The answer is 6.", False, 0.6, "It is 9.", True),    # accepted at 0.5, wrong
+    ("8", "The answer is 7.", False, 0.3, "It is 5.", False),   # escalated, strong wrong too
+    ("12", "", True, 0.95, "It is 12.", True),                   # empty draft: the structure signal vetoes it
+    ("3", "The answer is 2.", False, 0.2, "It is 3.", True),    # escalated, strong right
 ]
 
 
@@ -48,8 +51,8 @@ ROWS = [  # (draft content, draft correct, draft confidence, strong correct)
 def recorded(tmp_path) -> Path:
     lines = [HEADER] + [
         {"id": f"q{i}", "messages": [{"role": "user", "content": f"question {i}"}],
-         "answers": {"cheap": answer(text, ok, conf), "strong": answer(f"strong answer {i}", strong_ok)}}
-        for i, (text, ok, conf, strong_ok) in enumerate(ROWS, start=1)]
+         "answers": {"cheap": answer(draft, ok, conf), "strong": answer(strong, strong_ok)}}
+        for i, (_, draft, ok, conf, strong, strong_ok) in enumerate(ROWS, start=1)]
     path = tmp_path / "hand.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     return path
@@ -91,6 +94,24 @@ async def test_evaluate_agrees_with_the_replay_engine_the_cli_runs(recorded):
     assert metrics.outcomes == outcomes
     assert metrics.point == policy_point("evaluate", reference(dataset, "cheap", "strong", setup.price_book),
                                          outcomes, threshold=0.5)
+
+
+async def test_the_same_answers_live_and_recorded_give_the_same_metrics(recorded):
+    def reply(request):
+        i = int(request.messages[-1].text.split()[-1])
+        _, draft, _, conf, strong, _ = ROWS[i - 1]
+        content, confidence = (draft, conf) if request.model == CHEAP.name else (strong, None)
+        return Response(content, request.model, "scripted", Usage(100, 10), confidence=confidence)
+
+    provider = ScriptedProvider(default=reply)
+    live_agent = CascadeAgent(models=[CHEAP, STRONG], quality_config=JUDGE,
+                              runtime=Runtime(resolve_provider=provider.resolver()))
+    live = await live_agent.evaluate([(f"question {i}", row[0]) for i, row in enumerate(ROWS, start=1)])
+    recorded_metrics = await agent().evaluate(recorded)
+    assert live.quality_source == "correctness" and len(provider.requests) == 8  # 5 drafts, 3 escalations
+    for key in ("n", "drafter_acceptance", "avg_cost", "total_cost", "avg_quality", "baseline_cost",
+                "escalation_rate", "failed", "scored"):
+        assert getattr(live, key) == getattr(recorded_metrics, key), key
 
 
 async def test_evaluate_accepts_the_path_of_a_recorded_file(recorded):

@@ -56,6 +56,7 @@ async def test_the_cheapest_threshold_reaching_the_target_on_calibration_is_meas
     assert tuning.chosen.quality == 1.0 and tuning.chosen.cost_usd == pytest.approx(float(5 * C + 3 * S))
     # on the evaluated data 0.8 accepts 0.85 (right) and 0.95 (wrong), escalates 0.75 and 0.4 (strong right)
     held = tuning.evaluated
+    assert held.threshold == tuning.threshold
     assert held.n == 4 and held.quality == pytest.approx(3 / 4) and held.strong_call_fraction == 0.5
     assert held.cost_usd == pytest.approx(float(4 * C + 2 * S))
     assert held.cost_fraction == pytest.approx(float((4 * C + 2 * S) / (4 * S)))
@@ -99,6 +100,7 @@ async def test_without_calibration_data_the_estimate_is_cross_validated(tmp_path
     assert tuning.threshold == pytest.approx(0.7) and tuning.target_reached
     assert len(tuning.folds) == 2 and tuning.evaluated.n == 8
     assert tuning.evaluated.quality == 1.0  # any bar chosen on a fold keeps every wrong draft out
+    assert tuning.evaluated.name == "cascade (pooled held-out)"
     held = sum(fold["evaluated"]["n"] for fold in tuning.folds)
     assert held == 8
 

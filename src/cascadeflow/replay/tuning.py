@@ -90,14 +90,16 @@ async def tune_threshold(agent: CascadeAgent, dataset: Data, *, target_quality: 
     if calibrate_on is not None:
         fold = result["folds"][0]
         chosen, reached = OperatingPoint(**fold["chosen_on_calibration"]), fold["target_reached_on_calibration"]
+        evaluated = OperatingPoint(**fold["evaluated"])  # the pooled point of one fold, with its threshold
     else:
         chosen, reached = await _choose(final, target_quality, progress)
+        evaluated = OperatingPoint(**result["pooled"])
     threshold = float(chosen.threshold)  # type: ignore[arg-type]
     log.info("threshold %.4f chosen on %s (target %s reached: %s)", threshold, calibration.name,
              target_quality, reached)
     return ThresholdTuning(
         threshold=threshold, target_quality=target_quality, target_reached=reached, chosen=chosen,
-        evaluated=OperatingPoint(**result["pooled"]),
+        evaluated=evaluated,
         baselines=[OperatingPoint(**b) for b in result["baselines"]],
         random_at_same_fraction=OperatingPoint(**result["random_at_same_fraction"]),
         quality_config=final.quality.with_(threshold=threshold), folds=result["folds"])

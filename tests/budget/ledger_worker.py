@@ -1,5 +1,5 @@
-"""Worker processes for the multi-process ledger tests: a call loop (for multiprocessing with spawn) and a
-command-line "hold" mode that reserves, reports, and waits to be killed."""
+"""Worker processes for the multi-process budget tests: a call loop and a queue drain (for multiprocessing
+with spawn), and a command-line "hold" mode that reserves, reports, and waits to be killed."""
 
 from __future__ import annotations
 
@@ -31,6 +31,22 @@ def run_calls(url: str, key: str, limit_micro: int, calls: int, seed: int) -> di
         settled += actual
     ledger.close()
     return {"admitted": admitted, "refused": refused, "settled": settled}
+
+
+def drain_queue(path: str) -> list[str]:
+    """Drain a shared DeferredQueue; returns the ids this process handled."""
+    from cascadeflow.budget.queue import DeferredQueue
+
+    queue = DeferredQueue(path, visibility_seconds=600)
+    handled: list[str] = []
+
+    def handle(item: object) -> None:
+        handled.append(item.id)  # type: ignore[attr-defined]
+        time.sleep(0.002)  # some work, so the drains of the other processes overlap with this one
+
+    queue.drain(handle)
+    queue.close()
+    return handled
 
 
 def hold(url: str, key: str, limit_micro: int, amount: int, lease: float, rid: str) -> None:

@@ -119,3 +119,20 @@ def test_bad_queue_settings_are_refused(tmp_path: Path) -> None:
         DeferredQueue(tmp_path / "q.db", visibility_seconds=0)
     with pytest.raises(ConfigurationError, match="does not exist"):
         DeferredQueue(tmp_path / "missing" / "q.db")
+
+
+@pytest.mark.slow
+def test_concurrent_drains_in_four_processes_hand_out_each_item_once(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from ledger_worker import drain_queue
+
+    path = str(tmp_path / "shared.sqlite3")
+    queue = DeferredQueue(path)
+    ids = {queue.enqueue({"n": i}, "storm") for i in range(200)}
+    queue.close()
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        handled = pool.map(drain_queue, [path] * 4)
+    every = [item_id for part in handled for item_id in part]
+    assert sorted(every) == sorted(ids)  # each item exactly once: no loss, no double hand-out
+    assert len(DeferredQueue(path)) == 0

@@ -3,7 +3,7 @@
 With GROQ_API_KEY set it uses the seeds' Groq models at their published prices. Without a key it runs on
 the embedded SmolLM2-135M model (llama.cpp, in-process), priced by a declared machine-time rate, so the
 budget mechanics are real: every call reserves its worst case on a SQLite ledger, settles to its actual
-cost, and alerts that no longer fit the session budget are queued durably and drained in a second cycle.
+cost, and alerts that no longer fit the session budget are queued durably and drained in later cycles.
 """
 
 from __future__ import annotations
@@ -117,8 +117,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=24, help="how many alerts in the storm (max 24)")
     parser.add_argument("--budget", type=float, default=None, help="session budget per cycle, USD")
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--max-cycles", type=int, default=4, help="budget cycles before giving up on the queue")
     parser.add_argument("--out", default="demo-output", help="folder for the audit log, ledger and queue")
     args = parser.parse_args(argv)
 
@@ -127,7 +128,7 @@ async def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True)
     online = bool(os.environ.get("GROQ_API_KEY"))
     routes, label = online_routes() if online else offline_routes()
-    budget = args.budget if args.budget is not None else (0.02 if online else 0.0035)
+    budget = args.budget if args.budget is not None else (0.02 if online else 0.005)
     audit_path = out / "audit.jsonl"
 
     cascadeflow.init(mode="enforce", audit=str(audit_path), ledger_url=f"sqlite:///{out / 'budget.sqlite'}")
@@ -140,10 +141,12 @@ async def main(argv: list[str] | None = None) -> int:
     rows, session = await run_cycle(cf, alerts, budget, queue, args.concurrency, args.max_tokens)
     print_cycle(1, rows, session)
 
-    if len(queue):
-        rows2, session2 = await drain_cycle(cf, queue, budget, args.max_tokens)
-        print_cycle(2, rows2, session2)
-        console.print(f"still queued after cycle 2: {len(queue)}")
+    cycle = 1
+    while len(queue) and cycle < args.max_cycles:  # each later cycle gets a fresh budget and drains the queue
+        cycle += 1
+        rows, session = await drain_cycle(cf, queue, budget, args.max_tokens)
+        print_cycle(cycle, rows, session)
+    console.print(f"queue after {cycle} cycles: {len(queue)} alert(s) waiting")
     print_audit_summary(audit_path)
     cascadeflow.reset()
     return 0

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cascadeflow.trace import iter_records, summarise
 
-console = Console()
+console = Console(width=max(Console().width, 120))  # keep the tables readable in a CI log
 
 
 def print_header(label: str, n_alerts: int, budget: float, audit_path: Path) -> None:
@@ -18,13 +18,22 @@ def print_header(label: str, n_alerts: int, budget: float, audit_path: Path) -> 
     console.print(f"audit log: {audit_path}\n")
 
 
+def _short_reason(reason: str) -> str:
+    """'rejected: score=0.39 < 0.60; weakest logprob: ...' -> 'logprob 0.39 < 0.60'."""
+    text = reason.removeprefix("rejected: ")
+    if "weakest " in text:
+        score = text.split(";")[0].removeprefix("score=")
+        return f"{text.split('weakest ')[1].split(':')[0]} {score}"
+    return text[:40]
+
+
 def _decision(result) -> str:  # noqa: ANN001 - a cascadeflow CompletionResult
     if result.draft_accepted is None:
         return "single model"
     if result.draft_accepted:
         return "draft accepted"
-    reasons = [t.get("reason") for t in result.tiers if t.get("decision") == "rejected"]
-    return "escalated: " + (reasons[0] or "rejected") if reasons else "escalated"
+    reasons = [t.get("reason") or "" for t in result.tiers if t.get("decision") == "rejected"]
+    return f"escalated ({_short_reason(reasons[0])})" if reasons else "escalated"
 
 
 def print_cycle(cycle: int, rows: list[dict], session) -> None:  # noqa: ANN001

@@ -173,3 +173,20 @@ def test_default_cascadeflow_writes_an_audit_record_per_call(tmp_path, monkeypat
     records = list(iter_records(tmp_path / "audit.jsonl"))
     assert [r["alert_id"] for r in records] == ["INC-7"]
     assert records[0]["model_selected"] == "openai/cheap" and "prompt" not in records[0]
+
+
+def test_a_paid_answer_is_kept_when_the_ledger_fails_at_settlement(caplog) -> None:  # noqa: ANN001
+    from cascadeflow import BudgetBackendUnavailable
+
+    cf, provider, sink = make_cf()
+    ledger = cf.runtime.ledger
+
+    def broken_settle(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise BudgetBackendUnavailable("store went away")
+
+    ledger.settle = broken_settle
+    with BudgetSession(cf, limit=1.0) as session:
+        r = session.complete(model=CHEAP, messages="why is redis slow?", max_tokens=50)
+        assert r.content == ANSWER
+        assert session.remaining < 1.0  # the worst case stays reserved until its lease passes
+    assert "unreachable while settling" in caplog.text

@@ -26,11 +26,13 @@ def budget_call_options(config: Any, ledger: Any, *, user_budgets: Mapping[str, 
         return CallOptions()
     from cascadeflow.budget import charges_for, pressure
 
-    charges = charges_for(config, user_budgets, user_id=user_id, agent_id=agent_id)
     if ledger is None:
         raise ConfigurationError("budgets are configured but the runtime has no ledger; pass ledger= "
                                  "(e.g. 'sqlite:///budget.db') or call cascadeflow.init(ledger_url=...)")
-    states = {c.key: ledger.state(c.key) for c in charges}
+    clock = getattr(ledger, "clock", None)  # windows follow the ledger's (injectable) clock
+    charges = charges_for(config, user_budgets, user_id=user_id, agent_id=agent_id,
+                          now=clock() if clock is not None else None)
+    states = ledger.states([c.key for c in charges]) if charges else {}
     found = pressure(config, charges, states)
     config.notify_limit(found)
     return CallOptions(charges=tuple(charges),

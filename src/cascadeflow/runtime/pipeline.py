@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from cascadeflow.errors import BudgetExceeded, ProviderError
+from cascadeflow.errors import BudgetBackendUnavailable, BudgetExceeded, ProviderError
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import PriceBook, compute_seconds_bound, from_micro_usd, to_micro_usd
@@ -329,7 +329,13 @@ class Runtime:
 
     def _settle(self, reservation_id: str, cost: Decimal, call: CallContext) -> None:
         if self.ledger is not None and call.charges:
-            self.ledger.settle(reservation_id, to_micro_usd(cost))
+            try:
+                self.ledger.settle(reservation_id, to_micro_usd(cost))
+            except BudgetBackendUnavailable:
+                # The provider answered and was paid: losing the answer would not un-spend the money. The
+                # reservation (the worst case) stays held until its lease passes, so the budget stays safe.
+                log.error("ledger unreachable while settling %s ($%s); the reservation is kept until its lease "
+                          "expires", reservation_id, cost)
 
     def budget_remaining(self, call: CallContext) -> float | None:
         """The tightest remaining budget that applies to this call, in USD (None: no budget applies)."""

@@ -1,8 +1,9 @@
-"""Test doubles shipped for users: providers that answer from a script, without any network.
+"""Test doubles shipped for users: providers that answer from a script, an in-memory ledger, audit capture.
 
 `ScriptedProvider` answers each call with the next scripted reply (text, a Response, an exception or a
 callable of the Request); `FakeProvider` answers every call the same way. Both record the requests they saw.
 Use them with `Runtime(resolve_provider=...)` or `CascadeAgent(..., runtime=Runtime(resolve_provider=...))`.
+`MemoryLedger` is the in-process budget ledger; `capture_audit(runtime)` collects every audit record.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Union
 
+from cascadeflow.budget.backends.memory import MemoryLedger
 from cascadeflow.messages import (
     Request,
     Response,
@@ -101,3 +103,26 @@ class FakeProvider(ScriptedProvider):
 
     def __init__(self, reply: Reply = "ok", **kw: Any):
         super().__init__((), default=reply, **kw)
+
+
+class AuditCapture:
+    """An audit sink that keeps records in memory (see `capture_audit`)."""
+
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    def write(self, record: Any) -> None:
+        self.records.append(record)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.records]
+
+
+def capture_audit(runtime: Any) -> AuditCapture:
+    """Add an in-memory audit sink to `runtime` and return it; its `.records` fill as calls finish."""
+    capture = AuditCapture()
+    runtime.sinks.append(capture)
+    return capture
+
+
+__all__ = ["AuditCapture", "FakeProvider", "MemoryLedger", "ScriptedProvider", "capture_audit", "make_response"]

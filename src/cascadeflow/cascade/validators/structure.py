@@ -30,7 +30,6 @@ HEDGE_PHRASES = (
     "maybe", "probably", "might be", "may be ", "could be ", "it seems", "it appears", "i'm unsure",
     "hard to say", "difficult to say",
 )
-_WORD = re.compile(r"\w+")
 SHORT_ANSWER_CHARS = 240  # a refusal in a longer answer may be a caveat, not the answer
 NON_ANSWER_CHARS = 80  # "I don't know the exact figure, but it is about 5" is a hedged answer, not a non-answer
 LOOP_MIN_WORDS = 60
@@ -45,11 +44,11 @@ def _loop_ratio(text: str) -> float | None:
     raw = text.encode("utf-8", "replace")
     if len(zlib.compress(raw, 1)) > LOOP_COMPRESSION * len(raw):
         return None  # varied text compresses poorly; a loop compresses to almost nothing
-    words = _WORD.findall(text.lower())
+    words = text.lower().split()  # whitespace words: a loop repeats its punctuation too
     if len(words) < LOOP_MIN_WORDS:
         return None
-    grams = [tuple(words[i:i + LOOP_NGRAM]) for i in range(len(words) - LOOP_NGRAM + 1)]
-    return 1.0 - len(set(grams)) / len(grams)
+    grams = zip(*(words[i:] for i in range(LOOP_NGRAM)))  # word 6-grams, built in C
+    return 1.0 - len(set(grams)) / (len(words) - LOOP_NGRAM + 1)
 
 
 def _veto(reason: str) -> Signal:

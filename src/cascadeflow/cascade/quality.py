@@ -18,7 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from cascadeflow.cascade.calibration import Calibration
-from cascadeflow.cascade.validators import arithmetic, code, logprob, relevance, structure, tool_args
+from cascadeflow.cascade.validators import (
+    answer_consistency,
+    answer_form,
+    answer_length,
+    arithmetic,
+    code,
+    logprob,
+    quantity_coverage,
+    relevance,
+    self_correction,
+    structure,
+    tool_args,
+)
 from cascadeflow.cascade.validators import format as format_check
 from cascadeflow.cascade.validators.base import Check, Signal
 from cascadeflow.errors import ConfigurationError
@@ -26,12 +38,30 @@ from cascadeflow.messages import Request, Response
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUILTIN_SIGNALS", "COMPLEXITY_LEVELS", "PRESETS", "QualityConfig", "Signal", "Validator", "Verdict",
-           "assess", "collect_signals", "combine"]
+__all__ = [
+    "BUILTIN_SIGNALS",
+    "COMPLEXITY_LEVELS",
+    "DEFAULT_SIGNALS",
+    "PRESETS",
+    "SOFT_SIGNALS",
+    "QualityConfig",
+    "Signal",
+    "Validator",
+    "Verdict",
+    "assess",
+    "collect_signals",
+    "combine",
+]
 
 Validator = Callable[[Request, Response], Signal | float | bool | None]
 
-BUILTIN_SIGNALS: tuple[str, ...] = ("structure", "format", "tool_args", "logprob", "relevance", "arithmetic", "code")
+DEFAULT_SIGNALS: tuple[str, ...] = ("structure", "format", "tool_args", "logprob", "relevance", "arithmetic", "code")
+# Evidence that only means something once a calibration has weighed it on labelled outcomes (a worked answer
+# that skips a given number is *more often* wrong, not wrong): off by default, and switched on by a loaded
+# calibration that was fitted with them, or by naming them in `signals=`.
+SOFT_SIGNALS: tuple[str, ...] = ("answer_form", "answer_consistency", "quantity_coverage", "self_correction",
+                                 "answer_length")
+BUILTIN_SIGNALS: tuple[str, ...] = DEFAULT_SIGNALS + SOFT_SIGNALS
 COMPLEXITY_LEVELS: tuple[str, ...] = ("simple", "moderate", "hard", "expert")
 
 
@@ -112,7 +142,8 @@ class QualityConfig:
     required_format: "json" to require a JSON answer; json_schema additionally validates it.
     validators: extra callables (request, response) -> Signal | float | bool | None.
     calibration: a fitted `Calibration`, or the path of one saved with `Calibration.save`.
-    signals: which built-in signals run (all by default).
+    signals: which built-in signals run (DEFAULT_SIGNALS by default; a loaded calibration also turns on the
+        built-in signals it was fitted with, so its features are computed).
     """
 
     threshold: float
@@ -136,7 +167,7 @@ class QualityConfig:
         json_schema: Mapping[str, Any] | None = None,
         validators: Sequence[Validator] = (),
         calibration: Calibration | str | Path | None = None,
-        signals: Sequence[str] = BUILTIN_SIGNALS,
+        signals: Sequence[str] = DEFAULT_SIGNALS,
     ) -> None:
         set_ = functools.partial(object.__setattr__, self)
         if threshold is not None and confidence_threshold is not None and threshold != confidence_threshold:
@@ -179,8 +210,16 @@ class QualityConfig:
             "relevance": relevance.check,
             "arithmetic": arithmetic.check,
             "code": code.check,
+            "answer_form": answer_form.check,
+            "answer_consistency": answer_consistency.check,
+            "quantity_coverage": quantity_coverage.check,
+            "self_correction": self_correction.check,
+            "answer_length": answer_length.check,
         }
-        return tuple(table[name] for name in BUILTIN_SIGNALS if name in self.signals)
+        wanted = set(self.signals)
+        if self.calibration is not None:  # a calibration's features must be computed to mean anything
+            wanted.update(name for name in self.calibration.features if name in SOFT_SIGNALS)
+        return tuple(table[name] for name in BUILTIN_SIGNALS if name in wanted)
 
     def threshold_for(self, complexity: str | None = None) -> float:
         """The bar for a complexity level (the plain threshold when the level has none)."""

@@ -123,3 +123,20 @@ def test_predictions_are_probabilities_and_monotone_in_the_fitted_direction(rows
 
 def test_eval_membership_is_stable_per_key():
     assert in_eval_split("query-17") == in_eval_split("query-17")
+
+
+def test_soft_signals_are_off_by_default_and_on_with_a_calibration_fitted_on_them():
+    from cascadeflow.cascade.quality import DEFAULT_SIGNALS, SOFT_SIGNALS, QualityConfig, assess
+    from cascadeflow.messages import Response, build_request
+
+    req = build_request("Tom has 10 apples and gives away 3. How many apples are left?")
+    right = Response(content="He has 10 - 3 = 7 apples left.\n#### 7", model="m", provider="p")
+    slipped = Response(content="He has 10 - 3 = 7 apples left.\n#### 13", model="m", provider="p")
+    assert set(SOFT_SIGNALS).isdisjoint(QualityConfig().signals) and QualityConfig().signals == DEFAULT_SIGNALS
+    assert "answer_consistency" not in assess(req, slipped, QualityConfig()).used
+    rows = [({"answer_consistency": 1.0}, True)] * 8 + [({"answer_consistency": 1.0}, False)] * 2 \
+        + [({"answer_consistency": 0.2}, False)] * 8 + [({"answer_consistency": 0.2}, True)] * 2
+    config = QualityConfig(threshold=0.5, calibration=Calibration.fit(rows))
+    good, bad = assess(req, right, config), assess(req, slipped, config)
+    assert "answer_consistency" in good.used and good.accepted
+    assert not bad.accepted and bad.score < 0.5 and "answer_consistency" in bad.reason

@@ -7,6 +7,7 @@ call); `Runtime.finish()` writes the call's audit record. Validation lives in th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -17,7 +18,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from cascadeflow.errors import BudgetBackendUnavailable, BudgetExceeded, ProviderError
+from cascadeflow.errors import (
+    BudgetBackendUnavailable,
+    BudgetExceeded,
+    ConfigurationError,
+    MalformedResponseError,
+    ProviderError,
+    ProviderTimeoutError,
+)
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import PriceBook, compute_seconds_bound, from_micro_usd, to_micro_usd
@@ -154,6 +162,15 @@ class CallContext:
         )
         self.decisions.append(record)
         return record
+
+
+def may_have_been_billed(exc: BaseException) -> bool:
+    """Whether a failed attempt may still cost money: cancelled or timed out mid-generation, a stream cut
+    off, or an unexpected error. Refusals by the provider (4xx, 5xx, rate limits, open breaker) and our own
+    input checks cost nothing."""
+    if isinstance(exc, (asyncio.CancelledError, ProviderTimeoutError, MalformedResponseError)):
+        return True
+    return not isinstance(exc, (ProviderError, ConfigurationError))
 
 
 def _now_iso() -> str:
@@ -309,8 +326,13 @@ class Runtime:
         except BaseException as exc:
             record.latency_ms = (time.perf_counter() - started) * 1000
             record.status = "error"
-            record.error = f"{type(exc).__name__}: {exc}" if isinstance(exc, (ProviderError, Exception)) else type(exc).__name__
-            self._settle(reservation_id, Decimal(0), call)
+            record.error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else type(exc).__name__
+            if may_have_been_billed(exc):
+                # Tokens may have been generated (and billed) before the answer was lost: without a usage
+                # report the only safe figure is the worst case that was reserved for this attempt.
+                record.cost = worst
+                record.error += " (outcome unknown: charged its reserved worst case)"
+            self._settle(reservation_id, record.cost, call)
             self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=tier, error=record.error)
             raise
         record.latency_ms = (time.perf_counter() - started) * 1000

@@ -1,0 +1,47 @@
+"""Runtime.attempt: what a failed attempt costs, and that money is settled on every path."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from cascadeflow import ModelConfig
+from cascadeflow.errors import MalformedResponseError, ProviderTimeoutError, RateLimitError, ServerError
+from cascadeflow.messages import build_request
+from cascadeflow.runtime.pipeline import Charge, Runtime
+from cascadeflow.testing import MemoryLedger, ScriptedProvider
+
+MODEL = ModelConfig(name="m", provider="openai", input_price_per_million=1, output_price_per_million=4)
+BUDGET = Charge("session:pipeline", 1_000_000)
+
+
+@pytest.mark.parametrize("error, billed", [
+    (ProviderTimeoutError("read timeout"), True),
+    (MalformedResponseError("stream cut"), True),
+    (ServerError("boom", retry_after=None), False),
+    (RateLimitError("slow down", retry_after=1.0), False),
+])
+async def test_failed_attempt_is_charged_its_worst_case_only_when_it_may_have_been_billed(error, billed) -> None:
+    ledger = MemoryLedger()
+    runtime = Runtime(resolve_provider=ScriptedProvider([error]).resolver(), ledger=ledger)
+    call = runtime.new_call(charges=[BUDGET])
+    with pytest.raises(type(error)):
+        await runtime.attempt(MODEL, build_request("hello", max_tokens=100), call)
+    record = call.attempts[0]
+    assert record.status == "error"
+    expected = record.reserved_usd if billed else Decimal(0)
+    assert record.cost == expected
+    state = ledger.state(BUDGET.key)
+    assert state.reserved == 0  # settled either way, nothing left held
+    assert state.spent == (int((expected * 1_000_000).to_integral_value(rounding="ROUND_CEILING")))
+
+
+async def test_successful_attempt_settles_to_the_actual_cost() -> None:
+    ledger = MemoryLedger()
+    runtime = Runtime(resolve_provider=ScriptedProvider(["four words of answer"]).resolver(), ledger=ledger)
+    call = runtime.new_call(charges=[BUDGET])
+    response, record = await runtime.attempt(MODEL, build_request("hello", max_tokens=100), call)
+    assert record.cost == Decimal(response.usage.input_tokens * 1 + response.usage.output_tokens * 4) / 1_000_000
+    assert record.cost < record.reserved_usd
+    assert ledger.state(BUDGET.key).reserved == 0

@@ -140,3 +140,18 @@ def test_soft_signals_are_off_by_default_and_on_with_a_calibration_fitted_on_the
     good, bad = assess(req, right, config), assess(req, slipped, config)
     assert "answer_consistency" in good.used and good.accepted
     assert not bad.accepted and bad.score < 0.5 and "answer_consistency" in bad.reason
+
+
+def test_quadratic_fit_learns_that_both_extremes_are_worse(tmp_path):
+    # right answers sit in the middle of the score range, wrong ones at both ends: no straight weight fits
+    rows = [({"answer_length": s}, True) for s in (0.45, 0.5, 0.55, 0.6) * 10] \
+        + [({"answer_length": s}, False) for s in (0.05, 0.1, 0.9, 0.95) * 10]
+    linear, quadratic = Calibration.fit(rows, l2=0.01), Calibration.fit(rows, l2=0.01, quadratic=True)
+    assert abs(linear.predict({"answer_length": 0.5}) - linear.predict({"answer_length": 0.95})) < 0.1
+    assert quadratic.predict({"answer_length": 0.5}) > 0.8
+    assert quadratic.predict({"answer_length": 0.05}) < 0.2 and quadratic.predict({"answer_length": 0.95}) < 0.2
+    loaded = Calibration.load(quadratic.save(tmp_path / "cal.json"))
+    assert loaded.squares == quadratic.squares
+    assert loaded.predict({"answer_length": 0.95}) == quadratic.predict({"answer_length": 0.95})
+    assert "square" not in json.loads(linear.save(tmp_path / "lin.json").read_text())["weights"]["answer_length"]
+    assert Calibration.load(tmp_path / "lin.json").squares == {}

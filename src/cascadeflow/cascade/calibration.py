@@ -2,7 +2,9 @@
 
 The model is L2-regularised logistic regression over, for each signal name seen in training, two features:
 the signal's score (0 when absent) and an "absent" indicator, so a missing signal is evidence in its own
-right and never silently read as a score. The fit is Newton's method in numpy (a core dependency: a dozen
+right and never silently read as a score. With `fit(..., quadratic=True)` each signal also gets its squared
+score as a feature, so the fit can learn a U-shaped effect (an answer both much shorter and much longer than
+usual is more often wrong), which one straight weight per signal cannot. The fit is Newton's method in numpy (a core dependency: a dozen
 lines, where scikit-learn would be an optional extra for a model this small). Prediction is plain Python so
 `assess()` stays fast. Labels may be known correctness or logged verifier agreement; either way, fit on one
 split and report on another (`split_rows`).
@@ -46,6 +48,7 @@ class Calibration:
     positive_rate: float = 0.0
     l2: float = 1.0
     meta: Mapping[str, Any] = field(default_factory=dict)
+    squares: Mapping[str, float] = field(default_factory=dict)  # name -> weight of score**2 (quadratic fits)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -58,12 +61,18 @@ class Calibration:
         for name, (w_score, w_absent) in self.weights.items():
             score = scores.get(name)
             z += w_absent if score is None else w_score * score
+        if self.squares:
+            for name, w_square in self.squares.items():
+                score = scores.get(name)
+                if score is not None:
+                    z += w_square * score * score
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
     @classmethod
-    def fit(cls, rows: Iterable[tuple[SignalsLike, bool]], *, l2: float = 1.0,
+    def fit(cls, rows: Iterable[tuple[SignalsLike, bool]], *, l2: float = 1.0, quadratic: bool = False,
             meta: Mapping[str, Any] | None = None) -> Calibration:
-        """Fit on labelled rows `(signals, correct)`; needs both outcomes present."""
+        """Fit on labelled rows `(signals, correct)`; needs both outcomes present. `quadratic=True` adds each
+        signal's squared score as a feature."""
         import numpy as np
 
         data = [(signal_scores(s), bool(ok)) for s, ok in rows]
@@ -74,20 +83,25 @@ class Calibration:
         if not l2 > 0:
             raise ConfigurationError(f"l2 must be positive, got {l2!r}")
         names = sorted({name for scores, _ in data for name in scores})
-        x = np.ones((len(data), 1 + 2 * len(names)))
+        width = 3 if quadratic else 2
+        x = np.ones((len(data), 1 + width * len(names)))
         for i, (scores, _) in enumerate(data):
             for j, name in enumerate(names):
                 score = scores.get(name)
-                x[i, 1 + 2 * j] = 0.0 if score is None else score
-                x[i, 2 + 2 * j] = 1.0 if score is None else 0.0
+                x[i, 1 + width * j] = 0.0 if score is None else score
+                x[i, 2 + width * j] = 1.0 if score is None else 0.0
+                if quadratic:
+                    x[i, 3 + width * j] = 0.0 if score is None else score * score
         beta = _newton_logistic(x, labels, l2)
-        weights = {name: (float(beta[1 + 2 * j]), float(beta[2 + 2 * j])) for j, name in enumerate(names)}
+        weights = {name: (float(beta[1 + width * j]), float(beta[2 + width * j])) for j, name in enumerate(names)}
+        squares = {name: float(beta[3 + width * j]) for j, name in enumerate(names)} if quadratic else {}
         return cls(weights=weights, intercept=float(beta[0]), n_train=len(data),
-                   positive_rate=float(labels.mean()), l2=l2, meta=dict(meta or {}))
+                   positive_rate=float(labels.mean()), l2=l2, meta=dict(meta or {}), squares=squares)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "method": "logistic", "intercept": self.intercept,
-                "weights": {k: {"score": s, "absent": a} for k, (s, a) in self.weights.items()},
+                "weights": {k: {"score": s, "absent": a, **({"square": self.squares[k]} if k in self.squares else {})}
+                            for k, (s, a) in self.weights.items()},
                 "n_train": self.n_train, "positive_rate": self.positive_rate, "l2": self.l2, "meta": dict(self.meta)}
 
     @classmethod
@@ -96,9 +110,10 @@ class Calibration:
             raise ConfigurationError(f"not a {FORMAT} v{VERSION} file (save one with Calibration.save)")
         try:
             weights = {str(k): (float(v["score"]), float(v["absent"])) for k, v in data["weights"].items()}
+            squares = {str(k): float(v["square"]) for k, v in data["weights"].items() if "square" in v}
             return cls(weights=weights, intercept=float(data["intercept"]), n_train=int(data.get("n_train", 0)),
                        positive_rate=float(data.get("positive_rate", 0.0)), l2=float(data.get("l2", 1.0)),
-                       meta=dict(data.get("meta") or {}))
+                       meta=dict(data.get("meta") or {}), squares=squares)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigurationError(f"malformed calibration data: {exc!r}") from None
 

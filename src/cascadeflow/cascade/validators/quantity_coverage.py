@@ -26,7 +26,7 @@ def check(request: Request, response: Response) -> Signal | None:
     given = worked.question_numbers
     if len(given) < 2 or (worked.final is None and not worked.computed):
         return None
-    written = worked_answer.numbers(draft[:worked_answer.MAX_CHARS])
+    written = worked.draft_numbers
     unused = [g for g in given if not any(worked_answer.same(g, n) for n in written)]
     share = 1.0 - len(unused) / len(given)
     if not unused:

@@ -17,18 +17,20 @@ from functools import lru_cache
 
 from cascadeflow.messages import Request
 
-_NUMBER = r"-?\$?\d[\d,]*(?:\.\d+)?|-?\$?\.\d+"
-NUMBER = re.compile(rf"(?<![\w.])(?:{_NUMBER})(?![\d])")
+_NUMBER = r"-?\$?(?:\d[\d,]*(?:\.\d+)?|\.\d+)"
+NUMBER = re.compile(rf"(?<![\w.]){_NUMBER}")
 _FINAL_MARKERS = (
     re.compile(rf"####[ \t]*(?P<n>{_NUMBER})"),
     re.compile(rf"\"answer\"[ \t]*:[ \t]*\"?[ \t]*(?P<n>{_NUMBER})"),
     re.compile(rf"\\boxed\{{[ \t]*\\?(?P<n>{_NUMBER})"),
-    re.compile(rf"(?:final answer(?: is)?|the answer is|answer:)[ \t]*:?[ \t]*\**[ \t]*\$?\\?(?P<n>{_NUMBER})", re.IGNORECASE),
+    # matched on the lower-cased draft; a literal start keeps the scan fast
+    re.compile(rf"answer(?: is|:|(?<=final answer))[ \t]*:?[ \t]*\**[ \t]*\$?\\?(?P<n>{_NUMBER})"),
 )
+_PROSE_MARKER = _FINAL_MARKERS[-1]
 _COMPUTED = re.compile(rf"(?<![<>!=])=(?!=)[ \t]*(?P<n>{_NUMBER})")
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
 _FRACTION = re.compile(r"\d+/\d+|\d\.\d|\d ?%|\bhalf\b|\bquarter\b|\bthirds?\b|\bpercent\b", re.IGNORECASE)
-_MONEY = re.compile(r"[$€£]|\bdollars?\b|\bcents?\b|\beuros?\b|\bpounds?\b", re.IGNORECASE)
+_MONEY = re.compile(r"\b(?:dollars?|cents?|euros?|pounds?)\b")  # on the lower-cased question
 MAX_CHARS = 20_000  # longer drafts are read up to here: a worked answer is far shorter
 
 
@@ -67,6 +69,7 @@ class WorkedAnswer:
     final: float | None
     reasoning_numbers: tuple[float, ...]
     computed: tuple[float, ...]
+    draft_numbers: tuple[float, ...]  # every number of the draft, final answer included
 
 
 def question_text(request: Request) -> str:
@@ -78,9 +81,15 @@ def question_text(request: Request) -> str:
 
 
 def _final(text: str) -> tuple[float, int] | None:
+    lowered = text.lower()
     for marker in _FINAL_MARKERS:
+        # lower-casing keeps positions for ASCII text; otherwise the prose marker is not read (rather than
+        # cutting the reasoning at a shifted position)
+        haystack = lowered if marker is _PROSE_MARKER else text
+        if marker is _PROSE_MARKER and ("answer" not in lowered or len(lowered) != len(text)):
+            continue
         last = None
-        for last in marker.finditer(text):
+        for last in marker.finditer(haystack):
             pass
         if last is not None:
             value = to_number(last.group("n"))
@@ -96,14 +105,20 @@ def _read(question: str, draft: str) -> WorkedAnswer:
         if not any(same(value, seen) for seen in distinct):
             distinct.append(value)
     final = _final(draft)
-    reasoning = draft if final is None else draft[:final[1]]
+    cut = len(draft) if final is None else final[1]
+    reasoning = draft[:cut]
     computed = []
-    for match in _COMPUTED.finditer(reasoning):
-        value = to_number(match.group("n"))
-        if value is not None:
-            computed.append(value)
-    return WorkedAnswer(tuple(distinct), bool(_FRACTION.search(question)), bool(_MONEY.search(question)),
-                        None if final is None else final[0], tuple(numbers(reasoning)), tuple(computed))
+    if "=" in reasoning:
+        for match in _COMPUTED.finditer(reasoning):
+            value = to_number(match.group("n"))
+            if value is not None:
+                computed.append(value)
+    written = [(m.start(), to_number(m.group(0))) for m in NUMBER.finditer(draft)]
+    in_reasoning = tuple(v for at, v in written if v is not None and at < cut)
+    money = any(sign in question for sign in "$€£") or bool(_MONEY.search(question.lower()))
+    return WorkedAnswer(tuple(distinct), bool(_FRACTION.search(question)), money,
+                        None if final is None else final[0], in_reasoning, tuple(computed),
+                        tuple(v for _, v in written if v is not None))
 
 
 def read(request: Request, draft: str) -> WorkedAnswer:

@@ -12,26 +12,18 @@ from cascadeflow.routing import SeverityRouter
 from cascadeflow.runtime.client import CascadeFlow
 from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.runtime.session import BudgetSession
-from cascadeflow.testing import ScriptedProvider
+from cascadeflow.testing import ScriptedProvider, capture_audit
 
 ANSWER = "The Redis connection pool is exhausted because the deploy doubled the worker count."
 CHEAP = ModelConfig(name="cheap", provider="openai", input_price_per_million=1, output_price_per_million=2)
 STRONG = ModelConfig(name="strong", provider="openai", input_price_per_million=10, output_price_per_million=40)
 
 
-class ListSink:
-    def __init__(self) -> None:
-        self.records = []
-
-    def write(self, record) -> None:  # noqa: ANN001
-        self.records.append(record)
-
-
 def make_cf(replies=None, **kw):  # noqa: ANN001, ANN201
     provider = ScriptedProvider(replies or (), default=ANSWER)
-    sink = ListSink()
-    runtime = Runtime(resolve_provider=provider.resolver(), ledger=open_ledger("memory://"), sinks=[sink],
+    runtime = Runtime(resolve_provider=provider.resolver(), ledger=open_ledger("memory://"),
                       overflow=kw.pop("overflow", "shrink"))
+    sink = capture_audit(runtime)
     return CascadeFlow(runtime=runtime, **kw), provider, sink
 
 

@@ -33,7 +33,7 @@ def main() -> int:
     failed = []
     for name, cmd in runs:
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, *cmd], capture_output=True, text=True)
+        done = subprocess.run([sys.executable, *cmd], check=False, capture_output=True, text=True)
         (args.out / f"{name}.txt").write_text(done.stdout + done.stderr)
         print(f"{name}: exit {done.returncode} in {time.perf_counter() - started:.1f}s -> {args.out / name}.txt")
         if done.returncode:

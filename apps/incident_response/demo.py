@@ -20,8 +20,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run as a script from the repository root
 
-import cascadeflow  # noqa: E402
-from cascadeflow import (  # noqa: E402
+import cascadeflow
+from apps.incident_response.report import console, print_audit_summary, print_cycle, print_header
+from cascadeflow import (
     BudgetExceeded,
     BudgetSession,
     CascadeFlow,
@@ -30,7 +31,6 @@ from cascadeflow import (  # noqa: E402
     QualityConfig,
     SeverityRouter,
 )
-from apps.incident_response.report import console, print_audit_summary, print_cycle, print_header  # noqa: E402
 
 SYSTEM_PROMPT = (
     "You are an SRE incident-response assistant. Given an alert, reply in two or three sentences: the most "
@@ -102,7 +102,7 @@ async def drain_cycle(cf: CascadeFlow, queue: DeferredQueue, limit: float,
     rows: list[dict] = []
     session = BudgetSession(cf, limit=limit)
 
-    async def handle(item) -> None:  # noqa: ANN001 - a cascadeflow DeferredItem
+    async def handle(item) -> None:
         row = await answer(session, item.payload, max_tokens)
         rows.append(row)
         if row["queued"]:

@@ -27,7 +27,7 @@ def _short_reason(reason: str) -> str:
     return text[:40]
 
 
-def _decision(result) -> str:  # noqa: ANN001 - a cascadeflow CompletionResult
+def _decision(result) -> str:
     if result.draft_accepted is None:
         return "single model"
     if result.draft_accepted:
@@ -36,7 +36,7 @@ def _decision(result) -> str:  # noqa: ANN001 - a cascadeflow CompletionResult
     return f"escalated ({_short_reason(reasons[0])})" if reasons else "escalated"
 
 
-def print_cycle(cycle: int, rows: list[dict], session) -> None:  # noqa: ANN001
+def print_cycle(cycle: int, rows: list[dict], session) -> None:
     table = Table(title=f"cycle {cycle}", show_lines=False)
     for col in ("alert", "sev", "model", "decision", "tokens", "cost $", "latency s"):
         table.add_column(col, overflow="fold")

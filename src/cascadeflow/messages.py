@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from cascadeflow.errors import InvalidRequestError
 
@@ -33,7 +33,7 @@ class ImagePart:
     type: Literal["image"] = "image"
 
 
-ContentPart = Union[TextPart, ImagePart]
+ContentPart = TextPart | ImagePart
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,4 +376,4 @@ class StreamDone:
     type: Literal["done"] = "done"
 
 
-StreamEvent = Union[TextDelta, ToolCallDelta, StreamDone]
+StreamEvent = TextDelta | ToolCallDelta | StreamDone

@@ -12,7 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any, Union
+from typing import Any
 
 from cascadeflow.budget.backends.memory import MemoryLedger
 from cascadeflow.messages import (
@@ -27,7 +27,7 @@ from cascadeflow.messages import (
 from cascadeflow.models import ModelConfig
 from cascadeflow.tokens import estimate_input_tokens
 
-Reply = Union[str, Response, BaseException, Callable[[Request], Union[str, Response]]]
+Reply = str | Response | BaseException | Callable[[Request], str | Response]
 
 
 def make_response(request: Request, text: str, *, provider: str = "fake", logprob: float | None = None,

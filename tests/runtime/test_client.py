@@ -19,7 +19,7 @@ CHEAP = ModelConfig(name="cheap", provider="openai", input_price_per_million=1, 
 STRONG = ModelConfig(name="strong", provider="openai", input_price_per_million=10, output_price_per_million=40)
 
 
-def make_cf(replies=None, **kw):  # noqa: ANN001, ANN201
+def make_cf(replies=None, **kw):
     provider = ScriptedProvider(replies or (), default=ANSWER)
     runtime = Runtime(resolve_provider=provider.resolver(), ledger=open_ledger("memory://"),
                       overflow=kw.pop("overflow", "shrink"))
@@ -28,7 +28,7 @@ def make_cf(replies=None, **kw):  # noqa: ANN001, ANN201
 
 
 def test_complete_returns_content_cost_usage_model_latency() -> None:
-    cf, provider, sink = make_cf()
+    cf, _provider, sink = make_cf()
     r = cf.complete(model=CHEAP, messages=[{"role": "user", "content": "why is redis pool exhausted?"}],
                     budget_limit=0.05, max_tokens=200, metadata={"alert_id": "INC-042"})
     assert r.content == ANSWER
@@ -41,7 +41,7 @@ def test_complete_returns_content_cost_usage_model_latency() -> None:
 
 
 def test_per_call_cap_lowers_max_tokens_to_fit_and_records_it() -> None:
-    cf, provider, sink = make_cf()
+    cf, provider, _sink = make_cf()
     # 1000 max tokens at $40/M = $0.04 worst case; a $0.01 cap leaves room for ~245 output tokens.
     r = cf.complete(model=STRONG, messages="summarise the incident", budget_limit=0.01, max_tokens=1000)
     sent = provider.requests[-1]
@@ -81,7 +81,7 @@ def test_bad_input_is_rejected_before_any_request() -> None:
     assert provider.requests == []
 
 
-def test_seed_loop_catches_budget_exceeded_and_queues_the_rest(tmp_path) -> None:  # noqa: ANN001
+def test_seed_loop_catches_budget_exceeded_and_queues_the_rest(tmp_path) -> None:
     cf, provider, _ = make_cf()
     queue = DeferredQueue(tmp_path / "queue.sqlite")
     alerts = [{"id": f"INC-{i:03d}", "severity": "P2"} for i in range(40)]
@@ -104,7 +104,7 @@ def test_seed_loop_catches_budget_exceeded_and_queues_the_rest(tmp_path) -> None
 
 
 def test_session_charges_every_cascade_tier() -> None:
-    cf, provider, _ = make_cf(replies={"cheap": ["I can't help with that."], "strong": [ANSWER]})
+    cf, _provider, _ = make_cf(replies={"cheap": ["I can't help with that."], "strong": [ANSWER]})
     with BudgetSession(cf, limit=1.0) as session:
         r = session.complete(model=[CHEAP, STRONG], messages="why is the redis pool exhausted after deploy?",
                              max_tokens=100)
@@ -114,7 +114,7 @@ def test_session_charges_every_cascade_tier() -> None:
 
 
 def test_router_picks_model_and_reason_goes_to_audit() -> None:
-    cf, provider, sink = make_cf(router=SeverityRouter({"P0": STRONG, "P3": CHEAP}, default=CHEAP))
+    cf, _provider, sink = make_cf(router=SeverityRouter({"P0": STRONG, "P3": CHEAP}, default=CHEAP))
     r = cf.complete(messages="disk at 61%", metadata={"severity": "P0"}, max_tokens=50)
     assert r.model == "openai/strong" and "P0" in r.routing_reason
     assert sink.records[-1].routing_reason == r.routing_reason
@@ -122,7 +122,7 @@ def test_router_picks_model_and_reason_goes_to_audit() -> None:
 
 def test_user_budget_stops_the_user_not_others() -> None:
     config = BudgetConfig(user_budgets={"alice": UserBudget(daily=0.0005)})
-    cf, provider, _ = make_cf(budget_config=config)
+    cf, _provider, _ = make_cf(budget_config=config)
     with pytest.raises(BudgetExceeded) as info:
         for _ in range(50):
             cf.complete(model=CHEAP, messages="hello there", max_tokens=100, user_id="alice")
@@ -135,7 +135,7 @@ def test_budget_pressure_degrades_then_serves_cheapest_tier_then_stops() -> None
     config = BudgetConfig(daily_limit=0.02, grace_period=0.5, degrade_at=0.5, at_limit="cheapest_tier",
                           on_limit_exceeded=lambda: fired.append(1))
     refusal = "I can't help with that."
-    cf, provider, sink = make_cf(replies={"cheap": [refusal] * 3000, "strong": [ANSWER] * 3000},
+    cf, _provider, _sink = make_cf(replies={"cheap": [refusal] * 3000, "strong": [ANSWER] * 3000},
                                  budget_config=config)
     tiers_per_call = []
     with pytest.raises(BudgetExceeded):
@@ -150,7 +150,7 @@ def test_budget_pressure_degrades_then_serves_cheapest_tier_then_stops() -> None
     assert cf.runtime.ledger.state(key).spent <= config.hard_limit(20_000)
 
 
-def test_default_cascadeflow_writes_an_audit_record_per_call(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_default_cascadeflow_writes_an_audit_record_per_call(tmp_path, monkeypatch) -> None:
     from cascadeflow.providers.base import register_provider
     from cascadeflow.trace import iter_records
 
@@ -167,13 +167,13 @@ def test_default_cascadeflow_writes_an_audit_record_per_call(tmp_path, monkeypat
     assert records[0]["model_selected"] == "openai/cheap" and "prompt" not in records[0]
 
 
-def test_a_paid_answer_is_kept_when_the_ledger_fails_at_settlement(caplog) -> None:  # noqa: ANN001
+def test_a_paid_answer_is_kept_when_the_ledger_fails_at_settlement(caplog) -> None:
     from cascadeflow import BudgetBackendUnavailable
 
-    cf, provider, sink = make_cf()
+    cf, _provider, _sink = make_cf()
     ledger = cf.runtime.ledger
 
-    def broken_settle(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broken_settle(*args, **kwargs):
         raise BudgetBackendUnavailable("store went away")
 
     ledger.settle = broken_settle

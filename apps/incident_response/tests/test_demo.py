@@ -12,7 +12,7 @@ from cascadeflow.trace import iter_records
 
 
 @pytest.mark.local_model
-def test_storm_is_answered_budgeted_queued_drained_and_audited(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_storm_is_answered_budgeted_queued_drained_and_audited(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.delenv("GROQ_API_KEY", raising=False)
     out = tmp_path / "demo"
     code = asyncio.run(demo.main(["--alerts", "5", "--max-tokens", "24", "--budget", "0.0009",

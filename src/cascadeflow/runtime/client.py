@@ -173,7 +173,7 @@ class CascadeFlow:
             raise ConfigurationError("complete() needs messages= (a string or a list of messages)")
         request = build_request(messages, max_tokens=max_tokens, temperature=temperature, tools=tools,
                                 tool_choice=tool_choice, metadata=metadata, **extra)
-        tiers, reason, label = _route_of(model, router or self.router, request, routing_reason)
+        tiers, reason, _label = _route_of(model, router or self.router, request, routing_reason)
         options = budget_call_options(self.budget_config, self.runtime.ledger, user_budgets=self.user_budgets,
                                       user_id=user_id, agent_id=agent_id)
         limit = usd_to_micro_limit(budget_limit, "budget_limit") if budget_limit is not None else None

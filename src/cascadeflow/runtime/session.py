@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from cascadeflow.errors import BudgetExceeded, ConfigurationError
 from cascadeflow.pricing import from_micro_usd, usd_to_micro_limit
@@ -81,14 +81,14 @@ class BudgetSession:
             "cost_by_model": {m: float(c) for m, c in self._cost_by_model.items()},
         }
 
-    def __enter__(self) -> BudgetSession:
+    def __enter__(self) -> Self:
         self._ledger_or_default()
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
 
-    async def __aenter__(self) -> BudgetSession:
+    async def __aenter__(self) -> Self:
         return self.__enter__()
 
     async def __aexit__(self, *exc: object) -> None:

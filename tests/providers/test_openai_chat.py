@@ -399,3 +399,16 @@ async def test_the_runtime_pipeline_calls_the_adapter_and_prices_real_usage(open
     assert response.content == "pipeline ok" and openai_server.requests[0].json["model"] == "gpt-4o-mini"
     assert record.cost == Decimal(2) and record.provider_request_id == "req_loopback"
     clear_provider_cache()
+
+
+def test_provider_for_follows_base_url_changes_in_the_environment(monkeypatch) -> None:
+    from cascadeflow.models import ModelConfig
+    from cascadeflow.providers.base import provider_for
+
+    cfg = ModelConfig(name="gpt-4o-mini", provider="openai", api_key="sk-test-not-real")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    first = provider_for(cfg)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:10/v1")
+    second = provider_for(cfg)
+    assert first.base_url.startswith("http://127.0.0.1:9") and second.base_url.startswith("http://127.0.0.1:10")
+    assert provider_for(cfg) is second  # still cached while nothing changes

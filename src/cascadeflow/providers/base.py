@@ -6,6 +6,7 @@ model id. Wrappers (cascade, budget guard, tracer) are providers too, so they co
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
@@ -60,7 +61,11 @@ def _builtin_factory(wire: str) -> ProviderFactory:
 def provider_for(cfg: ModelConfig) -> Provider:
     """The (cached) adapter serving `cfg`. Raises ConfigurationError subclasses before any I/O."""
     facts = provider_facts(cfg.provider or "")
-    key = (cfg.provider, cfg.base_url, cfg.api_key, tuple(sorted((k, str(v)) for k, v in cfg.extra.items())))
+    # The environment is part of the key: an adapter built before OPENAI_BASE_URL (or a key) changed must
+    # not keep serving the old host.
+    env = (os.environ.get(facts.key_env or ""), os.environ.get(facts.base_url_env or ""))
+    key = (cfg.provider, cfg.base_url, cfg.api_key, env,
+           tuple(sorted((k, str(v)) for k, v in cfg.extra.items())))
     found = _instances.get(key)
     if found is not None:
         return found

@@ -27,9 +27,14 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     runs = [(name, [str(HERE / f"{name}.py")]) for name in TIMING]
     if args.data.is_dir():
+        recorded = args.data / "routellm-gpt4-mixtral" / "gsm8k" / "gsm8k_responses.csv"
+        runs.append(("validation_overhead_recorded", [str(HERE / "validation_overhead.py"), "--recorded",
+                                                      str(recorded), "--zellinger",
+                                                      str(args.data / "zellinger-cascades")]))
         runs.append(("replay_targets", [str(HERE / "replay_targets.py"), "--data", str(args.data)]))
+        runs.append(("replay_complexity", [str(HERE / "replay_complexity.py"), "--data", str(args.data)]))
     else:
-        print(f"skipping replay_targets: no data at {args.data}")
+        print(f"skipping the recorded-data benchmarks: no data at {args.data}")
     failed = []
     for name, cmd in runs:
         started = time.perf_counter()

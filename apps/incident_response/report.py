@@ -24,7 +24,7 @@ def _short_reason(reason: str) -> str:
     if "weakest " in text:
         score = text.split(";")[0].removeprefix("score=")
         return f"{text.split('weakest ')[1].split(':')[0]} {score}"
-    return text[:40]
+    return text.split(" (")[0][:48]  # a veto: "structure: cut off at the length limit"
 
 
 def _decision(result) -> str:

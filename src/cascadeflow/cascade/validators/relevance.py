@@ -101,11 +101,13 @@ def _lookup(word: str) -> str:
 
 
 def _stems_of(words: set[str]) -> set[str]:
-    _remember(words)
-    out = set(map(_STEMS.get, words))  # C-level lookups; None marks words the full memo did not take
+    out = set(map(_STEMS.get, words))  # C-level lookups; None marks words not yet remembered
     if None in out:
-        out.discard(None)
-        out.update(_stem_or_drop(w) for w in words if w not in _STEMS)
+        _remember(words)
+        out = set(map(_STEMS.get, words))
+        if None in out:  # the memo is full: stem the rest without remembering them
+            out.discard(None)
+            out.update(_stem_or_drop(w) for w in words if w not in _STEMS)
     out.discard("")
     return out
 
@@ -121,8 +123,11 @@ def content_terms(text: str) -> list[str]:
     """Stemmed words of `text` in order, without stop words and single letters."""
     stop = _STOP
     words = [w for w in text.lower().translate(_TO_WORDS).split() if w not in stop]
-    _remember(set(words))
-    return [t for t in map(_lookup, words) if t]
+    stems = list(map(_STEMS.get, words))
+    if None in stems:
+        _remember(set(words))
+        stems = list(map(_lookup, words))
+    return [t for t in stems if t]
 
 
 def _last_user_text(request: Request) -> str:
@@ -162,6 +167,8 @@ def _best_coverage(weights: dict[str, float], answer_terms: set[str], question: 
     """Coverage of the whole turn or of its best question sentence, whichever is higher."""
     coverage = _coverage(weights, answer_terms)
     for ask in (s for s in _SENTENCE.split(question) if "?" in s):
+        if ask == question:
+            continue  # a one-sentence question: its weights are the whole turn's, already counted
         ask_weights = {t: weights[t] for t in content_terms(ask) if t in weights}
         if ask_weights:
             coverage = max(coverage, _coverage(ask_weights, answer_terms))

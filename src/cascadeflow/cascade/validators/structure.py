@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 
@@ -34,28 +35,38 @@ SHORT_ANSWER_CHARS = 240  # a refusal in a longer answer may be a caveat, not th
 NON_ANSWER_CHARS = 80  # "I don't know the exact figure, but it is about 5" is a hedged answer, not a non-answer
 LOOP_MIN_WORDS = 60
 LOOP_NGRAM = 6
+LOOP_SHARE = 0.5  # this share of repeated 6-word spans vetoes
 LOOP_COMPRESSION = 0.35  # prefilter: prose compresses to ~0.5 of its size at zlib level 1; loops far lower
 
 
-def _loop_ratio(text: str) -> float | None:
-    """Share of repeated word 6-grams in a long answer (None for short or plainly varied ones)."""
+def _loop_ratio(text: str, lower: str) -> float | None:
+    """Share of repeated word 6-grams in a long answer (None for short or plainly varied ones, including
+    any whose share provably stays under LOOP_SHARE). `lower` is `text` lower-cased."""
     if len(text) < 4 * LOOP_MIN_WORDS:
         return None
     raw = text.encode("utf-8", "replace")
     if len(zlib.compress(raw, 1)) > LOOP_COMPRESSION * len(raw):
         return None  # varied text compresses poorly; a loop compresses to almost nothing
-    words = text.lower().split()  # whitespace words: a loop repeats its punctuation too
+    words = lower.split()  # whitespace words: a loop repeats its punctuation too
     if len(words) < LOOP_MIN_WORDS:
         return None
+    spans = len(words) - LOOP_NGRAM + 1
+    # Each distinct k-gram but the last one starts a distinct (k+1)-gram, so distinct 6-grams >= distinct
+    # words - 5 >= distinct bigrams - 4: when such a floor already exceeds half the spans the share stays
+    # under 0.5 and the costlier 6-gram set is skipped (templated answers with varied numbers end here).
+    if 2 * (len(set(words)) - (LOOP_NGRAM - 1)) > spans:
+        return None
+    if 2 * (len(set(itertools.pairwise(words))) - (LOOP_NGRAM - 2)) > spans:
+        return None
     grams = zip(*(words[i:] for i in range(LOOP_NGRAM)))  # word 6-grams, built in C
-    return 1.0 - len(set(grams)) / (len(words) - LOOP_NGRAM + 1)
+    return 1.0 - len(set(grams)) / spans
 
 
 def _veto(reason: str) -> Signal:
     return Signal(NAME, 0.0, reason, veto=True)
 
 
-def _hard_failure(response: Response, text: str, min_length: int) -> Signal | None:
+def _hard_failure(response: Response, text: str, lower: str, min_length: int) -> Signal | None:
     if response.finish_reason == "length":
         return _veto("cut off at the length limit (finish_reason=length)")
     if response.finish_reason == "content_filter":
@@ -73,8 +84,8 @@ def _hard_failure(response: Response, text: str, min_length: int) -> Signal | No
         return _veto(f"non-answer: {head[:80]!r}")
     if len(text) < min_length:
         return _veto(f"too short: {len(text)} characters, min_length={min_length}")
-    loop = _loop_ratio(text)
-    if loop is not None and loop >= 0.5:
+    loop = _loop_ratio(text, lower)
+    if loop is not None and loop >= LOOP_SHARE:
         return _veto(f"repetition loop: {loop:.0%} of 6-word spans repeat")
     return None
 
@@ -82,12 +93,12 @@ def _hard_failure(response: Response, text: str, min_length: int) -> Signal | No
 def check(request: Request, response: Response, *, min_length: int = 0) -> Signal:
     """Always available: hard failures veto; hedging lowers the score; a clean answer scores 1.0."""
     text = (response.content or "").strip()
-    failure = _hard_failure(response, text, min_length)
+    lower = text.lower()
+    failure = _hard_failure(response, text, lower, min_length)
     if failure is not None:
         return failure
     if not text:
         return Signal(NAME, 1.0, f"{len(response.tool_calls)} tool call(s), no text")
-    lower = text.lower()
     hedges = sum(lower.count(phrase) for phrase in HEDGE_PHRASES)
     if hedges:
         # density, not count: two "may be"s in a long explanation are normal, one in a short answer is not

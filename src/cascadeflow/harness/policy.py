@@ -49,14 +49,19 @@ class HarnessPolicy:
         if self.scope.mode == "off":
             return model, request
         chain = self.scope.chain()
-        if any(s.max_latency_ms is not None for s in chain):
+        latency = compliance = kpi = False
+        for s in chain:  # one pass: most runs configure none of these, and this runs on every call
+            latency = latency or s.max_latency_ms is not None
+            compliance = compliance or s.compliance is not None
+            kpi = kpi or bool(s.kpi_weights)
+        if latency:
             self._check_latency(chain, model, call)
-        if any(s.compliance is not None for s in chain):
+        if compliance:
             model = self._check_models(chain, model, call)
             request = self._check_pii(chain, model, request, call)
         if request.tools or request.tool_choice is not None:
             request = self._check_tools(chain, model, request, call)
-        if any(s.kpi_weights for s in chain):
+        if kpi:
             model = self._choose_kpi(model, request, call)
         self._check_budget(chain, model, request, call)
         return model, request
@@ -214,8 +219,10 @@ class HarnessPolicy:
 
     def after_attempt(self, model: ModelConfig, response: Response, call: CallContext) -> None:
         # attempts of one call may run concurrently (a speculative verifier): find this one, not the last one
-        record = next((a for a in reversed(call.attempts) if a.model == model.id and id(a) not in self._counted),
-                      call.attempts[-1])
+        record = call.attempts[-1]
+        if record.model != model.id or id(record) in self._counted:  # the last attempt is nearly always it
+            record = next((a for a in reversed(call.attempts) if a.model == model.id and id(a) not in self._counted),
+                          record)
         self._counted.add(id(record))
         self.scope.add_attempt(record, len(response.tool_calls))
         completed = 1.0 if response.finish_reason in COMPLETED and (response.content or response.tool_calls) else 0.0

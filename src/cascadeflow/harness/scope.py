@@ -80,6 +80,8 @@ class RunScope:
         self.user_id = user_id
         self.name = name
         self.run_id = uuid.uuid4().hex
+        # built once: every call of an enforce-mode run reads it for its ledger reservation and budget check
+        self._charge = None if self.budget_micro is None else Charge(f"run:{self.run_id}", self.budget_micro)
         self.parent: RunScope | None = None
         self.runtime: Runtime | None = None
         self.policy = HarnessPolicy(self)
@@ -104,7 +106,7 @@ class RunScope:
 
     @property
     def charge(self) -> Charge | None:
-        return None if self.budget_micro is None else Charge(f"run:{self.run_id}", self.budget_micro)
+        return self._charge
 
     def charges(self) -> list[Charge]:
         """Ledger charges of this scope and its parents; only enforce-mode scopes put money on the ledger."""
@@ -123,6 +125,9 @@ class RunScope:
 
     def remaining_usd(self, *, settled_only: bool = False) -> float | None:
         """The tightest remaining budget of this scope and its parents, in USD."""
+        if self.parent is None:  # the usual single scope (this runs for every traced decision)
+            only = self.remaining_micro(settled_only=settled_only)
+            return None if only is None else only / 1_000_000  # int / int rounds once, like float(Decimal)
         found = [r for r in (s.remaining_micro(settled_only=settled_only) for s in self.chain()) if r is not None]
         return float(from_micro_usd(min(found))) if found else None
 

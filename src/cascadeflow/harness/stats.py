@@ -39,7 +39,9 @@ class ModelStats:
                         quality: float | None = None) -> None:
         """One finished attempt; `quality` is a signal in [0, 1] when the caller has one."""
         with self._lock:
-            stat = self._by_model.setdefault(model_id, ModelStat())
+            stat = self._by_model.get(model_id)
+            if stat is None:  # not setdefault: that would build a ModelStat on every call
+                stat = self._by_model[model_id] = ModelStat()
             stat.calls += 1
             stat.latency_ms = _ema(stat.latency_ms, latency_ms, self.alpha)
             stat.output_tokens = _ema(stat.output_tokens, float(output_tokens), self.alpha)

@@ -18,6 +18,7 @@ from cascadeflow.harness.instrument.bridge import (
     drive_sync,
     finish,
     kwargs_for,
+    parsed_result,
     prepare,
     redact_strings,
 )
@@ -95,8 +96,7 @@ class MessagesAdapter:
         return out
 
     def to_response(self, result: Any, request: Request) -> Response:
-        message = result.parse() if hasattr(result, "http_response") and hasattr(result, "parse") else result
-        return message_response(message, request)
+        return message_response(parsed_result(result), request)
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> MessagesStreamAccumulator:
         return MessagesStreamAccumulator()

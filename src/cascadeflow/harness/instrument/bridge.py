@@ -15,6 +15,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from cascadeflow.errors import BudgetExceeded, PolicyViolation, UnknownModelPriceError
 from cascadeflow.harness import state
 from cascadeflow.harness.pii import redact_text
@@ -117,6 +119,15 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedC
     call = runtime.new_call(model_requested=model.id, default_mode=mode,
                             metadata={"sdk": adapter.api, "unpriced": True} if unpriced else {"sdk": adapter.api})
     return PreparedCall(runtime, call, model, view, kwargs, mode, unpriced)
+
+
+def parsed_result(result: Any) -> Any:
+    """The SDK's parsed object of a call's result: `with_raw_response` returns a raw-response wrapper whose
+    parse() caches (so the caller's own parse() is free); a plain call returns the parsed model itself."""
+    if isinstance(result, BaseModel):
+        # checked first: hasattr() of a missing name on a pydantic model raises and catches inside pydantic
+        return result
+    return result.parse() if hasattr(result, "http_response") and hasattr(result, "parse") else result
 
 
 def redaction_kinds(call: CallContext) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from cascadeflow.harness.instrument.bridge import redact_strings
+from cascadeflow.harness.instrument.bridge import parsed_result, redact_strings
 from cascadeflow.harness.instrument.patching import instrument_async, instrument_sync, patch
 from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
 from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
@@ -77,11 +77,6 @@ def _enforce_common(kwargs: dict[str, Any], view: Request, sent: Request, kinds:
     return out
 
 
-def _raw_parsed(result: Any) -> Any:
-    # with_raw_response returns a LegacyAPIResponse; parse() caches, so the caller's parse() is free
-    return result.parse() if hasattr(result, "http_response") and hasattr(result, "parse") else result
-
-
 class ChatCompletionsAdapter:
     provider = "openai"
     api = "openai.chat.completions"
@@ -89,13 +84,20 @@ class ChatCompletionsAdapter:
     def to_request(self, kwargs: dict[str, Any]) -> Request:
         messages = []
         for m in kwargs["messages"]:
-            role = ROLE_MAP.get(m.get("role"), "user")
-            messages.append(Message(role, parts(m.get("content")), _tool_calls(m.get("tool_calls")),  # type: ignore[arg-type]
+            role, content, calls = ROLE_MAP.get(m.get("role"), "user"), m.get("content"), m.get("tool_calls")
+            if isinstance(content, str) and len(m) == 2 and "role" in m:  # a plain {"role", "content"} turn
+                messages.append(Message(role, content))  # type: ignore[arg-type]
+                continue
+            messages.append(Message(role, parts(content), _tool_calls(calls),  # type: ignore[arg-type]
                                     m.get("tool_call_id"), m.get("name")))
-        max_tokens = next((kwargs[k] for k in ("max_completion_tokens", "max_tokens") if _given(kwargs.get(k))), None)
+        max_tokens = kwargs.get("max_completion_tokens")
+        if not _given(max_tokens):
+            max_tokens = kwargs.get("max_tokens")
+            max_tokens = max_tokens if _given(max_tokens) else None
+        tools, tool_choice = kwargs.get("tools"), kwargs.get("tool_choice")
         return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens,
-                       tools=_tools(kwargs.get("tools") if _given(kwargs.get("tools")) else ()),
-                       tool_choice=kwargs.get("tool_choice") if _given(kwargs.get("tool_choice")) else None)
+                       tools=_tools(tools) if _given(tools) else (),
+                       tool_choice=tool_choice if _given(tool_choice) else None)
 
     def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
                        kinds: tuple[str, ...]) -> dict[str, Any]:
@@ -108,7 +110,7 @@ class ChatCompletionsAdapter:
         return {**kwargs, "stream_options": {**(options if _given(options) else {}), "include_usage": True}}, True
 
     def to_response(self, result: Any, request: Request) -> Response:
-        completion = _raw_parsed(result)
+        completion = parsed_result(result)
         choice = completion.choices[0] if completion.choices else None
         message = choice.message if choice else None
         calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
@@ -191,7 +193,7 @@ class ResponsesAdapter:
         return _enforce_common(kwargs, view, sent, kinds, ("input", "instructions"), "max_output_tokens")
 
     def to_response(self, result: Any, request: Request) -> Response:
-        return _responses_response(_raw_parsed(result), request)
+        return _responses_response(parsed_result(result), request)
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> ResponsesStreamAccumulator:
         return ResponsesStreamAccumulator()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from operator import attrgetter
 from typing import Any, Literal
 
 from cascadeflow.errors import InvalidRequestError
@@ -276,7 +277,17 @@ class Request:
     max_compute_seconds: float | None = None  # machine-time cap for compute-priced self-hosted models
 
     def with_(self, **changes: Any) -> Request:
-        return replace(self, **changes)
+        if type(self) is not Request or not changes.keys() <= _REQUEST_FIELD_INDEX.keys():
+            return replace(self, **changes)  # subclasses, and replace()'s own error for an unknown name
+        # the same __init__ as replace(), called positionally: about half the cost on the per-attempt path
+        values = list(_request_values(self))
+        for name, value in changes.items():
+            values[_REQUEST_FIELD_INDEX[name]] = value
+        return Request(*values)
+
+
+_REQUEST_FIELD_INDEX = {f.name: i for i, f in enumerate(fields(Request))}
+_request_values = attrgetter(*_REQUEST_FIELD_INDEX)
 
 
 def build_request(

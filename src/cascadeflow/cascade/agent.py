@@ -258,9 +258,10 @@ class CascadeAgent:
         execution = CascadeExecution(self.runtime, plan, call, self._judge,
                                      self._bus.emit if self._bus.active else None, stream=stream,
                                      show_draft=show_draft)
-        execution.emit(ev.MODEL_SELECTED, reason=plan.route.reason, cfg=plan.tiers[0], tier=0,
-                       target=" → ".join(m.name for m in plan.tiers), route_kind=plan.route.kind,
-                       route_label=plan.route.label)
+        if execution.listening:
+            execution.emit(ev.MODEL_SELECTED, reason=plan.route.reason, cfg=plan.tiers[0], tier=0,
+                           target=" → ".join(m.name for m in plan.tiers), route_kind=plan.route.kind,
+                           route_label=plan.route.label)
         try:
             result = await execution.run()
         except BaseException as exc:
@@ -275,12 +276,13 @@ class CascadeAgent:
         action = "accept" if accepted else ("allow" if len(plan.tiers) == 1 else "escalate")
         self.runtime.finish(call, action=action, model_selected=result.model_used, response=result.response)
         self.analytics.record(result, cascaded=len(plan.tiers) > 1)
-        # a policy may have switched the model a tier asked for
-        answered_by = next((m for m in plan.tiers if m.id == result.model_used), None) \
-            or as_model_config(result.model_used)
-        execution.emit(ev.COMPLETED, reason=action, cfg=answered_by,
-                       tokens=result.usage.total_tokens, cost=result.total_cost, latency_ms=result.latency_ms,
-                       total_cost=result.total_cost, savings_pct=result.savings_pct, result=result)
+        if execution.listening:
+            # a policy may have switched the model a tier asked for
+            answered_by = next((m for m in plan.tiers if m.id == result.model_used), None) \
+                or as_model_config(result.model_used)
+            execution.emit(ev.COMPLETED, reason=action, cfg=answered_by,
+                           tokens=result.usage.total_tokens, cost=result.total_cost, latency_ms=result.latency_ms,
+                           total_cost=result.total_cost, savings_pct=result.savings_pct, result=result)
         return result
 
     # reporting ----------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import statistics
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -89,7 +90,7 @@ class CascadeAnalytics:
             self._scored = 0
             self._cost = Decimal(0)
             self._baseline = Decimal(0)
-            self._latencies: list[float] = []
+            self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)  # O(1) drop of the oldest
             self._tiers: dict[str, Breakdown] = {}
             self._routes: dict[str, Breakdown] = {}
             self._tasks: dict[str, Breakdown] = {}
@@ -108,8 +109,6 @@ class CascadeAnalytics:
             self._cost += result.total_cost
             self._baseline += result.baseline_cost
             self._latencies.append(result.latency_ms)
-            if len(self._latencies) > LATENCY_WINDOW:
-                del self._latencies[: len(self._latencies) - LATENCY_WINDOW]
             score = result.score
             if score is not None:
                 self._score_sum += score
@@ -121,7 +120,8 @@ class CascadeAnalytics:
                 else:
                     self._verifier_answers += 1
             for attempt in result.tiers:
-                slot = self._tiers.setdefault(attempt.model, Breakdown(attempt.model))
+                slot = self._tiers.get(attempt.model) or self._tiers.setdefault(attempt.model,
+                                                                                 Breakdown(attempt.model))
                 slot.calls += 1
                 slot.cost += attempt.cost
                 slot.tokens += attempt.tokens
@@ -136,7 +136,7 @@ class CascadeAnalytics:
 
     @staticmethod
     def _add(table: dict[str, Breakdown], label: str, result: CascadeResult) -> None:
-        slot = table.setdefault(label, Breakdown(label))
+        slot = table.get(label) or table.setdefault(label, Breakdown(label))
         slot.calls += 1
         slot.cost += result.total_cost
         slot.tokens += result.usage.total_tokens

@@ -78,6 +78,11 @@ class CascadeExecution:
         self._speculation_used = False  # tier 1's answer came from the speculative call
         self._shown: set[int] = set()  # tiers whose text the stream consumer has already seen
 
+    @property
+    def listening(self) -> bool:
+        """Whether anyone receives events: when nobody does, callers skip building their data."""
+        return self._emit_fn is not None or self._stream is not None
+
     def emit(self, kind: str, *, reason: str = "", cfg: ModelConfig | None = None, tier: int | None = None,
              **data: Any) -> None:
         """A decision event: to the agent's listeners and, when streaming, to the stream."""
@@ -196,7 +201,7 @@ class CascadeExecution:
         """Record the verdict on tier i; returns draft_accepted when this answer is returned, else None."""
         verdict = self.judge(self.plan.request, response, self.plan.complexity, self.plan.raise_bar)
         stats = {"tokens": record.input_tokens + record.output_tokens, "cost": record.cost,
-                 "latency_ms": record.latency_ms, "score": verdict.score}
+                 "latency_ms": record.latency_ms, "score": verdict.score} if self.listening else {}
         speculative = i == 1 and self._speculation_used
         if i == last:
             reason = "final tier" if last > 0 else (self.plan.pressure_reason or "single model")

@@ -254,8 +254,10 @@ class Runtime:
             return request.max_tokens
         return model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
 
-    def fit_to_cap(self, model: ModelConfig, request: Request, call: CallContext) -> tuple[Request, int, Decimal]:
-        """Apply the per-call cap: returns (request with max_tokens set, original max_tokens, worst case)."""
+    def fit_to_cap(self, model: ModelConfig, request: Request, call: CallContext, *,
+                   model_name: str | None = None) -> tuple[Request, int, Decimal]:
+        """Apply the per-call cap: returns (request with max_tokens set, original max_tokens, worst case).
+        `model_name`, when given, is set as the request's model in the same copy."""
         max_tokens = self.max_tokens_for(model, request)
         input_bound = estimate_input_tokens(request.messages, request.tools)
         worst = self.price_book.worst_case(model, input_bound, max_tokens)
@@ -274,12 +276,14 @@ class Runtime:
                 worst = self.price_book.worst_case(model, input_bound, max_tokens)
                 call.decide("switch_model", f"max_tokens lowered {original} -> {max_tokens} to fit the "
                                             f"per-call cap", model_requested=model.id, model_used=model.id)
-        request = request.with_(max_tokens=max_tokens)
+        changes: dict[str, Any] = {"max_tokens": max_tokens}
+        if model_name is not None:
+            changes["model"] = model_name
         if self.price_book.rates(model).compute_per_hour is not None:
             # A compute-priced model costs machine time: the provider stops when the reserved time is used.
             seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S
-            request = request.with_(max_compute_seconds=seconds)
-        return request, original, worst
+            changes["max_compute_seconds"] = seconds
+        return request.with_(**changes), original, worst
 
     def _largest_fitting(self, model: ModelConfig, input_bound: int, room: Decimal, upper: int) -> int:
         lo, hi = 0, upper
@@ -305,7 +309,7 @@ class Runtime:
         policy = self._policy(call)
         if policy is not None:
             model, request = policy.before_attempt(model, request, call)
-        request, original_max, worst = self.fit_to_cap(model, request.with_(model=model.name), call)
+        request, original_max, worst = self.fit_to_cap(model, request, call, model_name=model.name)
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,
                                shrunk_from=original_max if original_max != request.max_tokens else None)

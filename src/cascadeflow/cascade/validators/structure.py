@@ -99,7 +99,7 @@ def check(request: Request, response: Response, *, min_length: int = 0) -> Signa
         return failure
     if not text:
         return Signal(NAME, 1.0, f"{len(response.tool_calls)} tool call(s), no text")
-    hedges = sum(lower.count(phrase) for phrase in HEDGE_PHRASES)
+    hedges = sum(map(lower.count, HEDGE_PHRASES))
     if hedges:
         # density, not count: two "may be"s in a long explanation are normal, one in a short answer is not
         per_50_words = hedges / max(1.0, lower.count(" ") / 50)

@@ -130,9 +130,10 @@ class CascadeAnalytics:
             self._add(self._routes, route, result)
             self._add_meta(self._tasks, result.metadata, self.task_key, result)
             self._add_meta(self._severities, result.metadata, self.severity_key, result)
-            heapq.heappush(self._top, (result.total_cost, result.request_id))
-            if len(self._top) > TOP_QUERIES:
-                heapq.heappop(self._top)
+            if len(self._top) < TOP_QUERIES:
+                heapq.heappush(self._top, (result.total_cost, result.request_id))
+            else:  # push, then drop the cheapest: one sift instead of two
+                heapq.heappushpop(self._top, (result.total_cost, result.request_id))
 
     @staticmethod
     def _add(table: dict[str, Breakdown], label: str, result: CascadeResult) -> None:

@@ -319,7 +319,8 @@ class Runtime:
         call.attempts.append(record)
         if call.request is None:
             call.request = request
-        self.emit("attempt_started", request_id=call.request_id, model=model.id, tier=tier, role=role)
+        if self.listeners:  # the event's data is only built for someone to receive it
+            self.emit("attempt_started", request_id=call.request_id, model=model.id, tier=tier, role=role)
         started = time.perf_counter()
         try:
             if invoke is not None:
@@ -349,8 +350,9 @@ class Runtime:
         self._settle(reservation_id, record.cost, call)
         if policy is not None:
             policy.after_attempt(model, response, call)
-        self.emit("attempt_finished", request_id=call.request_id, model=model.id, tier=tier,
-                  cost=float(record.cost), latency_ms=record.latency_ms)
+        if self.listeners:
+            self.emit("attempt_finished", request_id=call.request_id, model=model.id, tier=tier,
+                      cost=float(record.cost), latency_ms=record.latency_ms)
         return response, record
 
     def _settle(self, reservation_id: str, cost: Decimal, call: CallContext) -> None:

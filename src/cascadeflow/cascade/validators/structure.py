@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 import zlib
 
@@ -51,15 +52,25 @@ def _loop_ratio(text: str, lower: str) -> float | None:
     if len(words) < LOOP_MIN_WORDS:
         return None
     spans = len(words) - LOOP_NGRAM + 1
-    # Each distinct k-gram but the last one starts a distinct (k+1)-gram, so distinct 6-grams >= distinct
-    # words - 5 >= distinct bigrams - 4: when such a floor already exceeds half the spans the share stays
-    # under 0.5 and the costlier 6-gram set is skipped (templated answers with varied numbers end here).
-    if 2 * (len(set(words)) - (LOOP_NGRAM - 1)) > spans:
+    # Cheap floors on the number of distinct 6-grams: when one already exceeds half the spans the share stays
+    # under LOOP_SHARE, and the costlier 6-gram set is skipped (templated answers with varied numbers end here).
+    if 2 * _first_span_floor(words, spans) > spans:
         return None
+    # each distinct bigram but the last starts a distinct trigram, and so on: distinct 6-grams >= bigrams - 4
     if 2 * (len(set(itertools.pairwise(words))) - (LOOP_NGRAM - 2)) > spans:
         return None
     grams = zip(*(words[i:] for i in range(LOOP_NGRAM)))  # word 6-grams, built in C
     return 1.0 - len(set(grams)) / spans
+
+
+def _first_span_floor(words: list[str], spans: int) -> int:
+    """How many 6-word spans hold some word's first occurrence: each is the first of its kind (an earlier
+    equal span would hold that word earlier), so this is a floor on the distinct 6-grams."""
+    first = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))  # word -> index of its first use
+    starts = sorted(first.values())
+    starts.append(spans + LOOP_NGRAM - 1)  # the spans after the last first use form the final gap
+    # between first uses at a < b, the spans a+1 .. b-6 hold none
+    return spans - sum(gap - LOOP_NGRAM for gap in map(operator.sub, starts[1:], starts) if gap > LOOP_NGRAM)
 
 
 def _veto(reason: str) -> Signal:

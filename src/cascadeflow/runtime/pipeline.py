@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -173,12 +172,25 @@ def may_have_been_billed(exc: BaseException) -> bool:
     return not isinstance(exc, (ProviderError, ConfigurationError))
 
 
+_iso_second: tuple[int, str] = (-1, "")  # (epoch second, its "YYYY-MM-DDTHH:MM:SS"), swapped whole
+
+
 def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now as ISO-8601 UTC with milliseconds (`2026-11-24T14:46:03.120Z`); the formatted second is cached
+    because every decision and audit record takes a timestamp."""
+    global _iso_second
+    second, nanos = divmod(time.time_ns(), 1_000_000_000)
+    cached = _iso_second
+    if cached[0] != second:
+        cached = _iso_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{nanos // 1_000_000:03d}Z"
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits: 128 bits from the OS's CSPRNG (uuid4 keeps 122 of them), so ids made by any
+    number of processes and machines sharing a ledger or an audit log do not collide; a fresh read per id,
+    so a forked child never repeats its parent's. The same format as uuid4().hex, without the UUID object."""
+    return os.urandom(16).hex()
 
 
 class Runtime:
@@ -374,29 +386,51 @@ class Runtime:
             candidates.extend(from_micro_usd(self.ledger.remaining(c)) for c in call.charges)
         return float(min(candidates)) if candidates else None
 
-    def finish(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
-               error: BaseException | None = None, prompt: Any = None) -> AuditRecord:
-        """Write the call's audit record to every sink."""
-        record = AuditRecord(
+    def audit_record(self, call: CallContext, *, action: str, model_selected: str | None,
+                     response: Response | None, error: BaseException | None = None,
+                     prompt: Any = None) -> AuditRecord:
+        """The call's audit record, as every sink receives it."""
+        attempts = call.attempts
+        return AuditRecord(
             timestamp=_now_iso(), request_id=call.request_id, run_id=getattr(call.scope, "run_id", None),
             user_id=call.user_id, agent_id=call.agent_id, mode=call.mode, action=action,
             model_requested=call.model_requested, model_selected=model_selected,
             routing_reason=call.routing_reason,
-            input_tokens=sum(a.input_tokens for a in call.attempts),
-            output_tokens=sum(a.output_tokens for a in call.attempts),
+            input_tokens=sum(a.input_tokens for a in attempts),
+            output_tokens=sum(a.output_tokens for a in attempts),
             cost_usd=float(call.spent), latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
             budget_remaining=self.budget_remaining(call), price_version=self.price_book.version,
-            metadata=dict(call.metadata), tiers=[a.to_dict() for a in call.attempts],
+            metadata=dict(call.metadata), tiers=[a.to_dict() for a in attempts],
             error=f"{type(error).__name__}: {error}" if error else None,
             prompt=prompt if prompt is not None else (
                 [m.to_dict() for m in call.request.messages] if call.request is not None else None),
             answer=response.content if response is not None else None,
         )
+
+    def finish(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
+               error: BaseException | None = None, prompt: Any = None) -> AuditRecord:
+        """Write the call's audit record to every sink and return it."""
+        record = self.audit_record(call, action=action, model_selected=model_selected, response=response,
+                                   error=error, prompt=prompt)
+        self._close(call, record)
+        return record
+
+    def end(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
+            error: BaseException | None = None) -> None:
+        """`finish()` for a caller that does not use the record (the SDK instrumentation): the record is
+        built only when a sink will write it, which saves its assembly on every call of a sink-less runtime.
+        The run scope is told about the call either way."""
+        record = self.audit_record(call, action=action, model_selected=model_selected, response=response,
+                                   error=error) if self.sinks else None
+        self._close(call, record)
+
+    def _close(self, call: CallContext, record: AuditRecord | None) -> None:
         if call.scope is not None:
             call.scope.record(call)
+        if record is None:
+            return
         for sink in self.sinks:
             try:
                 sink.write(record)
             except Exception:
                 log.exception("audit sink %r failed", sink)
-        return record

@@ -155,8 +155,8 @@ def finish(prepared: PreparedCall, response: Response | None, record: AttemptRec
         action = "allow"
     else:
         action = "stop" if isinstance(error, (BudgetExceeded, PolicyViolation)) else "error"
-    prepared.runtime.finish(prepared.call, action=action, model_selected=record.model if record else None,
-                            response=response, error=error)
+    prepared.runtime.end(prepared.call, action=action, model_selected=record.model if record else None,
+                         response=response, error=error)
 
 
 def drive_sync(coro: Coroutine[Any, Any, Any], value: Any = None, exc: BaseException | None = None) -> Any:

@@ -1,0 +1,101 @@
+"""The pipeline's cheap paths record exactly what the full paths record: `Runtime.end` (no audit record
+without a sink), the cached-second timestamp, the request id, the reused worst-case estimate."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cascadeflow import ModelConfig, harness
+from cascadeflow.messages import build_request
+from cascadeflow.runtime.pipeline import Runtime, _now_iso, new_request_id
+from cascadeflow.testing import MemoryLedger, ScriptedProvider
+from cascadeflow.trace.records import AuditRecord
+
+MODEL = ModelConfig(name="m", provider="openai", input_price_per_million=1, output_price_per_million=4)
+VARYING = {"timestamp", "request_id", "latency_ms", "latency_total_ms", "run_id"}  # differ between equal calls
+
+
+def _steady(value):
+    """`value` without the fields that differ between two otherwise identical calls."""
+    if isinstance(value, dict):
+        return {k: _steady(v) for k, v in value.items() if k not in VARYING}
+    if isinstance(value, list):
+        return [_steady(v) for v in value]
+    return value
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def write(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def clean_harness():
+    harness.reset()
+    yield
+    harness.reset()
+
+
+async def _one_call(runtime: Runtime, closer: str, **scope_kw) -> tuple[dict, list[dict]]:
+    """One call inside a run scope, ended with `finish` or `end`; the scope's summary and trace."""
+    with harness.run(**scope_kw) as scope:
+        call = runtime.new_call(model_requested=MODEL.id, metadata={"sdk": "test"})
+        response, record = await runtime.attempt(MODEL, build_request("hello there", max_tokens=50), call)
+        getattr(runtime, closer)(call, action="allow", model_selected=record.model, response=response)
+    return _steady(scope.summary()), _steady([{f.name: getattr(d, f.name) for f in fields(d)} for d in scope.trace()])
+
+
+@pytest.mark.parametrize("mode", ["observe", "enforce"])
+async def test_end_without_a_sink_records_the_same_in_the_run_scope_as_finish(mode) -> None:
+    runtime = Runtime(resolve_provider=ScriptedProvider(default="four words of answer").resolver(),
+                      ledger=MemoryLedger())
+    assert await _one_call(runtime, "end", budget=1.0, mode=mode) == \
+        await _one_call(runtime, "finish", budget=1.0, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["observe", "enforce"])
+async def test_end_with_a_sink_writes_the_same_record_as_finish_field_by_field(mode) -> None:
+    sink = ListSink()
+    runtime = Runtime(resolve_provider=ScriptedProvider(default="four words of answer").resolver(),
+                      ledger=MemoryLedger(), sinks=[sink])
+    await _one_call(runtime, "end", budget=1.0, mode=mode)
+    await _one_call(runtime, "finish", budget=1.0, mode=mode)
+    lean, full = sink.records
+    for f in fields(AuditRecord):
+        if f.name not in VARYING:
+            assert _steady(getattr(lean, f.name)) == _steady(getattr(full, f.name)), f.name
+    assert lean.prompt == [{"role": "user", "content": "hello there"}]
+
+
+def test_timestamp_is_iso_utc_with_milliseconds_and_now() -> None:
+    before = datetime.now(UTC)
+    stamp = _now_iso()
+    after = datetime.now(UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+    moment = datetime.fromisoformat(stamp)
+    assert before - timedelta(milliseconds=1) <= moment <= after
+    assert stamp == moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_request_ids_are_32_hex_digits_and_distinct() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
+
+
+async def test_end_without_a_sink_builds_no_audit_record() -> None:
+    runtime = Runtime(resolve_provider=ScriptedProvider(default="answer").resolver())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an audit record was built with no sink to write it")
+
+    runtime.audit_record = refuse  # type: ignore[method-assign]
+    summary, trace = await _one_call(runtime, "end", budget=1.0, mode="observe")
+    assert summary["calls"] == 1 and [d["action"] for d in trace] == ["allow"]

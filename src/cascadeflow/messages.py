@@ -281,9 +281,15 @@ class Request:
             return replace(self, **changes)  # subclasses, and replace()'s own error for an unknown name
         # the same __init__ as replace(), called positionally: about half the cost on the per-attempt path
         values = list(_request_values(self))
+        unchanged = True
         for name, value in changes.items():
-            values[_REQUEST_FIELD_INDEX[name]] = value
-        return Request(*values)
+            index = _REQUEST_FIELD_INDEX[name]
+            current = values[index]
+            if current is not value and (type(current) is not type(value) or current != value):
+                unchanged = False
+            values[index] = value
+        # a frozen Request equal to the copy would be: the usual attempt sets the model and max_tokens it has
+        return self if unchanged else Request(*values)
 
 
 _REQUEST_FIELD_INDEX = {f.name: i for i, f in enumerate(fields(Request))}

@@ -99,3 +99,36 @@ async def test_end_without_a_sink_builds_no_audit_record() -> None:
     runtime.audit_record = refuse  # type: ignore[method-assign]
     summary, trace = await _one_call(runtime, "end", budget=1.0, mode="observe")
     assert summary["calls"] == 1 and [d["action"] for d in trace] == ["allow"]
+
+
+async def test_the_policy_and_fit_to_cap_share_one_estimate_and_reserve_the_same_worst_case(monkeypatch) -> None:
+    from cascadeflow.runtime import pipeline
+    from cascadeflow.tokens import estimate_input_tokens
+
+    counted = []
+
+    def counting(messages, tools=()):
+        counted.append(1)
+        return estimate_input_tokens(messages, tools)
+
+    monkeypatch.setattr(pipeline, "estimate_input_tokens", counting)
+    # the policy prices with the harness runtime's price book (as the SDK instrumentation's runtime does)
+    runtime = Runtime(resolve_provider=ScriptedProvider(default="answer").resolver(), ledger=MemoryLedger(),
+                      price_book=harness.default_runtime().price_book)
+    request = build_request("hello there", max_tokens=50)
+    with harness.run(budget=1.0, mode="enforce"):
+        call = runtime.new_call(model_requested=MODEL.id)
+        _, record = await runtime.attempt(MODEL, request, call)
+    assert len(counted) == 1
+    assert record.reserved_usd == runtime.price_book.worst_case(MODEL, estimate_input_tokens(request.messages), 50)
+
+
+def test_request_with_unchanged_values_is_the_same_request_and_a_change_is_a_copy() -> None:
+    from dataclasses import replace
+
+    request = build_request("hi", model="m", max_tokens=1000)
+    assert request.with_(model="m", max_tokens=1000) is request
+    assert request.with_(max_tokens=int("1000")) is request  # equal, not identical
+    changed = request.with_(model="m", max_tokens=999)
+    assert changed == replace(request, max_tokens=999) and request.max_tokens == 1000
+    assert request.with_(max_tokens=True) == replace(request, max_tokens=True)  # 1 == True, but not the same

@@ -14,7 +14,7 @@ from cascadeflow.harness.kpi import choose_model
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import from_micro_usd, to_micro_usd
-from cascadeflow.runtime.pipeline import DEFAULT_MAX_OUTPUT_TOKENS, CallContext
+from cascadeflow.runtime.pipeline import DEFAULT_MAX_OUTPUT_TOKENS, CallContext, estimate_worst_case
 from cascadeflow.tokens import estimate_input_tokens
 
 if TYPE_CHECKING:
@@ -184,11 +184,10 @@ class HarnessPolicy:
                     model_used=choice.model if self.enforce else model, candidate=choice.model.id, **details)
         return choice.model if self.enforce else model
 
-    def _worst_case(self, model: ModelConfig, request: Request) -> int | None:
+    def _worst_case(self, model: ModelConfig, request: Request, call: CallContext) -> int | None:
         max_tokens = request.max_tokens or model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
         try:
-            worst = self.price_book.worst_case(model, estimate_input_tokens(request.messages, request.tools),
-                                               max_tokens)
+            _, worst = estimate_worst_case(call, self.price_book, model, request, max_tokens)
         except UnknownModelPriceError:
             if self.enforce:
                 raise
@@ -200,7 +199,7 @@ class HarnessPolicy:
         limited = [s for s in chain if s.budget_micro is not None]
         if not limited:
             return
-        worst = self._worst_case(model, request)
+        worst = self._worst_case(model, request, call)
         if worst is None:
             self.decide(call, "allow", f"no price known for {model.id}: recorded without cost", model=model,
                         applied=True, unpriced=True)

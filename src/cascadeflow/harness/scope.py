@@ -88,6 +88,7 @@ class RunScope:
         self._lock = threading.Lock()
         self._tokens: list[Any] = []
         self.spent = Decimal(0)
+        self._spent_micro: tuple[Decimal | None, int] = (None, 0)  # (spent, to_micro_usd(spent)), swapped whole
         self.steps = 0
         self.calls = 0
         self.tool_calls = 0
@@ -110,6 +111,8 @@ class RunScope:
 
     def charges(self) -> list[Charge]:
         """Ledger charges of this scope and its parents; only enforce-mode scopes put money on the ledger."""
+        if self.parent is None:  # the usual single scope (this runs for every call)
+            return [self._charge] if self.mode == "enforce" and self._charge is not None else []
         return [s.charge for s in self.chain() if s.mode == "enforce" and s.charge is not None]
 
     def remaining_micro(self, *, settled_only: bool = False) -> int | None:
@@ -117,7 +120,10 @@ class RunScope:
         on the ledger, unless `settled_only` (the cheap local figure, used for trace records)."""
         if self.budget_micro is None:
             return None
-        local = self.budget_micro - to_micro_usd(self.spent)
+        spent, cached = self.spent, self._spent_micro
+        if cached[0] is not spent:  # Decimals are immutable: a new total is a new object
+            cached = self._spent_micro = (spent, to_micro_usd(spent))
+        local = self.budget_micro - cached[1]
         ledger = getattr(self.runtime, "ledger", None)
         if self.mode == "enforce" and ledger is not None and not settled_only:
             local = min(local, ledger.remaining(self.charge))  # type: ignore[arg-type]

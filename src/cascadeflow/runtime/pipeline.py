@@ -147,6 +147,7 @@ class CallContext:
     mode: str = "off"
     request: Request | None = None  # the first request sent; audit sinks that record content read it
     active_model: ModelConfig | None = None  # the model being sent (after policy), for `invoke` callbacks
+    estimate: tuple[Any, ...] | None = None  # the last worst-case estimate (see `estimate_worst_case`)
 
     @property
     def spent(self) -> Decimal:
@@ -161,6 +162,20 @@ class CallContext:
         )
         self.decisions.append(record)
         return record
+
+
+def estimate_worst_case(call: CallContext, price_book: PriceBook, model: ModelConfig, request: Request,
+                        max_tokens: int) -> tuple[int, Decimal]:
+    """(input-token bound, worst-case cost) of sending `request` to `model` with `max_tokens`. Remembered on
+    the call for the same objects: the policy's budget check and `fit_to_cap` ask for the same estimate."""
+    memo = call.estimate
+    if (memo is not None and memo[0] is request and memo[1] is model and memo[2] is price_book
+            and memo[3] == max_tokens):
+        return memo[4], memo[5]
+    input_bound = estimate_input_tokens(request.messages, request.tools)
+    worst = price_book.worst_case(model, input_bound, max_tokens)
+    call.estimate = (request, model, price_book, max_tokens, input_bound, worst)  # holds them: ids stay unique
+    return input_bound, worst
 
 
 def may_have_been_billed(exc: BaseException) -> bool:
@@ -271,8 +286,7 @@ class Runtime:
         """Apply the per-call cap: returns (request with max_tokens set, original max_tokens, worst case).
         `model_name`, when given, is set as the request's model in the same copy."""
         max_tokens = self.max_tokens_for(model, request)
-        input_bound = estimate_input_tokens(request.messages, request.tools)
-        worst = self.price_book.worst_case(model, input_bound, max_tokens)
+        input_bound, worst = estimate_worst_case(call, self.price_book, model, request, max_tokens)
         original = max_tokens
         if call.budget_limit_micro is not None:
             room = from_micro_usd(call.budget_limit_micro) - call.spent
@@ -325,8 +339,9 @@ class Runtime:
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,
                                shrunk_from=original_max if original_max != request.max_tokens else None)
-        reservation_id = f"{call.request_id}:{len(call.attempts)}"
+        reservation_id = ""
         if self.ledger is not None and call.charges:
+            reservation_id = f"{call.request_id}:{len(call.attempts)}"
             self.ledger.reserve(reservation_id, call.charges, to_micro_usd(worst), self.lease_seconds)
         call.attempts.append(record)
         if call.request is None:

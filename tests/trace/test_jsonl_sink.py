@@ -214,3 +214,28 @@ def test_any_metadata_and_text_round_trip_as_exactly_one_line(tmp_path, metadata
     (entry,) = read_log(path).records
     assert entry["metadata"] == metadata
     assert entry["answer"] == answer
+
+
+def test_a_line_torn_by_another_writer_while_this_sink_stays_open_never_swallows_its_next_record(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path) as sink:
+        sink.write(make_record("before"))
+        with open(path, "ab") as raw:  # another process killed mid-write, between two of our writes
+            raw.write(b'{"timestamp":"2026-06-15T03:42:11.000Z","request_id":"torn","cost')
+        sink.write(make_record("after"))
+    contents = read_log(path)
+    assert [r["request_id"] for r in contents.records] == ["before", "after"]
+    assert [(s.line, s.reason) for s in contents.skipped] == [(2, "invalid JSON")]
+
+
+def test_a_sink_that_wrote_the_tail_itself_does_not_read_it_back(tmp_path, monkeypatch):
+    reads = []
+    real_pread = jsonl.os.pread
+    monkeypatch.setattr(jsonl.os, "pread", lambda *a: reads.append(a) or real_pread(*a))
+    path = tmp_path / "audit.jsonl"
+    path.write_text('{"request_id":"earlier"}\n')
+    with JsonlSink(path) as sink:
+        for i in range(5):
+            sink.write(make_record(f"r{i}"))
+    assert len(reads) == 1  # only the first write checks a tail it did not write
+    assert [r["request_id"] for r in read_log(path).records] == ["earlier"] + [f"r{i}" for i in range(5)]

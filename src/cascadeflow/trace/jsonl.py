@@ -68,6 +68,8 @@ class JsonlSink:
         self._pid = -1
         self._fd = -1
         self._lock_fd = -1
+        self._inode = (-1, -1)  # (st_ino, st_dev) of the file self._fd has open
+        self._end = -1  # the file's size right after our last write to it
         self._thread_lock = threading.Lock()
         self._last_sync = time.monotonic()
         self._ensure_process()
@@ -83,6 +85,7 @@ class JsonlSink:
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._pid, self._fd, self._lock_fd = -1, -1, -1
+        self._inode, self._end = (-1, -1), -1
         self._thread_lock = threading.Lock()
         self._last_sync = time.monotonic()
 
@@ -96,44 +99,54 @@ class JsonlSink:
         self._pid = os.getpid()
 
     def _open_log(self) -> int:
-        return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        opened = os.fstat(fd)
+        self._inode = (opened.st_ino, opened.st_dev)
+        self._end = -1  # unknown until this process writes to the file
+        return fd
 
     def write(self, record: AuditRecord) -> None:
         """Append one record; returns only once the whole line is in the file (fsync per policy)."""
-        self.write_line(record_line(record, record_content=self.record_content))
+        # json.dumps escapes line breaks, so the line needs no check for them
+        self._append(record_line(record, record_content=self.record_content).encode("utf-8") + b"\n")
 
     def write_line(self, line: str) -> None:
         """Append one already-serialised JSON line (no newline inside)."""
         if "\n" in line or "\r" in line:
             raise ConfigurationError("an audit line must not contain a line break; serialise with json.dumps")
-        data = line.encode("utf-8") + b"\n"
+        self._append(line.encode("utf-8") + b"\n")
+
+    def _append(self, data: bytes) -> None:
         self._ensure_process()
         with self._thread_lock:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 size = self._current_size(len(data))
-                if size > 0 and os.pread(self._fd, 1, size - 1) != b"\n":
+                # The tail is our own newline when the file ends where our last write ended (any other
+                # writer's bytes, torn or whole, would have moved the end); otherwise look at it.
+                if size > 0 and size != self._end and os.pread(self._fd, 1, size - 1) != b"\n":
                     data = b"\n" + data  # a writer died mid-line: keep its fragment on a line of its own
                 _write_all(self._fd, data)
+                self._end = size + len(data)
                 self._maybe_fsync()
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _current_size(self, incoming: int) -> int:
-        """Size of the live file after reopening (rotated by another process) or rotating; lock held."""
+        """Size of the live file after reopening (rotated by another process) or rotating; lock held. One
+        stat of the path: while it is the inode our descriptor has open, its size is our file's size."""
         try:
             live = os.stat(self.path)
         except FileNotFoundError:
             live = None
-        mine = os.fstat(self._fd)
-        if live is None or (live.st_ino, live.st_dev) != (mine.st_ino, mine.st_dev):
+        if live is None or (live.st_ino, live.st_dev) != self._inode:
             os.close(self._fd)
             self._fd = self._open_log()
-            mine = os.fstat(self._fd)
-        if self.max_bytes is not None and mine.st_size > 0 and mine.st_size + incoming > self.max_bytes:
+            live = os.fstat(self._fd)
+        if self.max_bytes is not None and live.st_size > 0 and live.st_size + incoming > self.max_bytes:
             self._rotate()
             return 0
-        return mine.st_size
+        return live.st_size
 
     def _rotate(self) -> None:
         if self.fsync != "never":

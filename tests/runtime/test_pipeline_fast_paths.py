@@ -11,7 +11,7 @@ import pytest
 
 from cascadeflow import ModelConfig, harness
 from cascadeflow.messages import build_request
-from cascadeflow.runtime.pipeline import Runtime, _now_iso, new_request_id
+from cascadeflow.runtime.pipeline import Runtime, new_request_id, now_iso
 from cascadeflow.testing import MemoryLedger, ScriptedProvider
 from cascadeflow.trace.records import AuditRecord
 
@@ -76,7 +76,7 @@ async def test_end_with_a_sink_writes_the_same_record_as_finish_field_by_field(m
 
 def test_timestamp_is_iso_utc_with_milliseconds_and_now() -> None:
     before = datetime.now(UTC)
-    stamp = _now_iso()
+    stamp = now_iso()
     after = datetime.now(UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
     moment = datetime.fromisoformat(stamp)
@@ -132,3 +132,33 @@ def test_request_with_unchanged_values_is_the_same_request_and_a_change_is_a_cop
     changed = request.with_(model="m", max_tokens=999)
     assert changed == replace(request, max_tokens=999) and request.max_tokens == 1000
     assert request.with_(max_tokens=True) == replace(request, max_tokens=True)  # 1 == True, but not the same
+
+
+@pytest.mark.parametrize("record_content", [False, True])
+async def test_end_and_finish_write_the_same_jsonl_line_with_or_without_content(tmp_path, record_content) -> None:
+    import json
+
+    from cascadeflow.trace.jsonl import JsonlSink
+
+    sink = JsonlSink(tmp_path / "audit.jsonl", record_content=record_content)
+    runtime = Runtime(resolve_provider=ScriptedProvider(default="four words of answer").resolver(), sinks=[sink])
+    await _one_call(runtime, "end", budget=1.0, mode="observe")
+    await _one_call(runtime, "finish", budget=1.0, mode="observe")
+    sink.close()
+    lean, full = (json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines())
+    assert _steady(lean) == _steady(full)
+    assert ("prompt" in lean, "answer" in lean) == (record_content, record_content)
+
+
+async def test_end_leaves_content_out_of_the_record_only_when_no_sink_records_it() -> None:
+    class Quiet(ListSink):
+        record_content = False
+
+    quiet, unknown = Quiet(), ListSink()
+    runtime = Runtime(resolve_provider=ScriptedProvider(default="answer").resolver(), sinks=[quiet])
+    await _one_call(runtime, "end", budget=1.0, mode="observe")
+    assert (quiet.records[0].prompt, quiet.records[0].answer) == (None, None)
+    runtime.sinks.append(unknown)  # a sink that does not say whether it records content gets it
+    await _one_call(runtime, "end", budget=1.0, mode="observe")
+    assert unknown.records[0].prompt == [{"role": "user", "content": "hello there"}]
+    assert unknown.records[0].answer == "answer" and quiet.records[1] is unknown.records[0]

@@ -14,8 +14,9 @@ from cascadeflow.harness.kpi import choose_model
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import from_micro_usd, to_micro_usd
-from cascadeflow.runtime.pipeline import DEFAULT_MAX_OUTPUT_TOKENS, CallContext, estimate_worst_case
+from cascadeflow.runtime.pipeline import DEFAULT_MAX_OUTPUT_TOKENS, CallContext, estimate_worst_case, now_iso
 from cascadeflow.tokens import estimate_input_tokens
+from cascadeflow.trace.records import DecisionRecord
 
 if TYPE_CHECKING:
     from cascadeflow.harness.scope import RunScope
@@ -234,21 +235,25 @@ class HarnessPolicy:
             for attempt in call.attempts:
                 self._counted.discard(id(attempt))
             return
-        stats = state.model_stats()
         covered = set()
-        for decision in call.decisions:
-            if decision.action in VERDICT_ACTIONS and "score" in decision.details and decision.model_used:
-                stats.observe_verdict(decision.model_used, VERDICT_ACTIONS[decision.action])
-            if decision.tier is not None:
-                covered.add((decision.tier, decision.model_used))
+        if call.decisions:  # most calls have none before this: an SDK call or a single-model call
+            stats = state.model_stats()
+            for decision in call.decisions:
+                if decision.action in VERDICT_ACTIONS and "score" in decision.details and decision.model_used:
+                    stats.observe_verdict(decision.model_used, VERDICT_ACTIONS[decision.action])
+                if decision.tier is not None:
+                    covered.add((decision.tier, decision.model_used))
+        run_id = self.scope.run_id
         for attempt in call.attempts:
             if attempt.status == "ok" and (attempt.tier, attempt.model) not in covered:
-                record = call.decide("allow", f"{attempt.role} call sent", model_requested=call.model_requested
-                                     or attempt.model, model_used=attempt.model, applied=True)
-                record.tier, record.cost = attempt.tier, float(attempt.cost)
-                record.input_tokens, record.output_tokens = attempt.input_tokens, attempt.output_tokens
-                record.latency_ms = attempt.latency_ms
-                record.budget_remaining = self.scope.remaining_usd(settled_only=True)
+                # the record call.decide() would make, built with all its fields at once
+                call.decisions.append(DecisionRecord(
+                    step=len(call.decisions) + 1, timestamp=now_iso(), action="allow",
+                    reason=f"{attempt.role} call sent", model_requested=call.model_requested or attempt.model,
+                    model_used=attempt.model, applied=True, cost=float(attempt.cost),
+                    input_tokens=attempt.input_tokens, output_tokens=attempt.output_tokens,
+                    latency_ms=attempt.latency_ms, budget_remaining=self.scope.remaining_usd(settled_only=True),
+                    run_id=run_id, request_id=call.request_id, tier=attempt.tier))
         for decision in call.decisions:
             self.scope.note(decision)
         for attempt in call.attempts:

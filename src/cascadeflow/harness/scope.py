@@ -140,6 +140,13 @@ class RunScope:
     def note(self, decision: DecisionRecord) -> None:
         """Add a decision to this scope's trace and every enclosing scope's (once each). The innermost scope
         keeps the record itself, renumbered run-wide; enclosing scopes keep copies with their own numbering."""
+        if self.parent is None:  # the usual single scope (this runs for every traced decision)
+            with self._lock:
+                if id(decision) not in self._noted:
+                    self._noted[id(decision)] = decision
+                    decision.step = len(self._trace) + 1
+                    self._trace.append(decision)
+            return
         for scope in self.chain():
             with scope._lock:
                 if id(decision) in scope._noted:
@@ -152,7 +159,7 @@ class RunScope:
                     scope._trace.append(replace(decision, step=len(scope._trace) + 1, details=dict(decision.details)))
 
     def add_attempt(self, record: AttemptRecord, tool_calls: int) -> None:
-        for scope in self.chain():
+        for scope in (self,) if self.parent is None else self.chain():
             with scope._lock:
                 scope.spent += record.cost
                 scope.steps += 1
@@ -162,7 +169,7 @@ class RunScope:
 
     def record(self, call: CallContext) -> None:
         """Runtime.finish hook: count the call, trace its decisions, feed the cascade's verdicts to stats."""
-        for scope in self.chain():
+        for scope in (self,) if self.parent is None else self.chain():
             with scope._lock:
                 scope.calls += 1
         self.policy.on_finish(call)

@@ -156,7 +156,7 @@ class CallContext:
     def decide(self, action: str, reason: str, *, model_requested: str | None = None,
                model_used: str | None = None, applied: bool = True, **details: Any) -> DecisionRecord:
         record = DecisionRecord(
-            step=len(self.decisions) + 1, timestamp=_now_iso(), action=action, reason=reason,
+            step=len(self.decisions) + 1, timestamp=now_iso(), action=action, reason=reason,
             model_requested=model_requested, model_used=model_used, applied=applied,
             run_id=getattr(self.scope, "run_id", None), request_id=self.request_id, details=details,
         )
@@ -190,7 +190,7 @@ def may_have_been_billed(exc: BaseException) -> bool:
 _iso_second: tuple[int, str] = (-1, "")  # (epoch second, its "YYYY-MM-DDTHH:MM:SS"), swapped whole
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
     """Now as ISO-8601 UTC with milliseconds (`2026-11-24T14:46:03.120Z`); the formatted second is cached
     because every decision and audit record takes a timestamp."""
     global _iso_second
@@ -233,6 +233,7 @@ class Runtime:
         self.min_useful_output_tokens = min_useful_output_tokens
         self.lease_seconds = lease_seconds
         self.listeners = listeners or []
+        self._price_version: tuple[PriceBook | None, str] = (None, "")  # (price book, its version)
 
     def new_call(
         self,
@@ -403,23 +404,37 @@ class Runtime:
 
     def audit_record(self, call: CallContext, *, action: str, model_selected: str | None,
                      response: Response | None, error: BaseException | None = None,
-                     prompt: Any = None) -> AuditRecord:
-        """The call's audit record, as every sink receives it."""
+                     prompt: Any = None, content: bool = True) -> AuditRecord:
+        """The call's audit record, as every sink receives it; without `content`, no prompt and no answer."""
         attempts = call.attempts
+        book, version = self._price_version
+        if book is not self.price_book:  # the data version of a price book does not change while it lives
+            book = self.price_book
+            version = book.version
+            self._price_version = (book, version)
+        answer = None
+        if content:
+            if prompt is None and call.request is not None:
+                prompt = [m.to_dict() for m in call.request.messages]
+            answer = response.content if response is not None else None
+        else:
+            prompt = None
+        input_tokens = output_tokens = 0
+        spent = Decimal(0)  # call.spent, in the same pass
+        for a in attempts:
+            input_tokens += a.input_tokens
+            output_tokens += a.output_tokens
+            spent += a.cost
         return AuditRecord(
-            timestamp=_now_iso(), request_id=call.request_id, run_id=getattr(call.scope, "run_id", None),
+            timestamp=now_iso(), request_id=call.request_id, run_id=getattr(call.scope, "run_id", None),
             user_id=call.user_id, agent_id=call.agent_id, mode=call.mode, action=action,
             model_requested=call.model_requested, model_selected=model_selected,
             routing_reason=call.routing_reason,
-            input_tokens=sum(a.input_tokens for a in attempts),
-            output_tokens=sum(a.output_tokens for a in attempts),
-            cost_usd=float(call.spent), latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
-            budget_remaining=self.budget_remaining(call), price_version=self.price_book.version,
+            input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=float(spent), latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
+            budget_remaining=self.budget_remaining(call), price_version=version,
             metadata=dict(call.metadata), tiers=[a.to_dict() for a in attempts],
             error=f"{type(error).__name__}: {error}" if error else None,
-            prompt=prompt if prompt is not None else (
-                [m.to_dict() for m in call.request.messages] if call.request is not None else None),
-            answer=response.content if response is not None else None,
+            prompt=prompt, answer=answer,
         )
 
     def finish(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
@@ -433,10 +448,15 @@ class Runtime:
     def end(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
             error: BaseException | None = None) -> None:
         """`finish()` for a caller that does not use the record (the SDK instrumentation): the record is
-        built only when a sink will write it, which saves its assembly on every call of a sink-less runtime.
+        built only when a sink will write it, which saves its assembly on every call of a sink-less runtime,
+        and carries the prompt and answer only when a sink records content (the others drop them unread).
         The run scope is told about the call either way."""
-        record = self.audit_record(call, action=action, model_selected=model_selected, response=response,
-                                   error=error) if self.sinks else None
+        sinks = self.sinks
+        record = None
+        if sinks:  # the prompt is assembled only for a sink that records content (or may: it does not say)
+            content = any(getattr(sink, "record_content", True) for sink in sinks)
+            record = self.audit_record(call, action=action, model_selected=model_selected, response=response,
+                                       error=error, content=content)
         self._close(call, record)
 
     def _close(self, call: CallContext, record: AuditRecord | None) -> None:

@@ -182,7 +182,7 @@ class ManagedStream:
     def _invoke(self, prepared: PreparedCall, entering: str) -> Any:
         async def invoke(request: Request) -> Response:
             manager = self._original(self._resource, **kwargs_for(self._adapter, prepared, request))
-            prepared.extra["manager"] = manager
+            prepared.manager = manager
             entered = getattr(manager, entering)()
             prepared.result = await entered if entering == "__aenter__" else entered
             return await Handoff()
@@ -208,7 +208,7 @@ class ManagedStream:
             return self._plain.__exit__(*exc)
         prepared = self._prepared
         try:
-            return prepared.extra["manager"].__exit__(*exc)  # type: ignore[union-attr]
+            return prepared.manager.__exit__(*exc)  # type: ignore[union-attr]
         finally:
             complete_stream(prepared, _snapshot_response(prepared), None)  # type: ignore[arg-type]
 
@@ -232,7 +232,7 @@ class ManagedStream:
             return await self._plain.__aexit__(*exc)
         prepared = self._prepared
         try:
-            return await prepared.extra["manager"].__aexit__(*exc)  # type: ignore[union-attr]
+            return await prepared.manager.__aexit__(*exc)  # type: ignore[union-attr]
         finally:
             complete_stream(prepared, _snapshot_response(prepared), None)  # type: ignore[arg-type]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -73,7 +73,8 @@ class PreparedCall:
     mode: str
     unpriced: bool = False
     result: Any = None  # what the SDK returned (kept for the caller)
-    extra: dict[str, Any] = field(default_factory=dict)
+    injected_usage: bool = False  # enforce mode asked a stream for a usage chunk the caller did not ask for
+    manager: Any = None  # anthropic's stream manager, entered by `invoke`, exited by the caller
     coro: Coroutine[Any, Any, tuple[Response, AttemptRecord]] | None = None
     finished: bool = False
 

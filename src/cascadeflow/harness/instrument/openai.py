@@ -91,13 +91,13 @@ class ChatCompletionsAdapter:
             messages.append(Message(role, parts(content), _tool_calls(calls),  # type: ignore[arg-type]
                                     m.get("tool_call_id"), m.get("name")))
         max_tokens = kwargs.get("max_completion_tokens")
-        if not _given(max_tokens):
+        if max_tokens is None or not _given(max_tokens):  # `is None` first: the usual absent keys cost no call
             max_tokens = kwargs.get("max_tokens")
-            max_tokens = max_tokens if _given(max_tokens) else None
+            max_tokens = max_tokens if max_tokens is None or _given(max_tokens) else None
         tools, tool_choice = kwargs.get("tools"), kwargs.get("tool_choice")
         return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens,
-                       tools=_tools(tools) if _given(tools) else (),
-                       tool_choice=tool_choice if _given(tool_choice) else None)
+                       tools=_tools(tools) if tools is not None and _given(tools) else (),
+                       tool_choice=tool_choice if tool_choice is not None and _given(tool_choice) else None)
 
     def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
                        kinds: tuple[str, ...]) -> dict[str, Any]:

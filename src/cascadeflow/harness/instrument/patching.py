@@ -50,8 +50,10 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
         streaming = bool(kwargs.get("stream"))
 
         async def invoke(request: Request) -> Response:
-            sent, injected = _sent_kwargs(adapter, prepared, request, streaming)
-            prepared.extra["injected_usage"] = injected
+            if prepared.mode == "enforce":
+                sent, prepared.injected_usage = _sent_kwargs(adapter, prepared, request, streaming)
+            else:
+                sent = kwargs  # observe mode sends the caller's kwargs untouched
             prepared.result = original(self, **sent)
             if streaming:
                 return await Handoff()
@@ -65,7 +67,7 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
             raise
         if isinstance(out, Handoff):
             prepared.coro = coro
-            acc = adapter.accumulator(kwargs, prepared.extra["injected_usage"])
+            acc = adapter.accumulator(kwargs, prepared.injected_usage)
             return SyncStreamProxy(prepared.result, acc, prepared)
         finish(prepared, *out)
         return prepared.result
@@ -86,8 +88,10 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
         streaming = bool(kwargs.get("stream"))
 
         async def invoke(request: Request) -> Response:
-            sent, injected = _sent_kwargs(adapter, prepared, request, streaming)
-            prepared.extra["injected_usage"] = injected
+            if prepared.mode == "enforce":
+                sent, prepared.injected_usage = _sent_kwargs(adapter, prepared, request, streaming)
+            else:
+                sent = kwargs  # observe mode sends the caller's kwargs untouched
             prepared.result = await original(self, **sent)
             if streaming:
                 return await Handoff()
@@ -101,7 +105,7 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
             raise
         if isinstance(out, Handoff):
             prepared.coro = coro
-            acc = adapter.accumulator(kwargs, prepared.extra["injected_usage"])
+            acc = adapter.accumulator(kwargs, prepared.injected_usage)
             return AsyncStreamProxy(prepared.result, acc, prepared)
         finish(prepared, *out)
         return prepared.result

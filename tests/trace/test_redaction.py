@@ -3,7 +3,7 @@ import json
 import pytest
 from audit_factory import make_record
 
-from cascadeflow.trace.redact import REDACTED, record_line, redact_text
+from cascadeflow.trace.redact import _SECRET_PREFIXES, REDACTED, record_line, redact_text
 
 SECRETS = [
     "sk-abcdefghijklmnopqrstuvwxyz012345",
@@ -72,3 +72,10 @@ def test_non_json_metadata_values_are_written_as_text_not_refused():
 
     entry = json.loads(record_line(make_record(metadata={"day": date(2026, 6, 15), "amount": Decimal("0.10")})))
     assert entry["metadata"] == {"day": "2026-06-15", "amount": "0.10"}
+
+
+@pytest.mark.parametrize("prefix", _SECRET_PREFIXES)
+def test_every_listed_prefix_is_checked_before_the_secret_pattern_runs(prefix):
+    body = "A1B2C3D4E5F6G7H8I9J0K1L2M3N4O5P6"  # long enough, and in every pattern's alphabet
+    out = redact_text(f"note {prefix}{body} end")
+    assert REDACTED in out and body[:16] not in out

@@ -375,7 +375,8 @@ class Runtime:
         record.output_tokens = response.usage.output_tokens
         record.finish_reason = response.finish_reason
         record.provider_request_id = response.request_id
-        self._settle(reservation_id, record.cost, call)
+        if reservation_id:
+            self._settle(reservation_id, record.cost, call)
         if policy is not None:
             policy.after_attempt(model, response, call)
         if self.listeners:

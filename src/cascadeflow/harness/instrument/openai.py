@@ -113,8 +113,9 @@ class ChatCompletionsAdapter:
         completion = parsed_result(result)
         choice = completion.choices[0] if completion.choices else None
         message = choice.message if choice else None
+        raw_calls = getattr(message, "tool_calls", None)
         calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
-                      for c in (getattr(message, "tool_calls", None) or ()) if getattr(c, "function", None))
+                      for c in raw_calls if getattr(c, "function", None)) if raw_calls else ()
         return Response(content=(message.content or "") if message else "", model=completion.model or request.model,
                         provider=self.provider, usage=_chat_usage(completion.usage, request, ""),
                         tool_calls=calls, finish_reason=FINISH.get(choice.finish_reason if choice else "", "unknown"),  # type: ignore[arg-type]

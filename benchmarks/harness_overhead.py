@@ -1,6 +1,7 @@
 """Overhead of the harness on an official SDK call: the same openai chat.completions.create call against an
-in-process httpx MockTransport, uninstrumented vs instrumented (observe, no sink), with a JSONL audit write,
-and in enforce mode inside a budgeted run (policy + ledger reservation + audit). Interleaved blocks, one run.
+in-process httpx MockTransport, uninstrumented vs instrumented in observe mode (a bare `init()`, no run scope;
+then inside a budgeted `run()` scope), each without a sink and with a JSONL audit write, and in enforce mode
+inside a budgeted run (policy + ledger reservation + audit). Interleaved blocks, one run.
 
     .venv/bin/python benchmarks/harness_overhead.py [--calls 4000] [--rounds 10]
 """
@@ -8,6 +9,7 @@ and in enforce mode inside a budgeted run (policy + ledger reservation + audit).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -77,14 +79,27 @@ def pipeline_only(mode: str, audit: Path | None, n: int, between: openai.OpenAI 
     return out
 
 
+NO_SCOPE = ("instrumented, no run scope, no sink", "instrumented, no run scope + JSONL audit")
+
+
 def configure(name: str, audit: Path) -> None:
     harness.reset()
-    if name == "instrumented, no sink":
+    if name == NO_SCOPE[0]:
+        harness.init(mode="observe", audit=False)
+    elif name == NO_SCOPE[1]:
+        harness.init(mode="observe", audit=str(audit))
+    elif name == "instrumented, no sink":
         harness.init(mode="observe", audit=False)
     elif name == "instrumented + JSONL audit":
         harness.init(mode="observe", audit=str(audit))
     elif name == "enforce run: policy + ledger + audit":
         harness.init(mode="enforce", audit=str(audit))
+
+
+def run_scope(name: str) -> contextlib.AbstractContextManager[object]:
+    """The rows other than NO_SCOPE run inside a budgeted run scope (`cascadeflow.run(budget=...)`), whose
+    policy checks the budget on every call; NO_SCOPE rows are a bare `init()` + SDK call."""
+    return contextlib.nullcontext() if name in NO_SCOPE else harness.run(budget=1000.0)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -97,7 +112,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=4000, help="calls per configuration in total")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     args = parser.parse_args()
-    names = ["uninstrumented", "instrumented, no sink", "instrumented + JSONL audit",
+    names = ["uninstrumented", *NO_SCOPE, "instrumented, no sink", "instrumented + JSONL audit",
              "enforce run: policy + ledger + audit"]
     samples: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
     rounds: list[dict[str, tuple[float, float]]] = []  # per round: (wall p50, cpu p50) of each configuration
@@ -106,14 +121,14 @@ def main() -> None:
         audit = Path(tmp) / "audit.jsonl"
         for name in names:  # warm-up: imports, price lookups, connection setup
             configure(name, audit)
-            with harness.run(budget=1000.0):
+            with run_scope(name):
                 block(client(), 50)
         for _ in range(args.rounds):
             medians = {}
             for name in names:
                 configure(name, audit)
                 oa = client()
-                with harness.run(budget=1000.0):
+                with run_scope(name):
                     got = block(oa, per_round)
                 samples[name].extend(got)
                 medians[name] = (statistics.median(w for w, _ in got), statistics.median(c for _, c in got))

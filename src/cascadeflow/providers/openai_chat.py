@@ -3,7 +3,6 @@ OpenRouter, DeepSeek, vLLM, Ollama's /v1, the Hugging Face router, any base_url)
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -11,57 +10,33 @@ from typing import Any
 
 import httpx
 
-from cascadeflow.errors import ProviderError
 from cascadeflow.messages import Request, Response, StreamDone, StreamEvent
-from cascadeflow.models import ModelConfig, Secret
 from cascadeflow.providers import openai_wire as wire
-from cascadeflow.providers.endpoint import redact, resolve_endpoint
-from cascadeflow.providers.http import HttpCaller, HttpOptions, Timeouts
+from cascadeflow.providers.json_http import JsonHttpAdapter
 from cascadeflow.providers.sse import sse_events
-from cascadeflow.runtime.sync import run_sync
 
 log = logging.getLogger(__name__)
 
 
-class OpenAIChat:
+class OpenAIChat(JsonHttpAdapter):
     """Chat Completions over HTTP: non-streaming and SSE streaming, tools, logprobs, usage, typed errors."""
 
-    def __init__(self, provider: str = "openai", *, base_url: str | None = None,
-                 api_key: Secret | str | None = None, http: HttpOptions | None = None,
-                 headers: Mapping[str, str] | None = None):
-        endpoint = resolve_endpoint(provider, base_url=base_url, api_key=api_key)
-        self.name = provider
-        self.base_url = endpoint.base_url
-        self._key = endpoint.api_key
-        self._url = f"{self.base_url}/chat/completions"
-        self._headers = {"content-type": "application/json", "accept": "application/json", **(headers or {})}
-        auth = (lambda key=self._key: {"authorization": f"Bearer {key.get()}"}) if self._key is not None else None
-        self._http = HttpCaller(provider, http or HttpOptions(), self._map_error, auth=auth)
+    default_provider = "openai"
+    wire = wire
 
-    @classmethod
-    def from_config(cls, cfg: ModelConfig, http: HttpOptions | None = None) -> OpenAIChat:
-        if http is None and cfg.timeout is not None:
-            http = HttpOptions(timeouts=Timeouts(total=cfg.timeout))
-        return cls(cfg.provider or "openai", base_url=cfg.base_url, api_key=cfg.api_key, http=http,
-                   headers=cfg.extra.get("headers"))
+    def _endpoint_url(self, base_url: str) -> str:
+        return f"{base_url}/chat/completions"
 
-    def __repr__(self) -> str:
-        return f"OpenAIChat(provider={self.name!r}, base_url={self.base_url!r})"
+    def _auth_headers(self, key: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {key}"}
 
-    async def complete(self, request: Request) -> Response:
-        started = time.perf_counter()
-        body = wire.chat_body(request, provider=self.name)
-        return await self._http.post_json(
-            self._url, body, self._headers, model=request.model, timeout=request.timeout,
-            parse=lambda data, headers: self._parse(data, request, headers, (time.perf_counter() - started) * 1000))
-
-    def complete_sync(self, request: Request) -> Response:
-        return run_sync(self.complete(request), what="OpenAIChat.complete_sync")
+    def _body(self, request: Request, *, stream: bool = False) -> dict[str, Any]:
+        return wire.chat_body(request, provider=self.name, stream=stream)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         started = time.perf_counter()
-        body = wire.chat_body(request, provider=self.name, stream=True)
-        deadline = time.monotonic() + (request.timeout or self._http.options.timeouts.total)
+        body = self._body(request, stream=True)
+        deadline = self._stream_deadline(request)
         state = wire.ChatStreamState()
         async with self._http.open_stream(self._url, body, self._headers, model=request.model,
                                           timeout=request.timeout) as response:
@@ -78,15 +53,9 @@ class OpenAIChat:
         yield StreamDone(self._assembled(state, request, request_id, (time.perf_counter() - started) * 1000))
 
     def _chunk(self, data: str, request: Request) -> Mapping[str, Any]:
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            raise wire.malformed(f"a stream chunk is not JSON: {data[:120]!r}", provider=self.name,
-                                 model=request.model) from None
-        if not isinstance(chunk, Mapping):
-            raise wire.malformed("a stream chunk is not a JSON object", provider=self.name, model=request.model)
+        chunk = self._json_object(data, request, "chunk")
         if chunk.get("error"):
-            raise wire.stream_error(json.loads(redact(data, self._key)), provider=self.name, model=request.model)
+            raise wire.stream_error(self._scrubbed(data), provider=self.name, model=request.model)
         return chunk
 
     def _assembled(self, state: wire.ChatStreamState, request: Request, request_id: str | None,
@@ -130,11 +99,3 @@ class OpenAIChat:
             request_id=request_id,
             raw_finish_reason=raw_finish,
         )
-
-    def _map_error(self, status: int, parsed: Any, raw: str, headers: httpx.Headers, request_id: str | None,
-                   model: str) -> ProviderError:
-        # Servers echo parts of what they received (a mistyped key, a prompt): scrub the key first.
-        raw = redact(raw, self._key)
-        if parsed is not None:
-            parsed = json.loads(redact(json.dumps(parsed), self._key))
-        return wire.map_error(status, parsed, raw, headers, request_id, provider=self.name, model=model)

@@ -31,11 +31,24 @@ _patched: list[tuple[type, str, Any]] = []
 _lock = threading.Lock()
 
 
-def _sent_kwargs(adapter: Any, prepared: PreparedCall, request: Request, streaming: bool) -> tuple[dict, bool]:
+def _sent_kwargs(adapter: Any, prepared: PreparedCall, request: Request, streaming: bool) -> dict[str, Any]:
+    """The kwargs the SDK method is called with: the caller's own object in observe mode (kwargs_for); in
+    enforce mode the policy's changes, and a stream asked for a usage chunk (noted on `prepared`)."""
     sent = kwargs_for(adapter, prepared, request)
     if streaming and prepared.mode == "enforce" and hasattr(adapter, "ask_stream_usage"):
-        return adapter.ask_stream_usage(sent)
-    return sent, False
+        sent, prepared.injected_usage = adapter.ask_stream_usage(sent)
+    return sent
+
+
+def _returned(adapter: Any, prepared: PreparedCall, kwargs: dict[str, Any], coro: Any, out: Any,
+              proxy: type[_StreamProxyBase]) -> Any:
+    """What the caller gets once the pipeline ran: the SDK's result, or its stream wrapped so that the paused
+    pipeline settles and records when the stream ends."""
+    if isinstance(out, Handoff):
+        prepared.coro = coro
+        return proxy(prepared.result, adapter.accumulator(kwargs, prepared.injected_usage), prepared)
+    finish(prepared, *out)
+    return prepared.result
 
 
 def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
@@ -50,11 +63,7 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
         streaming = bool(kwargs.get("stream"))
 
         async def invoke(request: Request) -> Response:
-            if prepared.mode == "enforce":
-                sent, prepared.injected_usage = _sent_kwargs(adapter, prepared, request, streaming)
-            else:
-                sent = kwargs  # observe mode sends the caller's kwargs untouched
-            prepared.result = original(self, **sent)
+            prepared.result = original(self, **_sent_kwargs(adapter, prepared, request, streaming))
             if streaming:
                 return await Handoff()
             return adapter.to_response(prepared.result, request)
@@ -65,12 +74,7 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
         except BaseException as exc:
             finish(prepared, None, None, exc)
             raise
-        if isinstance(out, Handoff):
-            prepared.coro = coro
-            acc = adapter.accumulator(kwargs, prepared.injected_usage)
-            return SyncStreamProxy(prepared.result, acc, prepared)
-        finish(prepared, *out)
-        return prepared.result
+        return _returned(adapter, prepared, kwargs, coro, out, SyncStreamProxy)
 
     setattr(wrapper, MARK, original)
     return wrapper
@@ -88,11 +92,7 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
         streaming = bool(kwargs.get("stream"))
 
         async def invoke(request: Request) -> Response:
-            if prepared.mode == "enforce":
-                sent, prepared.injected_usage = _sent_kwargs(adapter, prepared, request, streaming)
-            else:
-                sent = kwargs  # observe mode sends the caller's kwargs untouched
-            prepared.result = await original(self, **sent)
+            prepared.result = await original(self, **_sent_kwargs(adapter, prepared, request, streaming))
             if streaming:
                 return await Handoff()
             return adapter.to_response(prepared.result, request)
@@ -103,12 +103,7 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
         except BaseException as exc:
             finish(prepared, None, None, exc)
             raise
-        if isinstance(out, Handoff):
-            prepared.coro = coro
-            acc = adapter.accumulator(kwargs, prepared.injected_usage)
-            return AsyncStreamProxy(prepared.result, acc, prepared)
-        finish(prepared, *out)
-        return prepared.result
+        return _returned(adapter, prepared, kwargs, coro, out, AsyncStreamProxy)
 
     setattr(wrapper, MARK, original)
     return wrapper

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
@@ -14,8 +13,6 @@ from cascadeflow.messages import Request, Response, StreamDone, StreamEvent
 from cascadeflow.providers import anthropic_wire as wire
 from cascadeflow.providers.json_http import JsonHttpAdapter
 from cascadeflow.providers.sse import sse_events
-
-log = logging.getLogger(__name__)
 
 
 class AnthropicMessages(JsonHttpAdapter):
@@ -74,7 +71,7 @@ class AnthropicMessages(JsonHttpAdapter):
         )
 
     def _parse(self, data: Any, request: Request, headers: httpx.Headers, latency_ms: float) -> Response:
-        request_id = self._http.request_id(headers) or (data.get("id") if isinstance(data, Mapping) else None)
+        request_id = self._request_id(data, headers)
         try:
             if data.get("type") == "error":
                 raise wire.stream_error(data, provider=self.name, model=request.model)

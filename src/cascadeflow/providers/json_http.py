@@ -82,6 +82,10 @@ class JsonHttpAdapter:
     def complete_sync(self, request: Request) -> Response:
         return run_sync(self.complete(request), what=f"{type(self).__name__}.complete_sync")
 
+    def _request_id(self, data: Any, headers: httpx.Headers) -> str | None:
+        """The provider's request id: its header, else the response body's `id`."""
+        return self._http.request_id(headers) or (data.get("id") if isinstance(data, Mapping) else None)
+
     def _stream_deadline(self, request: Request) -> float:
         return time.monotonic() + (request.timeout or self._http.options.timeouts.total)
 

@@ -3,7 +3,6 @@ OpenRouter, DeepSeek, vLLM, Ollama's /v1, the Hugging Face router, any base_url)
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -14,8 +13,6 @@ from cascadeflow.messages import Request, Response, StreamDone, StreamEvent
 from cascadeflow.providers import openai_wire as wire
 from cascadeflow.providers.json_http import JsonHttpAdapter
 from cascadeflow.providers.sse import sse_events
-
-log = logging.getLogger(__name__)
 
 
 class OpenAIChat(JsonHttpAdapter):
@@ -76,7 +73,7 @@ class OpenAIChat(JsonHttpAdapter):
         )
 
     def _parse(self, data: Any, request: Request, headers: httpx.Headers, latency_ms: float) -> Response:
-        request_id = self._http.request_id(headers) or (data.get("id") if isinstance(data, Mapping) else None)
+        request_id = self._request_id(data, headers)
         try:
             choice = data["choices"][0]
             message = choice.get("message") or {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +24,6 @@ from cascadeflow.runtime.budgets import budget_call_options, call_options
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, Runtime
 from cascadeflow.runtime.sync import run_sync
 
-log = logging.getLogger(__name__)
 
 def _default_runtime() -> Runtime:
     """The runtime used when none is given: the one `cascadeflow.init()` configured (or its defaults)."""

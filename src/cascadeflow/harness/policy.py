@@ -4,7 +4,6 @@ the tool-call cap, KPI model choice and the run budget; in observe mode it only 
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from cascadeflow.errors import BudgetExceeded, PolicyViolation, UnknownModelPriceError
@@ -21,7 +20,6 @@ from cascadeflow.trace.records import DecisionRecord
 if TYPE_CHECKING:
     from cascadeflow.harness.scope import RunScope
 
-log = logging.getLogger(__name__)
 
 VERDICT_ACTIONS = {"accept": 1.0, "escalate": 0.0}  # cascade decisions that carry a validator verdict
 COMPLETED = {"stop", "tool_calls"}  # finish reasons that count as a completed answer

@@ -9,7 +9,6 @@ would stop.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable
 
 from cascadeflow.errors import BadRequestError, ConfigurationError
@@ -22,8 +21,6 @@ from cascadeflow.replay.format import (
     estimate_message_tokens,
     estimate_tokens,
 )
-
-log = logging.getLogger(__name__)
 
 REPLAY_ID = "replay_id"
 

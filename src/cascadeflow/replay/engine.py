@@ -10,7 +10,6 @@ one at threshold 1 (every draft's score, and the strong tier's cost) decide ever
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -25,8 +24,6 @@ from cascadeflow.replay.format import ReplayDataset
 from cascadeflow.replay.report import QueryOutcome
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, CallOptions, Charge, Ledger, Runtime, Sink
 from cascadeflow.runtime.sync import run_sync
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]  # called with the number of queries just finished
 

@@ -7,7 +7,6 @@ through the runtime pipeline. Nothing is sent before the request and the budgets
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,9 +19,6 @@ from cascadeflow.pricing import PriceBook, usd_to_micro_limit
 from cascadeflow.runtime.budgets import budget_call_options, call_options
 from cascadeflow.runtime.pipeline import Charge, Overflow, Runtime
 from cascadeflow.runtime.sync import run_sync
-
-log = logging.getLogger(__name__)
-
 
 ModelSpec = str | ModelConfig | Sequence[str | ModelConfig] | Any  # Any: a routing.Route
 

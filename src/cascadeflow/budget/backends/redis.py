@@ -8,7 +8,6 @@ kept for `retention_seconds` (duplicate settles stay recognisable), then Redis d
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -24,8 +23,6 @@ from cascadeflow.budget.ledger import (
 )
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
 from cascadeflow.runtime.pipeline import Charge
-
-log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 0.5  # seconds; a dead store must not hold a call for long (the ledger then backs off)
 SOCKET_TIMEOUT = 2.0

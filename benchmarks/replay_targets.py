@@ -78,6 +78,15 @@ def _margin(folds, strong: str) -> float:  # type: ignore[no-untyped-def]
     return round(sum(shares) / len(shares), 4)
 
 
+def _print_folds(result: dict) -> None:
+    """Each fold's held-out result, then the pooled one and random routing at the same strong share."""
+    for i, fold in enumerate(result["folds"]):
+        flag = "" if fold["target_reached_on_calibration"] else "  [target not reached on calibration data]"
+        print(_line(f"fold {i} (t={fold['chosen_on_calibration']['threshold']:.4f})", fold["evaluated"]) + flag)
+    print(_line("pooled held-out", result["pooled"]))
+    print(_line("random routing, same strong share", result["random_at_same_fraction"]))
+
+
 def _line(name: str, p: dict) -> str:
     gap = "n/a" if p["gap_recovered"] is None else f"{p['gap_recovered']:.3f}"
     return (f"  {name:<34} strong calls {p['strong_call_fraction']:.3f}  cost frac {p['cost_fraction']:.3f}  "
@@ -96,11 +105,7 @@ async def run_target(name: str, spec: dict, data: Path, plots: Path | None) -> d
         label = "calibrated" if fit else "uncalibrated"
         out[label] = result
         print(f"{label} (threshold chosen on calibration data for {spec['target']:.0%} of strong-only quality):")
-        for i, fold in enumerate(result["folds"]):
-            flag = "" if fold["target_reached_on_calibration"] else "  [target not reached on calibration data]"
-            print(_line(f"fold {i} (t={fold['chosen_on_calibration']['threshold']:.4f})", fold["evaluated"]) + flag)
-        print(_line("pooled held-out", result["pooled"]))
-        print(_line("random routing, same strong share", result["random_at_same_fraction"]))
+        _print_folds(result)
         print(f"  signals in draft verdicts: {result['draft_signals']}")
         print(f"  why drafts were escalated: {result['escalation_causes']}")
     for target in spec.get("sensitivity", ()):
@@ -116,11 +121,7 @@ async def run_target(name: str, spec: dict, data: Path, plots: Path | None) -> d
         result = await cross_validate(folds, models, _quality(True), target_quality=target, fit=True)
         out["calibrated_lower_bound_rule"] = {"margin": margin, "chosen_for": target, **result}
         print(f"calibrated, lower-bound rule (chosen for {target:.3f} = target + {margin:.3f}):")
-        for i, fold in enumerate(result["folds"]):
-            flag = "" if fold["target_reached_on_calibration"] else "  [target not reached on calibration data]"
-            print(_line(f"fold {i} (t={fold['chosen_on_calibration']['threshold']:.4f})", fold["evaluated"]) + flag)
-        print(_line("pooled held-out", result["pooled"]))
-        print(_line("random routing, same strong share", result["random_at_same_fraction"]))
+        _print_folds(result)
     for target in spec.get("calibrated_sensitivity", ()):
         result = await cross_validate(folds, models, _quality(True), target_quality=target, fit=True)
         out.setdefault("calibrated_sensitivity", {})[str(target)] = result["pooled"]

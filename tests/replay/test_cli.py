@@ -85,3 +85,28 @@ def test_budget_what_if_reports_refused_queries(tmp_path):
     assert result.exit_code == 0, result.output
     point = json.loads(report.read_text())["operating_points"][0]
     assert point["details"]["refused"] == 3 and point["quality"] == 0.0
+
+
+def test_confidence_chooses_by_the_lower_bound_and_is_reported(tmp_path):
+    rows = [{"id": f"q{i}", "messages": [{"role": "user", "content": "x"}],
+             "answers": {"cheap": answer("a", True, confidence=0.9), "strong": answer("b", True)}}
+            for i in range(4)]
+    cal = write_jsonl(tmp_path / "cal.jsonl", [HEADER, *rows])
+    ev = write_jsonl(tmp_path / "ev.jsonl", [HEADER, *[{**r, "id": f"e{i}"} for i, r in enumerate(rows)]])
+    report = tmp_path / "r.json"
+    result = runner.invoke(app, ["replay", "run", str(ev), "--models", "cheap,strong", "--calibrate-on", str(cal),
+                                 "--no-fit-calibration", "--signals", "structure,logprob", "--target-quality",
+                                 "0.95", "--confidence", "0.95", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    target = json.loads(report.read_text())["target"]
+    assert target["confidence"] == 0.95 and target["evaluated"]["quality"] == 1.0
+    assert "at 95% confidence" in " ".join(result.output.split())
+
+
+def test_a_bad_confidence_or_one_without_a_target_is_an_error(tmp_path):
+    path = tmp_path / "x.jsonl"
+    alone = runner.invoke(app, ["replay", "run", str(path), "--models", "a,b", "--sweep", "--confidence", "0.9"])
+    assert alone.exit_code == 2 and "--target-quality" in alone.output
+    bad = runner.invoke(app, ["replay", "run", str(path), "--models", "a,b", "--target-quality", "0.9",
+                              "--calibrate-on", str(path), "--confidence", "1.5"])
+    assert bad.exit_code == 2 and "confidence" in bad.output

@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from replay_fixtures import HEADER, answer, write_jsonl
 
+from cascadeflow.errors import ConfigurationError
 from cascadeflow.pricing import PriceBook
 from cascadeflow.replay.format import load_dataset
 from cascadeflow.replay.report import (
@@ -68,6 +69,8 @@ def test_policy_point_by_hand(tmp_path):
     assert p.cost_usd == pytest.approx(float(CHEAP * 4 + STRONG))
     assert p.cost_fraction == pytest.approx(float((CHEAP * 4 + STRONG) / (STRONG * 4)))
     assert p.details["draft_acceptance"] == 0.75
+    # per-query difference to strong-only: (0, 0, -1, 0); mean -0.25, sample variance 0.25, SE sqrt(0.25/4)
+    assert p.paired_se == pytest.approx(0.25)
 
 
 def test_choose_threshold_takes_the_cheapest_point_reaching_the_target(four):
@@ -79,3 +82,27 @@ def test_choose_threshold_takes_the_cheapest_point_reaching_the_target(four):
     assert choose_threshold(pts, 0.95).name == "c"
     assert choose_threshold(pts, 1.0).name == "a"
     assert choose_threshold(pts, 1.01) is None
+
+
+def test_a_confidence_discounts_each_point_by_its_paired_standard_error(four):
+    ref = reference(four, "cheap", "strong", PriceBook())  # q_strong 0.5
+    from cascadeflow.replay.report import lower_quality_fraction, point
+    pts = [point("a", ref, threshold=0.9, strong_fraction=0.9, cost=Decimal(3), quality=0.5, paired_se=0.0),
+           point("c", ref, threshold=0.7, strong_fraction=0.7, cost=Decimal("2.5"), quality=0.48, paired_se=0.01)]
+    # c measures 0.96 of strong-only; its 95% lower bound is (0.48 - 1.6449 * 0.01) / 0.5 = 0.9271
+    assert lower_quality_fraction(pts[1], 0.95) == pytest.approx(0.92710, abs=1e-5)
+    assert choose_threshold(pts, 0.95).name == "c"
+    assert choose_threshold(pts, 0.95, confidence=0.95).name == "a"
+    assert choose_threshold(pts, 0.95, confidence=0.5).name == "c"  # z = 0: the plain rule
+    assert choose_threshold(pts, 0.92, confidence=0.95).name == "c"
+
+
+def test_a_confidence_needs_policy_points_and_a_level_in_range(four):
+    ref = reference(four, "cheap", "strong", PriceBook())
+    from cascadeflow.replay.report import point
+    bare = [point("b", ref, threshold=0.5, strong_fraction=0.5, cost=Decimal(2), quality=0.5)]
+    with pytest.raises(ValueError, match="paired_se"):
+        choose_threshold(bare, 0.95, confidence=0.9)
+    for bad in (1.0, 0.4, True, "0.95"):
+        with pytest.raises(ConfigurationError, match="confidence"):
+            choose_threshold(bare, 0.95, confidence=bad)

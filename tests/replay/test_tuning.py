@@ -85,6 +85,20 @@ async def test_a_lower_target_picks_a_cheaper_threshold(cal, ev):
     assert tuning.chosen.quality == pytest.approx(4 / 5) and tuning.chosen.strong_call_fraction == 0.2
 
 
+async def test_a_confidence_chooses_by_the_lower_bound_on_calibration(cal, ev):
+    tuning = await tune_threshold(agent(), ev, target_quality=0.8, calibrate_on=cal, confidence=0.95)
+    # 0.6 measures 4/5 but its per-query differences to strong-only (0, 0, -1, 0, 0) have SE 0.2, so its
+    # lower bound is 0.8 - 1.645 * 0.2 = 0.47; 0.8 is right on every calibration query (SE 0)
+    assert tuning.threshold == pytest.approx(0.8) and tuning.target_reached
+    assert tuning.chosen.paired_se == pytest.approx(0.0)
+    assert tuning.confidence == 0.95 and tuning.to_dict()["confidence"] == 0.95
+
+
+async def test_a_bad_confidence_is_refused_before_any_replay(cal, ev):
+    with pytest.raises(ConfigurationError, match="confidence"):
+        await tune_threshold(agent(), ev, target_quality=0.8, calibrate_on=cal, confidence=1.2)
+
+
 async def test_an_unreachable_target_falls_back_to_the_best_quality_and_says_so(cal, ev):
     tuning = await tune_threshold(agent(), ev, target_quality=1.4, calibrate_on=cal)
     assert not tuning.target_reached and tuning.chosen.quality == 1.0

@@ -90,8 +90,9 @@ def _print(result: dict) -> None:
                             target.get("random_at_same_fraction")) if r]
         names = ("calibration", "held-out", "random")  # random: routing at the held-out strong share
         rows = [{**row, "name": name} for row, name in zip(rows, names, strict=False)]
-        console.print(_table(escape(f"target {target['target_quality_fraction']:.0%} of strong-only quality, "
-                                    f"threshold chosen on {target['calibration_dataset']}"), rows))
+        bound = f" at {target['confidence']:.0%} confidence" if target.get("confidence") else ""
+        console.print(_table(escape(f"target {target['target_quality_fraction']:.0%} of strong-only quality"
+                                    f"{bound}, threshold chosen on {target['calibration_dataset']}"), rows))
         if target.get("note"):
             console.print(target["note"])
     if result.get("draft_signals"):
@@ -109,6 +110,9 @@ def run_cmd(
                                       help="with --calibrate-on: fit the validator calibration there too")] = True,
     target_quality: Annotated[float | None, typer.Option(
         help="share of strong-only quality to reach, e.g. 0.95")] = None,
+    confidence: Annotated[float | None, typer.Option(
+        help="with --target-quality: choose by the one-sided lower confidence bound of the quality on the "
+             "calibration data at this level, e.g. 0.95 (default: by the quality as measured)")] = None,
     signals: Annotated[str | None, typer.Option(help="built-in validator signals to use, comma-separated")] = None,
     budget: Annotated[float | None, typer.Option(
         help="what-if: one budget in USD over the whole replay, spent in query order")] = None,
@@ -118,9 +122,14 @@ def run_cmd(
     """Run the real cascade over recorded answers and report cost and quality against baselines."""
     if threshold is None and not do_sweep and target_quality is None:
         raise _fail(ValueError("give --threshold T, --sweep, or --target-quality Q with --calibrate-on"))
+    if confidence is not None and target_quality is None:
+        raise _fail(ValueError("--confidence applies to --target-quality; give both"))
     try:
-        result = _run(dataset_path, models, threshold, do_sweep, calibrate_on, fit, target_quality, signals,
-                      budget)
+        from cascadeflow.replay.report import check_confidence
+
+        check_confidence(confidence)
+        result = _run(dataset_path, models, threshold, do_sweep, calibrate_on, fit, target_quality, confidence,
+                      signals, budget)
     except CascadeflowError as exc:
         raise _fail(exc) from None
     _print(result)
@@ -141,7 +150,8 @@ def run_cmd(
 
 
 def _run(dataset_path: Path, models: str, threshold: float | None, do_sweep: bool, calibrate_on: Path | None,
-         fit: bool, target_quality: float | None, signals: str | None, budget: float | None) -> dict:
+         fit: bool, target_quality: float | None, confidence: float | None, signals: str | None,
+         budget: float | None) -> dict:
     from cascadeflow.cascade.quality import QualityConfig
     from cascadeflow.replay.engine import ReplaySetup, fit_calibration, with_calibration
     from cascadeflow.replay.format import load_dataset
@@ -171,7 +181,8 @@ def _run(dataset_path: Path, models: str, threshold: float | None, do_sweep: boo
                 fitted = await fit_calibration(calibration)
                 setup, calibration = with_calibration(setup, fitted), with_calibration(calibration, fitted)
             study = await run_study(dataset, setup, threshold=threshold, do_sweep=do_sweep,
-                                    calibration=calibration, target_quality=target_quality, progress=advance)
+                                    calibration=calibration, target_quality=target_quality,
+                                    confidence=confidence, progress=advance)
             out = study.to_dict()
             out["calibrated"] = calibration is not None and fit
             return out

@@ -8,11 +8,14 @@ query to the strong model exactly when the cheap answer is worse than the strong
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from statistics import NormalDist
 from typing import Any
 
+from cascadeflow.errors import ConfigurationError
 from cascadeflow.messages import Usage
 from cascadeflow.pricing import PriceBook
 from cascadeflow.replay.format import ReplayDataset, estimate_message_tokens, estimate_tokens
@@ -71,6 +74,9 @@ class OperatingPoint:
     gap_recovered: float | None
     n: int
     details: dict[str, Any] = field(default_factory=dict)
+    # standard error of the mean per-query difference (this policy's quality - strong-only quality) on the
+    # same queries; what `choose_threshold(confidence=...)` discounts. None for baselines.
+    paired_se: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,13 +134,30 @@ def reference(dataset: ReplayDataset, cheap: str, strong: str, price_book: Price
 
 
 def point(name: str, ref: Reference, *, threshold: float | None, strong_fraction: float, cost: Decimal,
-          quality: float, **details: Any) -> OperatingPoint:
+          quality: float, paired_se: float | None = None, **details: Any) -> OperatingPoint:
     gap = ref.q_strong - ref.q_cheap
     return OperatingPoint(
         name=name, threshold=threshold, strong_call_fraction=strong_fraction, cost_usd=float(cost),
         cost_fraction=float(cost / ref.strong_total) if ref.strong_total else 0.0, quality=quality,
         quality_fraction=quality / ref.q_strong if ref.q_strong else 0.0,
-        gap_recovered=(quality - ref.q_cheap) / gap if gap > 0 else None, n=ref.n, details=details)
+        gap_recovered=(quality - ref.q_cheap) / gap if gap > 0 else None, n=ref.n, details=details,
+        paired_se=paired_se)
+
+
+def paired_standard_error(qualities: Sequence[float], strong_quality: Sequence[float]) -> float:
+    """The standard error of the mean of (quality_i - strong_quality_i) over the same queries.
+
+    Pairing removes the variance both share: on queries both answer alike the difference is 0, so the
+    error reflects only the queries where the policy and the strong model disagree."""
+    n = len(qualities)
+    if n != len(strong_quality):
+        raise ValueError(f"{n} qualities for {len(strong_quality)} strong-model qualities")
+    if n < 2:
+        return 0.0
+    diffs = [q - s for q, s in zip(qualities, strong_quality, strict=True)]
+    mean = sum(diffs) / n
+    variance = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    return math.sqrt(variance / n)
 
 
 def policy_point(name: str, ref: Reference, outcomes: Sequence[QueryOutcome], *,
@@ -149,8 +172,9 @@ def policy_point(name: str, ref: Reference, outcomes: Sequence[QueryOutcome], *,
     # answered by the cheapest model (for two tiers the same as draft_accepted; kept for longer cascades)
     cheapest = sum(1 for o in outcomes if o.final_model == ref.cheap)
     extra = {"refused": totals.refused} if totals.refused else {}
+    se = paired_standard_error([o.quality for o in outcomes], ref.strong_quality)
     return point(name, ref, threshold=threshold, strong_fraction=strong_calls / ref.n, cost=totals.cost,
-                 quality=totals.quality or 0.0, draft_acceptance=cheapest / ref.n, **extra)
+                 quality=totals.quality or 0.0, paired_se=se, draft_acceptance=cheapest / ref.n, **extra)
 
 
 def baselines(ref: Reference, strong_fraction: float | None = None) -> list[OperatingPoint]:
@@ -181,9 +205,38 @@ def random_point(ref: Reference, fraction: float) -> OperatingPoint:
                  quality=quality)
 
 
-def choose_threshold(points: Sequence[OperatingPoint], target_quality_fraction: float) -> OperatingPoint | None:
-    """The cheapest operating point reaching the target share of strong-only quality (None: none does)."""
-    reaching = [p for p in points if p.threshold is not None and p.quality_fraction >= target_quality_fraction]
+def check_confidence(confidence: float | None) -> None:
+    """Refuse a confidence that is not a one-sided level in [0.5, 1) (0.5 is the plain rule)."""
+    if confidence is None:
+        return
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 <= confidence < 1:
+        raise ConfigurationError(f"confidence is a one-sided level in [0.5, 1) such as 0.95 (0.5: choose for the "
+                                 f"target exactly), got {confidence!r}")
+
+
+def lower_quality_fraction(p: OperatingPoint, confidence: float | None) -> float:
+    """The point's quality share, less z standard errors of its paired difference to the strong model
+    (z of the one-sided `confidence`; None: the share as measured)."""
+    if confidence is None:
+        return p.quality_fraction
+    if p.paired_se is None:
+        raise ValueError(f"operating point {p.name!r} has no paired_se; a confidence needs policy points")
+    if p.quality_fraction <= 0:
+        return p.quality_fraction
+    q_strong = p.quality / p.quality_fraction
+    return (p.quality - NormalDist().inv_cdf(confidence) * p.paired_se) / q_strong
+
+
+def choose_threshold(points: Sequence[OperatingPoint], target_quality_fraction: float,
+                     confidence: float | None = None) -> OperatingPoint | None:
+    """The cheapest operating point reaching the target share of strong-only quality (None: none does).
+
+    With `confidence` (e.g. 0.95) a point must reach the target by the one-sided lower confidence bound of
+    its paired difference to the strong model, not by its measured share: a threshold that only just
+    reaches the target on calibration data falls short on new data about half the time."""
+    check_confidence(confidence)
+    reaching = [p for p in points if p.threshold is not None
+                and lower_quality_fraction(p, confidence) >= target_quality_fraction]
     if not reaching:
         return None
     return min(reaching, key=lambda p: (p.cost_usd, -p.quality, p.threshold))

@@ -18,6 +18,7 @@ from cascadeflow.replay.report import (
     QueryOutcome,
     Reference,
     baselines,
+    check_confidence,
     choose_threshold,
     policy_point,
     random_point,
@@ -93,13 +94,16 @@ async def sweep_points(setup: ReplaySetup, ref: Reference, *, progress: Progress
 
 async def run_study(dataset: ReplayDataset, setup: ReplaySetup, *, threshold: float | None = None,
                     do_sweep: bool = False, calibration: ReplaySetup | None = None,
-                    target_quality: float | None = None, progress: Progress | None = None) -> StudyResult:
-    """Evaluate `setup` on `dataset`; with a target, the threshold is chosen on `calibration` only."""
+                    target_quality: float | None = None, confidence: float | None = None,
+                    progress: Progress | None = None) -> StudyResult:
+    """Evaluate `setup` on `dataset`; with a target, the threshold is chosen on `calibration` only (with
+    `confidence`, by the lower confidence bound of its quality there: see `choose_threshold`)."""
     if target_quality is not None and calibration is None:
         raise ConfigurationError("--target-quality needs calibration data (--calibrate-on TRAIN.jsonl) that is "
                                  "not the evaluated data")
     if target_quality is not None and not 0 < target_quality <= 1.5:
         raise ConfigurationError(f"target quality is a share of strong-only quality (e.g. 0.95), got {target_quality}")
+    check_confidence(confidence)
     cheap, strong = setup.models[0], setup.models[-1]
     ref = reference(dataset, cheap, strong, setup.price_book)
     study = StudyResult(dataset.name, setup.models, len(dataset.queries))
@@ -110,7 +114,7 @@ async def run_study(dataset: ReplayDataset, setup: ReplaySetup, *, threshold: fl
         study.points.append(policy_point("cascade", ref, outcomes, threshold=threshold))
         study.draft_signals = study.draft_signals or signal_counts(outcomes)
     if target_quality is not None and calibration is not None:
-        study.target = await _target(setup, ref, calibration, target_quality, progress)
+        study.target = await _target(setup, ref, calibration, target_quality, confidence, progress)
     fractions = sorted({round(p.strong_call_fraction, 4) for p in study.points})
     study.baselines = baselines(ref) + [random_point(ref, f) for f in fractions]
     return study
@@ -124,12 +128,13 @@ def run_study_sync(dataset: ReplayDataset, setup: ReplaySetup, **options: Any) -
 
 
 async def _target(setup: ReplaySetup, ref: Reference, calibration: ReplaySetup, target: float,
-                  progress: Progress | None) -> dict[str, Any]:
+                  confidence: float | None, progress: Progress | None) -> dict[str, Any]:
     cal_ref = reference(calibration.dataset, calibration.models[0], calibration.models[-1],
                         calibration.price_book)
     cal_points, _ = await sweep_points(calibration, cal_ref, progress=progress)
-    chosen = choose_threshold(cal_points, target)
-    out: dict[str, Any] = {"target_quality_fraction": target, "calibration_dataset": calibration.dataset.name,
+    chosen = choose_threshold(cal_points, target, confidence)
+    out: dict[str, Any] = {"target_quality_fraction": target, "confidence": confidence,
+                           "calibration_dataset": calibration.dataset.name,
                            "calibration_n": len(calibration.dataset.queries),
                            "chosen_on_calibration": chosen.to_dict() if chosen else None}
     if chosen is None:
@@ -145,14 +150,15 @@ async def _target(setup: ReplaySetup, ref: Reference, calibration: ReplaySetup, 
 
 
 async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], models: Sequence[str],
-                         quality: Any, *, target_quality: float, fit: bool,
+                         quality: Any, *, target_quality: float, fit: bool, confidence: float | None = None,
                          progress: Progress | None = None, price_book: PriceBook | None = None) -> dict[str, Any]:
-    """Per fold: fit the calibration (optional) and choose the threshold on the training part, then run the
-    real engine at that threshold on the held-out part. The pooled point covers every held-out query once.
-    When no threshold reaches the target on a training part, its highest-quality threshold is used and the
-    fold says so."""
+    """Per fold: fit the calibration (optional) and choose the threshold on the training part (with
+    `confidence`, by the lower confidence bound of its quality there), then run the real engine at that
+    threshold on the held-out part. The pooled point covers every held-out query once. When no threshold
+    reaches the target on a training part, its highest-quality threshold is used and the fold says so."""
     from cascadeflow.replay.engine import fit_calibration, with_calibration
 
+    check_confidence(confidence)
     per_fold, pooled_queries, pooled_outcomes = [], [], []
     for train, test in folds:
         cal_setup = ReplaySetup.build(train, models, quality, price_book=price_book)
@@ -162,7 +168,7 @@ async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], m
             cal_setup, eval_setup = with_calibration(cal_setup, fitted), with_calibration(eval_setup, fitted)
         cal_ref = reference(train, cal_setup.models[0], cal_setup.models[-1], cal_setup.price_book)
         cal_points, _ = await sweep_points(cal_setup, cal_ref, progress=progress)
-        chosen = choose_threshold(cal_points, target_quality)
+        chosen = choose_threshold(cal_points, target_quality, confidence)
         reached = chosen is not None
         if chosen is None:
             chosen = max(cal_points, key=lambda p: (p.quality, -p.cost_usd))
@@ -177,7 +183,8 @@ async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], m
     first = ReplaySetup.build(union, models, quality, price_book=price_book)
     ref = reference(union, first.models[0], first.models[-1], first.price_book)
     pooled = policy_point("cascade (pooled held-out)", ref, pooled_outcomes, threshold=None)
-    return {"target_quality_fraction": target_quality, "calibration_fitted": fit, "folds": per_fold,
+    return {"target_quality_fraction": target_quality, "confidence": confidence, "calibration_fitted": fit,
+            "folds": per_fold,
             "pooled": pooled.to_dict(), "random_at_same_fraction": random_point(ref, pooled.strong_call_fraction
                                                                                 ).to_dict(),
             "baselines": [b.to_dict() for b in baselines(ref)], "draft_signals": signal_counts(pooled_outcomes),

@@ -23,7 +23,8 @@ def _pyplot():  # type: ignore[no-untyped-def]
 def plot_operating_points(path: str | Path, title: str, sweep: Sequence[OperatingPoint],
                           baselines: Sequence[OperatingPoint], chosen: OperatingPoint | None = None,
                           chosen_label: str | None = None, *, target: float = 0.95,
-                          more_sweeps: Mapping[str, Sequence[OperatingPoint]] | None = None) -> Path:
+                          more_sweeps: Mapping[str, Sequence[OperatingPoint]] | None = None,
+                          more_points: Mapping[str, OperatingPoint] | None = None) -> Path:
     """Write a PNG: x = cost as a share of strong-only, y = quality as a share of strong-only.
 
     Random routing's expectation is linear in its strong share, so it is drawn as the line from cheap-only
@@ -51,6 +52,9 @@ def plot_operating_points(path: str | Path, title: str, sweep: Sequence[Operatin
     if chosen is not None:
         ax.plot([chosen.cost_fraction], [chosen.quality_fraction], "o", mfc="none", mec="tab:red", ms=14,
                 label=chosen_label or ("chosen" if chosen.threshold is None else f"chosen (t={chosen.threshold:.3f})"))
+    for (label, extra_point), marker in zip((more_points or {}).items(), ("^", "v", "P"), strict=False):
+        ax.plot([extra_point.cost_fraction], [extra_point.quality_fraction], marker, color="tab:brown", ms=9,
+                label=label)
     ax.axhline(target, color="tab:red", lw=0.8, ls=":", label=f"{target:.0%} of strong-only quality")
     ax.set_xlabel("cost (share of strong-only)")
     ax.set_ylabel("quality (share of strong-only)")

@@ -46,7 +46,7 @@ class ThresholdTuning:
     random_at_same_fraction: OperatingPoint
     quality_config: QualityConfig  # the agent's config at this threshold (with the fitted calibration, if any)
     folds: list[dict[str, Any]] = field(default_factory=list)
-    confidence: float | None = None  # the lower-bound rule's level; None: chosen for the target as measured
+    confidence: float | None = None  # the paired rule's one-sided level; None: chosen for the target as measured
 
     def to_dict(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "target_quality_fraction": self.target_quality,

@@ -162,3 +162,26 @@ async def test_end_leaves_content_out_of_the_record_only_when_no_sink_records_it
     await _one_call(runtime, "end", budget=1.0, mode="observe")
     assert unknown.records[0].prompt == [{"role": "user", "content": "hello there"}]
     assert unknown.records[0].answer == "answer" and quiet.records[1] is unknown.records[0]
+
+
+@pytest.mark.parametrize("max_tokens", [50, None])
+@pytest.mark.parametrize("model_name", [None, "m", "other"])
+def test_fit_to_cap_returns_what_with_returns_for_the_same_changes(max_tokens, model_name) -> None:
+    runtime = Runtime()
+    request = build_request("hello there", model="m", max_tokens=max_tokens)
+    call = runtime.new_call(model_requested=MODEL.id)
+    fitted, original, _ = runtime.fit_to_cap(MODEL, request, call, model_name=model_name)
+    wanted = runtime.max_tokens_for(MODEL, request)
+    expected = request.with_(max_tokens=wanted, **({} if model_name is None else {"model": model_name}))
+    assert fitted == expected and (fitted is request) == (expected is request)
+    assert type(fitted.max_tokens) is type(expected.max_tokens) and original == wanted
+
+
+def test_fit_to_cap_sets_the_compute_cap_for_each_model_it_is_given() -> None:
+    runtime = Runtime()
+    priced = MODEL
+    compute = ModelConfig(name="c", provider="openai", compute_cost_per_hour=3.6)
+    request = build_request("hello there", model="m", max_tokens=50)
+    for model in (priced, compute, priced, compute):
+        fitted, _, _ = runtime.fit_to_cap(model, request, runtime.new_call(), model_name=model.name)
+        assert (fitted.max_compute_seconds is not None) == (model is compute)

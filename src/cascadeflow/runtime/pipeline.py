@@ -234,6 +234,7 @@ class Runtime:
         self.lease_seconds = lease_seconds
         self.listeners = listeners or []
         self._price_version: tuple[PriceBook | None, str] = (None, "")  # (price book, its version)
+        self._compute_priced: tuple[PriceBook | None, ModelConfig | None, bool] = (None, None, False)  # last seen
 
     def new_call(
         self,
@@ -250,7 +251,7 @@ class Runtime:
         """Start a top-level call: picks up the current run scope and the budgets that apply to it."""
         scope = CURRENT_SCOPE.get()
         options = CALL_OPTIONS.get()
-        all_charges = list(charges or [])
+        all_charges = list(charges) if charges else []
         if options is not None:
             all_charges.extend(options.charges)
             if budget_limit_micro is None:
@@ -303,13 +304,21 @@ class Runtime:
                 worst = self.price_book.worst_case(model, input_bound, max_tokens)
                 call.decide("switch_model", f"max_tokens lowered {original} -> {max_tokens} to fit the "
                                             f"per-call cap", model_requested=model.id, model_used=model.id)
-        changes: dict[str, Any] = {"max_tokens": max_tokens}
-        if model_name is not None:
-            changes["model"] = model_name
-        if self.price_book.rates(model).compute_per_hour is not None:
+        book, seen, compute_priced = self._compute_priced
+        if book is not self.price_book or seen is not model:  # rates of a frozen ModelConfig do not change
+            compute_priced = self.price_book.rates(model).compute_per_hour is not None
+            self._compute_priced = (self.price_book, model, compute_priced)
+        if compute_priced:
             # A compute-priced model costs machine time: the provider stops when the reserved time is used.
             seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S
-            changes["max_compute_seconds"] = seconds
+            changes: dict[str, Any] = {"max_tokens": max_tokens, "max_compute_seconds": seconds}
+        elif request.max_tokens is max_tokens and (model_name is None or (
+                type(request.model) is type(model_name) and request.model == model_name)):
+            return request, original, worst  # what with_() returns for these unchanged values, unbuilt
+        else:
+            changes = {"max_tokens": max_tokens}
+        if model_name is not None:
+            changes["model"] = model_name
         return request.with_(**changes), original, worst
 
     def _largest_fitting(self, model: ModelConfig, input_bound: int, room: Decimal, upper: int) -> int:

@@ -111,7 +111,7 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedC
     """Build the neutral view of an SDK call; None when it cannot be understood (the call passes through)."""
     try:
         view = adapter.to_request(kwargs)
-        name = str(kwargs["model"])
+        name = view.model  # every adapter's view carries str(kwargs["model"])
     except Exception as exc:  # noqa: BLE001 - an SDK shape we do not know must not break the user's call
         log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__, exc)
         return None

@@ -93,8 +93,10 @@ class ChatCompletionsAdapter:
         max_tokens = kwargs.get("max_completion_tokens")
         if max_tokens is None or not _given(max_tokens):  # `is None` first: the usual absent keys cost no call
             max_tokens = kwargs.get("max_tokens")
-            max_tokens = max_tokens if max_tokens is None or _given(max_tokens) else None
+            max_tokens = max_tokens if max_tokens is None or type(max_tokens) is int or _given(max_tokens) else None
         tools, tool_choice = kwargs.get("tools"), kwargs.get("tool_choice")
+        if tools is None and tool_choice is None:  # the usual call: positional, tools and tool_choice default
+            return Request(tuple(messages), str(kwargs["model"]), max_tokens)
         return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens,
                        tools=_tools(tools) if tools is not None and _given(tools) else (),
                        tool_choice=tool_choice if tool_choice is not None and _given(tool_choice) else None)

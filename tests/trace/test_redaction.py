@@ -79,3 +79,56 @@ def test_every_listed_prefix_is_checked_before_the_secret_pattern_runs(prefix):
     body = "A1B2C3D4E5F6G7H8I9J0K1L2M3N4O5P6"  # long enough, and in every pattern's alphabet
     out = redact_text(f"note {prefix}{body} end")
     assert REDACTED in out and body[:16] not in out
+
+
+def _reference_line(record, record_content=False):
+    """The line as `json.dumps` writes the record's own dict (to_dict), secret-named metadata keys replaced."""
+    from cascadeflow.trace.redact import SECRET_KEY_PATTERN, _jsonable
+
+    def keys(value):
+        if isinstance(value, dict):
+            return {k: REDACTED if isinstance(k, str) and SECRET_KEY_PATTERN.search(k) else keys(v)
+                    for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [keys(v) for v in value]
+        return value
+
+    out = record.to_dict()
+    safe = keys(record.metadata)
+    out["metadata"] = safe
+    names = {f.name for f in _fields()}
+    for key in record.metadata:
+        if key not in names:  # lifted to the top level by to_dict
+            out[key] = safe[key]
+    if not record_content:
+        out.pop("prompt", None)
+        out.pop("answer", None)
+    return redact_text(json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=_jsonable))
+
+
+def _fields():
+    from dataclasses import fields
+
+    from cascadeflow.trace.records import AuditRecord
+
+    return fields(AuditRecord)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"metadata": {}},
+    {"metadata": {"nested": {"a": [1, 2.5, None, {"b": "ünïcødé ✓ 日本"}], "t": (1, "x")}, "n": None}},
+    {"metadata": {"api_key": "plain", "inner": {"password": "p", "ok": [{"secret": 1}]}, "user": "Zoë"}},
+    {"cost_usd": 1e-05, "latency_ms": 0.1 + 0.2, "budget_remaining": None, "input_tokens": 0},
+    {"cost_usd": float("inf"), "latency_ms": float("nan"), "budget_remaining": -0.0},
+    {"routing_reason": "line\nbreak \"quoted\" \\ back\tslash \x00 \u2028", "error": "sk-abcdefghijklmnopqrstuvwx"},
+    {"metadata": {"day": __import__("datetime").date(2026, 6, 15), 3: "int key", "amount": 1.5e300}},
+    {"run_id": None, "user_id": None, "agent_id": "agent-ü", "tiers": []},
+])
+@pytest.mark.parametrize("record_content", [False, True])
+def test_the_line_is_byte_for_byte_json_dumps_of_the_records_dict(overrides, record_content):
+    record = make_record(**overrides)
+    if record_content:
+        record.prompt, record.answer = [{"role": "user", "content": "héllo"}], "ánswer"
+    assert record_line(record, record_content=record_content) == _reference_line(record, record_content)
+

@@ -405,6 +405,8 @@ class Runtime:
 
     def budget_remaining(self, call: CallContext) -> float | None:
         """The tightest remaining budget that applies to this call, in USD (None: no budget applies)."""
+        if call.budget_limit_micro is None and (self.ledger is None or not call.charges):
+            return None  # the usual observe-mode call: nothing applies, no list to build
         candidates: list[Decimal] = []
         if call.budget_limit_micro is not None:
             candidates.append(from_micro_usd(call.budget_limit_micro) - call.spent)

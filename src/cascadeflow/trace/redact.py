@@ -61,9 +61,14 @@ def _is_secret_key(key: Any) -> bool:
     return found
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # returned as they are: no keys inside
+
+
 def _redact_keys(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: (REDACTED if _is_secret_key(k) else _redact_keys(v)) for k, v in value.items()}
+        # scalars skip the call and the Mapping ABC check (the usual metadata value is a string or a number)
+        return {k: (REDACTED if _is_secret_key(k) else v if type(v) in _SCALARS else _redact_keys(v))
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_redact_keys(v) for v in value]
     return value
@@ -80,6 +85,17 @@ def _jsonable(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(default=_jsonable, ensure_ascii=False, separators=(",", ":"))
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode_string = getattr(json.encoder, "c_encode_basestring", None)
+
+
+def _encode(payload: dict[str, Any]) -> str:
+    """`_ENCODER.encode(payload)`: the same C encoder with the same settings, made directly (JSONEncoder.encode
+    re-checks its options and builds closures on every call). A fresh markers dict per call, as encode() uses,
+    keeps circular-reference detection and makes concurrent calls safe."""
+    if _c_make_encoder is None or _c_encode_string is None:
+        return _ENCODER.encode(payload)
+    return "".join(_c_make_encoder({}, _jsonable, _c_encode_string, None, ":", ",", False, False, True)(payload, 0))
 _FIELDS = tuple(f.name for f in fields(AuditRecord))
 _values = attrgetter(*_FIELDS)
 
@@ -106,7 +122,7 @@ def record_payload(record: AuditRecord, *, record_content: bool = False) -> dict
 def record_line(record: AuditRecord, *, record_content: bool = False) -> str:
     """One JSON line (no trailing newline) with secrets removed."""
     payload = record_payload(record, record_content=record_content)
-    return redact_text(_ENCODER.encode(payload))
+    return redact_text(_encode(payload))
 
 
 def redacted_dict(record: AuditRecord, *, record_content: bool = False) -> dict[str, Any]:

@@ -38,7 +38,8 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
         load_compliance(config.compliance)  # a bad preset fails here, not at the first call
     runtime = _build_runtime(config, price_book)
     with _lock:
-        _teardown()
+        _teardown()  # the previous runtime's sinks; the new ones are owned from here on
+        _owned_sinks.extend(runtime.sinks)
         global _config, _runtime
         _config, _runtime = config, runtime
         if config.instrument and config.mode != "off":
@@ -58,9 +59,7 @@ def _build_runtime(config: HarnessConfig, price_book: PriceBook | None) -> Runti
         from cascadeflow.trace.audit import open_sinks
 
         sinks = open_sinks(config.audit, record_content=config.record_content)
-    runtime = Runtime(price_book=price_book, ledger=ledger, sinks=sinks)
-    _owned_sinks.extend(sinks)
-    return runtime
+    return Runtime(price_book=price_book, ledger=ledger, sinks=sinks)
 
 
 def _teardown() -> None:
@@ -103,6 +102,7 @@ def default_runtime() -> Runtime:
     with _lock:
         if _runtime is None:
             _runtime = _build_runtime(_config, None)
+            _owned_sinks.extend(_runtime.sinks)
         return _runtime
 
 

@@ -5,16 +5,24 @@ Every record is written with a single `os.write` on an O_APPEND descriptor while
 Under that lock each writer re-checks that its descriptor still points at the live file (another process
 may have rotated it), rotates when the next line would pass `max_bytes`, and starts a fresh line if a killed
 writer left a torn one, so a torn fragment can never swallow a later record. Unix only (fcntl).
+
+With `background=True` the caller only enqueues the record; a daemon thread encodes and appends it the same
+way. The queue is bounded (a full queue blocks the caller, nothing is dropped) and `flush()`, `close()`,
+`cascadeflow.reset()` and interpreter exit drain it, but a process killed with SIGKILL (or a hard crash)
+loses what was still queued, which is why writes are synchronous by default.
 """
 
 from __future__ import annotations
 
+import atexit
 import errno
 import fcntl
 import logging
 import os
+import queue
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Self
 
@@ -27,6 +35,12 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_BACKUPS = 10
 FSYNC_POLICIES = ("never", "always")
+DEFAULT_QUEUE_SIZE = 10_000  # records a background sink holds before write() blocks
+MAX_BATCH = 1_000  # records the background writer takes off the queue at once
+BATCH_BYTES = 1024 * 1024  # at most this much in one background append
+BATCH_PAUSE_S = 0.5  # the background writer's pause once the queue is empty
+_STOP = object()  # tells a background writer thread to exit
+_background_sinks: weakref.WeakSet[JsonlSink] = weakref.WeakSet()  # drained at interpreter exit
 
 
 def rotated_path(path: Path, index: int) -> Path:
@@ -50,10 +64,16 @@ class JsonlSink:
     fsync: "never" (the OS flushes; records survive a process crash, not a power cut), "always" (fsync
     after every record), or a number of seconds (fsync when at least that long has passed since the last).
     max_bytes=None disables rotation. Prompts and answers are written only with record_content=True.
+    background=True: write() enqueues (at most `queue_size` records) and a daemon thread writes; see the
+    module docstring for what that gives up. Metadata values are encoded by that thread, so a nested object
+    the caller changes after the call may be logged as changed.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, max_bytes: int | None = DEFAULT_MAX_BYTES,
-                 backups: int = DEFAULT_BACKUPS, fsync: str | float = "never", record_content: bool = False):
+                 backups: int = DEFAULT_BACKUPS, fsync: str | float = "never", record_content: bool = False,
+                 background: bool = False, queue_size: int = DEFAULT_QUEUE_SIZE):
+        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+            raise ConfigurationError(f"queue_size must be a positive number of records, got {queue_size!r}")
         if max_bytes is not None and (isinstance(max_bytes, bool) or max_bytes <= 0):
             raise ConfigurationError(f"max_bytes must be a positive number of bytes or None, got {max_bytes!r}")
         if max_bytes is not None and backups < 1:
@@ -64,6 +84,8 @@ class JsonlSink:
         self.backups = backups
         self.fsync = _check_fsync(fsync)
         self.record_content = record_content
+        self.background = background
+        self.queue_size = queue_size
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._pid = -1
         self._fd = -1
@@ -72,6 +94,9 @@ class JsonlSink:
         self._end = -1  # the file's size right after our last write to it
         self._thread_lock = threading.Lock()
         self._last_sync = time.monotonic()
+        self._queue: queue.Queue[object] | None = None  # background mode, in the process that started it
+        self._writer: threading.Thread | None = None
+        self._enqueue_lock = threading.Lock()
         self._ensure_process()
 
     def __repr__(self) -> str:
@@ -80,23 +105,40 @@ class JsonlSink:
     def __getstate__(self) -> dict[str, object]:
         # Picklable for worker processes: only the settings travel; descriptors are reopened on first use.
         return {"path": self.path, "max_bytes": self.max_bytes, "backups": self.backups, "fsync": self.fsync,
-                "record_content": self.record_content}
+                "record_content": self.record_content, "background": self.background,
+                "queue_size": self.queue_size}
 
     def __setstate__(self, state: dict[str, object]) -> None:
+        state.setdefault("background", False)
+        state.setdefault("queue_size", DEFAULT_QUEUE_SIZE)
         self.__dict__.update(state)
         self._pid, self._fd, self._lock_fd = -1, -1, -1
         self._inode, self._end = (-1, -1), -1
         self._thread_lock = threading.Lock()
         self._last_sync = time.monotonic()
+        self._queue, self._writer = None, None
+        self._enqueue_lock = threading.Lock()
 
     def _ensure_process(self) -> None:
-        # After fork the child gets its own descriptors and a fresh thread lock (the parent's may be held).
+        # After fork the child gets its own descriptors and a fresh thread lock (the parent's may be held); a
+        # background sink gets a fresh queue and thread (the parent's thread did not fork, and the records
+        # in the inherited queue are the parent's to write).
         if self._pid == os.getpid():
             return
         self._thread_lock = threading.Lock()
         self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self._fd = self._open_log()
         self._pid = os.getpid()
+        self._queue, self._writer = None, None
+        self._enqueue_lock = threading.Lock()
+        self._wake = threading.Event()
+        if self.background:
+            self._queue = queue.Queue(self.queue_size)
+            self._writer = threading.Thread(target=self._drain, args=(self._queue,), daemon=True,
+                                             name=f"cascadeflow-audit-{self.path.name}")
+            self._writer.start()
+            _background_sinks.add(self)
+            _drain_at_process_exit()
 
     def _open_log(self) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -106,7 +148,22 @@ class JsonlSink:
         return fd
 
     def write(self, record: AuditRecord) -> None:
-        """Append one record; returns only once the whole line is in the file (fsync per policy)."""
+        """Append one record; returns only once the whole line is in the file (fsync per policy). In
+        background mode it returns once the record is queued (blocking while the queue is full)."""
+        if self._queue is not None and self._pid == os.getpid() and self._enqueue(record):
+            return
+        self._write_record(record)
+
+    def _enqueue(self, item: object) -> bool:
+        # Under the lock close() takes to retire the queue, so nothing is put behind its stop marker.
+        with self._enqueue_lock:
+            pending = self._queue
+            if pending is None:
+                return False
+            pending.put(item)  # blocks while full; the writer thread keeps taking items off
+            return True
+
+    def _write_record(self, record: AuditRecord) -> None:
         # json.dumps escapes line breaks, so the line needs no check for them
         self._append(record_line(record, record_content=self.record_content).encode("utf-8") + b"\n")
 
@@ -114,7 +171,69 @@ class JsonlSink:
         """Append one already-serialised JSON line (no newline inside)."""
         if "\n" in line or "\r" in line:
             raise ConfigurationError("an audit line must not contain a line break; serialise with json.dumps")
-        self._append(line.encode("utf-8") + b"\n")
+        data = line.encode("utf-8") + b"\n"
+        if self._queue is not None and self._pid == os.getpid() and self._enqueue(data):
+            return  # behind the records queued before it
+        self._append(data)
+
+    def _drain(self, pending: queue.Queue[object]) -> None:
+        """The background writer thread: writes queued records in order, many per locked append, until told
+        to stop. It pauses between batches (drain() and close() cut the pause short): a thread that wakes
+        often costs the calling threads far more than the writing itself (docs/bench/harness.md)."""
+        while True:
+            items = [pending.get()]  # waits while the queue is empty
+            while len(items) < MAX_BATCH:
+                try:
+                    items.append(pending.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                stop = self._write_batch(items)
+            finally:
+                for _ in items:
+                    pending.task_done()
+            if stop:
+                return
+            if len(items) < MAX_BATCH:  # the queue ran dry: let records gather unless someone waits for them
+                self._wake.wait(BATCH_PAUSE_S)
+                self._wake.clear()
+
+    def _write_batch(self, items: list[object]) -> bool:
+        """Encode and append `items`; True when the stop marker was among them (it comes last)."""
+        lines: list[bytes] = []
+        for item in items:
+            if item is _STOP:
+                break
+            try:
+                lines.append(item if isinstance(item, bytes) else
+                             record_line(item, record_content=self.record_content).encode("utf-8") + b"\n")  # type: ignore[arg-type]
+            except Exception:  # as in the synchronous path, a failed record is logged, not raised
+                log.exception("audit sink %r failed", self)
+        limit = self.max_bytes or BATCH_BYTES
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:  # one append per chunk, each small enough to rotate before as a single line would
+            if chunk and size + len(line) > min(limit, BATCH_BYTES):
+                self._append_logged(b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            self._append_logged(b"".join(chunk))
+        return items[-1] is _STOP
+
+    def _append_logged(self, data: bytes) -> None:
+        try:
+            self._append(data)
+        except Exception:
+            log.exception("audit sink %r failed", self)
+
+    def drain(self) -> None:
+        """Wait until every record queued so far is written (background mode; a no-op otherwise)."""
+        pending, writer = self._queue, self._writer
+        if self._pid == os.getpid() and pending is not None and writer is not None and writer.is_alive():
+            self._wake.set()
+            pending.join()
 
     def _append(self, data: bytes) -> None:
         self._ensure_process()
@@ -169,14 +288,25 @@ class JsonlSink:
             self._last_sync = now
 
     def flush(self) -> None:
-        """Force written records to disk now (whatever the fsync policy)."""
+        """Force written records to disk now (whatever the fsync policy), queued ones included."""
         if self._pid == os.getpid():
+            self.drain()
             with self._thread_lock:
                 os.fsync(self._fd)
 
     def close(self) -> None:
+        """Drain the queue (background mode), stop the writer thread and close the descriptors."""
         if self._pid != os.getpid():
             return
+        with self._enqueue_lock:  # from here on write() writes synchronously
+            pending, writer = self._queue, self._writer
+            self._queue, self._writer = None, None
+        if pending is not None and writer is not None:
+            if writer.is_alive():
+                pending.put(_STOP)  # after every queued record
+                self._wake.set()
+                writer.join()
+            _background_sinks.discard(self)
         with self._thread_lock:
             if self.fsync != "never":  # an interval policy may hold unsynced records from the last interval
                 os.fsync(self._fd)
@@ -192,6 +322,30 @@ class JsonlSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_exit_hook_pid = -1  # the process whose multiprocessing exit hook is registered
+
+
+def _drain_at_process_exit() -> None:
+    """multiprocessing ends its child processes with os._exit, which skips atexit: its own exit hook (run
+    by those children) drains background sinks there too."""
+    global _exit_hook_pid
+    if _exit_hook_pid != os.getpid():
+        from multiprocessing import util
+
+        util.Finalize(None, _drain_at_exit, exitpriority=100)
+        _exit_hook_pid = os.getpid()
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    # Daemon threads are stopped without warning at exit: write what background sinks still hold first.
+    for sink in list(_background_sinks):
+        try:
+            sink.close()
+        except Exception:
+            log.exception("closing audit sink %r at exit failed", sink)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -1,0 +1,196 @@
+"""JsonlSink(background=True): records are queued by the caller and written by a daemon thread, in order,
+without loss, and drained by flush(), close(), cascadeflow.reset() and interpreter exit."""
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from audit_factory import make_record, write_with, write_with_inherited
+
+from cascadeflow import harness
+from cascadeflow.errors import ConfigurationError
+from cascadeflow.trace import jsonl
+from cascadeflow.trace.jsonl import JsonlSink
+from cascadeflow.trace.reader import log_files, read_log
+
+
+def _ids(path: Path) -> list[str]:
+    contents = read_log(path)
+    assert contents.skipped == []
+    return [r["request_id"] for r in contents.records]
+
+
+def test_records_are_written_in_the_order_they_were_queued_and_close_drains_them(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, background=True)
+    for i in range(2_000):
+        sink.write(make_record(f"r{i}"))
+    sink.write_line(json.dumps({"request_id": "raw"}))  # a raw line keeps its place in the queue
+    sink.close()
+    assert _ids(path) == [f"r{i}" for i in range(2_000)] + ["raw"]
+
+
+def test_the_lines_are_the_same_bytes_a_synchronous_sink_writes(tmp_path):
+    records = [make_record(f"r{i}", metadata={"n": i, "ü": [1.5, None]}) for i in range(50)]
+    with JsonlSink(tmp_path / "sync.jsonl") as sync, JsonlSink(tmp_path / "bg.jsonl", background=True) as bg:
+        for record in records:
+            sync.write(record)
+            bg.write(record)
+    assert (tmp_path / "bg.jsonl").read_bytes() == (tmp_path / "sync.jsonl").read_bytes()
+
+
+def test_flush_returns_once_every_queued_record_is_in_the_file(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, background=True)
+    for i in range(500):
+        sink.write(make_record(f"r{i}"))
+    sink.flush()
+    assert len(_ids(path)) == 500  # read while the sink is still open
+    sink.close()
+
+
+def test_a_full_queue_blocks_the_caller_instead_of_dropping_records(tmp_path, monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    release = threading.Event()
+    sink = JsonlSink(path, background=True, queue_size=2)
+    real_append = sink._append
+
+    def held(data: bytes) -> None:
+        release.wait()
+        real_append(data)
+
+    monkeypatch.setattr(sink, "_append", held)
+    done = threading.Event()
+
+    def writer() -> None:
+        for i in range(10):
+            sink.write(make_record(f"r{i}"))
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert not done.wait(0.3)  # one record in the writer's hands, two queued: the caller waits
+    assert sink._queue is not None and sink._queue.full()
+    release.set()
+    thread.join()
+    sink.close()
+    assert _ids(path) == [f"r{i}" for i in range(10)]
+
+
+def test_100k_records_from_8_threads_are_all_read_back_in_each_threads_order(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    workers, per_worker = 8, 12_500
+    sink = JsonlSink(path, max_bytes=2_000_000, backups=100, background=True, queue_size=1_000)
+    threads = [threading.Thread(target=write_with, args=(sink, w, per_worker)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sink.close()
+    ids = _ids(path)
+    assert len(log_files(path)) > 2  # rotation happened in the writer thread
+    assert len(ids) == workers * per_worker
+    assert set(ids) == {f"w{w}-{i}" for w in range(workers) for i in range(per_worker)}
+    for w in range(workers):
+        mine = [int(i.split("-")[1]) for i in ids if i.startswith(f"w{w}-")]
+        assert mine == sorted(mine)
+
+
+def test_a_write_after_close_is_written_synchronously(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, background=True)
+    sink.write(make_record("before"))
+    sink.close()
+    sink.write(make_record("after"))  # reopens, as a synchronous sink does
+    sink.close()
+    assert _ids(path) == ["before", "after"]
+
+
+def test_harness_reset_drains_a_background_sink_given_to_init(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    harness.init(mode="observe", audit=JsonlSink(path, background=True), instrument=False)
+    sink = harness.default_runtime().sinks[0]
+    for i in range(300):
+        sink.write(make_record(f"r{i}"))
+    harness.reset()
+    assert _ids(path) == [f"r{i}" for i in range(300)]
+
+
+def test_interpreter_exit_drains_what_is_still_queued(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    script = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from audit_factory import make_record\n"
+        "from cascadeflow.trace.jsonl import JsonlSink\n"
+        "sink = JsonlSink(sys.argv[1], background=True)\n"
+        "for i in range(5000):\n"
+        "    sink.write(make_record(f'r{i}'))\n"
+        # no close(), no flush(): the exit hook must write the rest
+    )
+    subprocess.run([sys.executable, "-c", script, str(path), str(Path(__file__).parent)], check=True,
+                   timeout=120)
+    assert _ids(path) == [f"r{i}" for i in range(5000)]
+
+
+def test_forked_multiprocessing_children_drain_their_own_queue_when_they_exit(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, max_bytes=50_000, backups=100, background=True)
+    sink.write(make_record("parent-before"))
+    sink.flush()
+    ctx = multiprocessing.get_context("fork")  # multiprocessing children exit with os._exit (no atexit)
+    children = [ctx.Process(target=write_with_inherited, args=(sink, w, 500)) for w in range(4)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join()
+    assert [child.exitcode for child in children] == [0] * 4
+    sink.write(make_record("parent-after"))
+    sink.close()
+    ids = _ids(path)
+    assert ids[0] == "parent-before" and ids[-1] == "parent-after"
+    assert sorted(ids[1:-1]) == sorted(f"w{w}-{i}" for w in range(4) for i in range(500))
+
+
+def test_a_failed_write_in_the_writer_thread_is_logged_and_the_next_records_still_written(tmp_path, caplog):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, background=True)
+
+    class Unwritable:
+        def __init__(self) -> None:
+            self.loop: list = []
+            self.loop.append(self.loop)
+
+    sink.write(make_record("ok-1"))
+    sink.write(make_record("bad", metadata={"x": Unwritable().loop}))
+    sink.write(make_record("ok-2"))
+    sink.close()
+    assert _ids(path) == ["ok-1", "ok-2"]
+    assert "audit sink" in caplog.text
+
+
+def test_the_background_setting_survives_pickling(tmp_path):
+    import pickle
+
+    sink = JsonlSink(tmp_path / "audit.jsonl", background=True, queue_size=7)
+    copy = pickle.loads(pickle.dumps(sink))
+    assert (copy.background, copy.queue_size) == (True, 7)
+    sink.close()
+
+
+@pytest.mark.parametrize("size", [0, -1, True, 1.5])
+def test_a_bad_queue_size_is_refused(tmp_path, size):
+    with pytest.raises(ConfigurationError, match="queue_size"):
+        JsonlSink(tmp_path / "audit.jsonl", background=True, queue_size=size)
+
+
+def test_a_synchronous_sink_starts_no_thread(tmp_path):
+    sink = JsonlSink(tmp_path / "audit.jsonl")
+    assert sink._writer is None and sink not in set(jsonl._background_sinks)
+    sink.close()
+    assert os.path.exists(tmp_path / "audit.jsonl")

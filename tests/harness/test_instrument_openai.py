@@ -204,7 +204,23 @@ def test_a_stream_cut_midway_raises_to_the_caller_and_is_audited(oa, openai_serv
             _drain(stream)
     record = json.loads(audit_path.read_text())
     assert record["action"] == "error" and record["tiers"][0]["status"] == "error"
-    assert session.summary()["budget_remaining"] == 1.0  # the reservation was released, not leaked
+    # no usage report arrived: the attempt is charged its reserved worst case, in the audit record and in the
+    # run's budget alike (the provider may have billed the tokens it streamed)
+    charged = record["tiers"][0]["cost_usd"]
+    assert charged > 0 and "charged its reserved worst case" in record["tiers"][0]["error"]
+    summary = session.summary()
+    assert summary["cost_total"] == pytest.approx(charged)
+    assert summary["budget_remaining"] == pytest.approx(1.0 - charged)
+
+
+def test_a_refused_call_costs_the_run_nothing(oa, openai_server, audit_path):
+    openai_server.enqueue(status=429, error="slow down")
+    harness.init(mode="enforce", audit=str(audit_path))
+    with harness.run(budget=1.0) as session, pytest.raises(openai.RateLimitError):
+        _chat(oa)
+    assert session.summary()["cost_total"] == 0.0 and session.summary()["budget_remaining"] == 1.0
+    record = json.loads(audit_path.read_text())  # nor the audit log: a 429 generated nothing
+    assert record["cost_usd"] == 0 and record["tiers"][0]["cost_usd"] == 0
 
 
 def test_calls_from_helper_threads_land_in_the_run(oa, openai_server):

@@ -12,6 +12,15 @@ from cascadeflow.messages import build_request
 from cascadeflow.runtime.pipeline import Charge, Runtime
 from cascadeflow.testing import MemoryLedger, ScriptedProvider
 
+
+class SdkStatusError(Exception):
+    """What the official SDKs raise for an HTTP error answer (openai/anthropic APIStatusError carry status_code)."""
+
+    def __init__(self, status_code: int):
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
+
+
 MODEL = ModelConfig(name="m", provider="openai", input_price_per_million=1, output_price_per_million=4)
 BUDGET = Charge("session:pipeline", 1_000_000)
 
@@ -21,6 +30,8 @@ BUDGET = Charge("session:pipeline", 1_000_000)
     (MalformedResponseError("stream cut"), True),
     (ServerError("boom", retry_after=None), False),
     (RateLimitError("slow down", retry_after=1.0), False),
+    (SdkStatusError(429), False),  # the provider refused: nothing was generated
+    (ConnectionResetError("peer went away"), True),  # an unknown failure mid-call may have been billed
 ])
 async def test_failed_attempt_is_charged_its_worst_case_only_when_it_may_have_been_billed(error, billed) -> None:
     ledger = MemoryLedger()

@@ -229,6 +229,12 @@ class HarnessPolicy:
 
     def on_finish(self, call: CallContext) -> None:
         """At Runtime.finish: trace the call's other decisions, one `allow` per attempt nobody else traced."""
+        for attempt in call.attempts:
+            if attempt.status == "error" and attempt.cost and id(attempt) not in self._counted:
+                # a failed attempt that may have been billed (a stream cut off, a timeout) was charged its
+                # reserved worst case by the pipeline; the run's budget pays it too, or the run could overshoot
+                self._counted.add(id(attempt))
+                self.scope.add_attempt(attempt, 0)
         if self.scope.mode == "off":  # off: costs are summed (after_attempt), nothing is traced
             for attempt in call.attempts:
                 self._counted.discard(id(attempt))

@@ -184,6 +184,8 @@ def may_have_been_billed(exc: BaseException) -> bool:
     input checks cost nothing."""
     if isinstance(exc, (asyncio.CancelledError, ProviderTimeoutError, MalformedResponseError)):
         return True
+    if isinstance(getattr(exc, "status_code", None), int):
+        return False  # an official SDK's HTTP status error (openai/anthropic APIStatusError): a refusal
     return not isinstance(exc, (ProviderError, ConfigurationError))
 
 

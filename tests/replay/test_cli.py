@@ -110,3 +110,27 @@ def test_a_bad_confidence_or_one_without_a_target_is_an_error(tmp_path):
     bad = runner.invoke(app, ["replay", "run", str(path), "--models", "a,b", "--target-quality", "0.9",
                               "--calibrate-on", str(path), "--confidence", "1.5"])
     assert bad.exit_code == 2 and "confidence" in bad.output
+
+
+def test_signals_all_selects_every_built_in_signal(tmp_path, monkeypatch):
+    from cascadeflow.cascade.quality import BUILTIN_SIGNALS
+    from cascadeflow.replay import study
+
+    seen = []
+    real = study.run_study
+
+    async def spy(dataset, setup, **options):
+        seen.append(setup.quality.signals)
+        return await real(dataset, setup, **options)
+
+    monkeypatch.setattr(study, "run_study", spy)
+    rows = [{"id": f"q{i}", "messages": [{"role": "user", "content": "x"}],
+             "answers": {"cheap": answer("a", True), "strong": answer("b", True)}} for i in range(2)]
+    path = write_jsonl(tmp_path / "d.jsonl", [HEADER, *rows])
+    result = runner.invoke(app, ["replay", "run", str(path), "--models", "cheap,strong", "--threshold", "0.5",
+                                 "--signals", "all"])
+    assert result.exit_code == 0, result.output
+    assert seen == [BUILTIN_SIGNALS]
+    bad = runner.invoke(app, ["replay", "run", str(path), "--models", "cheap,strong", "--threshold", "0.5",
+                              "--signals", "structure,telepathy"])
+    assert bad.exit_code == 2 and "telepathy" in bad.output

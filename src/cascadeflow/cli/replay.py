@@ -113,7 +113,7 @@ def run_cmd(
     confidence: Annotated[float | None, typer.Option(
         help="with --target-quality: choose by the one-sided lower confidence bound of the quality on the "
              "calibration data at this level, e.g. 0.95 (default: by the quality as measured)")] = None,
-    signals: Annotated[str | None, typer.Option(help="built-in validator signals to use, comma-separated")] = None,
+    signals: Annotated[str | None, typer.Option(help="built-in validator signals to use, comma-separated, or 'all'")] = None,
     budget: Annotated[float | None, typer.Option(
         help="what-if: one budget in USD over the whole replay, spent in query order")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON")] = None,
@@ -152,12 +152,13 @@ def run_cmd(
 def _run(dataset_path: Path, models: str, threshold: float | None, do_sweep: bool, calibrate_on: Path | None,
          fit: bool, target_quality: float | None, confidence: float | None, signals: str | None,
          budget: float | None) -> dict:
-    from cascadeflow.cascade.quality import QualityConfig
+    from cascadeflow.cascade.quality import BUILTIN_SIGNALS, QualityConfig
     from cascadeflow.replay.engine import ReplaySetup, fit_calibration, with_calibration
     from cascadeflow.replay.format import load_dataset
     from cascadeflow.replay.study import run_study
 
-    quality = QualityConfig(signals=tuple(signals.split(","))) if signals else QualityConfig()
+    chosen = BUILTIN_SIGNALS if signals == "all" else tuple(s.strip() for s in (signals or "").split(",") if s.strip())
+    quality = QualityConfig(signals=chosen) if chosen else QualityConfig()
     names = [m.strip() for m in models.split(",") if m.strip()]
     dataset = load_dataset(dataset_path)
     setup = ReplaySetup.build(dataset, names, quality, budget_usd=budget)

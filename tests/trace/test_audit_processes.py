@@ -66,10 +66,14 @@ def test_processes_killed_mid_write_leave_a_readable_log_holding_every_accepted_
     assert len(after.skipped) == len(contents.skipped)
 
 
-def test_forked_children_writing_through_the_parents_sink_object_get_their_own_descriptors(tmp_path):
+@pytest.mark.parametrize("background", [False, True], ids=["sync", "background"])
+def test_forked_children_writing_through_the_parents_sink_object_get_their_own_descriptors(tmp_path, background):
+    # background: each child gets its own queue and writer thread, drained when multiprocessing exits it
+    # with os._exit (no atexit)
     path = tmp_path / "audit.jsonl"
-    sink = JsonlSink(path, max_bytes=50_000, backups=100)
+    sink = JsonlSink(path, max_bytes=50_000, backups=100, background=background)
     sink.write(make_record("parent-before"))
+    sink.flush()  # in the file before the children start (background: not still in the parent's queue)
     ctx = multiprocessing.get_context("fork")  # the children inherit the object, open descriptors included
     children = [ctx.Process(target=write_with_inherited, args=(sink, w, 500)) for w in range(4)]
     for child in children:

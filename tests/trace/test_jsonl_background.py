@@ -1,8 +1,8 @@
 """JsonlSink(background=True): records are queued by the caller and written by a daemon thread, in order,
-without loss, and drained by flush(), close(), cascadeflow.reset() and interpreter exit."""
+without loss, and drained by flush(), close(), cascadeflow.reset() and interpreter exit. The 100,000-record
+thread test and the forked-children test run for both modes in test_jsonl_sink.py / test_audit_processes.py."""
 
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -10,13 +10,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from audit_factory import make_record, write_with, write_with_inherited
+from audit_factory import make_record
 
 from cascadeflow import harness
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.trace import jsonl
 from cascadeflow.trace.jsonl import JsonlSink
-from cascadeflow.trace.reader import log_files, read_log
+from cascadeflow.trace.reader import read_log
 
 
 def _ids(path: Path) -> list[str]:
@@ -82,25 +82,6 @@ def test_a_full_queue_blocks_the_caller_instead_of_dropping_records(tmp_path, mo
     assert _ids(path) == [f"r{i}" for i in range(10)]
 
 
-def test_100k_records_from_8_threads_are_all_read_back_in_each_threads_order(tmp_path):
-    path = tmp_path / "audit.jsonl"
-    workers, per_worker = 8, 12_500
-    sink = JsonlSink(path, max_bytes=2_000_000, backups=100, background=True, queue_size=1_000)
-    threads = [threading.Thread(target=write_with, args=(sink, w, per_worker)) for w in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    sink.close()
-    ids = _ids(path)
-    assert len(log_files(path)) > 2  # rotation happened in the writer thread
-    assert len(ids) == workers * per_worker
-    assert set(ids) == {f"w{w}-{i}" for w in range(workers) for i in range(per_worker)}
-    for w in range(workers):
-        mine = [int(i.split("-")[1]) for i in ids if i.startswith(f"w{w}-")]
-        assert mine == sorted(mine)
-
-
 def test_a_write_after_close_is_written_synchronously(tmp_path):
     path = tmp_path / "audit.jsonl"
     sink = JsonlSink(path, background=True)
@@ -136,25 +117,6 @@ def test_interpreter_exit_drains_what_is_still_queued(tmp_path):
     subprocess.run([sys.executable, "-c", script, str(path), str(Path(__file__).parent)], check=True,
                    timeout=120)
     assert _ids(path) == [f"r{i}" for i in range(5000)]
-
-
-def test_forked_multiprocessing_children_drain_their_own_queue_when_they_exit(tmp_path):
-    path = tmp_path / "audit.jsonl"
-    sink = JsonlSink(path, max_bytes=50_000, backups=100, background=True)
-    sink.write(make_record("parent-before"))
-    sink.flush()
-    ctx = multiprocessing.get_context("fork")  # multiprocessing children exit with os._exit (no atexit)
-    children = [ctx.Process(target=write_with_inherited, args=(sink, w, 500)) for w in range(4)]
-    for child in children:
-        child.start()
-    for child in children:
-        child.join()
-    assert [child.exitcode for child in children] == [0] * 4
-    sink.write(make_record("parent-after"))
-    sink.close()
-    ids = _ids(path)
-    assert ids[0] == "parent-before" and ids[-1] == "parent-after"
-    assert sorted(ids[1:-1]) == sorted(f"w{w}-{i}" for w in range(4) for i in range(500))
 
 
 def test_a_failed_write_in_the_writer_thread_is_logged_and_the_next_records_still_written(tmp_path, caplog):

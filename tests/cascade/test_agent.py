@@ -148,6 +148,9 @@ class StopAtTier:
     def after_attempt(self, model, response, call):
         pass
 
+    def after_failed_attempt(self, record, call):
+        pass
+
 
 async def test_policy_violation_propagates_instead_of_escalating():
     provider = ScriptedProvider({CHEAP.name: [BAD], MID.name: [GOOD]})

@@ -104,6 +104,9 @@ class SwitchTo:
     def after_attempt(self, model, response, call):
         pass
 
+    def after_failed_attempt(self, record, call):
+        pass
+
 
 async def test_a_policy_switch_is_honoured_when_streaming():
     allowed = ModelConfig("gpt-4o-mini", provider="openai")

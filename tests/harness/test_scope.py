@@ -266,3 +266,25 @@ def test_bad_run_arguments_are_rejected_before_any_call():
                             ({"mode": "loud"}, "mode"), ({"models": ["mystery"]}, "cannot tell which provider")]:
         with pytest.raises(ConfigurationError, match=message):
             harness.run(**kwargs)
+
+
+async def test_a_failed_attempt_that_may_have_been_billed_counts_against_the_run_at_once(scripted):
+    from cascadeflow.errors import ProviderTimeoutError
+    from cascadeflow.messages import build_request
+
+    provider, runtime = scripted
+    provider._shared.extend([ProviderTimeoutError("read timeout"), "fine answer"])
+    harness.init(mode="enforce", audit=False)
+    with harness.run(budget=1.0) as session:
+        ctx = runtime.new_call(model_requested=CHEAP.id)
+        with pytest.raises(ProviderTimeoutError):
+            await runtime.attempt(CHEAP, build_request("hello", max_tokens=100), ctx)
+        charged = ctx.attempts[0].cost  # its reserved worst case: the tokens may have been generated
+        assert charged > 0
+        # already counted when the next attempt of the same call (a cascade's next tier) is checked
+        assert session.summary()["cost_total"] == pytest.approx(float(charged))
+        response, record = await runtime.attempt(CHEAP, build_request("hello", max_tokens=100), ctx)
+        runtime.finish(ctx, action="allow", model_selected=record.model, response=response)
+    summary = session.summary()
+    assert summary["cost_total"] == pytest.approx(float(charged + record.cost))  # each attempt counted once
+    assert summary["steps"] == 2

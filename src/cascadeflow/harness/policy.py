@@ -13,7 +13,13 @@ from cascadeflow.harness.kpi import choose_model
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import from_micro_usd, to_micro_usd
-from cascadeflow.runtime.pipeline import DEFAULT_MAX_OUTPUT_TOKENS, CallContext, estimate_worst_case, now_iso
+from cascadeflow.runtime.pipeline import (
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    AttemptRecord,
+    CallContext,
+    estimate_worst_case,
+    now_iso,
+)
 from cascadeflow.tokens import estimate_input_tokens
 from cascadeflow.trace.records import DecisionRecord
 
@@ -227,14 +233,14 @@ class HarnessPolicy:
         state.model_stats().observe_attempt(model.id, latency_ms=record.latency_ms,
                                             output_tokens=response.usage.output_tokens, quality=completed)
 
+    def after_failed_attempt(self, record: AttemptRecord, call: CallContext) -> None:
+        """A failed attempt the pipeline charged (it may have been billed: a stream cut off, a timeout): the
+        run pays it at once, so the next attempt's budget check, a cascade's next tier included, sees it."""
+        self._counted.add(id(record))
+        self.scope.add_attempt(record, 0)
+
     def on_finish(self, call: CallContext) -> None:
         """At Runtime.finish: trace the call's other decisions, one `allow` per attempt nobody else traced."""
-        for attempt in call.attempts:
-            if attempt.status == "error" and attempt.cost and id(attempt) not in self._counted:
-                # a failed attempt that may have been billed (a stream cut off, a timeout) was charged its
-                # reserved worst case by the pipeline; the run's budget pays it too, or the run could overshoot
-                self._counted.add(id(attempt))
-                self.scope.add_attempt(attempt, 0)
         if self.scope.mode == "off":  # off: costs are summed (after_attempt), nothing is traced
             for attempt in call.attempts:
                 self._counted.discard(id(attempt))

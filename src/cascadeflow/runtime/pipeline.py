@@ -64,6 +64,8 @@ class Policy(Protocol):
 
     def after_attempt(self, model: ModelConfig, response: Response, call: CallContext) -> None: ...
 
+    def after_failed_attempt(self, record: AttemptRecord, call: CallContext) -> None: ...  # charged, not answered
+
 
 class Scope(Protocol):
     """A harness run scope, as the runtime sees it (set by `cascadeflow.run()` / `@cascadeflow.agent`)."""
@@ -376,6 +378,8 @@ class Runtime:
                 # report the only safe figure is the worst case that was reserved for this attempt.
                 record.cost = worst
                 record.error += " (outcome unknown: charged its reserved worst case)"
+                if policy is not None:
+                    policy.after_failed_attempt(record, call)
             self._settle(reservation_id, record.cost, call)
             self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=tier, error=record.error)
             raise

@@ -316,9 +316,8 @@ class Runtime:
             # A compute-priced model costs machine time: the provider stops when the reserved time is used.
             seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S
             changes: dict[str, Any] = {"max_tokens": max_tokens, "max_compute_seconds": seconds}
-        elif request.max_tokens is max_tokens and (model_name is None or (
-                type(request.model) is type(model_name) and request.model == model_name)):
-            return request, original, worst  # what with_() returns for these unchanged values, unbuilt
+        elif request.max_tokens == max_tokens and model_name in (None, request.model):
+            return request, original, worst  # nothing changes (the usual attempt): no copy, no changes dict
         else:
             changes = {"max_tokens": max_tokens}
         if model_name is not None:

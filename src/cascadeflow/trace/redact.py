@@ -96,6 +96,8 @@ def _encode(payload: dict[str, Any]) -> str:
     if _c_make_encoder is None or _c_encode_string is None:
         return _ENCODER.encode(payload)
     return "".join(_c_make_encoder({}, _jsonable, _c_encode_string, None, ":", ",", False, False, True)(payload, 0))
+
+
 _FIELDS = tuple(f.name for f in fields(AuditRecord))
 _values = attrgetter(*_FIELDS)
 

@@ -27,7 +27,7 @@ from cascadeflow.cascade.quality import BUILTIN_SIGNALS, QualityConfig
 from cascadeflow.replay.converters import convert
 from cascadeflow.replay.engine import ReplaySetup
 from cascadeflow.replay.plot import plot_operating_points
-from cascadeflow.replay.report import OperatingPoint, baselines, reference
+from cascadeflow.replay.report import OperatingPoint, Reference, baselines, reference
 from cascadeflow.replay.study import cross_validate, sweep_points
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,20 +130,21 @@ async def run_target(name: str, spec: dict, data: Path, plots: Path | None) -> d
     last = out["calibrated" if "calibrated" in out else "uncalibrated"]
     for b in last["baselines"]:
         print(_line(b["name"], b))
-    out["hindsight"] = await _hindsight(dataset, models, spec["target"])
+    # the whole-dataset uncalibrated sweep (in-sample): the hindsight ceiling and the plot's curve
+    setup = ReplaySetup.build(dataset, models)
+    ref = reference(dataset, models[0], models[-1], setup.price_book)
+    in_sample, _ = await sweep_points(setup, ref)
+    out["hindsight"] = _hindsight(in_sample, ref, spec["target"])
     out["seconds"] = round(time.perf_counter() - started, 2)
     if plots is not None:
-        out["plot"] = str(await _plot(name, dataset, models, out, plots, spec["target"]))
+        out["plot"] = str(await _plot(name, dataset, models, out, plots, spec["target"], in_sample, ref))
     return out
 
 
-async def _hindsight(dataset, models: list[str], target: float) -> dict:  # type: ignore[no-untyped-def]
+def _hindsight(points: list[OperatingPoint], ref: Reference, target: float) -> dict:
     """The ceiling no cross-validated rule can beat: the cheapest uncalibrated threshold that reaches the
     target when chosen on the whole dataset and scored on the same queries (in-sample, not a result), and
     how many queries only one of the two models gets right."""
-    setup = ReplaySetup.build(dataset, models)
-    ref = reference(dataset, models[0], models[-1], setup.price_book)
-    points, _ = await sweep_points(setup, ref)
     reaching = [p for p in points if p.quality_fraction >= target]
     best = min(reaching, key=lambda p: p.cost_fraction).to_dict() if reaching else None
     only_strong = sum(1 for c, s in zip(ref.cheap_quality, ref.strong_quality, strict=True) if s > c)
@@ -158,13 +159,10 @@ async def _hindsight(dataset, models: list[str], target: float) -> dict:  # type
 
 
 async def _plot(name: str, dataset, models: list[str], out: dict, plots: Path,  # type: ignore[no-untyped-def]
-                target: float) -> Path:
+                target: float, points: list[OperatingPoint], ref: Reference) -> Path:
     """Whole-dataset sweeps (the curves' shape, in-sample) with the pooled held-out result marked."""
     from cascadeflow.replay.engine import fit_calibration, with_calibration
 
-    setup = ReplaySetup.build(dataset, models)
-    ref = reference(dataset, models[0], models[-1], setup.price_book)
-    points, _ = await sweep_points(setup, ref)
     more = {}
     if "calibrated" in out:
         full = ReplaySetup.build(dataset, models, _quality(True))

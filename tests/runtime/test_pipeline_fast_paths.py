@@ -90,6 +90,64 @@ def test_request_ids_are_32_hex_digits_and_distinct() -> None:
     assert len(set(ids)) == len(ids)
 
 
+def test_request_ids_stay_distinct_across_threads_and_a_forked_child() -> None:
+    import os
+    import threading
+
+    got: list[list[str]] = [[] for _ in range(8)]
+
+    def take(out: list[str]) -> None:
+        out.extend(new_request_id() for _ in range(5_000))
+
+    threads = [threading.Thread(target=take, args=(out,)) for out in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for out in got for i in out]
+    assert len(set(ids)) == len(ids) == 40_000
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child takes ids after the fork and sends them to the parent
+        os.close(read)
+        os.write(write, "\n".join(new_request_id() for _ in range(100)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split("\n")
+    os.waitpid(pid, 0)
+    parent = [new_request_id() for _ in range(100)]
+    assert len(child) == 100 and not set(child) & set(parent)
+    assert child[0][:16] != parent[0][:16]  # the child drew its own prefix instead of continuing the parent's
+
+
+async def test_an_observed_call_without_a_budget_estimates_no_tokens_but_a_failed_one_is_charged(monkeypatch) -> None:
+    from cascadeflow.runtime import pipeline
+    from cascadeflow.tokens import estimate_input_tokens
+
+    counted = []
+
+    def counting(messages, tools=()):
+        counted.append(1)
+        return estimate_input_tokens(messages, tools)
+
+    monkeypatch.setattr(pipeline, "estimate_input_tokens", counting)
+    runtime = Runtime(resolve_provider=ScriptedProvider(default="answer").resolver())
+    request = build_request("hello there", max_tokens=50)
+    _, record = await runtime.attempt(MODEL, request, runtime.new_call(model_requested=MODEL.id))
+    assert counted == [] and record.reserved_usd is None and record.cost > 0
+
+    async def cut_off(sent):
+        raise TimeoutError("connection lost mid-answer")  # may have been billed: charged the worst case
+
+    call = runtime.new_call(model_requested=MODEL.id)
+    with pytest.raises(TimeoutError):
+        await runtime.attempt(MODEL, request, call, invoke=cut_off)
+    worst = runtime.price_book.worst_case(MODEL, estimate_input_tokens(request.messages), 50)
+    assert counted == [1] and call.attempts[0].cost == call.attempts[0].reserved_usd == worst
+
+
 async def test_end_without_a_sink_builds_no_audit_record() -> None:
     runtime = Runtime(resolve_provider=ScriptedProvider(default="answer").resolver())
 
@@ -185,3 +243,22 @@ def test_fit_to_cap_sets_the_compute_cap_for_each_model_it_is_given() -> None:
     for model in (priced, compute, priced, compute):
         fitted, _, _ = runtime.fit_to_cap(model, request, runtime.new_call(), model_name=model.name)
         assert (fitted.max_compute_seconds is not None) == (model is compute)
+
+
+async def test_the_audit_record_carries_each_value_under_its_own_field_name() -> None:
+    # audit_record passes AuditRecord's fields positionally: a reordered dataclass must not shift values
+    runtime = Runtime(resolve_provider=ScriptedProvider(default="four words of answer").resolver())
+    call = runtime.new_call(user_id="alice", agent_id="triage", metadata={"alert_id": "INC-1"},
+                            routing_reason="severity=P0", model_requested=MODEL.id)
+    response, attempt = await runtime.attempt(MODEL, build_request("hello there", max_tokens=50), call)
+    record = runtime.audit_record(call, action="allow", model_selected=attempt.model, response=response,
+                                  error=ValueError("late"))
+    assert (record.request_id, record.user_id, record.agent_id) == (call.request_id, "alice", "triage")
+    assert (record.mode, record.action, record.routing_reason) == ("off", "allow", "severity=P0")
+    assert (record.model_requested, record.model_selected) == (MODEL.id, MODEL.id)
+    assert (record.input_tokens, record.output_tokens) == (attempt.input_tokens, attempt.output_tokens)
+    assert record.cost_usd == float(attempt.cost) > 0 and record.latency_ms > 0 and record.budget_remaining is None
+    assert record.price_version == runtime.price_book.version and record.metadata == {"alert_id": "INC-1"}
+    assert record.tiers == [attempt.to_dict()] and record.error == "ValueError: late" and record.run_id is None
+    assert record.prompt == [{"role": "user", "content": "hello there"}] and record.answer == "four words of answer"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record.timestamp)

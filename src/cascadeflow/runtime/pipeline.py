@@ -8,6 +8,7 @@ call); `Runtime.finish()` writes the call's audit record. Validation lives in th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
@@ -109,7 +110,7 @@ class AttemptRecord:
     role: str
     model: str
     max_tokens: int
-    reserved_usd: Decimal
+    reserved_usd: Decimal | None  # the worst case reserved or checked; None when nothing needed it
     cost: Decimal = Decimal(0)
     input_tokens: int = 0
     output_tokens: int = 0
@@ -169,14 +170,20 @@ class CallContext:
 def estimate_worst_case(call: CallContext, price_book: PriceBook, model: ModelConfig, request: Request,
                         max_tokens: int) -> tuple[int, Decimal]:
     """(input-token bound, worst-case cost) of sending `request` to `model` with `max_tokens`. Remembered on
-    the call for the same objects: the policy's budget check and `fit_to_cap` ask for the same estimate."""
+    the call for the same messages, tools, model and price book: the policy's budget check, `fit_to_cap`
+    and the ledger reservation ask for it, the last two possibly on a copy of the request with the model
+    name and max_tokens set (the input bound depends only on the messages and the tools)."""
     memo = call.estimate
-    if (memo is not None and memo[0] is request and memo[1] is model and memo[2] is price_book
-            and memo[3] == max_tokens):
-        return memo[4], memo[5]
-    input_bound = estimate_input_tokens(request.messages, request.tools)
+    messages, tools = request.messages, request.tools
+    if (memo is not None and memo[0] is messages and memo[1] is tools and memo[2] is model
+            and memo[3] is price_book):
+        if memo[4] == max_tokens:
+            return memo[5], memo[6]
+        input_bound = memo[5]
+    else:
+        input_bound = estimate_input_tokens(messages, tools)
     worst = price_book.worst_case(model, input_bound, max_tokens)
-    call.estimate = (request, model, price_book, max_tokens, input_bound, worst)  # holds them: ids stay unique
+    call.estimate = (messages, tools, model, price_book, max_tokens, input_bound, worst)  # holds them: ids stay unique
     return input_bound, worst
 
 
@@ -205,11 +212,32 @@ def now_iso() -> str:
     return f"{cached[1]}.{nanos // 1_000_000:03d}Z"
 
 
+class _RequestIds:
+    """Request ids: a 64-bit prefix drawn from the OS's CSPRNG once per process (again in a forked child)
+    followed by a 64-bit counter, as 32 hex digits (the format of uuid4().hex). Ids made by any number of
+    processes and machines sharing a ledger or an audit log collide only if two processes draw the same
+    prefix (about n**2 / 2**65 for n processes); within a process they never repeat. One OS read per process
+    instead of one per call: the id is taken on every call's path."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        # next() on an itertools.count is atomic under the GIL: threads never share an id
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_request_ids = _RequestIds()
+
+
 def new_request_id() -> str:
-    """32 random hex digits: 128 bits from the OS's CSPRNG (uuid4 keeps 122 of them), so ids made by any
-    number of processes and machines sharing a ledger or an audit log do not collide; a fresh read per id,
-    so a forked child never repeats its parent's. The same format as uuid4().hex, without the UUID object."""
-    return os.urandom(16).hex()
+    """A request id unique across processes and machines (see `_RequestIds`)."""
+    return _request_ids.next()
 
 
 class Runtime:
@@ -288,13 +316,16 @@ class Runtime:
         return model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
 
     def fit_to_cap(self, model: ModelConfig, request: Request, call: CallContext, *,
-                   model_name: str | None = None) -> tuple[Request, int, Decimal]:
+                   model_name: str | None = None) -> tuple[Request, int, Decimal | None]:
         """Apply the per-call cap: returns (request with max_tokens set, original max_tokens, worst case).
-        `model_name`, when given, is set as the request's model in the same copy."""
+        `model_name`, when given, is set as the request's model in the same copy. The worst case is None when
+        nothing here needed it (no per-call cap, not compute-priced): `attempt()` computes it only for a
+        ledger reservation or a failed attempt, so an observed call with no budget never estimates tokens."""
         max_tokens = self.max_tokens_for(model, request)
-        input_bound, worst = estimate_worst_case(call, self.price_book, model, request, max_tokens)
         original = max_tokens
+        worst: Decimal | None = None
         if call.budget_limit_micro is not None:
+            input_bound, worst = estimate_worst_case(call, self.price_book, model, request, max_tokens)
             room = from_micro_usd(call.budget_limit_micro) - call.spent
             if worst > room:
                 fitted = self._largest_fitting(model, input_bound, room, max_tokens)
@@ -314,6 +345,7 @@ class Runtime:
             self._compute_priced = (self.price_book, model, compute_priced)
         if compute_priced:
             # A compute-priced model costs machine time: the provider stops when the reserved time is used.
+            input_bound, worst = estimate_worst_case(call, self.price_book, model, request, max_tokens)
             seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S
             changes: dict[str, Any] = {"max_tokens": max_tokens, "max_compute_seconds": seconds}
         elif request.max_tokens == max_tokens and model_name in (None, request.model):
@@ -323,6 +355,10 @@ class Runtime:
         if model_name is not None:
             changes["model"] = model_name
         return request.with_(**changes), original, worst
+
+    def worst_case(self, model: ModelConfig, request: Request, call: CallContext) -> Decimal:
+        """The worst-case cost of sending `request` (its max_tokens already fitted) to `model`."""
+        return estimate_worst_case(call, self.price_book, model, request, self.max_tokens_for(model, request))[1]
 
     def _largest_fitting(self, model: ModelConfig, input_bound: int, room: Decimal, upper: int) -> int:
         lo, hi = 0, upper
@@ -349,13 +385,15 @@ class Runtime:
         if policy is not None:
             model, request = policy.before_attempt(model, request, call)
         request, original_max, worst = self.fit_to_cap(model, request, call, model_name=model.name)
+        reservation_id = ""
+        if self.ledger is not None and call.charges:
+            if worst is None:
+                worst = self.worst_case(model, request, call)
+            reservation_id = f"{call.request_id}:{len(call.attempts)}"
+            self.ledger.reserve(reservation_id, call.charges, to_micro_usd(worst), self.lease_seconds)
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,
                                shrunk_from=original_max if original_max != request.max_tokens else None)
-        reservation_id = ""
-        if self.ledger is not None and call.charges:
-            reservation_id = f"{call.request_id}:{len(call.attempts)}"
-            self.ledger.reserve(reservation_id, call.charges, to_micro_usd(worst), self.lease_seconds)
         call.attempts.append(record)
         if call.request is None:
             call.request = request
@@ -375,6 +413,8 @@ class Runtime:
             if may_have_been_billed(exc):
                 # Tokens may have been generated (and billed) before the answer was lost: without a usage
                 # report the only safe figure is the worst case that was reserved for this attempt.
+                if worst is None:  # nothing was reserved: the same bound, computed now that it is needed
+                    worst = record.reserved_usd = self.worst_case(model, request, call)
                 record.cost = worst
                 record.error += " (outcome unknown: charged its reserved worst case)"
                 if policy is not None:
@@ -442,16 +482,13 @@ class Runtime:
             input_tokens += a.input_tokens
             output_tokens += a.output_tokens
             spent += a.cost
+        # positional, in AuditRecord's field order (a keyword call of 21 fields costs more on every call)
         return AuditRecord(
-            timestamp=now_iso(), request_id=call.request_id, run_id=getattr(call.scope, "run_id", None),
-            user_id=call.user_id, agent_id=call.agent_id, mode=call.mode, action=action,
-            model_requested=call.model_requested, model_selected=model_selected,
-            routing_reason=call.routing_reason,
-            input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=float(spent), latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
-            budget_remaining=self.budget_remaining(call), price_version=version,
-            metadata=dict(call.metadata), tiers=[a.to_dict() for a in attempts],
-            error=f"{type(error).__name__}: {error}" if error else None,
-            prompt=prompt, answer=answer,
+            now_iso(), call.request_id, getattr(call.scope, "run_id", None), call.user_id, call.mode, action,
+            call.model_requested, model_selected, call.routing_reason, input_tokens, output_tokens, float(spent),
+            round((time.perf_counter() - call.started) * 1000, 3), self.budget_remaining(call), version,
+            dict(call.metadata), [a.to_dict() for a in attempts], call.agent_id,
+            f"{type(error).__name__}: {error}" if error else None, prompt, answer,
         )
 
     def finish(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
@@ -471,7 +508,11 @@ class Runtime:
         sinks = self.sinks
         record = None
         if sinks:  # the prompt is assembled only for a sink that records content (or may: it does not say)
-            content = any(getattr(sink, "record_content", True) for sink in sinks)
+            content = False
+            for sink in sinks:
+                if getattr(sink, "record_content", True):
+                    content = True
+                    break
             record = self.audit_record(call, action=action, model_selected=model_selected, response=response,
                                        error=error, content=content)
         self._close(call, record)

@@ -124,11 +124,41 @@ def _fields():
     {"routing_reason": "line\nbreak \"quoted\" \\ back\tslash \x00 \u2028", "error": "sk-abcdefghijklmnopqrstuvwx"},
     {"metadata": {"day": __import__("datetime").date(2026, 6, 15), 3: "int key", "amount": 1.5e300}},
     {"run_id": None, "user_id": None, "agent_id": "agent-ü", "tiers": []},
+    # metadata keys named like fields stay in the metadata object only; the rest are lifted
+    {"metadata": {"error": "meta", "prompt": "p", "cost_usd": 9, "alert_id": "INC-1", "token": "Bearer x"}},
+    {"model_requested": None, "model_selected": None, "error": "Bearer abcdefghijklmnopqrstuv failed"},
+    # types AuditRecord does not declare take the general path and come out the same
+    {"cost_usd": 0, "latency_ms": True, "input_tokens": False, "budget_remaining": __import__("decimal").Decimal("1.5")},
+    {"user_id": 42, "tiers": ({"tier": 0},), "routing_reason": None},
+    {"cost_usd": __import__("decimal").Decimal("NaN"), "latency_ms": __import__("decimal").Decimal("Infinity")},
+    {"metadata": __import__("collections").OrderedDict(alert_id="INC-7", api_key="k")},
 ])
 @pytest.mark.parametrize("record_content", [False, True])
-def test_the_line_is_byte_for_byte_json_dumps_of_the_records_dict(overrides, record_content):
+@pytest.mark.parametrize("content", ["both", "none", "prompt only"])
+def test_the_line_is_byte_for_byte_json_dumps_of_the_records_dict(overrides, record_content, content):
     record = make_record(**overrides)
-    if record_content:
-        record.prompt, record.answer = [{"role": "user", "content": "héllo"}], "ánswer"
+    if content != "none":
+        record.prompt = [{"role": "user", "content": "héllo sk-abcdefghijklmnopqrstuvwx"}]
+    if content == "both":
+        record.answer = "ánswer"
     assert record_line(record, record_content=record_content) == _reference_line(record, record_content)
 
+
+def test_no_key_of_the_line_holds_a_credential_prefix():
+    # record_line scans only the line's values for a credential prefix: the keys around them must hold none
+    for name in (f.name for f in _fields()):
+        assert not any(prefix in f'"{name}":' for prefix in _SECRET_PREFIXES), name
+
+
+
+def test_a_record_of_the_declared_types_is_written_without_the_general_path(monkeypatch):
+    from cascadeflow.trace import redact
+
+    record = make_record(metadata={"alert_id": "INC-1", "api_key": "k"}, error="sk-abcdefghijklmnopqrstuvwx")
+    expected = _reference_line(record)
+
+    def general(*args, **kwargs):
+        raise AssertionError("took the general path")
+
+    monkeypatch.setattr(redact, "record_payload", general)
+    assert record_line(record) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import fields
@@ -39,11 +40,7 @@ SECRET_KEY_PATTERN = re.compile(
 
 def redact_text(text: str) -> str:
     """Replace every credential-shaped substring of `text`."""
-    # _SECRET_PREFIXES spelled out: one expression instead of a generator over the tuple, on every line
-    if not ("sk-" in text or "gsk_" in text or "hf_" in text or "xai-" in text or "pplx-" in text
-            or "AIza" in text or "AKIA" in text or "Bearer " in text):
-        return text
-    return SECRET_PATTERN.sub(REDACTED, text)
+    return SECRET_PATTERN.sub(REDACTED, text) if _has_secret_prefix(text) else text
 
 
 _secret_keys: dict[str, bool] = {}  # metadata key -> SECRET_KEY_PATTERN matches it (callers reuse few keys)
@@ -99,13 +96,15 @@ def _encode(payload: dict[str, Any]) -> str:
 
 
 _FIELDS = tuple(f.name for f in fields(AuditRecord))
+_FIELD_NAMES = frozenset(_FIELDS)
 _values = attrgetter(*_FIELDS)
 
 
 def record_payload(record: AuditRecord, *, record_content: bool = False) -> dict[str, Any]:
-    """The record as a dict, before secret-pattern redaction (see `record_line`)."""
-    # Same shape as AuditRecord.to_dict() without dataclasses.asdict's deep copy (json.dumps copies anyway),
-    # which keeps the audit write cheap enough to sit in every call's path.
+    """The record as a dict, before secret-pattern redaction (see `record_line`): `AuditRecord.to_dict()`'s
+    shape (caller metadata also lifted to the top level, prompt and answer only when set) with secret-named
+    metadata keys replaced, and prompt and answer only with `record_content`."""
+    # Without dataclasses.asdict's deep copy (json.dumps copies anyway).
     out = dict(zip(_FIELDS, _values(record)))
     for key, value in record.metadata.items():
         out.setdefault(key, value)
@@ -115,16 +114,103 @@ def record_payload(record: AuditRecord, *, record_content: bool = False) -> dict
         for key, value in safe_metadata.items():  # to_dict lifted metadata keys to the top level
             if key in out and out[key] is record.metadata.get(key):
                 out[key] = value
-    if not record_content:
+    if not record_content or record.prompt is None:
         out.pop("prompt", None)
+    if not record_content or record.answer is None:
         out.pop("answer", None)
     return out
 
 
+_INFINITY = float("inf")
+
+
+def _float(value: float) -> str:
+    """A float as json.dumps writes it (allow_nan: NaN and Infinity as JavaScript spells them); TypeError
+    for anything else (a Decimal, an int), so the record takes the general path."""
+    if not isinstance(value, float):  # json writes float subclasses (numpy.float64) as floats too
+        raise TypeError(value)
+    if math.isnan(value):
+        return "NaN"
+    if value == _INFINITY:
+        return "Infinity"
+    if value == -_INFINITY:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _int(value: int) -> str:
+    if type(value) is not int:  # bool is an int json writes as true/false; subclasses take the general path
+        raise TypeError(value)
+    return int.__repr__(value)
+
+
+def _template_line(record: AuditRecord, record_content: bool) -> tuple[str, str]:
+    """(line, its values): `_encode(record_payload(record))` written field by field, the scalar fields
+    straight into the line and the containers (metadata, tiers, prompt) through one C encoder, without the
+    intermediate dict; and every string and container value of the line joined (each one starts and ends
+    with a quote, brace or bracket), the only text a credential can be in. Half the cost of the general
+    path on every audited call. TypeError when a field does not have the type AuditRecord declares (an int
+    where a float belongs, a bool, a Decimal cost): `record_line` then takes the general path.
+    tests/trace/test_redaction.py holds both paths to json.dumps byte for byte."""
+    enc = _c_encode_string
+    assert enc is not None and _c_make_encoder is not None  # checked by the caller
+    container = _c_make_encoder({}, _jsonable, enc, None, ":", ",", False, False, True)
+    metadata = record.metadata
+    if type(metadata) is not dict:
+        raise TypeError(metadata)
+    if metadata:
+        safe = _redact_keys(metadata)
+        meta_json = "".join(container(safe, 0))
+        if _FIELD_NAMES.isdisjoint(safe):  # the usual metadata: every key lifted, as in the metadata object
+            lifted = meta_json[1:-1]
+        else:
+            lifted = "".join(container({k: v for k, v in safe.items() if k not in _FIELD_NAMES}, 0))[1:-1]
+    else:
+        meta_json, lifted = "{}", ""
+    run_id, user_id, agent_id, error = record.run_id, record.user_id, record.agent_id, record.error
+    requested, selected, remaining = record.model_requested, record.model_selected, record.budget_remaining
+    values = [enc(record.timestamp), enc(record.request_id), "null" if run_id is None else enc(run_id),
+              "null" if user_id is None else enc(user_id), enc(record.mode), enc(record.action),
+              "null" if requested is None else enc(requested), "null" if selected is None else enc(selected),
+              enc(record.routing_reason), enc(record.price_version), meta_json, "".join(container(record.tiers, 0)),
+              "null" if agent_id is None else enc(agent_id), "null" if error is None else enc(error)]
+    line = (f'{{"timestamp":{values[0]},"request_id":{values[1]},"run_id":{values[2]},"user_id":{values[3]},'
+            f'"mode":{values[4]},"action":{values[5]},"model_requested":{values[6]},'
+            f'"model_selected":{values[7]},"routing_reason":{values[8]},'
+            f'"input_tokens":{_int(record.input_tokens)},"output_tokens":{_int(record.output_tokens)},'
+            f'"cost_usd":{_float(record.cost_usd)},"latency_ms":{_float(record.latency_ms)},'
+            f'"budget_remaining":{"null" if remaining is None else _float(remaining)},'
+            f'"price_version":{values[9]},"metadata":{values[10]},"tiers":{values[11]},'
+            f'"agent_id":{values[12]},"error":{values[13]}')
+    if record_content:
+        if record.prompt is not None:
+            values.append("".join(container(record.prompt, 0)))
+            line += f',"prompt":{values[-1]}'
+        if record.answer is not None:
+            values.append("".join(container(record.answer, 0)))
+            line += f',"answer":{values[-1]}'
+    return (f"{line},{lifted}}}" if lifted else line + "}"), "".join(values)
+
+
+def _has_secret_prefix(text: str) -> bool:
+    # _SECRET_PREFIXES spelled out: one expression instead of a generator over the tuple, on every line
+    return ("sk-" in text or "gsk_" in text or "hf_" in text or "xai-" in text or "pplx-" in text
+            or "AIza" in text or "AKIA" in text or "Bearer " in text)
+
+
 def record_line(record: AuditRecord, *, record_content: bool = False) -> str:
-    """One JSON line (no trailing newline) with secrets removed."""
-    payload = record_payload(record, record_content=record_content)
-    return redact_text(_encode(payload))
+    """One JSON line (no trailing newline) with secrets removed: `json.dumps` of `record_payload`, then
+    credential-shaped substrings replaced."""
+    if _c_make_encoder is not None and _c_encode_string is not None and type(record) is AuditRecord:
+        try:
+            line, values = _template_line(record, record_content)
+        except TypeError:  # a field with a type the template does not write: the general path decides
+            pass
+        else:
+            # The keys and numbers around the values hold no credential prefix (and no prefix spans a value's
+            # quotes), so a line whose values hold none needs no regex pass.
+            return SECRET_PATTERN.sub(REDACTED, line) if _has_secret_prefix(values) else line
+    return redact_text(_encode(record_payload(record, record_content=record_content)))
 
 
 def redacted_dict(record: AuditRecord, *, record_content: bool = False) -> dict[str, Any]:

@@ -241,3 +241,52 @@ def test_a_sink_that_wrote_the_tail_itself_does_not_read_it_back(tmp_path, monke
             sink.write(make_record(f"r{i}"))
     assert len(reads) == 1  # only the first write checks a tail it did not write
     assert [r["request_id"] for r in read_log(path).records] == ["earlier"] + [f"r{i}" for i in range(5)]
+
+
+def test_the_path_is_looked_up_once_per_interval_not_once_per_record(tmp_path, monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    looked_up = []
+    real_stat = jsonl.os.stat
+    clock = [100.0]
+    monkeypatch.setattr(jsonl.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(jsonl.os, "stat", lambda p, *a, **k: (p == path and looked_up.append(p)) or real_stat(p, *a, **k))
+    with JsonlSink(path) as sink:
+        for i in range(50):
+            sink.write(make_record(f"r{i}"))
+        assert len(looked_up) == 1  # the first write; the rest trust the shared inode until the interval passes
+        clock[0] += jsonl.PATH_CHECK_INTERVAL_S
+        sink.write(make_record("r50"))
+        sink.write(make_record("r51"))
+        assert len(looked_up) == 2
+    assert [r["request_id"] for r in read_log(path).records] == [f"r{i}" for i in range(52)]
+
+
+def test_a_log_renamed_by_another_tool_is_followed_and_nothing_written_meanwhile_is_lost(tmp_path, monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    clock = [100.0]
+    monkeypatch.setattr(jsonl.time, "monotonic", lambda: clock[0])
+    with JsonlSink(path, max_bytes=None) as sink:
+        sink.write(make_record("before"))
+        path.rename(tmp_path / "audit.jsonl.old")  # logrotate's default (create) mode
+        sink.write(make_record("within the interval"))  # lands in the renamed file, as a record, not lost
+        clock[0] += jsonl.PATH_CHECK_INTERVAL_S
+        sink.write(make_record("after"))
+    assert [r["request_id"] for r in read_log(tmp_path / "audit.jsonl.old").records] == ["before", "within the interval"]
+    assert [r["request_id"] for r in read_log(path).records] == ["after"]
+
+
+def test_a_rotation_by_another_writer_is_seen_through_the_lock_file_without_a_path_lookup(tmp_path, monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    first = JsonlSink(path, max_bytes=None)
+    second = JsonlSink(path, max_bytes=2_000, backups=5)  # rotates; first never looks at the path by itself
+    first.write(make_record("a0"))
+    monkeypatch.setattr(jsonl, "PATH_CHECK_INTERVAL_S", 3600.0)
+    first.write(make_record("a1"))  # sets its next path lookup an hour away
+    for i in range(4):
+        second.write(make_record(f"b{i}"))  # the third or fourth rotates the log
+    assert jsonl.rotated_path(path, 1).exists()
+    first.write(make_record("a2"))
+    first.close()
+    second.close()
+    live = [r["request_id"] for r in read_log(path).records]
+    assert live[-1] == "a2"  # in the live file, not in the rotated one the first writer still had open

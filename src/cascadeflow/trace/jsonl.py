@@ -6,6 +6,12 @@ Under that lock each writer re-checks that its descriptor still points at the li
 may have rotated it), rotates when the next line would pass `max_bytes`, and starts a fresh line if a killed
 writer left a torn one, so a torn fragment can never swallow a later record. Unix only (fcntl).
 
+The lock file also holds, in its first 16 bytes (memory-mapped by every writer), the inode of the live log
+as the last writer to open or rotate it left it: a writer sees another one's rotation there without looking
+the path up on every record. The path itself is looked up at least once a second, so a log renamed or
+removed by something else (logrotate, a person) is followed within a second; records written in that second
+land in the renamed file.
+
 With `background=True` the caller only enqueues the record; a daemon thread encodes and appends it the same
 way. The queue is bounded (a full queue blocks the caller, nothing is dropped) and `flush()`, `close()`,
 `cascadeflow.reset()` and interpreter exit drain it, but a process killed with SIGKILL (or a hard crash)
@@ -18,6 +24,7 @@ import atexit
 import errno
 import fcntl
 import logging
+import mmap
 import os
 import queue
 import threading
@@ -40,6 +47,16 @@ MAX_BATCH = 1_000  # records the background writer takes off the queue at once
 BATCH_BYTES = 1024 * 1024  # at most this much in one background append
 BATCH_PAUSE_S = 0.5  # the background writer's pause once the queue is empty
 _STOP = object()  # tells a background writer thread to exit
+SHARED_BYTES = 16  # the live log's (st_ino, st_dev) at the start of the lock file, shared by every writer
+PATH_CHECK_INTERVAL_S = 1.0  # the log's path is looked up at least this often (renames by other tools)
+_process = [0]  # bumped in every forked child: a sink carrying an older value was opened by the parent
+
+
+def _forked() -> None:
+    _process[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)  # cheaper than os.getpid() (a system call) on every record
 _background_sinks: weakref.WeakSet[JsonlSink] = weakref.WeakSet()  # drained at interpreter exit
 
 
@@ -92,6 +109,8 @@ class JsonlSink:
         self._lock_fd = -1
         self._inode = (-1, -1)  # (st_ino, st_dev) of the file self._fd has open
         self._end = -1  # the file's size right after our last write to it
+        self._shared: memoryview | None = None  # the lock file's first bytes as (st_ino, st_dev) of the live log
+        self._next_path_check = 0.0  # monotonic time of the next lookup of the path itself
         self._thread_lock = threading.Lock()
         self._last_sync = time.monotonic()
         self._queue: queue.Queue[object] | None = None  # background mode, in the process that started it
@@ -114,6 +133,7 @@ class JsonlSink:
         self.__dict__.update(state)
         self._pid, self._fd, self._lock_fd = -1, -1, -1
         self._inode, self._end = (-1, -1), -1
+        self._shared, self._next_path_check = None, 0.0
         self._thread_lock = threading.Lock()
         self._last_sync = time.monotonic()
         self._queue, self._writer = None, None
@@ -123,12 +143,14 @@ class JsonlSink:
         # After fork the child gets its own descriptors and a fresh thread lock (the parent's may be held); a
         # background sink gets a fresh queue and thread (the parent's thread did not fork, and the records
         # in the inherited queue are the parent's to write).
-        if self._pid == os.getpid():
+        if self._pid == _process[0]:
             return
         self._thread_lock = threading.Lock()
         self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._shared = self._map_shared()
+        self._next_path_check = 0.0
         self._fd = self._open_log()
-        self._pid = os.getpid()
+        self._pid = _process[0]
         self._queue, self._writer = None, None
         self._enqueue_lock = threading.Lock()
         self._wake = threading.Event()
@@ -140,6 +162,31 @@ class JsonlSink:
             _background_sinks.add(self)
             _drain_at_process_exit()
 
+    def _map_shared(self) -> memoryview:
+        """The lock file's first SHARED_BYTES, mapped shared, as two unsigned 64-bit ints (zero: not yet
+        known). The file is lengthened under the lock (a mapping past its end would fault)."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(self._lock_fd).st_size < SHARED_BYTES:
+                os.ftruncate(self._lock_fd, SHARED_BYTES)
+            mapped = mmap.mmap(self._lock_fd, SHARED_BYTES, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        return memoryview(mapped).cast("Q")
+
+    def _release_shared(self) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            mapped = shared.obj
+            shared.release()
+            mapped.close()  # type: ignore[union-attr]
+
+    def _publish_inode(self) -> None:
+        """Tell every writer which file is the live log (lock held)."""
+        shared = self._shared
+        if shared is not None:
+            shared[0], shared[1] = self._inode
+
     def _open_log(self) -> int:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         opened = os.fstat(fd)
@@ -150,7 +197,7 @@ class JsonlSink:
     def write(self, record: AuditRecord) -> None:
         """Append one record; returns only once the whole line is in the file (fsync per policy). In
         background mode it returns once the record is queued (blocking while the queue is full)."""
-        if self._queue is not None and self._pid == os.getpid() and self._enqueue(record):
+        if self._queue is not None and self._pid == _process[0] and self._enqueue(record):
             return
         self._write_record(record)
 
@@ -172,7 +219,7 @@ class JsonlSink:
         if "\n" in line or "\r" in line:
             raise ConfigurationError("an audit line must not contain a line break; serialise with json.dumps")
         data = line.encode("utf-8") + b"\n"
-        if self._queue is not None and self._pid == os.getpid() and self._enqueue(data):
+        if self._queue is not None and self._pid == _process[0] and self._enqueue(data):
             return  # behind the records queued before it
         self._append(data)
 
@@ -231,7 +278,7 @@ class JsonlSink:
     def drain(self) -> None:
         """Wait until every record queued so far is written (background mode; a no-op otherwise)."""
         pending, writer = self._queue, self._writer
-        if self._pid == os.getpid() and pending is not None and writer is not None and writer.is_alive():
+        if self._pid == _process[0] and pending is not None and writer is not None and writer.is_alive():
             self._wake.set()
             pending.join()
 
@@ -240,27 +287,35 @@ class JsonlSink:
         with self._thread_lock:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
-                size = self._current_size(len(data))
+                now = time.monotonic()  # one clock reading per append serves the path check and the fsync policy
+                size = self._current_size(len(data), now)
                 # The tail is our own newline when the file ends where our last write ended (any other
                 # writer's bytes, torn or whole, would have moved the end); otherwise look at it.
                 if size > 0 and size != self._end and os.pread(self._fd, 1, size - 1) != b"\n":
                     data = b"\n" + data  # a writer died mid-line: keep its fragment on a line of its own
                 _write_all(self._fd, data)
                 self._end = size + len(data)
-                self._maybe_fsync()
+                self._maybe_fsync(now)
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _current_size(self, incoming: int) -> int:
-        """Size of the live file after reopening (rotated by another process) or rotating; lock held. One
-        stat of the path: while it is the inode our descriptor has open, its size is our file's size."""
-        try:
-            live = os.stat(self.path)
-        except FileNotFoundError:
-            live = None
-        if live is None or (live.st_ino, live.st_dev) != self._inode:
-            os.close(self._fd)
-            self._fd = self._open_log()
+    def _current_size(self, incoming: int, now: float) -> int:
+        """Size of the live file after reopening (rotated by another process) or rotating; lock held. The
+        shared inode says whether another writer moved the log on; the path itself is looked up only when it
+        did, or once PATH_CHECK_INTERVAL_S has passed; otherwise one fstat of our own descriptor."""
+        shared, (ino, dev) = self._shared, self._inode
+        if shared is None or shared[0] != ino or shared[1] != dev or now >= self._next_path_check:
+            self._next_path_check = now + PATH_CHECK_INTERVAL_S
+            try:
+                live = os.stat(self.path)
+            except FileNotFoundError:
+                live = None
+            if live is None or (live.st_ino, live.st_dev) != self._inode:
+                os.close(self._fd)
+                self._fd = self._open_log()
+                live = os.fstat(self._fd)
+            self._publish_inode()
+        else:
             live = os.fstat(self._fd)
         if self.max_bytes is not None and live.st_size > 0 and live.st_size + incoming > self.max_bytes:
             self._rotate()
@@ -277,26 +332,26 @@ class JsonlSink:
         os.replace(self.path, rotated_path(self.path, 1))
         os.close(self._fd)
         self._fd = self._open_log()
+        self._publish_inode()
         log.debug("rotated audit log %s", self.path)
 
-    def _maybe_fsync(self) -> None:
+    def _maybe_fsync(self, now: float) -> None:
         if self.fsync == "never":
             return
-        now = time.monotonic()
         if self.fsync == "always" or now - self._last_sync >= self.fsync:
             os.fsync(self._fd)
             self._last_sync = now
 
     def flush(self) -> None:
         """Force written records to disk now (whatever the fsync policy), queued ones included."""
-        if self._pid == os.getpid():
+        if self._pid == _process[0]:
             self.drain()
             with self._thread_lock:
                 os.fsync(self._fd)
 
     def close(self) -> None:
         """Drain the queue (background mode), stop the writer thread and close the descriptors."""
-        if self._pid != os.getpid():
+        if self._pid != _process[0]:
             return
         with self._enqueue_lock:  # from here on write() writes synchronously
             pending, writer = self._queue, self._writer
@@ -315,6 +370,7 @@ class JsonlSink:
                     os.close(fd)
                 except OSError:
                     pass
+            self._release_shared()
             self._pid = -1
 
     def __enter__(self) -> Self:

@@ -121,6 +121,12 @@ class JsonlSink:
     def __repr__(self) -> str:
         return f"JsonlSink({str(self.path)!r})"
 
+    @property
+    def is_open(self) -> bool:
+        """Whether this process holds the log open (False after close(), and in a forked child until its
+        first write reopens it)."""
+        return self._pid == _process[0]
+
     def __getstate__(self) -> dict[str, object]:
         # Picklable for worker processes: only the settings travel; descriptors are reopened on first use.
         return {"path": self.path, "max_bytes": self.max_bytes, "backups": self.backups, "fsync": self.fsync,

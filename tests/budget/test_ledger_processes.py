@@ -74,3 +74,30 @@ def test_sigkilled_worker_reservation_is_released_after_its_lease(ledger_url: st
     assert ledger.counters["expired_released"] >= 1
     state = ledger.state(key)
     assert (state.spent, state.reserved) == (0, LIMIT)
+
+
+def test_opening_a_sqlite_ledger_waits_out_a_concurrent_switch_to_wal_instead_of_failing(monkeypatch):
+    # Seen in this suite: one of 8 processes opening a new ledger together got "database is locked" from
+    # PRAGMA journal_mode=WAL, which SQLite reports at once instead of calling its busy handler.
+    import sqlite3
+
+    from cascadeflow.budget.backends import sqlite as backend
+
+    class Conn:
+        def __init__(self, failures: int, message: str = "database is locked"):
+            self.failures, self.message, self.calls = failures, message, 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise sqlite3.OperationalError(self.message)
+
+    monkeypatch.setattr(backend.time, "sleep", lambda s: None)
+    conn = Conn(failures=3)
+    backend._set_wal(conn)  # type: ignore[arg-type]
+    assert conn.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):  # other errors are not waited out
+        backend._set_wal(Conn(failures=1, message="disk I/O error"))  # type: ignore[arg-type]
+    monkeypatch.setattr(backend, "BUSY_TIMEOUT_MS", 0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # nor a lock held past the busy timeout
+        backend._set_wal(Conn(failures=10**6))  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -29,6 +30,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's transaction before giving up
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL, waiting out other processes doing the same. Changing the journal mode
+    needs an exclusive lock and SQLite reports a conflict at once instead of calling its busy handler, so
+    processes opening a new ledger together (a fleet starting up) would fail; the mode is stored in the file,
+    so the wait ends as soon as one of them has switched it."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_keys (
@@ -77,9 +96,13 @@ class SqliteLedger(BaseLedger):
             raise BudgetBackendUnavailable(f"SQLite ledger directory {Path(self.path).parent} does not exist")
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(SCHEMA)
+        try:
+            _set_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
         self._conn, self._pid = conn, os.getpid()
         return conn
 

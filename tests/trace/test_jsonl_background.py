@@ -119,21 +119,48 @@ def test_interpreter_exit_drains_what_is_still_queued(tmp_path):
     assert _ids(path) == [f"r{i}" for i in range(5000)]
 
 
-def test_a_failed_write_in_the_writer_thread_is_logged_and_the_next_records_still_written(tmp_path, caplog):
+def test_a_record_that_cannot_be_encoded_is_refused_to_its_caller_as_by_a_synchronous_sink(tmp_path):
     path = tmp_path / "audit.jsonl"
     sink = JsonlSink(path, background=True)
-
-    class Unwritable:
-        def __init__(self) -> None:
-            self.loop: list = []
-            self.loop.append(self.loop)
-
+    loop: list = []
+    loop.append(loop)
     sink.write(make_record("ok-1"))
-    sink.write(make_record("bad", metadata={"x": Unwritable().loop}))
+    with pytest.raises(RecursionError):  # as a synchronous sink raises it; the runtime logs what a sink raises
+        sink.write(make_record("bad", metadata={"x": loop}))
     sink.write(make_record("ok-2"))
     sink.close()
     assert _ids(path) == ["ok-1", "ok-2"]
-    assert "audit sink" in caplog.text
+
+
+def test_a_failed_append_in_the_writer_thread_is_logged_and_the_next_records_still_written(tmp_path, caplog,
+                                                                                            monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, background=True)
+    real_append, failures = sink._append, [1]
+
+    def append_failing_once(data: bytes) -> None:
+        if failures:
+            failures.pop()
+            raise OSError("disk gone for a moment")
+        real_append(data)
+
+    monkeypatch.setattr(sink, "_append", append_failing_once)
+    sink.write(make_record("lost-with-the-disk"))
+    sink.drain()
+    sink.write(make_record("ok"))
+    sink.close()
+    assert _ids(path) == ["ok"]
+    assert "audit sink" in caplog.text and "disk gone" in caplog.text
+
+
+def test_the_queued_line_is_the_record_as_it_was_when_written(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, background=True)
+    metadata = {"alert_id": "INC-1", "tags": ["p1"]}
+    sink.write(make_record("r0", metadata=metadata))
+    metadata["tags"].append("changed after the call")
+    sink.close()
+    assert read_log(path).records[0]["tags"] == ["p1"]
 
 
 def test_the_background_setting_survives_pickling(tmp_path):

@@ -12,7 +12,7 @@ the path up on every record. The path itself is looked up at least once a second
 removed by something else (logrotate, a person) is followed within a second; records written in that second
 land in the renamed file.
 
-With `background=True` the caller only enqueues the record; a daemon thread encodes and appends it the same
+With `background=True` the caller encodes the line and enqueues it; a daemon thread appends it the same
 way. The queue is bounded (a full queue blocks the caller, nothing is dropped) and `flush()`, `close()`,
 `cascadeflow.reset()` and interpreter exit drain it, but a process killed with SIGKILL (or a hard crash)
 loses what was still queued, which is why writes are synchronous by default.
@@ -81,9 +81,8 @@ class JsonlSink:
     fsync: "never" (the OS flushes; records survive a process crash, not a power cut), "always" (fsync
     after every record), or a number of seconds (fsync when at least that long has passed since the last).
     max_bytes=None disables rotation. Prompts and answers are written only with record_content=True.
-    background=True: write() enqueues (at most `queue_size` records) and a daemon thread writes; see the
-    module docstring for what that gives up. Metadata values are encoded by that thread, so a nested object
-    the caller changes after the call may be logged as changed.
+    background=True: write() encodes the line and enqueues it (at most `queue_size` records) and a daemon
+    thread appends; see the module docstring for what that gives up.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, max_bytes: int | None = DEFAULT_MAX_BYTES,
@@ -203,9 +202,14 @@ class JsonlSink:
     def write(self, record: AuditRecord) -> None:
         """Append one record; returns only once the whole line is in the file (fsync per policy). In
         background mode it returns once the record is queued (blocking while the queue is full)."""
-        if self._queue is not None and self._pid == _process[0] and self._enqueue(record):
+        if self._queue is None or self._pid != _process[0]:
+            self._write_record(record)
             return
-        self._write_record(record)
+        # Encoded here, not by the writer thread: the queue holds bytes (no caller objects kept alive for the
+        # garbage collector to walk, and no later change to the caller's metadata can reach the log).
+        data = record_line(record, record_content=self.record_content).encode("utf-8") + b"\n"
+        if not self._enqueue(data):
+            self._append(data)  # closed meanwhile: written synchronously
 
     def _enqueue(self, item: object) -> bool:
         # Under the lock close() takes to retire the queue, so nothing is put behind its stop marker.

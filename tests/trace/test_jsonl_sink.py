@@ -290,3 +290,26 @@ def test_a_rotation_by_another_writer_is_seen_through_the_lock_file_without_a_pa
     second.close()
     live = [r["request_id"] for r in read_log(path).records]
     assert live[-1] == "a2"  # in the live file, not in the rotated one the first writer still had open
+
+
+def test_a_short_write_is_continued_until_the_whole_line_is_in_the_file(tmp_path, monkeypatch):
+    real_write = jsonl.os.write
+    monkeypatch.setattr(jsonl.os, "write", lambda fd, data: real_write(fd, bytes(data[:100])))
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path) as sink:
+        sink.write(make_record("r0"))
+        sink.write(make_record("r1"))
+    assert [r["request_id"] for r in read_log(path).records] == ["r0", "r1"]
+
+
+def test_a_full_disk_is_logged_and_raised_to_the_caller(tmp_path, monkeypatch, caplog):
+    import errno
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with JsonlSink(tmp_path / "audit.jsonl") as sink:
+        monkeypatch.setattr(jsonl.os, "write", full)
+        with pytest.raises(OSError, match="No space"):
+            sink.write(make_record("r0"))
+    assert "disk is full" in caplog.text

@@ -312,7 +312,8 @@ class JsonlSink:
     def _current_size(self, incoming: int, now: float) -> int:
         """Size of the live file after reopening (rotated by another process) or rotating; lock held. The
         shared inode says whether another writer moved the log on; the path itself is looked up only when it
-        did, or once PATH_CHECK_INTERVAL_S has passed; otherwise one fstat of our own descriptor."""
+        did, or once PATH_CHECK_INTERVAL_S has passed. The size is our descriptor's end (lseek: one system
+        call and no stat_result to build)."""
         shared, (ino, dev) = self._shared, self._inode
         if shared is None or shared[0] != ino or shared[1] != dev or now >= self._next_path_check:
             self._next_path_check = now + PATH_CHECK_INTERVAL_S
@@ -323,14 +324,12 @@ class JsonlSink:
             if live is None or (live.st_ino, live.st_dev) != self._inode:
                 os.close(self._fd)
                 self._fd = self._open_log()
-                live = os.fstat(self._fd)
             self._publish_inode()
-        else:
-            live = os.fstat(self._fd)
-        if self.max_bytes is not None and live.st_size > 0 and live.st_size + incoming > self.max_bytes:
+        size = os.lseek(self._fd, 0, os.SEEK_END)
+        if self.max_bytes is not None and size > 0 and size + incoming > self.max_bytes:
             self._rotate()
             return 0
-        return live.st_size
+        return size
 
     def _rotate(self) -> None:
         if self.fsync != "never":
@@ -415,15 +414,16 @@ def _drain_at_exit() -> None:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    # Regular files take the whole buffer in one write; the loop only matters on a nearly full disk.
-    view = memoryview(data)
-    while view:
-        try:
-            written = os.write(fd, view)
-        except InterruptedError:
-            continue
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                log.error("audit log disk is full; record not written")
-            raise
-        view = view[written:]
+    # Regular files take the whole buffer in one write (os.write retries EINTR itself, PEP 475); the loop
+    # only matters on a nearly full disk.
+    try:
+        written = os.write(fd, data)
+        if written == len(data):
+            return
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            log.error("audit log disk is full; record not written")
+        raise

@@ -1,5 +1,7 @@
 """Instrumentation of the official `openai` SDK: Chat Completions and Responses, sync and async, streaming
-and `with_raw_response` (which calls the same patched `create`). Reads SDK objects, never rewrites them.
+and `with_raw_response` (which calls the same patched `create`), the structured-output `parse()` helpers
+(patched themselves: they post without `create`) and the `stream()` helpers (their managers call the
+patched `create` on entry). Reads SDK objects, never rewrites them.
 """
 
 from __future__ import annotations
@@ -9,7 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from cascadeflow.harness.instrument.bridge import parsed_result, redact_strings
-from cascadeflow.harness.instrument.patching import instrument_async, instrument_sync, patch
+from cascadeflow.harness.instrument.patching import (
+    instrument_async,
+    instrument_stream_manager,
+    instrument_sync,
+    patch,
+)
 from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
 from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
 
@@ -268,5 +275,13 @@ def patch_openai() -> bool:
     patch(chat.AsyncCompletions, "create", lambda f: instrument_async(chat_adapter, f))
     patch(responses.Responses, "create", lambda f: instrument_sync(responses_adapter, f))
     patch(responses.AsyncResponses, "create", lambda f: instrument_async(responses_adapter, f))
+    # the structured-output helpers post directly (not through `create`), so they are patched themselves
+    patch(chat.Completions, "parse", lambda f: instrument_sync(chat_adapter, f))
+    patch(chat.AsyncCompletions, "parse", lambda f: instrument_async(chat_adapter, f))
+    patch(responses.Responses, "parse", lambda f: instrument_sync(responses_adapter, f))
+    patch(responses.AsyncResponses, "parse", lambda f: instrument_async(responses_adapter, f))
+    # the stream helpers' managers call the patched `create` on entry; wrapped so leaving early settles
+    for cls in (chat.Completions, chat.AsyncCompletions, responses.Responses, responses.AsyncResponses):
+        patch(cls, "stream", instrument_stream_manager)
     return True
 

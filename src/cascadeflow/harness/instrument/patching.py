@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from contextvars import ContextVar
 from typing import Any, Self
 
 from cascadeflow.harness.instrument.bridge import (
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 MARK = "__cascadeflow_original__"
 _patched: list[tuple[type, str, Any]] = []
 _lock = threading.Lock()
+# the streams opened while an SDK stream manager is being entered (see SettlingStreamManager)
+_opening: ContextVar[list[_StreamProxyBase] | None] = ContextVar("cascadeflow_opening_streams", default=None)
 
 
 def _sent_kwargs(adapter: Any, prepared: PreparedCall, request: Request, streaming: bool) -> dict[str, Any]:
@@ -46,7 +49,11 @@ def _returned(adapter: Any, prepared: PreparedCall, kwargs: dict[str, Any], coro
     pipeline settles and records when the stream ends."""
     if isinstance(out, Handoff):
         prepared.coro = coro
-        return proxy(prepared.result, adapter.accumulator(kwargs, prepared.injected_usage), prepared)
+        stream = proxy(prepared.result, adapter.accumulator(kwargs, prepared.injected_usage), prepared)
+        opening = _opening.get()
+        if opening is not None:
+            opening.append(stream)
+        return stream
     finish(prepared, *out)
     return prepared.result
 
@@ -206,6 +213,63 @@ class AsyncStreamProxy(_StreamProxyBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+class SettlingStreamManager:
+    """Stands in for an SDK stream manager whose `__enter__` calls the patched `create` (openai's
+    `chat.completions.stream()` and `responses.stream()`): the stream opened there is settled when the
+    manager exits. The SDK's own exit closes the HTTP response, not the stream object we handed it, so a
+    caller leaving the block early would otherwise hold its reservation until the stream is collected."""
+
+    def __init__(self, manager: Any):
+        self._manager = manager
+        self._opened: list[_StreamProxyBase] = []
+
+    def _settle(self) -> None:
+        for stream in self._opened:
+            stream._done(None)
+
+    def __enter__(self) -> Any:
+        token = _opening.set(self._opened)
+        try:
+            return self._manager.__enter__()
+        finally:
+            _opening.reset(token)
+
+    def __exit__(self, *exc: object) -> Any:
+        try:
+            return self._manager.__exit__(*exc)
+        finally:
+            self._settle()
+
+    async def __aenter__(self) -> Any:
+        token = _opening.set(self._opened)
+        try:
+            return await self._manager.__aenter__()
+        finally:
+            _opening.reset(token)
+
+    async def __aexit__(self, *exc: object) -> Any:
+        try:
+            return await self._manager.__aexit__(*exc)
+        finally:
+            self._settle()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._manager, name)
+
+
+def instrument_stream_manager(original: Any) -> Any:
+    """A `stream(...)` helper that builds its SDK manager as usual (its request goes through the patched
+    `create` when the manager is entered) and returns it wrapped in a SettlingStreamManager."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        manager = original(self, *args, **kwargs)
+        return manager if active_mode() == "off" else SettlingStreamManager(manager)
+
+    setattr(wrapper, MARK, original)
+    return wrapper
 
 
 def patch(cls: type, name: str, make: Any) -> None:

@@ -131,6 +131,16 @@ def _fields():
     {"cost_usd": 0, "latency_ms": True, "input_tokens": False, "budget_remaining": __import__("decimal").Decimal("1.5")},
     {"user_id": 42, "tiers": ({"tier": 0},), "routing_reason": None},
     {"cost_usd": __import__("decimal").Decimal("NaN"), "latency_ms": __import__("decimal").Decimal("Infinity")},
+    # attempt entries: the usual shape (written by its template), a reordered one, undeclared value types
+    {"tiers": [{"tier": 0, "role": "cheap", "model": "m-ü", "max_tokens": 64, "cost_usd": 1e-07, "input_tokens": 3,
+                "output_tokens": 0, "latency_ms": float("inf"), "status": "error", "error": "Timeout \"x\"\n",
+                "finish_reason": None, "shrunk_from": 4096},
+               {"role": "strong", "tier": 1, "model": "m", "max_tokens": 1, "cost_usd": 0.5, "input_tokens": 1,
+                "output_tokens": 1, "latency_ms": 2.0, "status": "ok", "error": None, "finish_reason": "stop",
+                "shrunk_from": None},
+               {"tier": True, "role": "x", "model": "m", "max_tokens": 1.5, "cost_usd": 1, "input_tokens": 1,
+                "output_tokens": 1, "latency_ms": 2, "status": "ok", "error": None, "finish_reason": "stop",
+                "shrunk_from": None}]},
     {"metadata": __import__("collections").OrderedDict(alert_id="INC-7", api_key="k")},
 ])
 @pytest.mark.parametrize("record_content", [False, True])

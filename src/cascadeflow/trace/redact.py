@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import fields
@@ -124,18 +123,14 @@ def record_payload(record: AuditRecord, *, record_content: bool = False) -> dict
 _INFINITY = float("inf")
 
 
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # as json.dumps spells them (allow_nan)
+
+
 def _float(value: float) -> str:
-    """A float as json.dumps writes it (allow_nan: NaN and Infinity as JavaScript spells them); TypeError
-    for anything else (a Decimal, an int), so the record takes the general path."""
-    if not isinstance(value, float):  # json writes float subclasses (numpy.float64) as floats too
-        raise TypeError(value)
-    if math.isnan(value):
-        return "NaN"
-    if value == _INFINITY:
-        return "Infinity"
-    if value == -_INFINITY:
-        return "-Infinity"
-    return float.__repr__(value)
+    """A float as json.dumps writes it: float.__repr__, which is also what raises TypeError for anything that
+    is not a float (a Decimal, an int, a bool), so the record takes the general path."""
+    text = float.__repr__(value)
+    return _NON_FINITE[text] if text[-1] in "fn" else text  # only "nan", "inf" and "-inf" end so
 
 
 def _int(value: int) -> str:
@@ -167,12 +162,13 @@ def _template_line(record: AuditRecord, record_content: bool) -> tuple[str, str]
             lifted = "".join(container({k: v for k, v in safe.items() if k not in _FIELD_NAMES}, 0))[1:-1]
     else:
         meta_json, lifted = "{}", ""
+    tiers_json = "".join(container(record.tiers, 0))
     run_id, user_id, agent_id, error = record.run_id, record.user_id, record.agent_id, record.error
     requested, selected, remaining = record.model_requested, record.model_selected, record.budget_remaining
     values = [enc(record.timestamp), enc(record.request_id), "null" if run_id is None else enc(run_id),
               "null" if user_id is None else enc(user_id), enc(record.mode), enc(record.action),
               "null" if requested is None else enc(requested), "null" if selected is None else enc(selected),
-              enc(record.routing_reason), enc(record.price_version), meta_json, "".join(container(record.tiers, 0)),
+              enc(record.routing_reason), enc(record.price_version), meta_json, tiers_json,
               "null" if agent_id is None else enc(agent_id), "null" if error is None else enc(error)]
     line = (f'{{"timestamp":{values[0]},"request_id":{values[1]},"run_id":{values[2]},"user_id":{values[3]},'
             f'"mode":{values[4]},"action":{values[5]},"model_requested":{values[6]},'

@@ -198,3 +198,125 @@ def test_leaving_a_stream_helper_early_settles_at_exit(helper, openai_server, au
         assert ledger.reserved == 0 and session.summary()["steps"] == 1  # settled at exit, not at gc
         assert len(audit_path.read_text().splitlines()) == 1
         del stream, manager, first
+
+
+# with_streaming_response.create: (call kwargs, how the caller reads the body) -> what it got
+STREAMED = {
+    "chat": ({"model": "gpt-4o-mini", "messages": MSGS}, "parse"),
+    "chat_json": ({"model": "gpt-4o-mini", "messages": MSGS}, "json"),
+    "chat_stream": ({"model": "gpt-4o-mini", "messages": MSGS, "stream": True,
+                     "stream_options": {"include_usage": True}}, "parse"),
+    "chat_stream_lines": ({"model": "gpt-4o-mini", "messages": MSGS, "stream": True,
+                           "stream_options": {"include_usage": True}}, "iter_lines"),
+    "responses": ({"model": "gpt-4o-mini", "input": "Weather in Oslo?"}, "parse"),
+    "responses_bytes": ({"model": "gpt-4o-mini", "input": "Weather in Oslo?"}, "iter_bytes"),
+    "responses_stream": ({"model": "gpt-4o-mini", "input": "Weather in Oslo?", "stream": True}, "parse"),
+    "responses_stream_text": ({"model": "gpt-4o-mini", "input": "Weather in Oslo?", "stream": True}, "iter_text"),
+}
+
+
+def _streamed(client: Any, kind: str) -> Any:
+    kwargs, how = STREAMED[kind]
+    resource = client.chat.completions if "messages" in kwargs else client.responses
+    with resource.with_streaming_response.create(**kwargs) as raw:
+        if kind == "chat":
+            assert harness.current_run() is None or harness.current_run().summary()["steps"] == 0  # not read yet
+        if how == "parse":
+            parsed = raw.parse()
+            return [_plain(event) for event in parsed] if kwargs.get("stream") else _plain(parsed)
+        if how == "json":
+            return _plain(raw.json())
+        return "".join(getattr(raw, how)() if how != "iter_bytes" else (b.decode() for b in raw.iter_bytes()))
+
+
+async def _astreamed(client: Any, kind: str) -> Any:
+    kwargs, how = STREAMED[kind]
+    resource = client.chat.completions if "messages" in kwargs else client.responses
+    async with resource.with_streaming_response.create(**kwargs) as raw:
+        if how == "parse":
+            parsed = await raw.parse()
+            return [_plain(event) async for event in parsed] if kwargs.get("stream") else _plain(parsed)
+        if how == "json":
+            return _plain(await raw.json())
+        if how == "iter_bytes":
+            return "".join([b.decode() async for b in raw.iter_bytes()])
+        return "".join([piece async for piece in getattr(raw, how)()])
+
+
+def _unstamped(text: Any) -> Any:
+    """Raw bodies compared without the loopback's wall-clock stamps."""
+    import re
+
+    return re.sub(r'"created(_at)?": ?\d+', '"created": 0', text) if isinstance(text, str) else text
+
+
+@pytest.mark.parametrize("kind", sorted(STREAMED))
+def test_streaming_response_observe_same_bytes_same_body_recorded_once(kind, openai_server, audit_path):
+    openai_server.enqueue(text=ANSWER, usage=USAGE)
+    openai_server.enqueue(text=ANSWER, usage=USAGE)
+    plain = _streamed(_client(openai_server), kind)
+    harness.init(mode="observe", audit=str(audit_path))
+    with harness.run(budget=0.000001, compliance="gdpr") as session:
+        observed = _streamed(_client(openai_server), kind)
+    before, after = openai_server.requests
+    assert after.body == before.body
+    assert _unstamped(observed) == _unstamped(plain)
+    _check_recorded_once(session, audit_path, "observe")
+
+
+@pytest.mark.parametrize("kind", sorted(STREAMED))
+async def test_async_streaming_response_observe_same_bytes_same_body_recorded_once(kind, openai_server, audit_path):
+    openai_server.enqueue(text=ANSWER, usage=USAGE)
+    openai_server.enqueue(text=ANSWER, usage=USAGE)
+    plain = await _astreamed(_aclient(openai_server), kind)
+    harness.init(mode="observe", audit=str(audit_path))
+    async with harness.run(budget=0.000001, compliance="gdpr") as session:
+        observed = await _astreamed(_aclient(openai_server), kind)
+    before, after = openai_server.requests
+    assert after.body == before.body
+    assert _unstamped(observed) == _unstamped(plain)
+    _check_recorded_once(session, audit_path, "observe")
+
+
+@pytest.mark.parametrize("kind", ["chat", "chat_stream", "responses", "responses_stream"])
+def test_streaming_response_enforce_stops_before_the_request_leaves(kind, openai_server):
+    harness.init(mode="enforce", audit=False)
+    with harness.run(budget=0) as session, pytest.raises(BudgetExceeded):
+        _streamed(_client(openai_server), kind)
+    assert openai_server.requests == [] and [r.action for r in session.trace()] == ["stop"]
+
+
+async def test_async_streaming_response_enforce_stops_before_the_request_leaves(openai_server):
+    harness.init(mode="enforce", audit=False)
+    async with harness.run(budget=0) as session:
+        with pytest.raises(BudgetExceeded):
+            await _astreamed(_aclient(openai_server), "chat")
+    assert openai_server.requests == [] and [r.action for r in session.trace()] == ["stop"]
+
+
+def test_streaming_response_enforce_raw_stream_gets_no_extra_usage_chunk(openai_server):
+    kwargs = {"model": "gpt-4o-mini", "messages": MSGS, "stream": True, "max_completion_tokens": 100}
+    openai_server.enqueue(text=ANSWER, usage=USAGE)
+    openai_server.enqueue(text=ANSWER, usage=USAGE)
+    with _client(openai_server).chat.completions.with_streaming_response.create(**kwargs) as raw:
+        plain = list(raw.iter_lines())
+    harness.init(mode="enforce", audit=False)
+    # a client made after init(): with_streaming_response caches the method it wraps on first use
+    client = _client(openai_server)
+    with harness.run(budget=1.0) as session, client.chat.completions.with_streaming_response.create(**kwargs) as raw:
+        enforced = list(raw.iter_lines())
+    assert "stream_options" not in openai_server.requests[1].json
+    assert _unstamped("\n".join(enforced)) == _unstamped("\n".join(plain))
+    step = session.trace()[-1]  # no usage chunk: priced from an upper-bound estimate of what arrived
+    assert step.action == "allow" and step.output_tokens >= 9 and step.cost > 0
+
+
+def test_streaming_response_closed_unread_settles_at_exit(openai_server):
+    openai_server.enqueue(text=ANSWER, usage=USAGE)
+    harness.init(mode="enforce", audit=False)
+    with harness.run(budget=1.0) as session:
+        with _client(openai_server).chat.completions.with_streaming_response.create(
+                model="gpt-4o-mini", messages=MSGS) as raw:
+            assert raw.headers["x-request-id"] == "req_loopback"
+        ledger = harness.default_runtime().ledger.state(f"run:{session.run_id}")
+        assert ledger.reserved == 0 and session.summary()["steps"] == 1

@@ -1,13 +1,17 @@
 """Instrumentation of the official `openai` SDK: Chat Completions and Responses, sync and async, streaming
 and `with_raw_response` (which calls the same patched `create`), the structured-output `parse()` helpers
 (patched themselves: they post without `create`) and the `stream()` helpers (their managers call the
-patched `create` on entry). Reads SDK objects, never rewrites them.
+patched `create` on entry). `with_streaming_response.create` reaches the patched `create` too, with a
+response whose body the caller reads later: it settles from what the caller read (`body_response`). Reads
+SDK objects, never rewrites them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from cascadeflow.harness.instrument.bridge import parsed_result, redact_strings
@@ -133,6 +137,44 @@ class ChatCompletionsAdapter:
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> ChatStreamAccumulator:
         return ChatStreamAccumulator(injected_usage)
 
+    def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
+        """A `with_streaming_response` call's Response from the body its caller read (an estimate of what
+        arrived when the caller read none or part of it)."""
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+        if streaming:
+            acc = ChatStreamAccumulator(injected_usage=False)
+            for payload in sse_payloads(body):
+                if "choices" in payload:  # an error event has none
+                    acc.feed(ChatCompletionChunk.construct(**payload))
+            return acc.response(request)
+        data = json_object(body)
+        if data is None or "choices" not in data:
+            return ChatStreamAccumulator(injected_usage=False).response(request)
+        return self.to_response(ChatCompletion.construct(**data), request)
+
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object; None when it is empty, cut short or not an object."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+_EVENT_BREAK = re.compile(r"\r?\n\r?\n")
+
+
+def sse_payloads(body: bytes) -> Iterator[dict[str, Any]]:
+    """The JSON payloads of a server-sent-event body (its `data:` lines; `[DONE]` and partial events skipped)."""
+    for block in _EVENT_BREAK.split(body.decode("utf-8", "replace")):
+        data = "\n".join(line[5:].removeprefix(" ") for line in block.splitlines() if line.startswith("data:"))
+        if data and data != "[DONE]":
+            payload = json_object(data.encode())
+            if payload is not None:
+                yield payload
+
 
 def _chat_usage(usage: Any, request: Request, text: str) -> Usage:
     if usage is None:
@@ -207,6 +249,22 @@ class ResponsesAdapter:
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> ResponsesStreamAccumulator:
         return ResponsesStreamAccumulator()
+
+    def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
+        """Like ChatCompletionsAdapter.body_response, for the Responses API's body and event stream."""
+        from openai.types.responses import Response as SdkResponse
+
+        if streaming:
+            acc = ResponsesStreamAccumulator()
+            for payload in sse_payloads(body):
+                final = payload.get("response")
+                acc.feed(SimpleNamespace(type=payload.get("type", ""), delta=payload.get("delta", ""),
+                                         response=SdkResponse.construct(**final) if isinstance(final, dict) else None))
+            return acc.response(request)
+        data = json_object(body)
+        if data is None or "output" not in data:
+            return ResponsesStreamAccumulator().response(request)
+        return _responses_response(SdkResponse.construct(**data), request)
 
 
 def _response_item(item: Any) -> Message:

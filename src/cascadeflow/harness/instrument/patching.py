@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Self
 
@@ -34,19 +35,36 @@ _lock = threading.Lock()
 _opening: ContextVar[list[_StreamProxyBase] | None] = ContextVar("cascadeflow_opening_streams", default=None)
 
 
+RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # the SDKs' marker of with_raw/with_streaming_response
+
+
+def reads_lazily(adapter: Any, kwargs: dict[str, Any]) -> bool:
+    """A `with_streaming_response` call: the SDK returns the response before its body is read, and the
+    caller reads it later (observed by a LazyResponse, for adapters that can price a body they are shown)."""
+    headers = kwargs.get("extra_headers")
+    return (isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) == "stream"
+            and hasattr(adapter, "body_response"))
+
+
 def _sent_kwargs(adapter: Any, prepared: PreparedCall, request: Request, streaming: bool) -> dict[str, Any]:
     """The kwargs the SDK method is called with: the caller's own object in observe mode (kwargs_for); in
-    enforce mode the policy's changes, and a stream asked for a usage chunk (noted on `prepared`)."""
+    enforce mode the policy's changes, and a stream asked for a usage chunk (noted on `prepared`). A stream
+    whose raw body the caller reads (with_streaming_response) is not: the extra chunk could not be hidden."""
     sent = kwargs_for(adapter, prepared, request)
-    if streaming and prepared.mode == "enforce" and hasattr(adapter, "ask_stream_usage"):
+    if (streaming and prepared.mode == "enforce" and hasattr(adapter, "ask_stream_usage")
+            and not reads_lazily(adapter, sent)):
         sent, prepared.injected_usage = adapter.ask_stream_usage(sent)
     return sent
 
 
 def _returned(adapter: Any, prepared: PreparedCall, kwargs: dict[str, Any], coro: Any, out: Any,
               proxy: type[_StreamProxyBase]) -> Any:
-    """What the caller gets once the pipeline ran: the SDK's result, or its stream wrapped so that the paused
-    pipeline settles and records when the stream ends."""
+    """What the caller gets once the pipeline ran: the SDK's result, or its stream (or lazily read response)
+    wrapped so that the paused pipeline settles and records when it ends."""
+    if isinstance(out, Handoff) and reads_lazily(adapter, kwargs):
+        prepared.coro = coro
+        lazy = SyncLazyResponse if proxy is SyncStreamProxy else AsyncLazyResponse
+        return lazy(prepared.result, adapter, prepared, bool(kwargs.get("stream")), proxy)
     if isinstance(out, Handoff):
         prepared.coro = coro
         stream = proxy(prepared.result, adapter.accumulator(kwargs, prepared.injected_usage), prepared)
@@ -68,10 +86,11 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
         if prepared is None:
             return original(self, *args, **kwargs)
         streaming = bool(kwargs.get("stream"))
+        paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
 
         async def invoke(request: Request) -> Response:
             prepared.result = original(self, **_sent_kwargs(adapter, prepared, request, streaming))
-            if streaming:
+            if paused:
                 return await Handoff()
             return adapter.to_response(prepared.result, request)
 
@@ -97,10 +116,11 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
         if prepared is None:
             return await original(self, *args, **kwargs)
         streaming = bool(kwargs.get("stream"))
+        paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
 
         async def invoke(request: Request) -> Response:
             prepared.result = await original(self, **_sent_kwargs(adapter, prepared, request, streaming))
-            if streaming:
+            if paused:
                 return await Handoff()
             return adapter.to_response(prepared.result, request)
 
@@ -213,6 +233,164 @@ class AsyncStreamProxy(_StreamProxyBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+class _LazyResponseBase:
+    """The SDK's lazily read response (`with_streaming_response`), observed: every way the caller reads the
+    body passes through unchanged while what it read is kept; the pipeline settles from that when the caller
+    closes the response (the context manager's exit) or has read it all. `parse()` of a stream hands the
+    SDK's stream back wrapped in the stream proxy, which settles from the events it passes on."""
+
+    def __init__(self, response: Any, adapter: Any, prepared: PreparedCall, streaming: bool,
+                 stream_proxy: type[_StreamProxyBase]):
+        self._response = response
+        self._adapter = adapter
+        self._prepared = prepared
+        self._streaming = streaming
+        self._stream_proxy = stream_proxy
+        self._stream: _StreamProxyBase | None = None  # handed out by parse() of a stream
+        self._seen: list[bytes] = []  # the body as the caller iterated it
+
+    def _body(self) -> bytes:
+        try:
+            return bytes(self._response.http_response.content)  # read whole by read()/parse()/text()/json()
+        except Exception:  # noqa: BLE001 - httpx: not read (iterated, or not at all)
+            return b"".join(self._seen)
+
+    def _settle(self, error: BaseException | None = None) -> None:
+        if self._prepared.coro is None:
+            return
+        if self._stream is not None:
+            self._stream._done(error)
+            return
+        response = None if error is not None else self._adapter.body_response(
+            self._body(), self._streaming, self._prepared.view)
+        complete_stream(self._prepared, response, error)
+
+    def _wrap_stream(self, parsed: Any) -> Any:
+        if not self._streaming or not hasattr(parsed, "response"):
+            return parsed  # a model (settled below) or what the caller parsed a stream into
+        if self._stream is None:
+            acc = self._adapter.accumulator(self._prepared.kwargs, False)
+            self._stream = self._stream_proxy(parsed, acc, self._prepared)
+        return self._stream
+
+    def _kept(self, chunk: Any) -> Any:
+        self._seen.append(chunk if isinstance(chunk, bytes) else chunk.encode())
+        return chunk
+
+    def __del__(self) -> None:
+        # a response dropped without being closed still settles from what was read
+        if getattr(self, "_prepared", None) is not None and self._prepared.coro is not None:
+            try:
+                self._settle()
+            except Exception:
+                log.exception("cascadeflow: settling an abandoned response failed")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._response, name)
+
+
+class SyncLazyResponse(_LazyResponseBase):
+    def _read(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            out = method(*args, **kwargs)
+        except BaseException as exc:
+            self._settle(exc)
+            raise
+        if not self._streaming:
+            self._settle()  # the body is read: settle now, not at close
+        return out
+
+    def parse(self, **kwargs: Any) -> Any:
+        return self._wrap_stream(self._read(self._response.parse, **kwargs))
+
+    def read(self) -> Any:
+        return self._read(self._response.read)
+
+    def text(self) -> Any:
+        return self._read(self._response.text)
+
+    def json(self) -> Any:
+        return self._read(self._response.json)
+
+    def _iterate(self, chunks: Iterator[Any], line_ends: bool = False) -> Iterator[Any]:
+        try:
+            for chunk in chunks:
+                self._kept(chunk + "\n" if line_ends else chunk)
+                yield chunk
+        except GeneratorExit:
+            raise  # the caller stopped early: settled at close from what it read
+        except BaseException as exc:
+            self._settle(exc)
+            raise
+        self._settle()
+
+    def iter_bytes(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        return self._iterate(self._response.iter_bytes(*args, **kwargs))
+
+    def iter_text(self, *args: Any, **kwargs: Any) -> Iterator[str]:
+        return self._iterate(self._response.iter_text(*args, **kwargs))
+
+    def iter_lines(self) -> Iterator[str]:
+        return self._iterate(self._response.iter_lines(), line_ends=True)
+
+    def close(self) -> None:
+        try:
+            self._response.close()
+        finally:
+            self._settle()
+
+
+class AsyncLazyResponse(_LazyResponseBase):
+    async def _read(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            out = await method(*args, **kwargs)
+        except BaseException as exc:
+            self._settle(exc)
+            raise
+        if not self._streaming:
+            self._settle()
+        return out
+
+    async def parse(self, **kwargs: Any) -> Any:
+        return self._wrap_stream(await self._read(self._response.parse, **kwargs))
+
+    async def read(self) -> Any:
+        return await self._read(self._response.read)
+
+    async def text(self) -> Any:
+        return await self._read(self._response.text)
+
+    async def json(self) -> Any:
+        return await self._read(self._response.json)
+
+    async def _iterate(self, chunks: AsyncIterator[Any], line_ends: bool = False) -> AsyncIterator[Any]:
+        try:
+            async for chunk in chunks:
+                self._kept(chunk + "\n" if line_ends else chunk)
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self._settle(exc)
+            raise
+        self._settle()
+
+    def iter_bytes(self, *args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
+        return self._iterate(self._response.iter_bytes(*args, **kwargs))
+
+    def iter_text(self, *args: Any, **kwargs: Any) -> AsyncIterator[str]:
+        return self._iterate(self._response.iter_text(*args, **kwargs))
+
+    def iter_lines(self) -> AsyncIterator[str]:
+        return self._iterate(self._response.iter_lines(), line_ends=True)
+
+    async def close(self) -> None:
+        try:
+            await self._response.close()
+        finally:
+            self._settle()
 
 
 class SettlingStreamManager:

@@ -366,3 +366,26 @@ def test_an_abandoned_stream_is_settled_when_dropped(oa, openai_server):
         gc.collect()
         state = harness.default_runtime().ledger.state(f"run:{session.run_id}")
     assert state.reserved == 0 and session.summary()["steps"] == 1
+
+
+def test_the_chat_adapter_reads_every_field_of_a_completion_into_its_own_response_field():
+    # to_response builds Response and Usage positionally: each value must land under its own name
+    from openai.types.chat import ChatCompletion
+
+    from cascadeflow.harness.instrument.openai import ChatCompletionsAdapter
+    from cascadeflow.messages import build_request
+
+    completion = ChatCompletion.model_validate({
+        "id": "chatcmpl-7", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "pong"}}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150,
+                  "prompt_tokens_details": {"cached_tokens": 100},
+                  "completion_tokens_details": {"reasoning_tokens": 20}},
+    })
+    response = ChatCompletionsAdapter().to_response(completion, build_request("ping", model="gpt-4o-mini"))
+    assert (response.content, response.model, response.provider) == ("pong", "gpt-4o-mini-2024-07-18", "openai")
+    assert (response.finish_reason, response.request_id, response.tool_calls) == ("length", "chatcmpl-7", ())
+    assert (response.logprobs, response.latency_ms) == (None, 0.0)
+    usage = response.usage
+    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens) == (120, 30, 100)
+    assert (usage.cache_write_tokens, usage.reasoning_tokens, usage.estimated) == (0, 20, False)

@@ -129,10 +129,12 @@ class ChatCompletionsAdapter:
         raw_calls = getattr(message, "tool_calls", None)
         calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
                       for c in raw_calls if getattr(c, "function", None)) if raw_calls else ()
-        return Response(content=(message.content or "") if message else "", model=completion.model or request.model,
-                        provider=self.provider, usage=_chat_usage(completion.usage, request, ""),
-                        tool_calls=calls, finish_reason=FINISH.get(choice.finish_reason if choice else "", "unknown"),  # type: ignore[arg-type]
-                        request_id=completion.id)
+        # positional, in Response's field order (content, model, provider, usage, tool_calls, finish_reason,
+        # logprobs, latency_ms, request_id): a keyword call costs more on every instrumented call
+        return Response((message.content or "") if message else "", completion.model or request.model, self.provider,
+                        _chat_usage(completion.usage, request, ""), calls,
+                        FINISH.get(choice.finish_reason if choice else "", "unknown"),  # type: ignore[arg-type]
+                        None, 0.0, completion.id)
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> ChatStreamAccumulator:
         return ChatStreamAccumulator(injected_usage)
@@ -181,8 +183,7 @@ def _chat_usage(usage: Any, request: Request, text: str) -> Usage:
         return Usage(estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text), estimated=True)
     cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0
     reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None) or 0
-    return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0, cache_read_tokens=cached,
-                 reasoning_tokens=reasoning)
+    return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0, cached, 0, reasoning)  # Usage's order
 
 
 class ChatStreamAccumulator:

@@ -75,7 +75,7 @@ def test_a_full_queue_blocks_the_caller_instead_of_dropping_records(tmp_path, mo
     thread = threading.Thread(target=writer)
     thread.start()
     assert not done.wait(0.3)  # one record in the writer's hands, two queued: the caller waits
-    assert sink._queue is not None and sink._queue.full()
+    assert sink._queue is not None and sink._queue.qsize() == 2
     release.set()
     thread.join()
     sink.close()
@@ -183,3 +183,39 @@ def test_a_synchronous_sink_starts_no_thread(tmp_path):
     assert sink._writer is None and sink not in set(jsonl._background_sinks)
     sink.close()
     assert os.path.exists(tmp_path / "audit.jsonl")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # killed on purpose
+def test_if_the_writer_thread_dies_records_are_written_synchronously_instead_of_waiting_forever(tmp_path,
+                                                                                                  monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, background=True, queue_size=2)
+
+    def crash(items):
+        raise SystemExit("writer thread gone")  # ends the thread, as an unexpected error there would
+
+    monkeypatch.setattr(sink, "_write_batch", crash)
+    sink.write(make_record("r0"))  # taken by the writer, which dies with it (the only record lost)
+    assert sink._writer is not None
+    sink._writer.join(5)
+    monkeypatch.undo()
+    for i in range(1, 6):  # the queue fills (2), then the caller finds the writer gone: the queued records
+        sink.write(make_record(f"r{i}"))  # are written in order, then this one and the rest synchronously
+    sink.drain()  # returns: no writer to wait for
+    sink.close()
+    assert _ids(path) == ["r1", "r2", "r3", "r4", "r5"]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # killed on purpose
+def test_records_queued_behind_a_dead_writer_are_written_at_close(tmp_path, monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlSink(path, background=True)
+    monkeypatch.setattr(sink, "_write_batch", lambda items: (_ for _ in ()).throw(SystemExit("gone")))
+    sink.write(make_record("r0"))
+    assert sink._writer is not None
+    sink._writer.join(5)
+    monkeypatch.undo()
+    sink.write(make_record("r1"))
+    sink.write(make_record("r2"))
+    sink.close()
+    assert _ids(path) == ["r1", "r2"]

@@ -112,7 +112,7 @@ class JsonlSink:
         self._next_path_check = 0.0  # monotonic time of the next lookup of the path itself
         self._thread_lock = threading.Lock()
         self._last_sync = time.monotonic()
-        self._queue: queue.Queue[object] | None = None  # background mode, in the process that started it
+        self._queue: queue.SimpleQueue[object] | None = None  # background mode, in the process that started it
         self._writer: threading.Thread | None = None
         self._enqueue_lock = threading.Lock()
         self._ensure_process()
@@ -159,8 +159,9 @@ class JsonlSink:
         self._queue, self._writer = None, None
         self._enqueue_lock = threading.Lock()
         self._wake = threading.Event()
+        self._space = threading.Event()  # set by the writer thread each time it takes a batch off the queue
         if self.background:
-            self._queue = queue.Queue(self.queue_size)
+            self._queue = queue.SimpleQueue()
             self._writer = threading.Thread(target=self._drain, args=(self._queue,), daemon=True,
                                              name=f"cascadeflow-audit-{self.path.name}")
             self._writer.start()
@@ -211,13 +212,25 @@ class JsonlSink:
         if not self._enqueue(data):
             self._append(data)  # closed meanwhile: written synchronously
 
-    def _enqueue(self, item: object) -> bool:
+    def _enqueue(self, item: object, *, bounded: bool = True) -> bool:
+        """Queue `item` behind everything queued before it; False when there is no queue (closed, or the
+        writer thread is gone: the caller then writes synchronously). A full queue (`queue_size` records)
+        blocks the caller until the writer takes a batch off: nothing is dropped. A C SimpleQueue with the
+        bound kept here: queue.Queue's put is pure-Python locking on every call."""
         # Under the lock close() takes to retire the queue, so nothing is put behind its stop marker.
         with self._enqueue_lock:
-            pending = self._queue
-            if pending is None:
+            pending, writer = self._queue, self._writer
+            if pending is None or writer is None:
                 return False
-            pending.put(item)  # blocks while full; the writer thread keeps taking items off
+            while bounded and pending.qsize() >= self.queue_size:
+                if not writer.is_alive():  # it died: write what it left, in order, then this record
+                    self._queue = self._writer = None
+                    self._salvage(pending)
+                    return False
+                self._space.clear()
+                self._wake.set()  # the writer may be pausing between batches
+                self._space.wait(0.1)  # re-checked: a wake-up missed between the two calls only delays
+            pending.put(item)
             return True
 
     def _write_record(self, record: AuditRecord) -> None:
@@ -233,8 +246,8 @@ class JsonlSink:
             return  # behind the records queued before it
         self._append(data)
 
-    def _drain(self, pending: queue.Queue[object]) -> None:
-        """The background writer thread: writes queued records in order, many per locked append, until told
+    def _drain(self, pending: queue.SimpleQueue[object]) -> None:
+        """The background writer thread: writes queued lines in order, many per locked append, until told
         to stop. It pauses between batches (drain() and close() cut the pause short): a thread that wakes
         often costs the calling threads far more than the writing itself (docs/bench/harness.md)."""
         while True:
@@ -244,40 +257,56 @@ class JsonlSink:
                     items.append(pending.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                stop = self._write_batch(items)
-            finally:
-                for _ in items:
-                    pending.task_done()
-            if stop:
+            self._space.set()  # room again for callers blocked on a full queue
+            if self._write_batch(items):
                 return
             if len(items) < MAX_BATCH:  # the queue ran dry: let records gather unless someone waits for them
                 self._wake.wait(BATCH_PAUSE_S)
                 self._wake.clear()
 
     def _write_batch(self, items: list[object]) -> bool:
-        """Encode and append `items`; True when the stop marker was among them (it comes last)."""
+        """Append the queued lines in `items`, in order; a flush marker (an Event) is set once every line
+        before it is written. True when the stop marker was reached (it comes last)."""
         lines: list[bytes] = []
         for item in items:
+            if isinstance(item, bytes):
+                lines.append(item)
+                continue
+            self._append_lines(lines)
+            lines = []
             if item is _STOP:
-                break
+                return True
+            item.set()  # type: ignore[attr-defined]  # a drain() waiting for the lines before it
+        self._append_lines(lines)
+        return False
+
+    def _salvage(self, pending: queue.SimpleQueue[object]) -> None:
+        """Write synchronously, in order, what a writer thread that died left queued (accepted records are
+        not dropped with it)."""
+        items: list[object] = []
+        while True:
             try:
-                lines.append(item if isinstance(item, bytes) else
-                             record_line(item, record_content=self.record_content).encode("utf-8") + b"\n")  # type: ignore[arg-type]
-            except Exception:  # as in the synchronous path, a failed record is logged, not raised
-                log.exception("audit sink %r failed", self)
-        limit = self.max_bytes or BATCH_BYTES
+                items.append(pending.get_nowait())
+            except queue.Empty:
+                break
+        if items:
+            log.error("audit sink %r: its writer thread stopped; writing %d queued records synchronously",
+                      self, len(items))
+            self._write_batch(items)
+
+    def _append_lines(self, lines: list[bytes]) -> None:
+        """One locked append per chunk, each small enough to rotate before, as a single line would."""
+        limit = min(self.max_bytes or BATCH_BYTES, BATCH_BYTES)
         chunk: list[bytes] = []
         size = 0
-        for line in lines:  # one append per chunk, each small enough to rotate before as a single line would
-            if chunk and size + len(line) > min(limit, BATCH_BYTES):
+        for line in lines:
+            if chunk and size + len(line) > limit:
                 self._append_logged(b"".join(chunk))
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line)
         if chunk:
             self._append_logged(b"".join(chunk))
-        return items[-1] is _STOP
 
     def _append_logged(self, data: bytes) -> None:
         try:
@@ -287,10 +316,15 @@ class JsonlSink:
 
     def drain(self) -> None:
         """Wait until every record queued so far is written (background mode; a no-op otherwise)."""
-        pending, writer = self._queue, self._writer
-        if self._pid == _process[0] and pending is not None and writer is not None and writer.is_alive():
+        writer = self._writer
+        if self._pid != _process[0] or writer is None or not writer.is_alive():
+            return
+        written = threading.Event()
+        if self._enqueue(written, bounded=False):
             self._wake.set()
-            pending.join()
+            while not written.wait(0.1):
+                if not writer.is_alive():  # stopped (closed meanwhile): nothing more will be written
+                    return
 
     def _append(self, data: bytes) -> None:
         self._ensure_process()
@@ -370,6 +404,8 @@ class JsonlSink:
                 pending.put(_STOP)  # after every queued record
                 self._wake.set()
                 writer.join()
+            else:
+                self._salvage(pending)
             _background_sinks.discard(self)
         with self._thread_lock:
             if self.fsync != "never":  # an interval policy may hold unsynced records from the last interval

@@ -5,7 +5,9 @@ Why the pipeline coroutine is driven by hand: a sync SDK call must run in the ca
 background loop would serialise every instrumented call), and the pipeline only suspends inside `invoke`.
 So a sync call drives `Runtime.attempt` with `send()`; a stream pauses the same coroutine at a hand-off
 point after the response headers arrive and resumes it with the assembled Response when the stream ends,
-so reservation, pricing, settlement and the trace all happen exactly once, in `Runtime.attempt`.
+so reservation, pricing, settlement and the trace all happen exactly once, in `Runtime.attempt`. A paused
+pipeline is held strongly (`pause`) until it is settled, so a stream dropped in a reference cycle is settled
+by its finaliser instead of the collector finalising the pipeline first.
 """
 
 from __future__ import annotations
@@ -59,6 +61,25 @@ class Handoff:
 
 class PipelineSuspended(RuntimeError):
     pass
+
+
+# The pipelines paused at a Handoff whose stream (or lazily read response) the caller holds. Held strongly so
+# that a pipeline is never garbage: a caller's stream dropped inside a reference cycle is collected together
+# with everything only it reaches, and the collector would finalise the paused coroutine (or the Handoff it
+# waits in) before the stream's finaliser resumes it to settle and record the call.
+_paused: set[Coroutine[Any, Any, Any]] = set()
+
+
+def pause(prepared: PreparedCall, coro: Coroutine[Any, Any, Any]) -> None:
+    """Keep `coro`, paused at a Handoff, until `complete_stream` (or `release`) takes it back."""
+    prepared.coro = coro
+    _paused.add(coro)
+
+
+def release(prepared: PreparedCall) -> None:
+    """Stop holding a paused pipeline that could not be settled (it is left to the collector)."""
+    if prepared.coro is not None:
+        _paused.discard(prepared.coro)
 
 
 @dataclass(slots=True)
@@ -200,6 +221,7 @@ def complete_stream(prepared: PreparedCall, response: Response | None, error: Ba
     if prepared.coro is None or prepared.finished:
         return
     coro, prepared.coro = prepared.coro, None
+    _paused.discard(coro)
     if error is not None:
         try:
             drive_sync(coro, exc=error)  # the pipeline records the failed attempt and re-raises it

@@ -22,7 +22,9 @@ from cascadeflow.harness.instrument.bridge import (
     drive_sync,
     finish,
     kwargs_for,
+    pause,
     prepare,
+    release,
 )
 from cascadeflow.messages import Request, Response
 
@@ -62,11 +64,11 @@ def _returned(adapter: Any, prepared: PreparedCall, kwargs: dict[str, Any], coro
     """What the caller gets once the pipeline ran: the SDK's result, or its stream (or lazily read response)
     wrapped so that the paused pipeline settles and records when it ends."""
     if isinstance(out, Handoff) and reads_lazily(adapter, kwargs):
-        prepared.coro = coro
+        pause(prepared, coro)
         lazy = SyncLazyResponse if proxy is SyncStreamProxy else AsyncLazyResponse
         return lazy(prepared.result, adapter, prepared, bool(kwargs.get("stream")), proxy)
     if isinstance(out, Handoff):
-        prepared.coro = coro
+        pause(prepared, coro)
         stream = proxy(prepared.result, adapter.accumulator(kwargs, prepared.injected_usage), prepared)
         opening = _opening.get()
         if opening is not None:
@@ -156,6 +158,7 @@ class _StreamProxyBase:
             try:
                 self._done(None)
             except Exception:
+                release(self._prepared)
                 log.exception("cascadeflow: settling an abandoned stream failed")
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
@@ -285,6 +288,7 @@ class _LazyResponseBase:
             try:
                 self._settle()
             except Exception:
+                release(self._prepared)
                 log.exception("cascadeflow: settling an abandoned response failed")
 
     def __getattr__(self, name: str) -> Any:

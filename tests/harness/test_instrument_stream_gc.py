@@ -1,0 +1,128 @@
+"""A plain `create(stream=True)` stream that the caller drops unconsumed (one event read, or none) is settled
+and audited exactly once when it is collected, with no error logged: openai and anthropic, sync and async,
+dropped on its own or inside a reference cycle (then only `gc.collect()` frees it, and the pipeline
+coroutine paused inside the stream's call is garbage in the same pass)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from cascadeflow import harness
+
+MSGS = [{"role": "user", "content": "Weather in Oslo?"}]
+USAGE = {"input": 12, "output": 5}
+TEXT = "one two three four five"
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    def write(self, record: Any) -> None:
+        self.records.append(record)
+
+
+class Holder:
+    """Keeps the stream in a reference cycle, as an SDK helper object or a caller's own object can."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+        self.me = self
+
+
+def _openai(server: Any, aio: bool) -> Any:
+    cls = openai.AsyncOpenAI if aio else openai.OpenAI
+    return cls(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+
+def _anthropic(server: Any, aio: bool) -> Any:
+    cls = anthropic.AsyncAnthropic if aio else anthropic.Anthropic
+    return cls(base_url=server.base_url, api_key="sk-ant-test", max_retries=0)
+
+
+def _create(provider: str, client: Any) -> Any:
+    if provider == "openai":
+        return client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True)
+    return client.messages.create(model="claude-3-5-haiku-20241022", max_tokens=50, messages=MSGS, stream=True)
+
+
+def _sync_open(provider: str, server: Any, read: int, cycle: bool) -> None:
+    client = _openai(server, False) if provider == "openai" else _anthropic(server, False)
+    stream = _create(provider, client)
+    for _ in range(read):
+        next(stream)
+    if cycle:
+        Holder(stream)
+    # every reference (stream, client, the iterator) dies with this frame
+
+
+async def _async_open(provider: str, server: Any, read: int, cycle: bool) -> None:
+    client = _openai(server, True) if provider == "openai" else _anthropic(server, True)
+    stream = await _create(provider, client)
+    for _ in range(read):
+        await stream.__anext__()
+    if cycle:
+        Holder(stream)
+
+
+@pytest.fixture
+def quiet(monkeypatch, caplog):
+    """The errors a finaliser can report: log records and unraisable exceptions (raised in __del__)."""
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    caplog.set_level(logging.WARNING)
+    yield unraisable
+    gc.collect()
+
+
+def _server(provider: str, openai_server: Any, anthropic_server: Any) -> Any:
+    return openai_server if provider == "openai" else anthropic_server
+
+
+def _check_settled_once(session: Any, sink: ListSink, caplog: Any, unraisable: list[Any]) -> None:
+    gc.collect()
+    gc.collect()
+    ledger = harness.default_runtime().ledger.state(f"run:{session.run_id}")
+    assert ledger.reserved == 0
+    assert session.summary()["steps"] == 1 and session.summary()["cost_total"] > 0
+    assert len(sink.records) == 1
+    record = sink.records[0]
+    assert record.action == "allow" and record.cost_usd > 0 and record.run_id == session.run_id
+    # ours, or any about a coroutine (the loopback server's own asyncio may warn of the dropped connection)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+            and (r.name.startswith("cascadeflow") or "coroutine" in r.getMessage())] == []
+    assert [repr(u.exc_value) for u in unraisable] == []
+
+
+CASES = [(p, read, cycle) for p in ("openai", "anthropic") for read in (0, 1) for cycle in (False, True)]
+
+
+@pytest.mark.parametrize(("provider", "read", "cycle"), CASES)
+def test_a_dropped_stream_is_settled_and_audited_once_at_gc(provider, read, cycle, openai_server,
+                                                            anthropic_server, caplog, quiet):
+    server = _server(provider, openai_server, anthropic_server)
+    server.enqueue(text=TEXT, usage=USAGE)
+    sink = ListSink()
+    harness.init(mode="enforce", audit=[sink])
+    with harness.run(budget=1.0) as session:
+        _sync_open(provider, server, read, cycle)
+        _check_settled_once(session, sink, caplog, quiet)
+
+
+@pytest.mark.parametrize(("provider", "read", "cycle"), CASES)
+async def test_a_dropped_async_stream_is_settled_and_audited_once_at_gc(provider, read, cycle, openai_server,
+                                                                        anthropic_server, caplog, quiet):
+    server = _server(provider, openai_server, anthropic_server)
+    server.enqueue(text=TEXT, usage=USAGE)
+    sink = ListSink()
+    harness.init(mode="enforce", audit=[sink])
+    async with harness.run(budget=1.0) as session:
+        await _async_open(provider, server, read, cycle)
+        _check_settled_once(session, sink, caplog, quiet)

@@ -1,5 +1,7 @@
 """Instrumentation of the official `anthropic` SDK: `messages.create` sync and async (plain and
-stream=True) and `messages.stream()` (its stream manager, sync and async).
+stream=True, and through `with_raw_response`), `messages.stream()` (its stream manager, sync and async) and
+`messages.with_streaming_response.create`, whose response the caller reads later: it is settled from what
+the caller read (`body_response`, through the lazily read response of patching.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from cascadeflow.harness.instrument.bridge import (
     prepare,
     redact_strings,
 )
+from cascadeflow.harness.instrument.openai import json_object, sse_payloads
 from cascadeflow.harness.instrument.patching import MARK, instrument_async, instrument_sync, patch
 from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
 from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
@@ -100,6 +103,33 @@ class MessagesAdapter:
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> MessagesStreamAccumulator:
         return MessagesStreamAccumulator()
+
+    def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
+        """A `with_streaming_response` call's Response from the body its caller read (an estimate of what
+        arrived when the caller read none or part of it)."""
+        from anthropic.types import Message as SdkMessage
+
+        if streaming:
+            acc = MessagesStreamAccumulator()
+            for payload in sse_payloads(body):
+                event = _stream_event(payload)
+                if event is not None:
+                    acc.feed(event)
+            return acc.response(request)
+        data = json_object(body)
+        if data is None or "content" not in data:
+            return MessagesStreamAccumulator().response(request)
+        return message_response(SdkMessage.construct(**data), request)
+
+
+def _stream_event(payload: dict[str, Any]) -> Any:
+    """The SDK event of one raw stream payload the accumulator reads; None for the others (ping, stops, error)."""
+    from anthropic import types
+
+    cls = {"message_start": types.RawMessageStartEvent, "content_block_start": types.RawContentBlockStartEvent,
+           "content_block_delta": types.RawContentBlockDeltaEvent,
+           "message_delta": types.RawMessageDeltaEvent}.get(payload.get("type", ""))
+    return cls.construct(**payload) if cls is not None else None
 
 
 def _usage(usage: Any) -> Usage:

@@ -12,6 +12,7 @@ by its finaliser instead of the collector finalising the pipeline first.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -150,6 +151,15 @@ def parsed_result(result: Any) -> Any:
         # checked first: hasattr() of a missing name on a pydantic model raises and catches inside pydantic
         return result
     return result.parse() if hasattr(result, "http_response") and hasattr(result, "parse") else result
+
+
+async def parsed_result_async(result: Any) -> Any:
+    """parsed_result of an async SDK call: the raw response of an async client may parse in a coroutine
+    (anthropic's AsyncAPIResponse; its parse() caches too)."""
+    if isinstance(result, BaseModel):
+        return result
+    parsed = parsed_result(result)
+    return await parsed if inspect.isawaitable(parsed) else parsed
 
 
 def redaction_kinds(call: CallContext) -> tuple[str, ...]:

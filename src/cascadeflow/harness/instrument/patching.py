@@ -5,11 +5,14 @@ registry that patches them idempotently and restores the originals on reset.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Self
+
+from pydantic import BaseModel
 
 from cascadeflow.harness.instrument.bridge import (
     DriveAsync,
@@ -22,6 +25,7 @@ from cascadeflow.harness.instrument.bridge import (
     drive_sync,
     finish,
     kwargs_for,
+    parsed_result_async,
     pause,
     prepare,
     release,
@@ -124,7 +128,9 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
             prepared.result = await original(self, **_sent_kwargs(adapter, prepared, request, streaming))
             if paused:
                 return await Handoff()
-            return adapter.to_response(prepared.result, request)
+            result = prepared.result  # a model, or a raw response (whose parse() may be a coroutine)
+            return adapter.to_response(result if isinstance(result, BaseModel) else
+                                       await parsed_result_async(result), request)
 
         coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke)
         try:
@@ -162,8 +168,16 @@ class _StreamProxyBase:
                 log.exception("cascadeflow: settling an abandoned stream failed")
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
-        """`with_raw_response` + `stream=True`: parse() gives the SDK stream; keep observing it."""
-        self._stream = self._stream.parse(*args, **kwargs)
+        """`with_raw_response` + `stream=True`: parse() gives the SDK stream; keep observing it. An async
+        client's raw response may parse in a coroutine (anthropic): then so does this."""
+        parsed = self._stream.parse(*args, **kwargs)
+        if inspect.isawaitable(parsed):
+            return self._parse_async(parsed)
+        self._stream = parsed
+        return self
+
+    async def _parse_async(self, parsed: Any) -> Self:
+        self._stream = await parsed
         return self
 
     def __getattr__(self, name: str) -> Any:

@@ -1,7 +1,8 @@
 """A plain `create(stream=True)` stream that the caller drops unconsumed (one event read, or none) is settled
 and audited exactly once when it is collected, with no error logged: openai and anthropic, sync and async,
 dropped on its own or inside a reference cycle (then only `gc.collect()` frees it, and the pipeline
-coroutine paused inside the stream's call is garbage in the same pass)."""
+coroutine paused inside the stream's call is garbage in the same pass). Likewise a `with_streaming_response`
+response entered, never exited nor read, and dropped in a cycle."""
 
 from __future__ import annotations
 
@@ -125,4 +126,26 @@ async def test_a_dropped_async_stream_is_settled_and_audited_once_at_gc(provider
     harness.init(mode="enforce", audit=[sink])
     async with harness.run(budget=1.0) as session:
         await _async_open(provider, server, read, cycle)
+        _check_settled_once(session, sink, caplog, quiet)
+
+
+def _sync_open_lazy(provider: str, server: Any, stream: bool) -> None:
+    client = _openai(server, False) if provider == "openai" else _anthropic(server, False)
+    resource = client.chat.completions if provider == "openai" else client.messages
+    kwargs = ({"model": "gpt-4o-mini", "messages": MSGS} if provider == "openai"
+              else {"model": "claude-3-5-haiku-20241022", "max_tokens": 50, "messages": MSGS})
+    raw = resource.with_streaming_response.create(**kwargs, stream=stream).__enter__()  # never exited
+    Holder(raw)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_streaming_response_dropped_unread_in_a_cycle_is_settled_once_at_gc(provider, stream, openai_server,
+                                                                               anthropic_server, caplog, quiet):
+    server = _server(provider, openai_server, anthropic_server)
+    server.enqueue(text=TEXT, usage=USAGE)
+    sink = ListSink()
+    harness.init(mode="enforce", audit=[sink])
+    with harness.run(budget=1.0) as session:
+        _sync_open_lazy(provider, server, stream)
         _check_settled_once(session, sink, caplog, quiet)

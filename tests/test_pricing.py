@@ -169,3 +169,17 @@ def test_worst_case_covers_any_split_of_the_same_tokens(inp: int, out: int, read
 def test_rates_flat_uses_input_price_for_cache_tokens() -> None:
     rates = Rates.flat(D(1), D(2), "override")
     assert (rates.cache_read, rates.cache_write) == (D(1), D(1))
+
+
+def test_the_last_model_looked_up_is_answered_from_memory_and_other_models_still_get_their_own_rates():
+    from cascadeflow import ModelConfig
+    from cascadeflow.pricing import PriceBook
+
+    book = PriceBook()
+    cheap = ModelConfig(name="c", provider="openai", input_price_per_million=1, output_price_per_million=2)
+    dear = ModelConfig(name="d", provider="openai", input_price_per_million=10, output_price_per_million=20)
+    for model, rate in ((cheap, 1), (cheap, 1), (dear, 10), (cheap, 1), ("openai/gpt-4o-mini", None)):
+        rates = book.rates(model)
+        if rate is not None:
+            assert rates.input == rate and book.rates(model) is rates
+    assert book.rates("openai/gpt-4o-mini") == book.rates(ModelConfig(name="gpt-4o-mini", provider="openai"))

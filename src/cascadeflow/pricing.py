@@ -92,6 +92,7 @@ class PriceBook:
             self._ceiling = None
         self._cache: dict[tuple[str, str], Rates] = {}
         self._lock = threading.Lock()
+        self._last: tuple[ModelConfig | None, Rates | None] = (None, None)  # the last model looked up
 
     @property
     def version(self) -> str:
@@ -99,17 +100,20 @@ class PriceBook:
         return price_data_version()
 
     def rates(self, model: ModelConfig | str) -> Rates:
+        last = self._last
+        if last[0] is model:  # the same frozen ModelConfig as the last lookup: the rates of every call
+            return last[1]  # type: ignore[return-value]
         cfg = as_model_config(model)
-        own = rates_from_config(cfg)
-        if own is not None:
-            return own
-        key = (cfg.provider or "", cfg.name)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        found = self._lookup(cfg)
-        with self._lock:
-            self._cache[key] = found
+        found = rates_from_config(cfg)
+        if found is None:
+            key = (cfg.provider or "", cfg.name)
+            found = self._cache.get(key)
+            if found is None:
+                found = self._lookup(cfg)
+                with self._lock:
+                    self._cache[key] = found
+        if cfg is model:  # a ModelConfig is frozen and a book's rates never change: swapped whole (threads)
+            self._last = (model, found)
         return found
 
     def _lookup(self, cfg: ModelConfig) -> Rates:

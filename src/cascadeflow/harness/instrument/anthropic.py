@@ -6,8 +6,10 @@ the caller read (`body_response`, through the lazily read response of patching.p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,13 +23,17 @@ from cascadeflow.harness.instrument.bridge import (
     finish,
     kwargs_for,
     parsed_result,
+    pause,
     prepare,
     redact_strings,
+    release,
 )
 from cascadeflow.harness.instrument.openai import json_object, sse_payloads
 from cascadeflow.harness.instrument.patching import MARK, instrument_async, instrument_sync, patch
 from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
 from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
+
+log = logging.getLogger(__name__)
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "refusal": "content_filter", "pause_turn": "stop"}
@@ -190,33 +196,74 @@ class MessagesStreamAccumulator:
                         FINISH.get(self.stop or "", "unknown"), request_id=getattr(self.start, "id", None))  # type: ignore[arg-type]
 
 
-def _snapshot_response(prepared: PreparedCall) -> Response:
-    stream = prepared.result
+def _snapshot_response(stream: Any, request: Request) -> Response:
+    """A `messages.stream()` call's Response from its MessageStream's message snapshot, priced like the
+    events a `create(stream=True)` stream delivered (MessagesStreamAccumulator): from the usage of
+    message_start + message_delta, else (no message_delta: message_start reports a placeholder output count)
+    from the upper-bound estimate of what arrived."""
     try:
         message = stream.current_message_snapshot
     except Exception:  # noqa: BLE001 - the SDK asserts when no message_start arrived: estimate instead
-        return MessagesStreamAccumulator().response(prepared.view)
-    return message_response(message, prepared.view)
+        return MessagesStreamAccumulator().response(request)
+    if message.stop_reason is not None:
+        return message_response(message, request)
+    acc = MessagesStreamAccumulator()
+    acc.start = message
+    acc.text = [getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"]
+    acc.calls = [[b.id, b.name, json.dumps(b.input, default=str)] for b in message.content
+                 if getattr(b, "type", "") == "tool_use"]
+    return acc.response(request)
 
 
 class ManagedStream:
     """Stands in for the SDK's MessageStreamManager: the pipeline runs at `__enter__` (policy, reservation,
-    the request), and settles at `__exit__` from the stream's message snapshot."""
+    the request), and settles at `__exit__` from the stream's message snapshot.
+
+    A stream entered and never exited settles when it is collected: the MessageStream handed to the caller
+    keeps this manager alive (`_cascadeflow_manager`), and `__del__` settles from its snapshot. The paused
+    pipeline is held (`pause`) and reaches neither, so it is never garbage before they are."""
 
     def __init__(self, adapter: MessagesAdapter, original: Any, resource: Any, kwargs: dict[str, Any], mode: str):
         self._adapter, self._original, self._resource = adapter, original, resource
         self._kwargs, self._mode = kwargs, mode
         self._prepared: PreparedCall | None = None
+        self._manager: Any = None  # the SDK's manager, entered by `invoke`
+        self._stream: Any = None  # the SDK's MessageStream, handed to the caller
         self._plain: Any = None  # the SDK's own manager when the call is not instrumented
 
     def _invoke(self, prepared: PreparedCall, entering: str) -> Any:
+        # no reference to self, the manager or the stream is left in the paused coroutine: they are the
+        # caller's, and the pipeline is held until settled
+        adapter, original, resource = self._adapter, self._original, self._resource
+
         async def invoke(request: Request) -> Response:
-            manager = self._original(self._resource, **kwargs_for(self._adapter, prepared, request))
-            prepared.manager = manager
-            entered = getattr(manager, entering)()
+            prepared.manager = original(resource, **kwargs_for(adapter, prepared, request))
+            entered = getattr(prepared.manager, entering)()
             prepared.result = await entered if entering == "__aenter__" else entered
+            del entered
             return await Handoff()
         return invoke
+
+    def _entered(self, prepared: PreparedCall, coro: Any) -> Any:
+        self._prepared, self._manager, self._stream = prepared, prepared.manager, prepared.result
+        prepared.manager = prepared.result = None
+        pause(prepared, coro)
+        with contextlib.suppress(AttributeError):  # a stream that takes no attribute settles at exit only
+            self._stream._cascadeflow_manager = self
+        return self._stream
+
+    def _settle(self) -> None:
+        complete_stream(self._prepared, _snapshot_response(self._stream, self._prepared.view), None)  # type: ignore[arg-type]
+
+    def __del__(self) -> None:
+        # entered, never exited, and collected (with the stream that keeps it): settle from what arrived
+        prepared = getattr(self, "_prepared", None)
+        if prepared is not None and prepared.coro is not None:
+            try:
+                self._settle()
+            except Exception:
+                release(prepared)
+                log.exception("cascadeflow: settling an abandoned message stream failed")
 
     def __enter__(self) -> Any:
         prepared = prepare(self._adapter, self._kwargs, self._mode)
@@ -230,17 +277,15 @@ class ManagedStream:
         except BaseException as exc:
             finish(prepared, None, None, exc)
             raise
-        prepared.coro, self._prepared = coro, prepared
-        return prepared.result
+        return self._entered(prepared, coro)
 
     def __exit__(self, *exc: object) -> Any:
         if self._plain is not None:
             return self._plain.__exit__(*exc)
-        prepared = self._prepared
         try:
-            return prepared.manager.__exit__(*exc)  # type: ignore[union-attr]
+            return self._manager.__exit__(*exc)
         finally:
-            complete_stream(prepared, _snapshot_response(prepared), None)  # type: ignore[arg-type]
+            self._settle()
 
     async def __aenter__(self) -> Any:
         prepared = prepare(self._adapter, self._kwargs, self._mode)
@@ -254,17 +299,15 @@ class ManagedStream:
         except BaseException as exc:
             finish(prepared, None, None, exc)
             raise
-        prepared.coro, self._prepared = coro, prepared
-        return prepared.result
+        return self._entered(prepared, coro)
 
     async def __aexit__(self, *exc: object) -> Any:
         if self._plain is not None:
             return await self._plain.__aexit__(*exc)
-        prepared = self._prepared
         try:
-            return await prepared.manager.__aexit__(*exc)  # type: ignore[union-attr]
+            return await self._manager.__aexit__(*exc)
         finally:
-            complete_stream(prepared, _snapshot_response(prepared), None)  # type: ignore[arg-type]
+            self._settle()
 
 
 def instrument_stream(adapter: MessagesAdapter, original: Any) -> Any:

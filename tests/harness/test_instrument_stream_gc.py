@@ -149,3 +149,153 @@ def test_a_streaming_response_dropped_unread_in_a_cycle_is_settled_once_at_gc(pr
     with harness.run(budget=1.0) as session:
         _sync_open_lazy(provider, server, stream)
         _check_settled_once(session, sink, caplog, quiet)
+
+
+# anthropic's `messages.stream(...)` manager: entered (`__enter__` / `await __aenter__()`) and never exited,
+# its MessageStream read in part (0 or 1 events), or all its text read through `text_stream`, then dropped.
+# It settles at gc like a dropped `create(stream=True)` stream that read as many events: from the usage the
+# stream delivered, or the upper-bound estimate of what it delivered (not the worst case reserved).
+
+ANTHROPIC_MODEL = "claude-3-5-haiku-20241022"
+MANAGER_CASES = [(read, cycle) for read in (0, 1, "text") for cycle in (False, True)]
+
+
+def _manager(client: Any) -> Any:
+    return client.messages.stream(model=ANTHROPIC_MODEL, max_tokens=50, messages=MSGS)
+
+
+def _sync_enter_manager(server: Any, read: Any, cycle: bool) -> None:
+    manager = _manager(_anthropic(server, False))
+    stream = manager.__enter__()
+    if read == "text":
+        assert "".join(stream.text_stream) == TEXT
+    else:
+        for _ in range(read):
+            next(stream)
+    if cycle:
+        Holder(stream)
+        Holder(manager)
+
+
+async def _async_enter_manager(server: Any, read: Any, cycle: bool) -> None:
+    manager = _manager(_anthropic(server, True))
+    stream = await manager.__aenter__()
+    if read == "text":
+        assert "".join([t async for t in stream.text_stream]) == TEXT
+    else:
+        for _ in range(read):
+            await stream.__anext__()
+    if cycle:
+        Holder(stream)
+        Holder(manager)
+
+
+def _reference(server: Any, sink: ListSink, read: Any) -> Any:
+    """The record of a dropped `create(stream=True)` stream that read as many events (all for "text")."""
+    server.enqueue(text=TEXT, usage=USAGE)
+    with harness.run(budget=1.0) as session:
+        stream = _create("anthropic", _anthropic(server, False))
+        if read == "text":
+            list(stream)
+        else:
+            for _ in range(read):
+                next(stream)
+        del stream
+        gc.collect()
+    (record,) = [r for r in sink.records if r.run_id == session.run_id]
+    sink.records.remove(record)
+    return record
+
+
+def _check_like(record: Any, reference: Any, read: Any) -> None:
+    assert (record.input_tokens, record.output_tokens) == (reference.input_tokens, reference.output_tokens)
+    assert record.cost_usd == pytest.approx(reference.cost_usd)
+    if read == "text":  # the whole stream was delivered: its own usage
+        assert (record.input_tokens, record.output_tokens) == (USAGE["input"], USAGE["output"])
+
+
+@pytest.mark.parametrize(("read", "cycle"), MANAGER_CASES)
+def test_an_entered_unexited_stream_manager_is_settled_and_audited_once_at_gc(read, cycle, anthropic_server,
+                                                                                caplog, quiet):
+    sink = ListSink()
+    harness.init(mode="enforce", audit=[sink])
+    reference = _reference(anthropic_server, sink, read)
+    anthropic_server.enqueue(text=TEXT, usage=USAGE)
+    with harness.run(budget=1.0) as session:
+        _sync_enter_manager(anthropic_server, read, cycle)
+        _check_settled_once(session, sink, caplog, quiet)
+        _check_like(sink.records[0], reference, read)
+
+
+@pytest.mark.parametrize(("read", "cycle"), MANAGER_CASES)
+async def test_an_entered_unexited_async_stream_manager_is_settled_and_audited_once_at_gc(
+        read, cycle, anthropic_server, caplog, quiet):
+    sink = ListSink()
+    harness.init(mode="enforce", audit=[sink])
+    reference = _reference(anthropic_server, sink, read)
+    anthropic_server.enqueue(text=TEXT, usage=USAGE)
+    async with harness.run(budget=1.0) as session:
+        await _async_enter_manager(anthropic_server, read, cycle)
+        _check_settled_once(session, sink, caplog, quiet)
+        _check_like(sink.records[0], reference, read)
+
+
+@pytest.mark.parametrize("aio", [False, True])
+@pytest.mark.parametrize("cycle", [False, True])
+def test_a_stream_manager_never_entered_sends_reserves_and_records_nothing(aio, cycle, anthropic_server,
+                                                                          caplog, quiet):
+    anthropic_server.enqueue(text=TEXT, usage=USAGE)
+    sink = ListSink()
+    harness.init(mode="enforce", audit=[sink])
+    with harness.run(budget=1.0) as session:
+        manager = _manager(_anthropic(anthropic_server, aio))
+        if cycle:
+            Holder(manager)
+        del manager
+        gc.collect()
+        gc.collect()
+        assert harness.default_runtime().ledger.state(f"run:{session.run_id}").reserved == 0
+        assert session.summary()["steps"] == 0 and sink.records == []
+    assert anthropic_server.requests == [] and anthropic_server.pending == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert [repr(u.exc_value) for u in quiet] == []
+
+
+@pytest.mark.parametrize("aio", [False, True])
+def test_a_stream_manager_left_early_is_priced_like_a_stream_closed_early(aio, anthropic_server):
+    """Exited after the first event (message_start, whose usage reports a placeholder output count): priced
+    like a `create(stream=True)` stream closed there, from the estimate of what arrived."""
+    sink = ListSink()
+    harness.init(mode="enforce", audit=[sink])
+    reference = _reference(anthropic_server, sink, 1)
+    anthropic_server.enqueue(text=TEXT, usage=USAGE)
+    with harness.run(budget=1.0):
+        if aio:
+            import asyncio
+
+            async def left_early() -> None:
+                async with _manager(_anthropic(anthropic_server, True)) as stream:
+                    await stream.__anext__()
+            asyncio.run(left_early())
+        else:
+            with _manager(_anthropic(anthropic_server, False)) as stream:
+                next(stream)
+    (record,) = sink.records
+    _check_like(record, reference, 1)
+
+
+def test_a_stream_whose_manager_is_dropped_is_settled_only_when_the_stream_is(anthropic_server, caplog, quiet):
+    """`stream = client.messages.stream(...).__enter__()` drops the manager at once: the held stream is not
+    settled by a collection while the caller still reads it, and settles (from its full usage) when dropped."""
+    anthropic_server.enqueue(text=TEXT, usage=USAGE)
+    sink = ListSink()
+    harness.init(mode="enforce", audit=[sink])
+    with harness.run(budget=1.0) as session:
+        stream = _manager(_anthropic(anthropic_server, False)).__enter__()
+        next(stream)
+        gc.collect()
+        assert sink.records == [] and harness.default_runtime().ledger.state(f"run:{session.run_id}").reserved > 0
+        assert "".join(stream.text_stream) == TEXT
+        del stream
+        _check_settled_once(session, sink, caplog, quiet)
+        assert (sink.records[0].input_tokens, sink.records[0].output_tokens) == (USAGE["input"], USAGE["output"])

@@ -2,7 +2,8 @@
 and audited exactly once when it is collected, with no error logged: openai and anthropic, sync and async,
 dropped on its own or inside a reference cycle (then only `gc.collect()` frees it, and the pipeline
 coroutine paused inside the stream's call is garbage in the same pass). Likewise a `with_streaming_response`
-response entered, never exited nor read, and dropped in a cycle."""
+response entered, never exited nor read, and dropped in a cycle, and anthropic's `messages.stream()`
+manager entered and never exited (one never entered sends, reserves and records nothing)."""
 
 from __future__ import annotations
 

@@ -113,7 +113,10 @@ def test_fsync_interval_syncs_at_most_once_per_interval(tmp_path, monkeypatch):
     synced = []
     monkeypatch.setattr(jsonl.os, "fsync", lambda fd: synced.append(fd))
     clock = iter([0.0, 0.1, 0.2, 5.0, 5.1, 10.5])  # construction, then one reading per record
-    monkeypatch.setattr(jsonl.time, "monotonic", lambda: next(clock))
+    # time.monotonic is the process's: a background writer left running by another test reads the real one
+    this_thread, real_monotonic = threading.get_ident(), jsonl.time.monotonic
+    monkeypatch.setattr(jsonl.time, "monotonic",
+                        lambda: next(clock) if threading.get_ident() == this_thread else real_monotonic())
     with JsonlSink(tmp_path / "interval.jsonl", fsync=5.0) as sink:
         for i in range(5):
             sink.write(make_record(f"r{i}"))

@@ -48,6 +48,8 @@ def reads_lazily(adapter: Any, kwargs: dict[str, Any]) -> bool:
     """A `with_streaming_response` call: the SDK returns the response before its body is read, and the
     caller reads it later (observed by a LazyResponse, for adapters that can price a body they are shown)."""
     headers = kwargs.get("extra_headers")
+    if headers is None:  # the usual call: no isinstance() against the Mapping ABC on every call
+        return False
     return (isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) == "stream"
             and hasattr(adapter, "body_response"))
 

@@ -11,7 +11,8 @@ import pytest
 
 from cascadeflow import ModelConfig, harness
 from cascadeflow.messages import build_request
-from cascadeflow.runtime.pipeline import Runtime, new_request_id, now_iso
+from cascadeflow.runtime.pipeline import Runtime
+from cascadeflow.runtime.stamps import new_request_id, now_iso
 from cascadeflow.testing import MemoryLedger, ScriptedProvider
 from cascadeflow.trace.records import AuditRecord
 

@@ -18,8 +18,8 @@ from cascadeflow.runtime.pipeline import (
     AttemptRecord,
     CallContext,
     estimate_worst_case,
-    now_iso,
 )
+from cascadeflow.runtime.stamps import now_iso
 from cascadeflow.tokens import estimate_input_tokens
 from cascadeflow.trace.records import DecisionRecord
 

@@ -223,7 +223,6 @@ class Runtime:
         self.lease_seconds = lease_seconds
         self.listeners = listeners or []
         self._price_version: tuple[PriceBook | None, str] = (None, "")  # (price book, its version)
-        self._compute_priced: tuple[PriceBook | None, ModelConfig | None, bool] = (None, None, False)  # last seen
 
     def new_call(
         self,
@@ -296,11 +295,7 @@ class Runtime:
                 worst = self.price_book.worst_case(model, input_bound, max_tokens)
                 call.decide("switch_model", f"max_tokens lowered {original} -> {max_tokens} to fit the "
                                             f"per-call cap", model_requested=model.id, model_used=model.id)
-        book, seen, compute_priced = self._compute_priced
-        if book is not self.price_book or seen is not model:  # rates of a frozen ModelConfig do not change
-            compute_priced = self.price_book.rates(model).compute_per_hour is not None
-            self._compute_priced = (self.price_book, model, compute_priced)
-        if compute_priced:
+        if self.price_book.rates(model).compute_per_hour is not None:  # rates(): the last model is remembered
             # A compute-priced model costs machine time: the provider stops when the reserved time is used.
             input_bound, worst = estimate_worst_case(call, self.price_book, model, request, max_tokens)
             seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S

@@ -85,13 +85,19 @@ _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
 _c_encode_string = getattr(json.encoder, "c_encode_basestring", None)
 
 
+def _c_encoder() -> Any:
+    """The C encoder `_ENCODER` uses, with the same settings, made directly (JSONEncoder.encode re-checks its
+    options and builds closures on every call); call it as `"".join(encoder(obj, 0))`. A fresh markers dict
+    per encoder, as encode() uses, keeps circular-reference detection and makes concurrent calls safe."""
+    assert _c_make_encoder is not None and _c_encode_string is not None  # checked by the callers
+    return _c_make_encoder({}, _jsonable, _c_encode_string, None, ":", ",", False, False, True)
+
+
 def _encode(payload: dict[str, Any]) -> str:
-    """`_ENCODER.encode(payload)`: the same C encoder with the same settings, made directly (JSONEncoder.encode
-    re-checks its options and builds closures on every call). A fresh markers dict per call, as encode() uses,
-    keeps circular-reference detection and makes concurrent calls safe."""
+    """`_ENCODER.encode(payload)`, through `_c_encoder` when the C encoder is there."""
     if _c_make_encoder is None or _c_encode_string is None:
         return _ENCODER.encode(payload)
-    return "".join(_c_make_encoder({}, _jsonable, _c_encode_string, None, ":", ",", False, False, True)(payload, 0))
+    return "".join(_c_encoder()(payload, 0))
 
 
 _FIELDS = tuple(f.name for f in fields(AuditRecord))
@@ -120,9 +126,6 @@ def record_payload(record: AuditRecord, *, record_content: bool = False) -> dict
     return out
 
 
-_INFINITY = float("inf")
-
-
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # as json.dumps spells them (allow_nan)
 
 
@@ -148,8 +151,8 @@ def _template_line(record: AuditRecord, record_content: bool) -> tuple[str, str]
     where a float belongs, a bool, a Decimal cost): `record_line` then takes the general path.
     tests/trace/test_redaction.py holds both paths to json.dumps byte for byte."""
     enc = _c_encode_string
-    assert enc is not None and _c_make_encoder is not None  # checked by the caller
-    container = _c_make_encoder({}, _jsonable, enc, None, ":", ",", False, False, True)
+    assert enc is not None  # checked by the caller
+    container = _c_encoder()
     metadata = record.metadata
     if type(metadata) is not dict:
         raise TypeError(metadata)

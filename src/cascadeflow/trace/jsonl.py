@@ -203,14 +203,23 @@ class JsonlSink:
     def write(self, record: AuditRecord) -> None:
         """Append one record; returns only once the whole line is in the file (fsync per policy). In
         background mode it returns once the record is queued (blocking while the queue is full)."""
-        if self._queue is None or self._pid != _process[0]:
-            self._write_record(record)
+        # json.dumps escapes line breaks, so the line needs no check for them. Encoded here in background
+        # mode too: the queue holds bytes (no caller objects kept alive for the garbage collector to walk,
+        # and no later change to the caller's metadata can reach the log).
+        self._accept(record_line(record, record_content=self.record_content).encode("utf-8") + b"\n")
+
+    def write_line(self, line: str) -> None:
+        """Append one already-serialised JSON line (no newline inside)."""
+        if "\n" in line or "\r" in line:
+            raise ConfigurationError("an audit line must not contain a line break; serialise with json.dumps")
+        self._accept(line.encode("utf-8") + b"\n")
+
+    def _accept(self, data: bytes) -> None:
+        """Queue `data` behind the lines queued before it (background mode, in the process that opened the
+        queue), else append it now (synchronous mode, closed meanwhile, or the writer thread gone)."""
+        if self._queue is not None and self._pid == _process[0] and self._enqueue(data):
             return
-        # Encoded here, not by the writer thread: the queue holds bytes (no caller objects kept alive for the
-        # garbage collector to walk, and no later change to the caller's metadata can reach the log).
-        data = record_line(record, record_content=self.record_content).encode("utf-8") + b"\n"
-        if not self._enqueue(data):
-            self._append(data)  # closed meanwhile: written synchronously
+        self._append(data)
 
     def _enqueue(self, item: object, *, bounded: bool = True) -> bool:
         """Queue `item` behind everything queued before it; False when there is no queue (closed, or the
@@ -232,19 +241,6 @@ class JsonlSink:
                 self._space.wait(0.1)  # re-checked: a wake-up missed between the two calls only delays
             pending.put(item)
             return True
-
-    def _write_record(self, record: AuditRecord) -> None:
-        # json.dumps escapes line breaks, so the line needs no check for them
-        self._append(record_line(record, record_content=self.record_content).encode("utf-8") + b"\n")
-
-    def write_line(self, line: str) -> None:
-        """Append one already-serialised JSON line (no newline inside)."""
-        if "\n" in line or "\r" in line:
-            raise ConfigurationError("an audit line must not contain a line break; serialise with json.dumps")
-        data = line.encode("utf-8") + b"\n"
-        if self._queue is not None and self._pid == _process[0] and self._enqueue(data):
-            return  # behind the records queued before it
-        self._append(data)
 
     def _drain(self, pending: queue.SimpleQueue[object]) -> None:
         """The background writer thread: writes queued lines in order, many per locked append, until told

@@ -37,6 +37,22 @@ class ListSink:
         self.records.append(record)
 
 
+@pytest.fixture
+def counted(monkeypatch) -> list[int]:
+    """One entry per token estimate the pipeline makes (estimate_input_tokens, spied)."""
+    from cascadeflow.runtime import pipeline
+    from cascadeflow.tokens import estimate_input_tokens
+
+    calls: list[int] = []
+
+    def counting(messages, tools=()):
+        calls.append(1)
+        return estimate_input_tokens(messages, tools)
+
+    monkeypatch.setattr(pipeline, "estimate_input_tokens", counting)
+    return calls
+
+
 @pytest.fixture(autouse=True)
 def clean_harness():
     harness.reset()
@@ -123,17 +139,9 @@ def test_request_ids_stay_distinct_across_threads_and_a_forked_child() -> None:
     assert child[0][:16] != parent[0][:16]  # the child drew its own prefix instead of continuing the parent's
 
 
-async def test_an_observed_call_without_a_budget_estimates_no_tokens_but_a_failed_one_is_charged(monkeypatch) -> None:
-    from cascadeflow.runtime import pipeline
+async def test_an_observed_call_without_a_budget_estimates_no_tokens_but_a_failed_one_is_charged(counted) -> None:
     from cascadeflow.tokens import estimate_input_tokens
 
-    counted = []
-
-    def counting(messages, tools=()):
-        counted.append(1)
-        return estimate_input_tokens(messages, tools)
-
-    monkeypatch.setattr(pipeline, "estimate_input_tokens", counting)
     runtime = Runtime(resolve_provider=ScriptedProvider(default="answer").resolver())
     request = build_request("hello there", max_tokens=50)
     _, record = await runtime.attempt(MODEL, request, runtime.new_call(model_requested=MODEL.id))
@@ -160,17 +168,9 @@ async def test_end_without_a_sink_builds_no_audit_record() -> None:
     assert summary["calls"] == 1 and [d["action"] for d in trace] == ["allow"]
 
 
-async def test_the_policy_and_fit_to_cap_share_one_estimate_and_reserve_the_same_worst_case(monkeypatch) -> None:
-    from cascadeflow.runtime import pipeline
+async def test_the_policy_and_fit_to_cap_share_one_estimate_and_reserve_the_same_worst_case(counted) -> None:
     from cascadeflow.tokens import estimate_input_tokens
 
-    counted = []
-
-    def counting(messages, tools=()):
-        counted.append(1)
-        return estimate_input_tokens(messages, tools)
-
-    monkeypatch.setattr(pipeline, "estimate_input_tokens", counting)
     # the policy prices with the harness runtime's price book (as the SDK instrumentation's runtime does)
     runtime = Runtime(resolve_provider=ScriptedProvider(default="answer").resolver(), ledger=MemoryLedger(),
                       price_book=harness.default_runtime().price_book)

@@ -260,3 +260,18 @@ async def test_sse_past_the_deadline_is_a_timeout():
     response = await stream_of([b"data: 1\n\n", b"data: 2\n\n"])
     with pytest.raises(ProviderTimeoutError):
         [e async for e in sse_events(response, deadline=0.0, provider="p", model="m")]
+
+
+def test_a_whole_sse_body_parses_into_the_same_events_the_streaming_parser_yields():
+    # parse_sse (bodies already read: with_streaming_response) and sse_events share one line parser
+    from cascadeflow.harness.instrument.bodies import sse_payloads
+    from cascadeflow.providers.sse import ServerSentEvent, parse_sse
+
+    body = (": keep-alive\n\nevent: message_start\ndata: {\"a\": 1}\n\n"
+            "data: {\"b\":\ndata: 2}\r\n\r\ndata:{\"c\": 3}\n\ndata: [DONE]\n\ndata: {\"cut")
+    assert list(parse_sse(body)) == [
+        ServerSentEvent("message_start", '{"a": 1}'), ServerSentEvent("message", '{"b":\n2}'),
+        ServerSentEvent("message", '{"c": 3}'), ServerSentEvent("message", "[DONE]"),
+        ServerSentEvent("message", '{"cut'),
+    ]
+    assert list(sse_payloads(body.encode())) == [{"a": 1}, {"b": 2}, {"c": 3}]  # [DONE] and the cut event skipped

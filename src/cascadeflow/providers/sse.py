@@ -7,7 +7,7 @@ fields, and owning the loop lets a connection dropped mid-stream become a Malfor
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -21,33 +21,63 @@ class ServerSentEvent:
     data: str
 
 
+class _EventAssembler:
+    """Server-sent-event lines in, whole events out: `feed` returns the event a blank line ends."""
+
+    def __init__(self) -> None:
+        self.event = ""
+        self.data: list[str] = []
+
+    def feed(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            done = self.flush()
+            self.event, self.data = "", []
+            return done
+        if line.startswith(":"):
+            return None  # a comment / keep-alive
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self.event = value
+        elif name == "data":
+            self.data.append(value)
+        return None
+
+    def flush(self) -> ServerSentEvent | None:
+        """The event in progress, if it has data (at a blank line, or at the end of the stream)."""
+        return ServerSentEvent(self.event or "message", "\n".join(self.data)) if self.data else None
+
+
+def parse_sse(text: str) -> Iterator[ServerSentEvent]:
+    """The events of a whole server-sent-event body already read (the last one even if not ended)."""
+    events = _EventAssembler()
+    for line in text.splitlines():
+        done = events.feed(line)
+        if done is not None:
+            yield done
+    last = events.flush()
+    if last is not None:
+        yield last
+
+
 async def sse_events(response: httpx.Response, *, deadline: float, provider: str,
                      model: str) -> AsyncIterator[ServerSentEvent]:
     """Yield each event of `response`; raise ProviderTimeoutError past `deadline` (time.monotonic())
     and MalformedResponseError when the connection breaks mid-stream."""
-    event, data = "", []
+    events = _EventAssembler()
     try:
         async for line in response.aiter_lines():
             if time.monotonic() > deadline:
                 raise ProviderTimeoutError("total timeout exceeded while streaming", provider=provider, model=model)
-            if not line:
-                if data:
-                    yield ServerSentEvent(event or "message", "\n".join(data))
-                event, data = "", []
-                continue
-            if line.startswith(":"):
-                continue  # a comment / keep-alive
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
+            done = events.feed(line)
+            if done is not None:
+                yield done
     except httpx.TimeoutException:
         raise ProviderTimeoutError("the stream stalled past the read timeout", provider=provider,
                                    model=model) from None
     except httpx.TransportError as exc:
         raise MalformedResponseError(f"the stream was cut mid-way ({type(exc).__name__})", provider=provider,
                                      model=model) from None
-    if data:
-        yield ServerSentEvent(event or "message", "\n".join(data))
+    last = events.flush()
+    if last is not None:
+        yield last

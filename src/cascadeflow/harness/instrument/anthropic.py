@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from cascadeflow.harness.instrument.bodies import json_object, sse_payloads
 from cascadeflow.harness.instrument.bridge import (
     DriveAsync,
     Handoff,
@@ -28,7 +29,6 @@ from cascadeflow.harness.instrument.bridge import (
     redact_strings,
     release,
 )
-from cascadeflow.harness.instrument.openai import json_object, sse_payloads
 from cascadeflow.harness.instrument.patching import MARK, instrument_async, instrument_sync, patch
 from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
 from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper

@@ -9,11 +9,11 @@ SDK objects, never rewrites them.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
+from cascadeflow.harness.instrument.bodies import json_object, sse_payloads
 from cascadeflow.harness.instrument.bridge import parsed_result, redact_strings
 from cascadeflow.harness.instrument.patching import (
     instrument_async,
@@ -154,28 +154,6 @@ class ChatCompletionsAdapter:
         if data is None or "choices" not in data:
             return ChatStreamAccumulator(injected_usage=False).response(request)
         return self.to_response(ChatCompletion.construct(**data), request)
-
-
-def json_object(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object; None when it is empty, cut short or not an object."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-_EVENT_BREAK = re.compile(r"\r?\n\r?\n")
-
-
-def sse_payloads(body: bytes) -> Iterator[dict[str, Any]]:
-    """The JSON payloads of a server-sent-event body (its `data:` lines; `[DONE]` and partial events skipped)."""
-    for block in _EVENT_BREAK.split(body.decode("utf-8", "replace")):
-        data = "\n".join(line[5:].removeprefix(" ") for line in block.splitlines() if line.startswith("data:"))
-        if data and data != "[DONE]":
-            payload = json_object(data.encode())
-            if payload is not None:
-                yield payload
 
 
 def _chat_usage(usage: Any, request: Request, text: str) -> Usage:

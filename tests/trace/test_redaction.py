@@ -172,3 +172,50 @@ def test_a_record_of_the_declared_types_is_written_without_the_general_path(monk
 
     monkeypatch.setattr(redact, "record_payload", general)
     assert record_line(record) == expected
+
+
+def _attempt(**overrides):
+    entry = {"tier": 0, "role": "single", "model": "m", "max_tokens": 16, "cost_usd": 1e-06, "input_tokens": 3,
+             "output_tokens": 1, "latency_ms": 2.5, "status": "ok", "error": None, "finish_reason": "stop",
+             "shrunk_from": None}
+    entry.update(overrides)
+    return entry
+
+
+# Pairs of records whose remembered pieces (redact._heads/_metas/_attempts) would be looked up with equal keys:
+# True == 1 == 1.0, so only the type checks keep one's text from being reused for the other.
+EQUAL_KEYS = [
+    ({"tiers": [_attempt(tier=1)]}, {"tiers": [_attempt(tier=True)]}),
+    ({"tiers": [_attempt(max_tokens=16)]}, {"tiers": [_attempt(max_tokens=16.0)]}),
+    ({"tiers": [_attempt(shrunk_from=0)]}, {"tiers": [_attempt(shrunk_from=False)]}),
+    ({"metadata": {"severity": "1"}}, {"metadata": {"severity": 1}}),
+    ({"metadata": {"severity": 1}}, {"metadata": {"severity": True}}),
+    ({"mode": "observe", "user_id": None}, {"mode": None, "user_id": "None"}),
+    # the same pieces with a credential in them: the remembered flag must still send the line to the regex
+    ({"model_selected": "sk-abcdefghijklmnopqrstuvwx"}, {"model_selected": "sk-abcdefghijklmnopqrstuvwx"}),
+    ({"tiers": [_attempt(error="Bearer abcdefghijklmnopqrstuv")]},
+     {"tiers": [_attempt(error="Bearer abcdefghijklmnopqrstuv")]}),
+    ({"metadata": {"note": "key hf_abcdefghijklmnopqrstuv"}}, {"metadata": {"note": "key hf_abcdefghijklmnopqrstuv"}}),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), EQUAL_KEYS)
+def test_remembered_pieces_are_reused_only_for_values_of_the_same_type(first, second):
+    from cascadeflow.trace import redact
+
+    for memo in (redact._heads, redact._metas, redact._attempts):
+        memo.clear()
+    for overrides in (first, second, first, second):  # misses, then hits in both orders
+        record = make_record(**overrides)
+        assert record_line(record) == _reference_line(record)
+
+
+def test_a_full_memo_is_emptied_and_lines_stay_exact(monkeypatch):
+    from cascadeflow.trace import redact
+
+    monkeypatch.setattr(redact, "MEMO_ENTRIES", 4)
+    for i in range(40):
+        record = make_record(model_selected=f"m-{i % 9}", metadata={"alert_id": f"INC-{i % 7}"},
+                             tiers=[_attempt(model=f"m-{i % 5}", status="error" if i % 2 else "ok")])
+        assert record_line(record) == _reference_line(record)
+    assert all(len(memo) <= 4 for memo in (redact._heads, redact._metas, redact._attempts))

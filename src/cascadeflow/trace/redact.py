@@ -142,13 +142,119 @@ def _int(value: int) -> str:
     return int.__repr__(value)
 
 
-def _template_line(record: AuditRecord, record_content: bool) -> tuple[str, str]:
-    """(line, its values): `_encode(record_payload(record))` written field by field, the scalar fields
-    straight into the line and the containers (metadata, tiers, prompt) through one C encoder, without the
-    intermediate dict; and every string and container value of the line joined (each one starts and ends
-    with a quote, brace or bracket), the only text a credential can be in. Half the cost of the general
-    path on every audited call. TypeError when a field does not have the type AuditRecord declares (an int
-    where a float belongs, a bool, a Decimal cost): `record_line` then takes the general path.
+# Most of a line repeats from call to call: the models, the mode, the caller's metadata, each attempt's role and
+# status. Their JSON text (and whether it holds a credential prefix) is remembered here, keyed by the values
+# themselves, so a line is mostly joined from remembered pieces; only the stamps and the numbers are written
+# afresh. An entry is stored only for values the encoder accepted (strings, None, and ints checked by type), so
+# a lookup can only hit text made from equal values of the same types.
+MEMO_ENTRIES = 512  # per memo; emptied when full (a process uses few models, modes and metadata shapes)
+_heads: dict[tuple[Any, ...], tuple[str, str, str, bool]] = {}
+_metas: dict[tuple[tuple[str, str], ...], tuple[str, str, bool]] = {}
+_attempts: dict[tuple[Any, ...], tuple[str, str, bool]] = {}
+# the attempt entry as the pipeline writes it (AttemptRecord.to_dict); any other shape takes the C encoder
+_ATTEMPT_KEYS = ("tier", "role", "model", "max_tokens", "cost_usd", "input_tokens", "output_tokens", "latency_ms",
+                 "status", "error", "finish_reason", "shrunk_from")
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _text(value: str | None) -> str:
+    """A string field as JSON; TypeError for anything else (the general path then writes it)."""
+    return "null" if value is None else _c_encode_string(value)  # type: ignore[misc]
+
+
+def _head(record: AuditRecord) -> tuple[str, str, str, bool]:
+    """The record's repeating string fields as three pieces of the line, and whether they hold a credential
+    prefix: `"run_id":..,"routing_reason":..,"input_tokens":`, `,"price_version":..,"metadata":` and
+    `,"agent_id":..,"error":`."""
+    key = (record.run_id, record.user_id, record.mode, record.action, record.model_requested,
+           record.model_selected, record.routing_reason, record.price_version, record.agent_id)
+    found = _heads.get(key)
+    if found is not None:
+        return found
+    v = [_text(value) for value in key]
+    return _remember(_heads, key, (
+        (f'"run_id":{v[0]},"user_id":{v[1]},"mode":{v[2]},"action":{v[3]},"model_requested":{v[4]},'
+        f'"model_selected":{v[5]},"routing_reason":{v[6]},"input_tokens":'),
+        f',"price_version":{v[7]},"metadata":', f',"agent_id":{v[8]},"error":',
+        _has_secret_prefix("".join(v))))
+
+
+def _metadata(metadata: dict[str, Any], container: Any) -> tuple[str, str, bool]:
+    """(the metadata object, its members lifted to the top level, a credential prefix in either), remembered
+    for metadata of string keys and string values (an alert id, a severity, the SDK's name)."""
+    key = None
+    items = metadata.items()
+    for k, v in items:
+        if type(k) is not str or type(v) is not str:
+            break
+    else:
+        key = tuple(items)
+        found = _metas.get(key)
+        if found is not None:
+            return found
+    safe = _redact_keys(metadata)
+    meta_json = "".join(container(safe, 0))
+    if _FIELD_NAMES.isdisjoint(safe):  # the usual metadata: every key lifted, as in the metadata object
+        lifted = meta_json[1:-1]
+    else:
+        lifted = "".join(container({k: v for k, v in safe.items() if k not in _FIELD_NAMES}, 0))[1:-1]
+    value = (meta_json, lifted, _has_secret_prefix(meta_json))
+    return value if key is None else _remember(_metas, key, value)
+
+
+def _attempt(entry: Any) -> tuple[str, bool]:
+    """One attempt entry of the pipeline's shape as JSON, and whether it holds a credential prefix; TypeError
+    for any other shape or type (the caller then encodes all the attempts with the C encoder)."""
+    if type(entry) is not dict or tuple(entry) != _ATTEMPT_KEYS:
+        raise TypeError(entry)
+    tier, role, model, max_tokens, cost, inputs, outputs, latency, status, error, finish, shrunk = entry.values()
+    if type(tier) is not int or not (max_tokens is None or type(max_tokens) is int) \
+            or not (shrunk is None or type(shrunk) is int):
+        raise TypeError(entry)  # checked before the lookup: True == 1 == 1.0 would find an int's entry
+    key = (tier, role, model, max_tokens, status, error, finish, shrunk)
+    found = _attempts.get(key)
+    if found is None:
+        v = [_text(role), _text(model), _text(status), _text(error), _text(finish)]
+        found = _remember(_attempts, key, (
+            (f'{{"tier":{tier},"role":{v[0]},"model":{v[1]},'
+            f'"max_tokens":{"null" if max_tokens is None else max_tokens},"cost_usd":'),
+            (f',"status":{v[2]},"error":{v[3]},"finish_reason":{v[4]},'
+            f'"shrunk_from":{"null" if shrunk is None else shrunk}}}'),
+            _has_secret_prefix("".join(v))))
+    before_cost, after_latency, secret = found
+    return (f'{before_cost}{_float(cost)},"input_tokens":{_int(inputs)},"output_tokens":{_int(outputs)},'
+            f'"latency_ms":{_float(latency)}{after_latency}'), secret
+
+
+def _tiers(tiers: Any, container: Any) -> tuple[str, bool]:
+    """The attempts list as JSON and whether it holds a credential prefix."""
+    if type(tiers) is list:
+        parts, secret = [], False
+        try:
+            for entry in tiers:
+                text, entry_secret = _attempt(entry)
+                parts.append(text)
+                secret = secret or entry_secret
+        except TypeError:
+            pass
+        else:
+            return f'[{",".join(parts)}]', secret
+    text = "".join(container(tiers, 0))
+    return text, _has_secret_prefix(text)
+
+
+def _template_line(record: AuditRecord, record_content: bool) -> tuple[str, bool]:
+    """(line, whether it may hold a credential): `_encode(record_payload(record))` written field by field from
+    remembered pieces (see `_heads`) and the per-call stamps and numbers, without the intermediate dict. The
+    keys around the values hold no credential prefix and no prefix spans a value's quotes, so the values alone
+    say whether the line needs the regex pass. TypeError when a field does not have the type AuditRecord
+    declares (an int where a float belongs, a bool, a Decimal cost): `record_line` then takes the general path.
     tests/trace/test_redaction.py holds both paths to json.dumps byte for byte."""
     enc = _c_encode_string
     assert enc is not None  # checked by the caller
@@ -156,39 +262,28 @@ def _template_line(record: AuditRecord, record_content: bool) -> tuple[str, str]
     metadata = record.metadata
     if type(metadata) is not dict:
         raise TypeError(metadata)
-    if metadata:
-        safe = _redact_keys(metadata)
-        meta_json = "".join(container(safe, 0))
-        if _FIELD_NAMES.isdisjoint(safe):  # the usual metadata: every key lifted, as in the metadata object
-            lifted = meta_json[1:-1]
-        else:
-            lifted = "".join(container({k: v for k, v in safe.items() if k not in _FIELD_NAMES}, 0))[1:-1]
-    else:
-        meta_json, lifted = "{}", ""
-    tiers_json = "".join(container(record.tiers, 0))
-    run_id, user_id, agent_id, error = record.run_id, record.user_id, record.agent_id, record.error
-    requested, selected, remaining = record.model_requested, record.model_selected, record.budget_remaining
-    values = [enc(record.timestamp), enc(record.request_id), "null" if run_id is None else enc(run_id),
-              "null" if user_id is None else enc(user_id), enc(record.mode), enc(record.action),
-              "null" if requested is None else enc(requested), "null" if selected is None else enc(selected),
-              enc(record.routing_reason), enc(record.price_version), meta_json, tiers_json,
-              "null" if agent_id is None else enc(agent_id), "null" if error is None else enc(error)]
-    line = (f'{{"timestamp":{values[0]},"request_id":{values[1]},"run_id":{values[2]},"user_id":{values[3]},'
-            f'"mode":{values[4]},"action":{values[5]},"model_requested":{values[6]},'
-            f'"model_selected":{values[7]},"routing_reason":{values[8]},'
-            f'"input_tokens":{_int(record.input_tokens)},"output_tokens":{_int(record.output_tokens)},'
+    meta_json, lifted, secret = _metadata(metadata, container) if metadata else ("{}", "", False)
+    tiers_json, tiers_secret = _tiers(record.tiers, container)
+    before_inputs, before_metadata, before_error, head_secret = _head(record)
+    timestamp, request_id, error = enc(record.timestamp), enc(record.request_id), record.error
+    error_json = "null" if error is None else enc(error)
+    remaining = record.budget_remaining
+    line = (f'{{"timestamp":{timestamp},"request_id":{request_id},{before_inputs}'
+            f'{_int(record.input_tokens)},"output_tokens":{_int(record.output_tokens)},'
             f'"cost_usd":{_float(record.cost_usd)},"latency_ms":{_float(record.latency_ms)},'
-            f'"budget_remaining":{"null" if remaining is None else _float(remaining)},'
-            f'"price_version":{values[9]},"metadata":{values[10]},"tiers":{values[11]},'
-            f'"agent_id":{values[12]},"error":{values[13]}')
+            f'"budget_remaining":{"null" if remaining is None else _float(remaining)}{before_metadata}{meta_json},'
+            f'"tiers":{tiers_json}{before_error}{error_json}')
+    secret = secret or tiers_secret or head_secret or _has_secret_prefix(timestamp + request_id + error_json)
     if record_content:
         if record.prompt is not None:
-            values.append("".join(container(record.prompt, 0)))
-            line += f',"prompt":{values[-1]}'
+            prompt = "".join(container(record.prompt, 0))
+            secret = secret or _has_secret_prefix(prompt)
+            line += f',"prompt":{prompt}'
         if record.answer is not None:
-            values.append("".join(container(record.answer, 0)))
-            line += f',"answer":{values[-1]}'
-    return (f"{line},{lifted}}}" if lifted else line + "}"), "".join(values)
+            answer = "".join(container(record.answer, 0))
+            secret = secret or _has_secret_prefix(answer)
+            line += f',"answer":{answer}'
+    return (f"{line},{lifted}}}" if lifted else line + "}"), secret
 
 
 def _has_secret_prefix(text: str) -> bool:
@@ -202,13 +297,11 @@ def record_line(record: AuditRecord, *, record_content: bool = False) -> str:
     credential-shaped substrings replaced."""
     if _c_make_encoder is not None and _c_encode_string is not None and type(record) is AuditRecord:
         try:
-            line, values = _template_line(record, record_content)
+            line, secret = _template_line(record, record_content)
         except TypeError:  # a field with a type the template does not write: the general path decides
             pass
         else:
-            # The keys and numbers around the values hold no credential prefix (and no prefix spans a value's
-            # quotes), so a line whose values hold none needs no regex pass.
-            return SECRET_PATTERN.sub(REDACTED, line) if _has_secret_prefix(values) else line
+            return SECRET_PATTERN.sub(REDACTED, line) if secret else line
     return redact_text(_encode(record_payload(record, record_content=record_content)))
 
 

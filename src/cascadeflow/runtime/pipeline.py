@@ -428,18 +428,24 @@ class Runtime:
             answer = response.content if response is not None else None
         else:
             prompt = None
-        input_tokens = output_tokens = 0
-        spent = Decimal(0)  # call.spent, in the same pass
-        for a in attempts:
-            input_tokens += a.input_tokens
-            output_tokens += a.output_tokens
-            spent += a.cost
+        tiers = [a.to_dict() for a in attempts]
+        if len(attempts) == 1:  # the usual call: its one attempt's figures (no Decimal sum, no second float())
+            only = attempts[0]
+            input_tokens, output_tokens, cost_usd = only.input_tokens, only.output_tokens, tiers[0]["cost_usd"]
+        else:
+            input_tokens = output_tokens = 0
+            spent = Decimal(0)  # call.spent, in the same pass
+            for a in attempts:
+                input_tokens += a.input_tokens
+                output_tokens += a.output_tokens
+                spent += a.cost
+            cost_usd = float(spent)
         # positional, in AuditRecord's field order (a keyword call of 21 fields costs more on every call)
         return AuditRecord(
             now_iso(), call.request_id, getattr(call.scope, "run_id", None), call.user_id, call.mode, action,
-            call.model_requested, model_selected, call.routing_reason, input_tokens, output_tokens, float(spent),
+            call.model_requested, model_selected, call.routing_reason, input_tokens, output_tokens, cost_usd,
             round((time.perf_counter() - call.started) * 1000, 3), self.budget_remaining(call), version,
-            dict(call.metadata), [a.to_dict() for a in attempts], call.agent_id,
+            dict(call.metadata), tiers, call.agent_id,
             f"{type(error).__name__}: {error}" if error else None, prompt, answer,
         )
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import genai_prices
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cascadeflow.errors import ConfigurationError, UnknownModelPriceError
@@ -183,3 +183,59 @@ def test_the_last_model_looked_up_is_answered_from_memory_and_other_models_still
         if rate is not None:
             assert rates.input == rate and book.rates(model) is rates
     assert book.rates("openai/gpt-4o-mini") == book.rates(ModelConfig(name="gpt-4o-mini", provider="openai"))
+
+
+def test_models_that_take_turns_keep_their_rates_without_being_priced_again() -> None:
+    book = PriceBook()
+    drafter = ModelConfig(name="c", provider="openai", input_price_per_million=1, output_price_per_million=2)
+    verifier = ModelConfig(name="v", provider="openai", input_price_per_million=10, output_price_per_million=20)
+    first = (book.rates(drafter), book.rates(verifier))
+    for _ in range(3):  # a cascade's order: each lookup follows the other model's
+        assert (book.rates(drafter), book.rates(verifier)) == first
+        assert book.rates(drafter) is first[0] and book.rates(verifier) is first[1]  # remembered, not rebuilt
+    assert (book.cost(drafter, Usage(1_000_000, 0)), book.cost(verifier, Usage(1_000_000, 0))) == (D(1), D(10))
+    # a model built anew from a string is looked up again, and priced the same
+    assert book.rates("openai/gpt-4o-mini") == book.rates("openai/gpt-4o-mini")
+
+
+# --- flat costs against the Decimal formula PriceBook.cost had: the reference for faster arithmetic ---------
+
+def decimal_formula_cost(rates: Rates, usage: Usage) -> Decimal:
+    """The reference: PriceBook.cost's flat-rate formula as it was, all Decimal arithmetic."""
+    uncached = max(usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens, 0)
+    total = (uncached * rates.input + usage.cache_read_tokens * rates.cache_read
+             + usage.cache_write_tokens * rates.cache_write + usage.output_tokens * rates.output)
+    return total / Decimal(1_000_000)
+
+
+def priced(rates: Rates, usage: Usage) -> Decimal:
+    return PriceBook({"openai/priced-in-test": rates}).cost("openai/priced-in-test", usage)
+
+
+# 0 to 12 decimal places, trailing zeros kept ("0.60"): an integer form exists; 13 to 30 places: mostly not
+COEFFICIENT = st.one_of(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**16))
+RATES_WITH_PLACES = st.builds(lambda coefficient, places: Decimal(f"{coefficient}E-{places}"),
+                              COEFFICIENT, st.integers(0, 12))
+RATES_WITH_MORE_PLACES = st.builds(lambda coefficient, places: Decimal(f"{coefficient}E-{places}"),
+                                   COEFFICIENT, st.integers(13, 30))
+RATE = st.one_of(*[RATES_WITH_PLACES] * 6, RATES_WITH_MORE_PLACES,
+                 st.sampled_from([D(0), D("0.00"), D("0E+3"), D("1E-12"), D(1) / D(3), D(10**19), D(10**28)]))
+TOKENS = st.one_of(*[st.integers(0, 10**9)] * 7, st.integers(0, 10**30))  # a sum past 28 digits now and then
+
+
+@settings(max_examples=500)
+@given(rates=st.builds(lambda i, o, r, w: Rates(i, o, r, w, "override"), RATE, RATE, RATE, RATE),
+       inp=TOKENS, out=TOKENS, read=TOKENS, write=TOKENS)
+def test_flat_costs_are_the_decimal_formulas_digit_for_digit(rates: Rates, inp: int, out: int, read: int,
+                                                             write: int) -> None:
+    usage = Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=read, cache_write_tokens=write)
+    cost, reference = priced(rates, usage), decimal_formula_cost(rates, usage)
+    assert cost == reference and float(cost) == float(reference)
+    assert cost.as_tuple() == reference.as_tuple()  # the same exponent too: str() is unchanged
+
+
+def test_cache_tokens_beyond_the_input_clamp_uncached_input_to_zero() -> None:
+    rates = Rates(D("0.8"), D(4), D("0.08"), D(1), "override")
+    usage = Usage(input_tokens=100, output_tokens=5, cache_read_tokens=80, cache_write_tokens=50)
+    assert priced(rates, usage) == (80 * D("0.08") + 50 * D(1) + 5 * D(4)) / 1_000_000  # no negative input
+    assert priced(rates, usage).as_tuple() == decimal_formula_cost(rates, usage).as_tuple()

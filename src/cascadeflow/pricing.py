@@ -21,6 +21,7 @@ from cascadeflow.models import ModelConfig, as_model_config
 
 MILLION = Decimal(1_000_000)
 PriceSource = Literal["config", "override", "genai-prices", "self-hosted", "compute", "ceiling"]
+_RECENT_MODELS = 256  # ModelConfigs a PriceBook remembers the rates of
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,9 @@ class PriceBook:
         self._cache: dict[tuple[str, str], Rates] = {}
         self._lock = threading.Lock()
         self._last: tuple[ModelConfig | None, Rates | None] = (None, None)  # the last model looked up
+        # the models looked up lately, by identity (an entry keeps its ModelConfig alive, so no other object
+        # takes its id): models that take turns, as a cascade's do, are not looked up and priced again
+        self._recent: dict[int, tuple[ModelConfig, Rates]] = {}
 
     @property
     def version(self) -> str:
@@ -103,6 +107,10 @@ class PriceBook:
         last = self._last
         if last[0] is model:  # the same frozen ModelConfig as the last lookup: the rates of every call
             return last[1]  # type: ignore[return-value]
+        recent = self._recent.get(id(model))
+        if recent is not None and recent[0] is model:
+            self._last = recent
+            return recent[1]
         cfg = as_model_config(model)
         found = rates_from_config(cfg)
         if found is None:
@@ -113,7 +121,9 @@ class PriceBook:
                 with self._lock:
                     self._cache[key] = found
         if cfg is model:  # a ModelConfig is frozen and a book's rates never change: swapped whole (threads)
-            self._last = (model, found)
+            if len(self._recent) >= _RECENT_MODELS:
+                self._recent.clear()
+            self._last = self._recent[id(model)] = (model, found)
         return found
 
     def _lookup(self, cfg: ModelConfig) -> Rates:
@@ -140,9 +150,11 @@ class PriceBook:
             return r.compute_per_hour * Decimal(str(latency_s or 0.0)) / 3600
         if r.tiered:
             return _genai_cost(cfg.facts.price_id or "", r.model_ref or cfg.name, usage)
-        uncached = max(usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens, 0)
-        total = (uncached * r.input + usage.cache_read_tokens * r.cache_read
-                 + usage.cache_write_tokens * r.cache_write + usage.output_tokens * r.output)
+        read, write, out = usage.cache_read_tokens, usage.cache_write_tokens, usage.output_tokens
+        uncached = usage.input_tokens - read - write
+        if uncached < 0:  # noqa: PLR1730 - max(uncached, 0) without a builtin call: a fifth of this method
+            uncached = 0
+        total = uncached * r.input + read * r.cache_read + write * r.cache_write + out * r.output
         return total / MILLION
 
     def worst_case(self, model: ModelConfig | str, input_tokens: int, max_output_tokens: int,

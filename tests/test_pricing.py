@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Callable
+from decimal import Decimal, localcontext
 
 import genai_prices
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -239,3 +241,69 @@ def test_cache_tokens_beyond_the_input_clamp_uncached_input_to_zero() -> None:
     usage = Usage(input_tokens=100, output_tokens=5, cache_read_tokens=80, cache_write_tokens=50)
     assert priced(rates, usage) == (80 * D("0.08") + 50 * D(1) + 5 * D(4)) / 1_000_000  # no negative input
     assert priced(rates, usage).as_tuple() == decimal_formula_cost(rates, usage).as_tuple()
+
+
+def outcome(compute: Callable[[], Decimal]) -> tuple[str, str]:
+    """A cost's digits (as_tuple: value, exponent and sign), or the exception it raised."""
+    try:
+        return "cost", repr(compute().as_tuple())
+    except Exception as error:  # noqa: BLE001 - the reference may raise; the new code must raise the same
+        return "raised", type(error).__name__
+
+
+def test_rates_with_a_finite_decimal_expansion_are_summed_in_ints() -> None:
+    mini = PriceBook().rates("openai/gpt-4o-mini")  # 0.15, 0.6, cache read 0.075: in units of 10**-3
+    assert mini.integer_rates is not None and mini.integer_rates[:4] == (150, 600, 75, 150)
+    assert Rates.flat(D("0.60"), D(4), "override").integer_rates[:4] == (60, 400, 60, 60)  # type: ignore[index]
+    # the ints take no part in equality, hashing or repr
+    same, written_apart = Rates.flat(D("0.6"), D(4), "config"), Rates.flat(D("0.60"), D(4), "config")
+    assert same == written_apart and hash(same) == hash(written_apart)
+    assert "integer" not in repr(mini)
+    cfg = ModelConfig(name="m", provider="openai", input_price_per_million=D("0.15"),
+                      output_price_per_million=D("0.60"))
+    assert str(PriceBook().cost(cfg, Usage(12, 1))) == "0.0000024"  # as the Decimal formula writes it
+
+
+@pytest.mark.parametrize("rate", [D(1) / D(3), D("1E-16"), D(10**28)])
+def test_rates_without_an_integer_form_keep_the_decimal_formula(rate: Decimal) -> None:
+    rates = Rates.flat(rate, D("0.6"), "override")
+    assert rates.integer_rates is None
+    usage = Usage(input_tokens=1_234_567, output_tokens=89, cache_read_tokens=4_567)
+    assert priced(rates, usage).as_tuple() == decimal_formula_cost(rates, usage).as_tuple()
+
+
+@pytest.mark.parametrize("rate", [D("NaN"), D("sNaN"), D("Infinity"), D("-Infinity"), D("-0.15"), D("-0")])
+@pytest.mark.parametrize("usage", [Usage(0, 0), Usage(12, 1), Usage(10, 3, cache_read_tokens=4)])
+def test_nan_infinite_and_negative_rates_behave_as_before(rate: Decimal, usage: Usage) -> None:
+    rates = Rates(rate, D("0.6"), rate, D("0.15"), "override")
+    assert rates.integer_rates is None
+    assert outcome(lambda: priced(rates, usage)) == outcome(lambda: decimal_formula_cost(rates, usage))
+
+
+@pytest.mark.parametrize("usage", [
+    Usage(12.0, 1),  # type: ignore[arg-type]  # a float count: the Decimal formula raises TypeError
+    Usage(D("12.5"), 1),  # type: ignore[arg-type]  # a Decimal count: the formula multiplies it as one
+    pytest.param(Usage(np.int64(10**15), 1),  # type: ignore[arg-type]  # numpy ints wrap around past 2**63
+                 marks=pytest.mark.filterwarnings("ignore:overflow encountered")),  # in the discarded int sum
+    Usage(True, 1),  # a bool multiplies as 1
+    Usage(0, -(10**25), cache_read_tokens=10**25 + 1),  # counts that cancel, each product rounded
+    Usage(10**30, 10**30, cache_write_tokens=10**29),  # a sum beyond 28 digits
+], ids=["float", "decimal", "numpy", "bool", "negative", "huge"])
+def test_counts_outside_the_int_sum_cost_what_the_decimal_formula_says(usage: Usage) -> None:
+    rates = Rates(D("0.1234567"), D("0.1234567"), D("0.1234567"), D("1.2345678"), "override")
+    assert outcome(lambda: priced(rates, usage)) == outcome(lambda: decimal_formula_cost(rates, usage))
+
+
+def test_sums_past_28_digits_round_as_the_decimal_formula_rounds_them() -> None:
+    rates = Rates.flat(D(1), D(1), "override")
+    # 10**28 + 6 rounds to 10**28 + 10, plus 6 to 10**28 + 20: rounding the exact 10**28 + 12 once gives + 10
+    for usage in (Usage(10**28 - 1, 0), Usage(10**28 + 6, 6), Usage(10**27 + 5, 9 * 10**27 - 1)):
+        assert priced(rates, usage).as_tuple() == decimal_formula_cost(rates, usage).as_tuple()
+
+
+def test_a_lowered_decimal_precision_rounds_as_before() -> None:
+    rates, usage = Rates.flat(D(1), D(1), "override"), Usage(1_004, 1_004)
+    with localcontext() as context:
+        context.prec = 3  # each product rounds to 1.00E+3: 2.00E+3 in all, not 2008 rounded to 2.01E+3
+        assert priced(rates, usage).as_tuple() == decimal_formula_cost(rates, usage).as_tuple()
+        assert priced(rates, usage) == D("0.002")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Decimal, getcontext
 from typing import Literal
 
 from cascadeflow.errors import ConfigurationError, UnknownModelPriceError
@@ -21,6 +21,12 @@ from cascadeflow.models import ModelConfig, as_model_config
 
 MILLION = Decimal(1_000_000)
 PriceSource = Literal["config", "override", "genai-prices", "self-hosted", "compute", "ceiling"]
+IntegerRates = tuple[int, int, int, int, Decimal]  # input, output, cache_read, cache_write, divisor
+# A flat cost is summed in ints while the sum has at most this many digits and the Decimal context keeps as
+# many (28, its default): then the Decimal formula rounds nothing either, and both give the same digits.
+_EXACT_DIGITS = 28
+_EXACT_LIMIT = 10**_EXACT_DIGITS
+_MAX_PLACES = 15  # rates written with more decimal places keep the Decimal formula
 _RECENT_MODELS = 256  # ModelConfigs a PriceBook remembers the rates of
 
 
@@ -36,10 +42,33 @@ class Rates:
     tiered: bool = False  # genai-prices has context-length tiers: exact costs go through its calculator
     compute_per_hour: Decimal | None = None
     model_ref: str | None = None  # the id genai-prices matched (audit: what we priced it as)
+    # the four rates as ints for PriceBook.cost, or None (it uses the Decimal formula)
+    integer_rates: IntegerRates | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "integer_rates", _integer_rates(
+            (self.input, self.output, self.cache_read, self.cache_write)))
 
     @classmethod
     def flat(cls, input: Decimal, output: Decimal, source: PriceSource) -> Rates:
         return cls(input, output, input, input, source)
+
+
+def _integer_rates(rates: tuple[Decimal, Decimal, Decimal, Decimal]) -> IntegerRates | None:
+    """The rates as ints in units of 10**e, e the smallest exponent they are written with, and MILLION
+    written with exponent -e. sum(tokens * int) is then the coefficient of the Decimal formula's sum (whose
+    exponent is e), and that sum / divisor is the formula's `sum / MILLION`: same value and same ideal
+    exponent, so the same digits (str() included)."""
+    for rate in rates:
+        if type(rate) is not Decimal or not rate.is_finite() or rate.is_signed() or rate >= _EXACT_LIMIT:
+            return None  # NaN, infinite, negative (terms could cancel), huge, not a Decimal: the formula
+    unit = min(int(rate.as_tuple().exponent) for rate in rates)
+    if not -_MAX_PLACES <= unit <= 0:  # more places, or all written as 1E+1 and the like: the formula
+        return None
+    scale = 10**-unit
+    # as_integer_ratio is exact whatever the Decimal context; each rate times `scale` is a whole number
+    i_in, i_out, i_read, i_write = (num * scale // den for num, den in map(Decimal.as_integer_ratio, rates))
+    return i_in, i_out, i_read, i_write, Decimal((0, (1, 0, 0, 0, 0, 0, 0), -unit))
 
 
 def rates_from_config(cfg: ModelConfig) -> Rates | None:
@@ -154,6 +183,14 @@ class PriceBook:
         uncached = usage.input_tokens - read - write
         if uncached < 0:  # noqa: PLR1730 - max(uncached, 0) without a builtin call: a fifth of this method
             uncached = 0
+        if r.integer_rates is not None:  # the formula below in ints, then one Decimal division
+            i_in, i_out, i_read, i_write, divisor = r.integer_rates
+            exact = uncached * i_in + read * i_read + write * i_write + out * i_out
+            # an int only if every count is one; a negative count could hide large terms that cancel;
+            # within the context's precision the formula below rounds nothing (users may lower it)
+            if (type(exact) is int and (read | write | out) >= 0 and exact < _EXACT_LIMIT
+                    and getcontext().prec >= _EXACT_DIGITS):
+                return exact / divisor  # the int converts exactly: the formula's sum / MILLION
         total = uncached * r.input + read * r.cache_read + write * r.cache_write + out * r.output
         return total / MILLION
 

@@ -160,7 +160,6 @@ def test_no_key_of_the_line_holds_a_credential_prefix():
         assert not any(prefix in f'"{name}":' for prefix in _SECRET_PREFIXES), name
 
 
-
 def test_a_record_of_the_declared_types_is_written_without_the_general_path(monkeypatch):
     from cascadeflow.trace import redact
 

@@ -185,7 +185,7 @@ def _head(record: AuditRecord) -> tuple[str, str, str, bool]:
         _has_secret_prefix("".join(v))))
 
 
-def _metadata(metadata: dict[str, Any], container: Any) -> tuple[str, str, bool]:
+def _metadata(metadata: dict[str, Any]) -> tuple[str, str, bool]:
     """(the metadata object, its members lifted to the top level, a credential prefix in either), remembered
     for metadata of string keys and string values (an alert id, a severity, the SDK's name)."""
     key = None
@@ -199,6 +199,7 @@ def _metadata(metadata: dict[str, Any], container: Any) -> tuple[str, str, bool]
         if found is not None:
             return found
     safe = _redact_keys(metadata)
+    container = _c_encoder()
     meta_json = "".join(container(safe, 0))
     if _FIELD_NAMES.isdisjoint(safe):  # the usual metadata: every key lifted, as in the metadata object
         lifted = meta_json[1:-1]
@@ -232,7 +233,7 @@ def _attempt(entry: Any) -> tuple[str, bool]:
             f'"latency_ms":{_float(latency)}{after_latency}'), secret
 
 
-def _tiers(tiers: Any, container: Any) -> tuple[str, bool]:
+def _tiers(tiers: Any) -> tuple[str, bool]:
     """The attempts list as JSON and whether it holds a credential prefix."""
     if type(tiers) is list:
         parts, secret = [], False
@@ -245,7 +246,7 @@ def _tiers(tiers: Any, container: Any) -> tuple[str, bool]:
             pass
         else:
             return f'[{",".join(parts)}]', secret
-    text = "".join(container(tiers, 0))
+    text = "".join(_c_encoder()(tiers, 0))
     return text, _has_secret_prefix(text)
 
 
@@ -258,12 +259,11 @@ def _template_line(record: AuditRecord, record_content: bool) -> tuple[str, bool
     tests/trace/test_redaction.py holds both paths to json.dumps byte for byte."""
     enc = _c_encode_string
     assert enc is not None  # checked by the caller
-    container = _c_encoder()
     metadata = record.metadata
     if type(metadata) is not dict:
         raise TypeError(metadata)
-    meta_json, lifted, secret = _metadata(metadata, container) if metadata else ("{}", "", False)
-    tiers_json, tiers_secret = _tiers(record.tiers, container)
+    meta_json, lifted, secret = _metadata(metadata) if metadata else ("{}", "", False)
+    tiers_json, tiers_secret = _tiers(record.tiers)
     before_inputs, before_metadata, before_error, head_secret = _head(record)
     timestamp, request_id, error = enc(record.timestamp), enc(record.request_id), record.error
     error_json = "null" if error is None else enc(error)
@@ -275,6 +275,7 @@ def _template_line(record: AuditRecord, record_content: bool) -> tuple[str, bool
             f'"tiers":{tiers_json}{before_error}{error_json}')
     secret = secret or tiers_secret or head_secret or _has_secret_prefix(timestamp + request_id + error_json)
     if record_content:
+        container = _c_encoder()
         if record.prompt is not None:
             prompt = "".join(container(record.prompt, 0))
             secret = secret or _has_secret_prefix(prompt)

@@ -155,8 +155,11 @@ def test_the_line_is_byte_for_byte_json_dumps_of_the_records_dict(overrides, rec
 
 
 def test_no_key_of_the_line_holds_a_credential_prefix():
-    # record_line scans only the line's values for a credential prefix: the keys around them must hold none
-    for name in (f.name for f in _fields()):
+    # record_line scans only the line's values for a credential prefix: the keys around them (the record's and
+    # an attempt entry's) must hold none
+    from cascadeflow.trace.redact import _ATTEMPT_KEYS
+
+    for name in (*(f.name for f in _fields()), *_ATTEMPT_KEYS):
         assert not any(prefix in f'"{name}":' for prefix in _SECRET_PREFIXES), name
 
 

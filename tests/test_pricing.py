@@ -283,8 +283,8 @@ def test_nan_infinite_and_negative_rates_behave_as_before(rate: Decimal, usage: 
 @pytest.mark.parametrize("usage", [
     Usage(12.0, 1),  # type: ignore[arg-type]  # a float count: the Decimal formula raises TypeError
     Usage(D("12.5"), 1),  # type: ignore[arg-type]  # a Decimal count: the formula multiplies it as one
-    pytest.param(Usage(np.int64(10**15), 1),  # type: ignore[arg-type]  # numpy ints wrap around past 2**63
-                 marks=pytest.mark.filterwarnings("ignore:overflow encountered")),  # in the discarded int sum
+    pytest.param(Usage(np.int64(10**15), 1),  # type: ignore[arg-type]  # numpy ints would wrap past 2**63
+                 marks=pytest.mark.filterwarnings("error:overflow encountered")),  # so they skip the int sum
     Usage(True, 1),  # a bool multiplies as 1
     Usage(0, -(10**25), cache_read_tokens=10**25 + 1),  # counts that cancel, each product rounded
     Usage(10**30, 10**30, cache_write_tokens=10**29),  # a sum beyond 28 digits

@@ -183,13 +183,15 @@ class PriceBook:
         uncached = usage.input_tokens - read - write
         if uncached < 0:  # noqa: PLR1730 - max(uncached, 0) without a builtin call: a fifth of this method
             uncached = 0
-        if r.integer_rates is not None:  # the formula below in ints, then one Decimal division
+        # the formula below in ints, then one Decimal division; counts of other types (numpy, float, bool)
+        # take the formula itself, so a numpy int64 never overflows (with a warning) on the way
+        if (r.integer_rates is not None and type(uncached) is int and type(read) is int and type(write) is int
+                and type(out) is int):
             i_in, i_out, i_read, i_write, divisor = r.integer_rates
             exact = uncached * i_in + read * i_read + write * i_write + out * i_out
-            # an int only if every count is one; a negative count could hide large terms that cancel;
-            # within the context's precision the formula below rounds nothing (users may lower it)
-            if (type(exact) is int and (read | write | out) >= 0 and exact < _EXACT_LIMIT
-                    and getcontext().prec >= _EXACT_DIGITS):
+            # a negative count could hide large terms that cancel; within the context's precision the
+            # formula below rounds nothing (users may lower it)
+            if (read | write | out) >= 0 and exact < _EXACT_LIMIT and getcontext().prec >= _EXACT_DIGITS:
                 return exact / divisor  # the int converts exactly: the formula's sum / MILLION
         total = uncached * r.input + read * r.cache_read + write * r.cache_write + out * r.output
         return total / MILLION

@@ -88,6 +88,14 @@ def _server(provider: str, openai_server: Any, anthropic_server: Any) -> Any:
     return openai_server if provider == "openai" else anthropic_server
 
 
+def _enforced_with_sink(server: Any) -> ListSink:
+    """Enforce mode auditing to a list, with one answer queued on `server`."""
+    server.enqueue(text=TEXT, usage=USAGE)
+    sink = ListSink()
+    harness.init(mode="enforce", audit=[sink])
+    return sink
+
+
 def _check_settled_once(session: Any, sink: ListSink, caplog: Any, unraisable: list[Any]) -> None:
     gc.collect()
     gc.collect()
@@ -110,9 +118,7 @@ CASES = [(p, read, cycle) for p in ("openai", "anthropic") for read in (0, 1) fo
 def test_a_dropped_stream_is_settled_and_audited_once_at_gc(provider, read, cycle, openai_server,
                                                             anthropic_server, caplog, quiet):
     server = _server(provider, openai_server, anthropic_server)
-    server.enqueue(text=TEXT, usage=USAGE)
-    sink = ListSink()
-    harness.init(mode="enforce", audit=[sink])
+    sink = _enforced_with_sink(server)
     with harness.run(budget=1.0) as session:
         _sync_open(provider, server, read, cycle)
         _check_settled_once(session, sink, caplog, quiet)
@@ -122,9 +128,7 @@ def test_a_dropped_stream_is_settled_and_audited_once_at_gc(provider, read, cycl
 async def test_a_dropped_async_stream_is_settled_and_audited_once_at_gc(provider, read, cycle, openai_server,
                                                                         anthropic_server, caplog, quiet):
     server = _server(provider, openai_server, anthropic_server)
-    server.enqueue(text=TEXT, usage=USAGE)
-    sink = ListSink()
-    harness.init(mode="enforce", audit=[sink])
+    sink = _enforced_with_sink(server)
     async with harness.run(budget=1.0) as session:
         await _async_open(provider, server, read, cycle)
         _check_settled_once(session, sink, caplog, quiet)
@@ -144,9 +148,7 @@ def _sync_open_lazy(provider: str, server: Any, stream: bool) -> None:
 def test_a_streaming_response_dropped_unread_in_a_cycle_is_settled_once_at_gc(provider, stream, openai_server,
                                                                                anthropic_server, caplog, quiet):
     server = _server(provider, openai_server, anthropic_server)
-    server.enqueue(text=TEXT, usage=USAGE)
-    sink = ListSink()
-    harness.init(mode="enforce", audit=[sink])
+    sink = _enforced_with_sink(server)
     with harness.run(budget=1.0) as session:
         _sync_open_lazy(provider, server, stream)
         _check_settled_once(session, sink, caplog, quiet)
@@ -245,9 +247,7 @@ async def test_an_entered_unexited_async_stream_manager_is_settled_and_audited_o
 @pytest.mark.parametrize("cycle", [False, True])
 def test_a_stream_manager_never_entered_sends_reserves_and_records_nothing(aio, cycle, anthropic_server,
                                                                           caplog, quiet):
-    anthropic_server.enqueue(text=TEXT, usage=USAGE)
-    sink = ListSink()
-    harness.init(mode="enforce", audit=[sink])
+    sink = _enforced_with_sink(anthropic_server)
     with harness.run(budget=1.0) as session:
         manager = _manager(_anthropic(anthropic_server, aio))
         if cycle:
@@ -288,9 +288,7 @@ def test_a_stream_manager_left_early_is_priced_like_a_stream_closed_early(aio, a
 def test_a_stream_whose_manager_is_dropped_is_settled_only_when_the_stream_is(anthropic_server, caplog, quiet):
     """`stream = client.messages.stream(...).__enter__()` drops the manager at once: the held stream is not
     settled by a collection while the caller still reads it, and settles (from its full usage) when dropped."""
-    anthropic_server.enqueue(text=TEXT, usage=USAGE)
-    sink = ListSink()
-    harness.init(mode="enforce", audit=[sink])
+    sink = _enforced_with_sink(anthropic_server)
     with harness.run(budget=1.0) as session:
         stream = _manager(_anthropic(anthropic_server, False)).__enter__()
         next(stream)

@@ -13,17 +13,20 @@ from operator import attrgetter
 from typing import Any, Literal
 
 from cascadeflow.errors import InvalidRequestError
+from cascadeflow.slots import slot_init
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class TextPart:
     text: str
     type: Literal["text"] = "text"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ImagePart:
     """An image by URL (http(s) or data: URL). `media_type` is needed by some providers for data URLs."""
@@ -37,6 +40,7 @@ class ImagePart:
 ContentPart = TextPart | ImagePart
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     """A tool call requested by the model; `arguments` is the raw JSON text the model produced."""
@@ -77,6 +81,7 @@ class ToolSpec:
         return cls(name=name, description=str(tool.get("description") or ""), parameters=params)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Role
@@ -220,6 +225,7 @@ def coerce_messages(raw: str | Message | Sequence[Message | Mapping[str, Any]]) 
     return tuple(coerce_message(m, i) for i, m in enumerate(raw))
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts. `input_tokens` includes cache reads and writes (the OpenTelemetry convention)."""
@@ -256,6 +262,7 @@ class TokenLogprob:
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "unknown"]
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Request:
     """One model call, provider-neutral. `model` is the bare model id of the provider."""
@@ -340,6 +347,7 @@ def build_request(
     )
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Response:
     """One model answer."""
@@ -366,6 +374,7 @@ class Response:
             else Message("assistant", "")
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     """A piece of streamed answer text."""
@@ -374,6 +383,7 @@ class TextDelta:
     type: Literal["text_delta"] = "text_delta"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ToolCallDelta:
     """A piece of a streamed tool call (index identifies the call; name arrives first, arguments in pieces)."""
@@ -385,6 +395,7 @@ class ToolCallDelta:
     type: Literal["tool_call_delta"] = "tool_call_delta"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class StreamDone:
     """The last event of a stream: the assembled response with usage."""

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from cascadeflow.errors import BudgetBackendUnavailable, BudgetExceeded, ConfigurationError
 from cascadeflow.pricing import from_micro_usd
 from cascadeflow.runtime.pipeline import Charge
+from cascadeflow.slots import slot_init
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ RETENTION_SECONDS = 7 * 86400  # finished reservations are kept this long so lat
 PURGE_EVERY = 3600.0  # seconds between purges of finished reservations older than the retention
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class BudgetState:
     """One key's totals in micro-USD; `reserved` counts reservations still held (unexpired leases)."""
@@ -50,6 +52,7 @@ ReserveStatus = Literal["held", "existing", "admitted_unrecorded"]
 SettleStatus = Literal["settled", "duplicate", "late", "unknown", "unrecorded"]
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """What `reserve` did: `held` (new), `existing` (same id reserved before: nothing changed) or
@@ -60,6 +63,7 @@ class Reservation:
     status: ReserveStatus
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """What `settle` did.

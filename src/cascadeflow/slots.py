@@ -31,15 +31,16 @@ def slot_init(cls: type[T]) -> type[T]:
     """Replace a frozen, slotted dataclass's `__init__` with one that stores through its slot descriptors.
 
     Put it above `@dataclass(frozen=True, slots=True)`. Refuses (TypeError, at import) a class it would get
-    wrong: not a frozen slotted dataclass, or one with `__post_init__`, `InitVar` or keyword-only fields."""
+    wrong: not a frozen slotted dataclass, or one with `__post_init__`, `InitVar`, keyword-only or `init=False`
+    fields."""
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or "__slots__" not in cls.__dict__:
         raise TypeError(f"slot_init needs a @dataclass(frozen=True, slots=True) class, got {cls.__qualname__}")
     fields = dataclasses.fields(cls)
     original = inspect.signature(cls.__init__).parameters
     plain = [name for name, p in original.items() if p.kind is p.POSITIONAL_OR_KEYWORD][1:]  # without self
-    # an InitVar or a keyword-only field shows in the original signature as a name no field has, or as a kind
-    if hasattr(cls, "__post_init__") or plain != [f.name for f in fields] or len(original) != len(fields) + 1:
+    # an InitVar adds a name no field has; a keyword-only or init=False field is missing from the plain names
+    if hasattr(cls, "__post_init__") or plain != [f.name for f in fields]:
         raise TypeError(f"slot_init takes only plain init fields, no __post_init__, InitVar, keyword-only or "
                         f"init=False fields ({cls.__qualname__})")
     namespace: dict[str, Any] = {"_FACTORY": _FACTORY}

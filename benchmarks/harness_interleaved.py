@@ -57,8 +57,9 @@ ROWS = {  # name -> (mode, audit?, inside a budgeted run scope?)
 TARGETS = {"instrumented, no run scope, no sink": 50.0, "instrumented, no run scope + JSONL audit": 100.0}
 
 
-def setups(audit_dir: Path, oa: openai.OpenAI) -> dict[str, Callable[[], None]]:
-    """name -> a function that puts that configuration in place and returns its Context (outside the timing)."""
+def setups(audit_dir: Path, oa: openai.OpenAI, sinks: list[Any]) -> dict[str, Callable[[], None]]:
+    """name -> a function that puts that configuration in place and returns its Context (outside the timing);
+    the configurations' audit sinks are added to `sinks`."""
     resource = type(oa.chat.completions)
     sdk_create = resource.__dict__["create"]
     swaps: dict[str, Callable[[], None]] = {}
@@ -69,6 +70,7 @@ def setups(audit_dir: Path, oa: openai.OpenAI) -> dict[str, Callable[[], None]]:
         else:
             harness.init(mode=mode, audit=str(audit_dir / f"audit-{index}.jsonl") if audit else False)
             create, config, runtime = resource.__dict__["create"], state.current_config(), state.default_runtime()
+            sinks.extend(runtime.sinks)
         context = contextvars.copy_context()
         if scoped:
             context.run(harness.run(budget=1000.0).__enter__)  # a long-lived run, as in a real agent
@@ -80,7 +82,8 @@ def setups(audit_dir: Path, oa: openai.OpenAI) -> dict[str, Callable[[], None]]:
             return context
 
         swaps[name] = swap  # type: ignore[assignment]
-    # the configurations' runtimes stay in use: reset() would close their sinks, so leave the last one in place
+    # Each reset() above closed the previous configuration's sinks; a JsonlSink reopens on its next write, so
+    # the swapped-in runtimes keep writing. main() closes them all at the end.
     return swaps
 
 
@@ -99,7 +102,8 @@ def main() -> None:
         return (time.thread_time_ns() - c0) / 1000
 
     with tempfile.TemporaryDirectory() as tmp:
-        swaps = setups(Path(tmp), oa)
+        sinks: list[Any] = []
+        swaps = setups(Path(tmp), oa, sinks)
         names = list(swaps)
         for _ in range(100):  # warm-up: imports, price lookups, specialisation
             for name in names:
@@ -112,8 +116,10 @@ def main() -> None:
                 context = swaps[name]()
                 context.run(timed)  # untimed: the first call after the swap re-learns the SDK's attribute caches
                 cpu[name].extend(context.run(timed) for _ in range(args.block))  # type: ignore[attr-defined]
-        lines = sum(sum(1 for _ in path.open()) for path in Path(tmp).glob("audit-*.jsonl"))
         harness.reset()
+        for sink in sinks:
+            sink.close()
+        lines = sum(sum(1 for _ in path.open()) for path in Path(tmp).glob("audit-*.jsonl"))
 
     base = cpu["uninstrumented"]
     print(f"openai {openai.__version__}, httpx MockTransport, {args.rounds} rounds x {len(names)} configurations x "

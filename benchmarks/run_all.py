@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TIMING = ["import_time", "adapter_overhead", "validation_overhead", "decision_overhead", "harness_overhead",
           "harness_interleaved", "harness_attribution", "audit_write", "budget_admission", "budget_throughput"]
+COUNTS = ["harness_instructions"]  # instruction counts under valgrind (uses both cores; not a timing)
 
 
 def main() -> int:
@@ -25,7 +26,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data" / "replay")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    runs = [(name, [str(HERE / f"{name}.py")]) for name in TIMING]
+    runs = [(name, [str(HERE / f"{name}.py")]) for name in TIMING + COUNTS]
     if args.data.is_dir():
         recorded = args.data / "routellm-gpt4-mixtral" / "gsm8k" / "gsm8k_responses.csv"
         runs.append(("validation_overhead_recorded", [str(HERE / "validation_overhead.py"), "--recorded",

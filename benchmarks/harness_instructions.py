@@ -35,14 +35,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROWS = {  # name -> (mode, audit?, inside a budgeted run scope?); harness_interleaved.py's configurations
-    "uninstrumented": ("off", False, False),
-    "instrumented, no run scope, no sink": ("observe", False, False),
-    "instrumented, no run scope + JSONL audit": ("observe", True, False),
-    "instrumented, run scope, no sink": ("observe", False, True),
-    "instrumented, run scope + JSONL audit": ("observe", True, True),
-    "enforce run: policy + ledger + audit": ("enforce", True, True),
-}
+sys.path.insert(0, str(Path(__file__).parent))
+from harness_interleaved import ROWS  # the same configurations, in the same order
+
 WARM_UP = 60
 AUDIT, PLAIN = "instrumented, no run scope + JSONL audit", "instrumented, no run scope, no sink"
 TOP_FUNCTIONS = 20
@@ -50,7 +45,6 @@ TOP_FUNCTIONS = 20
 
 def child(name: str, calls: int, audit_dir: Path) -> None:
     """Set up one configuration with the public API, warm it up, then make `calls` counted calls."""
-    sys.path.insert(0, str(Path(__file__).parent))
     import harness_overhead as bench
 
     from cascadeflow import harness

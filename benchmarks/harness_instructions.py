@@ -3,7 +3,8 @@ counted by valgrind's cachegrind, so the figure is the same on a quiet machine a
 
 The timing benchmarks (harness_overhead.py, harness_interleaved.py) answer the issue's question in µs, but
 their figures move with the machine: on 2026-11-25 the same code gave an added audit cost of 94-125 µs on one
-machine and 107-376 µs on another in the same hour. Instruction counts do not move. They leave out what makes
+machine, and on the next 230-376 µs in its first minutes and 86-121 µs an hour later. Instruction counts do
+not move. They leave out what makes
 the µs figure machine-dependent: how much the harness's code and data push the SDK's out of the CPU caches (and
 the reverse). cachegrind's simulated first-level caches give a rough picture of that too: the instruction-cache
 misses each configuration adds per call.
@@ -13,7 +14,7 @@ How: each configuration runs in its own process under `valgrind --tool=cachegrin
 the two runs divided by the difference in calls, so start-up, imports and the warm-up cancel out. The call and
 the client are harness_overhead.py's (openai `chat.completions.create` against an in-process httpx
 MockTransport). PYTHONHASHSEED=0 and `gc.freeze()` before the counted calls keep the runs repeatable; repeated
-runs agree to within a few thousand instructions per call.
+runs agree to within about 10,000 instructions per call (of about 5.5 million).
 
 After the table it lists the C functions that account for most of what the audit write adds (the audit row
 minus the plain instrumented row, per call). CPython's own C functions show there; Python code shows as the

@@ -18,8 +18,8 @@ the SDK's own `create` back, so no dormant wrapper flatters the baseline. The sw
 region, and every row pays the same for it.
 
 "added" is the row's CPU p50 minus the uninstrumented CPU p50 over the same rounds (CPU time of the calling
-thread, less sensitive than wall time to other processes). The 95% interval comes from resampling whole
-rounds.
+thread, less sensitive than wall time to other processes). The 95% interval comes from resampling
+calls: the same positions drawn in this row and in the uninstrumented one.
 
     .venv/bin/python benchmarks/harness_interleaved.py [--rounds 200] [--block 25] [--seed N]
 """

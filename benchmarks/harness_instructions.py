@@ -14,7 +14,7 @@ How: each configuration runs in its own process under `valgrind --tool=cachegrin
 the two runs divided by the difference in calls, so start-up, imports and the warm-up cancel out. The call and
 the client are harness_overhead.py's (openai `chat.completions.create` against an in-process httpx
 MockTransport). PYTHONHASHSEED=0 and `gc.freeze()` before the counted calls keep the runs repeatable; repeated
-runs agree to within about 10,000 instructions per call (of about 5.5 million).
+runs agree to within about 15,000 instructions per call (of about 5.5 million).
 
 After the table it lists the C functions that account for most of what the audit write adds (the audit row
 minus the plain instrumented row, per call). CPython's own C functions show there; Python code shows as the
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import gc
 import os
 import shutil
@@ -54,17 +55,13 @@ def child(name: str, calls: int, audit_dir: Path) -> None:
     if mode != "off":
         harness.init(mode=mode, audit=str(audit_dir / "audit.jsonl") if audit else False)
     oa = bench.client()
-    scope = harness.run(budget=1000.0) if scoped else None
-    if scope is not None:
-        scope.__enter__()
-    for _ in range(WARM_UP):
-        oa.chat.completions.create(model="gpt-4o-mini", messages=bench.MESSAGES, max_tokens=16)
-    gc.collect()
-    gc.freeze()  # the collector's passes over old objects would land in whichever run crosses a threshold
-    for _ in range(calls):
-        oa.chat.completions.create(model="gpt-4o-mini", messages=bench.MESSAGES, max_tokens=16)
-    if scope is not None:
-        scope.__exit__(None, None, None)
+    with harness.run(budget=1000.0) if scoped else contextlib.nullcontext():
+        for _ in range(WARM_UP):
+            oa.chat.completions.create(model="gpt-4o-mini", messages=bench.MESSAGES, max_tokens=16)
+        gc.collect()
+        gc.freeze()  # the collector's passes over old objects would land in whichever run crosses a threshold
+        for _ in range(calls):
+            oa.chat.completions.create(model="gpt-4o-mini", messages=bench.MESSAGES, max_tokens=16)
     harness.reset()
     if audit:
         lines = sum(1 for _ in (audit_dir / "audit.jsonl").open())
@@ -78,7 +75,7 @@ Counts = tuple[dict[str, int], dict[str, list[int]], list[str]]
 def counts(name: str, calls: int, work: Path) -> Counts:
     """Run one configuration under cachegrind; (event -> total, "file:function" -> totals in event order, the
     simulated caches' descriptions)."""
-    out = work / f"cg-{abs(hash((name, calls)))}.out"
+    out = work / f"cg-{list(ROWS).index(name)}-{calls}.out"
     audit_dir = Path(tempfile.mkdtemp(dir=work))
     env = dict(os.environ, PYTHONHASHSEED="0")
     done = subprocess.run(
@@ -139,15 +136,12 @@ def main() -> None:
         results = {key: job.result() for key, job in jobs.items()}
     span = args.calls_large - args.calls_small
     per_call: dict[str, dict[str, float]] = {}
-    per_function: dict[str, dict[str, list[float]]] = {}
     for name in ROWS:
-        small, small_functions, caches = results[(name, args.calls_small)]
-        large, large_functions, _ = results[(name, args.calls_large)]
+        small, _, caches = results[(name, args.calls_small)]
+        large, _, _ = results[(name, args.calls_large)]
         per_call[name] = {event: (large[event] - small[event]) / span for event in large}
-        per_function[name] = {
-            key: [(a - b) / span for a, b in zip(sums, small_functions.get(key, [0] * len(sums)), strict=True)]
-            for key, sums in large_functions.items()}
     base = per_call["uninstrumented"]
+    events = list(base)  # the order of every per-function list
 
     def misses(row: dict[str, float], kind: str) -> float:
         return row[f"{kind}mr"] + row.get(f"{kind}mw", 0.0)
@@ -164,11 +158,13 @@ def main() -> None:
         print(f"{name:42} {row['Ir']:10.0f} {added:9.0f} {100 * added / base['Ir']:7.1f}% "
               f"{row['I1mr']:8.0f} {row['I1mr'] - base['I1mr']:7.0f} "
               f"{misses(row, 'D1'):8.0f} {misses(row, 'D1') - misses(base, 'D1'):7.0f}")
-    events = list(per_call[AUDIT])
     ir, i1 = events.index("Ir"), events.index("I1mr")
-    audit, plain = per_function[AUDIT], per_function[PLAIN]
-    added = {key: [a - b for a, b in zip(sums, plain.get(key, [0.0] * len(sums)), strict=True)]
-             for key, sums in audit.items()}
+    zero = [0] * len(events)
+    runs = [results[(AUDIT, args.calls_large)][1], results[(AUDIT, args.calls_small)][1],
+            results[(PLAIN, args.calls_large)][1], results[(PLAIN, args.calls_small)][1]]
+    # per function: ((audit large - audit small) - (plain large - plain small)) / span
+    added = {key: [(a - b - c + d) / span for a, b, c, d in zip(*(run.get(key, zero) for run in runs), strict=True)]
+             for key in set().union(*runs)}
     total_ir = per_call[AUDIT]["Ir"] - per_call[PLAIN]["Ir"]
     total_i1 = per_call[AUDIT]["I1mr"] - per_call[PLAIN]["I1mr"]
     print(f"\nwhat the audit write adds per call (audit row - plain row): {total_ir:.0f} instructions, {total_i1:.0f} "

@@ -323,43 +323,53 @@ class JsonlSink:
                     return
 
     def _append(self, data: bytes) -> None:
-        self._ensure_process()
+        # The usual append is written out here rather than split into helpers: it runs once per call, right
+        # after the SDK's own work has pushed this code out of the CPU caches, where every extra function
+        # costs (docs/bench/harness.md).
+        if self._pid != _process[0]:
+            self._ensure_process()
         with self._thread_lock:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 now = time.monotonic()  # one clock reading per append serves the path check and the fsync policy
-                size = self._current_size(len(data), now)
+                shared, (ino, dev) = self._shared, self._inode
+                if shared is None or shared[0] != ino or shared[1] != dev or now >= self._next_path_check:
+                    self._follow_path(now)
+                fd = self._fd
+                size = os.lseek(fd, 0, os.SEEK_END)  # one system call and no stat_result to build
+                if self.max_bytes is not None and size > 0 and size + len(data) > self.max_bytes:
+                    self._rotate()
+                    fd, size = self._fd, 0
                 # The tail is our own newline when the file ends where our last write ended (any other
                 # writer's bytes, torn or whole, would have moved the end); otherwise look at it.
-                if size > 0 and size != self._end and os.pread(self._fd, 1, size - 1) != b"\n":
+                elif size > 0 and size != self._end and os.pread(fd, 1, size - 1) != b"\n":
                     data = b"\n" + data  # a writer died mid-line: keep its fragment on a line of its own
-                _write_all(self._fd, data)
+                written = os.write(fd, data)  # regular files take the whole buffer in one write
+                if written != len(data):
+                    _write_rest(fd, memoryview(data)[written:])
                 self._end = size + len(data)
-                self._maybe_fsync(now)
+                if self.fsync != "never":
+                    self._maybe_fsync(now)
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    log.error("audit log disk is full; record not written")
+                raise
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
-    def _current_size(self, incoming: int, now: float) -> int:
-        """Size of the live file after reopening (rotated by another process) or rotating; lock held. The
-        shared inode says whether another writer moved the log on; the path itself is looked up only when it
-        did, or once PATH_CHECK_INTERVAL_S has passed. The size is our descriptor's end (lseek: one system
-        call and no stat_result to build)."""
-        shared, (ino, dev) = self._shared, self._inode
-        if shared is None or shared[0] != ino or shared[1] != dev or now >= self._next_path_check:
-            self._next_path_check = now + PATH_CHECK_INTERVAL_S
-            try:
-                live = os.stat(self.path)
-            except FileNotFoundError:
-                live = None
-            if live is None or (live.st_ino, live.st_dev) != self._inode:
-                os.close(self._fd)
-                self._fd = self._open_log()
-            self._publish_inode()
-        size = os.lseek(self._fd, 0, os.SEEK_END)
-        if self.max_bytes is not None and size > 0 and size + incoming > self.max_bytes:
-            self._rotate()
-            return 0
-        return size
+    def _follow_path(self, now: float) -> None:
+        """Reopen the log when another writer (or another tool) moved it on; lock held. The shared inode says
+        whether another writer rotated it; the path itself is looked up only then, or once
+        PATH_CHECK_INTERVAL_S has passed."""
+        self._next_path_check = now + PATH_CHECK_INTERVAL_S
+        try:
+            live = os.stat(self.path)
+        except FileNotFoundError:
+            live = None
+        if live is None or (live.st_ino, live.st_dev) != self._inode:
+            os.close(self._fd)
+            self._fd = self._open_log()
+        self._publish_inode()
 
     def _rotate(self) -> None:
         if self.fsync != "never":
@@ -445,17 +455,8 @@ def _drain_at_exit() -> None:
             log.exception("closing audit sink %r at exit failed", sink)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    # Regular files take the whole buffer in one write (os.write retries EINTR itself, PEP 475); the loop
-    # only matters on a nearly full disk.
-    try:
-        written = os.write(fd, data)
-        if written == len(data):
-            return
-        view = memoryview(data)[written:]
-        while view:
-            view = view[os.write(fd, view):]
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            log.error("audit log disk is full; record not written")
-        raise
+def _write_rest(fd: int, rest: memoryview) -> None:
+    """The rest of a line the file took only in part (a nearly full disk). os.write retries EINTR itself
+    (PEP 475); ENOSPC reaches the caller."""
+    while rest:
+        rest = rest[os.write(fd, rest):]

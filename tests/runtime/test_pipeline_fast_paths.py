@@ -263,3 +263,26 @@ async def test_the_audit_record_carries_each_value_under_its_own_field_name() ->
     assert record.tiers == [attempt.to_dict()] and record.error == "ValueError: late" and record.run_id is None
     assert record.prompt == [{"role": "user", "content": "hello there"}] and record.answer == "four words of answer"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record.timestamp)
+
+
+def test_round_ms_agrees_with_round_to_three_places() -> None:
+    import random
+
+    from cascadeflow.runtime.pipeline import round_ms
+
+    rng = random.Random(3)
+    for _ in range(50_000):
+        ms = rng.random() * 10 ** rng.randint(-4, 7)
+        assert round_ms(ms) == round(ms, 3), ms
+    assert round_ms(0.0) == 0.0 and round_ms(2.0005) == 2.001 and round_ms(-1.23456) == -1.235
+
+
+def test_request_ids_past_the_counters_64_bits_stay_hex_and_distinct(monkeypatch) -> None:
+    import itertools
+
+    from cascadeflow.runtime import stamps
+
+    monkeypatch.setattr(stamps._request_ids, "counter", itertools.count(2**64 - 2))
+    ids = [new_request_id() for _ in range(4)]
+    assert all(re.fullmatch(r"[0-9a-f]{32,}", i) for i in ids) and len(set(ids)) == 4
+    assert ids[0].endswith("f" * 15 + "e") and ids[2].endswith("1" + "0" * 16)

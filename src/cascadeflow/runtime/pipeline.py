@@ -124,7 +124,7 @@ class AttemptRecord:
         return {
             "tier": self.tier, "role": self.role, "model": self.model, "max_tokens": self.max_tokens,
             "cost_usd": float(self.cost), "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens, "latency_ms": round(self.latency_ms, 3),
+            "output_tokens": self.output_tokens, "latency_ms": round_ms(self.latency_ms),
             "status": self.status, "error": self.error, "finish_reason": self.finish_reason,
             "shrunk_from": self.shrunk_from,
         }
@@ -164,6 +164,13 @@ class CallContext:
         )
         self.decisions.append(record)
         return record
+
+
+def round_ms(ms: float) -> float:
+    """A duration in ms rounded to the µs (half up), as the audit records carry it. Integer arithmetic, not
+    round(ms, 3): that goes through CPython's decimal conversion code, which an SDK call leaves out of the CPU
+    caches, so on an instrumented call it costs several µs more (docs/bench/harness.md)."""
+    return int(ms * 1000.0 + 0.5) / 1000 if ms >= 0.0 else round(ms, 3)
 
 
 def estimate_worst_case(call: CallContext, price_book: PriceBook, model: ModelConfig, request: Request,
@@ -444,7 +451,7 @@ class Runtime:
         return AuditRecord(
             now_iso(), call.request_id, getattr(call.scope, "run_id", None), call.user_id, call.mode, action,
             call.model_requested, model_selected, call.routing_reason, input_tokens, output_tokens, cost_usd,
-            round((time.perf_counter() - call.started) * 1000, 3), self.budget_remaining(call), version,
+            round_ms((time.perf_counter() - call.started) * 1000), self.budget_remaining(call), version,
             dict(call.metadata), tiers, call.agent_id,
             f"{type(error).__name__}: {error}" if error else None, prompt, answer,
         )

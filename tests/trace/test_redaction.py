@@ -221,34 +221,3 @@ def test_a_full_memo_is_emptied_and_lines_stay_exact(monkeypatch):
                              tiers=[_attempt(model=f"m-{i % 5}", status="error" if i % 2 else "ok")])
         assert record_line(record) == _reference_line(record)
     assert all(len(memo) <= 4 for memo in (redact._heads, redact._metas, redact._attempts))
-
-
-def _latencies():
-    import random
-
-    rng = random.Random(5)
-    whole_micros = [rng.randrange(10 ** rng.randint(1, 15)) / 1000 for _ in range(20_000)]
-    anything = [rng.random() * 10 ** rng.randint(-6, 13) for _ in range(20_000)]
-    edges = [0.0, -0.0, 0.001, 0.0005, 0.0009999, 1.0, 999.999, 1e12 - 0.001, 1e12, 1e15, 1e16, 0.1 + 0.2,
-             5e-324, float("inf"), float("-inf"), float("nan"), -1.5, 11.053]
-    return edges + whole_micros + anything
-
-
-def test_a_latency_is_written_as_float_repr_whether_or_not_it_is_a_whole_number_of_micros():
-    # _ms writes whole numbers of µs from integers; every other float must come out as repr (json.dumps) too
-    from cascadeflow.trace.redact import _float, _ms
-
-    for value in _latencies():
-        assert _ms(value) == _float(value), value
-    with pytest.raises(TypeError):
-        _ms(True)  # not a float: the record takes the general path, as with _float
-
-
-@pytest.mark.parametrize("tier_cost", [0.5, float("0.0034"), float("nan")])  # the middle: equal, not the same
-def test_an_attempts_cost_is_written_from_its_own_value_when_it_is_not_the_records_total(tier_cost):
-    # the total's text is reused for an attempt only when the attempt's cost is that very float object
-    record = make_record(cost_usd=0.0034, tiers=[_attempt(cost_usd=tier_cost), _attempt(tier=1, cost_usd=0.0034)])
-    assert record_line(record) == _reference_line(record)
-    one = make_record()
-    assert one.tiers[0]["cost_usd"] is one.cost_usd  # the pipeline's one-attempt shape
-    assert record_line(one) == _reference_line(one)

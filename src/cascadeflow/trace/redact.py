@@ -136,24 +136,6 @@ def _float(value: float) -> str:
     return _NON_FINITE[text] if text[-1] in "fn" else text  # only "nan", "inf" and "-inf" end so
 
 
-# ".0", ".001" ... ".999": the fraction of a whole number of µs written in ms, as float.__repr__ writes it
-_MS_FRACTIONS = tuple(f".{micros:03d}".rstrip("0") if micros else ".0" for micros in range(1000))
-_MS_TEXT_LIMIT = 1e12  # below it a whole number of µs has at most 15 significant digits (see `_ms`)
-
-
-def _ms(value: float) -> str:
-    """A duration in ms as json.dumps writes it (`_float`), from integers when it is a whole number of µs, as
-    the pipeline's latencies are (`round_ms`): float.__repr__ goes through CPython's decimal conversion code,
-    which an SDK call leaves out of the CPU caches. Exact: if k / 1000 rounds to `value` and k has at most 15
-    significant digits, no other decimal of 15 digits or fewer rounds to it, so the shortest text that does
-    (float.__repr__'s) is k / 1000's own; from 0.001 up, repr writes it without an exponent."""
-    if type(value) is float and 0.0 < value < _MS_TEXT_LIMIT:
-        micros = int(value * 1000.0 + 0.5)
-        if micros / 1000 == value:
-            return str(micros // 1000) + _MS_FRACTIONS[micros % 1000]
-    return _float(value)
-
-
 def _int(value: int) -> str:
     if type(value) is not int:  # bool is an int json writes as true/false; subclasses take the general path
         raise TypeError(value)
@@ -227,10 +209,9 @@ def _metadata(metadata: dict[str, Any]) -> tuple[str, str, bool]:
     return value if key is None else _remember(_metas, key, value)
 
 
-def _attempt(entry: Any, known_cost: float, known_cost_text: str) -> tuple[str, bool]:
+def _attempt(entry: Any) -> tuple[str, bool]:
     """One attempt entry of the pipeline's shape as JSON, and whether it holds a credential prefix; TypeError
-    for any other shape or type (the caller then encodes all the attempts with the C encoder). A cost that is
-    the very object `known_cost` (a one-attempt call's, which the record's total is) takes its known text."""
+    for any other shape or type (the caller then encodes all the attempts with the C encoder)."""
     if type(entry) is not dict or tuple(entry) != _ATTEMPT_KEYS:
         raise TypeError(entry)
     tier, role, model, max_tokens, cost, inputs, outputs, latency, status, error, finish, shrunk = entry.values()
@@ -248,18 +229,17 @@ def _attempt(entry: Any, known_cost: float, known_cost_text: str) -> tuple[str, 
             f'"shrunk_from":{"null" if shrunk is None else shrunk}}}'),
             _has_secret_prefix("".join(v))))
     before_cost, after_latency, secret = found
-    cost_text = known_cost_text if cost is known_cost else _float(cost)
-    return (f'{before_cost}{cost_text},"input_tokens":{_int(inputs)},"output_tokens":{_int(outputs)},'
-            f'"latency_ms":{_ms(latency)}{after_latency}'), secret
+    return (f'{before_cost}{_float(cost)},"input_tokens":{_int(inputs)},"output_tokens":{_int(outputs)},'
+            f'"latency_ms":{_float(latency)}{after_latency}'), secret
 
 
-def _tiers(tiers: Any, known_cost: float, known_cost_text: str) -> tuple[str, bool]:
-    """The attempts list as JSON and whether it holds a credential prefix (`known_cost`: see `_attempt`)."""
+def _tiers(tiers: Any) -> tuple[str, bool]:
+    """The attempts list as JSON and whether it holds a credential prefix."""
     if type(tiers) is list:
         parts, secret = [], False
         try:
             for entry in tiers:
-                text, entry_secret = _attempt(entry, known_cost, known_cost_text)
+                text, entry_secret = _attempt(entry)
                 parts.append(text)
                 secret = secret or entry_secret
         except TypeError:
@@ -283,16 +263,14 @@ def _template_line(record: AuditRecord, record_content: bool) -> tuple[str, bool
     if type(metadata) is not dict:
         raise TypeError(metadata)
     meta_json, lifted, secret = _metadata(metadata) if metadata else ("{}", "", False)
-    cost = record.cost_usd
-    cost_json = _float(cost)
-    tiers_json, tiers_secret = _tiers(record.tiers, cost, cost_json)
+    tiers_json, tiers_secret = _tiers(record.tiers)
     before_inputs, before_metadata, before_error, head_secret = _head(record)
     timestamp, request_id, error = enc(record.timestamp), enc(record.request_id), record.error
     error_json = "null" if error is None else enc(error)
     remaining = record.budget_remaining
     line = (f'{{"timestamp":{timestamp},"request_id":{request_id},{before_inputs}'
             f'{_int(record.input_tokens)},"output_tokens":{_int(record.output_tokens)},'
-            f'"cost_usd":{cost_json},"latency_ms":{_ms(record.latency_ms)},'
+            f'"cost_usd":{_float(record.cost_usd)},"latency_ms":{_float(record.latency_ms)},'
             f'"budget_remaining":{"null" if remaining is None else _float(remaining)}{before_metadata}{meta_json},'
             f'"tiers":{tiers_json}{before_error}{error_json}')
     secret = secret or tiers_secret or head_secret or _has_secret_prefix(timestamp + request_id + error_json)

@@ -253,11 +253,10 @@ class Runtime:
                 budget_limit_micro = options.budget_limit_micro
         if scope is not None:
             all_charges.extend(scope.charges())
-        call = CallContext(
-            request_id=new_request_id(), user_id=user_id, agent_id=agent_id, metadata=dict(metadata or {}),
-            budget_limit_micro=budget_limit_micro, charges=all_charges, routing_reason=routing_reason,
-            model_requested=model_requested, scope=scope, mode=scope.mode if scope is not None else default_mode,
-        )
+        # positional, in CallContext's field order: no default factories run (a call is made on every call)
+        call = CallContext(new_request_id(), user_id, agent_id, dict(metadata or {}), budget_limit_micro, all_charges,
+                           routing_reason, model_requested, [], [], time.perf_counter(), scope,
+                           scope.mode if scope is not None else default_mode)
         if options is not None and options.reason:  # budget pressure changed how this call is served
             call.decide("switch_model", f"budget: {options.reason}", model_requested=model_requested)
         return call
@@ -367,27 +366,13 @@ class Runtime:
                 response = await self.resolve_provider(model).complete(request)
         except BaseException as exc:
             record.latency_ms = (time.perf_counter() - started) * 1000
-            record.status = "error"
-            record.error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else type(exc).__name__
-            if may_have_been_billed(exc):
-                # Tokens may have been generated (and billed) before the answer was lost: without a usage
-                # report the only safe figure is the worst case that was reserved for this attempt.
-                if worst is None:  # nothing was reserved: the same bound, computed now that it is needed
-                    worst = record.reserved_usd = self.worst_case(model, request, call)
-                record.cost = worst
-                record.error += " (outcome unknown: charged its reserved worst case)"
-                if policy is not None:
-                    policy.after_failed_attempt(record, call)
+            if self.charge_failure(model, request, call, record, exc) and policy is not None:
+                policy.after_failed_attempt(record, call)
             self._settle(reservation_id, record.cost, call)
             self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=tier, error=record.error)
             raise
         record.latency_ms = (time.perf_counter() - started) * 1000
-        machine_s = response.compute_seconds if response.compute_seconds is not None else record.latency_ms / 1000
-        record.cost = self.price_book.cost(model, response.usage, latency_s=machine_s)
-        record.input_tokens = response.usage.input_tokens
-        record.output_tokens = response.usage.output_tokens
-        record.finish_reason = response.finish_reason
-        record.provider_request_id = response.request_id
+        self.price_answer(model, response, record)
         if reservation_id:
             self._settle(reservation_id, record.cost, call)
         if policy is not None:
@@ -396,6 +381,32 @@ class Runtime:
             self.emit("attempt_finished", request_id=call.request_id, model=model.id, tier=tier,
                       cost=float(record.cost), latency_ms=record.latency_ms)
         return response, record
+
+    def price_answer(self, model: ModelConfig, response: Response, record: AttemptRecord) -> None:
+        """Put an answered attempt's cost, tokens, finish reason and provider request id on its record."""
+        machine_s = response.compute_seconds if response.compute_seconds is not None else record.latency_ms / 1000
+        usage = response.usage
+        record.cost = self.price_book.cost(model, usage, latency_s=machine_s)
+        record.input_tokens = usage.input_tokens
+        record.output_tokens = usage.output_tokens
+        record.finish_reason = response.finish_reason
+        record.provider_request_id = response.request_id
+
+    def charge_failure(self, model: ModelConfig, request: Request, call: CallContext, record: AttemptRecord,
+                       exc: BaseException) -> bool:
+        """Mark a failed attempt's record; True when the attempt may still have been billed, and was charged."""
+        record.status = "error"
+        record.error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else type(exc).__name__
+        if not may_have_been_billed(exc):
+            return False
+        # Tokens may have been generated (and billed) before the answer was lost: without a usage report the
+        # only safe figure is the worst case that was reserved for this attempt.
+        worst = record.reserved_usd
+        if worst is None:  # nothing was reserved: the same bound, computed now that it is needed
+            worst = record.reserved_usd = self.worst_case(model, request, call)
+        record.cost = worst
+        record.error += " (outcome unknown: charged its reserved worst case)"
+        return True
 
     def _settle(self, reservation_id: str, cost: Decimal, call: CallContext) -> None:
         if self.ledger is not None and call.charges:

@@ -87,8 +87,12 @@ class MessagesAdapter:
         tools = tuple(ToolSpec(str(t.get("name", t.get("type", "tool"))), str(t.get("description") or ""),
                                t.get("input_schema") or {"type": "object", "properties": {}})
                       for t in (kwargs.get("tools") if _given(kwargs.get("tools")) else ()))
-        return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=kwargs.get("max_tokens"), tools=tools,
-                       tool_choice=kwargs.get("tool_choice") if _given(kwargs.get("tool_choice")) else None)
+        return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=self.requested_max_tokens(kwargs),
+                       tools=tools, tool_choice=kwargs.get("tool_choice") if _given(kwargs.get("tool_choice")) else None)
+
+    def requested_max_tokens(self, kwargs: dict[str, Any]) -> Any:
+        """The call's output-token limit as its view carries it (the API requires one)."""
+        return kwargs.get("max_tokens")
 
     def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
                        kinds: tuple[str, ...]) -> dict[str, Any]:

@@ -101,16 +101,21 @@ class ChatCompletionsAdapter:
                 continue
             messages.append(Message(role, parts(content), _tool_calls(calls),  # type: ignore[arg-type]
                                     m.get("tool_call_id"), m.get("name")))
-        max_tokens = kwargs.get("max_completion_tokens")
-        if max_tokens is None or not _given(max_tokens):  # `is None` first: the usual absent keys cost no call
-            max_tokens = kwargs.get("max_tokens")
-            max_tokens = max_tokens if max_tokens is None or type(max_tokens) is int or _given(max_tokens) else None
+        max_tokens = self.requested_max_tokens(kwargs)
         tools, tool_choice = kwargs.get("tools"), kwargs.get("tool_choice")
         if tools is None and tool_choice is None:  # the usual call: positional, tools and tool_choice default
             return Request(tuple(messages), str(kwargs["model"]), max_tokens)
         return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens,
                        tools=_tools(tools) if tools is not None and _given(tools) else (),
                        tool_choice=tool_choice if tool_choice is not None and _given(tool_choice) else None)
+
+    def requested_max_tokens(self, kwargs: dict[str, Any]) -> Any:
+        """The call's output-token limit as its view carries it (None when it sets none)."""
+        max_tokens = kwargs.get("max_completion_tokens")
+        if max_tokens is None or not _given(max_tokens):  # `is None` first: the usual absent keys cost no call
+            max_tokens = kwargs.get("max_tokens")
+            max_tokens = max_tokens if max_tokens is None or type(max_tokens) is int or _given(max_tokens) else None
+        return max_tokens
 
     def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
                        kinds: tuple[str, ...]) -> dict[str, Any]:
@@ -214,10 +219,13 @@ class ResponsesAdapter:
         elif _given(items):
             for item in items:
                 messages.append(_response_item(item))
-        max_tokens = kwargs.get("max_output_tokens") if _given(kwargs.get("max_output_tokens")) else None
-        return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens,
+        return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=self.requested_max_tokens(kwargs),
                        tools=_tools(kwargs.get("tools") if _given(kwargs.get("tools")) else ()),
                        tool_choice=kwargs.get("tool_choice") if _given(kwargs.get("tool_choice")) else None)
+
+    def requested_max_tokens(self, kwargs: dict[str, Any]) -> Any:
+        """The call's output-token limit as its view carries it (None when it sets none)."""
+        return kwargs.get("max_output_tokens") if _given(kwargs.get("max_output_tokens")) else None
 
     def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
                        kinds: tuple[str, ...]) -> dict[str, Any]:

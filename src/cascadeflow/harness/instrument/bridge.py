@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,7 +26,14 @@ from cascadeflow.harness import state
 from cascadeflow.harness.pii import redact_text
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
-from cascadeflow.runtime.pipeline import CURRENT_SCOPE, AttemptRecord, CallContext, Runtime
+from cascadeflow.runtime.pipeline import (
+    CALL_OPTIONS,
+    CURRENT_SCOPE,
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    AttemptRecord,
+    CallContext,
+    Runtime,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,8 @@ class SdkAdapter(Protocol):
     api: str
 
     def to_request(self, kwargs: dict[str, Any]) -> Request: ...
+
+    def requested_max_tokens(self, kwargs: dict[str, Any]) -> Any: ...  # the view's max_tokens, without the view
 
     def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
                        kinds: tuple[str, ...]) -> dict[str, Any]: ...
@@ -129,6 +139,11 @@ def model_for(runtime: Runtime, provider: str, name: str, mode: str) -> tuple[Mo
     return found
 
 
+def sdk_metadata(adapter: SdkAdapter, unpriced: bool) -> dict[str, Any]:
+    """The metadata an SDK call's audit record carries."""
+    return {"sdk": adapter.api, "unpriced": True} if unpriced else {"sdk": adapter.api}
+
+
 def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedCall | None:
     """Build the neutral view of an SDK call; None when it cannot be understood (the call passes through)."""
     try:
@@ -139,9 +154,91 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedC
         return None
     runtime = state.default_runtime()
     model, unpriced = model_for(runtime, adapter.provider, name, mode)
-    call = runtime.new_call(model_requested=model.id, default_mode=mode,
-                            metadata={"sdk": adapter.api, "unpriced": True} if unpriced else {"sdk": adapter.api})
+    call = runtime.new_call(model_requested=model.id, default_mode=mode, metadata=sdk_metadata(adapter, unpriced))
     return PreparedCall(runtime, call, model, view, kwargs, mode, unpriced)
+
+
+class ViewOnDemand:
+    """The request view of an observed call (`ObservedCall`), built by `adapter.to_request` the first time one
+    of its fields is read. Only an answer without usage or a model name (to estimate them) or a failure that
+    may have been billed (for its worst case) reads it."""
+
+    __slots__ = ("_adapter", "_kwargs", "_view")
+
+    def __init__(self, adapter: SdkAdapter, kwargs: dict[str, Any]):
+        self._adapter, self._kwargs, self._view = adapter, kwargs, None
+
+    def built(self) -> Request:
+        if self._view is None:
+            self._view = self._adapter.to_request(self._kwargs)
+        return self._view
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.built(), name)
+
+
+@dataclass(slots=True)
+class ObservedCall:
+    """An SDK call on the pipeline's record-only path (see `observe_only`): called, priced and recorded with
+    the pipeline's own pieces (`Runtime.new_call`, `Runtime.price_answer`, `Runtime.charge_failure`,
+    `Runtime.end`), so its audit record is the one the full path writes for the same call."""
+
+    runtime: Runtime
+    model: ModelConfig
+    call: CallContext
+    record: AttemptRecord
+    view: ViewOnDemand
+    started: float = 0.0
+
+    def answered(self, response: Response) -> None:
+        self.record.latency_ms = (time.perf_counter() - self.started) * 1000
+        self.runtime.price_answer(self.model, response, self.record)
+        self.runtime.end(self.call, action="allow", model_selected=self.record.model, response=response)
+
+    def failed(self, error: BaseException) -> None:
+        """Record a call whose SDK method (or reading its result) raised `error`; the caller re-raises it."""
+        self.record.latency_ms = (time.perf_counter() - self.started) * 1000
+        try:
+            self.runtime.charge_failure(self.model, self.view, self.call, self.record,  # type: ignore[arg-type]
+                                        error)
+        except Exception as exc:  # noqa: BLE001 - the view of a call the SDK refused may not build either
+            log.warning("cascadeflow: not recording a failed %s call (%s: %s)", self.call.metadata.get("sdk"),
+                        type(exc).__name__, exc)
+            return
+        action = "stop" if isinstance(error, (BudgetExceeded, PolicyViolation)) else "error"
+        self.runtime.end(self.call, action=action, model_selected=None, response=None, error=error)
+
+
+def observe_only(adapter: SdkAdapter, kwargs: dict[str, Any]) -> ObservedCall | None:
+    """The record-only path of an observe-mode SDK call (not streamed, body not read lazily: the caller checks),
+    or None when anything could act on the call or read more of it than the full path's record: a run scope,
+    a facade's budget, a policy or event listeners on the runtime, a sink that records prompts, a model priced
+    by machine time. Without those the full path changes nothing, reserves nothing and settles nothing: it
+    calls, prices and records. This does the same without what only enforcement reads (the request view,
+    built on demand; the pipeline coroutine). The start time is set by the caller right before the SDK call.
+    One difference: a call whose messages the adapter cannot read is recorded here, where the full path
+    passes it through unrecorded (it cannot build the view it needs)."""
+    if CURRENT_SCOPE.get() is not None or CALL_OPTIONS.get() is not None:
+        return None
+    runtime = state.default_runtime()
+    if runtime.policy is not None or runtime.listeners:
+        return None
+    for sink in runtime.sinks:
+        if getattr(sink, "record_content", True):
+            return None
+    name = kwargs.get("model")
+    max_tokens = adapter.requested_max_tokens(kwargs)
+    if name is None or not (max_tokens is None or type(max_tokens) is int):
+        return None  # the full path decides what to do with a call it may not understand
+    model, unpriced = model_for(runtime, adapter.provider, str(name), "observe")
+    if runtime.price_book.rates(model).compute_per_hour is not None:
+        return None  # the full path puts a time cap on the request's view
+    call = runtime.new_call(model_requested=model.id, default_mode="observe", metadata=sdk_metadata(adapter, unpriced))
+    # the attempt as Runtime.attempt records it: max_tokens as fit_to_cap fills it in, nothing reserved
+    record = AttemptRecord(0, "single", model.id, max_tokens if max_tokens is not None else
+                           model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS, None)
+    call.attempts.append(record)
+    return ObservedCall(runtime, model, call, record, ViewOnDemand(adapter, kwargs))
 
 
 def parsed_result(result: Any) -> Any:

@@ -8,6 +8,7 @@ import functools
 import inspect
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Self
@@ -25,6 +26,7 @@ from cascadeflow.harness.instrument.bridge import (
     drive_sync,
     finish,
     kwargs_for,
+    observe_only,
     parsed_result_async,
     pause,
     prepare,
@@ -90,11 +92,24 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
     @functools.wraps(original)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         mode = active_mode()
-        prepared = None if mode == "off" or args else prepare(adapter, kwargs, mode)
-        if prepared is None:
+        if mode == "off" or args:
             return original(self, *args, **kwargs)
         streaming = bool(kwargs.get("stream"))
         paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
+        observed = observe_only(adapter, kwargs) if mode == "observe" and not paused else None
+        if observed is not None:
+            observed.started = time.perf_counter()
+            try:
+                result = original(self, **kwargs)
+                response = adapter.to_response(result, observed.view)  # type: ignore[arg-type]
+            except BaseException as exc:
+                observed.failed(exc)
+                raise
+            observed.answered(response)
+            return result
+        prepared = prepare(adapter, kwargs, mode)
+        if prepared is None:
+            return original(self, **kwargs)
 
         async def invoke(request: Request) -> Response:
             prepared.result = original(self, **_sent_kwargs(adapter, prepared, request, streaming))
@@ -120,11 +135,25 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
     @functools.wraps(original)
     async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         mode = active_mode()
-        prepared = None if mode == "off" or args else prepare(adapter, kwargs, mode)
-        if prepared is None:
+        if mode == "off" or args:
             return await original(self, *args, **kwargs)
         streaming = bool(kwargs.get("stream"))
         paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
+        observed = observe_only(adapter, kwargs) if mode == "observe" and not paused else None
+        if observed is not None:
+            observed.started = time.perf_counter()
+            try:
+                result = await original(self, **kwargs)
+                response = adapter.to_response(result if isinstance(result, BaseModel) else  # type: ignore[arg-type]
+                                               await parsed_result_async(result), observed.view)
+            except BaseException as exc:
+                observed.failed(exc)
+                raise
+            observed.answered(response)
+            return result
+        prepared = prepare(adapter, kwargs, mode)
+        if prepared is None:
+            return await original(self, **kwargs)
 
         async def invoke(request: Request) -> Response:
             prepared.result = await original(self, **_sent_kwargs(adapter, prepared, request, streaming))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TIMING = ["import_time", "adapter_overhead", "validation_overhead", "decision_overhead", "harness_overhead",
-          "harness_interleaved", "harness_attribution", "audit_write", "budget_admission", "budget_throughput"]
+          "harness_interleaved", "harness_attribution", "cold_operations", "audit_write", "budget_admission", "budget_throughput"]
 COUNTS = ["harness_instructions"]  # instruction counts under valgrind (uses both cores; not a timing)
 
 

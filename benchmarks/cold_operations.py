@@ -37,7 +37,7 @@ import harness_overhead as bench  # the same SDK call and client
 from cascadeflow import harness
 from cascadeflow.harness import state
 from cascadeflow.runtime import stamps
-from cascadeflow.runtime.pipeline import round_ms
+from cascadeflow.runtime.stamps import round_ms
 from cascadeflow.trace.redact import record_line
 
 LATENCY_MS = 11.053417  # an attempt's latency as the clock gives it, before rounding

@@ -268,7 +268,7 @@ async def test_the_audit_record_carries_each_value_under_its_own_field_name() ->
 def test_round_ms_agrees_with_round_to_three_places() -> None:
     import random
 
-    from cascadeflow.runtime.pipeline import round_ms
+    from cascadeflow.runtime.stamps import round_ms
 
     rng = random.Random(3)
     for _ in range(50_000):

@@ -28,7 +28,7 @@ from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import PriceBook, compute_seconds_bound, from_micro_usd, to_micro_usd
 from cascadeflow.providers.base import Provider, provider_for
-from cascadeflow.runtime.stamps import new_request_id, now_iso
+from cascadeflow.runtime.stamps import new_request_id, now_iso, round_ms
 from cascadeflow.tokens import estimate_input_tokens
 from cascadeflow.trace.records import AuditRecord, DecisionRecord
 
@@ -164,13 +164,6 @@ class CallContext:
         )
         self.decisions.append(record)
         return record
-
-
-def round_ms(ms: float) -> float:
-    """A duration in ms rounded to the µs (half up), as the audit records carry it. Integer arithmetic, not
-    round(ms, 3): that goes through CPython's decimal conversion code, which an SDK call leaves out of the CPU
-    caches, so on an instrumented call it costs several µs more (docs/bench/harness.md)."""
-    return int(ms * 1000.0 + 0.5) / 1000 if ms >= 0.0 else round(ms, 3)
 
 
 def estimate_worst_case(call: CallContext, price_book: PriceBook, model: ModelConfig, request: Request,

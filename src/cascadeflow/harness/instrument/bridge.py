@@ -184,11 +184,37 @@ class ObservedCall:
     `Runtime.end`), so its audit record is the one the full path writes for the same call."""
 
     runtime: Runtime
+    adapter: SdkAdapter
     model: ModelConfig
     call: CallContext
     record: AttemptRecord
     view: ViewOnDemand
     started: float = 0.0
+
+    def call_sync(self, original: Callable[..., Any], client: Any, kwargs: dict[str, Any]) -> Any:
+        """Make the SDK call (`original(client, **kwargs)`, the caller's kwargs as they are) and record it."""
+        self.started = time.perf_counter()
+        try:
+            result = original(client, **kwargs)
+            response = self.adapter.to_response(result, self.view)  # type: ignore[arg-type]
+        except BaseException as exc:
+            self.failed(exc)
+            raise
+        self.answered(response)
+        return result
+
+    async def call_async(self, original: Callable[..., Any], client: Any, kwargs: dict[str, Any]) -> Any:
+        """`call_sync` for an async SDK method (whose raw response may parse in a coroutine)."""
+        self.started = time.perf_counter()
+        try:
+            result = await original(client, **kwargs)
+            parsed = result if isinstance(result, BaseModel) else await parsed_result_async(result)
+            response = self.adapter.to_response(parsed, self.view)  # type: ignore[arg-type]
+        except BaseException as exc:
+            self.failed(exc)
+            raise
+        self.answered(response)
+        return result
 
     def answered(self, response: Response) -> None:
         self.record.latency_ms = (time.perf_counter() - self.started) * 1000
@@ -215,7 +241,7 @@ def observe_only(adapter: SdkAdapter, kwargs: dict[str, Any]) -> ObservedCall | 
     a facade's budget, a policy or event listeners on the runtime, a sink that records prompts, a model priced
     by machine time. Without those the full path changes nothing, reserves nothing and settles nothing: it
     calls, prices and records. This does the same without what only enforcement reads (the request view,
-    built on demand; the pipeline coroutine). The start time is set by the caller right before the SDK call.
+    built on demand; the pipeline coroutine). `ObservedCall.call_sync` / `call_async` make the call.
     One difference: a call whose messages the adapter cannot read is recorded here, where the full path
     passes it through unrecorded (it cannot build the view it needs)."""
     if CURRENT_SCOPE.get() is not None or CALL_OPTIONS.get() is not None:
@@ -238,7 +264,7 @@ def observe_only(adapter: SdkAdapter, kwargs: dict[str, Any]) -> ObservedCall | 
     record = AttemptRecord(0, "single", model.id, max_tokens if max_tokens is not None else
                            model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS, None)
     call.attempts.append(record)
-    return ObservedCall(runtime, model, call, record, ViewOnDemand(adapter, kwargs))
+    return ObservedCall(runtime, adapter, model, call, record, ViewOnDemand(adapter, kwargs))
 
 
 def parsed_result(result: Any) -> Any:

@@ -8,7 +8,6 @@ import functools
 import inspect
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Self
@@ -98,15 +97,7 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
         paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
         observed = observe_only(adapter, kwargs) if mode == "observe" and not paused else None
         if observed is not None:
-            observed.started = time.perf_counter()
-            try:
-                result = original(self, **kwargs)
-                response = adapter.to_response(result, observed.view)  # type: ignore[arg-type]
-            except BaseException as exc:
-                observed.failed(exc)
-                raise
-            observed.answered(response)
-            return result
+            return observed.call_sync(original, self, kwargs)
         prepared = prepare(adapter, kwargs, mode)
         if prepared is None:
             return original(self, **kwargs)
@@ -141,16 +132,7 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
         paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
         observed = observe_only(adapter, kwargs) if mode == "observe" and not paused else None
         if observed is not None:
-            observed.started = time.perf_counter()
-            try:
-                result = await original(self, **kwargs)
-                response = adapter.to_response(result if isinstance(result, BaseModel) else  # type: ignore[arg-type]
-                                               await parsed_result_async(result), observed.view)
-            except BaseException as exc:
-                observed.failed(exc)
-                raise
-            observed.answered(response)
-            return result
+            return await observed.call_async(original, self, kwargs)
         prepared = prepare(adapter, kwargs, mode)
         if prepared is None:
             return await original(self, **kwargs)

@@ -62,11 +62,12 @@ def print_audit_summary(audit_path: Path) -> None:
     records = list(iter_records(audit_path))
     for by in ("severity", "model"):
         table = Table(title=f"audit log by {by}")
-        for col in (by, "calls", "cost $", "input tok", "output tok", "p50 latency ms"):
+        for col in (by, "calls", "not sent", "cost $", "input tok", "output tok", "p50 latency ms"):
             table.add_column(col)
-        for group in summarise(records, by=by):
-            table.add_row(group.key, str(group.count), f"{group.cost_usd:.6f}", str(group.input_tokens),
-                          str(group.output_tokens), f"{group.latency_ms_p50:.0f}")
+        for group in summarise(records, by=by):  # p50 over the calls sent; "not sent": refused before sending
+            p50 = "-" if group.latency_ms_p50 is None else f"{group.latency_ms_p50:.0f}"
+            table.add_row(group.key, str(group.count), str(group.not_sent), f"{group.cost_usd:.6f}",
+                          str(group.input_tokens), str(group.output_tokens), p50)
         console.print(table)
     console.print(f"{len(records)} audit records in {audit_path} "
                   f"(inspect with: .venv/bin/cascadeflow trace summary --by severity {audit_path})")

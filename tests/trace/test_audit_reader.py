@@ -83,6 +83,31 @@ def test_summary_by_action_and_by_a_metadata_key(log_path):
     assert {g.key for g in summarise(records, by="ticket")} == {"(none)"}
 
 
+def test_summary_keeps_calls_refused_before_sending_out_of_the_latency_figures():
+    sent = [make_record(f"s{i}", latency_ms=1000.0 + 100 * i).to_dict() for i in range(3)]
+    refused = [make_record(f"r{i}", action="stop", model_selected=None, tiers=[], cost_usd=0.0, input_tokens=0,
+                           output_tokens=0, latency_ms=0.02, error="BudgetExceeded: over").to_dict()
+               for i in range(5)]
+    [group] = summarise(sent + refused, by="model")
+    assert group.key == "groq/llama3-70b-8192"  # the refused calls group under the model they asked for
+    assert (group.count, group.not_sent, group.errors) == (8, 5, 5)
+    assert group.latency_ms_p50 == pytest.approx(1100.0)  # not dragged to ~0 by the five refusals
+    [only_refused] = summarise(refused, by="action")
+    assert (only_refused.not_sent, only_refused.latency_ms_p50, only_refused.latency_ms_p95) == (5, None, None)
+    without_tiers = {k: v for k, v in refused[0].items() if k != "tiers"}  # another tool's record: taken as sent
+    assert summarise([without_tiers])[0].not_sent == 0
+
+
+def test_summary_by_model_puts_a_call_stopped_after_its_draft_under_the_draft_model():
+    draft = {"tier": 0, "role": "draft", "model": "groq/llama3-8b-8192", "max_tokens": 96, "cost_usd": 0.0002,
+             "input_tokens": 100, "output_tokens": 18, "latency_ms": 800.0, "status": "ok", "error": None,
+             "finish_reason": "stop", "shrunk_from": None}
+    stopped = make_record("x", action="stop", model_selected=None, tiers=[draft], cost_usd=0.0002,
+                          latency_ms=810.0, error="BudgetExceeded: escalation does not fit").to_dict()
+    [group] = summarise([stopped], by="model")
+    assert (group.key, group.not_sent, group.latency_ms_p50) == ("groq/llama3-8b-8192", 0, 810.0)
+
+
 def test_corrupt_lines_in_the_middle_are_skipped_and_reported_with_their_place(tmp_path):
     path = tmp_path / "audit.jsonl"
     with JsonlSink(path) as sink:

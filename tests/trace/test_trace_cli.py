@@ -75,6 +75,23 @@ def test_summary_by_severity_and_model(audit_log):
     assert "groq/llama3-70b-8192" in table.stdout and "total" in table.stdout
 
 
+def test_summary_shows_calls_refused_before_sending_apart(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    with JsonlSink(path) as sink:
+        sink.write(make_record("sent", latency_ms=1240.0))
+        sink.write(make_record("refused", action="stop", model_selected=None, tiers=[], latency_ms=0.01,
+                               cost_usd=0.0, error="BudgetExceeded: over"))
+    report = json.loads(trace("summary", path, "--by", "action", "--json").stdout)
+    groups = {g["key"]: g for g in report["groups"]}
+    assert groups["stop"]["not_sent"] == 1 and groups["stop"]["latency_ms_p50"] is None
+    assert report["total"]["not_sent"] == 1 and report["total"]["latency_ms_p50"] == 1240.0
+    table = trace("summary", path, "--by", "action")
+    assert table.exit_code == 0, table.output
+    assert "not sent" in table.stdout
+    stop_row = next(line for line in table.stdout.splitlines() if "stop" in line)
+    assert " - " in stop_row + " "  # no latency for a group that sent nothing
+
+
 def test_export_csv_has_the_seed_fields_and_metadata_columns(audit_log, tmp_path):
     out = tmp_path / "export" / "audit.csv"
     result = trace("export", audit_log, "--format", "csv", "-o", out, "--action", "allow")

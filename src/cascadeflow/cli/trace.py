@@ -165,14 +165,18 @@ def summary(path: PathArg = None,
 
 def _summary_table(by: str, groups: list[GroupSummary], overall: GroupSummary | None) -> None:
     table = Table(title=f"audit summary by {by}")
-    for column in (by, "calls", "cost USD", "input tok", "output tok", "p50 ms", "p95 ms", "errors"):
+    for column in (by, "calls", "not sent", "cost USD", "input tok", "output tok", "p50 ms", "p95 ms", "errors"):
         table.add_column(column, justify="left" if column == by else "right")
     rows = [*groups, overall] if overall is not None else []
     for index, group in enumerate(rows):
-        table.add_row(group.key, str(group.count), f"{group.cost_usd:.6f}", str(group.input_tokens),
-                      str(group.output_tokens), f"{group.latency_ms_p50:.1f}", f"{group.latency_ms_p95:.1f}",
-                      str(group.errors), end_section=index == len(rows) - 2)
+        table.add_row(group.key, str(group.count), str(group.not_sent), f"{group.cost_usd:.6f}",
+                      str(group.input_tokens), str(group.output_tokens), _ms(group.latency_ms_p50),
+                      _ms(group.latency_ms_p95), str(group.errors), end_section=index == len(rows) - 2)
     Console(width=120, soft_wrap=True).print(table)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"  # None: no call of the group was sent
 
 
 @trace_app.command()

@@ -194,25 +194,37 @@ class RecordFilter:
 
 @dataclass(frozen=True, slots=True)
 class GroupSummary:
-    """Totals for one group of records."""
+    """Totals for one group of records. `count` counts every record; `not_sent` those refused before any
+    model was called (a budget or policy stop with no attempt). The latency percentiles are over the sent
+    calls only, since a refusal's few µs would drag them towards zero; None when none was sent."""
 
     key: str
     count: int
     cost_usd: float
     input_tokens: int
     output_tokens: int
-    latency_ms_p50: float
-    latency_ms_p95: float
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
     errors: int
+    not_sent: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+def was_sent(record: dict[str, Any]) -> bool:
+    """Whether the call reached a model: a record whose `tiers` list is empty was refused before sending.
+    A record without `tiers` (written by another tool) is taken as sent."""
+    tiers = record.get("tiers")
+    return not isinstance(tiers, list) or bool(tiers)
+
+
 def group_key(record: dict[str, Any], by: str) -> str:
-    """The value of `by` in a record: a field, a caller metadata key, or `model` (the model that served)."""
-    if by == "model":
-        value = record.get("model_selected") or record.get("model_requested")
+    """The value of `by` in a record: a field, a caller metadata key, or `model` (the model that served; for a
+    call stopped after some attempts, the last model it reached; for one refused before sending, the model
+    it asked for)."""
+    if by == "model":  # a stopped call has no model_selected: the last model it reached, else the one requested
+        value = record.get("model_selected") or _last_tier_model(record) or record.get("model_requested")
     else:
         value = record.get(by)
         if value is None:
@@ -242,17 +254,25 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
+def _last_tier_model(record: dict[str, Any]) -> str | None:
+    tiers = record.get("tiers")
+    if isinstance(tiers, list) and tiers and isinstance(tiers[-1], dict):
+        return tiers[-1].get("model")
+    return None
+
+
 def _summarise_group(key: str, records: list[dict[str, Any]]) -> GroupSummary:
-    latencies = [float(r.get("latency_ms") or 0.0) for r in records]
+    latencies = [float(r.get("latency_ms") or 0.0) for r in records if was_sent(r)]
     return GroupSummary(
         key=key,
         count=len(records),
         cost_usd=round(sum(float(r.get("cost_usd") or 0.0) for r in records), 10),
         input_tokens=sum(int(r.get("input_tokens") or 0) for r in records),
         output_tokens=sum(int(r.get("output_tokens") or 0) for r in records),
-        latency_ms_p50=round(percentile(latencies, 50), 3),
-        latency_ms_p95=round(percentile(latencies, 95), 3),
+        latency_ms_p50=round(percentile(latencies, 50), 3) if latencies else None,
+        latency_ms_p95=round(percentile(latencies, 95), 3) if latencies else None,
         errors=sum(1 for r in records if r.get("error")),
+        not_sent=len(records) - len(latencies),
     )
 
 

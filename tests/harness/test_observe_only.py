@@ -154,3 +154,17 @@ def test_a_run_scope_a_content_sink_or_a_stream_takes_the_full_path(openai_serve
     _openai(openai_server).chat.completions.create(model="gpt-4o-mini", messages=MSGS, max_tokens=8)
     assert taken == [1, 1, 1]
     assert json.loads((tmp_path / "b.jsonl").read_text())["prompt"] == MSGS
+
+
+def test_model_statistics_come_from_calls_inside_a_run_scope_only(openai_server, tmp_path):
+    for _ in range(2):
+        openai_server.enqueue(text="ok")
+    harness.init(mode="observe", audit=str(tmp_path / "a.jsonl"))
+    client = _openai(openai_server)
+    client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, max_tokens=8)
+    assert harness.model_stats().get("openai/gpt-4o-mini") is None  # audited (below), not measured
+    with harness.run(name="incident"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, max_tokens=8)
+    measured = harness.model_stats().get("openai/gpt-4o-mini")
+    assert measured is not None and measured.calls == 1 and measured.quality == 1.0
+    assert len(_records(tmp_path / "a.jsonl")) == 2

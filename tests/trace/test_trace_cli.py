@@ -40,6 +40,18 @@ def test_tail_prints_the_last_n_records(audit_log):
     assert "req=r3" in lines[1] and "alert_id=INC-r3" in lines[1]
 
 
+def test_tail_shows_whole_request_ids(tmp_path):
+    # ids of one process share their first 16 hex digits (runtime/stamps.py): a cut id would not tell them apart
+    path = tmp_path / "audit.jsonl"
+    ids = ["2d66a592fab4cb020000000000000007", "2d66a592fab4cb020000000000000008"]
+    with JsonlSink(path) as sink:
+        for rid in ids:
+            sink.write(make_record(rid))
+    result = trace("tail", path, "-n", 2)
+    assert result.exit_code == 0, result.output
+    assert [f"req={rid}" in line for rid, line in zip(ids, result.stdout.splitlines(), strict=True)] == [True, True]
+
+
 def test_tail_reads_the_path_from_the_environment_variable(audit_log):
     result = trace("tail", "-n", 1, "--json", env={"CASCADEFLOW_AUDIT_PATH": str(audit_log)})
     assert result.exit_code == 0, result.output

@@ -85,7 +85,7 @@ def format_line(record: dict[str, Any]) -> str:
     return (f"{record.get('timestamp', '-')}  {record.get('action', '-'):<12} {model:<28} "
             f"${float(record.get('cost_usd') or 0):.6f}  {record.get('input_tokens', 0)}+"
             f"{record.get('output_tokens', 0)} tok  {float(record.get('latency_ms') or 0):.0f} ms{budget}  "
-            f"run={record.get('run_id') or '-'} req={str(record.get('request_id', '-'))[:12]}"
+            f"run={record.get('run_id') or '-'} req={record.get('request_id', '-')}"
             f"{('  ' + extra) if extra else ''}{error}")
 
 

@@ -16,6 +16,7 @@
     │   │   └── ContextWindowExceededError       prompt + max_tokens do not fit the model
     │   ├── ContentFilteredError                 the provider refused on content grounds
     │   ├── MalformedResponseError               the body or stream could not be parsed
+    │   │   └── UnreadableAnswer                 an instrumented SDK answered in a shape the harness cannot read
     │   └── CircuitOpenError                     the breaker for (provider, model) is open
     ├── BudgetExceeded                           a reservation did not fit (key, limit, requested, remaining)
     ├── BudgetBackendUnavailable                 the ledger store cannot be reached (fail closed)
@@ -137,6 +138,14 @@ class ContentFilteredError(ProviderError):
 
 class MalformedResponseError(ProviderError):
     retryable = True
+
+
+class UnreadableAnswer(MalformedResponseError):
+    """An instrumented SDK call answered, but the harness could not read the answer (a result or event shape it
+    does not know, say from a newer SDK). Never raised to the caller, who gets the SDK's result unchanged: the
+    attempt is recorded with this error and charged its worst case, like any answer whose usage is unknown."""
+
+    retryable = False
 
 
 class CircuitOpenError(ProviderError):

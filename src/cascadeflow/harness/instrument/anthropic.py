@@ -19,7 +19,6 @@ from cascadeflow.harness.instrument.bridge import (
     Handoff,
     PreparedCall,
     active_mode,
-    complete_stream,
     drive_sync,
     finish,
     kwargs_for,
@@ -28,6 +27,7 @@ from cascadeflow.harness.instrument.bridge import (
     prepare,
     redact_strings,
     release,
+    settle_stream,
 )
 from cascadeflow.harness.instrument.patching import MARK, instrument_async, instrument_sync, patch
 from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
@@ -257,7 +257,8 @@ class ManagedStream:
         return self._stream
 
     def _settle(self) -> None:
-        complete_stream(self._prepared, _snapshot_response(self._stream, self._prepared.view), None)  # type: ignore[arg-type]
+        prepared = self._prepared
+        settle_stream(prepared, lambda: _snapshot_response(self._stream, prepared.view))  # type: ignore[union-attr]
 
     def __del__(self) -> None:
         # entered, never exited, and collected (with the stream that keeps it): settle from what arrived

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from cascadeflow.errors import BudgetExceeded, PolicyViolation, UnknownModelPriceError
+from cascadeflow.errors import BudgetExceeded, PolicyViolation, UnknownModelPriceError, UnreadableAnswer
 from cascadeflow.harness import state
 from cascadeflow.harness.pii import redact_text
 from cascadeflow.messages import Request, Response
@@ -158,6 +158,18 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedC
     return PreparedCall(runtime, call, model, view, kwargs, mode, unpriced)
 
 
+def unreadable_answer(call: CallContext, model: ModelConfig, exc: Exception) -> UnreadableAnswer:
+    """The error an SDK answer the harness could not read (`to_response`, a stream accumulator, a body parser
+    failing on a shape it does not know) is recorded with. A bug or a gap of ours must not break the caller's
+    call: the callers of this record the attempt as failed with it (charged its worst case, since its usage
+    is unknown) and hand the SDK's result back unchanged."""
+    api = call.metadata.get("sdk", "SDK")
+    log.warning("cascadeflow: could not read a %s answer (%s: %s); recorded as unreadable, charged its worst "
+                "case, and passed to the caller unchanged", api, type(exc).__name__, exc)
+    return UnreadableAnswer(f"could not read the {api} answer ({type(exc).__name__}: {exc}); the caller got it "
+                            "unchanged", provider=model.provider, model=model.name)
+
+
 class ViewOnDemand:
     """The request view of an observed call (`ObservedCall`), built by `adapter.to_request` the first time one
     of its fields is read. Only an answer without usage or a model name (to estimate them) or a failure that
@@ -196,10 +208,14 @@ class ObservedCall:
         self.started = time.perf_counter()
         try:
             result = original(client, **kwargs)
-            response = self.adapter.to_response(result, self.view)  # type: ignore[arg-type]
         except BaseException as exc:
             self.failed(exc)
             raise
+        try:
+            response = self.adapter.to_response(result, self.view)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - ours, not the caller's: recorded, and the result handed back
+            self.failed(unreadable_answer(self.call, self.model, exc))
+            return result
         self.answered(response)
         return result
 
@@ -208,11 +224,15 @@ class ObservedCall:
         self.started = time.perf_counter()
         try:
             result = await original(client, **kwargs)
-            parsed = result if isinstance(result, BaseModel) else await parsed_result_async(result)
-            response = self.adapter.to_response(parsed, self.view)  # type: ignore[arg-type]
         except BaseException as exc:
             self.failed(exc)
             raise
+        try:
+            parsed = result if isinstance(result, BaseModel) else await parsed_result_async(result)
+            response = self.adapter.to_response(parsed, self.view)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - ours, not the caller's: recorded, and the result handed back
+            self.failed(unreadable_answer(self.call, self.model, exc))
+            return result
         self.answered(response)
         return result
 
@@ -370,6 +390,19 @@ def complete_stream(prepared: PreparedCall, response: Response | None, error: Ba
         raise
     got, record = result
     finish(prepared, got, record)
+
+
+def settle_stream(prepared: PreparedCall, read: Callable[[], Response]) -> None:
+    """`complete_stream` with the Response `read()` assembles from what the caller was given; when reading it
+    fails, the call is settled as an unreadable answer instead of the failure reaching the caller."""
+    if prepared.coro is None or prepared.finished:
+        return
+    try:
+        response = read()
+    except Exception as exc:  # noqa: BLE001 - ours, not the caller's
+        complete_stream(prepared, None, unreadable_answer(prepared.call, prepared.model, exc))
+        return
+    complete_stream(prepared, response, None)
 
 
 def redact_strings(value: Any, kinds: tuple[str, ...], *, every: bool = False) -> Any:

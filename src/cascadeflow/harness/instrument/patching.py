@@ -14,6 +14,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel
 
+from cascadeflow.errors import UnreadableAnswer
 from cascadeflow.harness.instrument.bridge import (
     DriveAsync,
     Handoff,
@@ -30,6 +31,8 @@ from cascadeflow.harness.instrument.bridge import (
     pause,
     prepare,
     release,
+    settle_stream,
+    unreadable_answer,
 )
 from cascadeflow.messages import Request, Response
 
@@ -106,13 +109,18 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
             prepared.result = original(self, **_sent_kwargs(adapter, prepared, request, streaming))
             if paused:
                 return await Handoff()
-            return adapter.to_response(prepared.result, request)
+            try:
+                return adapter.to_response(prepared.result, request)
+            except Exception as exc:  # ours: the pipeline charges it, the caller gets the result
+                raise unreadable_answer(prepared.call, prepared.model, exc) from exc
 
         coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke)
         try:
             out = drive_sync(coro)
         except BaseException as exc:
             finish(prepared, None, None, exc)
+            if isinstance(exc, UnreadableAnswer):
+                return prepared.result
             raise
         return _returned(adapter, prepared, kwargs, coro, out, SyncStreamProxy)
 
@@ -142,14 +150,19 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
             if paused:
                 return await Handoff()
             result = prepared.result  # a model, or a raw response (whose parse() may be a coroutine)
-            return adapter.to_response(result if isinstance(result, BaseModel) else
-                                       await parsed_result_async(result), request)
+            try:
+                return adapter.to_response(result if isinstance(result, BaseModel) else
+                                           await parsed_result_async(result), request)
+            except Exception as exc:  # ours: the pipeline charges it, the caller gets the result
+                raise unreadable_answer(prepared.call, prepared.model, exc) from exc
 
         coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke)
         try:
             out = await DriveAsync(coro)
         except BaseException as exc:
             finish(prepared, None, None, exc)
+            if isinstance(exc, UnreadableAnswer):
+                return prepared.result
             raise
         return _returned(adapter, prepared, kwargs, coro, out, AsyncStreamProxy)
 
@@ -163,12 +176,29 @@ class _StreamProxyBase:
         self._acc = acc
         self._prepared = prepared
         self._iter: Any = None
+        self._unread = False  # the accumulator failed on an event: settled, the rest passes through unread
 
     def _done(self, error: BaseException | None) -> None:
         if self._prepared.coro is None:
             return
-        response = None if error is not None else self._acc.response(self._prepared.view)
-        complete_stream(self._prepared, response, error)
+        if error is not None:
+            complete_stream(self._prepared, None, error)
+        else:
+            settle_stream(self._prepared, lambda: self._acc.response(self._prepared.view))
+
+    def _passed_on(self, event: Any) -> bool:
+        """Whether the caller sees `event` (the accumulator's say). Once the accumulator has failed on an event
+        (a shape it does not know), the call is settled as an unreadable answer and the rest passes through."""
+        if self._unread:
+            return True
+        try:
+            return self._acc.feed(event)
+        except Exception as exc:  # noqa: BLE001 - ours, not the caller's
+            self._unread = True
+            if self._prepared.coro is not None:
+                complete_stream(self._prepared, None, unreadable_answer(self._prepared.call, self._prepared.model,
+                                                                        exc))
+            return True
 
     def __del__(self) -> None:
         # a stream dropped unconsumed still settles (from what arrived) instead of holding its reservation
@@ -215,7 +245,7 @@ class SyncStreamProxy(_StreamProxyBase):
             except BaseException as exc:
                 self._done(exc)
                 raise
-            if self._acc.feed(event):
+            if self._passed_on(event):
                 return event
 
     def close(self) -> None:
@@ -249,7 +279,7 @@ class AsyncStreamProxy(_StreamProxyBase):
             except BaseException as exc:
                 self._done(exc)
                 raise
-            if self._acc.feed(event):
+            if self._passed_on(event):
                 return event
 
     async def close(self) -> None:
@@ -293,9 +323,11 @@ class _LazyResponseBase:
         if self._stream is not None:
             self._stream._done(error)
             return
-        response = None if error is not None else self._adapter.body_response(
-            self._body(), self._streaming, self._prepared.view)
-        complete_stream(self._prepared, response, error)
+        if error is not None:
+            complete_stream(self._prepared, None, error)
+        else:
+            settle_stream(self._prepared, lambda: self._adapter.body_response(
+                self._body(), self._streaming, self._prepared.view))
 
     def _wrap_stream(self, parsed: Any) -> Any:
         if not self._streaming or not hasattr(parsed, "response"):

@@ -365,7 +365,12 @@ class Runtime:
             self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=tier, error=record.error)
             raise
         record.latency_ms = (time.perf_counter() - started) * 1000
-        self.price_answer(model, response, record)
+        try:
+            self.price_answer(model, response, record)
+        except Exception:  # answered, not priced: charged the worst case, like an answer whose usage was lost
+            record.cost = record.reserved_usd or self.worst_case(model, request, call)
+            self._settle(reservation_id, record.cost, call)
+            raise
         if reservation_id:
             self._settle(reservation_id, record.cost, call)
         if policy is not None:

@@ -23,6 +23,7 @@ from cascadeflow.harness.instrument.bridge import (
     finish,
     kwargs_for,
     parsed_result,
+    passes_unobserved,
     pause,
     prepare,
     redact_strings,
@@ -241,7 +242,9 @@ class ManagedStream:
         adapter, original, resource = self._adapter, self._original, self._resource
 
         async def invoke(request: Request) -> Response:
-            prepared.manager = original(resource, **kwargs_for(adapter, prepared, request))
+            sent = kwargs_for(adapter, prepared, request)
+            prepared.sent = True
+            prepared.manager = original(resource, **sent)
             entered = getattr(prepared.manager, entering)()
             prepared.result = await entered if entering == "__aenter__" else entered
             del entered
@@ -270,19 +273,36 @@ class ManagedStream:
                 release(prepared)
                 log.exception("cascadeflow: settling an abandoned message stream failed")
 
-    def __enter__(self) -> Any:
-        prepared = prepare(self._adapter, self._kwargs, self._mode)
-        if prepared is None:
-            self._plain = self._original(self._resource, **self._kwargs)
-            return self._plain.__enter__()
-        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
-                                        invoke=self._invoke(prepared, "__enter__"))
+    def _prepare(self) -> PreparedCall | None:
+        """`prepare`, or None (the call goes to the SDK unobserved) when observe mode failed at it."""
         try:
-            drive_sync(coro)
-        except BaseException as exc:
-            finish(prepared, None, None, exc)
+            return prepare(self._adapter, self._kwargs, self._mode)
+        except Exception as exc:
+            if passes_unobserved(self._mode, exc, "preparing the call"):
+                return None
             raise
-        return self._entered(prepared, coro)
+
+    def _failed(self, prepared: PreparedCall, exc: BaseException) -> bool:
+        """Whether entering goes on unobserved after the pipeline raised `exc`; else the call is recorded."""
+        if not prepared.sent and passes_unobserved(self._mode, exc, "the pipeline before sending"):
+            return True
+        finish(prepared, None, None, exc)
+        return False
+
+    def __enter__(self) -> Any:
+        prepared = self._prepare()
+        if prepared is not None:
+            coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
+                                            invoke=self._invoke(prepared, "__enter__"))
+            try:
+                drive_sync(coro)
+            except BaseException as exc:
+                if not self._failed(prepared, exc):
+                    raise
+            else:
+                return self._entered(prepared, coro)
+        self._plain = self._original(self._resource, **self._kwargs)
+        return self._plain.__enter__()
 
     def __exit__(self, *exc: object) -> Any:
         if self._plain is not None:
@@ -293,18 +313,19 @@ class ManagedStream:
             self._settle()
 
     async def __aenter__(self) -> Any:
-        prepared = prepare(self._adapter, self._kwargs, self._mode)
-        if prepared is None:
-            self._plain = self._original(self._resource, **self._kwargs)
-            return await self._plain.__aenter__()
-        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
-                                        invoke=self._invoke(prepared, "__aenter__"))
-        try:
-            await DriveAsync(coro)
-        except BaseException as exc:
-            finish(prepared, None, None, exc)
-            raise
-        return self._entered(prepared, coro)
+        prepared = self._prepare()
+        if prepared is not None:
+            coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
+                                            invoke=self._invoke(prepared, "__aenter__"))
+            try:
+                await DriveAsync(coro)
+            except BaseException as exc:
+                if not self._failed(prepared, exc):
+                    raise
+            else:
+                return self._entered(prepared, coro)
+        self._plain = self._original(self._resource, **self._kwargs)
+        return await self._plain.__aenter__()
 
     async def __aexit__(self, *exc: object) -> Any:
         if self._plain is not None:

@@ -21,7 +21,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from cascadeflow.errors import BudgetExceeded, PolicyViolation, UnknownModelPriceError, UnreadableAnswer
+from cascadeflow.errors import (
+    BudgetExceeded,
+    CascadeflowError,
+    PolicyViolation,
+    UnknownModelPriceError,
+    UnreadableAnswer,
+)
 from cascadeflow.harness import state
 from cascadeflow.harness.pii import redact_text
 from cascadeflow.messages import Request, Response
@@ -109,6 +115,8 @@ class PreparedCall:
     manager: Any = None  # anthropic's stream manager, entered by `invoke`, exited by the caller
     coro: Coroutine[Any, Any, tuple[Response, AttemptRecord]] | None = None
     finished: bool = False
+    sent: bool = False  # the SDK method was called
+    answered: bool = False  # ... and returned: from here on the caller gets its result, whatever fails of ours
 
 
 def active_mode() -> str:
@@ -216,7 +224,11 @@ class ObservedCall:
         except Exception as exc:  # noqa: BLE001 - ours, not the caller's: recorded, and the result handed back
             self.failed(unreadable_answer(self.call, self.model, exc))
             return result
-        self.answered(response)
+        try:
+            self.answered(response)
+        except Exception as exc:  # ours: the caller still gets the answer
+            log.error("cascadeflow: recording an answered %s call failed (%s: %s); the caller gets the answer",
+                      self.call.metadata.get("sdk"), type(exc).__name__, exc, exc_info=exc)
         return result
 
     async def call_async(self, original: Callable[..., Any], client: Any, kwargs: dict[str, Any]) -> Any:
@@ -233,7 +245,11 @@ class ObservedCall:
         except Exception as exc:  # noqa: BLE001 - ours, not the caller's: recorded, and the result handed back
             self.failed(unreadable_answer(self.call, self.model, exc))
             return result
-        self.answered(response)
+        try:
+            self.answered(response)
+        except Exception as exc:  # ours: the caller still gets the answer
+            log.error("cascadeflow: recording an answered %s call failed (%s: %s); the caller gets the answer",
+                      self.call.metadata.get("sdk"), type(exc).__name__, exc, exc_info=exc)
         return result
 
     def answered(self, response: Response) -> None:
@@ -334,6 +350,30 @@ def finish(prepared: PreparedCall, response: Response | None, record: AttemptRec
                          response=response, error=error)
 
 
+def answered_anyway(prepared: PreparedCall, exc: BaseException) -> bool:
+    """Whether the SDK had already answered when the harness raised `exc` (reading, pricing, settling or
+    accounting the answer): then the call is recorded with the error and the caller gets the SDK's result, in
+    either mode. The money is spent; taking the answer from the caller would not bring it back."""
+    if not prepared.answered or not isinstance(exc, Exception):
+        return False
+    if not isinstance(exc, UnreadableAnswer):  # that one was logged where it was made
+        log.error("cascadeflow: recording an answered %s call failed (%s: %s); the caller gets the answer",
+                  prepared.call.metadata.get("sdk"), type(exc).__name__, exc, exc_info=exc)
+    finish(prepared, None, None, exc)
+    return True
+
+
+def passes_unobserved(mode: str, exc: BaseException, step: str) -> bool:
+    """Whether an observe-mode call that the harness failed on before sending (`exc`, raised while `step`)
+    goes on to the SDK unobserved: observe mode must not break traffic. Never in enforce mode, which fails
+    closed, and never for a deliberate error (a CascadeflowError: a budget, a policy, a configuration)."""
+    if mode != "observe" or not isinstance(exc, Exception) or isinstance(exc, CascadeflowError):
+        return False
+    log.error("cascadeflow: %s failed (%s: %s); the observed call is sent unobserved", step, type(exc).__name__,
+              exc, exc_info=exc)
+    return True
+
+
 def drive_sync(coro: Coroutine[Any, Any, Any], value: Any = None, exc: BaseException | None = None) -> Any:
     """Run the pipeline coroutine until it returns (StopIteration value) or pauses at a Handoff."""
     try:
@@ -387,7 +427,12 @@ def complete_stream(prepared: PreparedCall, response: Response | None, error: Ba
         result = drive_sync(coro, value=response)
     except BaseException as exc:
         finish(prepared, None, None, exc)
-        raise
+        if not isinstance(exc, Exception):
+            raise
+        # the caller has had the whole stream: an error of ours in settling it is logged, not raised at its end
+        log.error("cascadeflow: settling a %s stream failed (%s: %s)", prepared.call.metadata.get("sdk"),
+                  type(exc).__name__, exc, exc_info=exc)
+        return
     got, record = result
     finish(prepared, got, record)
 

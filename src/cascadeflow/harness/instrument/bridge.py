@@ -224,11 +224,7 @@ class ObservedCall:
         except Exception as exc:  # noqa: BLE001 - ours, not the caller's: recorded, and the result handed back
             self.failed(unreadable_answer(self.call, self.model, exc))
             return result
-        try:
-            self.answered(response)
-        except Exception as exc:  # ours: the caller still gets the answer
-            log.error("cascadeflow: recording an answered %s call failed (%s: %s); the caller gets the answer",
-                      self.call.metadata.get("sdk"), type(exc).__name__, exc, exc_info=exc)
+        self.answered(response)
         return result
 
     async def call_async(self, original: Callable[..., Any], client: Any, kwargs: dict[str, Any]) -> Any:
@@ -245,17 +241,18 @@ class ObservedCall:
         except Exception as exc:  # noqa: BLE001 - ours, not the caller's: recorded, and the result handed back
             self.failed(unreadable_answer(self.call, self.model, exc))
             return result
-        try:
-            self.answered(response)
-        except Exception as exc:  # ours: the caller still gets the answer
-            log.error("cascadeflow: recording an answered %s call failed (%s: %s); the caller gets the answer",
-                      self.call.metadata.get("sdk"), type(exc).__name__, exc, exc_info=exc)
+        self.answered(response)
         return result
 
     def answered(self, response: Response) -> None:
+        """Record an answered call; a failure of ours here is logged, and the caller still gets the answer."""
         self.record.latency_ms = (time.perf_counter() - self.started) * 1000
-        self.runtime.price_answer(self.model, response, self.record)
-        self.runtime.end(self.call, action="allow", model_selected=self.record.model, response=response)
+        try:
+            self.runtime.price_answer(self.model, response, self.record)
+            self.runtime.end(self.call, action="allow", model_selected=self.record.model, response=response)
+        except Exception as exc:
+            log.error("cascadeflow: recording an answered %s call failed (%s: %s); the caller gets the answer",
+                      self.call.metadata.get("sdk"), type(exc).__name__, exc, exc_info=exc)
 
     def failed(self, error: BaseException) -> None:
         """Record a call whose SDK method (or reading its result) raised `error`; the caller re-raises it."""

@@ -104,6 +104,8 @@ def test_an_answered_call_reaches_the_caller_when_pricing_it_fails(mode, openai_
     assert "recording an answered openai.chat.completions call failed (TypeError" in caplog.text
     [record] = _records(audit_path)
     assert record["action"] == "error" and record["error"].startswith("TypeError")
+    assert "charged its reserved worst case" in record["tiers"][0]["error"] and record["cost_usd"] > 0
+    assert session.summary()["cost_total"] == pytest.approx(record["cost_usd"])  # the run pays it too
     if mode == "enforce":  # answered, not priced: the ledger is charged the reserved worst case and settled
         state = harness.default_runtime().ledger.state(f"run:{session.run_id}")
         assert state.reserved == 0 and state.spent > 0
@@ -118,6 +120,8 @@ def test_an_answered_call_on_the_record_only_path_reaches_the_caller_when_record
         completion = _chat(_oa(openai_server))
     assert completion.choices[0].message.content == "all green"
     assert "recording an answered openai.chat.completions call failed" in caplog.text
+    [record] = _records(audit_path)  # recorded as the full path records it: failed, charged its worst case
+    assert record["action"] == "error" and record["error"].startswith("TypeError") and record["cost_usd"] > 0
 
 
 def test_a_delivered_stream_ends_normally_when_settling_it_fails(openai_server, monkeypatch, audit_path, caplog):

@@ -357,19 +357,14 @@ class Runtime:
                 response = await invoke(request)
             else:
                 response = await self.resolve_provider(model).complete(request)
+            record.latency_ms = (time.perf_counter() - started) * 1000
+            self.price_answer(model, response, record)  # an answer it cannot price fails like one that was lost
         except BaseException as exc:
             record.latency_ms = (time.perf_counter() - started) * 1000
             if self.charge_failure(model, request, call, record, exc) and policy is not None:
                 policy.after_failed_attempt(record, call)
             self._settle(reservation_id, record.cost, call)
             self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=tier, error=record.error)
-            raise
-        record.latency_ms = (time.perf_counter() - started) * 1000
-        try:
-            self.price_answer(model, response, record)
-        except Exception:  # answered, not priced: charged the worst case, like an answer whose usage was lost
-            record.cost = record.reserved_usd or self.worst_case(model, request, call)
-            self._settle(reservation_id, record.cost, call)
             raise
         if reservation_id:
             self._settle(reservation_id, record.cost, call)

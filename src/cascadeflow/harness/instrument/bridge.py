@@ -245,14 +245,16 @@ class ObservedCall:
         return result
 
     def answered(self, response: Response) -> None:
-        """Record an answered call; a failure of ours here is logged, and the caller still gets the answer."""
+        """Record an answered call. One it cannot price is recorded as the full path records it (a failed
+        attempt charged its worst case, Runtime.attempt), and the caller still gets the answer."""
         self.record.latency_ms = (time.perf_counter() - self.started) * 1000
         try:
             self.runtime.price_answer(self.model, response, self.record)
-            self.runtime.end(self.call, action="allow", model_selected=self.record.model, response=response)
-        except Exception as exc:
-            log.error("cascadeflow: recording an answered %s call failed (%s: %s); the caller gets the answer",
-                      self.call.metadata.get("sdk"), type(exc).__name__, exc, exc_info=exc)
+        except Exception as exc:  # noqa: BLE001 - ours: recorded, and the caller still gets the answer
+            log_answer_failure(self.call, exc)
+            self.failed(exc)
+            return
+        self.runtime.end(self.call, action="allow", model_selected=self.record.model, response=response)
 
     def failed(self, error: BaseException) -> None:
         """Record a call whose SDK method (or reading its result) raised `error`; the caller re-raises it."""
@@ -354,10 +356,14 @@ def answered_anyway(prepared: PreparedCall, exc: BaseException) -> bool:
     if not prepared.answered or not isinstance(exc, Exception):
         return False
     if not isinstance(exc, UnreadableAnswer):  # that one was logged where it was made
-        log.error("cascadeflow: recording an answered %s call failed (%s: %s); the caller gets the answer",
-                  prepared.call.metadata.get("sdk"), type(exc).__name__, exc, exc_info=exc)
+        log_answer_failure(prepared.call, exc)
     finish(prepared, None, None, exc)
     return True
+
+
+def log_answer_failure(call: CallContext, exc: Exception) -> None:
+    log.error("cascadeflow: recording an answered %s call failed (%s: %s); the caller gets the answer",
+              call.metadata.get("sdk"), type(exc).__name__, exc, exc_info=exc)
 
 
 def passes_unobserved(mode: str, exc: BaseException, step: str) -> bool:

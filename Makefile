@@ -8,7 +8,7 @@ LOCK := requirements.lock
 # The versions of the tools that install and refresh the lock are pinned too.
 PIP_VERSION := 26.3
 UV_VERSION := 0.13.10
-EXTRAS := all,dev
+EXTRAS := all,dev,bench
 # llama.cpp's native-CPU build crashes on some x86 machines (AVX-512/AMX); build a portable one.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF
 
@@ -43,7 +43,7 @@ test-latest:
 lock:
 	@test -n "$(PYTHON)" || (echo "cascadeflow needs Python 3.11 or newer on PATH" >&2; exit 1)
 	test -x .venv-tools/bin/uv || ($(PYTHON) -m venv .venv-tools && .venv-tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)")
-	.venv-tools/bin/uv pip compile pyproject.toml --extra all --extra dev --universal --python-version 3.11 \
+	.venv-tools/bin/uv pip compile pyproject.toml --extra all --extra dev --extra bench --universal --python-version 3.11 \
 		--no-header --output-file $(LOCK)
 
 bench: $(STAMP)

@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from replay_targets import TARGETS, _folds
+from replay_targets import MODELS, TARGETS, _folds
 from sklearn.metrics import roc_auc_score
 
 from cascadeflow.cascade.agent import CascadeAgent
 from cascadeflow.cascade.quality import QualityConfig
 from cascadeflow.messages import build_request
 from cascadeflow.providers.replay import ReplayProvider
-from cascadeflow.replay.converters import convert
+from cascadeflow.replay.converters import ModelResolver, convert
 from cascadeflow.replay.engine import ReplaySetup, fit_calibration, replay, with_calibration
 from cascadeflow.replay.report import baselines, choose_threshold, policy_point, reference
 from cascadeflow.replay.study import sweep_points
@@ -174,7 +174,7 @@ def complexity_auc(dataset, cheap: str) -> float:  # type: ignore[no-untyped-def
 
 
 async def run_target(name: str, spec: dict, data: Path, fits: tuple[bool, ...]) -> dict:
-    dataset = convert(spec["fmt"], data / spec["path"])
+    dataset = convert(spec["fmt"], data / spec["path"], MODELS)
     models = list(spec["models"])[:1] + list(spec["models"])[-1:]  # the pre-router is cascade vs strongest
     folds = _folds(dataset, spec["folds"])
     setup = ReplaySetup.build(dataset, models)

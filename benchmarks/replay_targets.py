@@ -24,17 +24,18 @@ import time
 from pathlib import Path
 
 from cascadeflow.cascade.quality import BUILTIN_SIGNALS, QualityConfig
-from cascadeflow.replay.converters import convert
+from cascadeflow.replay.converters import ModelResolver, convert
 from cascadeflow.replay.engine import ReplaySetup
 from cascadeflow.replay.plot import plot_operating_points
 from cascadeflow.replay.report import OperatingPoint, Reference, baselines, reference
 from cascadeflow.replay.study import cross_validate, sweep_points
 
 ROOT = Path(__file__).resolve().parent.parent
+MODELS = ModelResolver.from_options((), Path(__file__).with_name("replay_models.toml"))
 
 TARGETS = {
     "routellm-gsm8k": {
-        "fmt": "routellm", "path": "routellm-gpt4-mixtral/gsm8k", "models": ("mixtral", "gpt-4"),
+        "fmt": "routellm", "path": "routellm-gpt4-mixtral/gsm8k", "models": ("mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"),
         "target": 0.95, "folds": "halves", "calibrated_sensitivity": (0.96, 0.97, 0.98),
         "goal": "strong-call fraction <= 0.55 at >= 95% of GPT-4 quality"},
     "zellinger-mmlu": {
@@ -88,7 +89,7 @@ def _line(name: str, p: dict) -> str:
 
 
 async def run_target(name: str, spec: dict, data: Path, plots: Path | None) -> dict:
-    dataset = convert(spec["fmt"], data / spec["path"])
+    dataset = convert(spec["fmt"], data / spec["path"], MODELS)
     models = list(spec["models"])
     folds = _folds(dataset, spec["folds"])
     out = {"dataset": dataset.name, "n": len(dataset.queries), "models": models, "goal": spec["goal"]}

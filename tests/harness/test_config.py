@@ -44,8 +44,17 @@ def test_config_path_from_the_environment(tmp_path, monkeypatch):
     assert harness.init().mode == "observe"
 
 
+def test_config_file_values_are_read_by_type_so_a_no_string_records_nothing(tmp_path):
+    (tmp_path / "cascadeflow.toml").write_text('mode = "observe"\nrecord_content = "no"\naudit = false\n')
+    assert harness.init().record_content is False
+    (tmp_path / "cascadeflow.toml").write_text('mode = "observe"\nrecord_content = "yes"\naudit = false\n')
+    assert harness.init().record_content is True
+
+
 @pytest.mark.parametrize("content, message", [
     ('mode = "loud"\n', "mode must be one of off, observe, enforce"),
+    ('record_content = "maybe"\n', "record_content: Input should be a valid boolean"),
+    ("instrument = 3\n", "instrument: Input should be a valid boolean"),
     ('colour = "blue"\n', "unknown settings"),
     ("mode = [\n", "cannot parse config file"),
 ])

@@ -9,7 +9,6 @@ import asyncio
 import json
 
 import anthropic
-import httpx
 import openai
 import pytest
 
@@ -108,7 +107,7 @@ def test_a_refused_call_is_recorded_as_an_error_costing_nothing_on_both_paths(re
 
 
 def test_a_timed_out_call_is_charged_its_worst_case_from_the_view_built_on_demand(request, monkeypatch, tmp_path):
-    CALLS["chat, timing out"] = ("openai_server", lambda s: _openai(s, timeout=httpx.Timeout(0.2)).chat.completions
+    CALLS["chat, timing out"] = ("openai_server", lambda s: _openai(s, timeout=0.2).chat.completions
                                  .create(model="gpt-4o-mini", messages=MSGS, max_tokens=64))
     try:
         fast_error, fast, full_error, full = _both_paths(request, monkeypatch, tmp_path, "chat, timing out",

@@ -30,12 +30,12 @@ def test_convert_then_run_sweep_writes_json_and_plot(tmp_path):
                                  "--out-b", str(tmp_path / "b.jsonl"), "--seed", "1"])
     assert halves.exit_code == 0, halves.output
     report, png = tmp_path / "report.json", tmp_path / "plot.png"
-    result = runner.invoke(app, ["replay", "run", str(tmp_path / "b.jsonl"), "--models", "mixtral,gpt-4",
+    result = runner.invoke(app, ["replay", "run", str(tmp_path / "b.jsonl"), "--models", f"{MIX},{GPT4}",
                                  "--sweep", "--calibrate-on", str(tmp_path / "a.jsonl"), "--no-fit-calibration",
                                  "--target-quality", "0.9", "--json", str(report), "--plot", str(png)])
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
-    assert data["n"] == 6 and data["models"] == ["mixtral", "gpt-4"]
+    assert data["n"] == 6 and data["models"] == [MIX, GPT4]
     point = data["operating_points"][0]
     for key in ("threshold", "strong_call_fraction", "cost_usd", "cost_fraction", "quality", "quality_fraction",
                 "gap_recovered"):

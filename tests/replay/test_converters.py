@@ -7,7 +7,7 @@ import pytest
 
 from cascadeflow.errors import ReplayDataError
 from cascadeflow.pricing import PriceBook
-from cascadeflow.replay.converters import convert
+from cascadeflow.replay.converters import ModelResolver, convert
 from cascadeflow.replay.converters.zellinger import fit_rates
 from cascadeflow.replay.format import dump_dataset, load_dataset
 
@@ -35,15 +35,15 @@ def test_routellm_drops_contaminated_prompts_and_maps_models(tmp_path):
     ], contaminated=["Q leaked?"])
     ds = convert("routellm", folder)
     assert [q.messages[0].text for q in ds.queries] == ["Q one, with a comma\nand a newline?", "Q two?"]
-    assert ds.models["mixtral"].id == f"together/{MIX}"
-    assert ds.models["gpt-4"].id == f"openai/{GPT4}"
+    assert ds.models[MIX].id == f"together/{MIX}"  # the only host the price book prices it at
+    assert ds.models[GPT4].id == f"openai/{GPT4}"  # its vendor, found by the price book
     first = ds.queries[0].answers
-    assert (first["mixtral"].content, first["mixtral"].correct) == ("a\n#### 1", True)
-    assert (first["gpt-4"].content, first["gpt-4"].correct) == ("b", False)
-    assert first["mixtral"].input_tokens is None  # unrecorded: estimated at replay time
+    assert (first[MIX].content, first[MIX].correct) == ("a\n#### 1", True)
+    assert (first[GPT4].content, first[GPT4].correct) == ("b", False)
+    assert first[MIX].input_tokens is None  # unrecorded: estimated at replay time
     assert "1 contaminated" in ds.source
-    PriceBook().rates(ds.models["mixtral"])  # both models are priceable
-    PriceBook().rates(ds.models["gpt-4"])
+    PriceBook().rates(ds.models[MIX])  # both models are priceable
+    PriceBook().rates(ds.models[GPT4])
 
 
 def test_routellm_mmlu_layout_has_empty_answers(tmp_path):
@@ -51,7 +51,7 @@ def test_routellm_mmlu_layout_has_empty_answers(tmp_path):
     folder.mkdir(parents=True)
     (folder / "mmlu_anatomy.csv").write_text(f'prompt,{MIX},{GPT4}\n"What?\nA. x\nAnswer:",True,False\n')
     ds = convert("routellm", tmp_path / "mmlu")
-    assert len(ds.queries) == 1 and ds.queries[0].answers["mixtral"].content == ""
+    assert len(ds.queries) == 1 and ds.queries[0].answers[MIX].content == ""
 
 
 def test_routellm_bad_label_names_the_line(tmp_path):
@@ -60,10 +60,27 @@ def test_routellm_bad_label_names_the_line(tmp_path):
         convert("routellm", folder)
 
 
-def test_routellm_unknown_model_column_is_rejected(tmp_path):
-    (tmp_path / "x_responses.csv").write_text("prompt,some/model\nQ,True\n")
-    with pytest.raises(ReplayDataError, match="unknown model column"):
+def test_a_model_without_a_known_price_is_named_with_how_to_price_it(tmp_path):
+    (tmp_path / "x_responses.csv").write_text("prompt,acme/house-model-7b,other-house-model\nQ,True,False\n")
+    with pytest.raises(ReplayDataError, match=r"'acme/house-model-7b', 'other-house-model'.*--price MODEL="):
         convert("routellm", tmp_path / "x_responses.csv")
+
+
+def test_any_model_converts_once_priced_on_the_command_line_or_by_a_mapping(tmp_path):
+    (tmp_path / "x_responses.csv").write_text("prompt,acme/house-model-7b,big-house\nQ,True,False\n")
+    mapping = tmp_path / "models.toml"
+    mapping.write_text('big-house = "openai/gpt-4o-2024-08-06"\n')
+    resolver = ModelResolver.from_options(["acme/house-model-7b=0.2,0.8"], mapping)
+    ds = convert("routellm", tmp_path / "x_responses.csv", resolver)
+    rates = PriceBook().rates(ds.models["acme/house-model-7b"])
+    assert (rates.input, rates.output) == (Decimal("0.2"), Decimal("0.8"))
+    assert ds.models["big-house"].id == "openai/gpt-4o-2024-08-06"
+
+
+@pytest.mark.parametrize("spec", ["m=1", "=1,2", "m=a,b", "m=-1,2", "m=nan,1"])
+def test_a_bad_price_option_says_how_to_write_it(spec):
+    with pytest.raises(ReplayDataError, match="--price"):
+        ModelResolver.from_options([spec])
 
 
 def write_zeroeval(root, outputs, labels):
@@ -90,7 +107,12 @@ def test_zeroeval_joins_outputs_with_labels(tmp_path):
         small: [_ze_record("a", '{"answer": "17"}'), _ze_record("b", '{"answer": "3"}')],
         big: [_ze_record("a", '{"answer": "18"}'), _ze_record("b", '{"answer": "3"}')],
     }, [(small, "a", 0), (small, "b", 1), (big, "a", 1), (big, "b", 1)])
-    ds = convert("zeroeval", root)
+    with pytest.raises(ReplayDataError, match="no price known for model.*Meta-Llama-3.1-70B-Instruct"):
+        convert("zeroeval", root)  # open weights served by many hosts: which price is the user's to say
+    mapping = tmp_path / "hosts.json"
+    mapping.write_text(json.dumps({small: "together/meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo",
+                                   big: "together/meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo"}))
+    ds = convert("zeroeval", root, ModelResolver.from_options((), mapping))
     assert {q.id for q in ds.queries} == {"a", "b"}
     qa = next(q for q in ds.queries if q.id == "a")
     assert qa.gold == "18" and qa.messages[0].text == "## Question: a"
@@ -104,7 +126,7 @@ def test_zeroeval_record_without_label_is_an_error(tmp_path):
     small = "Meta-Llama-3.1-8B-Instruct"
     root = write_zeroeval(tmp_path / "ze", {small: [_ze_record("a", "x")]}, [])
     with pytest.raises(ReplayDataError, match="no row in labels.csv"):
-        convert("zeroeval", root)
+        convert("zeroeval", root, ModelResolver.from_options([f"{small}=0.18,0.18"]))
 
 
 def _zl_line(idx, mini_correct, conf, signal="ModelIntrinsicLogProb"):
@@ -130,7 +152,7 @@ def test_zellinger_keeps_recorded_usage_and_fits_its_prices(tmp_path):
     ds = convert("zellinger", path)
     mini = ds.models["gpt-4o-mini"]
     assert (float(mini.input_price_per_million), float(mini.output_price_per_million)) == (0.15, 0.6)
-    assert ds.models["gpt-4o"].provider == "openai"
+    assert float(ds.models["gpt-4o"].output_price_per_million) == 10.0  # priced from its own recorded costs
     q = ds.queries[3]
     a = q.answers["gpt-4o-mini"]
     assert (a.input_tokens, a.output_tokens, a.latency_ms) == (103, 1, 103.0)
@@ -232,7 +254,7 @@ def test_zeroeval_query_missing_from_one_model_is_an_error(tmp_path):
                                             big: [_ze_record("a", "x")]},
                           [(small, "a", 1), (small, "b", 1), (big, "a", 1)])
     with pytest.raises(ReplayDataError, match="query 'b' has no result from Meta-Llama-3.1-70B-Instruct"):
-        convert("zeroeval", root)
+        convert("zeroeval", root, ModelResolver.from_options([f"{small}=0.18,0.18", f"{big}=0.88,0.88"]))
 
 
 def test_zellinger_folder_is_refused_with_the_files_listed(tmp_path):

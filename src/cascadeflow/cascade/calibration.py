@@ -4,7 +4,7 @@ The model is L2-regularised logistic regression over, for each signal name seen 
 the signal's score (0 when absent) and an "absent" indicator, so a missing signal is evidence in its own
 right and never silently read as a score. With `fit(..., quadratic=True)` each signal also gets its squared
 score as a feature, so the fit can learn a U-shaped effect (an answer both much shorter and much longer than
-usual is more often wrong), which one straight weight per signal cannot. The fit is Newton's method in numpy (a core dependency: a dozen
+usual is more often wrong), which one straight weight per signal cannot. The fit is Newton's method in numpy (the `calibration` extra: a dozen
 lines, where scikit-learn would be an optional extra for a model this small). Prediction is plain Python so
 `assess()` stays fast. Labels may be known correctness or logged verifier agreement; either way, fit on one
 split and report on another (`split_rows`).
@@ -73,8 +73,7 @@ class Calibration:
             meta: Mapping[str, Any] | None = None) -> Calibration:
         """Fit on labelled rows `(signals, correct)`; needs both outcomes present. `quadratic=True` adds each
         signal's squared score as a feature."""
-        import numpy as np
-
+        np = _numpy()
         data = [(signal_scores(s), bool(ok)) for s, ok in rows]
         labels = np.array([ok for _, ok in data], dtype=float)
         if len(data) < 2 or labels.min() == labels.max():
@@ -136,7 +135,7 @@ class Calibration:
 
 def _newton_logistic(x: Any, y: Any, l2: float, iterations: int = 50) -> Any:
     """Maximum a-posteriori logistic regression (Gaussian prior, intercept unpenalised) by Newton steps."""
-    import numpy as np
+    np = _numpy()
 
     beta = np.zeros(x.shape[1])
     penalty = np.full(x.shape[1], l2)
@@ -176,3 +175,13 @@ def brier_score(calibration: Calibration, rows: Iterable[tuple[SignalsLike, bool
     if not errors:
         raise ConfigurationError("brier_score needs at least one labelled row")
     return sum(errors) / len(errors)
+
+
+def _numpy() -> Any:
+    """numpy, needed to fit a calibration (applying one needs nothing beyond the core)."""
+    try:
+        import numpy
+    except ImportError:
+        raise ConfigurationError('fitting a calibration needs numpy: pip install "cascadeflow[calibration]"') \
+            from None
+    return numpy

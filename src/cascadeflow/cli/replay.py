@@ -31,13 +31,17 @@ def convert_cmd(
     path: Annotated[Path, typer.Argument(help="file or folder in the source layout")],
     source: Annotated[str, typer.Option("--from", help="routellm | zeroeval | zellinger | audit")],
     out: Annotated[Path, typer.Option("-o", "--out", help="recorded-outcome JSON Lines to write (.gz to compress)")],
+    price: Annotated[list[str] | None, typer.Option(
+        "--price", help="MODEL=INPUT,OUTPUT in USD per million tokens, for a model the price book lacks")] = None,
+    models_file: Annotated[Path | None, typer.Option(
+        "--models", help="JSON/TOML mapping: recorded name -> provider/model or {input=.., output=..}")] = None,
 ) -> None:
     """Convert a public recorded-answer layout (or our audit log) to the recorded-outcome format."""
-    from cascadeflow.replay.converters import convert
+    from cascadeflow.replay.converters import ModelResolver, convert
     from cascadeflow.replay.format import dump_dataset
 
     try:
-        dataset = convert(source, path)
+        dataset = convert(source, path, ModelResolver.from_options(price or (), models_file))
     except CascadeflowError as exc:
         raise _fail(exc) from None
     dump_dataset(dataset, out)

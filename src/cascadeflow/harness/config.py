@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from cascadeflow.errors import ConfigurationError
 
 MODES: tuple[str, ...] = ("off", "observe", "enforce")
@@ -39,6 +41,30 @@ class HarnessConfig:
 
 
 _FIELDS = {f.name for f in fields(HarnessConfig)} - {"source"}
+
+
+class _FileSettings(BaseModel):
+    """The types a config file's values must have: `record_content = "no"` is false, not a truthy string,
+    and `instrument = "maybe"` is an error that names the setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: str | None = None
+    ledger_url: str | None = None
+    audit: str | bool | list[str] | None = None
+    compliance: str | None = None
+    record_content: bool | None = None
+    instrument: bool | None = None
+    allow_cross_provider: bool | None = None
+
+
+def _typed(path: Path, data: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        checked = _FileSettings.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigurationError(f"config file {str(path)!r}: {problems}") from None
+    return checked.model_dump(exclude_unset=True)
 
 
 def find_config_file(path: str | os.PathLike[str] | None = None) -> Path | None:
@@ -79,7 +105,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if unknown:
         raise ConfigurationError(f"config file {str(path)!r}: unknown settings {sorted(unknown)}; "
                                  f"known: {sorted(_FIELDS)}")
-    return dict(data)
+    return _typed(path, data)
 
 
 def resolve_config(mode: str | None = None, *, config_file: str | os.PathLike[str] | None = None,

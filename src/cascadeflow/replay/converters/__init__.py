@@ -6,17 +6,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cascadeflow.errors import ReplayDataError
+from cascadeflow.replay.converters.names import ModelResolver
 from cascadeflow.replay.format import ReplayDataset
 
 FORMATS = ("routellm", "zeroeval", "zellinger", "audit")
 
 
-def convert(fmt: str, path: str | Path) -> ReplayDataset:
-    """Read `path` (a file or folder in the layout of `fmt`) into a recorded-outcome dataset."""
-    return _converter(fmt)(Path(path))
+def convert(fmt: str, path: str | Path, resolver: ModelResolver | None = None) -> ReplayDataset:
+    """Read `path` (a file or folder in the layout of `fmt`) into a recorded-outcome dataset; `resolver`
+    prices the recorded model names (explicit prices, a mapping, else the price book)."""
+    return _converter(fmt)(Path(path), resolver)
 
 
-def _converter(fmt: str) -> Callable[[Path], ReplayDataset]:
+def _converter(fmt: str) -> Callable[[Path, ModelResolver | None], ReplayDataset]:
     if fmt == "routellm":
         from cascadeflow.replay.converters.routellm import convert_routellm
         return convert_routellm
@@ -32,4 +34,4 @@ def _converter(fmt: str) -> Callable[[Path], ReplayDataset]:
     raise ReplayDataError(f"unknown source format {fmt!r}; choose one of: {', '.join(FORMATS)}")
 
 
-__all__ = ["FORMATS", "convert"]
+__all__ = ["FORMATS", "ModelResolver", "convert"]

@@ -15,6 +15,7 @@ from typing import Any
 from cascadeflow.errors import ConfigurationError, ReplayDataError
 from cascadeflow.messages import coerce_messages
 from cascadeflow.models import ModelConfig, as_model_config
+from cascadeflow.replay.converters.names import ModelResolver
 from cascadeflow.replay.format import RecordedAnswer, RecordedQuery, ReplayDataset
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ def _answer(record: dict[str, Any], path: Path, line: int) -> tuple[ModelConfig,
     return cfg, answer
 
 
-def convert_audit(path: Path) -> ReplayDataset:
+def convert_audit(path: Path, resolver: ModelResolver | None = None) -> ReplayDataset:
+    """Our own audit log; its records name the priced model each answer came from, so `resolver` is not
+    consulted (it is accepted so every format converts through one signature)."""
     if not path.is_file():
         raise ReplayDataError(f"no such audit log: {path}", path=str(path))
     grouped: dict[str, dict[str, Any]] = {}

@@ -13,17 +13,10 @@ from pathlib import Path
 
 from cascadeflow.errors import ReplayDataError
 from cascadeflow.messages import Message
-from cascadeflow.models import ModelConfig
+from cascadeflow.replay.converters.names import ModelResolver
 from cascadeflow.replay.format import RecordedAnswer, RecordedQuery, ReplayDataset
 
 log = logging.getLogger(__name__)
-
-# RouteLLM's model columns -> (alias, priced ModelConfig). Mixtral is priced at Together's rate (genai-prices).
-KNOWN_MODELS = {
-    "gpt-4-1106-preview": ("gpt-4", ModelConfig(name="gpt-4-1106-preview", provider="openai")),
-    "mistralai/Mixtral-8x7B-Instruct-v0.1": (
-        "mixtral", ModelConfig(name="mistralai/Mixtral-8x7B-Instruct-v0.1", provider="together")),
-}
 
 csv.field_size_limit(10_000_000)  # responses can be long
 
@@ -60,10 +53,8 @@ def _contaminated(csv_path: Path) -> set[str]:
 
 def _model_columns(header: list[str], csv_path: Path) -> list[str]:
     models = [c for c in header[1:] if not c.endswith("_response")]
-    unknown = [m for m in models if m not in KNOWN_MODELS]
-    if header[:1] != ["prompt"] or not models or unknown:
-        raise ReplayDataError(f"not a RouteLLM CSV: expected columns prompt, <model>..., <model>_response...; "
-                              f"unknown model column(s) {unknown} (known: {', '.join(KNOWN_MODELS)})",
+    if header[:1] != ["prompt"] or not models:
+        raise ReplayDataError("not a RouteLLM CSV: expected columns prompt, <model>..., <model>_response...",
                               path=str(csv_path), line=1)
     return models
 
@@ -75,7 +66,7 @@ def _label(value: str, csv_path: Path, line: int, column: str) -> bool:
     return value == "True"
 
 
-def convert_routellm(path: Path) -> ReplayDataset:
+def convert_routellm(path: Path, resolver: ModelResolver | None = None) -> ReplayDataset:
     queries: list[RecordedQuery] = []
     models: list[str] = []
     dropped = 0
@@ -96,9 +87,8 @@ def convert_routellm(path: Path) -> ReplayDataset:
                     continue
                 answers = {}
                 for model in models:
-                    alias = KNOWN_MODELS[model][0]
                     response = index.get(f"{model}_response")
-                    answers[alias] = RecordedAnswer(
+                    answers[model] = RecordedAnswer(
                         content=row[response] if response is not None else "",
                         correct=_label(row[index[model]], csv_path, line, model))
                 queries.append(RecordedQuery(
@@ -107,6 +97,6 @@ def convert_routellm(path: Path) -> ReplayDataset:
     log.info("routellm: dropped %d contaminated prompts, kept %d", dropped, len(queries))
     return ReplayDataset(
         name=path.stem if path.is_file() else path.name,
-        models={KNOWN_MODELS[m][0]: KNOWN_MODELS[m][1] for m in models}, queries=tuple(queries),
+        models=(resolver or ModelResolver()).resolve_all(models, source=str(path)), queries=tuple(queries),
         source=f"RouteLLM eval CSV ({path.name}); {dropped} contaminated prompts dropped",
         notes="no token counts, costs or logprobs recorded: tokens estimated, priced by the price book")

@@ -15,16 +15,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cascadeflow.errors import ReplayDataError
 from cascadeflow.messages import Message, TokenLogprob
 from cascadeflow.models import ModelConfig
+from cascadeflow.replay.converters.names import ModelResolver, priced_model
 from cascadeflow.replay.format import RecordedAnswer, RecordedQuery, ReplayDataset
 
 log = logging.getLogger(__name__)
 
-_OPENAI_PREFIXES = ("gpt-",)  # the rest of the chains are open-weight models served by a host
 FIT_TOLERANCE = 0.01  # max relative error of the fitted rates against a recorded cost before we warn
 
 
@@ -69,6 +67,10 @@ def _answer(raw: dict[str, Any], signal: str, where: str, path: Path, line: int)
 
 def fit_rates(samples: list[tuple[int, int, float]]) -> tuple[float, float, float]:
     """Per-million (input, output) rates that best reproduce the recorded costs, and the worst relative error."""
+    try:
+        import numpy as np
+    except ImportError:
+        raise ReplayDataError('fitting recorded rates needs numpy: pip install "cascadeflow[replay]"') from None
     tokens = np.array([[i, o] for i, o, _ in samples], dtype=float)
     costs = np.array([c for _, _, c in samples], dtype=float)
     (rate_in, rate_out), *_ = np.linalg.lstsq(tokens, costs, rcond=None)
@@ -82,12 +84,10 @@ def _model_config(name: str, samples: list[tuple[int, int, float]]) -> ModelConf
     rate_in, rate_out, worst = fit_rates(samples)
     if worst > FIT_TOLERANCE:
         log.warning("zellinger: fitted rates for %s reproduce recorded costs only within %.1f%%", name, worst * 100)
-    provider = "openai" if name.startswith(_OPENAI_PREFIXES) else "together"
-    return ModelConfig(name=name, provider=provider, input_price_per_million=rate_in,
-                       output_price_per_million=rate_out)
+    return priced_model(name, rate_in, rate_out)  # at the rates its own recorded costs imply
 
 
-def convert_zellinger(path: Path) -> ReplayDataset:
+def convert_zellinger(path: Path, resolver: ModelResolver | None = None) -> ReplayDataset:
     rows = _open_lines(path)
     model_names = list(rows[0][1].get("models", {}))
     if not model_names:
@@ -111,8 +111,10 @@ def convert_zellinger(path: Path) -> ReplayDataset:
         queries.append(RecordedQuery(
             id=f"{row.get('benchmark')}-{row.get('split')}-{row.get('idx')}", messages=messages, answers=answers,
             split=row.get("split"), metadata={k: row.get(k) for k in ("benchmark", "chain", "idx", "conf_signal")}))
-    models = {m: _model_config(m, samples[m]) if samples[m] else ModelConfig(name=m, provider="together")
-              for m in model_names}
+    unpriced = [m for m in model_names if not samples[m]]
+    models = (resolver or ModelResolver()).resolve_all(unpriced, source=str(path)) if unpriced else {}
+    models.update({m: _model_config(m, samples[m]) for m in model_names if samples[m]})
+    models = {m: models[m] for m in model_names}
     stem = path.name.removesuffix(".gz").removesuffix(".jsonl")
     return ReplayDataset(name=f"zellinger-{stem}", models=models, queries=tuple(queries),
                          source=f"zellinger rational-llm-cascades ({path.name})",

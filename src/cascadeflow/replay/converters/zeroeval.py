@@ -10,20 +10,8 @@ from typing import Any
 
 from cascadeflow.errors import ReplayDataError
 from cascadeflow.messages import Message
-from cascadeflow.models import ModelConfig
+from cascadeflow.replay.converters.names import ModelResolver
 from cascadeflow.replay.format import RecordedAnswer, RecordedQuery, ReplayDataset
-
-# ZeroEval generator names -> priced ModelConfigs. The Llama 3.1 models are priced as served by Together
-# (its "Turbo" endpoints, the genai-prices rates), a common hosted price for these open weights.
-KNOWN_MODELS = {
-    "gpt-4o-mini-2024-07-18": ModelConfig(name="gpt-4o-mini-2024-07-18", provider="openai"),
-    "gpt-4o-2024-08-06": ModelConfig(name="gpt-4o-2024-08-06", provider="openai"),
-    "Meta-Llama-3.1-8B-Instruct": ModelConfig(name="meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo",
-                                              provider="together"),
-    "Meta-Llama-3.1-70B-Instruct": ModelConfig(name="meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo",
-                                               provider="together"),
-}
-
 
 def _load_json(path: Path) -> list[dict[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
@@ -64,17 +52,16 @@ def _model_name(path: Path) -> str:
     return path.name.removesuffix(".gz").removesuffix(".json")
 
 
-def convert_zeroeval(path: Path) -> ReplayDataset:
+def convert_zeroeval(path: Path, resolver: ModelResolver | None = None) -> ReplayDataset:
     root = path if path.is_dir() else path.parent
+    files = _result_files(root)
+    priced = (resolver or ModelResolver()).resolve_all((_model_name(f) for f in files), source=str(root))
     labels = _labels(root / "labels.csv" if (root / "labels.csv").is_file() else root.parent / "labels.csv")
     by_query: dict[str, dict[str, Any]] = {}
-    models = []
-    for file in _result_files(root):
+    names = []
+    for file in files:
         model = _model_name(file)
-        if model not in KNOWN_MODELS:
-            raise ReplayDataError(f"unknown ZeroEval model {model!r}; known: {', '.join(KNOWN_MODELS)}",
-                                  path=str(file))
-        models.append(model)
+        names.append(model)
         for number, record in enumerate(_load_json(file), start=1):
             qid = record.get("id") or record.get("session_id")
             if (model, qid) not in labels:
@@ -85,7 +72,7 @@ def convert_zeroeval(path: Path) -> ReplayDataset:
             entry["answers"][model] = RecordedAnswer(content=str(output[0]), correct=labels[(model, qid)])
     queries = []
     for qid, entry in by_query.items():
-        missing = [m for m in models if m not in entry["answers"]]
+        missing = [m for m in names if m not in entry["answers"]]
         if missing:
             raise ReplayDataError(f"query {qid!r} has no result from {', '.join(missing)}", path=str(root))
         record = entry["record"]
@@ -95,6 +82,6 @@ def convert_zeroeval(path: Path) -> ReplayDataset:
                                      answers=entry["answers"], gold=gold,
                                      metadata={"question": record.get("question"), "task": record.get("dataset")}))
     name = root.name if root.name.startswith("zeroeval") else f"zeroeval-{root.name}"
-    return ReplayDataset(name=name, models={m: KNOWN_MODELS[m] for m in models},
+    return ReplayDataset(name=name, models=priced,
                          queries=tuple(queries), source=f"ZeroEval results ({root.name})",
                          notes="no token counts recorded: tokens estimated, priced by the price book")

@@ -13,6 +13,7 @@ from cascadeflow.messages import Message
 from cascadeflow.replay.converters.names import ModelResolver
 from cascadeflow.replay.format import RecordedAnswer, RecordedQuery, ReplayDataset
 
+
 def _load_json(path: Path) -> list[dict[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:

@@ -364,6 +364,9 @@ class Response:
     raw_finish_reason: str | None = None
     confidence: float | None = None  # a confidence the source reported itself (e.g. a recorded replay value)
     compute_seconds: float | None = None  # machine time a self-hosted provider spent (compute pricing)
+    # One-time setup this call waited for (loading a local model): not the model's latency, so the
+    # recorded latency leaves it out.
+    setup_seconds: float = 0.0
 
     @property
     def text(self) -> str:

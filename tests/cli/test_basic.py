@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cascadeflow.cli import (
     app,
-    basic,  # noqa: F401  registers chat, models, doctor on `app`
+    basic,  # registers chat, models, doctor on `app`
 )
 from cascadeflow.models import PROVIDERS
 from cascadeflow.providers.base import clear_provider_cache
@@ -78,12 +78,39 @@ def test_models_lists_published_prices_per_million_as_json() -> None:
             by_id["groq/llama-3.1-8b-instant"]["output_per_million"]) == ("0.05", "0.08")
 
 
-def test_models_search_filters_and_the_table_names_the_price_data() -> None:
+def test_models_search_filters_and_the_table_names_the_price_data(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    monkeypatch.setattr(basic, "console", Console(force_terminal=True, width=250))
     code, out = run("models", "--search", "claude-3-5-haiku")
     assert code == 0, out
     assert "genai-prices" in out and "anthropic/claude-3-5-haiku" in out and "gpt-4o" not in out
     code, out = run("models", "--search", "haiku", "--json")
     assert all("haiku" in json.loads(line)["model"] for line in out.splitlines())
+
+
+def test_models_piped_prints_every_name_whole_one_row_per_line() -> None:
+    code, out = run("models", COLUMNS="80")  # not a terminal: no table to fit into 80 columns
+    assert code == 0, out
+    header, *rows = out.splitlines()
+    assert header.split("\t")[0] == "model" and len(rows) > 100
+    names = [row.split("\t")[0] for row in rows]
+    assert all("…" not in name for name in names) and max(map(len, names)) > 60
+
+
+def test_models_search_finds_a_dated_id_through_the_entry_that_prices_it() -> None:
+    code, out = run("models", "--search", "gpt-4o-mini-2024-07-18")
+    assert code == 0, out
+    rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()[1:]}
+    dated = rows["openai/gpt-4o-mini-2024-07-18"]
+    assert dated[1:3] == ["0.15", "0.6"] and dated[4] == "priced as gpt-4o-mini"
+
+
+def test_version_option_prints_the_package_version() -> None:
+    import cascadeflow
+
+    code, out = run("--version")
+    assert code == 0 and out.strip() == f"cascadeflow {cascadeflow.__version__}"
 
 
 def test_models_show_self_hosted_providers_at_zero() -> None:
@@ -119,6 +146,19 @@ def test_doctor_reports_the_local_model_loadable() -> None:
     assert code == 0, out
     assert "SmolLM2-135M-Instruct.Q4_1.gguf" in out and "loadable" in out
     assert "usable: local model" in out
+
+
+@pytest.mark.local_model
+def test_doctor_prints_no_llama_cpp_log_lines() -> None:
+    import subprocess
+    import sys
+
+    # A fresh process: llama.cpp logs while it loads a model, from C, straight to the process's stderr.
+    done = subprocess.run([sys.executable, "-c", "from cascadeflow.cli import main; main()", "doctor"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "250"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "usable: local model" in done.stdout
+    assert "llama" not in done.stderr.lower() and "n_ctx" not in done.stdout + done.stderr
 
 
 def test_doctor_fails_when_nothing_is_usable(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -56,3 +56,41 @@ async def test_successful_attempt_settles_to_the_actual_cost() -> None:
     assert record.cost == Decimal(response.usage.input_tokens * 1 + response.usage.output_tokens * 4) / 1_000_000
     assert record.cost < record.reserved_usd
     assert ledger.state(BUDGET.key).reserved == 0
+
+
+class _SlowToBuild:
+    """An adapter whose construction and first call carry one-time setup (a pool, a model load)."""
+
+    name = "openai"
+
+    def __init__(self, setup_seconds: float) -> None:
+        self.setup_seconds = setup_seconds
+
+    async def complete(self, request):  # type: ignore[no-untyped-def]
+        import asyncio
+        import dataclasses
+
+        await asyncio.sleep(self.setup_seconds)  # what a first call waits for before the model runs
+        answer = await ScriptedProvider(["ready"]).complete(request)
+        return dataclasses.replace(answer, setup_seconds=self.setup_seconds)
+
+
+async def test_one_time_setup_is_not_counted_in_the_recorded_latency() -> None:
+    import time
+
+    built: list[float] = []
+
+    def resolve(model):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)  # building the adapter: before the clock
+        built.append(time.perf_counter())
+        return _SlowToBuild(0.2)
+
+    runtime = Runtime(resolve_provider=resolve)
+    call = runtime.new_call()
+    before = time.perf_counter()
+    _response, record = await runtime.attempt(MODEL, build_request("hello", max_tokens=10), call)
+    wall_ms = (time.perf_counter() - before) * 1000
+    # Arithmetic, not a timing bound: the recorded latency is the wall time less the adapter build and the
+    # setup the provider reported, so it cannot exceed what is left of the wall time after both.
+    assert built and record.latency_ms <= wall_ms - 200 - 50
+    assert record.latency_ms >= 0

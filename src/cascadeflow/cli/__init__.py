@@ -8,6 +8,22 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="cascadeflow: route, cascade, budget and audit LLM calls.")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from cascadeflow import __version__
+
+        typer.echo(f"cascadeflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    """cascadeflow: route, cascade, budget and audit LLM calls."""
+
+
 def _register() -> None:
     # Each module adds its commands to `app` (or a sub-app); imported here so `cascadeflow --help` lists all.
     from cascadeflow.cli import basic  # noqa: F401  chat, models, doctor

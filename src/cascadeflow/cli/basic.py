@@ -84,17 +84,22 @@ def price_rows(provider: str | None = None, search: str | None = None) -> list[P
         raise UnknownProviderError(provider, list(PROVIDERS))
     by_price_id = {f.price_id: f.name for f in PROVIDERS.values() if f.price_id}
     rows: list[PriceRow] = []
-    for entry in data_snapshot.get_snapshot().providers:
+    snapshot = data_snapshot.get_snapshot()
+    for entry in snapshot.providers:
         ours = by_price_id.get(entry.id)
         if ours is None or (provider and ours != provider):
             continue
         for info in entry.models:
             model_id = f"{ours}/{info.id}"
-            if search and search.lower() not in model_id.lower() and search.lower() not in (info.name or "").lower():
-                continue
             rates = rates_of_genai_model(info)
-            rows.append(PriceRow(model_id, rates.input, rates.output, rates.cache_read,
-                                 "context tiers" if rates.tiered else ""))
+            note = "context tiers" if rates.tiered else ""
+            if search and search.lower() not in model_id.lower() and search.lower() not in (info.name or "").lower():
+                # A dated or aliased id (gpt-4o-mini-2024-07-18) is priced through the entry whose match rule
+                # takes it: show it under the name the user searched for.
+                if not info.is_match(search.lower()):
+                    continue
+                model_id, note = f"{ours}/{search}", f"priced as {info.id}" + (f", {note}" if note else "")
+            rows.append(PriceRow(model_id, rates.input, rates.output, rates.cache_read, note))
     for facts in PROVIDERS.values():
         if facts.self_hosted and (provider in (None, facts.name)) and (not search or search in facts.name):
             zero = Decimal(0)
@@ -121,9 +126,17 @@ def models_cmd(
                                    "output_per_million": str(row.output),
                                    "cache_read_per_million": str(row.cache_read), "note": row.note}))
         return
+    if not console.is_terminal:  # piped or redirected: whole names, one tab-separated row per model
+        typer.echo("\t".join(("model", "input_per_million", "output_per_million", "cache_read_per_million",
+                                "note")))
+        for row in rows:
+            typer.echo("\t".join((row.model, _money(row.input), _money(row.output), _money(row.cache_read),
+                                    row.note)))
+        return
     table = Table(title=f"prices per million tokens ({price_data_version()})")
     for column in ("model", "input $", "output $", "cached input $", "note"):
-        table.add_column(column, justify="right" if column.endswith("$") else "left")
+        table.add_column(column, justify="right" if column.endswith("$") else "left",
+                         overflow="fold" if column == "model" else "ellipsis")
     for row in rows:
         table.add_row(row.model, _money(row.input), _money(row.output), _money(row.cache_read), row.note)
     console.print(table)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import ctypes
 import importlib.util
 import logging
 import os
@@ -84,10 +85,29 @@ def model_path_for(cfg: ModelConfig) -> Path:
 
 def _llama_class() -> Any:
     try:
-        from llama_cpp import Llama
+        import llama_cpp
     except ImportError as exc:
         raise ConfigurationError(f"the local provider needs llama-cpp-python: {INSTALL_HINT}") from exc
-    return Llama
+    _route_native_logs(llama_cpp)
+    return llama_cpp.Llama
+
+
+_native_log_callback: Any = None  # kept referenced: llama.cpp calls it from C for the life of the process
+
+
+def _route_native_logs(llama_cpp: Any) -> None:
+    """Send llama.cpp's own log lines (model loading, context warnings) to this module's logger at DEBUG
+    instead of stderr, where they would interleave with a command's output (`cascadeflow doctor`)."""
+    global _native_log_callback
+    if _native_log_callback is not None:
+        return
+
+    def forward(level: int, text: bytes, user_data: Any) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
+
+    _native_log_callback = llama_cpp.llama_log_callback(forward)
+    llama_cpp.llama_log_set(_native_log_callback, ctypes.c_void_p(0))
 
 
 @dataclass(slots=True)
@@ -152,6 +172,7 @@ class _Gate:
         self.started: float | None = None
         self.finished: float | None = None
         self.out_of_time = False
+        self.setup_seconds = 0.0  # time this call spent loading the model (the first call of a process)
 
     @property
     def compute_seconds(self) -> float | None:
@@ -243,7 +264,9 @@ class LocalLlama:
     def _generate(self, request: Request, kwargs: dict[str, Any], gate: _Gate,
                   on_chunk: Callable[[Any], None] | None) -> Any:
         """Runs in a worker thread: one generation under the model lock."""
+        before_load = time.perf_counter()
         model = self.load()
+        gate.setup_seconds = time.perf_counter() - before_load
         with model.lock:
             gate.started = time.perf_counter()
             try:
@@ -306,7 +329,8 @@ class LocalLlama:
             finish_reason="length" if gate.out_of_time else _finish_reason(choice.get("finish_reason")),
             raw_finish_reason=choice.get("finish_reason"),
             logprobs=_logprobs(choice.get("logprobs")) if request.logprobs else None,
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=(time.perf_counter() - started - gate.setup_seconds) * 1000,
+            setup_seconds=gate.setup_seconds,
             request_id=result.get("id"),
             compute_seconds=gate.compute_seconds,
         )
@@ -343,8 +367,8 @@ class LocalLlama:
             usage=_stream_usage(gate, raw_finish, request.stop),
             finish_reason="length" if gate.out_of_time else _finish_reason(raw_finish),
             raw_finish_reason=raw_finish, logprobs=tuple(logprobs) if request.logprobs else None,
-            latency_ms=(time.perf_counter() - started) * 1000, request_id=request_id,
-            compute_seconds=gate.compute_seconds))
+            latency_ms=(time.perf_counter() - started - gate.setup_seconds) * 1000, request_id=request_id,
+            compute_seconds=gate.compute_seconds, setup_seconds=gate.setup_seconds))
 
 
 def _max_compute_seconds(request: Request) -> float | None:

@@ -356,8 +356,10 @@ class Runtime:
                 call.active_model = model  # a policy may have switched it; invoke reads it before awaiting
                 response = await invoke(request)
             else:
-                response = await self.resolve_provider(model).complete(request)
-            record.latency_ms = (time.perf_counter() - started) * 1000
+                provider = self.resolve_provider(model)
+                started = time.perf_counter()  # building the adapter is not the model's latency
+                response = await provider.complete(request)
+            record.latency_ms = (time.perf_counter() - started - response.setup_seconds) * 1000
             self.price_answer(model, response, record)  # an answer it cannot price fails like one that was lost
         except BaseException as exc:
             record.latency_ms = (time.perf_counter() - started) * 1000

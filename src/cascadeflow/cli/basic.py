@@ -127,8 +127,7 @@ def models_cmd(
                                    "cache_read_per_million": str(row.cache_read), "note": row.note}))
         return
     if not console.is_terminal:  # piped or redirected: whole names, one tab-separated row per model
-        typer.echo("\t".join(("model", "input_per_million", "output_per_million", "cache_read_per_million",
-                                "note")))
+        typer.echo("model\tinput_per_million\toutput_per_million\tcache_read_per_million\tnote")
         for row in rows:
             typer.echo("\t".join((row.model, _money(row.input), _money(row.output), _money(row.cache_read),
                                     row.note)))

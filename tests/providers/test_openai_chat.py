@@ -233,9 +233,10 @@ async def test_request_timeout_bounds_the_whole_call(chat, openai_server):
 
 
 async def test_request_timeout_bounds_a_slow_stream(chat, openai_server):
-    openai_server.enqueue(text=" ".join(["tick"] * 40), chunk_delay=0.05)
+    # The stream takes ~4 s; the 1 s bound leaves a loaded machine time to connect before it runs out.
+    openai_server.enqueue(text=" ".join(["tick"] * 40), chunk_delay=0.1)
     with pytest.raises(ProviderTimeoutError, match="streaming"):
-        await collect(chat.stream(ask(timeout=0.3)))
+        await collect(chat.stream(ask(timeout=1.0)))
 
 
 async def wait_until(predicate, seconds=5.0):

@@ -172,6 +172,8 @@ class _Gate:
         self.started: float | None = None
         self.finished: float | None = None
         self.out_of_time = False
+        self._last_step_at: float | None = None
+        self._longest_step = 0.0  # the slowest token so far: how far past a check the next one may run
         self.setup_seconds = 0.0  # time this call spent loading the model (the first call of a process)
 
     @property
@@ -185,10 +187,20 @@ class _Gate:
             self.prompt_tokens = len(input_ids)  # the first call sees exactly the evaluated prompt
         self.sampled += 1
         self.owner.gate_checks += 1  # runs under the model lock: one writer at a time
-        if self.max_compute_seconds is not None and self.compute_seconds > self.max_compute_seconds:
+        if self.max_compute_seconds is not None and self._next_step_would_overrun():
             self.out_of_time = True
             return True
         return self.stop.is_set()
+
+    def _next_step_would_overrun(self) -> bool:
+        # Stop one (slowest-so-far, doubled) token early: checking only after the time is used up lets the
+        # last token, slow on a loaded machine, run the charge past what the budget reserved.
+        now = time.perf_counter()
+        if self._last_step_at is not None:
+            self._longest_step = max(self._longest_step, now - self._last_step_at)
+        self._last_step_at = now
+        used = now - (self.started or now)
+        return used + 2 * self._longest_step > (self.max_compute_seconds or 0.0)
 
 
 def chat_messages(messages: Iterable[Message]) -> list[dict[str, str]]:

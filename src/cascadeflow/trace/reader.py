@@ -318,14 +318,19 @@ def _follow(base: Path, handle: BinaryIO | None, poll_seconds: float, idle_exit_
                 continue
             if _replaced(base, handle):
                 pending += handle.read() if handle else b""  # the last lines written before the rotation
-                for data in _rotated_since(base, handle):
-                    pending += data
+                done = os.fstat(handle.fileno()).st_ino if handle else None
+                if handle:
+                    handle.close()
+                # Open the live file first, then read every backup rotated between the one just finished and
+                # it: rotations racing with us land in that list instead of being skipped.
+                handle = _open_from_start(base)
+                live = os.fstat(handle.fileno()).st_ino if handle else None
+                if done is not None:
+                    for data in _rotated_between(base, done, live):
+                        pending += data
                 if pending.strip():
                     yield from parse_lines(pending, str(base), skipped, first_line=0)
                 pending = b""
-                if handle:
-                    handle.close()
-                handle = open(base, "rb")  # noqa: SIM115 - held across iterations
                 continue
             if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
                 return
@@ -335,27 +340,38 @@ def _follow(base: Path, handle: BinaryIO | None, poll_seconds: float, idle_exit_
             handle.close()
 
 
-def _rotated_since(base: Path, handle: BinaryIO | None) -> list[bytes]:
-    """Whole contents of the backups rotated after the file `handle` reads (several rotations can happen
-    between two polls), oldest first; the live file is not included."""
-    if handle is None:
-        return []
-    mine = os.fstat(handle.fileno()).st_ino
-    for _ in range(5):  # retry while a rotation renames files under us
+def _rotated_between(base: Path, done: int, live: int | None) -> list[bytes]:
+    """Whole contents of the backups rotated after the file `done` and before the file `live` (several
+    rotations can happen between two polls), oldest first. Each backup is opened before it is read: an open
+    file survives the renames of a rotation racing with us, so only listing and opening must agree."""
+    for _ in range(200):
         try:
-            before = [(p, p.stat().st_ino) for p in log_files(base) if p != base]
-            inodes = [ino for _, ino in before]
-            if mine not in inodes:
+            listed = [(p, p.stat().st_ino) for p in log_files(base) if p != base]
+            inodes = [ino for _, ino in listed]
+            if done not in inodes:
                 log.warning("audit log %s rotated past the backups kept while following; records missed", base)
                 return []
-            newer = before[inodes.index(mine) + 1:]
-            contents = [p.read_bytes() for p, _ in newer]
-            if [(p, p.stat().st_ino) for p, _ in newer] == newer:
-                return contents
+            newer = listed[inodes.index(done) + 1:]
+            if live in inodes:
+                newer = newer[:[ino for _, ino in newer].index(live)]
+            opened = [open(p, "rb") for p, _ in newer]  # noqa: SIM115
         except FileNotFoundError:
             continue
+        try:
+            if [os.fstat(f.fileno()).st_ino for f in opened] == [ino for _, ino in newer]:
+                return [f.read() for f in opened]
+        finally:
+            for f in opened:
+                f.close()
     log.warning("audit log %s rotated repeatedly while following; some records may be missed", base)
     return []
+
+
+def _open_from_start(path: Path) -> BinaryIO | None:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
 
 
 def _open_at_end(path: Path) -> BinaryIO | None:

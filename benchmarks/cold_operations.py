@@ -49,17 +49,17 @@ def operations(audit_dir: Path) -> dict[str, Callable[[], object]]:
     runtime = state.default_runtime()
     sink = runtime.sinks[0]
     seen: dict[str, object] = {}
-    end = runtime.end
+    finish = runtime.finish
 
-    def keep(call: object, **kwargs: object) -> None:
+    def keep(call: object, **kwargs: object) -> object:
         seen["call"], seen["kwargs"] = call, kwargs
-        end(call, **kwargs)  # type: ignore[arg-type]
+        return finish(call, **kwargs)  # type: ignore[arg-type]
 
-    runtime.end = keep  # type: ignore[method-assign]
+    runtime.finish = keep  # type: ignore[method-assign]
     bench.client().chat.completions.create(model="gpt-4o-mini", messages=bench.MESSAGES, max_tokens=16)
-    runtime.end = end  # type: ignore[method-assign]
+    runtime.finish = finish  # type: ignore[method-assign]
     call, kwargs = seen["call"], seen["kwargs"]
-    record = runtime.audit_record(call, content=False, **kwargs)  # type: ignore[arg-type]
+    record = runtime.audit_record(call, **kwargs)  # type: ignore[arg-type]
     line = record_line(record).encode() + b"\n"
     counter = itertools.count()
     second = stamps._iso_second[1] or "2026-11-25T00:00:00"
@@ -71,8 +71,7 @@ def operations(audit_dir: Path) -> dict[str, Callable[[], object]]:
         "timestamp: now_iso (now)": stamps.now_iso,
         "request id: f'{n:016x}'": lambda: f"{'0' * 16}{next(counter):016x}",
         "request id: new_request_id (now)": stamps.new_request_id,
-        "audit record: Runtime.audit_record": lambda: runtime.audit_record(call, content=False,  # type: ignore[arg-type]
-                                                                           **kwargs),  # type: ignore[arg-type]
+        "audit record: Runtime.audit_record": lambda: runtime.audit_record(call, **kwargs),  # type: ignore[arg-type]
         "audit line: record_line": lambda: record_line(record),
         "append: JsonlSink._append": lambda: sink._append(line),
     }

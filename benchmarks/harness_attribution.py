@@ -43,7 +43,7 @@ Patch = tuple[Any, str, Any]
 def stand_ins() -> dict[str, tuple[str, str, list[Patch]]]:
     """row name -> (base row it is compared with, what the stand-in leaves out, patches)."""
     view = ChatCompletionsAdapter().to_request({"model": "gpt-4o-mini", "messages": bench.MESSAGES, "max_tokens": 16})
-    canned = Response("pong", "gpt-4o-mini", "openai", Usage(12, 1))
+    canned = Response(content="pong", model="gpt-4o-mini", provider="openai", usage=Usage(12, 1))
     cost = Decimal("0.0000024")
     line: list[bytes] = []
 
@@ -65,8 +65,8 @@ def stand_ins() -> dict[str, tuple[str, str, list[Patch]]]:
         "to_response: the SDK result -> Response": (
             "plain", "to_response", [(ChatCompletionsAdapter, "to_response", lambda self, result, request: canned)]),
         "PriceBook.cost": ("plain", "cost", [(PriceBook, "cost", lambda self, model, usage, latency_s=None: cost)]),
-        "Runtime.end (no sink, no run scope)": (
-            "plain", "end", [(Runtime, "end", lambda self, call, **kwargs: None)]),
+        "Runtime.finish (no sink, no run scope)": (
+            "plain", "finish", [(Runtime, "finish", lambda self, call, **kwargs: None)]),
         "the sink's write: line + locked append": ("audit", "sink.write", [(JsonlSink, "write",
                                                                            lambda self, record: None)]),
         "the audit line (record_line)": ("audit", "line", [(JsonlSink, "write", cached_line)]),

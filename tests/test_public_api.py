@@ -12,7 +12,8 @@ import cascadeflow
 ROOT = Path(__file__).resolve().parents[1]
 
 PINNED = [
-    "AnthropicMessages", "BudgetBackendUnavailable", "BudgetConfig", "BudgetExceeded", "BudgetSession",
+    "AnthropicMessages", "AuditUnavailable",
+    "BudgetBackendUnavailable", "BudgetConfig", "BudgetExceeded", "BudgetSession",
     "Calibration", "CascadeAgent", "CascadeExhausted", "CascadeFlow", "CascadeResult", "CascadeflowError",
     "CompletionResult", "ConfigurationError", "DeferredQueue", "DomainConfig", "InvalidRequestError",
     "Message", "MissingAPIKeyError", "ModelConfig", "ModelRouter", "OpenAIChat", "PolicyViolation",

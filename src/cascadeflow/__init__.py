@@ -8,6 +8,7 @@ that own them; the heavier ones load on first use so `import cascadeflow` stays 
 from typing import TYPE_CHECKING, Any
 
 from cascadeflow.errors import (
+    AuditUnavailable,
     BudgetBackendUnavailable,
     BudgetExceeded,
     CascadeExhausted,
@@ -51,13 +52,14 @@ _LAZY = {
     "UserBudget": "cascadeflow.budget.config",
     "agent": "cascadeflow.harness.scope",
     "init": "cascadeflow.harness.state",
-    "open_ledger": "cascadeflow.budget.ledger",
+    "open_ledger": "cascadeflow.budget.backends",
     "reset": "cascadeflow.harness.state",
     "run": "cascadeflow.harness.scope",
 }
 
 __all__ = [
     "AnthropicMessages",
+    "AuditUnavailable",
     "BudgetBackendUnavailable",
     "BudgetConfig",
     "BudgetExceeded",
@@ -122,8 +124,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
+    from cascadeflow.budget.backends import open_ledger
     from cascadeflow.budget.config import BudgetConfig, UserBudget
-    from cascadeflow.budget.ledger import open_ledger
     from cascadeflow.budget.queue import DeferredQueue
     from cascadeflow.cascade.agent import CascadeAgent
     from cascadeflow.cascade.calibration import Calibration

@@ -20,6 +20,7 @@
     │   └── CircuitOpenError                     the breaker for (provider, model) is open
     ├── BudgetExceeded                           a reservation did not fit (key, limit, requested, remaining)
     ├── BudgetBackendUnavailable                 the ledger store cannot be reached (fail closed)
+    ├── AuditUnavailable                         enforce mode: an audit sink is failing, nothing is sent
     ├── PolicyViolation                          compliance / tool policy stopped the call in enforce mode
     ├── CascadeExhausted                         every tier failed (attempts attached)
     └── ReplayDataError (ValueError)             a recorded-outcome file is malformed (line number attached)
@@ -184,6 +185,11 @@ class BudgetExceeded(CascadeflowError):
 
 class BudgetBackendUnavailable(CascadeflowError):
     """The ledger store cannot be reached; calls are refused (fail closed) unless fail-open is configured."""
+
+
+class AuditUnavailable(CascadeflowError):
+    """Enforce mode refused to send a call because an audit sink is failing (a full disk, a lost server):
+    a call that could not be recorded is not made. Records are spooled meanwhile (see docs/reliability.md)."""
 
 
 class PolicyViolation(CascadeflowError):

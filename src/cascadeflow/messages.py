@@ -8,25 +8,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
-from operator import attrgetter
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cascadeflow.errors import InvalidRequestError
-from cascadeflow.slots import slot_init
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class TextPart:
     text: str
     type: Literal["text"] = "text"
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class ImagePart:
     """An image by URL (http(s) or data: URL). `media_type` is needed by some providers for data URLs."""
@@ -40,7 +36,6 @@ class ImagePart:
 ContentPart = TextPart | ImagePart
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     """A tool call requested by the model; `arguments` is the raw JSON text the model produced."""
@@ -81,7 +76,6 @@ class ToolSpec:
         return cls(name=name, description=str(tool.get("description") or ""), parameters=params)
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Role
@@ -225,7 +219,6 @@ def coerce_messages(raw: str | Message | Sequence[Message | Mapping[str, Any]]) 
     return tuple(coerce_message(m, i) for i, m in enumerate(raw))
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts. `input_tokens` includes cache reads and writes (the OpenTelemetry convention)."""
@@ -262,7 +255,6 @@ class TokenLogprob:
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "unknown"]
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class Request:
     """One model call, provider-neutral. `model` is the bare model id of the provider."""
@@ -284,23 +276,8 @@ class Request:
     max_compute_seconds: float | None = None  # machine-time cap for compute-priced self-hosted models
 
     def with_(self, **changes: Any) -> Request:
-        if type(self) is not Request or not changes.keys() <= _REQUEST_FIELD_INDEX.keys():
-            return replace(self, **changes)  # subclasses, and replace()'s own error for an unknown name
-        # the same __init__ as replace(), called positionally: about half the cost on the per-attempt path
-        values = list(_request_values(self))
-        unchanged = True
-        for name, value in changes.items():
-            index = _REQUEST_FIELD_INDEX[name]
-            current = values[index]
-            if current is not value and (type(current) is not type(value) or current != value):
-                unchanged = False
-            values[index] = value
-        # a frozen Request equal to the copy would be: the usual attempt sets the model and max_tokens it has
-        return self if unchanged else Request(*values)
-
-
-_REQUEST_FIELD_INDEX = {f.name: i for i, f in enumerate(fields(Request))}
-_request_values = attrgetter(*_REQUEST_FIELD_INDEX)
+        """A copy with `changes` applied (`dataclasses.replace`)."""
+        return replace(self, **changes)
 
 
 def build_request(
@@ -347,7 +324,6 @@ def build_request(
     )
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class Response:
     """One model answer."""
@@ -377,7 +353,6 @@ class Response:
             else Message("assistant", "")
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     """A piece of streamed answer text."""
@@ -386,7 +361,6 @@ class TextDelta:
     type: Literal["text_delta"] = "text_delta"
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class ToolCallDelta:
     """A piece of a streamed tool call (index identifies the call; name arrives first, arguments in pieces)."""
@@ -398,7 +372,6 @@ class ToolCallDelta:
     type: Literal["tool_call_delta"] = "tool_call_delta"
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class StreamDone:
     """The last event of a stream: the assembled response with usage."""

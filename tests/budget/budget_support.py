@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cascadeflow.budget.ledger import BaseLedger, open_ledger
+from cascadeflow.budget import BaseLedger, open_ledger
 
 REDIS_URL = os.environ.get("CASCADEFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get("CASCADEFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

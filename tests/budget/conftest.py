@@ -20,7 +20,7 @@ from budget_support import (
     require_redis,
 )
 
-from cascadeflow.budget.ledger import BaseLedger, open_ledger
+from cascadeflow.budget import BaseLedger, open_ledger
 
 BACKENDS = ["memory", "sqlite", "redis", "postgres"]
 PERSISTENT = ["sqlite", "redis", "postgres"]

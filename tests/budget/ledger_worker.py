@@ -7,7 +7,7 @@ import random
 import sys
 import time
 
-from cascadeflow.budget.ledger import open_ledger
+from cascadeflow.budget import open_ledger
 from cascadeflow.errors import BudgetExceeded
 from cascadeflow.runtime.pipeline import Charge
 

@@ -13,9 +13,9 @@ from budget_support import POSTGRES_URL, REDIS_URL, FakeClock, drop_backend, req
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cascadeflow.budget import BaseLedger, open_ledger
 from cascadeflow.budget.backends.memory import MemoryLedger
 from cascadeflow.budget.backends.sqlite import SqliteLedger
-from cascadeflow.budget.ledger import BaseLedger, open_ledger
 from cascadeflow.errors import BudgetExceeded
 from cascadeflow.runtime.pipeline import Charge
 

@@ -94,7 +94,7 @@ def test_cascade_verdicts_feed_quality():
 
     harness.init(mode="observe", audit=False)
     with harness.run() as scope:
-        ctx = CallContext("r1", scope=scope, mode="observe")
+        ctx = CallContext(request_id="r1", scope=scope, mode="observe")
         ctx.decide("escalate", "low confidence", model_used="openai/mini", score=0.2)
         ctx.decide("accept", "ok", model_used="openai/big", score=0.9)
         scope.record(ctx)

@@ -26,6 +26,8 @@ class Reply:
     body: a raw body sent as-is with `status` (e.g. b"{not json" for a malformed response).
     delay: seconds before the response starts; chunk_delay: seconds between stream events.
     cut_after: for a stream, drop the connection after this many events (a stream cut mid-way).
+    end_after: for a stream, end the body cleanly after this many events, before the final ones (a stream cut
+    by a proxy or a host that closes it properly: the client sees an ordinary end of stream).
     stream_error: for a stream, an error event (Anthropic `event: error` / OpenAI error chunk) after the text.
     """
 
@@ -43,6 +45,7 @@ class Reply:
     delay: float = 0.0
     chunk_delay: float = 0.0
     cut_after: int | None = None
+    end_after: int | None = None
     stream_error: str | None = None
 
     def pieces(self) -> list[str]:

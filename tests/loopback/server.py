@@ -43,12 +43,14 @@ async def _events(reply: Reply, events: list[bytes], record: RecordedRequest) ->
         for i, event in enumerate(events):
             if reply.cut_after is not None and i >= reply.cut_after:
                 raise _CutStream
+            if reply.end_after is not None and i >= reply.end_after:
+                return
             if reply.chunk_delay and i:
                 await asyncio.sleep(reply.chunk_delay)
             yield event
         record.completed = True
     finally:
-        if not record.completed and reply.cut_after is None:
+        if not record.completed and reply.cut_after is None and reply.end_after is None:
             record.disconnected = True
 
 

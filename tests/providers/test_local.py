@@ -237,7 +237,7 @@ def test_compute_priced_call_is_charged_machine_time_and_stops_within_its_reserv
     request = build_request("Write a long story about a lighthouse keeper.", max_tokens=2000, temperature=0)
 
     async def two_at_once():
-        calls = [CallContext(new_request_id()), CallContext(new_request_id())]
+        calls = [CallContext(request_id=new_request_id()), CallContext(request_id=new_request_id())]
         return await asyncio.gather(*(runtime.attempt(cfg, request, c) for c in calls))
 
     for response, record in asyncio.run(two_at_once()):

@@ -83,7 +83,8 @@ def test_every_listed_prefix_is_checked_before_the_secret_pattern_runs(prefix):
 
 def _reference_line(record, record_content=False):
     """The line as `json.dumps` writes the record's own dict (to_dict), secret-named metadata keys replaced."""
-    from cascadeflow.trace.redact import SECRET_KEY_PATTERN, _jsonable
+    from cascadeflow.trace.metadata import jsonable
+    from cascadeflow.trace.redact import SECRET_KEY_PATTERN
 
     def keys(value):
         if isinstance(value, dict):
@@ -103,7 +104,7 @@ def _reference_line(record, record_content=False):
     if not record_content:
         out.pop("prompt", None)
         out.pop("answer", None)
-    return redact_text(json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=_jsonable))
+    return redact_text(json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=jsonable))
 
 
 def _fields():
@@ -127,11 +128,11 @@ def _fields():
     # metadata keys named like fields stay in the metadata object only; the rest are lifted
     {"metadata": {"error": "meta", "prompt": "p", "cost_usd": 9, "alert_id": "INC-1", "token": "Bearer x"}},
     {"model_requested": None, "model_selected": None, "error": "Bearer abcdefghijklmnopqrstuv failed"},
-    # types AuditRecord does not declare take the general path and come out the same
+    # types AuditRecord does not declare come out as json.dumps writes them
     {"cost_usd": 0, "latency_ms": True, "input_tokens": False, "budget_remaining": __import__("decimal").Decimal("1.5")},
     {"user_id": 42, "tiers": ({"tier": 0},), "routing_reason": None},
     {"cost_usd": __import__("decimal").Decimal("NaN"), "latency_ms": __import__("decimal").Decimal("Infinity")},
-    # attempt entries: the usual shape (written by its template), a reordered one, undeclared value types
+    # attempt entries: the usual shape, a reordered one, undeclared value types
     {"tiers": [{"tier": 0, "role": "cheap", "model": "m-ü", "max_tokens": 64, "cost_usd": 1e-07, "input_tokens": 3,
                 "output_tokens": 0, "latency_ms": float("inf"), "status": "error", "error": "Timeout \"x\"\n",
                 "finish_reason": None, "shrunk_from": 4096},
@@ -152,72 +153,3 @@ def test_the_line_is_byte_for_byte_json_dumps_of_the_records_dict(overrides, rec
     if content == "both":
         record.answer = "ánswer"
     assert record_line(record, record_content=record_content) == _reference_line(record, record_content)
-
-
-def test_no_key_of_the_line_holds_a_credential_prefix():
-    # record_line scans only the line's values for a credential prefix: the keys around them (the record's and
-    # an attempt entry's) must hold none
-    from cascadeflow.trace.redact import _ATTEMPT_KEYS
-
-    for name in (*(f.name for f in _fields()), *_ATTEMPT_KEYS):
-        assert not any(prefix in f'"{name}":' for prefix in _SECRET_PREFIXES), name
-
-
-def test_a_record_of_the_declared_types_is_written_without_the_general_path(monkeypatch):
-    from cascadeflow.trace import redact
-
-    record = make_record(metadata={"alert_id": "INC-1", "api_key": "k"}, error="sk-abcdefghijklmnopqrstuvwx")
-    expected = _reference_line(record)
-
-    def general(*args, **kwargs):
-        raise AssertionError("took the general path")
-
-    monkeypatch.setattr(redact, "record_payload", general)
-    assert record_line(record) == expected
-
-
-def _attempt(**overrides):
-    entry = {"tier": 0, "role": "single", "model": "m", "max_tokens": 16, "cost_usd": 1e-06, "input_tokens": 3,
-             "output_tokens": 1, "latency_ms": 2.5, "status": "ok", "error": None, "finish_reason": "stop",
-             "shrunk_from": None}
-    entry.update(overrides)
-    return entry
-
-
-# Pairs of records whose remembered pieces (redact._heads/_metas/_attempts) would be looked up with equal keys:
-# True == 1 == 1.0, so only the type checks keep one's text from being reused for the other.
-EQUAL_KEYS = [
-    ({"tiers": [_attempt(tier=1)]}, {"tiers": [_attempt(tier=True)]}),
-    ({"tiers": [_attempt(max_tokens=16)]}, {"tiers": [_attempt(max_tokens=16.0)]}),
-    ({"tiers": [_attempt(shrunk_from=0)]}, {"tiers": [_attempt(shrunk_from=False)]}),
-    ({"metadata": {"severity": "1"}}, {"metadata": {"severity": 1}}),
-    ({"metadata": {"severity": 1}}, {"metadata": {"severity": True}}),
-    ({"mode": "observe", "user_id": None}, {"mode": None, "user_id": "None"}),
-    # the same pieces with a credential in them: the remembered flag must still send the line to the regex
-    ({"model_selected": "sk-abcdefghijklmnopqrstuvwx"}, {"model_selected": "sk-abcdefghijklmnopqrstuvwx"}),
-    ({"tiers": [_attempt(error="Bearer abcdefghijklmnopqrstuv")]},
-     {"tiers": [_attempt(error="Bearer abcdefghijklmnopqrstuv")]}),
-    ({"metadata": {"note": "key hf_abcdefghijklmnopqrstuv"}}, {"metadata": {"note": "key hf_abcdefghijklmnopqrstuv"}}),
-]
-
-
-@pytest.mark.parametrize(("first", "second"), EQUAL_KEYS)
-def test_remembered_pieces_are_reused_only_for_values_of_the_same_type(first, second):
-    from cascadeflow.trace import redact
-
-    for memo in (redact._heads, redact._metas, redact._attempts):
-        memo.clear()
-    for overrides in (first, second, first, second):  # misses, then hits in both orders
-        record = make_record(**overrides)
-        assert record_line(record) == _reference_line(record)
-
-
-def test_a_full_memo_is_emptied_and_lines_stay_exact(monkeypatch):
-    from cascadeflow.trace import redact
-
-    monkeypatch.setattr(redact, "MEMO_ENTRIES", 4)
-    for i in range(40):
-        record = make_record(model_selected=f"m-{i % 9}", metadata={"alert_id": f"INC-{i % 7}"},
-                             tiers=[_attempt(model=f"m-{i % 5}", status="error" if i % 2 else "ok")])
-        assert record_line(record) == _reference_line(record)
-    assert all(len(memo) <= 4 for memo in (redact._heads, redact._metas, redact._attempts))

@@ -1,7 +1,8 @@
 """Budgets that never overshoot: ledgers (reserve / settle / lease), windows, configuration, deferred queue."""
 
+from cascadeflow.budget.backends import open_ledger
 from cascadeflow.budget.config import BudgetConfig, Pressure, UserBudget, charges_for, pressure
-from cascadeflow.budget.ledger import BaseLedger, BudgetState, Reservation, Settlement, open_ledger
+from cascadeflow.budget.ledger import BaseLedger, BudgetState, Reservation, Settlement
 from cascadeflow.budget.queue import DeferredItem, DeferredQueue, DrainReport
 from cascadeflow.budget.windows import resolve_timezone, window_key
 

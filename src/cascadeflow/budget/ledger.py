@@ -16,26 +16,22 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
-from urllib.parse import urlsplit
 
 from cascadeflow.errors import BudgetBackendUnavailable, BudgetExceeded, ConfigurationError
 from cascadeflow.pricing import from_micro_usd
 from cascadeflow.runtime.pipeline import Charge
-from cascadeflow.slots import slot_init
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]  # seconds since the epoch, like time.time
 T = TypeVar("T")
 
-SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
 BACKOFF_START = 0.05  # seconds a dead store is not re-probed after a failure (doubles per failure)
 BACKOFF_MAX = 1.0
 RETENTION_SECONDS = 7 * 86400  # finished reservations are kept this long so late duplicates stay recognised
 PURGE_EVERY = 3600.0  # seconds between purges of finished reservations older than the retention
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class BudgetState:
     """One key's totals in micro-USD; `reserved` counts reservations still held (unexpired leases)."""
@@ -52,7 +48,6 @@ ReserveStatus = Literal["held", "existing", "admitted_unrecorded"]
 SettleStatus = Literal["settled", "duplicate", "late", "unknown", "unrecorded"]
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """What `reserve` did: `held` (new), `existing` (same id reserved before: nothing changed) or
@@ -63,7 +58,6 @@ class Reservation:
     status: ReserveStatus
 
 
-@slot_init
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """What `settle` did.
@@ -297,32 +291,3 @@ class BaseLedger:
         self._backoff = BACKOFF_START
         self._retry_at = 0.0
         return result
-
-
-def open_ledger(url: str, *, fail_open: bool = False, clock: Clock | None = None,
-                retention_seconds: float = RETENTION_SECONDS) -> BaseLedger:
-    """A ledger chosen by URL: `memory://`, `sqlite:///relative.db` / `sqlite:////abs/path.db`,
-    `redis://host:port/db?prefix=cf`, `postgresql://user@host/db?schema=public&table_prefix=cf_`."""
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(f"budget ledger URL {url!r} is not a URL; use one of the schemes "
-                                 f"{', '.join(s + '://' for s in SCHEMES)}")
-    scheme = urlsplit(url).scheme.lower()
-    common = {"fail_open": fail_open, "clock": clock, "retention_seconds": retention_seconds}
-    if scheme == "memory":
-        from cascadeflow.budget.backends.memory import MemoryLedger
-
-        return MemoryLedger(**common)
-    if scheme == "sqlite":
-        from cascadeflow.budget.backends.sqlite import SqliteLedger
-
-        return SqliteLedger.from_url(url, **common)
-    if scheme in ("redis", "rediss"):
-        from cascadeflow.budget.backends.redis import RedisLedger
-
-        return RedisLedger.from_url(url, **common)
-    if scheme in ("postgresql", "postgres"):
-        from cascadeflow.budget.backends.postgres import PostgresLedger
-
-        return PostgresLedger.from_url(url, **common)
-    raise ConfigurationError(f"unknown budget ledger scheme {scheme!r} in {url!r}; known schemes: "
-                             f"{', '.join(s + '://' for s in SCHEMES)}")

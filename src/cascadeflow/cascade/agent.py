@@ -294,8 +294,8 @@ class CascadeAgent:
     async def evaluate(self, test_queries: Any, *, scorer: Callable[..., Any] | None = None,
                        concurrency: int = 4) -> Any:
         """Run labelled (or unlabelled) queries and report acceptance, average cost and average quality.
-        Given a ReplayDataset (or a recorded-outcome file path), replay this agent's cascade over the recorded
-        answers and score from the recorded labels (see docs/replay.md)."""
+        Given a ReplayDataset, replay this agent's cascade over the recorded answers and score from the
+        recorded labels (see docs/replay.md; a file path: `cascadeflow.replay.evaluate(agent, path)`)."""
         from cascadeflow.cascade.evaluation import evaluate
 
         return await evaluate(self, test_queries, scorer=scorer, concurrency=concurrency)
@@ -303,8 +303,10 @@ class CascadeAgent:
     async def tune_threshold(self, dataset: Any, *, target_quality: float = 0.95, calibrate_on: Any = None,
                              **options: Any) -> Any:
         """Choose this agent's acceptance threshold on calibration data and measure it on held-out recorded
-        data (`cascadeflow.replay.tune_threshold`); the agent itself is not changed."""
-        from cascadeflow.replay.tuning import tune_threshold
-
-        return await tune_threshold(self, dataset, target_quality=target_quality, calibrate_on=calibrate_on,
-                                    **options)
+        data (a ReplayDataset; `cascadeflow.replay.tune_threshold` also takes file paths); the agent itself
+        is not changed."""
+        tune = getattr(dataset, "tune_agent", None)
+        if tune is None:
+            raise ConfigurationError(f"tune_threshold() takes a ReplayDataset, got {type(dataset).__name__}; "
+                                     "for a file path call cascadeflow.replay.tune_threshold(agent, path)")
+        return await tune(self, target_quality=target_quality, calibrate_on=calibrate_on, **options)

@@ -1,7 +1,8 @@
-"""`CascadeAgent.evaluate`: acceptance, average cost and average quality over live test queries or recorded data.
+"""`CascadeAgent.evaluate`: acceptance, average cost and average quality over live test queries.
 
-Both kinds go through the real agent pipeline and are summed by the replay report's `tally`; recorded data is
-run and scored by the replay engine (`cascadeflow.replay`), so evaluate() and `cascadeflow replay` agree.
+Live queries go through the real agent pipeline and are summed by `tally`. Recorded data evaluates itself
+(`ReplayDataset.evaluate_agent`, in `cascadeflow.replay`, which sits above the cascade and is never imported
+from here), with the same `tally`, so evaluate() and `cascadeflow replay` agree.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from cascadeflow.cascade.outcomes import QueryOutcome, tally
 from cascadeflow.cascade.result import CascadeResult
 from cascadeflow.errors import CascadeExhausted, ConfigurationError
-from cascadeflow.replay.format import ReplayDataset, coerce_dataset
-from cascadeflow.replay.report import OperatingPoint, QueryOutcome, policy_point, reference, tally
 
 if TYPE_CHECKING:
     from cascadeflow.cascade.agent import CascadeAgent
@@ -60,7 +60,7 @@ class EvaluationMetrics:
     scored: int  # queries that contributed to avg_quality
     results: list[CascadeResult] = field(default_factory=list)
     outcomes: list[QueryOutcome] = field(default_factory=list)  # per query, in input order
-    point: OperatingPoint | None = None  # recorded data only
+    point: Any = None  # recorded data only: the replay report's OperatingPoint
 
     @property
     def acceptance_rate(self) -> float:
@@ -124,8 +124,16 @@ def _live_outcome(index: int, case: TestQuery, result: CascadeResult | CascadeEx
         draft_accepted=result.draft_accepted, scored=quality is not None)
 
 
-def _metrics(outcomes: list[QueryOutcome], baseline: Decimal, source: QualitySource,
-             results: list[CascadeResult], point: OperatingPoint | None = None) -> EvaluationMetrics:
+@runtime_checkable
+class RecordedData(Protocol):
+    """Recorded data that can evaluate an agent over itself (`cascadeflow.replay.ReplayDataset`)."""
+
+    async def evaluate_agent(self, agent: CascadeAgent, *, concurrency: int) -> EvaluationMetrics: ...
+
+
+def metrics_of(outcomes: list[QueryOutcome], baseline: Decimal, source: QualitySource,
+               results: list[CascadeResult], point: Any = None) -> EvaluationMetrics:
+    """The metrics of one evaluation run (live or recorded) from its per-query outcomes."""
     totals = tally(outcomes)
     n = totals.n
     return EvaluationMetrics(
@@ -136,17 +144,29 @@ def _metrics(outcomes: list[QueryOutcome], baseline: Decimal, source: QualitySou
         outcomes=outcomes, point=point)
 
 
-async def evaluate(agent: CascadeAgent, test_queries: Sequence[Any] | ReplayDataset | str | PathLike[str], *,
-                   scorer: Scorer | None = None, concurrency: int = 4) -> EvaluationMetrics:
-    """Live test queries through the agent; or, given a recorded-outcome dataset (or its path), the agent's
-    cascade over the recorded answers through the replay engine, scored from the recorded labels."""
+def check_concurrency(concurrency: Any) -> None:
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
-    if isinstance(test_queries, (ReplayDataset, str, PathLike)):
-        if scorer is not None:
-            raise ConfigurationError("scorer= applies to live test queries; recorded data is scored from its "
-                                     "recorded labels (drop scorer=, or pass test queries instead)")
-        return await _evaluate_recorded(agent, coerce_dataset(test_queries), concurrency)
+
+
+def refuse_scorer(scorer: Scorer | None) -> None:
+    if scorer is not None:
+        raise ConfigurationError("scorer= applies to live test queries; recorded data is scored from its "
+                                 "recorded labels (drop scorer=, or pass test queries instead)")
+
+
+async def evaluate(agent: CascadeAgent, test_queries: Sequence[Any] | RecordedData, *,
+                   scorer: Scorer | None = None, concurrency: int = 4) -> EvaluationMetrics:
+    """Live test queries through the agent; or, given recorded data (a ReplayDataset), the agent's cascade
+    over the recorded answers through the replay engine, scored from the recorded labels."""
+    check_concurrency(concurrency)
+    if isinstance(test_queries, RecordedData):
+        refuse_scorer(scorer)
+        return await test_queries.evaluate_agent(agent, concurrency=concurrency)
+    if isinstance(test_queries, (str, PathLike)):
+        raise ConfigurationError(f"evaluate() takes test queries or a ReplayDataset, got the path "
+                                 f"{str(test_queries)!r}; load it with cascadeflow.replay.load_dataset(path), "
+                                 "or call cascadeflow.replay.evaluate(agent, path)")
     if not isinstance(test_queries, Iterable):
         raise ConfigurationError(f"evaluate() takes a list of test queries, a ReplayDataset or the path of a "
                                  f"recorded-outcome file; got {type(test_queries).__name__}")
@@ -166,16 +186,5 @@ async def evaluate(agent: CascadeAgent, test_queries: Sequence[Any] | ReplayData
     results = await asyncio.gather(*(one(c) for c in cases))
     answered = [r for r in results if isinstance(r, CascadeResult)]
     outcomes = [_live_outcome(i, c, r, labelled, scorer) for i, (c, r) in enumerate(zip(cases, results, strict=True))]
-    return _metrics(outcomes, sum((r.baseline_cost for r in answered), Decimal(0)),
+    return metrics_of(outcomes, sum((r.baseline_cost for r in answered), Decimal(0)),
                     "correctness" if labelled else "validator_score", answered)
-
-
-async def _evaluate_recorded(agent: CascadeAgent, dataset: ReplayDataset, concurrency: int) -> EvaluationMetrics:
-    from cascadeflow.replay.engine import ReplaySetup, run_agent, score_results
-
-    setup = ReplaySetup.for_agent(agent, dataset, concurrency=concurrency)
-    results = await run_agent(setup)
-    outcomes = score_results(setup, results)
-    ref = reference(dataset, setup.models[0], setup.models[-1], setup.price_book)
-    point = policy_point("evaluate", ref, outcomes, threshold=setup.quality.threshold)
-    return _metrics(outcomes, ref.strong_total, "recorded_label", results, point)

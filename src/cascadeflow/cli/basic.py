@@ -226,6 +226,19 @@ def backend_check(name: str, url: str) -> Check:
     return Check(name, True, f"{safe_url(url)} reachable")
 
 
+def audit_spool_check(env: dict[str, str]) -> Check:
+    """How many audit records wait in the spool: records a failing audit sink refused (docs/reliability.md)."""
+    from cascadeflow.trace.audit import default_spool_path
+    from cascadeflow.trace.delivery import count_spooled
+
+    path = default_spool_path(env)
+    waiting = count_spooled(path)
+    if waiting == 0:
+        return Check("audit spool", True, f"{path}: empty (no record refused by an audit sink)")
+    return Check("audit spool", False, f"{path}: {waiting} records an audit sink refused; append them to the "
+                                       "audit log once it is writable again, then remove the spool")
+
+
 LOCAL_MODEL_OPTION = typer.Option(None, "--local-model", help="GGUF file to check instead of the bundled SmolLM2")
 
 
@@ -247,6 +260,7 @@ def doctor_cmd(
     env = dict(os.environ)
     checks = provider_checks(env, ping) + [local_model_check(local_model)]
     checks += [backend_check(name, url) for name, url in (("redis", redis_url), ("postgres", postgres_url)) if url]
+    checks.append(audit_spool_check(env))
     table = Table()
     for column in ("check", "status", "detail"):
         table.add_column(column)

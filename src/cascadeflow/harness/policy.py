@@ -192,7 +192,7 @@ class HarnessPolicy:
     def _worst_case(self, model: ModelConfig, request: Request, call: CallContext) -> int | None:
         max_tokens = request.max_tokens or model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
         try:
-            _, worst = estimate_worst_case(call, self.price_book, model, request, max_tokens)
+            _, worst = estimate_worst_case(self.price_book, model, request, max_tokens)
         except UnknownModelPriceError:
             if self.enforce:
                 raise

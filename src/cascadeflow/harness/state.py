@@ -27,8 +27,10 @@ _owned_sinks: list[Any] = []
 def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None = None,
          ledger_url: str | None = None, audit: Any = None, compliance: str | None = None,
          record_content: bool | None = None, instrument: bool | None = None,
-         allow_cross_provider: bool | None = None, price_book: PriceBook | None = None) -> HarnessConfig:
-    """Configure the harness for this process; arguments beat CASCADEFLOW_MODE beat the config file."""
+         allow_cross_provider: bool | None = None, price_book: PriceBook | None = None,
+         audit_spool: str | os.PathLike[str] | None = None) -> HarnessConfig:
+    """Configure the harness for this process; arguments beat CASCADEFLOW_MODE beat the config file.
+    `audit_spool`: where records go while an audit sink is failing (default: `default_spool_path()`)."""
     config = resolve_config(mode, config_file=config_file, ledger_url=ledger_url, audit=audit,
                             compliance=compliance, record_content=record_content, instrument=instrument,
                             allow_cross_provider=allow_cross_provider)
@@ -36,7 +38,7 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
         from cascadeflow.harness.compliance import load_compliance
 
         load_compliance(config.compliance)  # a bad preset fails here, not at the first call
-    runtime = _build_runtime(config, price_book)
+    runtime = _build_runtime(config, price_book, audit_spool)
     with _lock:
         _teardown()  # the previous runtime's sinks; the new ones are owned from here on
         _owned_sinks.extend(runtime.sinks)
@@ -50,16 +52,17 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
     return config
 
 
-def _build_runtime(config: HarnessConfig, price_book: PriceBook | None) -> Runtime:
-    from cascadeflow.budget.ledger import open_ledger
+def _build_runtime(config: HarnessConfig, price_book: PriceBook | None,
+                   audit_spool: str | os.PathLike[str] | None = None) -> Runtime:
+    from cascadeflow.budget.backends import open_ledger
+    from cascadeflow.trace.audit import default_spool_path, open_sinks
 
     ledger = open_ledger(config.ledger_url)
     sinks: list[Any] = []
     if config.audit is not False and (config.mode != "off" or config.audit is not None):
-        from cascadeflow.trace.audit import open_sinks
-
         sinks = open_sinks(config.audit, record_content=config.record_content)
-    return Runtime(price_book=price_book, ledger=ledger, sinks=sinks)
+    return Runtime(price_book=price_book, ledger=ledger, sinks=sinks,
+                   audit_spool=audit_spool if audit_spool is not None else default_spool_path())
 
 
 def _teardown() -> None:

@@ -1,7 +1,9 @@
 """The provider protocol and the registry that builds one adapter per (provider, base URL, key).
 
 A provider has a name, `complete(request)` and `stream(request)`; `request.model` is the provider's own
-model id. Wrappers (cascade, budget guard, tracer) are providers too, so they compose.
+model id. A provider only talks to one host: budgets, policy, the response cache and the audit record are
+steps of the one pipeline around it (`cascadeflow.runtime.pipeline`), and the cascade calls that pipeline once
+per tier, so none of them is a provider wrapper.
 """
 
 from __future__ import annotations

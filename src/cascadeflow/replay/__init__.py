@@ -17,14 +17,15 @@ _WHERE = {
     "replay_sync": "engine", "run_study_sync": "study",
     "sweep": "engine", "sweep_recorded": "engine",
     "convert": "converters", "cross_validate": "study", "run_study": "study",
+    "evaluate": "evaluation",
     "ThresholdTuning": "tuning", "tune_threshold": "tuning", "tune_threshold_sync": "tuning",
 }
 
 __all__ = [
     "OperatingPoint", "QueryOutcome", "RecordedAnswer", "RecordedQuery", "ReplayDataset", "ReplaySetup",
-    "ThresholdTuning", "convert", "cross_validate", "dump_dataset", "fit_calibration", "load_dataset",
-    "record_verdicts", "replay", "replay_sync", "run_study", "run_study_sync", "sweep", "sweep_recorded",
-    "tune_threshold", "tune_threshold_sync",
+    "ThresholdTuning", "convert", "cross_validate", "dump_dataset", "evaluate", "fit_calibration",
+    "load_dataset", "record_verdicts", "replay", "replay_sync", "run_study", "run_study_sync", "sweep",
+    "sweep_recorded", "tune_threshold", "tune_threshold_sync",
 ]
 
 

@@ -113,6 +113,18 @@ class ReplayDataset:
         raise ConfigurationError(f"dataset {self.name!r} has no model {alias_or_name!r}; "
                                  f"its models are: {', '.join(self.models)}")
 
+    async def evaluate_agent(self, agent: Any, *, concurrency: int = 4) -> Any:
+        """`agent.evaluate(dataset)`: the agent's cascade over these recorded answers (replay.evaluation)."""
+        from cascadeflow.replay.evaluation import evaluate  # the engine imports this module
+
+        return await evaluate(agent, self, concurrency=concurrency)
+
+    async def tune_agent(self, agent: Any, **options: Any) -> Any:
+        """`agent.tune_threshold(dataset, ...)`: `cascadeflow.replay.tune_threshold` on this dataset."""
+        from cascadeflow.replay.tuning import tune_threshold  # the engine imports this module
+
+        return await tune_threshold(agent, self, **options)
+
     def subset(self, queries: Iterable[RecordedQuery], name: str | None = None) -> ReplayDataset:
         return ReplayDataset(name or self.name, self.models, tuple(queries), self.source, self.notes)
 

@@ -1,14 +1,15 @@
-"""The one pipeline every model attempt passes through: policy -> reserve -> call -> settle -> record.
+"""The one pipeline every model attempt passes through: policy -> cache -> reserve -> call -> settle -> record.
 
 `Runtime.attempt()` is called once per model attempt (a single call, each cascade tier, an instrumented SDK
-call); `Runtime.finish()` writes the call's audit record. Validation lives in the cascade, which calls
-`attempt()` for every tier, so every attempt is priced, reserved, settled and traced exactly once.
+call); `Runtime.finish()` builds the call's one audit record and delivers it. Validation lives in the cascade,
+which calls `attempt()` for every tier, so every attempt is priced, reserved, settled and traced exactly once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -30,6 +31,8 @@ from cascadeflow.pricing import PriceBook, compute_seconds_bound, from_micro_usd
 from cascadeflow.providers.base import Provider, provider_for
 from cascadeflow.runtime.stamps import new_request_id, now_iso, round_ms
 from cascadeflow.tokens import estimate_input_tokens
+from cascadeflow.trace.delivery import AuditDelivery, Sink
+from cascadeflow.trace.metadata import normalise_metadata
 from cascadeflow.trace.records import AuditRecord, DecisionRecord
 
 log = logging.getLogger(__name__)
@@ -97,11 +100,7 @@ class CallOptions:
 CALL_OPTIONS: ContextVar[CallOptions | None] = ContextVar("cascadeflow_call_options", default=None)
 
 
-class Sink(Protocol):
-    def write(self, record: AuditRecord) -> None: ...
-
-
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class AttemptRecord:
     """What one attempt did; the cascade adds its validation verdict."""
 
@@ -119,6 +118,7 @@ class AttemptRecord:
     finish_reason: str | None = None
     provider_request_id: str | None = None
     shrunk_from: int | None = None  # max_tokens lowered to fit a per-call cap
+    cache_hit: bool = False  # answered by the response cache: nothing sent, nothing charged
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,11 +126,11 @@ class AttemptRecord:
             "cost_usd": float(self.cost), "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens, "latency_ms": round_ms(self.latency_ms),
             "status": self.status, "error": self.error, "finish_reason": self.finish_reason,
-            "shrunk_from": self.shrunk_from,
+            "shrunk_from": self.shrunk_from, "cache_hit": self.cache_hit,
         }
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class CallContext:
     """State of one top-level call (which may make several attempts)."""
 
@@ -149,7 +149,7 @@ class CallContext:
     mode: str = "off"
     request: Request | None = None  # the first request sent; audit sinks that record content read it
     active_model: ModelConfig | None = None  # the model being sent (after policy), for `invoke` callbacks
-    estimate: tuple[Any, ...] | None = None  # the last worst-case estimate (see `estimate_worst_case`)
+    ledger_unreachable: bool = False  # a settlement failed: the remaining budget is unknown
 
     @property
     def spent(self) -> Decimal:
@@ -166,24 +166,11 @@ class CallContext:
         return record
 
 
-def estimate_worst_case(call: CallContext, price_book: PriceBook, model: ModelConfig, request: Request,
+def estimate_worst_case(price_book: PriceBook, model: ModelConfig, request: Request,
                         max_tokens: int) -> tuple[int, Decimal]:
-    """(input-token bound, worst-case cost) of sending `request` to `model` with `max_tokens`. Remembered on
-    the call for the same messages, tools, model and price book: the policy's budget check, `fit_to_cap`
-    and the ledger reservation ask for it, the last two possibly on a copy of the request with the model
-    name and max_tokens set (the input bound depends only on the messages and the tools)."""
-    memo = call.estimate
-    messages, tools = request.messages, request.tools
-    if (memo is not None and memo[0] is messages and memo[1] is tools and memo[2] is model
-            and memo[3] is price_book):
-        if memo[4] == max_tokens:
-            return memo[5], memo[6]
-        input_bound = memo[5]
-    else:
-        input_bound = estimate_input_tokens(messages, tools)
-    worst = price_book.worst_case(model, input_bound, max_tokens)
-    call.estimate = (messages, tools, model, price_book, max_tokens, input_bound, worst)  # holds them: ids stay unique
-    return input_bound, worst
+    """(input-token bound, worst-case cost) of sending `request` to `model` with `max_tokens`."""
+    input_bound = estimate_input_tokens(request.messages, request.tools)
+    return input_bound, price_book.worst_case(model, input_bound, max_tokens)
 
 
 def may_have_been_billed(exc: BaseException) -> bool:
@@ -197,8 +184,34 @@ def may_have_been_billed(exc: BaseException) -> bool:
     return not isinstance(exc, (ProviderError, ConfigurationError))
 
 
+class ResponseCache(Protocol):
+    """A pipeline step that may answer a request without sending it (a response cache). `lookup` runs after
+    the policy and before any budget reservation; a hit is recorded as an attempt that cost $0 with
+    `cache_hit` set. `store` is offered every priced answer."""
+
+    def lookup(self, model: ModelConfig, request: Request) -> Response | None: ...
+
+    def store(self, model: ModelConfig, request: Request, response: Response) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOptions:
+    """How `Runtime.attempt` runs one attempt: its place in a cascade, the callable that sends the request
+    (default: the model's provider), and whether a response cache may answer it."""
+
+    tier: int = 0
+    role: str = "single"
+    invoke: Callable[[Request], Awaitable[Response]] | None = None
+    cacheable: bool = True
+
+
 class Runtime:
-    """Wires pricing, ledger, policy and sinks around provider calls. Cheap to construct; share one."""
+    """Wires pricing, ledger, policy, cache and sinks around provider calls. Cheap to construct; share one.
+
+    The steps of one attempt, in order (`attempt`): policy -> response cache lookup -> per-call cap ->
+    reserve -> send -> price -> settle -> policy after the attempt -> cache store. The call's end (`finish`):
+    build the audit record once -> run scope -> every sink (audit sinks, metrics) through `AuditDelivery`.
+    A step that is not configured is skipped by one test; no step has a second implementation elsewhere."""
 
     def __init__(
         self,
@@ -212,17 +225,24 @@ class Runtime:
         min_useful_output_tokens: int = MIN_USEFUL_OUTPUT_TOKENS,
         lease_seconds: float = 300.0,
         listeners: list[Callable[[str, dict[str, Any]], None]] | None = None,
+        cache: ResponseCache | None = None,
+        audit_spool: str | os.PathLike[str] | None = None,
     ):
         self.price_book = price_book or PriceBook()
         self.ledger = ledger
         self.policy = policy
-        self.sinks = list(sinks)
+        self.delivery = AuditDelivery(sinks, spool=audit_spool)
         self.resolve_provider = resolve_provider
         self.overflow = overflow
         self.min_useful_output_tokens = min_useful_output_tokens
         self.lease_seconds = lease_seconds
         self.listeners = listeners or []
-        self._price_version: tuple[PriceBook | None, str] = (None, "")  # (price book, its version)
+        self.cache = cache
+
+    @property
+    def sinks(self) -> list[Sink]:
+        """The record consumers `finish` delivers to (audit sinks, metrics); append to add one."""
+        return self.delivery.sinks
 
     def new_call(
         self,
@@ -236,7 +256,8 @@ class Runtime:
         model_requested: str | None = None,
         default_mode: str = "off",
     ) -> CallContext:
-        """Start a top-level call: picks up the current run scope and the budgets that apply to it."""
+        """Start a top-level call: picks up the current run scope and the budgets that apply to it. Metadata
+        is normalised to what every sink can write, or refused (InvalidRequestError) before anything is sent."""
         scope = CURRENT_SCOPE.get()
         options = CALL_OPTIONS.get()
         all_charges = list(charges) if charges else []
@@ -246,10 +267,12 @@ class Runtime:
                 budget_limit_micro = options.budget_limit_micro
         if scope is not None:
             all_charges.extend(scope.charges())
-        # positional, in CallContext's field order: no default factories run (a call is made on every call)
-        call = CallContext(new_request_id(), user_id, agent_id, dict(metadata or {}), budget_limit_micro, all_charges,
-                           routing_reason, model_requested, [], [], time.perf_counter(), scope,
-                           scope.mode if scope is not None else default_mode)
+        call = CallContext(
+            request_id=new_request_id(), user_id=user_id, agent_id=agent_id,
+            metadata=normalise_metadata(metadata), budget_limit_micro=budget_limit_micro, charges=all_charges,
+            routing_reason=routing_reason, model_requested=model_requested, scope=scope,
+            mode=scope.mode if scope is not None else default_mode,
+        )
         if options is not None and options.reason:  # budget pressure changed how this call is served
             call.decide("switch_model", f"budget: {options.reason}", model_requested=model_requested)
         return call
@@ -269,7 +292,6 @@ class Runtime:
         if request.max_tokens is not None:
             return request.max_tokens
         return model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
-
     def fit_to_cap(self, model: ModelConfig, request: Request, call: CallContext, *,
                    model_name: str | None = None) -> tuple[Request, int, Decimal | None]:
         """Apply the per-call cap: returns (request with max_tokens set, original max_tokens, worst case).
@@ -280,7 +302,7 @@ class Runtime:
         original = max_tokens
         worst: Decimal | None = None
         if call.budget_limit_micro is not None:
-            input_bound, worst = estimate_worst_case(call, self.price_book, model, request, max_tokens)
+            input_bound, worst = estimate_worst_case(self.price_book, model, request, max_tokens)
             room = from_micro_usd(call.budget_limit_micro) - call.spent
             if worst > room:
                 fitted = self._largest_fitting(model, input_bound, room, max_tokens)
@@ -296,7 +318,7 @@ class Runtime:
                                             f"per-call cap", model_requested=model.id, model_used=model.id)
         if self.price_book.rates(model).compute_per_hour is not None:  # rates(): the last model is remembered
             # A compute-priced model costs machine time: the provider stops when the reserved time is used.
-            input_bound, worst = estimate_worst_case(call, self.price_book, model, request, max_tokens)
+            input_bound, worst = estimate_worst_case(self.price_book, model, request, max_tokens)
             seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S
             changes: dict[str, Any] = {"max_tokens": max_tokens, "max_compute_seconds": seconds}
         elif request.max_tokens == max_tokens and model_name in (None, request.model):
@@ -309,7 +331,7 @@ class Runtime:
 
     def worst_case(self, model: ModelConfig, request: Request, call: CallContext) -> Decimal:
         """The worst-case cost of sending `request` (its max_tokens already fitted) to `model`."""
-        return estimate_worst_case(call, self.price_book, model, request, self.max_tokens_for(model, request))[1]
+        return estimate_worst_case(self.price_book, model, request, self.max_tokens_for(model, request))[1]
 
     def _largest_fitting(self, model: ModelConfig, input_bound: int, room: Decimal, upper: int) -> int:
         lo, hi = 0, upper
@@ -330,31 +352,75 @@ class Runtime:
         tier: int = 0,
         role: str = "single",
         invoke: Callable[[Request], Awaitable[Response]] | None = None,
+        cacheable: bool = True,
     ) -> tuple[Response, AttemptRecord]:
-        """One model call through the whole pipeline. Raises BudgetExceeded/PolicyViolation before sending."""
+        """One model attempt through every step. Raises BudgetExceeded/PolicyViolation before sending, and
+        AuditUnavailable (enforce mode) while the audit sinks are known to be broken."""
+        options = AttemptOptions(tier=tier, role=role, invoke=invoke, cacheable=cacheable)
         policy = self._policy(call)
+        if call.mode == "enforce":
+            self.delivery.require_healthy()
         if policy is not None:
             model, request = policy.before_attempt(model, request, call)
+        if self.cache is not None and options.cacheable:
+            cached = self.cache.lookup(model, request)
+            if cached is not None:
+                return cached, self._cache_hit(model, request, cached, call, options)
+        asked = request
         request, original_max, worst = self.fit_to_cap(model, request, call, model_name=model.name)
-        reservation_id = ""
-        if self.ledger is not None and call.charges:
-            if worst is None:
-                worst = self.worst_case(model, request, call)
-            reservation_id = f"{call.request_id}:{len(call.attempts)}"
-            self.ledger.reserve(reservation_id, call.charges, to_micro_usd(worst), self.lease_seconds)
+        reservation_id, worst = self._reserve(model, request, call, worst)
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,
                                shrunk_from=original_max if original_max != request.max_tokens else None)
+        response = await self._send(model, request, call, record=record, reservation_id=reservation_id,
+                                    options=options, policy=policy)
+        self._settle(reservation_id, record.cost, call)
+        if policy is not None:
+            policy.after_attempt(model, response, call)
+        if self.cache is not None and options.cacheable:
+            self.cache.store(model, asked, response)
+        if self.listeners:
+            self.emit("attempt_finished", request_id=call.request_id, model=model.id, tier=tier,
+                      cost=float(record.cost), latency_ms=record.latency_ms)
+        return response, record
+
+    def _cache_hit(self, model: ModelConfig, request: Request, response: Response, call: CallContext,
+                   options: AttemptOptions) -> AttemptRecord:
+        """The attempt a response cache answered: nothing reserved, nothing sent, $0."""
+        record = AttemptRecord(tier=options.tier, role=options.role, model=model.id,
+                               max_tokens=self.max_tokens_for(model, request), reserved_usd=None,
+                               finish_reason=response.finish_reason, cache_hit=True)
+        call.attempts.append(record)
+        if call.request is None:
+            call.request = request
+        return record
+
+    def _reserve(self, model: ModelConfig, request: Request, call: CallContext,
+                 worst: Decimal | None) -> tuple[str, Decimal | None]:
+        """Reserve the worst case on every charge of the call: (reservation id, worst case), ('', worst)
+        when no ledger budget applies (the worst case then stays None unless the per-call cap needed it)."""
+        if self.ledger is None or not call.charges:
+            return "", worst
+        if worst is None:
+            worst = self.worst_case(model, request, call)
+        reservation_id = f"{call.request_id}:{len(call.attempts)}"
+        self.ledger.reserve(reservation_id, call.charges, to_micro_usd(worst), self.lease_seconds)
+        return reservation_id, worst
+
+    async def _send(self, model: ModelConfig, request: Request, call: CallContext, *, record: AttemptRecord,
+                    reservation_id: str, options: AttemptOptions, policy: Policy | None) -> Response:
+        """Send the request and price the answer; a failed attempt is charged, settled and re-raised."""
         call.attempts.append(record)
         if call.request is None:
             call.request = request
         if self.listeners:  # the event's data is only built for someone to receive it
-            self.emit("attempt_started", request_id=call.request_id, model=model.id, tier=tier, role=role)
+            self.emit("attempt_started", request_id=call.request_id, model=model.id, tier=options.tier,
+                      role=options.role)
         started = time.perf_counter()
         try:
-            if invoke is not None:
+            if options.invoke is not None:
                 call.active_model = model  # a policy may have switched it; invoke reads it before awaiting
-                response = await invoke(request)
+                response = await options.invoke(request)
             else:
                 provider = self.resolve_provider(model)
                 started = time.perf_counter()  # building the adapter is not the model's latency
@@ -366,16 +432,10 @@ class Runtime:
             if self.charge_failure(model, request, call, record, exc) and policy is not None:
                 policy.after_failed_attempt(record, call)
             self._settle(reservation_id, record.cost, call)
-            self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=tier, error=record.error)
+            self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=options.tier,
+                      error=record.error)
             raise
-        if reservation_id:
-            self._settle(reservation_id, record.cost, call)
-        if policy is not None:
-            policy.after_attempt(model, response, call)
-        if self.listeners:
-            self.emit("attempt_finished", request_id=call.request_id, model=model.id, tier=tier,
-                      cost=float(record.cost), latency_ms=record.latency_ms)
-        return response, record
+        return response
 
     def price_answer(self, model: ModelConfig, response: Response, record: AttemptRecord) -> None:
         """Put an answered attempt's cost, tokens, finish reason and provider request id on its record."""
@@ -404,97 +464,62 @@ class Runtime:
         return True
 
     def _settle(self, reservation_id: str, cost: Decimal, call: CallContext) -> None:
-        if self.ledger is not None and call.charges:
-            try:
-                self.ledger.settle(reservation_id, to_micro_usd(cost))
-            except BudgetBackendUnavailable:
-                # The provider answered and was paid: losing the answer would not un-spend the money. The
-                # reservation (the worst case) stays held until its lease passes, so the budget stays safe.
-                log.error("ledger unreachable while settling %s ($%s); the reservation is kept until its lease "
-                          "expires", reservation_id, cost)
+        if not reservation_id or self.ledger is None:
+            return
+        try:
+            self.ledger.settle(reservation_id, to_micro_usd(cost))
+        except BudgetBackendUnavailable:
+            # The provider answered and was paid: losing the answer would not un-spend the money. The
+            # reservation (the worst case) stays held until its lease passes, so the budget stays safe.
+            call.ledger_unreachable = True
+            log.error("ledger unreachable while settling %s ($%s); the reservation is kept until its lease "
+                      "expires", reservation_id, cost)
 
     def budget_remaining(self, call: CallContext) -> float | None:
-        """The tightest remaining budget that applies to this call, in USD (None: no budget applies)."""
+        """The tightest remaining budget that applies to this call, in USD. None when no budget applies, or
+        when the ledger store cannot be reached (the record says the figure is unknown rather than guess)."""
         if call.budget_limit_micro is None and (self.ledger is None or not call.charges):
-            return None  # the usual observe-mode call: nothing applies, no list to build
+            return None
         candidates: list[Decimal] = []
         if call.budget_limit_micro is not None:
             candidates.append(from_micro_usd(call.budget_limit_micro) - call.spent)
-        if self.ledger is not None:
-            candidates.extend(from_micro_usd(self.ledger.remaining(c)) for c in call.charges)
+        if self.ledger is not None and call.charges:
+            if call.ledger_unreachable:
+                return None
+            try:
+                candidates.extend(from_micro_usd(self.ledger.remaining(c)) for c in call.charges)
+            except BudgetBackendUnavailable:
+                log.error("ledger unreachable while reading the remaining budget of %s; recorded as unknown",
+                          call.request_id)
+                return None
         return float(min(candidates)) if candidates else None
 
     def audit_record(self, call: CallContext, *, action: str, model_selected: str | None,
                      response: Response | None, error: BaseException | None = None,
-                     prompt: Any = None, content: bool = True) -> AuditRecord:
-        """The call's audit record, as every sink receives it; without `content`, no prompt and no answer."""
+                     prompt: Any = None) -> AuditRecord:
+        """The call's audit record, as every sink receives it (each sink decides whether to keep content)."""
         attempts = call.attempts
-        book, version = self._price_version
-        if book is not self.price_book:  # the data version of a price book does not change while it lives
-            book = self.price_book
-            version = book.version
-            self._price_version = (book, version)
-        answer = None
-        if content:
-            if prompt is None and call.request is not None:
-                prompt = [m.to_dict() for m in call.request.messages]
-            answer = response.content if response is not None else None
-        else:
-            prompt = None
-        tiers = [a.to_dict() for a in attempts]
-        if len(attempts) == 1:  # the usual call: its one attempt's figures (no Decimal sum, no second float())
-            only = attempts[0]
-            input_tokens, output_tokens, cost_usd = only.input_tokens, only.output_tokens, tiers[0]["cost_usd"]
-        else:
-            input_tokens = output_tokens = 0
-            spent = Decimal(0)  # call.spent, in the same pass
-            for a in attempts:
-                input_tokens += a.input_tokens
-                output_tokens += a.output_tokens
-                spent += a.cost
-            cost_usd = float(spent)
-        # positional, in AuditRecord's field order (a keyword call of 21 fields costs more on every call)
+        if prompt is None and call.request is not None:
+            prompt = [m.to_dict() for m in call.request.messages]
         return AuditRecord(
-            now_iso(), call.request_id, getattr(call.scope, "run_id", None), call.user_id, call.mode, action,
-            call.model_requested, model_selected, call.routing_reason, input_tokens, output_tokens, cost_usd,
-            round_ms((time.perf_counter() - call.started) * 1000), self.budget_remaining(call), version,
-            dict(call.metadata), tiers, call.agent_id,
-            f"{type(error).__name__}: {error}" if error else None, prompt, answer,
+            timestamp=now_iso(), request_id=call.request_id, run_id=getattr(call.scope, "run_id", None),
+            user_id=call.user_id, mode=call.mode, action=action, model_requested=call.model_requested,
+            model_selected=model_selected, routing_reason=call.routing_reason,
+            input_tokens=sum(a.input_tokens for a in attempts), output_tokens=sum(a.output_tokens for a in attempts),
+            cost_usd=float(call.spent), latency_ms=round_ms((time.perf_counter() - call.started) * 1000),
+            budget_remaining=self.budget_remaining(call), price_version=self.price_book.version,
+            metadata=dict(call.metadata), tiers=[a.to_dict() for a in attempts], agent_id=call.agent_id,
+            error=f"{type(error).__name__}: {error}" if error else None, prompt=prompt,
+            answer=response.content if response is not None else None,
         )
 
     def finish(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
                error: BaseException | None = None, prompt: Any = None) -> AuditRecord:
-        """Write the call's audit record to every sink and return it."""
+        """End the call: build its audit record, tell the run scope, deliver the record to every sink (see
+        `AuditDelivery` for what happens when one fails) and return it."""
         record = self.audit_record(call, action=action, model_selected=model_selected, response=response,
                                    error=error, prompt=prompt)
-        self._close(call, record)
-        return record
-
-    def end(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
-            error: BaseException | None = None) -> None:
-        """`finish()` for a caller that does not use the record (the SDK instrumentation): the record is
-        built only when a sink will write it, which saves its assembly on every call of a sink-less runtime,
-        and carries the prompt and answer only when a sink records content (the others drop them unread).
-        The run scope is told about the call either way."""
-        sinks = self.sinks
-        record = None
-        if sinks:  # the prompt is assembled only for a sink that records content (or may: it does not say)
-            content = False
-            for sink in sinks:
-                if getattr(sink, "record_content", True):
-                    content = True
-                    break
-            record = self.audit_record(call, action=action, model_selected=model_selected, response=response,
-                                       error=error, content=content)
-        self._close(call, record)
-
-    def _close(self, call: CallContext, record: AuditRecord | None) -> None:
         if call.scope is not None:
             call.scope.record(call)
-        if record is None:
-            return
-        for sink in self.sinks:
-            try:
-                sink.write(record)
-            except Exception:
-                log.exception("audit sink %r failed", sink)
+        self.delivery.deliver(record)
+        return record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from cascadeflow.errors import ConfigurationError
 from cascadeflow.trace.reader import SQLITE_SCHEME, is_sqlite, sqlite_path
 
 AUDIT_PATH_ENV = "CASCADEFLOW_AUDIT_PATH"
+AUDIT_SPOOL_ENV = "CASCADEFLOW_AUDIT_SPOOL"
 DEFAULT_AUDIT_PATH = Path(".cascadeflow") / "audit.jsonl"
 OTEL_SPEC = "otel"
 
@@ -22,6 +24,16 @@ def default_audit_path(environ: Mapping[str, str] | None = None) -> Path:
     """
     value = (os.environ if environ is None else environ).get(AUDIT_PATH_ENV, "").strip()
     return Path(value) if value else DEFAULT_AUDIT_PATH
+
+
+def default_spool_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where records a failing sink refused go: $CASCADEFLOW_AUDIT_SPOOL, else a per-user file in the
+    temporary directory (usually another file system than the audit log's, so a full disk there is not
+    full here). This is the only place cascadeflow reads that variable."""
+    value = (os.environ if environ is None else environ).get(AUDIT_SPOOL_ENV, "").strip()
+    if value:
+        return Path(value)
+    return Path(tempfile.gettempdir()) / f"cascadeflow-audit-spool-{os.getuid()}.jsonl"
 
 
 def open_sinks(spec: Any = None, *, record_content: bool = False, **jsonl_options: Any) -> list[Any]:

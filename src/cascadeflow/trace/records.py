@@ -1,6 +1,5 @@
 """Typed records: one DecisionRecord per decision (the run trace) and one AuditRecord per call (the audit log).
 
-Field names follow the seeds (seed 000's audit entry and the rollout guide's `trace()` filters).
 Records are plain dataclasses; `to_dict()` gives the JSON shape written by every sink.
 """
 
@@ -41,7 +40,7 @@ class DecisionRecord:
         return getattr(self, key, default)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class AuditRecord:
     timestamp: str
     request_id: str
@@ -67,7 +66,7 @@ class AuditRecord:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        # seed 000 puts caller metadata (alert_id) at the top level of the entry
+        # caller metadata (an alert_id) is also at the top level of the entry, where filters look for it
         for key, value in self.metadata.items():
             out.setdefault(key, value)
         if self.prompt is None:

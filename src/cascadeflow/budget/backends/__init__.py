@@ -1,1 +1,42 @@
-"""Ledger backends, one module each; import the one you need (Redis and PostgreSQL need their extras)."""
+"""Ledger backends, one module each, and `open_ledger(url)`, which picks one by URL scheme and imports only
+that backend (Redis and PostgreSQL need their extras). The protocol and the shared base live in
+`cascadeflow.budget.ledger`, which imports no backend.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from cascadeflow.budget.ledger import RETENTION_SECONDS, BaseLedger, Clock
+from cascadeflow.errors import ConfigurationError
+
+SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
+
+
+def open_ledger(url: str, *, fail_open: bool = False, clock: Clock | None = None,
+                retention_seconds: float = RETENTION_SECONDS) -> BaseLedger:
+    """A ledger chosen by URL: `memory://`, `sqlite:///relative.db` / `sqlite:////abs/path.db`,
+    `redis://host:port/db?prefix=cf`, `postgresql://user@host/db?schema=public&table_prefix=cf_`."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigurationError(f"budget ledger URL {url!r} is not a URL; use one of the schemes "
+                                 f"{', '.join(s + '://' for s in SCHEMES)}")
+    scheme = urlsplit(url).scheme.lower()
+    common = {"fail_open": fail_open, "clock": clock, "retention_seconds": retention_seconds}
+    if scheme == "memory":
+        from cascadeflow.budget.backends.memory import MemoryLedger
+
+        return MemoryLedger(**common)
+    if scheme == "sqlite":
+        from cascadeflow.budget.backends.sqlite import SqliteLedger
+
+        return SqliteLedger.from_url(url, **common)
+    if scheme in ("redis", "rediss"):
+        from cascadeflow.budget.backends.redis import RedisLedger
+
+        return RedisLedger.from_url(url, **common)
+    if scheme in ("postgresql", "postgres"):
+        from cascadeflow.budget.backends.postgres import PostgresLedger
+
+        return PostgresLedger.from_url(url, **common)
+    raise ConfigurationError(f"unknown budget ledger scheme {scheme!r} in {url!r}; known schemes: "
+                             f"{', '.join(s + '://' for s in SCHEMES)}")

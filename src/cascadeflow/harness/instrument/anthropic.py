@@ -157,8 +157,9 @@ def message_response(message: Any, request: Request) -> Response:
                   if getattr(b, "type", "") == "tool_use")
     usage = _usage(message.usage) if getattr(message, "usage", None) is not None else Usage(
         estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text), estimated=True)
-    return Response(text, message.model or request.model, "anthropic", usage, calls,
-                    FINISH.get(message.stop_reason or "", "unknown"), request_id=message.id)  # type: ignore[arg-type]
+    return Response(content=text, model=message.model or request.model, provider="anthropic", usage=usage,
+                    tool_calls=calls, finish_reason=FINISH.get(message.stop_reason or "", "unknown"),  # type: ignore[arg-type]
+                    request_id=message.id)
 
 
 class MessagesStreamAccumulator:
@@ -188,6 +189,10 @@ class MessagesStreamAccumulator:
             self.stop = getattr(event.delta, "stop_reason", None) or self.stop
         return True
 
+    @property
+    def complete(self) -> bool:
+        return self.stop is not None  # message_delta carries the stop reason (and the output usage)
+
     def response(self, request: Request) -> Response:
         text = "".join(self.text)
         if self.start is not None and self.output_tokens is not None:
@@ -196,9 +201,11 @@ class MessagesStreamAccumulator:
         else:
             usage = Usage(estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text),
                           estimated=True)
-        return Response(text, getattr(self.start, "model", None) or request.model, "anthropic", usage,
-                        tuple(ToolCall(i, n, a or "{}") for i, n, a in self.calls),
-                        FINISH.get(self.stop or "", "unknown"), request_id=getattr(self.start, "id", None))  # type: ignore[arg-type]
+        return Response(content=text, model=getattr(self.start, "model", None) or request.model,
+                        provider="anthropic", usage=usage,
+                        tool_calls=tuple(ToolCall(i, n, a or "{}") for i, n, a in self.calls),
+                        finish_reason=FINISH.get(self.stop or "", "unknown"),  # type: ignore[arg-type]
+                        request_id=getattr(self.start, "id", None))
 
 
 def _snapshot_response(stream: Any, request: Request) -> Response:
@@ -293,7 +300,7 @@ class ManagedStream:
         prepared = self._prepare()
         if prepared is not None:
             coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
-                                            invoke=self._invoke(prepared, "__enter__"))
+                                            invoke=self._invoke(prepared, "__enter__"), cacheable=False)
             try:
                 drive_sync(coro)
             except BaseException as exc:
@@ -316,7 +323,7 @@ class ManagedStream:
         prepared = self._prepare()
         if prepared is not None:
             coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
-                                            invoke=self._invoke(prepared, "__aenter__"))
+                                            invoke=self._invoke(prepared, "__aenter__"), cacheable=False)
             try:
                 await DriveAsync(coro)
             except BaseException as exc:

@@ -1,5 +1,5 @@
 """The bridge from an official SDK call to the one pipeline: `Runtime.new_call` -> `Runtime.attempt(...,
-invoke=<the original SDK method>)` -> `Runtime.finish`, for plain, streamed and async calls.
+invoke=<the original SDK method>)` -> `Runtime.finish`, for plain, streamed and async calls, in every mode.
 
 Why the pipeline coroutine is driven by hand: a sync SDK call must run in the caller's thread (a hop to the
 background loop would serialise every instrumented call), and the pipeline only suspends inside `invoke`.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,6 +23,7 @@ from pydantic import BaseModel
 from cascadeflow.errors import (
     BudgetExceeded,
     CascadeflowError,
+    MalformedResponseError,
     PolicyViolation,
     UnknownModelPriceError,
     UnreadableAnswer,
@@ -32,14 +32,7 @@ from cascadeflow.harness import state
 from cascadeflow.harness.pii import redact_text
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
-from cascadeflow.runtime.pipeline import (
-    CALL_OPTIONS,
-    CURRENT_SCOPE,
-    DEFAULT_MAX_OUTPUT_TOKENS,
-    AttemptRecord,
-    CallContext,
-    Runtime,
-)
+from cascadeflow.runtime.pipeline import CURRENT_SCOPE, AttemptRecord, CallContext, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +42,9 @@ TEXT_KEYS = ("content", "text", "arguments", "input", "instructions", "system")
 class StreamAccumulator(Protocol):
     def feed(self, event: Any) -> bool: ...  # True: pass the event on to the caller
 
+    @property
+    def complete(self) -> bool: ...  # the stream's final event arrived (else it was cut off)
+
     def response(self, request: Request) -> Response: ...
 
 
@@ -57,8 +53,6 @@ class SdkAdapter(Protocol):
     api: str
 
     def to_request(self, kwargs: dict[str, Any]) -> Request: ...
-
-    def requested_max_tokens(self, kwargs: dict[str, Any]) -> Any: ...  # the view's max_tokens, without the view
 
     def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
                        kinds: tuple[str, ...]) -> dict[str, Any]: ...
@@ -99,7 +93,7 @@ def release(prepared: PreparedCall) -> None:
         _paused.discard(prepared.coro)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class PreparedCall:
     """One SDK call on its way through the pipeline."""
 
@@ -124,27 +118,17 @@ def active_mode() -> str:
     return scope.mode if scope is not None else state.current_config().mode
 
 
-_models: dict[tuple[int, str, str], tuple[ModelConfig, bool]] = {}  # (price book, provider, model) -> config
-MAX_CACHED_MODELS = 1024
-
-
 def model_for(runtime: Runtime, provider: str, name: str, mode: str) -> tuple[ModelConfig, bool]:
-    """The ModelConfig of an SDK call's model and whether it is unpriced (cached: this is the hot path)."""
-    key = (id(runtime.price_book), provider, name)
-    found = _models.get(key)
-    if found is None:
-        model, unpriced = ModelConfig(name=name, provider=provider), False
-        try:
-            runtime.price_book.rates(model)
-        except UnknownModelPriceError:
-            # observe mode records the call without cost rather than failing it; enforce refuses (below)
-            model, unpriced = model.with_(input_price_per_million=0, output_price_per_million=0), True
-        if len(_models) >= MAX_CACHED_MODELS:
-            _models.clear()
-        found = _models[key] = (model, unpriced)
-    if found[1] and mode == "enforce":
-        raise UnknownModelPriceError(provider, name)
-    return found
+    """The ModelConfig of an SDK call's model and whether it is unpriced: observe mode records a model the
+    price book does not know without cost rather than failing the call; enforce mode refuses it."""
+    model = ModelConfig(name=name, provider=provider)
+    try:
+        runtime.price_book.rates(model)
+    except UnknownModelPriceError:
+        if mode == "enforce":
+            raise
+        return model.with_(input_price_per_million=0, output_price_per_million=0), True
+    return model, False
 
 
 def sdk_metadata(adapter: SdkAdapter, unpriced: bool) -> dict[str, Any]:
@@ -163,7 +147,8 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedC
     runtime = state.default_runtime()
     model, unpriced = model_for(runtime, adapter.provider, name, mode)
     call = runtime.new_call(model_requested=model.id, default_mode=mode, metadata=sdk_metadata(adapter, unpriced))
-    return PreparedCall(runtime, call, model, view, kwargs, mode, unpriced)
+    return PreparedCall(runtime=runtime, call=call, model=model, view=view, kwargs=kwargs, mode=mode,
+                        unpriced=unpriced)
 
 
 def unreadable_answer(call: CallContext, model: ModelConfig, exc: Exception) -> UnreadableAnswer:
@@ -176,130 +161,6 @@ def unreadable_answer(call: CallContext, model: ModelConfig, exc: Exception) -> 
                 "case, and passed to the caller unchanged", api, type(exc).__name__, exc)
     return UnreadableAnswer(f"could not read the {api} answer ({type(exc).__name__}: {exc}); the caller got it "
                             "unchanged", provider=model.provider, model=model.name)
-
-
-class ViewOnDemand:
-    """The request view of an observed call (`ObservedCall`), built by `adapter.to_request` the first time one
-    of its fields is read. Only an answer without usage or a model name (to estimate them) or a failure that
-    may have been billed (for its worst case) reads it."""
-
-    __slots__ = ("_adapter", "_kwargs", "_view")
-
-    def __init__(self, adapter: SdkAdapter, kwargs: dict[str, Any]):
-        self._adapter, self._kwargs, self._view = adapter, kwargs, None
-
-    def built(self) -> Request:
-        if self._view is None:
-            self._view = self._adapter.to_request(self._kwargs)
-        return self._view
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.built(), name)
-
-
-@dataclass(slots=True)
-class ObservedCall:
-    """An SDK call on the pipeline's record-only path (see `observe_only`): called, priced and recorded with
-    the pipeline's own pieces (`Runtime.new_call`, `Runtime.price_answer`, `Runtime.charge_failure`,
-    `Runtime.end`), so its audit record is the one the full path writes for the same call."""
-
-    runtime: Runtime
-    adapter: SdkAdapter
-    model: ModelConfig
-    call: CallContext
-    record: AttemptRecord
-    view: ViewOnDemand
-    started: float = 0.0
-
-    def call_sync(self, original: Callable[..., Any], client: Any, kwargs: dict[str, Any]) -> Any:
-        """Make the SDK call (`original(client, **kwargs)`, the caller's kwargs as they are) and record it."""
-        self.started = time.perf_counter()
-        try:
-            result = original(client, **kwargs)
-        except BaseException as exc:
-            self.failed(exc)
-            raise
-        try:
-            response = self.adapter.to_response(result, self.view)  # type: ignore[arg-type]
-        except Exception as exc:  # noqa: BLE001 - ours, not the caller's: recorded, and the result handed back
-            self.failed(unreadable_answer(self.call, self.model, exc))
-            return result
-        self.answered(response)
-        return result
-
-    async def call_async(self, original: Callable[..., Any], client: Any, kwargs: dict[str, Any]) -> Any:
-        """`call_sync` for an async SDK method (whose raw response may parse in a coroutine)."""
-        self.started = time.perf_counter()
-        try:
-            result = await original(client, **kwargs)
-        except BaseException as exc:
-            self.failed(exc)
-            raise
-        try:
-            parsed = result if isinstance(result, BaseModel) else await parsed_result_async(result)
-            response = self.adapter.to_response(parsed, self.view)  # type: ignore[arg-type]
-        except Exception as exc:  # noqa: BLE001 - ours, not the caller's: recorded, and the result handed back
-            self.failed(unreadable_answer(self.call, self.model, exc))
-            return result
-        self.answered(response)
-        return result
-
-    def answered(self, response: Response) -> None:
-        """Record an answered call. One it cannot price is recorded as the full path records it (a failed
-        attempt charged its worst case, Runtime.attempt), and the caller still gets the answer."""
-        self.record.latency_ms = (time.perf_counter() - self.started) * 1000
-        try:
-            self.runtime.price_answer(self.model, response, self.record)
-        except Exception as exc:  # noqa: BLE001 - ours: recorded, and the caller still gets the answer
-            log_answer_failure(self.call, exc)
-            self.failed(exc)
-            return
-        self.runtime.end(self.call, action="allow", model_selected=self.record.model, response=response)
-
-    def failed(self, error: BaseException) -> None:
-        """Record a call whose SDK method (or reading its result) raised `error`; the caller re-raises it."""
-        self.record.latency_ms = (time.perf_counter() - self.started) * 1000
-        try:
-            self.runtime.charge_failure(self.model, self.view, self.call, self.record,  # type: ignore[arg-type]
-                                        error)
-        except Exception as exc:  # noqa: BLE001 - the view of a call the SDK refused may not build either
-            log.warning("cascadeflow: not recording a failed %s call (%s: %s)", self.call.metadata.get("sdk"),
-                        type(exc).__name__, exc)
-            return
-        action = "stop" if isinstance(error, (BudgetExceeded, PolicyViolation)) else "error"
-        self.runtime.end(self.call, action=action, model_selected=None, response=None, error=error)
-
-
-def observe_only(adapter: SdkAdapter, kwargs: dict[str, Any]) -> ObservedCall | None:
-    """The record-only path of an observe-mode SDK call (not streamed, body not read lazily: the caller checks),
-    or None when anything could act on the call or read more of it than the full path's record: a run scope,
-    a facade's budget, a policy or event listeners on the runtime, a sink that records prompts, a model priced
-    by machine time. Without those the full path changes nothing, reserves nothing and settles nothing: it
-    calls, prices and records. This does the same without what only enforcement reads (the request view,
-    built on demand; the pipeline coroutine). `ObservedCall.call_sync` / `call_async` make the call.
-    One difference: a call whose messages the adapter cannot read is recorded here, where the full path
-    passes it through unrecorded (it cannot build the view it needs)."""
-    if CURRENT_SCOPE.get() is not None or CALL_OPTIONS.get() is not None:
-        return None
-    runtime = state.default_runtime()
-    if runtime.policy is not None or runtime.listeners:
-        return None
-    for sink in runtime.sinks:
-        if getattr(sink, "record_content", True):
-            return None
-    name = kwargs.get("model")
-    max_tokens = adapter.requested_max_tokens(kwargs)
-    if name is None or not (max_tokens is None or type(max_tokens) is int):
-        return None  # the full path decides what to do with a call it may not understand
-    model, unpriced = model_for(runtime, adapter.provider, str(name), "observe")
-    if runtime.price_book.rates(model).compute_per_hour is not None:
-        return None  # the full path puts a time cap on the request's view
-    call = runtime.new_call(model_requested=model.id, default_mode="observe", metadata=sdk_metadata(adapter, unpriced))
-    # the attempt as Runtime.attempt records it: max_tokens as fit_to_cap fills it in, nothing reserved
-    record = AttemptRecord(0, "single", model.id, max_tokens if max_tokens is not None else
-                           model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS, None)
-    call.attempts.append(record)
-    return ObservedCall(runtime, adapter, model, call, record, ViewOnDemand(adapter, kwargs))
 
 
 def parsed_result(result: Any) -> Any:
@@ -345,8 +206,8 @@ def finish(prepared: PreparedCall, response: Response | None, record: AttemptRec
         action = "allow"
     else:
         action = "stop" if isinstance(error, (BudgetExceeded, PolicyViolation)) else "error"
-    prepared.runtime.end(prepared.call, action=action, model_selected=record.model if record else None,
-                         response=response, error=error)
+    prepared.runtime.finish(prepared.call, action=action, model_selected=record.model if record else None,
+                            response=response, error=error)
 
 
 def answered_anyway(prepared: PreparedCall, exc: BaseException) -> bool:
@@ -359,6 +220,16 @@ def answered_anyway(prepared: PreparedCall, exc: BaseException) -> bool:
         log_answer_failure(prepared.call, exc)
     finish(prepared, None, None, exc)
     return True
+
+
+def stream_cut_off(prepared: PreparedCall) -> MalformedResponseError:
+    """The error a stream that ended before its final event is recorded with (the caller sees no error: the
+    SDK ended the stream normally)."""
+    api = prepared.call.metadata.get("sdk", "SDK")
+    log.warning("cascadeflow: a %s stream ended before its final event (cut off); recorded as failed and "
+                "charged its worst case", api)
+    return MalformedResponseError(f"the {api} stream ended before its final event (cut off midway)",
+                                  provider=prepared.model.provider, model=prepared.model.name)
 
 
 def log_answer_failure(call: CallContext, exc: Exception) -> None:

@@ -134,12 +134,11 @@ class ChatCompletionsAdapter:
         raw_calls = getattr(message, "tool_calls", None)
         calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
                       for c in raw_calls if getattr(c, "function", None)) if raw_calls else ()
-        # positional, in Response's field order (content, model, provider, usage, tool_calls, finish_reason,
-        # logprobs, latency_ms, request_id): a keyword call costs more on every instrumented call
-        return Response((message.content or "") if message else "", completion.model or request.model, self.provider,
-                        _chat_usage(completion.usage, request, ""), calls,
-                        FINISH.get(choice.finish_reason if choice else "", "unknown"),  # type: ignore[arg-type]
-                        None, 0.0, completion.id)
+        return Response(content=(message.content or "") if message else "",
+                        model=completion.model or request.model, provider=self.provider,
+                        usage=_chat_usage(completion.usage, request, ""), tool_calls=calls,
+                        finish_reason=FINISH.get(choice.finish_reason if choice else "", "unknown"),  # type: ignore[arg-type]
+                        request_id=completion.id)
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> ChatStreamAccumulator:
         return ChatStreamAccumulator(injected_usage)
@@ -198,11 +197,16 @@ class ChatStreamAccumulator:
         # the usage-only chunk we asked for in enforce mode is not shown to code that did not ask for it
         return not (self.injected_usage and not chunk.choices and chunk.usage is not None)
 
+    @property
+    def complete(self) -> bool:
+        return self.finish is not None  # a choice's finish_reason comes in the last content chunk
+
     def response(self, request: Request) -> Response:
         text = "".join(self.text)
         calls = tuple(ToolCall(i, n, a) for i, n, a in self.tools.values())
-        return Response(text, self.model or request.model, "openai", _chat_usage(self.usage, request, text),
-                        calls, FINISH.get(self.finish or "", "unknown"), request_id=self.id)  # type: ignore[arg-type]
+        return Response(content=text, model=self.model or request.model, provider="openai",
+                        usage=_chat_usage(self.usage, request, text), tool_calls=calls,
+                        finish_reason=FINISH.get(self.finish or "", "unknown"), request_id=self.id)  # type: ignore[arg-type]
 
 
 class ResponsesAdapter:
@@ -281,7 +285,8 @@ def _responses_response(result: Any, request: Request) -> Response:
     status = getattr(result, "status", None)
     finish = "tool_calls" if calls else ("stop" if status == "completed" else
                                          "length" if status == "incomplete" else "unknown")
-    return Response(text, getattr(result, "model", None) or request.model, "openai", u, calls, finish,  # type: ignore[arg-type]
+    return Response(content=text, model=getattr(result, "model", None) or request.model, provider="openai",
+                    usage=u, tool_calls=calls, finish_reason=finish,  # type: ignore[arg-type]
                     request_id=getattr(result, "id", None))
 
 
@@ -300,12 +305,16 @@ class ResponsesStreamAccumulator:
             self.final = event.response
         return True
 
+    @property
+    def complete(self) -> bool:
+        return self.final is not None
+
     def response(self, request: Request) -> Response:
         if self.final is not None:
             return _responses_response(self.final, request)
         text = "".join(self.text)
-        return Response(text, request.model, "openai", Usage(estimate_input_tokens(request.messages, request.tools),
-                        text_tokens_upper(text), estimated=True), finish_reason="unknown")
+        usage = Usage(estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text), estimated=True)
+        return Response(content=text, model=request.model, provider="openai", usage=usage, finish_reason="unknown")
 
 
 def patch_openai() -> bool:

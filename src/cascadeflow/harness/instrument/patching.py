@@ -23,7 +23,6 @@ from cascadeflow.harness.instrument.bridge import (
     drive_sync,
     finish,
     kwargs_for,
-    observe_only,
     parsed_result_async,
     passes_unobserved,
     pause,
@@ -102,14 +101,11 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
         streaming = bool(kwargs.get("stream"))
         paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
         try:
-            observed = observe_only(adapter, kwargs) if mode == "observe" and not paused else None
-            prepared = None if observed is not None else prepare(adapter, kwargs, mode)
+            prepared = prepare(adapter, kwargs, mode)
         except Exception as exc:
             if passes_unobserved(mode, exc, "preparing the call"):
                 return original(self, **kwargs)
             raise
-        if observed is not None:
-            return observed.call_sync(original, self, kwargs)
         if prepared is None:
             return original(self, **kwargs)
 
@@ -125,7 +121,9 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
             except Exception as exc:  # ours: the pipeline charges it, the caller gets the result
                 raise unreadable_answer(prepared.call, prepared.model, exc) from exc
 
-        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke)
+        # cacheable=False: the caller gets the SDK's own result object, which a cached Response cannot stand in for
+        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke,
+                                        cacheable=False)
         try:
             out = drive_sync(coro)
         except BaseException as exc:
@@ -152,14 +150,11 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
         streaming = bool(kwargs.get("stream"))
         paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
         try:
-            observed = observe_only(adapter, kwargs) if mode == "observe" and not paused else None
-            prepared = None if observed is not None else prepare(adapter, kwargs, mode)
+            prepared = prepare(adapter, kwargs, mode)
         except Exception as exc:
             if passes_unobserved(mode, exc, "preparing the call"):
                 return await original(self, **kwargs)
             raise
-        if observed is not None:
-            return await observed.call_async(original, self, kwargs)
         if prepared is None:
             return await original(self, **kwargs)
 
@@ -177,7 +172,9 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
             except Exception as exc:  # ours: the pipeline charges it, the caller gets the result
                 raise unreadable_answer(prepared.call, prepared.model, exc) from exc
 
-        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke)
+        # cacheable=False: the caller gets the SDK's own result object, which a cached Response cannot stand in for
+        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke,
+                                        cacheable=False)
         try:
             out = await DriveAsync(coro)
         except BaseException as exc:

@@ -16,6 +16,7 @@ from cascadeflow.harness.instrument.bridge import (
     complete_stream,
     release,
     settle_stream,
+    stream_cut_off,
     unreadable_answer,
 )
 
@@ -37,6 +38,15 @@ class StreamProxy:
             complete_stream(self._prepared, None, error)
         else:
             settle_stream(self._prepared, lambda: self._acc.response(self._prepared.view))
+
+    def _ended(self) -> None:
+        """The SDK's iterator ended. Without the stream's final event the host (or something between) cut it
+        off, though the SDK ends it like any other: recorded as a failure charged its worst case, since the
+        usage of what was generated never arrived. The caller keeps every event that did arrive."""
+        if self._prepared.coro is not None and not self._unread and not self._acc.complete:
+            complete_stream(self._prepared, None, stream_cut_off(self._prepared))
+        else:
+            self._done(None)
 
     def _passed_on(self, event: Any) -> bool:
         """Whether the caller sees `event` (the accumulator's say). Once the accumulator has failed on an event
@@ -92,7 +102,7 @@ class SyncStreamProxy(StreamProxy):
             try:
                 event = next(self._iter)
             except StopIteration:
-                self._done(None)
+                self._ended()
                 raise
             except BaseException as exc:
                 self._done(exc)
@@ -126,7 +136,7 @@ class AsyncStreamProxy(StreamProxy):
             try:
                 event = await self._iter.__anext__()
             except StopAsyncIteration:
-                self._done(None)
+                self._ended()
                 raise
             except BaseException as exc:
                 self._done(exc)

@@ -88,7 +88,7 @@ def test_model_for_prices_known_models_and_flags_unknown_ones():
     runtime = harness.default_runtime()
     known, unpriced = model_for(runtime, "openai", "gpt-4o-mini", "observe")
     assert known.id == "openai/gpt-4o-mini" and not unpriced
-    assert model_for(runtime, "openai", "gpt-4o-mini", "observe")[0] is known  # cached
+    assert model_for(runtime, "openai", "gpt-4o-mini", "observe")[0] == known
     free, unpriced = model_for(runtime, "openai", "house-model-7", "observe")
     assert unpriced and free.input_price_per_million == 0
     with pytest.raises(UnknownModelPriceError, match="house-model-7"):

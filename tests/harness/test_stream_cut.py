@@ -39,7 +39,7 @@ def test_a_stream_ended_before_its_final_event_is_recorded_as_a_failure_charged_
     harness.init(mode=mode, audit=str(audit_path))
     with harness.run(budget=1.0) as scope:
         events = list(open_stream(server))  # no error reaches the caller: the SDK ended the stream normally
-    assert len(events) == 3
+    assert events  # what arrived before the cut reached the caller
     (record,) = [json.loads(line) for line in audit_path.read_text().splitlines()]
     tier = record["tiers"][0]
     assert record["action"] == "error" and tier["status"] == "error"

@@ -226,7 +226,7 @@ def stream_cut_off(prepared: PreparedCall) -> MalformedResponseError:
     """The error a stream that ended before its final event is recorded with (the caller sees no error: the
     SDK ended the stream normally)."""
     api = prepared.call.metadata.get("sdk", "SDK")
-    log.warning("cascadeflow: a %s stream ended before its final event (cut off); recorded as failed and "
+    log.warning("cascadeflow: %s stream ended before its final event (cut off); recorded as failed and "
                 "charged its worst case", api)
     return MalformedResponseError(f"the {api} stream ended before its final event (cut off midway)",
                                   provider=prepared.model.provider, model=prepared.model.name)

@@ -87,3 +87,26 @@ def test_a_call_refused_because_the_store_is_down_is_audited(proxied_redis):
     (record,) = sink.records
     assert record.action == "error" and "BudgetBackendUnavailable" in record.error
     assert record.cost_usd == 0 and record.budget_remaining is None
+
+
+def test_a_paid_sdk_answer_reaches_the_caller_in_enforce_mode_when_the_store_goes_down(
+        proxied_redis, openai_server, tmp_path):
+    import json
+
+    import httpx
+    import openai
+
+    proxy, url = proxied_redis
+    audit = tmp_path / "audit.jsonl"
+    harness.init(mode="enforce", ledger_url=url, audit=str(audit))
+    openai_server.enqueue(text="All green.", usage={"input": 7, "output": 2})
+    # the store goes down once the host has answered, before the pipeline settles the call
+    http = httpx.Client(event_hooks={"response": [lambda response: proxy.cut()]})
+    client = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0, http_client=http)
+    with harness.run(budget=1.0):
+        answer = client.chat.completions.create(model="gpt-4o-mini", max_tokens=16,
+                                                messages=[{"role": "user", "content": "healthy?"}])
+    assert answer.choices[0].message.content == "All green."
+    (record,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert record["action"] == "allow" and record["error"] is None and record["budget_remaining"] is None
+    assert (record["input_tokens"], record["output_tokens"]) == (7, 2)

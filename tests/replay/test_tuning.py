@@ -152,7 +152,9 @@ async def test_bad_folds_and_complexity_thresholds_are_refused(ev):
 
 async def test_the_agent_method_tunes_without_changing_the_agent(cal, ev):
     tuned = agent()
-    tuning = await tuned.tune_threshold(ev, target_quality=0.95, calibrate_on=cal)
+    tuning = await tuned.tune_threshold(load_dataset(ev), target_quality=0.95, calibrate_on=cal)
     assert tuning.threshold == pytest.approx(0.8) and tuned.quality_config.threshold == 0.5
     tuned.quality_config = tuning.quality_config
-    assert (await tuned.evaluate(ev)).avg_quality == tuning.evaluated.quality
+    assert (await tuned.evaluate(load_dataset(ev))).avg_quality == tuning.evaluated.quality
+    with pytest.raises(ConfigurationError, match=r"cascadeflow\.replay\.tune_threshold\(agent, path\)"):
+        await tuned.tune_threshold(ev)  # a path is loaded by the replay package, above the cascade

@@ -1,4 +1,5 @@
-"""agent.evaluate() on recorded data: the agent's cascade through the replay engine, scored from the labels."""
+"""Evaluating an agent on recorded data (`agent.evaluate(dataset)`, `cascadeflow.replay.evaluate(agent, path)`): the
+agent's cascade through the replay engine, scored from the labels."""
 
 import json
 from decimal import Decimal
@@ -12,6 +13,7 @@ from cascadeflow.errors import ConfigurationError, ReplayDataError
 from cascadeflow.messages import Response, Usage
 from cascadeflow.models import ModelConfig
 from cascadeflow.replay.engine import ReplaySetup, replay
+from cascadeflow.replay.evaluation import evaluate as evaluate_recorded
 from cascadeflow.replay.format import load_dataset
 from cascadeflow.replay.report import policy_point, reference
 from cascadeflow.routing.route import Route
@@ -107,15 +109,22 @@ async def test_the_same_answers_live_and_recorded_give_the_same_metrics(recorded
     live_agent = CascadeAgent(models=[CHEAP, STRONG], quality_config=JUDGE,
                               runtime=Runtime(resolve_provider=provider.resolver()))
     live = await live_agent.evaluate([(f"question {i}", row[0]) for i, row in enumerate(ROWS, start=1)])
-    recorded_metrics = await agent().evaluate(recorded)
+    recorded_metrics = await evaluate_recorded(agent(), recorded)
     assert live.quality_source == "correctness" and len(provider.requests) == 8  # 5 drafts, 3 escalations
     for key in ("n", "drafter_acceptance", "avg_cost", "total_cost", "avg_quality", "baseline_cost",
                 "escalation_rate", "failed", "scored"):
         assert getattr(live, key) == getattr(recorded_metrics, key), key
 
 
+async def test_the_agent_evaluates_a_loaded_dataset_and_names_the_function_for_a_path(recorded):
+    loaded = await agent().evaluate(load_dataset(recorded))
+    assert loaded.total_cost == 5 * C + 3 * S and loaded.quality_source == "recorded_label"
+    with pytest.raises(ConfigurationError, match=r"cascadeflow\.replay\.evaluate\(agent, path\)"):
+        await agent().evaluate(recorded)
+
+
 async def test_evaluate_accepts_the_path_of_a_recorded_file(recorded):
-    by_path, by_str = await agent().evaluate(recorded), await agent().evaluate(str(recorded))
+    by_path, by_str = await evaluate_recorded(agent(), recorded), await evaluate_recorded(agent(), str(recorded))
     assert by_path.total_cost == by_str.total_cost == 5 * C + 3 * S
     assert by_path.avg_quality == by_str.avg_quality == pytest.approx(3 / 5)
 
@@ -130,21 +139,21 @@ async def test_models_are_matched_by_name_and_priced_as_the_dataset_declares(tmp
                        + "\n", encoding="utf-8")
     real = CascadeAgent(models=[ModelConfig("gpt-4o-mini", provider="openai"), ModelConfig("gpt-4o")],
                         quality_config=JUDGE)
-    metrics = await real.evaluate(renamed)
+    metrics = await evaluate_recorded(real, renamed)
     assert metrics.total_cost == 5 * C + 3 * S
     assert [r.model_used for r in metrics.results][:2] == ["openai/gpt-4o-mini"] * 2
 
 
 async def test_recorded_data_refuses_a_scorer(recorded):
     with pytest.raises(ConfigurationError, match="recorded labels"):
-        await agent().evaluate(recorded, scorer=lambda answer, expected: 1.0)
+        await evaluate_recorded(agent(), recorded, scorer=lambda answer, expected: 1.0)
 
 
 async def test_a_model_missing_from_the_dataset_is_named(recorded):
     other = CascadeAgent(models=[ModelConfig("gpt-4o-mini", provider="openai"), STRONG], quality_config=JUDGE,
                          allow_unordered=True)
     with pytest.raises(ConfigurationError, match="no model 'gpt-4o-mini'.*cheap, strong"):
-        await other.evaluate(recorded)
+        await evaluate_recorded(other, recorded)
 
 
 async def test_an_agent_with_a_router_is_refused_on_recorded_data(recorded):
@@ -153,25 +162,25 @@ async def test_an_agent_with_a_router_is_refused_on_recorded_data(recorded):
             return Route((CHEAP, STRONG), "fixed")
 
     with pytest.raises(ConfigurationError, match="router="):
-        await CascadeAgent(models=[CHEAP, STRONG], router=OneRoute()).evaluate(recorded)
+        await evaluate_recorded(CascadeAgent(models=[CHEAP, STRONG], router=OneRoute()), recorded)
     with pytest.raises(ConfigurationError, match="speculative=True"):
-        await agent(speculative=True).evaluate(recorded)
+        await evaluate_recorded(agent(speculative=True), recorded)
 
 
 async def test_bad_recorded_files_fail_with_the_line(tmp_path):
     with pytest.raises(ReplayDataError, match="no such recorded-outcome file"):
-        await agent().evaluate(tmp_path / "missing.jsonl")
+        await evaluate_recorded(agent(), tmp_path / "missing.jsonl")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")
     with pytest.raises(ReplayDataError, match="empty") as info:
-        await agent().evaluate(empty)
+        await evaluate_recorded(agent(), empty)
     assert info.value.line == 1
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps(HEADER) + "\n" + json.dumps(
         {"id": "q1", "messages": [{"role": "user", "content": "x"}],
          "answers": {"cheap": answer("4", "yes"), "strong": answer("4", True)}}) + "\n", encoding="utf-8")
     with pytest.raises(ReplayDataError) as info:
-        await agent().evaluate(broken)
+        await evaluate_recorded(agent(), broken)
     assert info.value.line == 2
 
 

@@ -151,6 +151,7 @@ def test_a_failed_append_in_the_writer_thread_is_logged_and_the_next_records_sti
     sink.close()
     assert _ids(path) == ["ok"]
     assert "audit sink" in caplog.text and "disk gone" in caplog.text
+    assert sink.lost == 1 and "1 lost by this sink" in caplog.text  # counted, not dropped silently
 
 
 def test_the_queued_line_is_the_record_as_it_was_when_written(tmp_path):

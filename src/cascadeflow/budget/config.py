@@ -18,7 +18,7 @@ from cascadeflow.budget.ledger import BudgetState, check_key
 from cascadeflow.budget.windows import GLOBAL_SCOPE, agent_scope, resolve_timezone, user_scope, window_key
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.pricing import usd_to_micro_limit
-from cascadeflow.runtime.pipeline import Charge
+from cascadeflow.runtime.call import Charge
 
 log = logging.getLogger(__name__)
 

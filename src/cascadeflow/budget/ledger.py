@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 
 from cascadeflow.errors import BudgetBackendUnavailable, BudgetExceeded, ConfigurationError
 from cascadeflow.pricing import from_micro_usd
-from cascadeflow.runtime.pipeline import Charge
+from cascadeflow.runtime.call import Charge
 
 log = logging.getLogger(__name__)
 

@@ -102,6 +102,7 @@ class JsonlSink:
         self.record_content = record_content
         self.background = background
         self.queue_size = queue_size
+        self.lost = 0  # queued records the background writer could not write (synchronous writes raise)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._pid = -1
         self._fd = -1
@@ -136,6 +137,7 @@ class JsonlSink:
         state.setdefault("background", False)
         state.setdefault("queue_size", DEFAULT_QUEUE_SIZE)
         self.__dict__.update(state)
+        self.lost = 0
         self._pid, self._fd, self._lock_fd = -1, -1, -1
         self._inode, self._end = (-1, -1), -1
         self._shared, self._next_path_check = None, 0.0
@@ -305,10 +307,15 @@ class JsonlSink:
             self._append_logged(b"".join(chunk))
 
     def _append_logged(self, data: bytes) -> None:
+        """The background writer's append: its caller has returned, so a failure is counted (`lost`) and
+        logged with the running count rather than raised."""
         try:
             self._append(data)
         except Exception:
-            log.exception("audit sink %r failed", self)
+            lines = data.count(b"\n")
+            self.lost += lines
+            log.exception("audit sink %r failed: %d queued records not written (%d lost by this sink)", self,
+                          lines, self.lost)
 
     def drain(self) -> None:
         """Wait until every record queued so far is written (background mode; a no-op otherwise)."""

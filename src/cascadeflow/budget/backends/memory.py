@@ -16,7 +16,7 @@ from cascadeflow.budget.ledger import (
     Settlement,
     exceeded,
 )
-from cascadeflow.runtime.pipeline import Charge
+from cascadeflow.runtime.call import Charge
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from cascadeflow.budget.ledger import (
     exceeded,
 )
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
-from cascadeflow.runtime.pipeline import Charge
+from cascadeflow.runtime.call import Charge
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

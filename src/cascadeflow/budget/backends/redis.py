@@ -22,7 +22,7 @@ from cascadeflow.budget.ledger import (
     exceeded,
 )
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
-from cascadeflow.runtime.pipeline import Charge
+from cascadeflow.runtime.call import Charge
 
 CONNECT_TIMEOUT = 0.5  # seconds; a dead store must not hold a call for long (the ledger then backs off)
 SOCKET_TIMEOUT = 2.0

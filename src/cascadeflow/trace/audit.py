@@ -33,7 +33,8 @@ def default_spool_path(environ: Mapping[str, str] | None = None) -> Path:
     value = (os.environ if environ is None else environ).get(AUDIT_SPOOL_ENV, "").strip()
     if value:
         return Path(value)
-    return Path(tempfile.gettempdir()) / f"cascadeflow-audit-spool-{os.getuid()}.jsonl"
+    owner = os.getuid() if hasattr(os, "getuid") else "user"  # one spool per user where the OS has user ids
+    return Path(tempfile.gettempdir()) / f"cascadeflow-audit-spool-{owner}.jsonl"
 
 
 def open_sinks(spec: Any = None, *, record_content: bool = False, **jsonl_options: Any) -> list[Any]:

@@ -12,6 +12,7 @@ by its finaliser instead of the collector finalising the pipeline first.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Coroutine
@@ -118,10 +119,17 @@ def active_mode() -> str:
     return scope.mode if scope is not None else state.current_config().mode
 
 
+@functools.lru_cache(maxsize=1024)
+def sdk_model(provider: str, name: str) -> ModelConfig:
+    """The ModelConfig an SDK call names (by value: building and validating one costs more than a lookup, on
+    every instrumented call, and an application names few models)."""
+    return ModelConfig(name=name, provider=provider)
+
+
 def model_for(runtime: Runtime, provider: str, name: str, mode: str) -> tuple[ModelConfig, bool]:
     """The ModelConfig of an SDK call's model and whether it is unpriced: observe mode records a model the
     price book does not know without cost rather than failing the call; enforce mode refuses it."""
-    model = ModelConfig(name=name, provider=provider)
+    model = sdk_model(provider, name)
     try:
         runtime.price_book.rates(model)
     except UnknownModelPriceError:

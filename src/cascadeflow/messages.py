@@ -63,17 +63,18 @@ class ToolSpec:
             return tool
         if not isinstance(tool, Mapping):
             raise InvalidRequestError(f"a tool must be a ToolSpec or a dict, got {type(tool).__name__}")
-        if tool.get("type") == "function" and "function" in tool:  # OpenAI shape
-            tool = tool["function"]
-        elif "input_schema" in tool:  # Anthropic shape
-            tool = {**tool, "parameters": tool["input_schema"]}
-        name = tool.get("name")
+        spec: Mapping[str, Any] = tool
+        if spec.get("type") == "function" and "function" in spec:  # OpenAI shape
+            spec = spec["function"]
+        elif "input_schema" in spec:  # Anthropic shape
+            spec = {**spec, "parameters": spec["input_schema"]}
+        name = spec.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidRequestError("a tool needs a non-empty 'name'")
-        params = tool.get("parameters") or {"type": "object", "properties": {}}
+        params = spec.get("parameters") or {"type": "object", "properties": {}}
         if not isinstance(params, Mapping):
             raise InvalidRequestError(f"tool {name!r}: 'parameters' must be a JSON Schema object")
-        return cls(name=name, description=str(tool.get("description") or ""), parameters=params)
+        return cls(name=name, description=str(spec.get("description") or ""), parameters=params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,7 @@ def _coerce_tool_calls(raw: Any, index: int) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
-def coerce_message(raw: Message | Mapping[str, Any], index: int = 0) -> Message:
+def coerce_message(raw: object, index: int = 0) -> Message:
     """Accept a Message or an OpenAI-shaped dict; reject anything malformed with the message index."""
     if isinstance(raw, Message):
         return raw

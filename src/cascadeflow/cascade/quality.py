@@ -314,7 +314,7 @@ def assess(request: Request, response: Response, config: QualityConfig | None = 
     bar = min(1.0, max(0.0, config.threshold_for(complexity) + raise_bar))
     signals = collect_signals(request, response, config)
     calibrated = config.calibration is not None
-    score = config.calibration.predict(signals) if calibrated else combine(signals)
+    score = config.calibration.predict(signals) if config.calibration is not None else combine(signals)
     accepted, reason = _decide(signals, score, bar, calibrated)
     return Verdict(accepted=accepted, score=score, threshold=bar, signals=signals, reason=reason,
                    calibrated=calibrated)

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cascadeflow.errors import (
     ConfigurationError,
@@ -182,7 +182,7 @@ class _Gate:
             return None
         return (self.finished or time.perf_counter()) - self.started
 
-    def __call__(self, input_ids: Sequence[int], logits: Any) -> bool:
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
         if self.prompt_tokens is None:
             self.prompt_tokens = len(input_ids)  # the first call sees exactly the evaluated prompt
         self.sampled += 1
@@ -274,7 +274,7 @@ class LocalLlama:
         return kwargs
 
     def _generate(self, request: Request, kwargs: dict[str, Any], gate: _Gate,
-                  on_chunk: Callable[[Any], None] | None) -> Any:
+                  on_chunk: Callable[[Any], object] | None) -> Any:
         """Runs in a worker thread: one generation under the model lock."""
         before_load = time.perf_counter()
         model = self.load()
@@ -287,7 +287,7 @@ class LocalLlama:
                 gate.finished = time.perf_counter()
 
     def _generate_locked(self, model: LoadedModel, request: Request, kwargs: dict[str, Any], gate: _Gate,
-                         on_chunk: Callable[[Any], None] | None) -> Any:
+                         on_chunk: Callable[[Any], object] | None) -> Any:
         from llama_cpp import StoppingCriteriaList
 
         if not self.reuse_prompt_cache:
@@ -309,7 +309,7 @@ class LocalLlama:
                 break
         return None
 
-    async def _in_worker(self, request: Request, gate: _Gate, on_chunk: Callable[[Any], None] | None) -> Any:
+    async def _in_worker(self, request: Request, gate: _Gate, on_chunk: Callable[[Any], object] | None) -> Any:
         kwargs = self._kwargs(request)  # validate before starting a thread
         chat_messages(request.messages)
         work = asyncio.ensure_future(asyncio.to_thread(self._generate, request, kwargs, gate, on_chunk))
@@ -433,7 +433,7 @@ def render_prompt(llama: Any, messages: Sequence[Message]) -> tuple[list[int], l
     eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", errors="ignore")
     bos = llama.detokenize([llama.token_bos()], special=True).decode("utf-8", errors="ignore")
     rendered = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)(
-        messages=chat_messages(messages))
+        messages=cast(Any, chat_messages(messages)))  # role/content dicts the template reads
     tokens = llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
     stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
     return tokens, stop

@@ -213,7 +213,7 @@ def coerce_dataset(data: ReplayDataset | str | PathLike[str]) -> ReplayDataset:
     if isinstance(data, ReplayDataset):
         return data
     if isinstance(data, (str, PathLike)):
-        return load_dataset(data)
+        return load_dataset(Path(data))
     raise ConfigurationError(f"expected a ReplayDataset or the path of a recorded-outcome JSONL file, got "
                              f"{type(data).__name__}")
 

@@ -141,7 +141,7 @@ async def _target(setup: ReplaySetup, ref: Reference, calibration: ReplaySetup, 
         out["evaluated"] = None
         out["note"] = "no threshold reached the target on the calibration data"
         return out
-    outcomes = await replay(setup.with_threshold(float(chosen.threshold)), progress=progress)  # a real run
+    outcomes = await replay(setup.with_threshold(_threshold(chosen)), progress=progress)  # a real run
     evaluated = policy_point("cascade@chosen", ref, outcomes, threshold=chosen.threshold)
     out["evaluated"] = evaluated.to_dict()
     out["random_at_same_fraction"] = random_point(ref, evaluated.strong_call_fraction).to_dict()
@@ -159,7 +159,9 @@ async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], m
     from cascadeflow.replay.engine import fit_calibration, with_calibration
 
     check_confidence(confidence)
-    per_fold, pooled_queries, pooled_outcomes = [], [], []
+    per_fold: list[dict[str, Any]] = []
+    pooled_queries: list[Any] = []
+    pooled_outcomes: list[Any] = []
     for train, test in folds:
         cal_setup = ReplaySetup.build(train, models, quality, price_book=price_book)
         eval_setup = ReplaySetup.build(test, models, quality, price_book=price_book)
@@ -172,7 +174,7 @@ async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], m
         reached = chosen is not None
         if chosen is None:
             chosen = max(cal_points, key=lambda p: (p.quality, -p.cost_usd))
-        outcomes = await replay(eval_setup.with_threshold(float(chosen.threshold)), progress=progress)
+        outcomes = await replay(eval_setup.with_threshold(_threshold(chosen)), progress=progress)
         ref = reference(test, eval_setup.models[0], eval_setup.models[-1], eval_setup.price_book)
         per_fold.append({"train": train.name, "test": test.name, "target_reached_on_calibration": reached,
                          "chosen_on_calibration": chosen.to_dict(),
@@ -189,3 +191,10 @@ async def cross_validate(folds: Sequence[tuple[ReplayDataset, ReplayDataset]], m
                                                                                 ).to_dict(),
             "baselines": [b.to_dict() for b in baselines(ref)], "draft_signals": signal_counts(pooled_outcomes),
             "escalation_causes": escalation_causes(pooled_outcomes)}
+
+
+def _threshold(point: OperatingPoint) -> float:
+    """The acceptance threshold of a swept operating point (the baselines, which have none, are never chosen)."""
+    if point.threshold is None:
+        raise ConfigurationError(f"operating point {point.name!r} has no threshold to replay")
+    return float(point.threshold)

@@ -118,12 +118,15 @@ class ModelRouter:
         return sorted(self._routes)
 
     def route(self, task: TaskType | enum.Enum | str | Request) -> Route | None:
+        name: TaskType | enum.Enum | str
         if isinstance(task, Request):
             raw = task.metadata.get(self.metadata_key)
             if raw is None:
                 return self._default_route("no task_type in metadata")
-            task = raw
-        task_type = TaskType.of(task)
+            name = raw
+        else:
+            name = task
+        task_type = TaskType.of(name)
         found = self._routes.get(task_type.value)
         if found is None:
             if self.default is None:

@@ -28,7 +28,7 @@ def compile_schema(schema: Mapping[str, Any]) -> Any:
         raise ConfigurationError(f"json_schema must be a dict (a JSON Schema), got {type(schema).__name__}")
     cls = jsonschema.validators.validator_for(schema)
     try:
-        cls.check_schema(schema)
+        cls.check_schema(dict(schema))
     except jsonschema.SchemaError as exc:
         raise ConfigurationError(f"invalid JSON Schema: {exc.message}") from None
     validator = cls(schema)

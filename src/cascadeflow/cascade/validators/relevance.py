@@ -101,13 +101,9 @@ def _lookup(word: str) -> str:
 
 
 def _stems_of(words: set[str]) -> set[str]:
-    out = set(map(_STEMS.get, words))  # C-level lookups; None marks words not yet remembered
-    if None in out:
-        _remember(words)
-        out = set(map(_STEMS.get, words))
-        if None in out:  # the memo is full: stem the rest without remembering them
-            out.discard(None)
-            out.update(_stem_or_drop(w) for w in words if w not in _STEMS)
+    _remember(words)
+    # Words past the memo's size bound are stemmed without being remembered.
+    out = {_STEMS[w] if w in _STEMS else _stem_or_drop(w) for w in words}
     out.discard("")
     return out
 

@@ -110,9 +110,9 @@ def _read(question: str, draft: str) -> WorkedAnswer:
     computed = []
     if "=" in reasoning:
         for match in _COMPUTED.finditer(reasoning):
-            value = to_number(match.group("n"))
-            if value is not None:
-                computed.append(value)
+            number = to_number(match.group("n"))
+            if number is not None:
+                computed.append(number)
     written = [(m.start(), to_number(m.group(0))) for m in NUMBER.finditer(draft)]
     in_reasoning = tuple(v for at, v in written if v is not None and at < cut)
     money = any(sign in question for sign in "$€£") or bool(_MONEY.search(question.lower()))

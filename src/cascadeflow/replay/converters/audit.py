@@ -42,7 +42,7 @@ def _answer(record: dict[str, Any], path: Path, line: int) -> tuple[ModelConfig,
     except (KeyError, TypeError, ConfigurationError) as exc:
         raise ReplayDataError(f"audit record needs a valid model_selected ({exc})", path=str(path),
                               line=line) from None
-    tier = next((t for t in reversed(record.get("tiers") or []) if t.get("model") == cfg.id
+    tier: dict[str, Any] = next((t for t in reversed(record.get("tiers") or []) if t.get("model") == cfg.id
                  and t.get("status", "ok") == "ok"), {})
     answer = RecordedAnswer(content=str(record["answer"]), input_tokens=tier.get("input_tokens"),
                             output_tokens=tier.get("output_tokens"), latency_ms=tier.get("latency_ms"),

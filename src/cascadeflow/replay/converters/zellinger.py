@@ -92,7 +92,8 @@ def convert_zellinger(path: Path, resolver: ModelResolver | None = None) -> Repl
     model_names = list(rows[0][1].get("models", {}))
     if not model_names:
         raise ReplayDataError("expected \"models\": {name: {...}} on every line", path=str(path), line=rows[0][0])
-    queries, samples = [], {m: [] for m in model_names}
+    queries: list[RecordedQuery] = []
+    samples: dict[str, list[tuple[int, int, float]]] = {m: [] for m in model_names}
     for line, row in rows:
         recorded = row.get("models") or {}
         missing = [m for m in model_names if m not in recorded]

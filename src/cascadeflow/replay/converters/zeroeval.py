@@ -64,7 +64,7 @@ def convert_zeroeval(path: Path, resolver: ModelResolver | None = None) -> Repla
         model = _model_name(file)
         names.append(model)
         for number, record in enumerate(_load_json(file), start=1):
-            qid = record.get("id") or record.get("session_id")
+            qid = str(record.get("id") or record.get("session_id") or "")
             if (model, qid) not in labels:
                 raise ReplayDataError(f"record {qid!r} of {model} has no row in labels.csv", path=str(file),
                                       line=number)

@@ -235,8 +235,8 @@ def test_a_line_torn_by_another_writer_while_this_sink_stays_open_never_swallows
 
 def test_a_sink_that_wrote_the_tail_itself_does_not_read_it_back(tmp_path, monkeypatch):
     reads = []
-    real_pread = jsonl.os.pread
-    monkeypatch.setattr(jsonl.os, "pread", lambda *a: reads.append(a) or real_pread(*a))
+    real_byte_at = jsonl._byte_at
+    monkeypatch.setattr(jsonl, "_byte_at", lambda *a: reads.append(a) or real_byte_at(*a))
     path = tmp_path / "audit.jsonl"
     path.write_text('{"request_id":"earlier"}\n')
     with JsonlSink(path) as sink:
@@ -316,3 +316,35 @@ def test_a_full_disk_is_logged_and_raised_to_the_caller(tmp_path, monkeypatch, c
         with pytest.raises(OSError, match="No space"):
             sink.write(make_record("r0"))
     assert "disk is full" in caplog.text
+
+
+def test_the_default_sink_needs_no_posix_only_os_function(tmp_path):
+    """What Windows lacks (fork hooks, O_CLOEXEC, pread, fcntl in our own code) removed in a fresh process:
+    cascadeflow imports, the default sinks open, and records from a cascade run are written and read back.
+    The lock itself is portalocker's (flock on POSIX, LockFileEx on Windows)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os
+        for name in ("fork", "register_at_fork", "O_CLOEXEC", "pread"):
+            delattr(os, name)
+        import cascadeflow
+        from cascadeflow.trace import jsonl, open_sinks, iter_records
+        assert "fcntl" not in vars(jsonl)
+        from cascadeflow.testing import ScriptedProvider
+        from cascadeflow.runtime.pipeline import Runtime
+        sinks = open_sinks({str(tmp_path / "audit.jsonl")!r})
+        agent = cascadeflow.CascadeAgent(
+            models=[cascadeflow.ModelConfig(name="m", provider="openai", cost=0.001)],
+            runtime=Runtime(resolve_provider=ScriptedProvider(["ok"] * 3).resolver(), sinks=sinks))
+        for _ in range(3):
+            agent.run_sync("is the disk full?")
+        for sink in sinks:
+            sink.close()
+        print(len(list(iter_records({str(tmp_path / "audit.jsonl")!r}))))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"

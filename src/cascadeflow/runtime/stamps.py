@@ -44,7 +44,8 @@ class _RequestIds:
 
     def __init__(self) -> None:
         self.reseed()
-        os.register_at_fork(after_in_child=self.reseed)
+        if hasattr(os, "register_at_fork"):  # POSIX only; without fork there is no child to reseed
+            os.register_at_fork(after_in_child=self.reseed)
 
     def reseed(self) -> None:
         self.prefix = os.urandom(8).hex()

@@ -123,7 +123,8 @@ class AuditDelivery:
             try:
                 line = (record_line(record) + "\n").encode("utf-8")
                 self.spool.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = os.open(self.spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+                             | getattr(os, "O_BINARY", 0), 0o600)
                 try:
                     os.write(fd, line)
                 finally:

@@ -1,10 +1,11 @@
 """The default audit sink: one JSON line per record in a size-rotated file shared by threads and processes.
 
-Every record is written with a single `os.write` on an O_APPEND descriptor while holding an exclusive
-`fcntl.flock` on a sibling lock file (`<log>.lock`, never rotated, so every process locks the same inode).
+Every record is written with a single `os.write` on an O_APPEND descriptor while holding an exclusive lock
+(portalocker: `flock` on POSIX, `LockFileEx` on Windows) on a sibling lock file (`<log>.lock`, never
+rotated, so every process locks the same file).
 Under that lock each writer re-checks that its descriptor still points at the live file (another process
 may have rotated it), rotates when the next line would pass `max_bytes`, and starts a fresh line if a killed
-writer left a torn one, so a torn fragment can never swallow a later record. Unix only (fcntl).
+writer left a torn one, so a torn fragment can never swallow a later record.
 
 The lock file also holds, in its first 16 bytes (memory-mapped by every writer), the inode of the live log
 as the last writer to open or rotate it left it: a writer sees another one's rotation there without looking
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import errno
-import fcntl
 import logging
 import mmap
 import os
@@ -32,6 +32,8 @@ import time
 import weakref
 from pathlib import Path
 from typing import Self
+
+import portalocker
 
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.trace.records import AuditRecord
@@ -56,7 +58,10 @@ def _forked() -> None:
     _process[0] += 1
 
 
-os.register_at_fork(after_in_child=_forked)  # cheaper than os.getpid() (a system call) on every record
+if hasattr(os, "register_at_fork"):  # POSIX; a platform without fork has no child to tell apart
+    os.register_at_fork(after_in_child=_forked)  # cheaper than os.getpid() (a system call) on every record
+# Not inherited by child programs; binary on Windows, where os.open would otherwise translate newlines.
+OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _background_sinks: weakref.WeakSet[JsonlSink] = weakref.WeakSet()  # drained at interpreter exit
 
 
@@ -153,7 +158,7 @@ class JsonlSink:
         if self._pid == _process[0]:
             return
         self._thread_lock = threading.Lock()
-        self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | OPEN_FLAGS, 0o644)
         self._shared = self._map_shared()
         self._next_path_check = 0.0
         self._fd = self._open_log()
@@ -173,13 +178,13 @@ class JsonlSink:
     def _map_shared(self) -> memoryview:
         """The lock file's first SHARED_BYTES, mapped shared, as two unsigned 64-bit ints (zero: not yet
         known). The file is lengthened under the lock (a mapping past its end would fault)."""
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        portalocker.lock(self._lock_fd, portalocker.LockFlags.EXCLUSIVE)
         try:
             if os.fstat(self._lock_fd).st_size < SHARED_BYTES:
                 os.ftruncate(self._lock_fd, SHARED_BYTES)
-            mapped = mmap.mmap(self._lock_fd, SHARED_BYTES, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            mapped = mmap.mmap(self._lock_fd, SHARED_BYTES, access=mmap.ACCESS_WRITE)  # shared, writable
         finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            portalocker.unlock(self._lock_fd)
         return memoryview(mapped).cast("Q")
 
     def _release_shared(self) -> None:
@@ -196,7 +201,7 @@ class JsonlSink:
             shared[0], shared[1] = self._inode
 
     def _open_log(self) -> int:
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | OPEN_FLAGS, 0o644)
         opened = os.fstat(fd)
         self._inode = (opened.st_ino, opened.st_dev)
         self._end = -1  # unknown until this process writes to the file
@@ -336,7 +341,7 @@ class JsonlSink:
         if self._pid != _process[0]:
             self._ensure_process()
         with self._thread_lock:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            portalocker.lock(self._lock_fd, portalocker.LockFlags.EXCLUSIVE)
             try:
                 now = time.monotonic()  # one clock reading per append serves the path check and the fsync policy
                 shared, (ino, dev) = self._shared, self._inode
@@ -349,7 +354,7 @@ class JsonlSink:
                     fd, size = self._fd, 0
                 # The tail is our own newline when the file ends where our last write ended (any other
                 # writer's bytes, torn or whole, would have moved the end); otherwise look at it.
-                elif size > 0 and size != self._end and os.pread(fd, 1, size - 1) != b"\n":
+                elif size > 0 and size != self._end and _byte_at(fd, size - 1) != b"\n":
                     data = b"\n" + data  # a writer died mid-line: keep its fragment on a line of its own
                 written = os.write(fd, data)  # regular files take the whole buffer in one write
                 if written != len(data):
@@ -362,7 +367,7 @@ class JsonlSink:
                     log.error("audit log disk is full; record not written")
                 raise
             finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                portalocker.unlock(self._lock_fd)
 
     def _follow_path(self, now: float) -> None:
         """Reopen the log when another writer (or another tool) moved it on; lock held. The shared inode says
@@ -460,6 +465,12 @@ def _drain_at_exit() -> None:
             sink.close()
         except Exception:
             log.exception("closing audit sink %r at exit failed", sink)
+
+
+def _byte_at(fd: int, offset: int) -> bytes:
+    """One byte of the log, read under the lock (appends go to the end whatever the descriptor's offset)."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, 1)
 
 
 def _write_rest(fd: int, rest: memoryview) -> None:

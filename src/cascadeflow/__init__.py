@@ -31,6 +31,7 @@ _LAZY = {
     "AnthropicMessages": "cascadeflow.providers.anthropic",
     "BudgetConfig": "cascadeflow.budget.config",
     "BudgetSession": "cascadeflow.runtime.session",
+    "CacheConfig": "cascadeflow.cache.config",
     "Calibration": "cascadeflow.cascade.calibration",
     "CascadeAgent": "cascadeflow.cascade.agent",
     "CascadeFlow": "cascadeflow.runtime.client",
@@ -62,6 +63,7 @@ __all__ = [
     "BudgetConfig",
     "BudgetExceeded",
     "BudgetSession",
+    "CacheConfig",
     "Calibration",
     "CascadeAgent",
     "CascadeExhausted",
@@ -125,6 +127,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from cascadeflow.budget.config import BudgetConfig, UserBudget
     from cascadeflow.budget.ledger import open_ledger
     from cascadeflow.budget.queue import DeferredQueue
+    from cascadeflow.cache.config import CacheConfig
     from cascadeflow.cascade.agent import CascadeAgent
     from cascadeflow.cascade.calibration import Calibration
     from cascadeflow.cascade.quality import QualityConfig

@@ -1,0 +1,60 @@
+"""Cache backend fixtures: every backend behind one factory; each Redis test on its own key prefix."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from cache_support import REDIS_URL, FakeClock, require_redis
+
+from cascadeflow.cache.backends.memory import MemoryCacheBackend
+from cascadeflow.cache.backends.sqlite import SqliteCacheBackend
+
+BACKENDS = ["memory", "sqlite", "redis"]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A fresh key prefix on the test Redis, removed afterwards."""
+    require_redis()
+    import redis
+
+    prefix = f"cftest:cache:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def make_backend(request, tmp_path, clock) -> Iterator[Callable[..., object]]:
+    """A factory of one backend kind: make_backend(max_entries=..., prefix=...)."""
+    made = []
+    kind = request.param
+    prefix = request.getfixturevalue("redis_prefix") if kind == "redis" else "cftest:"
+
+    def make(*, max_entries: int = 100, prefix_suffix: str = ""):
+        if kind == "memory":
+            backend = MemoryCacheBackend(max_entries=max_entries, clock=clock)
+        elif kind == "sqlite":
+            backend = SqliteCacheBackend(tmp_path / "cache.sqlite3", max_entries=max_entries,
+                                         prefix=prefix + prefix_suffix, clock=clock)
+        else:
+            from cascadeflow.cache.backends.redis import RedisCacheBackend
+
+            backend = RedisCacheBackend.from_url(REDIS_URL, prefix=prefix + prefix_suffix)
+        made.append(backend)
+        return backend
+
+    make.kind = kind  # type: ignore[attr-defined]
+    yield make
+    for backend in made:
+        backend.close()

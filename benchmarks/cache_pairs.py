@@ -112,8 +112,8 @@ def _other(rng: random.Random, slot: str, current: object) -> object:
 SLOT_KIND = {"service": "service", "host": "host", "n": "number", "window": "window"}
 
 
-def build_pairs(*, per_intent: int = 12, seed: int = 0) -> list[Pair]:
-    """Paraphrase and near-miss pairs over every intent (about 600 pairs with the defaults)."""
+def build_pairs(*, per_intent: int = 25, seed: int = 0) -> list[Pair]:
+    """Paraphrase and near-miss pairs over every intent (about 700 pairs with the defaults)."""
     rng = random.Random(seed)
     pairs: list[Pair] = []
     for slots, wordings, negated in INTENTS.values():

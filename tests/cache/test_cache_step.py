@@ -282,3 +282,30 @@ async def test_an_unreachable_cache_backend_never_fails_the_call():
     assert (await agent.run(QUERY)).content == GOOD
     assert (await agent.run(QUERY)).content == GOOD
     assert len(provider.requests) == 2
+
+
+async def test_the_semantic_cache_serves_a_paraphrase_but_not_another_host_or_conversation():
+    cache = fresh_cache(semantic=True)
+    provider = ScriptedProvider({"big": [GOOD] * 4})
+    runtime = Runtime(resolve_provider=provider.resolver())
+    audit = capture_audit(runtime)
+    flow = CascadeFlow(runtime=runtime, cache_config=cache)
+    await flow.acomplete(VERIFIER, "How do I free disk space on db-1?")
+    paraphrase = await flow.acomplete(VERIFIER, "How can I free up disk space on db-1?")
+    assert paraphrase.cache_hit and len(provider.requests) == 1
+    record = audit.dicts()[-1]
+    assert record["cache"]["kind"] == "semantic" and record["cache"]["similarity"] >= cache.config.similarity
+    assert not (await flow.acomplete(VERIFIER, "How do I free disk space on db-2?")).cache_hit
+    other_thread = [{"role": "user", "content": "kafka-5 is down"}, {"role": "assistant", "content": "Noted."},
+                    {"role": "user", "content": "How do I free disk space on db-1?"}]
+    assert not (await flow.acomplete(VERIFIER, other_thread)).cache_hit
+    assert not (await flow.acomplete(VERIFIER, "How do I free disk space on db-1?", temperature=1.0)).cache_hit
+    assert cache.stats()["semantic_hits"] == 1
+
+
+async def test_an_exact_only_cache_does_not_serve_a_paraphrase():
+    cache = fresh_cache()
+    provider = ScriptedProvider({"big": [GOOD] * 2})
+    flow = CascadeFlow(runtime=Runtime(resolve_provider=provider.resolver()), cache_config=cache)
+    await flow.acomplete(VERIFIER, "How do I free disk space on db-1?")
+    assert not (await flow.acomplete(VERIFIER, "How can I free up disk space on db-1?")).cache_hit

@@ -59,11 +59,11 @@ def test_counters_add_up_and_clear_resets_entries_and_counters(make_backend):
     backend = make_backend()
     backend.put("a", b"1", ttl=60, scope="s", vector=b"v")
     backend.put("b", b"2", ttl=60)
-    backend.count("hits")
-    backend.count("hits")
-    backend.count("saved_micro_usd", 1500)
+    backend.count({"hits": 1})
+    backend.count({"hits": 1, "saved_micro_usd": 1500, "misses": 0})
     stats = backend.stats()
     assert stats["entries"] == 2 and stats["hits"] == 2 and stats["saved_micro_usd"] == 1500
+    assert stats["stores"] == 2 and stats["misses"] == 0
     assert set(COUNTERS) <= set(stats)
     assert backend.clear() == 2
     assert backend.get("a") is None and backend.candidates("s") == []
@@ -75,7 +75,7 @@ def test_two_prefixes_on_one_store_do_not_see_each_other(make_backend):
         pytest.skip("a memory backend is one process's own store: there is nothing to share")
     first, second = make_backend(), make_backend(prefix_suffix="other:")
     first.put("k", b"first", ttl=60, scope="s", vector=b"v")
-    first.count("hits")
+    first.count({"hits": 1})
     assert second.get("k") is None and second.candidates("s") == []
     assert second.stats()["hits"] == 0 and second.stats()["entries"] == 0
     second.clear()
@@ -104,7 +104,7 @@ def test_sqlite_entries_are_shared_by_two_connections_to_one_file(tmp_path, cloc
     path = tmp_path / "shared.sqlite3"
     writer, reader = SqliteCacheBackend(path, clock=clock), SqliteCacheBackend(path, clock=clock)
     writer.put("k", b"v", ttl=60)
-    writer.count("hits")
+    writer.count({"hits": 1})
     assert reader.get("k") == b"v" and reader.stats()["hits"] == 1
     writer.close()
     reader.close()

@@ -106,22 +106,19 @@ def serve(cache: ResponseCache | None, runtime: Any, call: Any, request: Request
     probe = cache.lookup(keys)
     answer = probe.answer
     if answer is None:
-        cache.count("misses")
+        cache.count({"misses": 1})
         return probe, None
     info = {"kind": probe.kind, "saved_usd": float(answer.cost), "tier": answer.tier, "model": answer.model,
             "similarity": probe.similarity}
     if _observing(call):
-        cache.count("observed_hits")
-        cache.count("misses")
+        cache.count({"observed_hits": 1, "misses": 1})
         call.decide(CACHE_HIT, f"observe: a {probe.kind} cache hit would have saved ${answer.cost:.6f}",
                     model_used=answer.model, applied=False, **info)
         call.metadata["cache"] = {"hit": False, "would_hit": True, **info}
         probe.answer = None  # the provider's fresh answer replaces the stored one
         return probe, None
-    cache.count("hits")
-    if probe.kind == "semantic":
-        cache.count("semantic_hits")
-    cache.count("saved_micro_usd", to_micro_usd(answer.cost))
+    cache.count({"hits": 1, "semantic_hits": int(probe.kind == "semantic"),
+                 "saved_micro_usd": to_micro_usd(answer.cost)})
     call.decide(CACHE_HIT, f"{probe.kind} cache hit: served the stored answer of {answer.model}, "
                            f"saving ${answer.cost:.6f}", model_used=answer.model, **info)
     call.metadata["cache"] = {"hit": True, **info}

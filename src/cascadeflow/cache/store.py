@@ -7,6 +7,7 @@ logged, because the provider can still answer (and an answer already paid for mu
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -93,19 +94,18 @@ class ResponseCache:
                 vector = probe.vector.tobytes()
             self.backend.put(probe.keys.exact, answer.to_bytes(), self.config.ttl,
                              scope=self._scope(probe.keys) if vector is not None else None, vector=vector)
-            self.backend.count("stores")
             return True
         except Exception:
             log.warning("response cache store failed (%s backend); the answer was returned uncached",
                         self.backend.name, exc_info=True)
             return False
 
-    def count(self, counter: str, amount: int = 1) -> None:
+    def count(self, counters: Mapping[str, int]) -> None:
         try:
-            self.backend.count(counter, amount)
+            self.backend.count(counters)
         except Exception:
-            log.warning("response cache counter %s not updated (%s backend)", counter, self.backend.name,
-                        exc_info=True)
+            log.warning("response cache counters %s not updated (%s backend)", sorted(counters),
+                        self.backend.name, exc_info=True)
 
     def stats(self) -> dict[str, Any]:
         raw = self.backend.stats()

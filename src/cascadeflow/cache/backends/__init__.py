@@ -6,6 +6,7 @@ its semantic scope, and counts hits, misses and savings so `cascadeflow cache st
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from cascadeflow.cache.config import CacheConfig
@@ -19,11 +20,11 @@ class CacheBackend(Protocol):
     def get(self, key: str) -> bytes | None: ...  # None: absent or expired
 
     def put(self, key: str, value: bytes, ttl: float | None, *, scope: str | None = None,
-            vector: bytes | None = None) -> None: ...
+            vector: bytes | None = None) -> None: ...  # also counts one "stores"
 
     def candidates(self, scope: str) -> list[tuple[str, bytes]]: ...  # (key, vector) of live entries
 
-    def count(self, counter: str, amount: int = 1) -> None: ...
+    def count(self, counters: Mapping[str, int]) -> None: ...  # one round trip for all of them
 
     def stats(self) -> dict[str, int]: ...  # "entries" and every counter
 

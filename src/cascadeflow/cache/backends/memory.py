@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from cascadeflow.cache.backends import COUNTERS
 
@@ -41,6 +42,7 @@ class MemoryCacheBackend:
             self._entries[key] = (value, expires, scope if vector is not None else None)
             if scope is not None and vector is not None:
                 self._scopes.setdefault(scope, {})[key] = vector
+            self._counters["stores"] += 1
             while len(self._entries) > self.max_entries:
                 self._drop(next(iter(self._entries)))
 
@@ -68,9 +70,10 @@ class MemoryCacheBackend:
                     live.append((key, vector))
             return live
 
-    def count(self, counter: str, amount: int = 1) -> None:
+    def count(self, counters: Mapping[str, int]) -> None:
         with self._lock:
-            self._counters[counter] += amount
+            for counter, amount in counters.items():
+                self._counters[counter] += amount
 
     def stats(self) -> dict[str, int]:
         with self._lock:

@@ -3,6 +3,7 @@ through Redis TTLs; the total size is bounded by the server's maxmemory policy (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,6 +53,7 @@ class RedisCacheBackend:
                 pipe.pexpire(self._scope(scope), int(ttl * 1000))
             else:
                 pipe.persist(self._scope(scope))
+        pipe.hincrby(f"{self.prefix}stats", "stores", 1)
         pipe.execute()
 
     def candidates(self, scope: str) -> list[tuple[str, bytes]]:
@@ -69,8 +71,12 @@ class RedisCacheBackend:
             self.client.hdel(self._scope(scope), *dead)
         return [(k, vectors[k.encode()]) for k in live]
 
-    def count(self, counter: str, amount: int = 1) -> None:
-        self.client.hincrby(f"{self.prefix}stats", counter, amount)
+    def count(self, counters: Mapping[str, int]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for counter, amount in counters.items():
+            if amount:
+                pipe.hincrby(f"{self.prefix}stats", counter, amount)
+        pipe.execute()
 
     def _keys(self, pattern: str) -> list[bytes]:
         return list(self.client.scan_iter(match=pattern, count=1000))

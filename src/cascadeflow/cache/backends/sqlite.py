@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from cascadeflow.cache.backends import COUNTERS
@@ -69,6 +70,7 @@ class SqliteCacheBackend:
                 self._db.execute(
                     "DELETE FROM cache_entries WHERE key IN (SELECT key FROM cache_entries WHERE key LIKE ? "
                     "ESCAPE '\\' ORDER BY last_used DESC LIMIT -1 OFFSET ?)", (self._like, self.max_entries))
+                self._add({"stores": 1})
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -83,11 +85,15 @@ class SqliteCacheBackend:
         cut = len(self.prefix)
         return [(key[cut:], bytes(vector)) for key, vector in rows if key.startswith(self.prefix)]
 
-    def count(self, counter: str, amount: int = 1) -> None:
+    def count(self, counters: Mapping[str, int]) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT INTO cache_counters (name, value) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (self.prefix + counter, amount))
+            self._add(counters)
+
+    def _add(self, counters: Mapping[str, int]) -> None:
+        self._db.executemany(
+            "INSERT INTO cache_counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            [(self.prefix + counter, amount) for counter, amount in counters.items() if amount])
 
     def stats(self) -> dict[str, int]:
         now = self._clock()

@@ -309,3 +309,14 @@ async def test_an_exact_only_cache_does_not_serve_a_paraphrase():
     flow = CascadeFlow(runtime=Runtime(resolve_provider=provider.resolver()), cache_config=cache)
     await flow.acomplete(VERIFIER, "How do I free disk space on db-1?")
     assert not (await flow.acomplete(VERIFIER, "How can I free up disk space on db-1?")).cache_hit
+
+
+def test_a_semantic_cache_without_the_embeddings_extra_fails_at_construction(monkeypatch):
+    import sys
+
+    from cascadeflow.embeddings import EmbeddingsUnavailable
+
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    monkeypatch.delitem(sys.modules, "cascadeflow.cache.semantic", raising=False)
+    with pytest.raises(EmbeddingsUnavailable, match=r"cascadeflow\[embeddings\]"):
+        ResponseCache(CacheConfig(semantic=True), backend=MemoryCacheBackend())

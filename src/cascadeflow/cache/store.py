@@ -15,6 +15,7 @@ from cascadeflow.cache.backends import CacheBackend, open_backend
 from cascadeflow.cache.config import CacheConfig
 from cascadeflow.cache.entry import CachedAnswer
 from cascadeflow.cache.key import CacheKeys
+from cascadeflow.embeddings import INSTALL_HINT, EmbeddingsUnavailable
 
 if TYPE_CHECKING:
     from cascadeflow.cache.semantic import SemanticIndex
@@ -40,14 +41,18 @@ class ResponseCache:
         self.config = config
         self.backend = backend if backend is not None else open_backend(config)
         self._index: SemanticIndex | None = None
+        if config.semantic:
+            self.index  # noqa: B018 - load the model now: a missing extra fails here, not on the first call
 
     @property
     def index(self) -> SemanticIndex | None:
         if not self.config.semantic:
             return None
-        if self._index is None:  # the model loads on the first semantic lookup, not at construction
-            from cascadeflow.cache.semantic import SemanticIndex
-
+        if self._index is None:
+            try:
+                from cascadeflow.cache.semantic import SemanticIndex
+            except ImportError as exc:  # numpy: the embeddings extra brings it
+                raise EmbeddingsUnavailable(f"the semantic cache needs numpy: {INSTALL_HINT}") from exc
             embedder = self.config.embedder
             if embedder is None:
                 from cascadeflow.embeddings import default_embedder

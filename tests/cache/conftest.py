@@ -34,11 +34,8 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
-@pytest.fixture(params=BACKENDS)
-def make_backend(request, tmp_path, clock) -> Iterator[Callable[..., object]]:
-    """A factory of one backend kind: make_backend(max_entries=..., prefix=...)."""
-    made = []
-    kind = request.param
+def _factory(kind: str, request, tmp_path, clock) -> tuple[Callable[..., object], list]:
+    made: list = []
     prefix = request.getfixturevalue("redis_prefix") if kind == "redis" else "cftest:"
 
     def make(*, max_entries: int = 100, prefix_suffix: str = ""):
@@ -55,6 +52,31 @@ def make_backend(request, tmp_path, clock) -> Iterator[Callable[..., object]]:
         return backend
 
     make.kind = kind  # type: ignore[attr-defined]
+    return make, made
+
+
+@pytest.fixture(params=BACKENDS)
+def make_backend(request, tmp_path, clock) -> Iterator[Callable[..., object]]:
+    """A factory of one backend kind: make_backend(max_entries=..., prefix_suffix=...)."""
+    make, made = _factory(request.param, request, tmp_path, clock)
+    yield make
+    for backend in made:
+        backend.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def make_shared_backend(request, tmp_path, clock) -> Iterator[Callable[..., object]]:
+    """The backends that several processes share (and that key prefixes divide)."""
+    make, made = _factory(request.param, request, tmp_path, clock)
+    yield make
+    for backend in made:
+        backend.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_bounded_backend(request, tmp_path, clock) -> Iterator[Callable[..., object]]:
+    """The backends that bound their size themselves (Redis leaves it to the server's maxmemory policy)."""
+    make, made = _factory(request.param, request, tmp_path, clock)
     yield make
     for backend in made:
         backend.close()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from cascadeflow.cache.backends import COUNTERS
 
 
@@ -70,10 +68,8 @@ def test_counters_add_up_and_clear_resets_entries_and_counters(make_backend):
     assert backend.stats() == {"entries": 0, **dict.fromkeys(COUNTERS, 0)}
 
 
-def test_two_prefixes_on_one_store_do_not_see_each_other(make_backend):
-    if make_backend.kind == "memory":
-        pytest.skip("a memory backend is one process's own store: there is nothing to share")
-    first, second = make_backend(), make_backend(prefix_suffix="other:")
+def test_two_prefixes_on_one_store_do_not_see_each_other(make_shared_backend):
+    first, second = make_shared_backend(), make_shared_backend(prefix_suffix="other:")
     first.put("k", b"first", ttl=60, scope="s", vector=b"v")
     first.count({"hits": 1})
     assert second.get("k") is None and second.candidates("s") == []
@@ -82,10 +78,9 @@ def test_two_prefixes_on_one_store_do_not_see_each_other(make_backend):
     assert first.get("k") == b"first"
 
 
-def test_memory_and_sqlite_keep_at_most_max_entries_dropping_the_least_recently_used(make_backend, clock):
-    if make_backend.kind == "redis":
-        pytest.skip("Redis bounds its size with the server's maxmemory policy")
-    backend = make_backend(max_entries=3)
+def test_memory_and_sqlite_keep_at_most_max_entries_dropping_the_least_recently_used(make_bounded_backend,
+                                                                                    clock):
+    backend = make_bounded_backend(max_entries=3)
     for key in ("a", "b", "c"):
         backend.put(key, key.encode(), ttl=60, scope="s", vector=b"v")
         clock.advance(1)

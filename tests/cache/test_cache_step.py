@@ -128,8 +128,7 @@ async def test_observe_mode_records_a_would_be_hit_and_still_calls_the_provider(
     cache = fresh_cache()
     agent, provider, audit = agent_with({"mini": [GOOD, GOOD]}, cache)
     await agent.run(QUERY)
-    with cascadeflow.run() as scope:
-        scope.mode = "observe"
+    with cascadeflow.run(mode="observe") as scope:
         second = await agent.run(QUERY)
     assert len(provider.requests) == 2 and not second.cache_hit and second.total_cost > 0
     record = audit.dicts()[1]
@@ -138,6 +137,18 @@ async def test_observe_mode_records_a_would_be_hit_and_still_calls_the_provider(
     decisions = [d for d in scope.trace() if d["action"] == "cache_hit"]
     assert decisions and decisions[0]["applied"] is False
     assert cache.stats()["observed_hits"] == 1 and cache.stats()["hits"] == 0
+
+
+async def test_observe_mode_set_by_init_serves_nothing_from_the_cache():
+    cache = fresh_cache()
+    agent, provider, _ = agent_with({"mini": [GOOD, GOOD]}, cache)
+    await agent.run(QUERY)
+    try:
+        cascadeflow.init(mode="observe", audit=False, instrument=False)
+        assert not (await agent.run(QUERY)).cache_hit
+    finally:
+        cascadeflow.reset()
+    assert len(provider.requests) == 2 and cache.stats()["observed_hits"] == 1
 
 
 async def test_scoping_by_user_keeps_users_apart_and_a_call_without_a_user_bypasses():

@@ -331,3 +331,21 @@ def test_a_semantic_cache_without_the_embeddings_extra_fails_at_construction(mon
     monkeypatch.delitem(sys.modules, "cascadeflow.cache.semantic", raising=False)
     with pytest.raises(EmbeddingsUnavailable, match=r"cascadeflow\[embeddings\]"):
         ResponseCache(CacheConfig(semantic=True), backend=MemoryCacheBackend())
+
+
+def test_equal_configurations_share_one_cache_and_an_unhashable_embedder_gets_its_own():
+    from cascadeflow.cache import open_cache
+
+    config = CacheConfig(key_prefix=f"share{uuid.uuid4().hex}:")
+    assert open_cache(config) is open_cache(CacheConfig(key_prefix=config.key_prefix))
+
+    class ListEmbedder(list):  # unhashable, like any embedder holding a list base
+        model_id, dimension = "fake", 2
+
+        def embed(self, texts):
+            import numpy as np
+
+            return np.ones((len(texts), 2), dtype=np.float32) / np.sqrt(2)
+
+    odd = CacheConfig(semantic=True, embedder=ListEmbedder(), key_prefix=config.key_prefix)
+    assert open_cache(odd) is not open_cache(odd)

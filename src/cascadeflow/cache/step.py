@@ -39,6 +39,10 @@ def open_cache(config: CacheConfig | ResponseCache | None) -> ResponseCache | No
         raise ConfigurationError(f"cache_config must be a CacheConfig, got {type(config).__name__}")
     if not config.enabled:
         return None
+    try:
+        hash(config)
+    except TypeError:  # an unhashable embedder: this configuration gets a cache of its own
+        return ResponseCache(config)
     with _caches_lock:
         cache = _caches.get(config)
         if cache is None:

@@ -281,8 +281,11 @@ class CascadeAgent:
         action = "accept" if accepted else ("allow" if len(plan.tiers) == 1 else "escalate")
         self.runtime.finish(call, action=action, model_selected=result.model_used, response=result.response)
         self.analytics.record(result, cascaded=len(plan.tiers) > 1)
-        remember(cache, probe, result.response, model=result.model_used, cost=result.total_cost,
-                 tier=result.accepted_tier)
+        if probe is not None:
+            answered = next((t.tier for t in result.tiers if t.model == result.model_used
+                             and t.decision in ("accepted", "final")), len(result.tiers) - 1)
+            remember(cache, probe, result.response, model=result.model_used, cost=result.total_cost,
+                     tier=answered)
         if execution.listening:
             # a policy may have switched the model a tier asked for
             answered_by = next((m for m in plan.tiers if m.id == result.model_used), None) \

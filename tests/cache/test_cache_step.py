@@ -55,7 +55,7 @@ async def test_a_repeated_query_is_served_from_the_cache_at_zero_cost_and_audite
     assert hit["action"] == "cache_hit" and hit["cost_usd"] == 0 and hit["tiers"] == []
     assert hit["cache"] == {"hit": True, "kind": "exact", "saved_usd": float(first.total_cost), "tier": 0,
                             "model": first.model_used, "similarity": None}
-    assert audit.dicts()[0]["action"] == "accept"
+    assert audit.dicts()[0]["action"] == "accept" and audit.dicts()[0]["cache"] == {"hit": False}
 
 
 async def test_a_cascade_stores_the_accepted_tier_and_its_total_cost():

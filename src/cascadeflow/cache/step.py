@@ -111,6 +111,7 @@ def serve(cache: ResponseCache | None, runtime: Any, call: Any, request: Request
     answer = probe.answer
     if answer is None:
         cache.count({"misses": 1})
+        call.metadata["cache"] = {"hit": False}  # the audit log can tell misses from uncached calls
         return probe, None
     info = {"kind": probe.kind, "saved_usd": float(answer.cost), "tier": answer.tier, "model": answer.model,
             "similarity": probe.similarity}

@@ -35,7 +35,7 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
     if cache_config is not None:
         from cascadeflow.cache.step import open_cache
 
-        open_cache(cache_config)  # a bad configuration or an unreachable backend fails here
+        open_cache(cache_config)  # a bad configuration fails here, before any call
     config = resolve_config(mode, config_file=config_file, ledger_url=ledger_url, audit=audit,
                             compliance=compliance, record_content=record_content, instrument=instrument,
                             allow_cross_provider=allow_cross_provider)

@@ -141,5 +141,14 @@ def test_a_value_json_cannot_express_makes_the_request_uncacheable():
         keys_of({"temperature_bias": float("nan")})
 
 
+def test_a_local_model_path_is_keyed_by_its_text():
+    from pathlib import Path
+
+    local = ModelConfig("smollm2", provider="local", extra={"model_path": Path("/models/a.gguf")})
+    other = ModelConfig("smollm2", provider="local", extra={"model_path": Path("/models/b.gguf")})
+    same = ModelConfig("smollm2", provider="local", extra={"model_path": "/models/a.gguf"})
+    assert keys_of(tiers=(local,)).exact == keys_of(tiers=(same,)).exact != keys_of(tiers=(other,)).exact
+
+
 def test_canonical_json_sorts_keys_and_drops_whitespace():
     assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == '{"a":[1,{"c":3,"d":2}],"b":1}'

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from cascadeflow.messages import Message, Request
@@ -64,10 +66,15 @@ def salient_literals(text: str) -> list[str]:
 
 
 def _refuse(value: Any) -> Any:
-    if isinstance(value, (tuple, set, frozenset)):
-        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    """JSON for the few non-JSON types with one obvious text (paths, enums, sets); anything else refused."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
     if isinstance(value, Mapping):
         return dict(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Enum):
+        return value.value
     raise Uncacheable(f"a {type(value).__name__} value cannot be part of a cache key")
 
 

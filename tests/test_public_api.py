@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PINNED = [
     "AnthropicMessages", "AuditUnavailable",
     "BudgetBackendUnavailable", "BudgetConfig", "BudgetExceeded", "BudgetSession",
-    "Calibration", "CascadeAgent", "CascadeExhausted", "CascadeFlow", "CascadeResult", "CascadeflowError",
+    "CacheConfig", "Calibration", "CascadeAgent", "CascadeExhausted", "CascadeFlow", "CascadeResult",
+    "CascadeflowError",
     "CompletionResult", "ConfigurationError", "DeferredQueue", "DomainConfig", "InvalidRequestError",
     "Message", "MissingAPIKeyError", "ModelConfig", "ModelRouter", "OpenAIChat", "PolicyViolation",
     "PriceBook", "ProviderError", "QualityConfig", "RateLimitError", "Request", "Response", "Route", "Rule",

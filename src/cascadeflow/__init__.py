@@ -32,6 +32,7 @@ _LAZY = {
     "AnthropicMessages": "cascadeflow.providers.anthropic",
     "BudgetConfig": "cascadeflow.budget.config",
     "BudgetSession": "cascadeflow.runtime.session",
+    "CacheConfig": "cascadeflow.cache.config",
     "Calibration": "cascadeflow.cascade.calibration",
     "CascadeAgent": "cascadeflow.cascade.agent",
     "CascadeFlow": "cascadeflow.runtime.client",
@@ -64,6 +65,7 @@ __all__ = [
     "BudgetConfig",
     "BudgetExceeded",
     "BudgetSession",
+    "CacheConfig",
     "Calibration",
     "CascadeAgent",
     "CascadeExhausted",
@@ -127,6 +129,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from cascadeflow.budget.backends import open_ledger
     from cascadeflow.budget.config import BudgetConfig, UserBudget
     from cascadeflow.budget.queue import DeferredQueue
+    from cascadeflow.cache.config import CacheConfig
     from cascadeflow.cascade.agent import CascadeAgent
     from cascadeflow.cascade.calibration import Calibration
     from cascadeflow.cascade.quality import QualityConfig

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
+from cascadeflow.cache.step import Served, open_cache, remember, resolve_cache, serve
 from cascadeflow.cascade import events as ev
 from cascadeflow.cascade.analytics import AnalyticsSnapshot, CascadeAnalytics
 from cascadeflow.cascade.events import CascadeEvent, EventBus, VerbosePrinter
 from cascadeflow.cascade.execution import CascadeExecution, Judgement, Plan
 from cascadeflow.cascade.quality import QualityConfig, assess
-from cascadeflow.cascade.result import CascadeResult
+from cascadeflow.cascade.result import CascadeResult, TierAttempt
 from cascadeflow.cascade.tiers import check_tier_order
 from cascadeflow.errors import CascadeExhausted, ConfigurationError
 from cascadeflow.messages import Message, Request, Response, build_request
@@ -49,7 +51,7 @@ class CascadeAgent:
                  verbose: bool = False, *, router: Any = None, domain_config: DomainConfig | None = None,
                  runtime: Runtime | None = None, allow_unordered: bool = False, speculative: bool = False,
                  speculate_above: float = 0.5, complexity_router: ComplexityRouter | None = None,
-                 name: str | None = None, budget_config: Any = None):
+                 name: str | None = None, budget_config: Any = None, cache_config: Any = None):
         if router is not None and domain_config is not None:
             raise ConfigurationError("pass either router= or domain_config=, not both")
         if router is not None and not callable(getattr(router, "route", None)):
@@ -76,6 +78,7 @@ class CascadeAgent:
         self.speculate_above = speculate_above
         self.name = name
         self.budget_config = budget_config  # BudgetConfig: daily/user/agent budgets, degrade near the limit
+        self.cache = open_cache(cache_config)  # None: the cache cascadeflow.init() configured, if any
         self.verbose = verbose
         self.analytics = CascadeAnalytics()
         self._bus = EventBus()
@@ -253,6 +256,10 @@ class CascadeAgent:
         plan = self._plan(request)
         call = self.runtime.new_call(user_id=user_id, agent_id=self.name, metadata=request.metadata,
                                      routing_reason=plan.route.reason, model_requested=plan.tiers[0].id)
+        cache = resolve_cache(self.cache)
+        probe, served = serve(cache, self.runtime, call, request, plan.tiers, self.quality_config)
+        if served is not None:
+            return self._served(plan, call, served, stream)
         execution = CascadeExecution(self.runtime, plan, call, self._judge,
                                      self._bus.emit if self._bus.active else None, stream=stream,
                                      show_draft=show_draft)
@@ -274,6 +281,11 @@ class CascadeAgent:
         action = "accept" if accepted else ("allow" if len(plan.tiers) == 1 else "escalate")
         self.runtime.finish(call, action=action, model_selected=result.model_used, response=result.response)
         self.analytics.record(result, cascaded=len(plan.tiers) > 1)
+        if probe is not None:
+            answered = next((t.tier for t in result.tiers if t.model == result.model_used
+                             and t.decision in ("accepted", "final")), len(result.tiers) - 1)
+            remember(cache, probe, result.response, model=result.model_used, cost=result.total_cost,
+                     tier=answered)
         if execution.listening:
             # a policy may have switched the model a tier asked for
             answered_by = next((m for m in plan.tiers if m.id == result.model_used), None) \
@@ -281,6 +293,36 @@ class CascadeAgent:
             execution.emit(ev.COMPLETED, reason=action, cfg=answered_by,
                            tokens=result.usage.total_tokens, cost=result.total_cost, latency_ms=result.latency_ms,
                            total_cost=result.total_cost, savings_pct=result.savings_pct, result=result)
+        return result
+
+    def _served(self, plan: Plan, call: Any, served: Served, stream: Callable[[CascadeEvent], None] | None
+                ) -> CascadeResult:
+        """The result of a cache hit; a streaming caller receives its text and a `completed` event."""
+        answer, record = served.answer, served.record
+        reason = f"{served.kind} cache hit"
+        result = CascadeResult(
+            content=answer.content, model_used=answer.model, draft_accepted=False,
+            tiers=[TierAttempt(tier=answer.tier, model=answer.model, decision="final", reason=reason)],
+            total_cost=Decimal(0), baseline_cost=answer.cost, baseline_estimated=True,
+            latency_ms=record.latency_ms, usage=answer.usage, request_id=call.request_id,
+            tool_calls=answer.tool_calls, routing_reason=plan.route.reason, route_kind=plan.route.kind,
+            route_label=plan.route.label, response=answer.response(), user_id=call.user_id,
+            metadata=dict(call.metadata), cache_hit=True,
+        )
+        self.analytics.record_cache_hit(result, saved=answer.cost)
+        events = []
+        if stream is not None:
+            events.append(ev.CascadeEvent(ev.TEXT, call.request_id, reason, answer.model, answer.tier,
+                                          {"text": answer.content}))
+        if stream is not None or self._bus.active:
+            events.append(ev.CascadeEvent(ev.COMPLETED, call.request_id, reason, answer.model, answer.tier, {
+                "tokens": answer.usage.total_tokens, "usage": answer.usage, "cost": Decimal(0),
+                "saved": answer.cost, "cache_hit": True, "latency_ms": result.latency_ms, "result": result}))
+        for event in events:
+            if stream is not None:
+                stream(event)
+            if event.kind != ev.TEXT and self._bus.active:
+                self._bus.emit(event)
         return result
 
     # reporting ----------------------------------------------------------------------------------------

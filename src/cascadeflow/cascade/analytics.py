@@ -54,6 +54,12 @@ class AnalyticsSnapshot:
     by_task_type: dict[str, Breakdown]
     by_severity: dict[str, Breakdown]
     expensive_queries: list[tuple[Decimal, str]] = field(default_factory=list)  # (cost, request_id)
+    cache_hits: int = 0  # queries answered from the response cache (at $0; counted in total_queries)
+    cache_savings: Decimal = Decimal(0)  # what the calls that first produced those answers cost
+
+    @property
+    def cache_hit_rate(self) -> float:
+        return self.cache_hits / self.total_queries if self.total_queries else 0.0
 
     @property
     def drafter_acceptance(self) -> float:
@@ -96,12 +102,22 @@ class CascadeAnalytics:
             self._tasks: dict[str, Breakdown] = {}
             self._severities: dict[str, Breakdown] = {}
             self._top: list[tuple[Decimal, str]] = []
+            self._cache_hits = 0
+            self._cache_savings = Decimal(0)
 
     def record_failure(self, cost: Decimal) -> None:
         """A run that raised (CascadeExhausted): its attempts still cost money."""
         with self._lock:
             self._errors += 1
             self._cost += cost
+
+    def record_cache_hit(self, result: CascadeResult, *, saved: Decimal) -> None:
+        """A query served from the response cache: it costs nothing and saves what its first answer cost."""
+        with self._lock:
+            self._queries += 1
+            self._cache_hits += 1
+            self._cache_savings += saved
+            self._latencies.append(result.latency_ms)
 
     def record(self, result: CascadeResult, *, cascaded: bool) -> None:
         with self._lock:
@@ -168,6 +184,7 @@ class CascadeAnalytics:
                 usage_per_tier=_copy(self._tiers), by_route=_copy(self._routes),
                 by_task_type=_copy(self._tasks), by_severity=_copy(self._severities),
                 expensive_queries=sorted(self._top, reverse=True),
+                cache_hits=self._cache_hits, cache_savings=self._cache_savings,
             )
 
 

@@ -68,6 +68,7 @@ class CascadeResult:
     response: Response | None = None
     user_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    cache_hit: bool = False  # served from the response cache: total_cost is 0, baseline_cost what it saved
 
     @property
     def savings(self) -> Decimal:
@@ -107,5 +108,5 @@ class CascadeResult:
             "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
             "routing_reason": self.routing_reason, "route_kind": self.route_kind, "route_label": self.route_label,
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
-            "user_id": self.user_id, "metadata": dict(self.metadata),
+            "user_id": self.user_id, "metadata": dict(self.metadata), "cache_hit": self.cache_hit,
         }

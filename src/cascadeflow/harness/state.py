@@ -22,15 +22,21 @@ _config: HarnessConfig = HarnessConfig()
 _runtime: Runtime | None = None
 _stats = ModelStats()
 _owned_sinks: list[Any] = []
+_cache_config: Any = None  # CacheConfig given to init(): the cache of facades that configure none
 
 
 def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None = None,
          ledger_url: str | None = None, audit: Any = None, compliance: str | None = None,
          record_content: bool | None = None, instrument: bool | None = None,
          allow_cross_provider: bool | None = None, price_book: PriceBook | None = None,
-         audit_spool: str | os.PathLike[str] | None = None) -> HarnessConfig:
+         audit_spool: str | os.PathLike[str] | None = None, cache_config: Any = None) -> HarnessConfig:
     """Configure the harness for this process; arguments beat CASCADEFLOW_MODE beat the config file.
-    `audit_spool`: where records go while an audit sink is failing (default: `default_spool_path()`)."""
+    `audit_spool`: where records go while an audit sink is failing (default: `default_spool_path()`).
+    `cache_config` (a CacheConfig) is the response cache of every CascadeAgent / CascadeFlow without one."""
+    if cache_config is not None:
+        from cascadeflow.cache.step import open_cache
+
+        open_cache(cache_config)  # a bad configuration fails here, before any call
     config = resolve_config(mode, config_file=config_file, ledger_url=ledger_url, audit=audit,
                             compliance=compliance, record_content=record_content, instrument=instrument,
                             allow_cross_provider=allow_cross_provider)
@@ -42,8 +48,8 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
     with _lock:
         _teardown()  # the previous runtime's sinks; the new ones are owned from here on
         _owned_sinks.extend(runtime.sinks)
-        global _config, _runtime
-        _config, _runtime = config, runtime
+        global _config, _runtime, _cache_config
+        _config, _runtime, _cache_config = config, runtime, cache_config
         if config.instrument and config.mode != "off":
             from cascadeflow.harness.instrument import patch_all
 
@@ -78,6 +84,8 @@ def _teardown() -> None:
             except Exception:
                 log.exception("closing audit sink %r failed", sink)
     _owned_sinks.clear()
+    global _cache_config
+    _cache_config = None  # the cache itself stays open: agents built with the same config may hold it
     if _runtime is not None and hasattr(_runtime.ledger, "close"):
         _runtime.ledger.close()  # type: ignore[union-attr]
     _runtime = None
@@ -107,6 +115,15 @@ def default_runtime() -> Runtime:
             _runtime = _build_runtime(_config, None)
             _owned_sinks.extend(_runtime.sinks)
         return _runtime
+
+
+def default_cache() -> Any:
+    """The ResponseCache configured by init(cache_config=...), or None."""
+    if _cache_config is None:
+        return None
+    from cascadeflow.cache.step import open_cache
+
+    return open_cache(_cache_config)
 
 
 def model_stats() -> ModelStats:

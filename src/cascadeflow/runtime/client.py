@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cascadeflow.cache.step import open_cache, remember, resolve_cache, serve
 from cascadeflow.errors import BudgetExceeded, ConfigurationError
 from cascadeflow.messages import Message, Request, Response, ToolCall, ToolSpec, Usage, build_request
 from cascadeflow.models import ModelConfig, as_model_config
@@ -40,6 +41,7 @@ class CompletionResult:
     draft_accepted: bool | None = None  # None: no cascade
     budget_remaining: float | None = None
     response: Response | None = None
+    cache_hit: bool = False  # served from the response cache (cost 0)
 
     @property
     def cost_usd(self) -> float:
@@ -98,6 +100,7 @@ class CascadeFlow:
         overflow: Overflow = "shrink",
         audit: Any = None,
         verbose: bool = False,
+        cache_config: Any = None,
     ):
         self._runtime = runtime
         self._ledger_spec = ledger
@@ -110,6 +113,7 @@ class CascadeFlow:
         self.router = router
         self.verbose = verbose
         self._budgets = None  # budget.BudgetPolicy, built lazily when any budget is configured
+        self.cache = open_cache(cache_config)  # None: the cache cascadeflow.init() configured, if any
 
     @property
     def runtime(self) -> Runtime:
@@ -189,6 +193,15 @@ class CascadeFlow:
         runtime = self.runtime
         call = runtime.new_call(user_id=user_id, agent_id=agent_id, metadata=request.metadata,
                                 routing_reason=reason, model_requested=model.id)
+        cache = resolve_cache(self.cache)
+        probe, served = serve(cache, runtime, call, request, (model,))
+        if served is not None:
+            answer = served.answer
+            return CompletionResult(
+                content=answer.content, model=answer.model, cost=Decimal(0), usage=answer.usage,
+                latency_ms=served.record.latency_ms, request_id=call.request_id, routing_reason=reason,
+                tool_calls=answer.tool_calls, finish_reason=answer.finish_reason,
+                budget_remaining=served.record.budget_remaining, response=answer.response(), cache_hit=True)
         call.decide("allow", reason, model_requested=model.id, model_used=model.id)
         try:
             response, attempt = await runtime.attempt(model, request, call)
@@ -197,6 +210,7 @@ class CascadeFlow:
                            model_selected=None, response=None, error=exc)
             raise
         record = runtime.finish(call, action="allow", model_selected=attempt.model, response=response)
+        remember(cache, probe, response, model=attempt.model, cost=attempt.cost, tier=0)
         return CompletionResult(
             content=response.content, model=attempt.model, cost=attempt.cost, usage=response.usage,
             latency_ms=record.latency_ms, request_id=call.request_id, routing_reason=reason,
@@ -212,7 +226,7 @@ class CascadeFlow:
 
         route = Route(tiers, reason, kind="caller")
         agent = CascadeAgent(router=_FixedRouter(route), quality_config=quality_config or self.quality_config,
-                             runtime=self.runtime, verbose=self.verbose)
+                             runtime=self.runtime, verbose=self.verbose, cache_config=self.cache)
         result = await agent.run(list(request.messages), max_tokens=request.max_tokens,
                                  tools=list(request.tools) or None, user_id=user_id, metadata=dict(request.metadata))
         return CompletionResult(
@@ -221,5 +235,6 @@ class CascadeFlow:
             tool_calls=tuple(result.tool_calls), finish_reason=getattr(result, "finish_reason", "stop"),
             tiers=[t.to_dict() if hasattr(t, "to_dict") else dict(t) for t in result.tiers],
             draft_accepted=result.draft_accepted, budget_remaining=getattr(result, "budget_remaining", None),
+            cache_hit=result.cache_hit,
         )
 

@@ -1,0 +1,146 @@
+"""The cache step of the pipeline: before anything is reserved or sent, serve a stored answer (a hit costs
+$0, reserves nothing and writes an audit record marked `cache_hit` with the cost it saved); after a call
+answers, store its final answer. The facades (CascadeAgent, CascadeFlow) call `serve()` and `remember()`.
+
+In observe mode a would-be hit is recorded (a `cache_hit` decision with applied=False and the cost it would
+have saved) and the call proceeds unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from cascadeflow.cache.config import CacheConfig
+from cascadeflow.cache.entry import CachedAnswer
+from cascadeflow.cache.key import Uncacheable, cache_keys, route_facts
+from cascadeflow.cache.store import Probe, ResponseCache
+from cascadeflow.errors import ConfigurationError
+from cascadeflow.messages import Request, Response
+from cascadeflow.models import ModelConfig
+from cascadeflow.pricing import to_micro_usd
+from cascadeflow.trace.records import AuditRecord
+
+CACHE_HIT = "cache_hit"  # the audit record's action and the decision's action for a served answer
+STORABLE_FINISH = ("stop", "length", "tool_calls")  # a filtered or failed answer is never stored
+
+_caches: dict[CacheConfig, ResponseCache] = {}  # one cache per configuration and process
+_caches_lock = threading.Lock()
+
+
+def open_cache(config: CacheConfig | ResponseCache | None) -> ResponseCache | None:
+    """The process's `ResponseCache` for `config` (built once; equal configs share it)."""
+    if config is None or isinstance(config, ResponseCache):
+        return config
+    if not isinstance(config, CacheConfig):
+        raise ConfigurationError(f"cache_config must be a CacheConfig, got {type(config).__name__}")
+    if not config.enabled:
+        return None
+    try:
+        hash(config)
+    except TypeError:  # an unhashable embedder: this configuration gets a cache of its own
+        return ResponseCache(config)
+    with _caches_lock:
+        cache = _caches.get(config)
+        if cache is None:
+            cache = _caches[config] = ResponseCache(config)
+        return cache
+
+
+def resolve_cache(own: ResponseCache | None) -> ResponseCache | None:
+    """A facade's own cache, else the one `cascadeflow.init(cache_config=...)` configured."""
+    if own is not None:
+        return own
+    from cascadeflow.harness.state import default_cache
+
+    return default_cache()
+
+
+@dataclass(slots=True)
+class Served:
+    """A hit that was served: the stored answer, how it matched, and the call's audit record."""
+
+    answer: CachedAnswer
+    kind: str
+    similarity: float | None
+    record: AuditRecord
+
+
+def _scope_values(config: CacheConfig, call: Any) -> dict[str, Any] | None:
+    values: dict[str, Any] = {}
+    for name in config.scope_by:
+        if name == "user":
+            value = call.user_id
+        elif name == "agent":
+            value = call.agent_id
+        else:
+            value = call.metadata.get(name)
+        if value is None:
+            return None
+        values[name] = value
+    return values
+
+
+def _observing(call: Any) -> bool:
+    if call.scope is not None:
+        return call.mode == "observe"
+    from cascadeflow.harness.state import current_config
+
+    return call.mode == "observe" or current_config().mode == "observe"
+
+
+def serve(cache: ResponseCache | None, runtime: Any, call: Any, request: Request, tiers: Sequence[ModelConfig],
+          quality: Any = None) -> tuple[Probe | None, Served | None]:
+    """Look the request up. Returns (probe to `remember()` with, the served hit or None)."""
+    if cache is None:
+        return None, None
+    scope = _scope_values(cache.config, call)
+    if scope is None:
+        call.decide("allow", f"cache bypassed: the call has no {'/'.join(cache.config.scope_by)} to scope by",
+                    applied=False)
+        return None, None
+    try:
+        keys = cache_keys(request, route_facts(tiers, quality), scope)
+    except Uncacheable as exc:
+        call.decide("allow", f"cache bypassed: {exc}", applied=False)
+        return None, None
+    probe = cache.lookup(keys)
+    answer = probe.answer
+    if answer is None:
+        cache.count({"misses": 1})
+        call.metadata["cache"] = {"hit": False}  # the audit log can tell misses from uncached calls
+        return probe, None
+    info = {"kind": probe.kind, "saved_usd": float(answer.cost), "tier": answer.tier, "model": answer.model,
+            "similarity": probe.similarity}
+    if _observing(call):
+        cache.count({"observed_hits": 1, "misses": 1})
+        call.decide(CACHE_HIT, f"observe: a {probe.kind} cache hit would have saved ${answer.cost:.6f}",
+                    model_used=answer.model, applied=False, **info)
+        call.metadata["cache"] = {"hit": False, "would_hit": True, **info}
+        probe.answer = None  # the provider's fresh answer replaces the stored one
+        return probe, None
+    cache.count({"hits": 1, "semantic_hits": int(probe.kind == "semantic"),
+                 "saved_micro_usd": to_micro_usd(answer.cost)})
+    call.decide(CACHE_HIT, f"{probe.kind} cache hit: served the stored answer of {answer.model}, "
+                           f"saving ${answer.cost:.6f}", model_used=answer.model, **info)
+    call.metadata["cache"] = {"hit": True, **info}
+    if call.request is None:
+        call.request = request
+    record = runtime.finish(call, action=CACHE_HIT, model_selected=answer.model, response=answer.response())
+    return probe, Served(answer, probe.kind or "exact", probe.similarity, record)
+
+
+def remember(cache: ResponseCache | None, probe: Probe | None, response: Response | None, *, model: str,
+             cost: Decimal, tier: int) -> bool:
+    """Store a call's final answer under the probe's keys (errors are never stored; answers calling tools
+    only with `cache_tool_calls`). True when stored."""
+    if cache is None or probe is None or response is None:
+        return False
+    if response.finish_reason not in STORABLE_FINISH:
+        return False
+    if response.tool_calls and not cache.config.cache_tool_calls:
+        return False
+    return cache.store(probe, CachedAnswer.from_response(response, model=model, cost=cost, tier=tier))

@@ -25,3 +25,9 @@ def anthropic_server(loopback_server: LoopbackServer) -> ScriptedHost:
     """The scripted Anthropic Messages host, emptied before each test."""
     loopback_server.anthropic.reset()
     return loopback_server.anthropic
+
+
+@pytest.fixture(autouse=True)
+def audit_log_in_tmp(monkeypatch, tmp_path):
+    """Every call is audited by default; tests write that log under their tmp dir, never into the checkout."""
+    monkeypatch.setenv("CASCADEFLOW_AUDIT_PATH", str(tmp_path / "default-audit.jsonl"))

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PINNED = [
     "AnthropicMessages", "AuditUnavailable",
-    "BudgetBackendUnavailable", "BudgetConfig", "BudgetExceeded", "BudgetSession",
+    "BudgetBackendUnavailable", "BudgetConfig", "BudgetExceeded", "BudgetExceededError", "BudgetSession",
     "CacheConfig", "Calibration", "CascadeAgent", "CascadeExhausted", "CascadeFlow", "CascadeResult",
     "CascadeflowError",
     "CompletionResult", "ConfigurationError", "DeferredQueue", "DomainConfig", "InvalidRequestError",

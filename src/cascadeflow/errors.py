@@ -18,7 +18,8 @@
     │   ├── MalformedResponseError               the body or stream could not be parsed
     │   │   └── UnreadableAnswer                 an instrumented SDK answered in a shape the harness cannot read
     │   └── CircuitOpenError                     the breaker for (provider, model) is open
-    ├── BudgetExceeded                           a reservation did not fit (key, limit, requested, remaining)
+    ├── BudgetExceeded                           a reservation did not fit (key, limit, requested, remaining);
+    │                                            also importable as BudgetExceededError
     ├── BudgetBackendUnavailable                 the ledger store cannot be reached (fail closed)
     ├── AuditUnavailable                         enforce mode: an audit sink is failing, nothing is sent
     ├── PolicyViolation                          compliance / tool policy stopped the call in enforce mode
@@ -181,6 +182,9 @@ class BudgetExceeded(CascadeflowError):
         if remaining_usd is not None:
             detail.append(f"remaining=${remaining_usd:.6f}")
         super().__init__(message + (f" ({', '.join(detail)})" if detail else ""))
+
+
+BudgetExceededError = BudgetExceeded  # the same class under the name code written for other libraries uses
 
 
 class BudgetBackendUnavailable(CascadeflowError):

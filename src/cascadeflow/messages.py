@@ -281,6 +281,24 @@ class Request:
         return replace(self, **changes)
 
 
+# Provider sampling options a call may pass by name (they go to the wire body as given); anything else
+# a provider understands goes in `extra_body=` so that a misspelt option is an error, not a silent no-op.
+WIRE_OPTIONS = ("frequency_penalty", "logit_bias", "min_p", "parallel_tool_calls", "presence_penalty",
+                "reasoning_effort", "repeat_penalty", "seed", "service_tier", "top_k", "top_p", "typical_p",
+                "user")
+_NAMED = ("max_tokens", "metadata", "logprobs", "response_format", "stop", "temperature", "timeout", "tool_choice",
+          "tools", "top_logprobs")
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Raise InvalidRequestError naming every option that is not a request field nor a wire option."""
+    unknown = sorted(set(options) - set(WIRE_OPTIONS) - {"extra_body"} - set(_NAMED))
+    if unknown:
+        accepted = ", ".join(sorted({*_NAMED, *WIRE_OPTIONS, "extra_body"}))
+        raise InvalidRequestError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                                  f"accepted: {accepted} (a provider-specific field goes in extra_body={{...}})")
+
+
 def build_request(
     messages: str | Sequence[Message | Mapping[str, Any]],
     *,
@@ -295,9 +313,13 @@ def build_request(
     response_format: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
     timeout: float | None = None,
+    extra_body: Mapping[str, Any] | None = None,
     **extra: Any,
 ) -> Request:
-    """Validate user input into a Request; every problem is an InvalidRequestError raised before any I/O."""
+    """Validate user input into a Request; every problem is an InvalidRequestError raised before any I/O.
+    `extra` takes the WIRE_OPTIONS by name; other provider-specific body fields go in `extra_body`."""
+    if extra:
+        check_options(extra)
     if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0):
         raise InvalidRequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
     if temperature is not None and not (0 <= float(temperature) <= 2):
@@ -321,7 +343,7 @@ def build_request(
         response_format=response_format,
         metadata=dict(metadata or {}),
         timeout=timeout,
-        extra=extra,
+        extra={**extra, **(extra_body or {})},
     )
 
 

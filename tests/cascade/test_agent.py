@@ -57,10 +57,10 @@ async def test_accepted_draft_is_returned_with_cost_baseline_and_savings():
     assert [t.decision for t in result.tiers] == ["accepted"]
     assert "structure" in result.tiers[0].signals and result.tiers[0].score is not None
     usage = result.response.usage
-    assert result.total_cost == tier_cost(agent.runtime, CHEAP, usage) == result.tiers[0].cost > 0
+    assert result.total_cost_decimal == tier_cost(agent.runtime, CHEAP, usage) == result.tiers[0].cost_decimal > 0
     assert result.baseline_estimated
-    assert result.baseline_cost == tier_cost(agent.runtime, TOP, Usage(usage.input_tokens, usage.output_tokens))
-    assert result.savings == result.baseline_cost - result.total_cost > 0
+    assert result.baseline_cost_decimal == tier_cost(agent.runtime, TOP, Usage(usage.input_tokens, usage.output_tokens))
+    assert result.savings_decimal == result.baseline_cost_decimal - result.total_cost_decimal > 0
     assert 0 < result.savings_pct < 1
     [sent] = provider.requests
     assert sent.metadata == {"alert_id": "INC-7", "severity": "P3"}
@@ -77,7 +77,7 @@ async def test_rejected_draft_escalates_to_the_middle_tier():
     assert result.tiers[0].reason.startswith("rejected: structure: empty answer")
     assert result.model_used == MID.id and not result.draft_accepted
     assert [r.model for r in provider.requests] == [CHEAP.name, MID.name]
-    assert result.total_cost == result.tiers[0].cost + result.tiers[1].cost
+    assert result.total_cost_decimal == result.tiers[0].cost_decimal + result.tiers[1].cost_decimal
     assert result.baseline_estimated
 
 
@@ -89,8 +89,8 @@ async def test_rejections_at_every_draft_tier_end_at_the_final_tier_with_actual_
     assert [t.decision for t in result.tiers] == ["rejected", "rejected", "final"]
     assert "refusal" in result.tiers[1].reason
     assert result.model_used == TOP.id
-    assert not result.baseline_estimated and result.baseline_cost == result.tiers[2].cost
-    assert result.savings < 0  # two wasted drafts: the cascade cost more than the top tier alone
+    assert not result.baseline_estimated and result.baseline_cost_decimal == result.tiers[2].cost_decimal
+    assert result.savings_decimal < 0  # two wasted drafts: the cascade cost more than the top tier alone
     assert sink.records[0].action == "escalate" and len(sink.records[0].tiers) == 3
 
 
@@ -110,7 +110,7 @@ async def test_a_provider_error_escalates_with_reason_error(failing):
     result = await agent.run(QUERY)
     assert result.tiers[failing].decision == "error" and result.tiers[failing].reason == "error"
     assert "ServerError" in result.tiers[failing].error
-    assert result.tiers[failing].cost == 0
+    assert result.tiers[failing].cost_decimal == 0
     assert result.model_used == TOP.id
 
 
@@ -123,7 +123,7 @@ async def test_the_last_tier_failing_raises_cascade_exhausted_with_every_attempt
     attempts = info.value.attempts
     assert [a.decision for a in attempts] == ["rejected", "error", "error"]
     assert "RateLimitError" in attempts[1].error and "ServerError" in attempts[2].error
-    assert attempts[0].cost > 0  # the rejected draft was paid for
+    assert attempts[0].cost_decimal > 0  # the rejected draft was paid for
     [audit] = sink.records
     assert audit.action == "stop" and "CascadeExhausted" in audit.error and audit.cost_usd > 0
     assert agent.get_analytics().errors == 1
@@ -330,7 +330,7 @@ async def test_decisions_are_recorded_on_the_call_trace():
     result = await agent.run(QUERY)
     tiers = sink.records[0].tiers
     assert [t["tier"] for t in tiers] == [0, 1] and [t["role"] for t in tiers] == ["draft", "draft"]
-    assert sum(Decimal(str(t["cost_usd"])) for t in tiers) == pytest.approx(result.total_cost)
+    assert sum(Decimal(str(t["cost_usd"])) for t in tiers) == pytest.approx(result.total_cost_decimal)
 
 
 async def test_per_complexity_thresholds_are_applied_from_the_requests_complexity():
@@ -359,7 +359,7 @@ async def test_inside_a_harness_run_every_tier_is_traced_and_limits_are_enforced
     trace = session.trace()
     assert [(r["action"], r["tier"]) for r in trace] == [("escalate", 0), ("accept", 1)]
     assert trace[0]["reason"].startswith("rejected: structure: empty answer")
-    assert session.summary()["cost_total"] == float(result.total_cost)
+    assert session.summary()["cost_total"] == float(result.total_cost_decimal)
     assert session.summary()["steps"] == 2
     with pytest.raises(BudgetExceeded), harness.run(mode="enforce", budget=0):
         await agent.run(QUERY)

@@ -41,7 +41,7 @@ async def test_draft_accepted_over_the_openai_wire(tiers, openai_server, anthrop
     result = await agent.run(QUERY, metadata={"alert_id": "INC-1"})
     assert result.content == GOOD and result.draft_accepted
     assert result.usage.input_tokens == 30 and result.usage.output_tokens == 20
-    assert result.total_cost == agent.runtime.price_book.cost(tiers[0], result.response.usage)
+    assert result.total_cost_decimal == agent.runtime.price_book.cost(tiers[0], result.response.usage)
     assert len(openai_server.requests) == 1 and anthropic_server.requests == []
     body = openai_server.requests[0].json
     assert body["model"] == "gpt-4o-mini" and body["messages"][-1]["content"] == QUERY
@@ -55,7 +55,7 @@ async def test_off_topic_draft_escalates_to_anthropic(tiers, openai_server, anth
     assert [t.decision for t in result.tiers] == ["rejected", "final"]
     assert "off-topic" in result.tiers[0].reason
     assert result.model_used == tiers[1].id and result.content == GOOD
-    assert not result.baseline_estimated and result.baseline_cost == result.tiers[1].cost > 0
+    assert not result.baseline_estimated and result.baseline_cost_decimal == result.tiers[1].cost_decimal > 0
 
 
 async def test_server_errors_escalate_after_retries_and_exhaust(tiers, openai_server, anthropic_server, sleep):

@@ -44,24 +44,24 @@ def test_cost_is_the_sum_of_tiers_and_savings_match_the_baseline(outcomes, n_tie
     except CascadeExhausted as exc:
         assert exc.attempts[-1].decision == "error"
         assert all(a.decision in ("rejected", "error") for a in exc.attempts)
-        assert agent.get_analytics().total_cost == sum((a.cost for a in exc.attempts), Decimal(0))
+        assert agent.get_analytics().total_cost_decimal == sum((a.cost_decimal for a in exc.attempts), Decimal(0))
         return
-    assert result.total_cost == sum((t.cost for t in result.tiers), Decimal(0))
+    assert result.total_cost_decimal == sum((t.cost_decimal for t in result.tiers), Decimal(0))
     for t, (kind, tokens_in, tokens_out) in zip(result.tiers, outcomes, strict=False):
         cfg = tiers[t.tier]
         expected = runtime.price_book.cost(cfg, Usage(tokens_in, tokens_out)) if kind != "error" else 0
-        assert t.cost == expected
-    assert result.savings == result.baseline_cost - result.total_cost
+        assert t.cost_decimal == expected
+    assert result.savings_decimal == result.baseline_cost_decimal - result.total_cost_decimal
     top = tiers[-1]
     top_called = [t for t in result.tiers if t.model == top.id and t.decision != "error"]
     if top_called:
-        assert not result.baseline_estimated and result.baseline_cost == top_called[0].cost
+        assert not result.baseline_estimated and result.baseline_cost_decimal == top_called[0].cost_decimal
     else:
         answer = result.response.usage
         assert result.baseline_estimated
-        assert result.baseline_cost == runtime.price_book.cost(top, Usage(answer.input_tokens, answer.output_tokens))
-    if result.baseline_cost > 0:
-        assert abs(result.savings_pct - float(result.savings / result.baseline_cost)) < 1e-12
+        assert result.baseline_cost_decimal == runtime.price_book.cost(top, Usage(answer.input_tokens, answer.output_tokens))
+    if result.baseline_cost_decimal > 0:
+        assert abs(result.savings_pct - float(result.savings_decimal / result.baseline_cost_decimal)) < 1e-12
     # a rejected draft is never what comes back
     returned = next(t for t in reversed(result.tiers) if t.decision in ("accepted", "final"))
     assert result.model_used == returned.model

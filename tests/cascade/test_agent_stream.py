@@ -117,5 +117,5 @@ async def test_a_policy_switch_is_honoured_when_streaming():
     result = events[-1].data["result"]
     assert providers[CHEAP.name].requests == [] and len(providers[allowed.name].requests) == 1
     assert result.model_used == allowed.id and result.tiers[0].model == allowed.id
-    assert result.total_cost == runtime.price_book.cost(allowed, result.response.usage)
+    assert result.total_cost_decimal == runtime.price_book.cost(allowed, result.response.usage)
     assert text_of(events) == GOOD

@@ -48,14 +48,14 @@ def test_empty_tier_list_is_rejected():
 
 def test_baseline_prices_the_answer_at_the_top_tier_when_it_was_not_called():
     answer = Response(content="x", model="gpt-4o-mini", provider="openai", usage=Usage(1000, 500))
-    attempts = [TierAttempt(0, MINI.id, "accepted", "ok", cost=Decimal("0.00045"))]
+    attempts = [TierAttempt(0, MINI.id, "accepted", "ok", cost_decimal=Decimal("0.00045"))]
     cost, estimated = baseline(BIG, attempts, answer, BOOK)
     assert estimated and cost == (1000 * Decimal("2.5") + 500 * Decimal(10)) / 1_000_000
 
 
 def test_baseline_is_the_actual_cost_when_the_top_tier_answered_even_if_rejected():
     answer = Response(content="x", model="gpt-4o", provider="openai", usage=Usage(10, 10))
-    attempts = [TierAttempt(0, BIG.id, "rejected", "weak", cost=Decimal("0.01"))]
+    attempts = [TierAttempt(0, BIG.id, "rejected", "weak", cost_decimal=Decimal("0.01"))]
     assert baseline(BIG, attempts, answer, BOOK) == (Decimal("0.01"), False)
     failed = [TierAttempt(0, BIG.id, "error", "error", error="ServerError: x")]
     assert baseline(BIG, failed, answer, BOOK)[1] is True
@@ -71,7 +71,7 @@ async def test_a_single_model_agent_returns_its_answer_as_final_with_zero_saving
     result = await agent.run(QUERY)
     assert [(t.decision, t.reason) for t in result.tiers] == [("final", "single model")]
     assert not result.draft_accepted and not result.baseline_estimated
-    assert result.savings == 0 and result.savings_pct == 0.0
+    assert result.savings_decimal == 0 and result.savings_pct == 0.0
     assert agent.get_analytics().drafter_acceptance_rate == 0.0  # nothing was cascaded
 
 
@@ -79,10 +79,10 @@ async def test_a_middle_tier_acceptance_estimates_the_baseline_from_its_answer()
     agent, provider = make_agent([LOCAL, MINI, BIG], {LOCAL.name: [""], MINI.name: [ANSWER]})
     result = await agent.run(QUERY)
     assert [t.decision for t in result.tiers] == ["rejected", "accepted"]
-    assert result.tiers[0].cost == 0  # self-hosted
+    assert result.tiers[0].cost_decimal == 0  # self-hosted
     usage = result.response.usage
     assert result.baseline_estimated
-    assert result.baseline_cost == BOOK.cost(BIG, Usage(usage.input_tokens, usage.output_tokens))
+    assert result.baseline_cost_decimal == BOOK.cost(BIG, Usage(usage.input_tokens, usage.output_tokens))
     assert [r.model for r in provider.requests] == [LOCAL.name, MINI.name]
     assert agent.get_analytics().verifier_usage == 1.0
 

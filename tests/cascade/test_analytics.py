@@ -28,18 +28,18 @@ async def test_analytics_totals_match_the_results():
                                  ("INFO", "simple_classification"))]
     a = agent.get_analytics()
     assert a.total_queries == 3
-    assert a.total_cost == sum(r.total_cost for r in results)
-    assert a.avg_cost_per_query == a.total_cost / 3
+    assert a.total_cost_decimal == sum(r.total_cost_decimal for r in results)
+    assert a.avg_cost_per_query == float(a.total_cost_decimal / 3)
     assert a.drafter_acceptance_rate == pytest.approx(2 / 3) == a.drafter_acceptance
     assert a.drafter_usage == pytest.approx(2 / 3) and a.verifier_usage == pytest.approx(1 / 3)
-    assert a.baseline_cost == sum(r.baseline_cost for r in results)
-    assert a.total_savings == a.baseline_cost - a.total_cost
-    assert a.cost_savings_pct == a.savings_pct == pytest.approx(float(a.total_savings / a.baseline_cost))
+    assert a.baseline_cost_decimal == sum(r.baseline_cost_decimal for r in results)
+    assert a.total_savings_decimal == a.baseline_cost_decimal - a.total_cost_decimal
+    assert a.cost_savings_pct == a.savings_pct == pytest.approx(float(a.total_savings_decimal / a.baseline_cost_decimal))
     assert a.usage_per_tier[CHEAP.id].calls == 3 and a.usage_per_tier[CHEAP.id].accepted == 2
     assert a.usage_per_tier[TOP.id].calls == 1 and a.usage_per_tier[TOP.id].accepted == 1
-    assert a.by_severity["INFO"].calls == 2 and a.by_severity["P1"].cost == results[1].total_cost
+    assert a.by_severity["INFO"].calls == 2 and a.by_severity["P1"].cost_decimal == results[1].total_cost_decimal
     assert a.by_task_type["complex_reasoning"].describe() == \
-        f"complex_reasoning consumed ${float(results[1].total_cost):.4f} across 1 call"
+        f"complex_reasoning consumed ${float(results[1].total_cost_decimal):.4f} across 1 call"
     assert a.by_route["default"].calls == 3
     assert a.expensive_queries[0] == (results[1].total_cost, results[1].request_id)
     assert a.p50_latency_ms > 0 and a.avg_latency_ms > 0
@@ -53,13 +53,13 @@ async def test_failed_runs_count_their_cost_but_not_as_queries():
     with pytest.raises(CascadeExhausted):
         await agent.run("What broke the deploy?")
     a = agent.get_analytics()
-    assert a.total_queries == 0 and a.errors == 1 and a.total_cost > 0
+    assert a.total_queries == 0 and a.errors == 1 and a.total_cost_decimal > 0
 
 
 def test_empty_analytics_are_zero_not_errors():
     agent, _ = make_agent()
     a = agent.get_analytics()
-    assert (a.total_queries, a.total_cost, a.avg_cost_per_query, a.cost_savings_pct) == (0, 0, Decimal(0), 0.0)
+    assert (a.total_queries, a.total_cost_decimal, a.avg_cost_per_query, a.cost_savings_pct) == (0, 0, Decimal(0), 0.0)
 
 
 async def test_evaluate_with_expected_answers_measures_correctness():
@@ -77,7 +77,7 @@ async def test_evaluate_with_expected_answers_measures_correctness():
     assert metrics.quality_source == "correctness" and metrics.n == 3 and metrics.scored == 3
     assert metrics.avg_quality == pytest.approx(2 / 3)  # the top tier repeats the wrong answer in this script
     assert metrics.drafter_acceptance == pytest.approx(2 / 3)
-    assert metrics.avg_cost == metrics.total_cost / 3
+    assert metrics.avg_cost == float(metrics.total_cost_decimal / 3)
     assert metrics.acceptance_rate == metrics.drafter_acceptance
 
 
@@ -95,7 +95,7 @@ async def test_evaluate_with_a_custom_scorer_and_failures():
                                    scorer=lambda answer, expected: "payment" in answer, concurrency=1)
     assert metrics.failed == 1 and metrics.n == 2
     assert metrics.avg_quality == 0.5  # the failed query counts as wrong
-    assert metrics.total_cost > sum(r.total_cost for r in metrics.results)  # the failed query's draft cost
+    assert metrics.total_cost_decimal > sum(r.total_cost_decimal for r in metrics.results)  # the failed query's draft cost
 
 
 async def test_evaluate_rejects_bad_test_queries():
@@ -116,21 +116,22 @@ def test_default_correctness(answer, expected, score):
 def test_breakdown_describe_uses_the_singular_for_one_call():
     from cascadeflow.cascade.analytics import Breakdown
 
-    assert Breakdown("memory_recall", calls=1, cost=Decimal("0.0117")).describe() == \
+    assert Breakdown("memory_recall", calls=1, cost_decimal=Decimal("0.0117")).describe() == \
         "memory_recall consumed $0.0117 across 1 call"
-    assert Breakdown("x", calls=6, cost=Decimal("0.01171")).describe() == "x consumed $0.0117 across 6 calls"
+    assert Breakdown("x", calls=6, cost_decimal=Decimal("0.01171")).describe() == "x consumed $0.0117 across 6 calls"
 
 
 def test_snapshot_describe_lists_task_types_and_severities():
     from cascadeflow.cascade.analytics import AnalyticsSnapshot, Breakdown
 
     snap = AnalyticsSnapshot(
-        total_queries=2, total_cost=Decimal(1), avg_cost_per_query=Decimal("0.5"), drafter_acceptance_rate=0.5,
-        drafter_usage=0.5, verifier_usage=0.5, baseline_cost=Decimal(2), total_savings=Decimal(1),
+        total_queries=2, total_cost=1.0, avg_cost_per_query=0.5, drafter_acceptance_rate=0.5,
+        drafter_usage=0.5, verifier_usage=0.5, baseline_cost=2.0, total_savings=1.0,
         cost_savings_pct=0.5, avg_latency_ms=1, p50_latency_ms=1, p95_latency_ms=1, errors=0,
         avg_validator_score=None, usage_per_tier={}, by_route={},
         by_task_type={"complex_reasoning": Breakdown("complex_reasoning", 2, Decimal("0.0493"))},
-        by_severity={"P1": Breakdown("P1", 2, Decimal("0.0493"))})
+        by_severity={"P1": Breakdown("P1", 2, Decimal("0.0493"))},
+        total_cost_decimal=Decimal(1), baseline_cost_decimal=Decimal(2), total_savings_decimal=Decimal(1))
     assert snap.describe() == ["complex_reasoning consumed $0.0493 across 2 calls",
                                "severity P1 consumed $0.0493 across 2 calls"]
 

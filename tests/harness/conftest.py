@@ -8,9 +8,13 @@ from cascadeflow import harness
 
 
 @pytest.fixture(autouse=True)
-def clean_harness(monkeypatch, tmp_path):
+def clean_harness(monkeypatch, tmp_path, loopback_server):
     monkeypatch.delenv("CASCADEFLOW_MODE", raising=False)
+    # SDK clients built on the loopback hosts are clients of the vendors these variables name
+    monkeypatch.setenv("OPENAI_BASE_URL", loopback_server.openai.base_url)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", loopback_server.anthropic.base_url)
     monkeypatch.delenv("CASCADEFLOW_CONFIG", raising=False)
+    monkeypatch.delenv("CASCADEFLOW_AUDIT_PATH", raising=False)
     monkeypatch.chdir(tmp_path)  # no stray cascadeflow.toml, and the default audit log lands in tmp_path
     harness.reset()
     yield

@@ -17,6 +17,7 @@ from cascadeflow.harness.instrument.bridge import (
     model_for,
     redact_strings,
 )
+from cascadeflow.harness.instrument.vendor import Vendor
 
 
 async def _returns(value):
@@ -86,10 +87,11 @@ def test_redaction_of_sdk_payloads_touches_text_only():
 
 def test_model_for_prices_known_models_and_flags_unknown_ones():
     runtime = harness.default_runtime()
-    known, unpriced = model_for(runtime, "openai", "gpt-4o-mini", "observe")
+    openai_vendor = Vendor("openai", "api.openai.com")
+    known, unpriced = model_for(runtime, openai_vendor, "gpt-4o-mini", "observe")
     assert known.id == "openai/gpt-4o-mini" and not unpriced
-    assert model_for(runtime, "openai", "gpt-4o-mini", "observe")[0] == known
-    free, unpriced = model_for(runtime, "openai", "house-model-7", "observe")
+    assert model_for(runtime, openai_vendor, "gpt-4o-mini", "observe")[0] == known
+    free, unpriced = model_for(runtime, openai_vendor, "house-model-7", "observe")
     assert unpriced and free.input_price_per_million == 0
     with pytest.raises(UnknownModelPriceError, match="house-model-7"):
-        model_for(runtime, "openai", "house-model-7", "enforce")
+        model_for(runtime, openai_vendor, "house-model-7", "enforce")

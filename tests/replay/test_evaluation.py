@@ -69,9 +69,9 @@ async def test_evaluate_on_recorded_data_matches_the_hand_computed_numbers(recor
     assert metrics.n == 5 and metrics.quality_source == "recorded_label"
     assert metrics.drafter_acceptance == pytest.approx(2 / 5)  # q1 and q2
     assert metrics.escalation_rate == pytest.approx(3 / 5)
-    assert metrics.total_cost == 5 * C + 3 * S and metrics.avg_cost == (5 * C + 3 * S) / 5
+    assert metrics.total_cost_decimal == 5 * C + 3 * S and metrics.avg_cost == float((5 * C + 3 * S) / 5)
     assert metrics.avg_quality == pytest.approx(3 / 5)  # q1, q4 (strong), q5 (strong)
-    assert metrics.baseline_cost == 5 * S  # the recorded strong-only cost
+    assert metrics.baseline_cost_decimal == 5 * S  # the recorded strong-only cost
     assert metrics.savings_pct == pytest.approx(1 - float((5 * C + 3 * S) / (5 * S)))
     assert metrics.failed == 0 and metrics.scored == 5 and len(metrics.results) == 5
     assert [o.final_model for o in metrics.outcomes] == ["cheap", "cheap", "strong", "strong", "strong"]
@@ -85,7 +85,7 @@ async def test_evaluate_on_recorded_data_matches_the_hand_computed_numbers(recor
 async def test_a_higher_threshold_escalates_the_wrong_confident_draft(recorded):
     metrics = await agent(JUDGE.with_(threshold=0.7)).evaluate(load_dataset(recorded))
     assert metrics.drafter_acceptance == pytest.approx(1 / 5)
-    assert metrics.avg_quality == pytest.approx(4 / 5) and metrics.total_cost == 5 * C + 4 * S
+    assert metrics.avg_quality == pytest.approx(4 / 5) and metrics.total_cost_decimal == 5 * C + 4 * S
 
 
 async def test_evaluate_agrees_with_the_replay_engine_the_cli_runs(recorded):
@@ -118,14 +118,14 @@ async def test_the_same_answers_live_and_recorded_give_the_same_metrics(recorded
 
 async def test_the_agent_evaluates_a_loaded_dataset_and_names_the_function_for_a_path(recorded):
     loaded = await agent().evaluate(load_dataset(recorded))
-    assert loaded.total_cost == 5 * C + 3 * S and loaded.quality_source == "recorded_label"
+    assert loaded.total_cost_decimal == 5 * C + 3 * S and loaded.quality_source == "recorded_label"
     with pytest.raises(ConfigurationError, match=r"cascadeflow\.replay\.evaluate\(agent, path\)"):
         await agent().evaluate(recorded)
 
 
 async def test_evaluate_accepts_the_path_of_a_recorded_file(recorded):
     by_path, by_str = await evaluate_recorded(agent(), recorded), await evaluate_recorded(agent(), str(recorded))
-    assert by_path.total_cost == by_str.total_cost == 5 * C + 3 * S
+    assert by_path.total_cost_decimal == by_str.total_cost_decimal == 5 * C + 3 * S
     assert by_path.avg_quality == by_str.avg_quality == pytest.approx(3 / 5)
 
 
@@ -140,7 +140,7 @@ async def test_models_are_matched_by_name_and_priced_as_the_dataset_declares(tmp
     real = CascadeAgent(models=[ModelConfig("gpt-4o-mini", provider="openai"), ModelConfig("gpt-4o")],
                         quality_config=JUDGE)
     metrics = await evaluate_recorded(real, renamed)
-    assert metrics.total_cost == 5 * C + 3 * S
+    assert metrics.total_cost_decimal == 5 * C + 3 * S
     assert [r.model_used for r in metrics.results][:2] == ["openai/gpt-4o-mini"] * 2
 
 

@@ -33,8 +33,8 @@ def test_complete_returns_content_cost_usage_model_latency() -> None:
                     budget_limit=0.05, max_tokens=200, metadata={"alert_id": "INC-042"})
     assert r.content == ANSWER
     assert r.model == "openai/cheap"
-    assert r.cost == Decimal(r.usage.input_tokens * 1 + r.usage.output_tokens * 2) / Decimal(1_000_000)
-    assert r.cost_usd == float(r.cost) and r.latency_ms >= 0
+    assert r.cost_decimal == Decimal(r.usage.input_tokens * 1 + r.usage.output_tokens * 2) / Decimal(1_000_000)
+    assert r.cost_usd == r.cost == float(r.cost_decimal) and r.latency_ms >= 0
     record = sink.records[-1].to_dict()
     assert record["alert_id"] == "INC-042" and record["model_selected"] == "openai/cheap"
     assert record["routing_reason"] == "model chosen by the caller" and record["cost_usd"] == r.cost_usd
@@ -110,7 +110,7 @@ def test_session_charges_every_cascade_tier() -> None:
                              max_tokens=100)
         assert r.draft_accepted is False and r.model == "openai/strong"
         assert len(r.tiers) == 2
-        assert Decimal(str(session.spent)) == r.cost
+        assert Decimal(str(session.spent)) == r.cost_decimal
 
 
 def test_router_picks_model_and_reason_goes_to_audit() -> None:
@@ -151,10 +151,12 @@ def test_budget_pressure_degrades_then_serves_cheapest_tier_then_stops() -> None
 
 
 def test_default_cascadeflow_writes_an_audit_record_per_call(tmp_path, monkeypatch) -> None:
+    from cascadeflow import harness
     from cascadeflow.providers.base import register_provider
     from cascadeflow.trace import iter_records
 
     monkeypatch.setenv("CASCADEFLOW_AUDIT_PATH", str(tmp_path / "audit.jsonl"))
+    harness.reset()  # the default runtime opens the default log when it is first built
     provider = ScriptedProvider(default=ANSWER)
     register_provider("openai", lambda cfg: provider)
     try:
@@ -162,6 +164,7 @@ def test_default_cascadeflow_writes_an_audit_record_per_call(tmp_path, monkeypat
         cf.complete(model=CHEAP, messages="why is redis slow?", max_tokens=50, metadata={"alert_id": "INC-7"})
     finally:
         register_provider("openai", None)
+        harness.reset()
     records = list(iter_records(tmp_path / "audit.jsonl"))
     assert [r["alert_id"] for r in records] == ["INC-7"]
     assert records[0]["model_selected"] == "openai/cheap" and "prompt" not in records[0]

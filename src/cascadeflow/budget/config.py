@@ -113,10 +113,21 @@ class BudgetConfig:
         process (the key carries the window, so a new day fires again). Returns whether it fired."""
         if not pressure.limit_reached or pressure.key is None or self.on_limit_exceeded is None:
             return False
+        return self._fire(pressure)
+
+    def notify_refused(self, key: str, reason: str) -> bool:
+        """Call `on_limit_exceeded` when the ledger refused a call on budget `key`: a call whose worst case
+        does not fit is the first sign of the limit, before the spend reaches it. Once per window, as above."""
+        if self.on_limit_exceeded is None:
+            return False
+        return self._fire(Pressure("stop", 1.0, key, f"call refused: {reason}"))
+
+    def _fire(self, pressure: Pressure) -> bool:
+        key = str(pressure.key)
         with self._fired_lock:
-            if pressure.key in self._fired:
+            if key in self._fired:
                 return False
-            self._fired.add(pressure.key)
+            self._fired.add(key)
         callback = self.on_limit_exceeded
         try:
             callback(pressure) if _takes_argument(callback) else callback()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,7 +24,7 @@ from cascadeflow.models import ModelConfig, as_model_config
 from cascadeflow.routing.complexity import ComplexityEstimate, ComplexityRouter, estimate_complexity
 from cascadeflow.routing.domains import DomainConfig
 from cascadeflow.routing.route import Route
-from cascadeflow.runtime.budgets import budget_call_options, call_options
+from cascadeflow.runtime.budgets import budget_call_options, call_options, refusals_reported
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, Runtime
 from cascadeflow.runtime.sync import run_sync
 
@@ -51,13 +53,16 @@ class CascadeAgent:
                  verbose: bool = False, *, router: Any = None, domain_config: DomainConfig | None = None,
                  runtime: Runtime | None = None, allow_unordered: bool = False, speculative: bool = False,
                  speculate_above: float = 0.5, complexity_router: ComplexityRouter | None = None,
-                 name: str | None = None, budget_config: Any = None, cache_config: Any = None):
+                 name: str | None = None, budget_config: Any = None, cache_config: Any = None,
+                 on_query_complete: Callable[[CascadeResult], Any] | None = None):
         if router is not None and domain_config is not None:
             raise ConfigurationError("pass either router= or domain_config=, not both")
         if router is not None and not callable(getattr(router, "route", None)):
             raise ConfigurationError("router must have a route(request) method (e.g. ModelRouter, SeverityRouter)")
         if quality_config is not None and not isinstance(quality_config, QualityConfig):
             raise ConfigurationError(f"quality_config must be a QualityConfig, got {type(quality_config).__name__}")
+        if on_query_complete is not None and not callable(on_query_complete):
+            raise ConfigurationError("on_query_complete must be callable: it is called with each CascadeResult")
         self._runtime = runtime
         self.models: tuple[ModelConfig, ...] = tuple(as_model_config(m) for m in models or ())
         self.allow_unordered = allow_unordered
@@ -79,6 +84,7 @@ class CascadeAgent:
         self.name = name
         self.budget_config = budget_config  # BudgetConfig: daily/user/agent budgets, degrade near the limit
         self.cache = open_cache(cache_config)  # None: the cache cascadeflow.init() configured, if any
+        self.on_query_complete = on_query_complete
         self.verbose = verbose
         self.analytics = CascadeAnalytics()
         self._bus = EventBus()
@@ -133,8 +139,9 @@ class CascadeAgent:
             self._check_order(found.models, f"route {found.label or found.kind}")
         return found
 
-    def _plan(self, request: Request) -> Plan:
-        route = self.route(request)
+    def _plan(self, request: Request, forced: ModelConfig | None = None) -> Plan:
+        route = Route((forced,), "model chosen by the caller", kind="caller") if forced is not None \
+            else self.route(request)
         tiers, top = route.models, route.models[-1]
         complexity: ComplexityEstimate | None = None
         if self.complexity_router is not None and route.is_cascade:
@@ -177,19 +184,31 @@ class CascadeAgent:
 
     # running ------------------------------------------------------------------------------------------
     async def run(self, query_or_messages: Query, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
-                  user_id: str | None = None, metadata: Mapping[str, Any] | None = None,
-                  **options: Any) -> CascadeResult:
+                  user_id: str | None = None, metadata: Mapping[str, Any] | None = None, *,
+                  model: str | ModelConfig | None = None, **options: Any) -> CascadeResult:
         """Answer one query (a string or a list of messages). `options` go to the request (temperature,
-        tool_choice, response_format, stop, timeout, ...). max_tokens=None lets each model use its limit."""
+        tool_choice, response_format, stop, timeout, ...; an unknown name is an error listing the accepted
+        ones). max_tokens=None lets each model use its limit. `model` answers with that model only (one of
+        the agent's models by name, or any 'provider/model'), bypassing routing and the cascade."""
         request = build_request(query_or_messages, max_tokens=max_tokens, tools=tools, metadata=metadata, **options)
-        return await self._execute(request, user_id=user_id)
+        return await self._execute(request, user_id=user_id, forced=self._forced(model))
 
     def run_sync(self, query_or_messages: Query, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
-                 user_id: str | None = None, metadata: Mapping[str, Any] | None = None,
-                 **options: Any) -> CascadeResult:
+                 user_id: str | None = None, metadata: Mapping[str, Any] | None = None, *,
+                 model: str | ModelConfig | None = None, **options: Any) -> CascadeResult:
         """The synchronous twin of `run` (refused inside a running event loop)."""
-        return run_sync(self.run(query_or_messages, max_tokens, tools, user_id, metadata, **options),
+        return run_sync(self.run(query_or_messages, max_tokens, tools, user_id, metadata, model=model, **options),
                         what="CascadeAgent.run_sync")
+
+    def _forced(self, model: str | ModelConfig | None) -> ModelConfig | None:
+        """The model a caller's `model=` names: one of the agent's own by name or id, else 'provider/model'."""
+        if model is None or isinstance(model, ModelConfig):
+            return model
+        known = list(self.models)
+        if self.domain_config is not None:
+            known += [m for tiers in self.domain_config.domains.values() for m in tiers]
+        found = next((m for m in known if model in (m.name, m.id)), None)
+        return found if found is not None else as_model_config(model)
 
     async def run_batch(self, queries: Sequence[Query], *, concurrency: int = 8, return_exceptions: bool = False,
                         user_id: str | None = None, metadata: Mapping[str, Any] | None = None,
@@ -221,7 +240,8 @@ class CascadeAgent:
 
     async def stream(self, query_or_messages: Query, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
                      user_id: str | None = None, metadata: Mapping[str, Any] | None = None, *,
-                     show_draft: bool = False, **options: Any) -> AsyncIterator[CascadeEvent]:
+                     show_draft: bool = False, model: str | ModelConfig | None = None,
+                     **options: Any) -> AsyncIterator[CascadeEvent]:
         """Events of one run: decisions, `text` deltas of the answer, and `completed` (data["result"]).
 
         A draft's text is held back until it is accepted; with show_draft=True it streams as `draft_text`
@@ -230,7 +250,7 @@ class CascadeAgent:
         request = build_request(query_or_messages, max_tokens=max_tokens, tools=tools, metadata=metadata, **options)
         queue: asyncio.Queue[Any] = asyncio.Queue()
         task = asyncio.ensure_future(self._execute(request, user_id=user_id, stream=queue.put_nowait,
-                                                   show_draft=show_draft))
+                                                   show_draft=show_draft, forced=self._forced(model)))
         task.add_done_callback(lambda _: queue.put_nowait(_DONE))
         try:
             while (item := await queue.get()) is not _DONE:
@@ -243,17 +263,28 @@ class CascadeAgent:
                     await task
 
     async def _execute(self, request: Request, *, user_id: str | None, stream: Callable[[CascadeEvent], None]
-                       | None = None, show_draft: bool = False) -> CascadeResult:
+                       | None = None, show_draft: bool = False, forced: ModelConfig | None = None) -> CascadeResult:
         if self.budget_config is None:
-            return await self._execute_planned(request, user_id=user_id, stream=stream, show_draft=show_draft)
-        options = budget_call_options(self.budget_config, self.runtime.ledger, user_id=user_id,
-                                      agent_id=self.name)
-        with call_options(options):
-            return await self._execute_planned(request, user_id=user_id, stream=stream, show_draft=show_draft)
+            result = await self._execute_planned(request, user_id=user_id, stream=stream, show_draft=show_draft,
+                                                 forced=forced)
+        else:
+            options = budget_call_options(self.budget_config, self.runtime.ledger, user_id=user_id,
+                                          agent_id=self.name)
+            with call_options(options), refusals_reported(self.budget_config, options):
+                result = await self._execute_planned(request, user_id=user_id, stream=stream,
+                                                     show_draft=show_draft, forced=forced)
+        if self.on_query_complete is not None:
+            # after the answer is recorded and counted; what the hook raises (e.g. a budget of its own) is
+            # the caller's to see
+            done = self.on_query_complete(result)
+            if inspect.isawaitable(done):
+                await done
+        return result
 
     async def _execute_planned(self, request: Request, *, user_id: str | None,
-                               stream: Callable[[CascadeEvent], None] | None, show_draft: bool) -> CascadeResult:
-        plan = self._plan(request)
+                               stream: Callable[[CascadeEvent], None] | None, show_draft: bool,
+                               forced: ModelConfig | None = None) -> CascadeResult:
+        plan = self._plan(request, forced)
         call = self.runtime.new_call(user_id=user_id, agent_id=self.name, metadata=request.metadata,
                                      routing_reason=plan.route.reason, model_requested=plan.tiers[0].id)
         cache = resolve_cache(self.cache)
@@ -284,7 +315,7 @@ class CascadeAgent:
         if probe is not None:
             answered = next((t.tier for t in result.tiers if t.model == result.model_used
                              and t.decision in ("accepted", "final")), len(result.tiers) - 1)
-            remember(cache, probe, result.response, model=result.model_used, cost=result.total_cost,
+            remember(cache, probe, result.response, model=result.model_used, cost=result.total_cost_decimal,
                      tier=answered)
         if execution.listening:
             # a policy may have switched the model a tier asked for
@@ -303,7 +334,7 @@ class CascadeAgent:
         result = CascadeResult(
             content=answer.content, model_used=answer.model, draft_accepted=False,
             tiers=[TierAttempt(tier=answer.tier, model=answer.model, decision="final", reason=reason)],
-            total_cost=Decimal(0), baseline_cost=answer.cost, baseline_estimated=True,
+            total_cost_decimal=Decimal(0), baseline_cost_decimal=answer.cost, baseline_estimated=True,
             latency_ms=record.latency_ms, usage=answer.usage, request_id=call.request_id,
             tool_calls=answer.tool_calls, routing_reason=plan.route.reason, route_kind=plan.route.kind,
             route_label=plan.route.label, response=answer.response(), user_id=call.user_id,
@@ -327,8 +358,12 @@ class CascadeAgent:
 
     # reporting ----------------------------------------------------------------------------------------
     def get_analytics(self) -> AnalyticsSnapshot:
-        """Totals over every run of this agent (see AnalyticsSnapshot)."""
-        return self.analytics.snapshot()
+        """Totals over every run of this agent (see AnalyticsSnapshot); `budget` is its BudgetConfig's
+        monthly limit, else its daily one (inf without a budget)."""
+        config = self.budget_config
+        limit = None if config is None else (config.monthly_limit if config.monthly_limit is not None
+                                             else config.daily_limit)
+        return self.analytics.snapshot(budget=math.inf if limit is None else float(limit))
 
     def reset_analytics(self) -> None:
         self.analytics.reset()

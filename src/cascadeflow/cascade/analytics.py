@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 import statistics
 import threading
 from collections import deque
@@ -23,26 +24,37 @@ class Breakdown:
 
     label: str
     calls: int = 0
-    cost: Decimal = Decimal(0)
+    cost_decimal: Decimal = Decimal(0)  # exact USD
     accepted: int = 0  # tier slices: answers of this model that were returned
     tokens: int = 0
 
+    @property
+    def cost(self) -> float:
+        """USD (exact: `cost_decimal`)."""
+        return float(self.cost_decimal)
+
     def describe(self) -> str:
-        return f"{self.label} consumed ${float(self.cost):.4f} across {self.calls} call{'s' if self.calls != 1 else ''}"
+        return f"{self.label} consumed ${self.cost:.4f} across {self.calls} call{'s' if self.calls != 1 else ''}"
 
 
 @dataclass(slots=True)
 class AnalyticsSnapshot:
-    """A consistent copy of the totals. Fractions (acceptance, usage, savings_pct) format with `:.1%`."""
+    """A consistent copy of the totals. Fractions (acceptance, usage, savings_pct) format with `:.1%`.
+
+    Costs are float USD; the exact sums are `total_cost_decimal`, `baseline_cost_decimal` and
+    `total_savings_decimal`. `avg_quality` is the mean validator score of the returned answers (None when no
+    signal applied to any); `budget` the agent's configured limit in USD (its monthly limit, else its
+    daily one; `inf` when it has none), so `total_cost > budget * 0.9` reads as "near the limit".
+    """
 
     total_queries: int
-    total_cost: Decimal
-    avg_cost_per_query: Decimal
+    total_cost: float
+    avg_cost_per_query: float
     drafter_acceptance_rate: float
     drafter_usage: float  # share of queries answered by a cascade's first tier
     verifier_usage: float  # share answered by a later tier
-    baseline_cost: Decimal
-    total_savings: Decimal
+    baseline_cost: float
+    total_savings: float
     cost_savings_pct: float
     avg_latency_ms: float
     p50_latency_ms: float
@@ -53,9 +65,14 @@ class AnalyticsSnapshot:
     by_route: dict[str, Breakdown]
     by_task_type: dict[str, Breakdown]
     by_severity: dict[str, Breakdown]
-    expensive_queries: list[tuple[Decimal, str]] = field(default_factory=list)  # (cost, request_id)
+    total_cost_decimal: Decimal
+    baseline_cost_decimal: Decimal
+    total_savings_decimal: Decimal
+    budget: float = math.inf
+    expensive_queries: list[tuple[float, str]] = field(default_factory=list)  # (cost USD, request_id), costliest first
     cache_hits: int = 0  # queries answered from the response cache (at $0; counted in total_queries)
-    cache_savings: Decimal = Decimal(0)  # what the calls that first produced those answers cost
+    cache_savings: float = 0.0  # USD the calls that first produced those answers cost
+    cache_savings_decimal: Decimal = Decimal(0)
 
     @property
     def cache_hit_rate(self) -> float:
@@ -64,6 +81,10 @@ class AnalyticsSnapshot:
     @property
     def drafter_acceptance(self) -> float:
         return self.drafter_acceptance_rate
+
+    @property
+    def avg_quality(self) -> float | None:
+        return self.avg_validator_score
 
     @property
     def savings_pct(self) -> float:
@@ -122,8 +143,8 @@ class CascadeAnalytics:
     def record(self, result: CascadeResult, *, cascaded: bool) -> None:
         with self._lock:
             self._queries += 1
-            self._cost += result.total_cost
-            self._baseline += result.baseline_cost
+            self._cost += result.total_cost_decimal
+            self._baseline += result.baseline_cost_decimal
             self._latencies.append(result.latency_ms)
             score = result.score
             if score is not None:
@@ -139,7 +160,7 @@ class CascadeAnalytics:
                 slot = self._tiers.get(attempt.model) or self._tiers.setdefault(attempt.model,
                                                                                  Breakdown(attempt.model))
                 slot.calls += 1
-                slot.cost += attempt.cost
+                slot.cost_decimal += attempt.cost_decimal
                 slot.tokens += attempt.tokens
                 slot.accepted += attempt.decision in ("accepted", "final")
             route = f"{result.route_kind}:{result.route_label}" if result.route_label else result.route_kind
@@ -147,15 +168,15 @@ class CascadeAnalytics:
             self._add_meta(self._tasks, result.metadata, self.task_key, result)
             self._add_meta(self._severities, result.metadata, self.severity_key, result)
             if len(self._top) < TOP_QUERIES:
-                heapq.heappush(self._top, (result.total_cost, result.request_id))
+                heapq.heappush(self._top, (result.total_cost_decimal, result.request_id))
             else:  # push, then drop the cheapest: one sift instead of two
-                heapq.heappushpop(self._top, (result.total_cost, result.request_id))
+                heapq.heappushpop(self._top, (result.total_cost_decimal, result.request_id))
 
     @staticmethod
     def _add(table: dict[str, Breakdown], label: str, result: CascadeResult) -> None:
         slot = table.get(label) or table.setdefault(label, Breakdown(label))
         slot.calls += 1
-        slot.cost += result.total_cost
+        slot.cost_decimal += result.total_cost_decimal
         slot.tokens += result.usage.total_tokens
 
     def _add_meta(self, table: dict[str, Breakdown], meta: Mapping[str, Any], key: str,
@@ -164,18 +185,19 @@ class CascadeAnalytics:
         if value is not None:
             self._add(table, str(getattr(value, "value", value)), result)
 
-    def snapshot(self) -> AnalyticsSnapshot:
+    def snapshot(self, *, budget: float = math.inf) -> AnalyticsSnapshot:
+        """The totals now; `budget` is the limit in USD they are read against (inf: none)."""
         with self._lock:
             n = self._queries
             lat = sorted(self._latencies)
             savings = self._baseline - self._cost
             return AnalyticsSnapshot(
-                total_queries=n, total_cost=self._cost,
-                avg_cost_per_query=self._cost / n if n else Decimal(0),
+                total_queries=n, total_cost=float(self._cost),
+                avg_cost_per_query=float(self._cost / n) if n else 0.0,
                 drafter_acceptance_rate=self._drafter_accepted / self._cascaded if self._cascaded else 0.0,
                 drafter_usage=self._drafter_accepted / n if n else 0.0,
                 verifier_usage=self._verifier_answers / n if n else 0.0,
-                baseline_cost=self._baseline, total_savings=savings,
+                baseline_cost=float(self._baseline), total_savings=float(savings),
                 cost_savings_pct=float(savings / self._baseline) if self._baseline > 0 else 0.0,
                 avg_latency_ms=statistics.fmean(lat) if lat else 0.0,
                 p50_latency_ms=_percentile(lat, 0.50), p95_latency_ms=_percentile(lat, 0.95),
@@ -183,13 +205,15 @@ class CascadeAnalytics:
                 avg_validator_score=self._score_sum / self._scored if self._scored else None,
                 usage_per_tier=_copy(self._tiers), by_route=_copy(self._routes),
                 by_task_type=_copy(self._tasks), by_severity=_copy(self._severities),
-                expensive_queries=sorted(self._top, reverse=True),
-                cache_hits=self._cache_hits, cache_savings=self._cache_savings,
+                total_cost_decimal=self._cost, baseline_cost_decimal=self._baseline, total_savings_decimal=savings,
+                budget=budget, expensive_queries=[(float(c), rid) for c, rid in sorted(self._top, reverse=True)],
+                cache_hits=self._cache_hits, cache_savings=float(self._cache_savings),
+                cache_savings_decimal=self._cache_savings,
             )
 
 
 def _copy(table: dict[str, Breakdown]) -> dict[str, Breakdown]:
-    return {k: Breakdown(v.label, v.calls, v.cost, v.accepted, v.tokens) for k, v in table.items()}
+    return {k: Breakdown(v.label, v.calls, v.cost_decimal, v.accepted, v.tokens) for k, v in table.items()}
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:

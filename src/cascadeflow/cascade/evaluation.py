@@ -45,15 +45,15 @@ class EvaluationMetrics:
     validator's mean score of the returned answers — `quality_source="validator_score"` (None if no signal
     applied to any answer). On recorded data `point` is the operating point `cascadeflow replay` reports
     (cost and quality as shares of strong-only, gap recovered) and `baseline_cost` the recorded strong-only
-    cost."""
+    cost. Costs are float USD; the exact sums are `total_cost_decimal` and `baseline_cost_decimal`."""
 
     n: int
     drafter_acceptance: float
-    avg_cost: Decimal
+    avg_cost: float
     avg_quality: float | None
     quality_source: QualitySource
-    total_cost: Decimal
-    baseline_cost: Decimal
+    total_cost: float
+    baseline_cost: float
     savings_pct: float
     escalation_rate: float
     failed: int  # queries whose every tier failed (CascadeExhausted)
@@ -61,6 +61,8 @@ class EvaluationMetrics:
     results: list[CascadeResult] = field(default_factory=list)
     outcomes: list[QueryOutcome] = field(default_factory=list)  # per query, in input order
     point: Any = None  # recorded data only: the replay report's OperatingPoint
+    total_cost_decimal: Decimal = Decimal(0)
+    baseline_cost_decimal: Decimal = Decimal(0)
 
     @property
     def acceptance_rate(self) -> float:
@@ -113,12 +115,12 @@ def _live_outcome(index: int, case: TestQuery, result: CascadeResult | CascadeEx
     """One live run as the per-query outcome the shared tally sums (a failed run: no answer, wrong if labelled)."""
     if isinstance(result, CascadeExhausted):
         return QueryOutcome(str(index), "", tuple(t.model for t in result.attempts),
-                            sum((t.cost for t in result.attempts), Decimal(0)), 0.0, refused=True,
+                            sum((t.cost_decimal for t in result.attempts), Decimal(0)), 0.0, refused=True,
                             scored=labelled and (case.expected is not None or case.scorer is not None
                                                  or scorer is not None))
     quality = _score(result, case, scorer) if labelled else result.score
     return QueryOutcome(
-        str(index), result.model_used, tuple(t.model for t in result.tiers), result.total_cost,
+        str(index), result.model_used, tuple(t.model for t in result.tiers), result.total_cost_decimal,
         quality if quality is not None else 0.0, tuple(t.score for t in result.tiers),
         tuple(t.signals for t in result.tiers), tuple(t.reason for t in result.tiers),
         draft_accepted=result.draft_accepted, scored=quality is not None)
@@ -137,11 +139,11 @@ def metrics_of(outcomes: list[QueryOutcome], baseline: Decimal, source: QualityS
     totals = tally(outcomes)
     n = totals.n
     return EvaluationMetrics(
-        n=n, drafter_acceptance=totals.draft_accepted / n, avg_cost=totals.cost / n, avg_quality=totals.quality,
-        quality_source=source, total_cost=totals.cost, baseline_cost=baseline,
+        n=n, drafter_acceptance=totals.draft_accepted / n, avg_cost=float(totals.cost / n),
+        avg_quality=totals.quality, quality_source=source, total_cost=float(totals.cost), baseline_cost=float(baseline),
         savings_pct=float((baseline - totals.cost) / baseline) if baseline > 0 else 0.0,
         escalation_rate=totals.escalated / n, failed=totals.refused, scored=totals.scored, results=results,
-        outcomes=outcomes, point=point)
+        outcomes=outcomes, point=point, total_cost_decimal=totals.cost, baseline_cost_decimal=baseline)
 
 
 def check_concurrency(concurrency: Any) -> None:
@@ -186,5 +188,5 @@ async def evaluate(agent: CascadeAgent, test_queries: Sequence[Any] | RecordedDa
     results = await asyncio.gather(*(one(c) for c in cases))
     answered = [r for r in results if isinstance(r, CascadeResult)]
     outcomes = [_live_outcome(i, c, r, labelled, scorer) for i, (c, r) in enumerate(zip(cases, results, strict=True))]
-    return metrics_of(outcomes, sum((r.baseline_cost for r in answered), Decimal(0)),
+    return metrics_of(outcomes, sum((r.baseline_cost_decimal for r in answered), Decimal(0)),
                     "correctness" if labelled else "validator_score", answered)

@@ -245,7 +245,7 @@ class CascadeExecution:
         answered = next(t for t in reversed(self.attempts) if t.decision in ("accepted", "final"))
         return CascadeResult(
             content=response.content, model_used=answered.model, draft_accepted=draft_accepted, tiers=self.attempts,
-            total_cost=total, baseline_cost=base, baseline_estimated=estimated,
+            total_cost_decimal=total, baseline_cost_decimal=base, baseline_estimated=estimated,
             latency_ms=(time.perf_counter() - self.started) * 1000, usage=self._usage,
             request_id=self.call.request_id, tool_calls=response.tool_calls, routing_reason=route.reason,
             route_kind=route.kind, route_label=route.label, response=response, user_id=self.call.user_id,

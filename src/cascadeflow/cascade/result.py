@@ -23,7 +23,7 @@ class TierAttempt:
     signals: tuple[str, ...] = ()  # names of the signals the verdict used
     input_tokens: int = 0
     output_tokens: int = 0
-    cost: Decimal = Decimal(0)
+    cost_decimal: Decimal = Decimal(0)  # exact USD
     latency_ms: float = 0.0
     error: str | None = None
     speculative: bool = False  # started before the previous tier's verdict
@@ -32,11 +32,16 @@ class TierAttempt:
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @property
+    def cost(self) -> float:
+        """USD (exact: `cost_decimal`)."""
+        return float(self.cost_decimal)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "tier": self.tier, "model": self.model, "decision": self.decision, "reason": self.reason,
             "score": self.score, "signals": list(self.signals), "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens, "cost_usd": float(self.cost),
+            "output_tokens": self.output_tokens, "cost_usd": self.cost,
             "latency_ms": round(self.latency_ms, 3), "error": self.error, "speculative": self.speculative,
         }
 
@@ -49,14 +54,16 @@ class CascadeResult:
     `baseline_cost` is what the strongest tier of the route would have cost answering directly: its actual
     cost when it was called, otherwise an estimate from the accepted answer's token counts at its price
     (`baseline_estimated=True`). `savings_pct` is a fraction (format it with `:.1%`).
+    Costs are float USD, to compute with; the exact amounts are `total_cost_decimal`,
+    `baseline_cost_decimal` and `savings_decimal` (Decimal USD).
     """
 
     content: str
     model_used: str
     draft_accepted: bool
     tiers: list[TierAttempt]
-    total_cost: Decimal
-    baseline_cost: Decimal
+    total_cost_decimal: Decimal
+    baseline_cost_decimal: Decimal
     baseline_estimated: bool
     latency_ms: float
     usage: Usage
@@ -71,17 +78,31 @@ class CascadeResult:
     cache_hit: bool = False  # served from the response cache: total_cost is 0, baseline_cost what it saved
 
     @property
-    def savings(self) -> Decimal:
-        return self.baseline_cost - self.total_cost
+    def total_cost(self) -> float:
+        """USD over every attempt (exact: `total_cost_decimal`)."""
+        return float(self.total_cost_decimal)
+
+    @property
+    def baseline_cost(self) -> float:
+        """USD the strongest tier would have cost (exact: `baseline_cost_decimal`)."""
+        return float(self.baseline_cost_decimal)
+
+    @property
+    def savings_decimal(self) -> Decimal:
+        return self.baseline_cost_decimal - self.total_cost_decimal
+
+    @property
+    def savings(self) -> float:
+        return float(self.savings_decimal)
 
     @property
     def savings_pct(self) -> float:
-        if self.baseline_cost <= 0:
+        if self.baseline_cost_decimal <= 0:
             return 0.0
-        return float(self.savings / self.baseline_cost)
+        return float(self.savings_decimal / self.baseline_cost_decimal)
 
     @property
-    def cost(self) -> Decimal:
+    def cost(self) -> float:
         return self.total_cost
 
     @property
@@ -102,8 +123,8 @@ class CascadeResult:
         return {
             "request_id": self.request_id, "content": self.content, "model_used": self.model_used,
             "draft_accepted": self.draft_accepted, "tiers": [t.to_dict() for t in self.tiers],
-            "total_cost": float(self.total_cost), "baseline_cost": float(self.baseline_cost),
-            "baseline_estimated": self.baseline_estimated, "savings": float(self.savings),
+            "total_cost": self.total_cost, "baseline_cost": self.baseline_cost,
+            "baseline_estimated": self.baseline_estimated, "savings": self.savings,
             "savings_pct": self.savings_pct, "latency_ms": round(self.latency_ms, 3),
             "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
             "routing_reason": self.routing_reason, "route_kind": self.route_kind, "route_label": self.route_label,

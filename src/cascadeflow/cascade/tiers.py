@@ -49,7 +49,7 @@ def tier_attempt(record: AttemptRecord | None, *, tier: int, model: str, decisio
     # record.model is what was actually sent: a policy may have switched the tier's model
     return TierAttempt(
         tier=tier, model=record.model, decision=decision, reason=reason, score=score, signals=signals,
-        input_tokens=record.input_tokens, output_tokens=record.output_tokens, cost=record.cost,
+        input_tokens=record.input_tokens, output_tokens=record.output_tokens, cost_decimal=record.cost,
         latency_ms=record.latency_ms, error=error if error is not None else record.error, speculative=speculative,
     )
 
@@ -61,7 +61,7 @@ def baseline(top: ModelConfig, attempts: Sequence[TierAttempt], answer: Response
         # a speculative answer that finished and was discarded still tells what the top tier costs
         answered = attempt.decision != "cancelled" or attempt.output_tokens > 0
         if attempt.model == top.id and attempt.decision != "error" and attempt.error is None and answered:
-            return attempt.cost, False
+            return attempt.cost_decimal, False
     usage = Usage(input_tokens=answer.usage.input_tokens, output_tokens=answer.usage.output_tokens,
                   cache_read_tokens=answer.usage.cache_read_tokens, estimated=True)
     return price_book.cost(top, usage, latency_s=answer.latency_ms / 1000), True

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cascadeflow.cli import app
-from cascadeflow.errors import CascadeflowError, ConfigurationError
+from cascadeflow.errors import BudgetExceeded, CascadeflowError, ConfigurationError
 from cascadeflow.models import PROVIDERS, as_model_config
 
 console = Console()
@@ -42,15 +42,21 @@ def chat_cmd(
     from cascadeflow.pricing import usd_to_micro_limit
     from cascadeflow.runtime.pipeline import Runtime
     from cascadeflow.runtime.sync import run_sync
+    from cascadeflow.trace.audit import open_sinks
 
     try:
         cfg = as_model_config(model)
         messages = ([Message.system(system)] if system else []) + [Message.user(prompt)]
         request = build_request(messages, max_tokens=max_tokens, temperature=temperature)
-        runtime = Runtime()
+        runtime = Runtime(sinks=open_sinks(None))  # the default audit log ($CASCADEFLOW_AUDIT_PATH; off: none)
         call = runtime.new_call(model_requested=cfg.id,
                                 budget_limit_micro=usd_to_micro_limit(budget, "--budget") if budget else None)
-        response, record = run_sync(runtime.attempt(cfg, request, call), what="cascadeflow chat")
+        try:
+            response, record = run_sync(runtime.attempt(cfg, request, call), what="cascadeflow chat")
+        except CascadeflowError as exc:
+            runtime.finish(call, action="stop" if isinstance(exc, BudgetExceeded) else "error",
+                           model_selected=None, response=None, error=exc)
+            raise
         runtime.finish(call, action="allow", model_selected=cfg.id, response=response)
     except ConfigurationError as exc:
         raise _fail(exc, 2) from None

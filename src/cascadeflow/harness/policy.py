@@ -177,6 +177,12 @@ class HarnessPolicy:
         if model.id not in {m.id for m in candidates} and not self._violations(chain, model):
             candidates.insert(0, model)
         if len(candidates) < 2:
+            # said in the trace, so weights that cannot act (one model, or none the run may switch to) are seen
+            reason = (f"kpi_weights have nothing to choose between: {model.id} is the only candidate; list "
+                      f"alternatives with run(models=[...])" + ("" if cross else " of the same provider, or "
+                                                                "allow_cross_provider=True"))
+            self.decide(call, "allow", reason, model=model, applied=True, policy="kpi",
+                        kpi_weights=dict(weights), kpi_candidates=[m.id for m in candidates])
             return model
         choice = choose_model(candidates, weights, state.model_stats(), self.price_book,
                               estimate_input_tokens(request.messages, request.tools))

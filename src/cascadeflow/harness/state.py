@@ -65,7 +65,10 @@ def _build_runtime(config: HarnessConfig, price_book: PriceBook | None,
 
     ledger = open_ledger(config.ledger_url)
     sinks: list[Any] = []
-    if config.audit is not False and (config.mode != "off" or config.audit is not None):
+    # audited by default, init() or not; only a mode chosen to be "off" (the "no tracking" setting) or
+    # audit=False turns it off, and an explicit audit= setting wins over an "off" mode
+    chosen_off = config.mode == "off" and config.source != "defaults"
+    if config.audit is not False and (not chosen_off or config.audit is not None):
         sinks = open_sinks(config.audit, record_content=config.record_content)
     return Runtime(price_book=price_book, ledger=ledger, sinks=sinks,
                    audit_spool=audit_spool if audit_spool is not None else default_spool_path())

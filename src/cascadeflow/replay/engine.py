@@ -98,7 +98,7 @@ def _outcome(setup: ReplaySetup, query_index: int, result: CascadeResult) -> Que
     cut = result.response is not None and result.response.finish_reason == "length" \
         and query.answers[final].finish_reason != "length"
     quality = 0.0 if cut else query.answers[final].quality
-    return QueryOutcome(query.id, final, called, result.total_cost, quality,
+    return QueryOutcome(query.id, final, called, result.total_cost_decimal, quality,
                         tuple(t.score for t in result.tiers), tuple(t.signals for t in result.tiers),
                         tuple(t.reason for t in result.tiers), draft_accepted=result.draft_accepted)
 

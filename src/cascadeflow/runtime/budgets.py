@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from cascadeflow.errors import ConfigurationError
+from cascadeflow.errors import BudgetExceeded, ConfigurationError
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, CallOptions, Charge
 
 # Near a limit (BudgetConfig.degrade_at) the cascade's acceptance threshold moves by this much: drafts are
@@ -39,6 +39,18 @@ def budget_call_options(config: Any, ledger: Any, *, user_budgets: Mapping[str, 
                        raise_bar=DEGRADE_RAISE_BAR if found.action == "degrade" else 0.0,
                        cheapest_only=found.action == "cheapest_only",
                        reason=found.reason if found.action != "normal" else "")
+
+
+@contextmanager
+def refusals_reported(config: Any, options: CallOptions) -> Iterator[None]:
+    """Tell `config.on_limit_exceeded` when a configured budget refuses a call inside the block (the
+    refusal is re-raised): the first refusal is news even while the spend is still below the limit."""
+    try:
+        yield
+    except BudgetExceeded as exc:
+        if config is not None and exc.key is not None and exc.key in {c.key for c in options.charges}:
+            config.notify_refused(exc.key, str(exc))
+        raise
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from cascadeflow.errors import BudgetExceeded, ConfigurationError
 from cascadeflow.messages import Message, Request, Response, ToolCall, ToolSpec, Usage, build_request
 from cascadeflow.models import ModelConfig, as_model_config
 from cascadeflow.pricing import PriceBook, usd_to_micro_limit
-from cascadeflow.runtime.budgets import budget_call_options, call_options
+from cascadeflow.runtime.budgets import budget_call_options, call_options, refusals_reported
 from cascadeflow.runtime.pipeline import Charge, Overflow, Runtime
 from cascadeflow.runtime.sync import run_sync
 
@@ -30,7 +30,7 @@ class CompletionResult:
 
     content: str
     model: str  # 'provider/model' that produced the answer
-    cost: Decimal  # exact USD over every attempt
+    cost_decimal: Decimal  # exact USD over every attempt
     usage: Usage
     latency_ms: float
     request_id: str
@@ -44,8 +44,13 @@ class CompletionResult:
     cache_hit: bool = False  # served from the response cache (cost 0)
 
     @property
+    def cost(self) -> float:
+        """USD over every attempt (exact: `cost_decimal`)."""
+        return float(self.cost_decimal)
+
+    @property
     def cost_usd(self) -> float:
-        return float(self.cost)
+        return float(self.cost_decimal)
 
     @property
     def text(self) -> str:
@@ -72,6 +77,19 @@ def _route_of(model: ModelSpec, router: Any, request: Request, routing_reason: s
         return tiers, routing_reason or f"cascade of {len(tiers)} tiers", None
     raise ConfigurationError(f"model must be 'provider/model', a ModelConfig, a non-empty list of them or a "
                              f"Route; got {model!r}")
+
+
+def _print_single(request_id: str, model: ModelConfig, reason: str, attempt: Any, latency_ms: float) -> None:
+    """verbose=True for a one-model call: the same lines a cascade prints (its choice, then its numbers)."""
+    from cascadeflow.cascade import events as ev
+
+    printer = ev.VerbosePrinter()
+    printer(ev.CascadeEvent(ev.MODEL_SELECTED, request_id, reason, model.id, 0,
+                            {"model_name": model.name, "target": model.name}))
+    printer(ev.CascadeEvent(ev.COMPLETED, request_id, "allow", attempt.model, 0,
+                            {"model_name": attempt.model.split("/", 1)[-1],
+                             "tokens": attempt.input_tokens + attempt.output_tokens, "cost": attempt.cost,
+                             "latency_ms": latency_ms, "savings_pct": 0.0}))
 
 
 class _FixedRouter:
@@ -177,7 +195,8 @@ class CascadeFlow:
         options = budget_call_options(self.budget_config, self.runtime.ledger, user_budgets=self.user_budgets,
                                       user_id=user_id, agent_id=agent_id)
         limit = usd_to_micro_limit(budget_limit, "budget_limit") if budget_limit is not None else None
-        with call_options(options, budget_limit_micro=limit, extra_charges=_charges) as options:
+        with call_options(options, budget_limit_micro=limit, extra_charges=_charges) as options, \
+                refusals_reported(self.budget_config, options):
             if options.cheapest_only:
                 tiers, reason = tiers[:1], f"{reason}; {options.reason}"
             if len(tiers) > 1:
@@ -198,7 +217,7 @@ class CascadeFlow:
         if served is not None:
             answer = served.answer
             return CompletionResult(
-                content=answer.content, model=answer.model, cost=Decimal(0), usage=answer.usage,
+                content=answer.content, model=answer.model, cost_decimal=Decimal(0), usage=answer.usage,
                 latency_ms=served.record.latency_ms, request_id=call.request_id, routing_reason=reason,
                 tool_calls=answer.tool_calls, finish_reason=answer.finish_reason,
                 budget_remaining=served.record.budget_remaining, response=answer.response(), cache_hit=True)
@@ -211,8 +230,10 @@ class CascadeFlow:
             raise
         record = runtime.finish(call, action="allow", model_selected=attempt.model, response=response)
         remember(cache, probe, response, model=attempt.model, cost=attempt.cost, tier=0)
+        if self.verbose:
+            _print_single(call.request_id, model, reason, attempt, record.latency_ms)
         return CompletionResult(
-            content=response.content, model=attempt.model, cost=attempt.cost, usage=response.usage,
+            content=response.content, model=attempt.model, cost_decimal=attempt.cost, usage=response.usage,
             latency_ms=record.latency_ms, request_id=call.request_id, routing_reason=reason,
             tool_calls=response.tool_calls, finish_reason=response.finish_reason,
             tiers=[a.to_dict() for a in call.attempts], budget_remaining=record.budget_remaining,
@@ -230,7 +251,7 @@ class CascadeFlow:
         result = await agent.run(list(request.messages), max_tokens=request.max_tokens,
                                  tools=list(request.tools) or None, user_id=user_id, metadata=dict(request.metadata))
         return CompletionResult(
-            content=result.content, model=result.model_used, cost=Decimal(result.total_cost), usage=result.usage,
+            content=result.content, model=result.model_used, cost_decimal=result.total_cost_decimal, usage=result.usage,
             latency_ms=result.latency_ms, request_id=result.request_id, routing_reason=reason,
             tool_calls=tuple(result.tool_calls), finish_reason=getattr(result, "finish_reason", "stop"),
             tiers=[t.to_dict() if hasattr(t, "to_dict") else dict(t) for t in result.tiers],

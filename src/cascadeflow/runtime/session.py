@@ -67,7 +67,7 @@ class BudgetSession:
             raise
         self.calls += 1
         self._by_model[result.model] += 1
-        self._cost_by_model[result.model] = self._cost_by_model.get(result.model, Decimal(0)) + result.cost
+        self._cost_by_model[result.model] = self._cost_by_model.get(result.model, Decimal(0)) + result.cost_decimal
         return result
 
     def complete(self, model: Any = None, messages: Any = None, **kwargs: Any) -> CompletionResult:

@@ -14,6 +14,7 @@ from cascadeflow.trace.records import AuditRecord, DecisionRecord
 _HOME = {
     "AUDIT_PATH_ENV": "audit",
     "default_audit_path": "audit",
+    "default_sinks": "audit",
     "open_sinks": "audit",
     "JsonlSink": "jsonl",
     "OtelSink": "otel",
@@ -43,6 +44,7 @@ __all__ = [
     "SkippedLine",
     "SqliteSink",
     "default_audit_path",
+    "default_sinks",
     "follow",
     "iter_records",
     "last_records",

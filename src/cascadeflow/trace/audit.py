@@ -15,6 +15,7 @@ AUDIT_PATH_ENV = "CASCADEFLOW_AUDIT_PATH"
 AUDIT_SPOOL_ENV = "CASCADEFLOW_AUDIT_SPOOL"
 DEFAULT_AUDIT_PATH = Path(".cascadeflow") / "audit.jsonl"
 OTEL_SPEC = "otel"
+AUDIT_OFF = "off"  # CASCADEFLOW_AUDIT_PATH=off: no default audit log
 
 
 def default_audit_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -37,15 +38,29 @@ def default_spool_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(tempfile.gettempdir()) / f"cascadeflow-audit-spool-{owner}.jsonl"
 
 
+def default_audit_off(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether $CASCADEFLOW_AUDIT_PATH is `off`: the switch for processes that must write no audit file."""
+    return (os.environ if environ is None else environ).get(AUDIT_PATH_ENV, "").strip().lower() == AUDIT_OFF
+
+
+def default_sinks(*, record_content: bool = False) -> list[Any]:
+    """The sinks of a runtime nobody configured: the JSONL log at `default_audit_path()`, so every call is
+    audited by default (none when the default log is switched off)."""
+    return open_sinks(None, record_content=record_content)
+
+
 def open_sinks(spec: Any = None, *, record_content: bool = False, **jsonl_options: Any) -> list[Any]:
     """Turn a sink configuration into sink objects.
 
-    `spec` is None (the default JSONL log at `default_audit_path()`), a path (JSONL; `.db`/`.sqlite` files
+    `spec` is None (the default JSONL log at `default_audit_path()`, or no sink when
+    $CASCADEFLOW_AUDIT_PATH is `off`), a path (JSONL; `.db`/`.sqlite` files
     are SQLite), `"sqlite:///path.db"`, `"otel"`, a comma-separated string of those, a sink object (anything
     with `write(record)`, passed through), or a list mixing them. `jsonl_options` (max_bytes, backups,
     fsync) go to every JsonlSink.
     """
     if spec is None:
+        if default_audit_off():
+            return []
         spec = [default_audit_path()]
     elif isinstance(spec, str):
         spec = [part for part in (p.strip() for p in spec.split(",")) if part]

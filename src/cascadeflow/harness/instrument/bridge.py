@@ -30,6 +30,7 @@ from cascadeflow.errors import (
     UnreadableAnswer,
 )
 from cascadeflow.harness import state
+from cascadeflow.harness.instrument.vendor import Vendor
 from cascadeflow.harness.pii import redact_text
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
@@ -126,11 +127,15 @@ def sdk_model(provider: str, name: str) -> ModelConfig:
     return ModelConfig(name=name, provider=provider)
 
 
-def model_for(runtime: Runtime, provider: str, name: str, mode: str) -> tuple[ModelConfig, bool]:
+def model_for(runtime: Runtime, vendor: Vendor, name: str, mode: str) -> tuple[ModelConfig, bool]:
     """The ModelConfig of an SDK call's model and whether it is unpriced: observe mode records a model the
-    price book does not know without cost rather than failing the call; enforce mode refuses it."""
-    model = sdk_model(provider, name)
+    price book does not know without cost rather than failing the call; enforce mode refuses it. A call to a
+    host no provider claims is unpriced: whose price would apply is unknown."""
+    model = sdk_model(vendor.provider, name)
     try:
+        if not vendor.known:
+            raise UnknownModelPriceError(None, name, f"the client's host {vendor.host!r} is no known provider's; "
+                                                     f"set the provider's base URL variable (e.g. GROQ_BASE_URL) to it")
         runtime.price_book.rates(model)
     except UnknownModelPriceError:
         if mode == "enforce":
@@ -139,12 +144,15 @@ def model_for(runtime: Runtime, provider: str, name: str, mode: str) -> tuple[Mo
     return model, False
 
 
-def sdk_metadata(adapter: SdkAdapter, unpriced: bool) -> dict[str, Any]:
-    """The metadata an SDK call's audit record carries."""
-    return {"sdk": adapter.api, "unpriced": True} if unpriced else {"sdk": adapter.api}
+def sdk_metadata(adapter: SdkAdapter, unpriced: bool, vendor: Vendor | None = None) -> dict[str, Any]:
+    """The metadata an SDK call's audit record carries (the host, when no provider is configured for it)."""
+    meta: dict[str, Any] = {"sdk": adapter.api, "unpriced": True} if unpriced else {"sdk": adapter.api}
+    if vendor is not None and not vendor.known:
+        meta["unknown_host"] = vendor.host
+    return meta
 
 
-def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedCall | None:
+def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vendor | None = None) -> PreparedCall | None:
     """Build the neutral view of an SDK call; None when it cannot be understood (the call passes through)."""
     try:
         view = adapter.to_request(kwargs)
@@ -153,8 +161,10 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str) -> PreparedC
         log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__, exc)
         return None
     runtime = state.default_runtime()
-    model, unpriced = model_for(runtime, adapter.provider, name, mode)
-    call = runtime.new_call(model_requested=model.id, default_mode=mode, metadata=sdk_metadata(adapter, unpriced))
+    vendor = vendor or Vendor(adapter.provider, "")
+    model, unpriced = model_for(runtime, vendor, name, mode)
+    call = runtime.new_call(model_requested=model.id, default_mode=mode,
+                            metadata=sdk_metadata(adapter, unpriced, vendor))
     return PreparedCall(runtime=runtime, call=call, model=model, view=view, kwargs=kwargs, mode=mode,
                         unpriced=unpriced)
 

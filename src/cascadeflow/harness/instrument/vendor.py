@@ -1,0 +1,97 @@
+"""Which vendor an instrumented SDK client talks to, from the base URL it was built with.
+
+The `openai` SDK is the client of many OpenAI-compatible hosts (Groq, Together, DeepSeek, a local vLLM...),
+so the SDK alone does not say whose model is called, at whose price, under which compliance rules. The
+client's base URL does: it is matched against the base URL configured for each provider (its `*_BASE_URL`
+environment variable, e.g. GROQ_BASE_URL) and then each provider's public host (`models.PROVIDERS`),
+among the providers that speak the SDK's wire format. A host that matches none is `Vendor.known = False`:
+its calls are recorded under the unknown-price policy (recorded unpriced in observe mode, refused in
+enforce mode) with the host named in the audit record.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from cascadeflow.models import PROVIDERS
+
+_WIRE_OF_SDK = {"openai": "openai_chat", "anthropic": "anthropic"}
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """The provider an SDK client's calls go to; `known=False`: a host no provider is configured for."""
+
+    provider: str
+    host: str
+    known: bool = True
+
+
+def normalise(url: str) -> str:
+    """scheme://host[:port]/path in lower case, without a trailing slash or a trailing /v1 (the SDKs and our
+    provider settings disagree on whether the API version belongs to the base URL)."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    path = path.removesuffix("/v1")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path.rstrip('/')}"
+
+
+def _host(url: str) -> str:
+    return urlsplit(url.strip()).netloc.lower()
+
+
+def _candidates(sdk_provider: str) -> list[str]:
+    """Providers speaking the SDK's wire format, the SDK's own vendor first (it wins a tie)."""
+    wire = _WIRE_OF_SDK.get(sdk_provider, PROVIDERS[sdk_provider].wire)
+    names = [name for name, facts in PROVIDERS.items() if facts.wire == wire]
+    return sorted(names, key=lambda name: name != sdk_provider)
+
+
+_found: dict[tuple[str, str | None, tuple[str, ...]], Vendor] = {}
+MAX_CACHED = 256
+
+
+def vendor_for(sdk_provider: str, base_url: str | None) -> Vendor:
+    """The vendor of a client of the `sdk_provider` SDK built with `base_url` (None: the SDK's default).
+    Cached per base URL and configured base URLs: it runs on every instrumented call."""
+    configured = tuple(os.environ.get(f.base_url_env, "") for f in PROVIDERS.values() if f.base_url_env)
+    key = (sdk_provider, base_url, configured)
+    found = _found.get(key)
+    if found is None:
+        if len(_found) >= MAX_CACHED:
+            _found.clear()
+        found = _found[key] = _match(sdk_provider, base_url)
+    return found
+
+
+def _match(sdk_provider: str, base_url: str | None) -> Vendor:
+    if not base_url:
+        return Vendor(sdk_provider, _host(PROVIDERS[sdk_provider].base_url or ""))
+    wanted, host = normalise(base_url), _host(base_url)
+    names = _candidates(sdk_provider)
+    for name in names:  # a base URL configured for a provider is the most specific statement
+        env = PROVIDERS[name].base_url_env
+        configured = os.environ.get(env, "").strip() if env else ""
+        if configured and normalise(configured) == wanted:
+            return Vendor(name, host)
+    for name in names:
+        default = PROVIDERS[name].base_url
+        if default and normalise(default) == wanted:
+            return Vendor(name, host)
+    for name in names:  # the public host with another path (a regional or versioned endpoint)
+        default = PROVIDERS[name].base_url
+        if default and not PROVIDERS[name].self_hosted and _host(default) == host:
+            return Vendor(name, host)
+    return Vendor(sdk_provider, host, known=False)
+
+
+def client_base_url(resource: object) -> str | None:
+    """The base URL of the client an SDK resource (`client.chat.completions`, `client.messages`) belongs to.
+
+    The SDKs keep the owning client on the resource as `_client` and offer no public accessor; reading it is
+    the only way to know, before the call is sent, which host it goes to."""
+    client = getattr(resource, "_client", None)
+    url = getattr(client, "base_url", None)
+    return str(url) if url is not None else None

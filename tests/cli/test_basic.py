@@ -199,3 +199,30 @@ def test_doctor_reports_an_unreachable_backend() -> None:
     _code, out = run("doctor", "--redis", "redis://127.0.0.1:1/0", "--local-model", "/nonexistent.gguf")
     line = next(line for line in out.splitlines() if line.startswith("│ redis "))
     assert "unreachable" in line and "missing" in line
+
+
+def test_chat_writes_an_audit_record_to_the_default_log(openai_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clear_provider_cache()
+    openai_server.enqueue(text="Paris", usage={"input": 10, "output": 1})
+    log = tmp_path / "chat-audit.jsonl"
+    code, out = run("chat", "Capital of France?", "--model", "openai/gpt-4o-mini", OPENAI_API_KEY=SECRET,
+                    OPENAI_BASE_URL=openai_server.base_url, CASCADEFLOW_AUDIT_PATH=str(log))
+    openai_server.enqueue(status=500, error="upstream down")
+    failed, _ = run("chat", "Capital of Spain?", "--model", "openai/gpt-4o-mini", OPENAI_API_KEY=SECRET,
+                    OPENAI_BASE_URL=openai_server.base_url, CASCADEFLOW_AUDIT_PATH=str(log))
+    clear_provider_cache()
+    assert code == 0 and failed == 1, out
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["action"], r["model_selected"]) for r in records] == [("allow", "openai/gpt-4o-mini"), ("error", None)]
+    assert records[0]["input_tokens"] == 10 and SECRET not in log.read_text()
+
+
+def test_chat_writes_no_audit_file_when_the_default_log_is_off(openai_server, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    clear_provider_cache()
+    openai_server.enqueue(text="Paris", usage={"input": 10, "output": 1})
+    monkeypatch.chdir(tmp_path)
+    code, out = run("chat", "Capital of France?", "--model", "openai/gpt-4o-mini", OPENAI_API_KEY=SECRET,
+                    OPENAI_BASE_URL=openai_server.base_url, CASCADEFLOW_AUDIT_PATH="off")
+    clear_provider_cache()
+    assert code == 0, out
+    assert list(tmp_path.iterdir()) == []

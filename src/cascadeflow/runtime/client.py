@@ -142,9 +142,10 @@ class CascadeFlow:
     def _build_runtime(self) -> Runtime:
         """The harness's runtime (configured by cascadeflow.init), adjusted by this instance's options.
 
-        Seed 000's promise holds by default: every call writes an audit record, to the harness's sinks or,
-        when none are configured, to the default JSONL log (CASCADEFLOW_AUDIT_PATH or
-        .cascadeflow/audit.jsonl). `audit=False` turns it off; `audit="path"` picks another log."""
+        Every call writes an audit record to the harness's sinks: by default the JSONL log at
+        $CASCADEFLOW_AUDIT_PATH or .cascadeflow/audit.jsonl (see `trace.default_sinks`), none when the
+        harness was told not to audit. `audit=False` turns it off for this instance; `audit="path"` picks
+        another log."""
         from cascadeflow.harness import default_runtime
         from cascadeflow.trace.audit import open_sinks
 
@@ -159,8 +160,6 @@ class CascadeFlow:
             sinks = []
         elif self._audit is not None:
             sinks = open_sinks(self._audit)
-        elif not sinks:
-            sinks = open_sinks(None)
         if ledger is None and self._price_book is None and self._overflow == base.overflow \
                 and sinks == list(base.sinks):
             return base

@@ -128,3 +128,20 @@ def test_response_becomes_the_next_assistant_message() -> None:
     response = Response(content="", model="m", provider="p", tool_calls=(call,), finish_reason="tool_calls")
     assert response.message() == Message("assistant", None, (call,))
     assert Response(content="hi", model="m", provider="p").message() == Message("assistant", "hi")
+
+
+def test_build_request_refuses_an_unknown_option_and_lists_the_accepted_ones():
+    from cascadeflow.messages import WIRE_OPTIONS, build_request
+
+    with pytest.raises(InvalidRequestError) as caught:
+        build_request("hi", temprature=0.2, max_tokns=5)
+    message = str(caught.value)
+    assert message.startswith("unknown options max_tokns, temprature; accepted: ")
+    assert all(name in message for name in (*WIRE_OPTIONS, "temperature", "extra_body"))
+
+
+def test_wire_options_and_extra_body_reach_the_request_body_fields():
+    from cascadeflow.messages import build_request
+
+    request = build_request("hi", seed=7, top_k=40, extra_body={"safe_prompt": True})
+    assert request.extra == {"seed": 7, "top_k": 40, "safe_prompt": True}

@@ -115,3 +115,14 @@ async def test_observe_mode_records_the_kpi_switch_without_making_it(scripted, c
     switch = next(r for r in session.trace() if r.action == "switch_model")
     assert switch.applied is False and switch.model_used == "openai/big" and "KPI score" in switch.reason
     assert switch.details["candidate"] == "openai/mini"
+
+
+async def test_kpi_weights_with_nothing_to_choose_between_say_so_in_the_trace(scripted, call):
+    _provider, runtime = scripted
+    harness.init(mode="enforce", audit=False)
+    with harness.run(kpi_weights={"quality": 0.6, "cost": 0.4}) as session:
+        await call(runtime, MINI)
+    [kpi] = [r for r in session.trace() if r.details.get("policy") == "kpi"]
+    assert kpi.action == "allow" and kpi.model_used == "openai/mini"
+    assert "nothing to choose between" in kpi.reason and "run(models=" in kpi.reason
+    assert kpi.details["kpi_candidates"] == ["openai/mini"]

@@ -185,3 +185,29 @@ def test_a_paid_answer_is_kept_when_the_ledger_fails_at_settlement(caplog) -> No
         assert r.content == ANSWER
         assert session.remaining < 1.0  # the worst case stays reserved until its lease passes
     assert "unreachable while settling" in caplog.text
+
+
+def test_verbose_prints_the_choice_and_the_numbers_of_a_single_model_call(capsys) -> None:
+    cf, _provider, _sink = make_cf(verbose=True)
+    r = cf.complete(model=CHEAP, messages="why is redis slow?", max_tokens=50, routing_reason="P3 — cheap model")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[CASCADEFLOW] P3 — cheap model → cheap"
+    assert lines[1].startswith(f"[CASCADEFLOW] completed → cheap | Tokens: {r.usage.total_tokens} | "
+                               f"Cost: ${r.cost:.6f} | Latency: ")
+
+
+def test_on_limit_exceeded_fires_when_the_first_call_is_refused() -> None:
+    fired = []
+    config = BudgetConfig(daily_limit=0.000001, on_limit_exceeded=lambda: fired.append(1))
+    cf, provider, _sink = make_cf(budget_config=config)
+    for _ in range(3):
+        with pytest.raises(BudgetExceeded):
+            cf.complete(model=CHEAP, messages="why is redis slow?", max_tokens=50)
+    assert provider.requests == [] and fired == [1]
+
+
+def test_complete_refuses_an_unknown_option_before_sending() -> None:
+    cf, provider, _sink = make_cf()
+    with pytest.raises(InvalidRequestError, match="unknown option temprature"):
+        cf.complete(model=CHEAP, messages="why is redis slow?", temprature=0.2)
+    assert provider.requests == []

@@ -77,8 +77,10 @@ def _build_runtime(config: HarnessConfig, price_book: PriceBook | None,
 def _teardown() -> None:
     global _runtime
     from cascadeflow.harness.instrument import unpatch_all
+    from cascadeflow.harness.instrument.vendor import forget_clients
 
     unpatch_all()
+    forget_clients()  # base URL settings may have changed: SDK clients' vendors are resolved again
     for sink in _owned_sinks:
         close = getattr(sink, "close", None)
         if callable(close):

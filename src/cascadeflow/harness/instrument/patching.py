@@ -36,7 +36,7 @@ from cascadeflow.harness.instrument.proxies import (
     SyncLazyResponse,
     SyncStreamProxy,
 )
-from cascadeflow.harness.instrument.vendor import client_base_url, vendor_for
+from cascadeflow.harness.instrument.vendor import vendor_of
 from cascadeflow.messages import Request, Response
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
         streaming = bool(kwargs.get("stream"))
         paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
         try:
-            vendor = vendor_for(adapter.provider, client_base_url(self))
+            vendor = vendor_of(adapter.provider, self)
             prepared = prepare(adapter, kwargs, mode, vendor)
         except Exception as exc:
             if passes_unobserved(mode, exc, "preparing the call"):
@@ -152,7 +152,7 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
         streaming = bool(kwargs.get("stream"))
         paused = streaming or reads_lazily(adapter, kwargs)  # settled when the caller has read the body
         try:
-            vendor = vendor_for(adapter.provider, client_base_url(self))
+            vendor = vendor_of(adapter.provider, self)
             prepared = prepare(adapter, kwargs, mode, vendor)
         except Exception as exc:
             if passes_unobserved(mode, exc, "preparing the call"):

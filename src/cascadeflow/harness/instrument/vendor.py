@@ -11,8 +11,11 @@ enforce mode) with the host named in the audit record.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import weakref
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from cascadeflow.models import PROVIDERS
@@ -49,24 +52,9 @@ def _candidates(sdk_provider: str) -> list[str]:
     return sorted(names, key=lambda name: name != sdk_provider)
 
 
-_found: dict[tuple[str, str | None, tuple[str, ...]], Vendor] = {}
-MAX_CACHED = 256
-
-
 def vendor_for(sdk_provider: str, base_url: str | None) -> Vendor:
-    """The vendor of a client of the `sdk_provider` SDK built with `base_url` (None: the SDK's default).
-    Cached per base URL and configured base URLs: it runs on every instrumented call."""
-    configured = tuple(os.environ.get(f.base_url_env, "") for f in PROVIDERS.values() if f.base_url_env)
-    key = (sdk_provider, base_url, configured)
-    found = _found.get(key)
-    if found is None:
-        if len(_found) >= MAX_CACHED:
-            _found.clear()
-        found = _found[key] = _match(sdk_provider, base_url)
-    return found
-
-
-def _match(sdk_provider: str, base_url: str | None) -> Vendor:
+    """The vendor of a client of the `sdk_provider` SDK built with `base_url` (None: the SDK's default), as
+    the environment configures the providers' base URLs now."""
     if not base_url:
         return Vendor(sdk_provider, _host(PROVIDERS[sdk_provider].base_url or ""))
     wanted, host = normalise(base_url), _host(base_url)
@@ -87,11 +75,32 @@ def _match(sdk_provider: str, base_url: str | None) -> Vendor:
     return Vendor(sdk_provider, host, known=False)
 
 
-def client_base_url(resource: object) -> str | None:
-    """The base URL of the client an SDK resource (`client.chat.completions`, `client.messages`) belongs to.
+# SDK client -> its vendor. Looked up on every instrumented call, and reading the environment and the
+# client's URL costs tens of µs there, so each client is resolved once; init() and reset() forget them all
+# (a base URL variable changed after that is picked up by clients made afterwards, or after the next init()).
+_by_client: weakref.WeakKeyDictionary[Any, Vendor] = weakref.WeakKeyDictionary()
+
+
+def vendor_of(sdk_provider: str, resource: object) -> Vendor:
+    """The vendor of the client an SDK resource (`client.chat.completions`, `client.messages`) belongs to.
 
     The SDKs keep the owning client on the resource as `_client` and offer no public accessor; reading it is
     the only way to know, before the call is sent, which host it goes to."""
     client = getattr(resource, "_client", None)
-    url = getattr(client, "base_url", None)
-    return str(url) if url is not None else None
+    if client is None:
+        return vendor_for(sdk_provider, None)
+    try:
+        found = _by_client.get(client)
+    except TypeError:  # a client that cannot be weakly referenced: resolved on every call
+        found = None
+    if found is None:
+        url = getattr(client, "base_url", None)
+        found = vendor_for(sdk_provider, str(url) if url is not None else None)
+        with contextlib.suppress(TypeError):
+            _by_client[client] = found
+    return found
+
+
+def forget_clients() -> None:
+    """Resolve every client's vendor again on its next call (after the configuration changed)."""
+    _by_client.clear()

@@ -13,12 +13,12 @@ Features covered:
   expensive_queries, drafter_acceptance, avg_quality, budget; `agent.run(query, user_id=)`;
   `result.total_cost` as float USD (summed, sorted, used in float arithmetic); `BudgetConfig(daily_limit=,
   on_limit_exceeded=, grace_period=)` and `CascadeAgent(budget_config=)`; `UserBudget(daily=, monthly=)`;
-  `BudgetExceededError`; `CascadeAgent(on_query_complete=)`; a model name without a provider that cannot
+  `BudgetExceededError`; `CascadeAgent(on_query_complete=)`; `UserBudget.spend()` and `daily_remaining`
+  as a tally of the caller's own; a model name without a provider that cannot
   be inferred is refused with an error saying how to name it
 - xfail (response cache: CacheConfig): caching + cascading; the caching pitfall
 - xfail (monitoring: AnomalyDetector / CostForecaster / MetricsCollector / AlertConfig): anomaly
   detection, forecasting, Prometheus metrics, alert rules
-- xfail (UserBudget as a spend tracker: spend(), daily_remaining): the per-user budget snippet
 """
 
 from __future__ import annotations
@@ -251,7 +251,6 @@ async def test_daily_budget_limits():
     assert result.total_cost > 0 and switched == []  # far from the limit: nothing fires
 
 
-@pytest.mark.xfail(strict=True, reason="UserBudget as a spend tracker: spend(), daily_remaining")
 async def test_per_user_budgets():
     user_budgets = {
         "user-123": UserBudget(daily=5.0, monthly=100.0),
@@ -269,8 +268,11 @@ async def test_per_user_budgets():
         models=[drafter, verifier],
         on_query_complete=lambda result: enforce_budget(result.user_id, result.total_cost)
     )
-    await agent.run(queries[0], user_id="user-123")
-    assert user_budgets["user-123"].daily_remaining < 5.0
+    result = await agent.run(queries[0], user_id="user-123")
+    assert user_budgets["user-123"].daily_remaining == pytest.approx(5.0 - result.total_cost)
+    user_budgets["user-456"] = UserBudget(daily=0.000001, monthly=200.0)  # a user already at the limit
+    with pytest.raises(BudgetExceededError, match="user-456"):
+        await agent.run(queries[0], user_id="user-456")
 
 
 def calculate_roi(baseline_model, cascade_agent, num_queries, avg_tokens):

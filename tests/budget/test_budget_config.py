@@ -134,3 +134,22 @@ def test_config_validation_messages(kwargs: dict, message: str) -> None:
 def test_user_budget_needs_a_window() -> None:
     with pytest.raises(ConfigurationError, match="daily= and/or monthly="):
         UserBudget()
+
+
+def test_a_user_budget_tallies_spend_per_utc_day_and_month():
+    from decimal import Decimal
+
+    budget = UserBudget(daily=5.0, monthly=100.0)
+    assert (budget.daily_remaining, budget.monthly_remaining) == (5.0, 100.0)
+    budget.spend(0.25)
+    budget.spend(Decimal("4.75"))
+    assert (budget.daily_remaining, budget.monthly_remaining) == (0.0, 95.0)
+    budget.spend(1.0)
+    assert budget.daily_remaining == -1.0  # over: the tally says so, it refuses nothing
+    yesterday = datetime.now(UTC).timestamp() - 86_400
+    fresh = UserBudget(daily=5.0)
+    fresh.spend(3.0, now=yesterday)
+    assert fresh.daily_remaining == 5.0 and fresh.monthly_remaining is None
+    assert fresh == UserBudget(daily=5.0)  # the tally is not part of the budget's identity
+    with pytest.raises(ConfigurationError, match="non-negative"):
+        budget.spend(-1)

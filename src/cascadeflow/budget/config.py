@@ -29,10 +29,18 @@ Action = Literal["normal", "degrade", "stop", "cheapest_only"]
 @dataclass(frozen=True, slots=True)
 class UserBudget:
     """Daily and/or monthly limits in USD for one user (also used for agents): `UserBudget(daily=5.0,
-    monthly=100.0)`. Windows are calendar days/months in the BudgetConfig's time zone."""
+    monthly=100.0)`. Windows are calendar days/months in the BudgetConfig's time zone.
+
+    Given to a BudgetConfig, the ledger enforces it. Code that keeps its own account (e.g. in a CascadeAgent's
+    `on_query_complete`) can also tally spend on it: `spend(cost)`, then `daily_remaining` /
+    `monthly_remaining` (USD, negative once over; UTC calendar windows). That tally is in-process and
+    advisory: it refuses nothing by itself.
+    """
 
     daily: float | Decimal | None = None
     monthly: float | Decimal | None = None
+    _spent: dict[str, Decimal] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _spent_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.daily is None and self.monthly is None:
@@ -41,6 +49,36 @@ class UserBudget:
             value = getattr(self, name)
             if value is not None:
                 usd_to_micro_limit(value, f"UserBudget.{name}")
+
+    def spend(self, cost: float | Decimal, *, now: float | None = None) -> None:
+        """Add `cost` USD to today's and this month's tally."""
+        amount = Decimal(str(cost))
+        if not amount.is_finite() or amount < 0:
+            raise ConfigurationError(f"spend() takes a non-negative USD amount, got {cost!r}")
+        moment = time.time() if now is None else now
+        current = {window_key("tally", period, moment) for period in ("day", "month")}
+        with self._spent_lock:
+            for key in [k for k in self._spent if k not in current]:  # past windows: kept bounded
+                del self._spent[key]
+            for key in current:
+                self._spent[key] = self._spent.get(key, Decimal(0)) + amount
+
+    def _remaining(self, period: Literal["day", "month"], limit: float | Decimal | None) -> float | None:
+        if limit is None:
+            return None
+        with self._spent_lock:
+            spent = self._spent.get(window_key("tally", period, time.time()), Decimal(0))
+        return float(Decimal(str(limit)) - spent)
+
+    @property
+    def daily_remaining(self) -> float | None:
+        """USD left today in the `spend()` tally (None without a daily limit)."""
+        return self._remaining("day", self.daily)
+
+    @property
+    def monthly_remaining(self) -> float | None:
+        """USD left this month in the `spend()` tally (None without a monthly limit)."""
+        return self._remaining("month", self.monthly)
 
     def limits_micro(self) -> list[tuple[str, int]]:
         """[(period, limit in micro-USD)] for the windows this budget sets."""

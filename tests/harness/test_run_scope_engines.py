@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from loopback import Reply
 
-from cascadeflow import harness as cascadeflow  # the names the seeds call: init, run, agent
+from cascadeflow import harness as cascadeflow  # init, run, default_runtime, as user code calls them
 from cascadeflow.cascade.agent import CascadeAgent
 from cascadeflow.errors import BudgetExceeded, PolicyViolation
 from cascadeflow.models import ModelConfig
@@ -21,11 +21,6 @@ def models(openai_server):
                                   usage={"input": 40, "output": 12})
     return [ModelConfig("gpt-4o-mini", provider="openai", base_url=openai_server.base_url, api_key="sk-test"),
             ModelConfig("gpt-4o", provider="openai", base_url=openai_server.base_url, api_key="sk-test")]
-
-
-@pytest.fixture
-def agent(models):
-    return CascadeAgent(models=models, runtime=cascadeflow.default_runtime())
 
 
 @pytest.mark.parametrize("own_runtime", [True, False])

@@ -67,3 +67,15 @@ def test_metadata_at_the_depth_limit_and_shared_values_are_accepted():
     shared = {"team": "sre"}
     assert normalise_metadata({"a": shared, "b": shared}) == {"a": {"team": "sre"}, "b": {"team": "sre"}}
     assert normalise_metadata({"deep": _nested(MAX_METADATA_DEPTH - 2)})["deep"]
+
+
+def test_an_enum_member_is_stored_as_its_value_or_name():
+    import enum
+
+    class Task(enum.Enum):
+        MEMORY_RECALL = "memory_recall"
+        TRIAGE = 2
+        OTHER = ("a", "b")
+
+    assert normalise_metadata({"task_type": Task.MEMORY_RECALL, "n": Task.TRIAGE, "o": Task.OTHER}) == \
+        {"task_type": "memory_recall", "n": 2, "o": "OTHER"}

@@ -2,13 +2,14 @@
 before a call is sent, or refused with a typed error naming what is wrong.
 
 Normalised: tuples and sets become lists; int, float, bool and None keys become strings (as `json.dumps`
-writes them); objects with `to_dict()` or pydantic's `model_dump()` become what those return; any other
+writes them); Enum members become their value (or name); objects with `to_dict()` or pydantic's `model_dump()` become what those return; any other
 value becomes its `str()`. Refused (InvalidRequestError): a key of another type (a tuple key has no JSON
 spelling that reads back), a structure that contains itself, and nesting deeper than MAX_METADATA_DEPTH.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,10 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 def jsonable(value: Any) -> Any:
-    """A value JSON cannot write, as the audit log writes it: `to_dict()`, `model_dump()` or its text."""
+    """A value JSON cannot write, as the audit log writes it: an Enum member's value (its name when the value
+    is not a JSON scalar), `to_dict()`, `model_dump()` or its text."""
+    if isinstance(value, enum.Enum):  # e.g. metadata={"task_type": TaskType.MEMORY_RECALL}: "memory_recall"
+        return value.value if isinstance(value.value, _JSON_SCALARS) else value.name
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()
@@ -57,7 +61,7 @@ def _value(value: Any, path: str, depth: int, open_ids: set[int]) -> Any:
         return value
     if not isinstance(value, (Mapping, list, tuple, set, frozenset)):
         converted = jsonable(value)
-        if converted is value or isinstance(converted, str):
+        if converted is value or isinstance(converted, _JSON_SCALARS):
             return converted
         value = converted  # a to_dict() / model_dump() result: checked like the caller's own structures
     if depth >= MAX_METADATA_DEPTH:

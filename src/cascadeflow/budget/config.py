@@ -161,12 +161,13 @@ class BudgetConfig:
         return self._fire(Pressure("stop", 1.0, key, f"call refused: {reason}"))
 
     def _fire(self, pressure: Pressure) -> bool:
-        key = str(pressure.key)
+        key, callback = str(pressure.key), self.on_limit_exceeded
+        if callback is None:
+            return False
         with self._fired_lock:
             if key in self._fired:
                 return False
             self._fired.add(key)
-        callback = self.on_limit_exceeded
         try:
             callback(pressure) if _takes_argument(callback) else callback()
         except Exception:  # the user's alert hook must not break the call it was fired from

@@ -1,4 +1,4 @@
-"""`CascadeFlow`: the facade the seeds call — `cf.complete(model=..., messages=..., budget_limit=0.05)`.
+"""`CascadeFlow`: the facade for single calls — `cf.complete(model=..., messages=..., budget_limit=0.05)`.
 
 It turns user input into a validated Request, picks the route (one model, a cascade, or a router's
 decision), attaches the budgets that apply (per call, session, user, agent, global) and sends everything
@@ -124,7 +124,7 @@ class CascadeFlow:
     def _build_runtime(self) -> Runtime:
         """The harness's runtime (configured by cascadeflow.init), adjusted by this instance's options.
 
-        Seed 000's promise holds by default: every call writes an audit record, to the harness's sinks or,
+        Audited by default: every call writes an audit record, to the harness's sinks or,
         when none are configured, to the default JSONL log (CASCADEFLOW_AUDIT_PATH or
         .cascadeflow/audit.jsonl). `audit=False` turns it off; `audit="path"` picks another log."""
         from cascadeflow.harness import default_runtime

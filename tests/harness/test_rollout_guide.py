@@ -1,4 +1,4 @@
-"""The rollout guide's snippets (seed 004), run as written against the loopback server, with a CascadeAgent
+"""The observe-then-enforce rollout's snippets, run as written against the loopback server, with a CascadeAgent
 as `agent`. `cascadeflow.init/run/agent` are the harness's (re-exported from `cascadeflow` by the package)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 import pytest
 from loopback import Reply
 
-from cascadeflow import harness as cascadeflow  # the names the seeds call: init, run, agent
+from cascadeflow import harness as cascadeflow  # the names users call: init, run, agent
 from cascadeflow.cascade.agent import CascadeAgent
 from cascadeflow.errors import BudgetExceeded, PolicyViolation
 from cascadeflow.models import ModelConfig

@@ -1,6 +1,6 @@
 """What stamps every call and record: the request id, the ISO-8601 timestamp and the rounded latencies. All are
 taken on every call's path, so each is built to cost no system call beyond reading the clock, and none goes
-through CPython's decimal conversion or format-spec code (cold after an SDK call: benchmarks/cold_operations.py)."""
+through CPython's decimal conversion or format-spec code."""
 
 from __future__ import annotations
 

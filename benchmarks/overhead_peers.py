@@ -11,12 +11,17 @@ a new random order every round, so a noisy stretch of the machine hits every con
 Two paths, each against its own baseline:
 - cascade: a two-tier cascade whose draft is accepted (one HTTP request per call), against a raw
   `httpx.AsyncClient.post` of the same request. LiteLLM has no cascade: its row is one `acompletion` call.
-- sdk: an `openai.AsyncOpenAI` `chat.completions.create` call instrumented in observe mode, against the
-  same call uninstrumented. LiteLLM's row is its own SDK entry point, `acompletion`.
+- sdk: an `openai.AsyncOpenAI` `chat.completions.create` call instrumented in observe mode inside a run
+  scope (`run()`, entered once per worker, as an agent run would), against the same call uninstrumented.
+  Both harnesses then record every call's tokens and cost in the run; outside a run scope cascadeflow
+  1.2.0 records nothing, so that would compare work with no work. Ours is measured twice: with the run
+  trace only (what 1.2.0 keeps) and with the JSONL audit record written too (our default). LiteLLM's row is
+  its own SDK entry point, `acompletion`.
 
 "overhead" is the contender's median per-call time minus the baseline's median in the same round; the
 figure shown is the median over rounds (wall clock, and the worker process's CPU time). The cascade
-workers check every answer: a call whose draft was not accepted counts as a failure and fails the run.
+workers check every answer: a call whose draft was not accepted counts as a failure and fails the run; the
+instrumented SDK workers check that the run recorded every call.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ WORKERS = {
     "raw-sdk": (None, "sdk", None),
     "cascadeflow": (None, "cascade", "raw-http"),
     "cascadeflow-sdk": (None, "sdk", "raw-sdk"),
+    "cascadeflow-sdk+audit": (None, "sdk", "raw-sdk"),
     "cascadeflow-1.2.0": ("cascadeflow-1.2.0", "cascade", "raw-http"),
     "cascadeflow-1.2.0-sdk": ("cascadeflow-1.2.0", "sdk", "raw-sdk"),
     "litellm": ("litellm", "cascade", "raw-http"),
@@ -102,6 +108,36 @@ def serve() -> None:
 # ---- the workers (each runs in its own process and venv) ---------------------------------------------------
 
 MESSAGES = [{"role": "user", "content": QUESTION}]
+# How many calls the worker's run scope has recorded so far (instrumented SDK workers only); read between
+# blocks, never inside the timed region.
+RECORDED: list[Any] = [None]
+
+
+def instrument(kind: str, workdir: Path) -> None:
+    """Instrument the SDK and enter a run scope for the worker's life, like one long agent run. Called
+    outside any task, so every task the worker's loop starts later runs inside the scope."""
+    if kind not in ("raw-sdk", "cascadeflow-sdk", "cascadeflow-sdk+audit", "cascadeflow-1.2.0-sdk"):
+        return
+    import openai
+
+    uninstrumented = openai.resources.chat.completions.AsyncCompletions.create
+    if kind.startswith("cascadeflow-sdk"):
+        import cascadeflow
+
+        cascadeflow.init(mode="observe", audit=str(workdir / "audit.jsonl") if "audit" in kind else False)
+        scope = cascadeflow.run()
+        scope.__enter__()
+        RECORDED[0] = lambda: scope.summary()["steps"]
+    elif kind == "cascadeflow-1.2.0-sdk":
+        from cascadeflow.harness import init, run
+
+        init(mode="observe")
+        peer_scope = run()
+        peer_scope.__enter__()
+        RECORDED[0] = lambda: peer_scope.step_count
+    instrumented = openai.resources.chat.completions.AsyncCompletions.create is not uninstrumented
+    if instrumented != (kind != "raw-sdk"):
+        raise SystemExit(f"{kind}: the openai SDK is {'' if instrumented else 'not '}instrumented")
 
 
 async def make_call(kind: str, base_url: str, workdir: Path) -> Any:
@@ -117,23 +153,11 @@ async def make_call(kind: str, base_url: str, workdir: Path) -> Any:
             reply.raise_for_status()
             return bool(reply.json()["choices"][0]["message"]["content"])
         return raw_http
-    if kind.endswith("-sdk"):
+    if kind.endswith(("-sdk", "-sdk+audit")):
         if kind == "litellm-sdk":
             return await make_call("litellm", base_url, workdir)
         import openai
 
-        uninstrumented = openai.resources.chat.completions.AsyncCompletions.create
-        if kind == "cascadeflow-sdk":
-            import cascadeflow
-
-            cascadeflow.init(mode="observe", audit=str(workdir / "audit.jsonl"))
-        elif kind == "cascadeflow-1.2.0-sdk":
-            from cascadeflow.harness import init
-
-            init(mode="observe")
-        instrumented = openai.resources.chat.completions.AsyncCompletions.create is not uninstrumented
-        if instrumented != (kind != "raw-sdk"):
-            raise SystemExit(f"{kind}: the openai SDK is {'' if instrumented else 'not '}instrumented")
         sdk = openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0)
 
         async def sdk_call() -> bool:
@@ -177,17 +201,20 @@ def work(kind: str, base_url: str) -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of LiteLLM's price map
     loop = asyncio.new_event_loop()
     with tempfile.TemporaryDirectory() as workdir:
+        instrument(kind, Path(workdir))
         call = loop.run_until_complete(make_call(kind, base_url, Path(workdir)))
 
         async def block(calls: int) -> dict[str, Any]:
             wall, cpu, failures = [], [], 0
+            recorded_before = RECORDED[0]() if RECORDED[0] else calls
             for _ in range(calls):
                 w0, c0 = time.perf_counter_ns(), time.process_time_ns()
                 accepted = await call()
                 cpu.append(time.process_time_ns() - c0)
                 wall.append(time.perf_counter_ns() - w0)
                 failures += not accepted
-            return {"wall": wall, "cpu": cpu, "failures": failures}
+            recorded = RECORDED[0]() - recorded_before if RECORDED[0] else calls
+            return {"wall": wall, "cpu": cpu, "failures": failures + abs(calls - recorded)}
 
         print(json.dumps({"ready": kind}), flush=True)
         for line in sys.stdin:
@@ -241,19 +268,23 @@ def summarise(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, fl
 
 
 def print_table(table: dict[str, dict[str, Any]]) -> None:
+    """One markdown table per path; "× ours" divides a peer's overhead by ours (the audited row on sdk)."""
     for path in ("cascade", "sdk"):
-        ours = table["cascadeflow" if path == "cascade" else "cascadeflow-sdk"]["wall_overhead_us"]
-        print(f"\n{path} path (baseline {'raw httpx POST' if path == 'cascade' else 'uninstrumented openai SDK'})")
-        print(f"{'contender':24} {'per call µs':>12} {'overhead µs':>12} {'CPU overhead µs':>16} {'× ours':>7}")
+        ours = table["cascadeflow" if path == "cascade" else "cascadeflow-sdk+audit"]
+        baseline = "raw httpx POST" if path == "cascade" else "uninstrumented openai SDK call"
+        print(f"\n{path} path, overhead over the {baseline} (median over rounds, µs)\n")
+        print("| contender | per call, wall | overhead, wall | × ours | overhead, CPU | × ours |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for kind, row in table.items():
             if row["path"] != path:
                 continue
             if not row["baseline"]:
-                print(f"{kind:24} {row['wall_us']:12.1f} {'baseline':>12}")
+                print(f"| {kind} | {row['wall_us']:.0f} | baseline | | baseline | |")
                 continue
-            ratio = row["wall_overhead_us"] / ours if ours > 0 else float("nan")
-            print(f"{kind:24} {row['wall_us']:12.1f} {row['wall_overhead_us']:12.1f} "
-                  f"{row['cpu_overhead_us']:16.1f} {ratio:7.1f}")
+            ratios = [row[f"{clock}_overhead_us"] / ours[f"{clock}_overhead_us"]
+                      if ours[f"{clock}_overhead_us"] > 0 else float("nan") for clock in ("wall", "cpu")]
+            print(f"| {kind} | {row['wall_us']:.0f} | {row['wall_overhead_us']:.0f} | {ratios[0]:.1f} "
+                  f"| {row['cpu_overhead_us']:.0f} | {ratios[1]:.1f} |")
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ def now_iso() -> str:
 def round_ms(ms: float) -> float:
     """A duration in ms rounded to the µs (half up), as the audit records carry it. Integer arithmetic, not
     round(ms, 3): that goes through CPython's decimal conversion code, which an SDK call leaves out of the CPU
-    caches, so on an instrumented call it costs several µs more (docs/bench/harness.md)."""
+    caches, so on an instrumented call it costs several µs more."""
     return int(ms * 1000.0 + 0.5) / 1000 if ms >= 0.0 else round(ms, 3)
 
 

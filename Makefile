@@ -12,7 +12,7 @@ EXTRAS := all,dev,bench
 # llama.cpp's native-CPU build crashes on some x86 machines (AVX-512/AMX); build a portable one.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF
 
-.PHONY: install demo test test-latest lock bench lint clean
+.PHONY: install demo test test-latest lock bench lint docs clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -n "$(PYTHON)" || (echo "cascadeflow needs Python 3.11 or newer on PATH" >&2; exit 1)
@@ -49,8 +49,12 @@ lock:
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
+# The user guide and the API reference (from the docstrings) into site/; --strict: any warning fails.
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --quiet
+
 lint: $(STAMP)
 	$(PY) -m ruff check src tests apps benchmarks
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-tools .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .venv-tools .pytest_cache .ruff_cache site

@@ -21,7 +21,7 @@ region, and every row pays the same for it.
 thread, less sensitive than wall time to other processes). The 95% interval comes from resampling
 calls: the same positions drawn in this row and in the uninstrumented one.
 
-    .venv/bin/python benchmarks/harness_interleaved.py [--rounds 200] [--block 25] [--seed N]
+    .venv/bin/python benchmarks/harness_interleaved.py [--rounds 200] [--block 25] [--order N]
 """
 
 from __future__ import annotations
@@ -91,9 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=200, help="rounds; each makes a block of calls per configuration")
     parser.add_argument("--block", type=int, default=25, help="timed calls per configuration and round")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the per-round order")
+    parser.add_argument("--order", type=int, default=None, help="fixes the random per-round order (repeatable runs)")
     args = parser.parse_args()
-    rng = random.Random(args.seed)
+    rng = random.Random(args.order)
     oa = bench.client()
 
     def timed() -> float:

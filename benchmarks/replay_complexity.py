@@ -1,7 +1,7 @@
 """Does the complexity pre-router save cost at equal quality? The replay targets with and without it.
 
 Usage: .venv/bin/python benchmarks/replay_complexity.py [--data ../shared/data/replay] [--only NAME]
-       [--json docs/bench/complexity.json]
+       [--json FILE]
 
 Same datasets, models, folds and target qualities as benchmarks/replay_targets.py. Per fold, on the
 calibration part only: the pre-router thresholds (the complexity scores that send the top 10%, 25% and 50%

@@ -1,7 +1,7 @@
-"""Replay benchmarks on recorded real model answers: the three targets of issue 6.
+"""Replay benchmarks on recorded real model answers: three cascade targets.
 
 Usage: .venv/bin/python benchmarks/replay_targets.py [--data ../shared/data/replay] [--only NAME]
-       [--json docs/bench/replay.json] [--plots docs/bench/img]
+       [--json FILE] [--plots FOLDER]
 
 Every operating point is chosen on calibration data only (a fixed random half, or the other folds) and
 measured by a real CascadeAgent run on the held-out queries. Each target runs twice: with the default
@@ -10,7 +10,7 @@ calibration part over every built-in signal, the soft ones included (answer form
 coverage, self-correction, answer length: see docs/validation.md). The calibrated study runs twice more:
 with the paired lower-bound rule (`confidence=0.95`: a threshold must reach the target by the one-sided 95%
 lower bound of its paired difference to strong-only quality on the calibration data), and, for robustness,
-both rules again on the splits of seeds 1-3. "Sensitivity" rows choose the threshold for a higher quality
+both rules again on three other random splits (1-3). "Sensitivity" rows choose the threshold for a higher quality
 share on the calibration data, to show how the held-out result moves.
 """
 
@@ -57,14 +57,14 @@ TARGETS = {
 
 
 CONFIDENCE = 0.95  # the paired lower-bound rule's one-sided level
-ROBUSTNESS_SEEDS = (1, 2, 3)  # other random splits, to show how much a result depends on the split
+OTHER_SPLITS = (1, 2, 3)  # other random splits, to show how much a result depends on the split
 
 
-def _folds(dataset, spec, seed: int = 0):  # type: ignore[no-untyped-def]
+def _folds(dataset, spec, split: int = 0):  # type: ignore[no-untyped-def]
     if spec == "halves":
-        a, b = dataset.halves(seed=seed)
+        a, b = dataset.halves(split)
         return [(a, b), (b, a)]
-    return dataset.folds(int(spec), seed=seed)
+    return dataset.folds(int(spec), split)
 
 
 def _quality(fit: bool) -> QualityConfig:
@@ -117,13 +117,13 @@ async def run_target(name: str, spec: dict, data: Path, plots: Path | None) -> d
         print(f"calibrated, paired rule (chosen for {spec['target']:.0%} at {CONFIDENCE:.0%} one-sided confidence):")
         _print_folds(result)
         print(f"  why drafts were escalated: {result['escalation_causes']}")
-        for seed in ROBUSTNESS_SEEDS:
-            other = _folds(dataset, spec["folds"], seed)
+        for split in OTHER_SPLITS:
+            other = _folds(dataset, spec["folds"], split)
             for rule, confidence in (("chosen for the target", None), ("paired rule", CONFIDENCE)):
                 pooled = (await cross_validate(other, models, _quality(True), target_quality=spec["target"],
                                                fit=True, confidence=confidence))["pooled"]
-                out.setdefault("robustness", {}).setdefault(rule, {})[str(seed)] = pooled
-                print(_line(f"seed {seed}, {rule}", pooled))
+                out.setdefault("robustness", {}).setdefault(rule, {})[str(split)] = pooled
+                print(_line(f"split {split}, {rule}", pooled))
     for target in spec.get("calibrated_sensitivity", ()):
         result = await cross_validate(folds, models, _quality(True), target_quality=target, fit=True)
         out.setdefault("calibrated_sensitivity", {})[str(target)] = result["pooled"]

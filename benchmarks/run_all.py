@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/run_all.py [--out bench-output] [--data ../shared/data/replay]
 
 Each script's output goes to <out>/<name>.txt; the replay benchmark runs only when the data folder exists.
-The numbers quoted in docs/bench/*.md (merged into docs/benchmarks.md) come from these scripts.
+The figures in docs/benchmarks.md come from these scripts.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TIMING = ["import_time", "adapter_overhead", "validation_overhead", "decision_overhead", "harness_overhead",
-          "harness_interleaved", "harness_attribution", "cold_operations", "audit_write", "budget_admission", "budget_throughput"]
-COUNTS = ["harness_instructions"]  # instruction counts under valgrind (uses both cores; not a timing)
+          "harness_interleaved", "audit_write", "budget_admission", "budget_throughput", "overhead_peers"]
 
 
 def main() -> int:
@@ -26,7 +25,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data" / "replay")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    runs = [(name, [str(HERE / f"{name}.py")]) for name in TIMING + COUNTS]
+    runs = [(name, [str(HERE / f"{name}.py")]) for name in TIMING]
     if args.data.is_dir():
         recorded = args.data / "routellm-gpt4-mixtral" / "gsm8k" / "gsm8k_responses.csv"
         runs.append(("validation_overhead_recorded", [str(HERE / "validation_overhead.py"), "--recorded",

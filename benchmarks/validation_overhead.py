@@ -60,9 +60,9 @@ SCHEMA_TOOL = {"name": "page_oncall", "parameters": {"type": "object", "required
                "properties": {"team": {"type": "string"}, "urgency": {"enum": ["low", "high"]}}}}
 
 
-def draft_response(tokens: int = 300, seed: int = 7) -> Response:
+def draft_response(tokens: int = 300, draw: int = 7) -> Response:
     """The draft with `tokens` logprob entries (word pieces), as an OpenAI-style provider returns them."""
-    rng = random.Random(seed)
+    rng = random.Random(draw)
     pieces = DRAFT.replace("\n", " \n ").split(" ")
     lps = tuple(TokenLogprob(pieces[i % len(pieces)], math.log(rng.uniform(0.55, 1.0))) for i in range(tokens))
     return Response(content=DRAFT, model="draft-model", provider="bench", logprobs=lps,

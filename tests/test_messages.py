@@ -97,9 +97,9 @@ def test_out_of_range_options_are_rejected(option: str, value: float) -> None:
 
 
 def test_a_query_string_becomes_one_user_message() -> None:
-    request = build_request("What broke?", max_tokens=10, stop="END", seed=7)
+    request = build_request("What broke?", max_tokens=10, stop="END", top_k=7)
     assert request.messages == (Message.user("What broke?"),)
-    assert request.stop == ("END",) and request.extra == {"seed": 7}
+    assert request.stop == ("END",) and request.extra == {"top_k": 7}
 
 
 def test_tools_in_openai_and_anthropic_shapes_become_tool_specs() -> None:

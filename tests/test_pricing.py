@@ -86,7 +86,7 @@ def test_context_tiers_price_long_prompts_at_the_higher_rate(book: PriceBook) ->
     assert book.worst_case(model, 100_000, 1_000) >= book.cost(model, Usage(100_000, 1_000))
 
 
-def test_cost_per_1k_override_as_the_seeds_write_it(book: PriceBook) -> None:
+def test_cost_per_1k_override_as_users_write_it(book: PriceBook) -> None:
     cfg = ModelConfig(name="gpt-4o", cost=0.002)  # USD per 1K tokens, input and output alike
     assert book.rates(cfg).source == "config"
     assert book.cost(cfg, Usage(1_000, 500)) == D("0.003")

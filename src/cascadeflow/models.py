@@ -78,7 +78,7 @@ PROVIDERS: dict[str, ProviderFacts] = {
     )
 }
 
-# Used only when a ModelConfig names no provider: the seeds write ModelConfig(name="gpt-4o") and
+# Used only when a ModelConfig names no provider, as in ModelConfig(name="gpt-4o") or
 # router.register(..., model="claude-3-5-haiku-20241022").
 _PREFIX_PROVIDER = (("claude", "anthropic"), ("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"),
                     ("o4", "openai"), ("chatgpt", "openai"), ("deepseek-", "deepseek"))
@@ -119,8 +119,7 @@ def _non_negative(name: str, value: Any) -> Decimal | None:
 class ModelConfig:
     """One model a cascade, route or call may use.
 
-    Prices are optional overrides of the price book: `cost` is USD per 1K tokens (input and output alike,
-    as the seeds write it), `cost_per_token` USD per token, or separate `input_price_per_million` /
+    Prices are optional overrides of the price book: `cost` is USD per 1K tokens (input and output alike), `cost_per_token` USD per token, or separate `input_price_per_million` /
     `output_price_per_million`. `compute_cost_per_hour` prices a self-hosted model by machine time.
     """
 

@@ -12,14 +12,14 @@ from cascadeflow.errors import BudgetExceeded
 from cascadeflow.runtime.pipeline import Charge
 
 
-def run_calls(url: str, key: str, limit_micro: int, calls: int, seed: int) -> dict[str, int]:
+def run_calls(url: str, key: str, limit_micro: int, calls: int, worker: int) -> dict[str, int]:
     """`calls` reserve/settle rounds with worst cases of $0.01–$0.05 and a random actual cost below each."""
     ledger = open_ledger(url)
-    rng = random.Random(seed)
+    rng = random.Random(worker)
     admitted = refused = settled = 0
     for i in range(calls):
         worst = rng.randint(10_000, 50_000)
-        rid = f"p{seed}-{i}"
+        rid = f"p{worker}-{i}"
         try:
             ledger.reserve(rid, [Charge(key, limit_micro)], worst, 60)
         except BudgetExceeded:

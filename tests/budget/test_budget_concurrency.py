@@ -120,8 +120,8 @@ async def test_asyncio_calls_through_the_pipeline_never_overshoot() -> None:
     assert sorted(a.amount for a in ledger.admissions) == sorted(to_micro_usd(w) for w in worst_cases)
 
 
-def _direct_call(ledger: AuditedLedger, i: int, seed: int) -> bool:
-    rng = random.Random(seed * 100_000 + i)
+def _direct_call(ledger: AuditedLedger, i: int, stream: int) -> bool:
+    rng = random.Random(stream * 100_000 + i)
     worst = rng.randint(10_000, 50_000)
     rid = f"call-{i}"
     try:

@@ -15,7 +15,7 @@ from cascadeflow.runtime.pipeline import Charge
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC).timestamp()
 
 
-def test_seed_shape_works_and_grace_raises_the_hard_limit() -> None:
+def test_documented_shape_works_and_grace_raises_the_hard_limit() -> None:
     calls: list[str] = []
     config = BudgetConfig(daily_limit=50.0, on_limit_exceeded=lambda: calls.append("cheap mode"), grace_period=0.1)
     charges = charges_for(config, now=NOW)

@@ -73,9 +73,9 @@ def test_limit_caps_one_drain(queue: DeferredQueue) -> None:
 def test_item_leased_by_a_crashed_drain_comes_back_after_its_visibility_timeout(
         tmp_path: Path) -> None:
     path = tmp_path / "crash.sqlite3"
-    seed = DeferredQueue(path)
-    item_id = seed.enqueue({"alert": "cpu"}, "deferred")
-    seed.close()
+    first = DeferredQueue(path)
+    item_id = first.enqueue({"alert": "cpu"}, "deferred")
+    first.close()
     script = textwrap.dedent(f"""
         import os
         from cascadeflow.budget import DeferredQueue

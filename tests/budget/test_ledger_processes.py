@@ -33,7 +33,7 @@ def test_eight_processes_sharing_one_budget_never_overshoot(ledger_url: str, mak
     url = ledger_url + "&synchronous_commit=off" if ledger_url.startswith("postgresql") else ledger_url
     context = multiprocessing.get_context("spawn")
     with context.Pool(PROCESSES) as pool:
-        results = pool.starmap(run_calls, [(url, key, LIMIT, CALLS, seed) for seed in range(PROCESSES)])
+        results = pool.starmap(run_calls, [(url, key, LIMIT, CALLS, worker) for worker in range(PROCESSES)])
     final = make_ledger().state(key)
     admitted = sum(r["admitted"] for r in results)
     refused = sum(r["refused"] for r in results)

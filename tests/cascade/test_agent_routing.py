@@ -71,7 +71,7 @@ async def test_severity_router_cascade_target_is_checked_and_used():
         await agent.run(QUERY, metadata={"severity": "P1"})
 
 
-async def test_domain_config_without_models_as_in_the_seed():
+async def test_domain_config_without_models_as_documented():
     coder = ModelConfig(name="deepseek-coder", provider="ollama", cost=0.0)
     mini = ModelConfig(name="gpt-4o-mini", provider="openai", cost=0.00015)
     big = ModelConfig(name="gpt-4o", provider="openai", cost=0.00625)

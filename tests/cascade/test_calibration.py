@@ -14,9 +14,9 @@ from cascadeflow.cascade.quality import Signal
 from cascadeflow.errors import ConfigurationError
 
 
-def synthetic(n: int, seed: int) -> list[tuple[list[Signal], bool]]:
+def synthetic(n: int, stream: int) -> list[tuple[list[Signal], bool]]:
     """Drafts whose true P(correct) equals their logprob score; relevance is noise; half lack logprobs."""
-    rng = random.Random(seed)
+    rng = random.Random(stream)
     rows = []
     for _ in range(n):
         p = rng.random()
@@ -31,28 +31,28 @@ def synthetic(n: int, seed: int) -> list[tuple[list[Signal], bool]]:
 
 
 def test_learns_a_monotone_mapping_on_synthetic_data():
-    cal = Calibration.fit(synthetic(2000, seed=1))
+    cal = Calibration.fit(synthetic(2000, stream=1))
     probs = [cal.predict({"structure": 1.0, "relevance": 0.5, "logprob": x / 10}) for x in range(11)]
     assert probs == sorted(probs) and probs[-1] - probs[0] > 0.5
     assert cal.weights["logprob"][0] > 0
 
 
 def test_missing_signal_is_its_own_evidence():
-    cal = Calibration.fit(synthetic(2000, seed=2))
+    cal = Calibration.fit(synthetic(2000, stream=2))
     without = cal.predict({"structure": 1.0, "relevance": 0.5})
     assert without == pytest.approx(0.3, abs=0.07)
 
 
 def test_predictions_are_calibrated_on_held_out_data():
-    cal = Calibration.fit(synthetic(3000, seed=3))
-    held_out = synthetic(2000, seed=4)
+    cal = Calibration.fit(synthetic(3000, stream=3))
+    held_out = synthetic(2000, stream=4)
     constant = sum(ok for _, ok in held_out) / len(held_out)
     baseline = sum((constant - ok) ** 2 for _, ok in held_out) / len(held_out)
     assert brier_score(cal, held_out) < baseline - 0.02
 
 
 def test_save_load_round_trip(tmp_path):
-    cal = Calibration.fit(synthetic(500, seed=5), meta={"source": "unit test"})
+    cal = Calibration.fit(synthetic(500, stream=5), meta={"source": "unit test"})
     path = cal.save(tmp_path / "calibration.json")
     data = json.loads(path.read_text())
     assert data["format"] == "cascadeflow-calibration" and data["n_train"] == 500

@@ -1,4 +1,4 @@
-"""Cascade events: callbacks, async iterators (same and other threads), verbose lines in the seeds' style."""
+"""Cascade events: callbacks, async iterators (same and other threads), one verbose line per decision."""
 
 import asyncio
 import re
@@ -16,7 +16,7 @@ CHEAP = ModelConfig("llama-3.1-8b-instant", provider="groq")
 TOP = ModelConfig("llama-3.3-70b-versatile", provider="groq")
 QUERY = "Why is the search index stale?"
 GOOD = "The search index is stale because the nightly reindex job failed; force a refresh of the index."
-SEED_LINE = re.compile(r"^\[CASCADEFLOW\] draft accepted → llama-3\.1-8b-instant \| Tokens: \d+ \| "
+VERBOSE_LINE = re.compile(r"^\[CASCADEFLOW\] draft accepted → llama-3\.1-8b-instant \| Tokens: \d+ \| "
                        r"Cost: \$\d+\.\d{6} \| Latency: \d+\.\d{2}s$")
 
 
@@ -25,12 +25,12 @@ def make_agent(script, **kw):
     return CascadeAgent(models=[CHEAP, TOP], runtime=Runtime(resolve_provider=provider.resolver()), **kw)
 
 
-async def test_verbose_prints_one_line_per_decision_in_the_seed_style(capsys):
+async def test_verbose_prints_one_line_per_decision_in_the_documented_style(capsys):
     agent = make_agent({CHEAP.name: [GOOD]}, verbose=True)
     result = await agent.run(QUERY)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "[CASCADEFLOW] cascade of 2 tiers → llama-3.1-8b-instant → llama-3.3-70b-versatile"
-    assert SEED_LINE.match(lines[1]), lines[1]
+    assert VERBOSE_LINE.match(lines[1]), lines[1]
     assert f"Tokens: {result.usage.total_tokens} " in lines[1]
     assert f"Cost: ${float(result.total_cost):.6f}" in lines[1]
     assert lines[2].startswith("[CASCADEFLOW] completed → llama-3.1-8b-instant") and "Saved: " in lines[2]

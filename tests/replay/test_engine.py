@@ -76,8 +76,8 @@ async def test_signals_of_each_draft_verdict_are_reported(known):
     assert outcomes[0].scores[0] == pytest.approx(0.9)
 
 
-def random_dataset(tmp_path, n=80, seed=7):
-    rng = random.Random(seed)
+def random_dataset(tmp_path, n=80, stream=7):
+    rng = random.Random(stream)
     rows = []
     for i in range(n):
         conf = round(rng.random(), 3)
@@ -123,7 +123,7 @@ async def test_recorded_sweeps_refuse_longer_cascades(tmp_path, tiny_rows):
 
 
 async def test_calibration_is_fitted_on_the_calibration_data_and_used_by_the_engine(tmp_path):
-    train = random_dataset(tmp_path, n=120, seed=1)
+    train = random_dataset(tmp_path, n=120, stream=1)
     setup = ReplaySetup.build(train, ["cheap", "strong"], ONLY)
     calibration = await fit_calibration(setup)
     assert calibration.n_train == 120

@@ -8,7 +8,7 @@ from cascadeflow.messages import build_request
 from cascadeflow.routing import ModelRouter, TaskType
 
 
-def test_builtin_task_types_match_the_seed_names():
+def test_builtin_task_types_match_the_documented_names():
     assert TaskType.MEMORY_RECALL.value == "memory_recall"
     assert {t.name for t in TaskType} >= {"MEMORY_RECALL", "SIMPLE_CLASSIFICATION", "DATA_RETRIEVAL",
                                           "COMPLEX_REASONING"}
@@ -34,7 +34,7 @@ def test_users_register_their_own_task_types():
     assert pickle.loads(pickle.dumps(postmortem)) is postmortem
 
 
-def test_a_users_own_enum_works_as_in_the_seed():
+def test_a_users_own_enum_works_as_documented():
     class MyTask(enum.Enum):
         MEMORY_RECALL = "memory_recall"
         LOG_PARSE = "log_parse"

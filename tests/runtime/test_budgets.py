@@ -1,4 +1,4 @@
-"""`budget_config=` on CascadeAgent (seed 003's shape) and the shared call-options merge."""
+"""`budget_config=` on CascadeAgent (the documented shape) and the shared call-options merge."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ DRAFTER = ModelConfig(name="mini", provider="openai", input_price_per_million=1,
 VERIFIER = ModelConfig(name="big", provider="openai", input_price_per_million=10, output_price_per_million=40)
 
 
-def test_seed_003_budget_config_on_cascade_agent_switches_to_cheap_only_then_stops() -> None:
+def test_budget_config_on_cascade_agent_switches_to_cheap_only_then_stops() -> None:
     fired = []
     budget_config = BudgetConfig(daily_limit=0.02, on_limit_exceeded=lambda: fired.append("cheap-only"),
                                  grace_period=0.5, at_limit="cheapest_tier")

@@ -1,4 +1,4 @@
-"""CascadeFlow.complete / BudgetSession: the seeds' API shapes, per-call caps, budgets and audit records."""
+"""CascadeFlow.complete / BudgetSession: the documented API shapes, per-call caps, budgets and audit records."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_bad_input_is_rejected_before_any_request() -> None:
     assert provider.requests == []
 
 
-def test_seed_loop_catches_budget_exceeded_and_queues_the_rest(tmp_path) -> None:
+def test_alert_loop_catches_budget_exceeded_and_queues_the_rest(tmp_path) -> None:
     cf, provider, _ = make_cf()
     queue = DeferredQueue(tmp_path / "queue.sqlite")
     alerts = [{"id": f"INC-{i:03d}", "severity": "P2"} for i in range(40)]

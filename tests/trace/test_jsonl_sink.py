@@ -14,7 +14,7 @@ from cascadeflow.trace.reader import log_files, read_log
 from cascadeflow.trace.redact import SECRET_KEY_PATTERN, redact_text
 
 
-def test_each_record_is_one_json_line_with_the_seed_fields(tmp_path):
+def test_each_record_is_one_json_line_with_the_documented_fields(tmp_path):
     path = tmp_path / "audit.jsonl"
     record = make_record()
     with JsonlSink(path) as sink:

@@ -104,7 +104,7 @@ def test_summary_shows_calls_refused_before_sending_apart(tmp_path):
     assert " - " in stop_row + " "  # no latency for a group that sent nothing
 
 
-def test_export_csv_has_the_seed_fields_and_metadata_columns(audit_log, tmp_path):
+def test_export_csv_has_the_record_fields_and_metadata_columns(audit_log, tmp_path):
     out = tmp_path / "export" / "audit.csv"
     result = trace("export", audit_log, "--format", "csv", "-o", out, "--action", "allow")
     assert result.exit_code == 0, result.output

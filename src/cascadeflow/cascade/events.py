@@ -128,7 +128,7 @@ def _money(value: Any) -> str:
 
 
 def format_event(event: CascadeEvent) -> str | None:
-    """The seeds' one-line style, e.g. `[CASCADEFLOW] draft accepted → llama-3.1-8b-instant | Tokens: 398 |
+    """One line per decision, e.g. `[CASCADEFLOW] draft accepted → llama-3.1-8b-instant | Tokens: 398 |
     Cost: $0.000038 | Latency: 0.33s`; None for events that are not decisions (stream text)."""
     d = event.data
     name = d.get("model_name") or event.model or "?"

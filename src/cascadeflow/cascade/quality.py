@@ -134,7 +134,7 @@ def _check_signal_names(signals: Sequence[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True, init=False)
 class QualityConfig:
-    """How drafts are judged. `confidence_threshold=` is an alias of `threshold=` (the seeds use both).
+    """How drafts are judged. `confidence_threshold=` is an alias of `threshold=` (both spellings are in use).
 
     threshold: the bar a draft's combined score must reach (a probability when a calibration is loaded).
     thresholds_by_complexity: per complexity level ("simple", "moderate", "hard", "expert") bars.

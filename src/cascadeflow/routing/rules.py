@@ -11,7 +11,7 @@ from cascadeflow.messages import Request
 from cascadeflow.models import ModelConfig
 from cascadeflow.routing.route import Route, Target, as_tiers
 
-# The seeds' incident-response map: capable models for P0/P1, cheaper ones for routine alerts.
+# The incident-response map: capable models for P0/P1, cheaper ones for routine alerts.
 DEFAULT_SEVERITY_MAP: dict[str, str] = {
     "P0": "groq/llama3-70b-8192",
     "P1": "groq/llama3-70b-8192",

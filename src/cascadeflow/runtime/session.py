@@ -22,6 +22,12 @@ from cascadeflow.runtime.sync import run_sync
 
 
 class BudgetSession:
+    """A cumulative USD limit over many `complete()` calls of one `CascadeFlow`, held on its ledger.
+
+    Use it as a context manager; `session.complete(...)` takes the arguments of `CascadeFlow.complete` and
+    raises `BudgetExceeded` before sending a call whose worst case no longer fits the remaining limit.
+    """
+
     def __init__(self, cf: CascadeFlow, limit: float, *, session_id: str | None = None):
         if not isinstance(cf, CascadeFlow):
             raise ConfigurationError("BudgetSession needs a CascadeFlow instance as its first argument")

@@ -1,6 +1,6 @@
 """What stamps every call and record: the request id, the ISO-8601 timestamp and the rounded latencies. All are
 taken on every call's path, so each is built to cost no system call beyond reading the clock, and none goes
-through CPython's decimal conversion or format-spec code (cold after an SDK call: benchmarks/cold_operations.py)."""
+through CPython's decimal conversion or format-spec code."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def now_iso() -> str:
 def round_ms(ms: float) -> float:
     """A duration in ms rounded to the µs (half up), as the audit records carry it. Integer arithmetic, not
     round(ms, 3): that goes through CPython's decimal conversion code, which an SDK call leaves out of the CPU
-    caches, so on an instrumented call it costs several µs more (docs/bench/harness.md)."""
+    caches, so on an instrumented call it costs several µs more."""
     return int(ms * 1000.0 + 0.5) / 1000 if ms >= 0.0 else round(ms, 3)
 
 

@@ -33,7 +33,7 @@ class DecisionRecord:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def __getitem__(self, key: str) -> Any:  # the seeds index trace records like dicts
+    def __getitem__(self, key: str) -> Any:  # users index trace records like dicts: r["action"]
         return getattr(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -252,7 +252,7 @@ class JsonlSink:
     def _drain(self, pending: queue.SimpleQueue[object]) -> None:
         """The background writer thread: writes queued lines in order, many per locked append, until told
         to stop. It pauses between batches (drain() and close() cut the pause short): a thread that wakes
-        often costs the calling threads far more than the writing itself (docs/bench/harness.md)."""
+        often costs the calling threads far more than the writing itself."""
         while True:
             items = [pending.get()]  # waits while the queue is empty
             while len(items) < MAX_BATCH:
@@ -335,9 +335,6 @@ class JsonlSink:
                     return
 
     def _append(self, data: bytes) -> None:
-        # The usual append is written out here rather than split into helpers: it runs once per call, right
-        # after the SDK's own work has pushed this code out of the CPU caches, where every extra function
-        # costs (docs/bench/harness.md).
         if self._pid != _process[0]:
             self._ensure_process()
         with self._thread_lock:

@@ -16,7 +16,7 @@ Features covered:
   `BudgetExceededError`; `CascadeAgent(on_query_complete=)`; `UserBudget.spend()` and `daily_remaining`
   as a tally of the caller's own; a model name without a provider that cannot
   be inferred is refused with an error saying how to name it
-- xfail (response cache: CacheConfig): caching + cascading; the caching pitfall
+- caching + cascading (Redis); the caching pitfall (memory)
 - xfail (monitoring: AnomalyDetector / CostForecaster / MetricsCollector / AlertConfig): anomaly
   detection, forecasting, Prometheus metrics, alert rules
 """
@@ -156,7 +156,6 @@ async def test_strategy_4_self_hosted_vllm_drafter(hosts):
     assert result.tiers[0].cost == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="response cache: CacheConfig")
 async def test_strategy_5_caching_and_cascading():
     from cascadeflow import CacheConfig
 
@@ -521,7 +520,6 @@ async def test_pitfall_3_not_using_domain_routing(hosts):
     assert openai_server.requests[0].json["model"] == "deepseek-coder"
 
 
-@pytest.mark.xfail(strict=True, reason="response cache: CacheConfig")
 async def test_pitfall_4_ignoring_caching():
     from cascadeflow import CacheConfig
 
@@ -531,6 +529,8 @@ async def test_pitfall_4_ignoring_caching():
         cache_config=cache_config
     )
     await agent.run(queries[0])
+    repeated = await agent.run(queries[0])
+    assert repeated.total_cost == 0 and repeated.cache_hit
 
 
 def format_top_queries(expensive_queries) -> str:

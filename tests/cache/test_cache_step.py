@@ -205,8 +205,9 @@ async def test_analytics_count_hits_and_savings():
     snapshot = agent.get_analytics()
     assert snapshot.total_queries == 5 and snapshot.cache_hits == 3
     assert snapshot.cache_hit_rate == pytest.approx(0.6)
-    assert snapshot.cache_savings == 3 * first.total_cost
-    assert snapshot.total_cost == first.total_cost + other.total_cost
+    # exact sums on the Decimal fields (the float fields are those sums rounded once)
+    assert snapshot.cache_savings_decimal == 3 * first.total_cost_decimal
+    assert snapshot.total_cost_decimal == first.total_cost_decimal + other.total_cost_decimal
     stats = cache.stats()
     assert stats["hits"] == 3 and stats["misses"] == 2 and stats["saved_usd"] == pytest.approx(float(3 * first.total_cost))
 

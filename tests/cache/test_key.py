@@ -138,7 +138,7 @@ def test_a_value_json_cannot_express_makes_the_request_uncacheable():
     with pytest.raises(Uncacheable):
         keys_of({"seed": object()})
     with pytest.raises(Uncacheable):
-        keys_of({"temperature_bias": float("nan")})
+        keys_of({"extra_body": {"bias": float("nan")}})
 
 
 def test_a_local_model_path_is_keyed_by_its_text():

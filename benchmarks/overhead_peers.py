@@ -10,7 +10,7 @@ a new random order every round, so a noisy stretch of the machine hits every con
 
 Two paths, each against its own baseline:
 - cascade: a two-tier cascade whose draft is accepted (one HTTP request per call), against a raw
-  `httpx.AsyncClient.post` of the same request. LiteLLM has no cascade: its row is one `acompletion` call.
+  `httpx.AsyncClient.post` of the same request; ours with its default audit record, and with it turned off. LiteLLM has no cascade: its row is one `acompletion` call.
 - sdk: an `openai.AsyncOpenAI` `chat.completions.create` call instrumented in observe mode inside a run
   scope (`run()`, entered once per worker, as an agent run would), against the same call uninstrumented.
   Both harnesses then record every call's tokens and cost in the run; outside a run scope cascadeflow
@@ -57,6 +57,7 @@ WORKERS = {
     "raw-http": (None, "cascade", None),
     "raw-sdk": (None, "sdk", None),
     "cascadeflow": (None, "cascade", "raw-http"),
+    "cascadeflow-noaudit": (None, "cascade", "raw-http"),
     "cascadeflow-sdk": (None, "sdk", "raw-sdk"),
     "cascadeflow-sdk+audit": (None, "sdk", "raw-sdk"),
     "cascadeflow-1.2.0": ("cascadeflow-1.2.0", "cascade", "raw-http"),
@@ -172,7 +173,9 @@ async def make_call(kind: str, base_url: str, workdir: Path) -> Any:
                                              api_base=base_url, api_key=API_KEY)
             return bool(done.choices[0].message.content)
         return litellm_call
-    if kind == "cascadeflow":
+    if kind in ("cascadeflow", "cascadeflow-noaudit"):
+        if kind == "cascadeflow-noaudit":
+            os.environ["CASCADEFLOW_AUDIT_PATH"] = "off"  # the documented switch for the default audit log
         from cascadeflow import CascadeAgent, ModelConfig
 
         agent = CascadeAgent(models=[ModelConfig(name=name, provider="openai", base_url=base_url, api_key=API_KEY)

@@ -37,7 +37,8 @@ MESSAGES = [{"role": "user", "content": "ping"}]
 def client() -> openai.OpenAI:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=BODY,
                                                                    headers={"content-type": "application/json"}))
-    return openai.OpenAI(api_key="sk-bench", base_url="http://bench.invalid/v1", max_retries=0,
+    # OpenAI's own host, so the harness prices the call as OpenAI's; the mock transport answers, nothing is sent.
+    return openai.OpenAI(api_key="sk-bench", base_url="https://api.openai.com/v1", max_retries=0,
                          http_client=httpx.Client(transport=transport))
 
 

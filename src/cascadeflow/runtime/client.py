@@ -1,4 +1,4 @@
-"""`CascadeFlow`: the facade the seeds call — `cf.complete(model=..., messages=..., budget_limit=0.05)`.
+"""`CascadeFlow`: the facade for single calls — `cf.complete(model=..., messages=..., budget_limit=0.05)`.
 
 It turns user input into a validated Request, picks the route (one model, a cascade, or a router's
 decision), attaches the budgets that apply (per call, session, user, agent, global) and sends everything

@@ -1,0 +1,77 @@
+"""Log checks: error signatures (name resolution, refused or timed-out dependencies, missing configuration,
+OOM kills, uncaught exceptions) and usage reported against a limit ('496Mi / 512Mi')."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .findings import Evidence, Finding, Observations, short
+from .state import HEALTHY, pod_health
+
+# (check, pattern, category, weight, statement prefix, remediation). Patterns name mechanisms, not products.
+_SIGNATURES = (
+    ("dns_failure", re.compile(r"ENOTFOUND|NXDOMAIN|no such host|unable to resolve|could not resolve|name "
+                               r"resolution|SERVFAIL|getaddrinfo", re.I), "configuration_error", 0.8,
+     "DNS resolution fails", "check the service name/namespace the application resolves, the Service object and "
+     "CoreDNS; fix the hostname in the configuration"),
+    ("config_error", re.compile(r"config(uration)? error|env(ironment)? var\S* \S+ (is )?not set|missing "
+                                r"required (setting|config|env)|invalid config", re.I), "configuration_error", 0.8,
+     "the application fails on its configuration", "restore the missing/invalid setting in the manifest or roll "
+     "back to the last good revision"),
+    ("dependency_refused", re.compile(r"connection refused|ECONNREFUSED|connection reset|too many connections|"
+                                      r"pool exhausted|upstream connect error|503 service unavailable", re.I),
+     "dependency_failure", 0.6, "a dependency refuses or drops connections", "check the dependency's health and "
+     "connection limits; fail over or shed load"),
+    ("dependency_timeout", re.compile(r"timed out|timeout|deadline exceeded", re.I), "dependency_failure", 0.5,
+     "calls to a dependency time out", "check the dependency's latency and saturation"),
+    ("oom_log", re.compile(r"out of memory|OOMKilled|oom-kill|Killed process", re.I), "resource_exhaustion", 0.85,
+     "the kernel kills the process for memory", "raise the memory limit or fix the memory growth"),
+    ("exception", re.compile(r"Traceback|panic:|NullPointerException|TypeError|Unhandled exception|"
+                             r"segmentation fault", re.I), "code_defect", 0.6, "the application raises an "
+     "uncaught error", "roll back the release that introduced the error; fix the code path"),
+)
+_HOST = re.compile(r"(?:ENOTFOUND|resolve|lookup)\s+([A-Za-z0-9][\w.-]*\.[\w.-]+)")
+_USAGE = re.compile(r"(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|%)?\s*/\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi)?\b")
+_UNITS = {"Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0, None: 1.0}
+NEAR_LIMIT = 0.9  # usage at 90% of a declared limit: the usual alerting line for memory and quotas
+
+
+def _current(obs: Observations, pod: str | None) -> bool:
+    """A pod's own log is current while that pod still fails; a log search while a monitor alerts (or
+    when no monitor was seen)."""
+    if pod:
+        return pod_health(obs, pod) != HEALTHY
+    return not obs.monitors or any(str(m.get("overall_state", "")).lower() in ("alert", "warn")
+                                   for m in obs.monitors)
+
+
+def _signature_findings(obs: Observations) -> Iterator[Finding]:
+    lines = [line for line in obs.log_lines() if line[1] in ("error", "warn", "warning", "")]
+    for check, pattern, category, weight, prefix, remedy in _SIGNATURES:
+        hits = [(k, msg, pod) for k, lvl, msg, pod in lines
+                if pattern.search(msg) and (lvl != "" or check == "oom_log")]
+        if not hits:
+            continue
+        active = any(_current(obs, pod) for _, _, pod in hits)
+        host = next((m.group(1) for _, msg, _ in hits if (m := _HOST.search(msg))), None)
+        target = f" for {host}" if host and check == "dns_failure" else ""
+        evidence = tuple(Evidence(k, short(msg)) for k, msg, _ in hits[:3])
+        yield Finding(check, host or "logs", f"{prefix}{target}: {len(hits)} log line(s), e.g. "
+                      f"{short(hits[0][1], 180)}", category, weight, active, evidence, remedy)
+
+
+def _usage_findings(obs: Observations) -> Iterator[Finding]:
+    for kind, _, msg, pod in obs.log_lines():
+        for m in _USAGE.finditer(msg):
+            used = float(m.group(1)) * _UNITS.get(m.group(2), 1.0)
+            limit = float(m.group(3)) * _UNITS.get(m.group(4), 1.0)
+            if m.group(2) != "%" and limit > 0 and used / limit >= NEAR_LIMIT:
+                yield Finding("near_limit", "logs", f"usage at {used / limit:.0%} of its limit: {short(msg, 160)}",
+                              "resource_exhaustion", 0.45, _current(obs, pod), (Evidence(kind, short(msg)),),
+                              "raise the limit or reduce the usage")
+                return
+
+
+def analyze_logs(obs: Observations) -> list[Finding]:
+    return list(_signature_findings(obs)) + list(_usage_findings(obs))

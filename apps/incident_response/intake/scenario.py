@@ -49,7 +49,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded or {}
 
 
-def _own_evidence(folder: Path) -> dict[str, Any]:
+def own_evidence(folder: Path) -> dict[str, Any]:
     return {p.stem: _read_json(p) for p in sorted(folder.glob("*.json")) if p.name not in _NOT_EVIDENCE}
 
 
@@ -63,10 +63,10 @@ def _evidence(folder: Path, meta: Mapping[str, Any], seen: tuple[Path, ...]) -> 
         if not base_dir.is_dir():
             raise InvalidRequestError(f"{folder}/scenario.yml: base {base!r} is not a sibling folder")
         evidence = _evidence(base_dir, _read_yaml(base_dir / "scenario.yml"), (*seen, base_dir))
-    evidence.update(_own_evidence(folder))
+    evidence.update(own_evidence(folder))
     listed = meta.get("available_evidence")
     if isinstance(listed, list) and listed:  # an explicit list narrows what the base lends
-        own = set(_own_evidence(folder))
+        own = set(own_evidence(folder))
         evidence = {k: v for k, v in evidence.items() if k in listed or k in own}
     return evidence
 

@@ -1,0 +1,91 @@
+"""Which model does which task: the investigation's task types routed through a cascadeflow ModelRouter,
+one plan per configuration (the embedded model offline; cheap only, strong only, or the cascade)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cascadeflow import ConfigurationError, ModelConfig, ModelRouter, TaskType
+
+# A diagnosis that failed validation is reviewed by the strongest model the plan has.
+ROOT_CAUSE_REVIEW = TaskType.register(
+    "root_cause_review", "a diagnosis that failed validation escalates to the strongest model")
+POSTMORTEM = TaskType.register("postmortem", "post-mortems correlate logs, deploys and remediation")
+
+# Declared machine-time price of the embedded model (a small cloud VM), so budgets hold real numbers;
+# reservations assume 20 tokens/s although ~50 are measured, so they are never short.
+LOCAL_PRICE_PER_HOUR = 0.40
+LOCAL_EXTRA = {"min_tokens_per_second": 20, "min_prompt_tokens_per_second": 200, "seed": 7}
+PLANS = ("embedded", "cheap", "strong", "cascade")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPlan:
+    """A router plus the tier of each model id it may pick ('cheap' or 'strong'), for calls-per-tier."""
+
+    name: str
+    router: ModelRouter
+    tiers: Mapping[str, str] = field(default_factory=dict)
+    label: str = ""
+
+    def tier_of(self, model_id: str) -> str:
+        bare = model_id.split("/", 1)[-1]
+        return self.tiers.get(model_id) or self.tiers.get(bare) or "unknown"
+
+
+def _local(name: str) -> ModelConfig:
+    return ModelConfig(name=name, provider="local", compute_cost_per_hour=LOCAL_PRICE_PER_HOUR, extra=LOCAL_EXTRA)
+
+
+def _register(router: ModelRouter, cheap: ModelConfig | list[ModelConfig], strong: ModelConfig,
+              reasoning: ModelConfig | list[ModelConfig]) -> ModelRouter:
+    router.register(TaskType.MEMORY_RECALL, model=cheap,
+                    reason="memory recall is a lightweight semantic search task: the cheap tier is enough")
+    router.register(TaskType.SIMPLE_CLASSIFICATION, model=cheap,
+                    reason="classifying an alert is a simple task: the cheap tier is enough")
+    router.register(TaskType.DATA_RETRIEVAL, model=cheap,
+                    reason="summarising tool output needs little reasoning: the cheap tier is enough")
+    router.register(TaskType.COMPLEX_REASONING, model=reasoning,
+                    reason="root-cause reasoning across evidence needs the most capable model the plan allows")
+    router.register(ROOT_CAUSE_REVIEW, model=strong,
+                    reason="the diagnosis failed validation: escalate to the strong tier")
+    router.register(POSTMORTEM, model=strong, reason="post-mortems synthesise the whole incident: strong tier")
+    return router
+
+
+def embedded_plan() -> ModelPlan:
+    """Offline, no key: the embedded SmolLM2-135M for every task; analyzers carry the diagnosis."""
+    cheap, strong = _local("smollm2-135m"), _local("smollm2-135m-instruct")
+    router = _register(ModelRouter(), cheap, strong, strong)
+    return ModelPlan("embedded", router, {cheap.id: "cheap", strong.id: "strong"},
+                     "the embedded SmolLM2-135M (llama.cpp), offline")
+
+
+def cloud_plan(mode: str, cheap: str, strong: str) -> ModelPlan:
+    """`cheap` only, `strong` only, or the `cascade` (reasoning drafts on cheap, escalates to strong)."""
+    if mode not in ("cheap", "strong", "cascade"):
+        raise ConfigurationError(f"plan must be one of {', '.join(PLANS)}, got {mode!r}")
+    cheap_cfg, strong_cfg = _parse(cheap), _parse(strong)
+    if mode == "cheap":
+        router = _register(ModelRouter(), cheap_cfg, cheap_cfg, cheap_cfg)
+    elif mode == "strong":
+        router = _register(ModelRouter(), strong_cfg, strong_cfg, strong_cfg)
+    else:
+        router = _register(ModelRouter(), cheap_cfg, strong_cfg, [cheap_cfg, strong_cfg])
+    return ModelPlan(mode, router, {cheap_cfg.id: "cheap", strong_cfg.id: "strong"}, f"{mode}: {cheap} / {strong}")
+
+
+def _parse(model: str) -> ModelConfig:
+    provider, sep, name = model.partition("/")
+    if not sep or not name:
+        raise ConfigurationError(f"a model is 'provider/model', got {model!r}")
+    return ModelConfig(name=name, provider=provider)
+
+
+def plan_for(name: str, *, cheap: str | None = None, strong: str | None = None) -> ModelPlan:
+    if name == "embedded":
+        return embedded_plan()
+    if not cheap or not strong:
+        raise ConfigurationError(f"plan {name!r} needs cheap= and strong= models ('provider/model')")
+    return cloud_plan(name, cheap, strong)

@@ -28,7 +28,7 @@ _CATEGORY_LIST = "resource_exhaustion, configuration_error, infrastructure, depe
 class InvestigationConfig:
     max_loops: int = 3
     budget_usd: float = 0.05
-    max_tokens: int = 96
+    max_tokens: int = 64
     use_model: bool = True  # False: analyzers only, no model call at all
     recall_k: int = 3
 
@@ -159,8 +159,8 @@ class Investigator:
                                 category=f.category, active=f.active, evidence=tuple(e.cite() for e in f.evidence))
 
     def _prompt(self, report: InvestigationReport, diagnosis: Diagnosis) -> list[dict]:
-        findings = "\n".join(f"- {'ACTIVE' if f.active else 'recovered'}: {f.statement}"
-                             for f in report.findings[:6]) or "- nothing abnormal found"
+        findings = "\n".join(f"- {'ACTIVE' if f.active else 'recovered'}: {f.statement[:160]}"
+                             for f in report.findings[:4]) or "- nothing abnormal found"
         return [
             {"role": "system", "content": "You are an SRE. Give the root cause of the alert from the findings. "
              f"Reply in two lines:\nROOT_CAUSE: <one sentence naming the failing object>\nCATEGORY: <one of "

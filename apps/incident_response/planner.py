@@ -37,7 +37,9 @@ class Plan:
 
 def _first_round(alert: Alert, available: set[str]) -> Plan:
     wanted = ["list_pods", "get_events"]
-    text = alert.text()
+    # what the alert says happened, not its label names or free-form fields such as error details
+    text = " ".join([alert.name, alert.title, alert.annotations.get("summary", ""),
+                     alert.annotations.get("description", "")])
     wanted += [tool for pattern, tool in _HINTS if pattern.search(text)]
     tools = [t for t in dict.fromkeys(wanted) if t in available]
     return Plan(tuple(Step(t, {}) for t in tools), "current cluster state first, plus the sources the alert's "

@@ -133,6 +133,9 @@ class Toolbox:
         truncated = len(text) > self.limits.output_chars
         if truncated:
             text = text[: self.limits.output_chars] + f"... [{len(text) - self.limits.output_chars} chars cut]"
-        kind = getattr(self.backend, "kind_for", lambda d: d.reads)(tool.declaration)
+        if tool.declaration.reads is None:  # the generic tool names its kind in its arguments
+            kind = bound.get("kind")
+        else:
+            kind = getattr(self.backend, "kind_for", lambda d: d.reads)(tool.declaration)
         return ToolResult(tool=name, arguments=bound, data=data, text=text, evidence_kind=kind,
                           truncated=truncated, elapsed_ms=elapsed, error=error)

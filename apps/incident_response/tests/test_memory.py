@@ -1,0 +1,69 @@
+"""The incident memory: SQLite round trip, recall by meaning and keywords, recency decay, read-only
+evaluation, reflection insights with their evidence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from apps.incident_response.memory import HashingEmbedder, IncidentRecord, MemoryStore, ReadOnlyMemory, reflect
+from cascadeflow import ConfigurationError, InvalidRequestError
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _record(title, root, category="resource_exhaustion", *, days_ago=1, **kw) -> IncidentRecord:
+    return IncidentRecord(title=title, symptoms=title, root_cause=root, category=category, remediation="fix",
+                          occurred_at=(NOW - timedelta(days=days_ago)).isoformat(), **kw)
+
+
+def test_the_embedder_returns_unit_float32_rows_and_is_deterministic() -> None:
+    matrix = HashingEmbedder().embed(["pod OOMKilled exit code 137", "pod OOMKilled exit code 137", ""])
+    assert matrix.dtype == np.float32 and matrix.shape[0] == 3
+    assert np.allclose(np.linalg.norm(matrix[:2], axis=1), 1.0) and np.array_equal(matrix[0], matrix[1])
+
+
+def test_recall_finds_the_similar_incident_and_keeps_every_field(tmp_path) -> None:
+    store = MemoryStore(tmp_path / "memory.sqlite")
+    store.add(_record("payments pod OOMKilled exit code 137", "memory limit too low for batch size",
+                      services=("payments",), deploy_version="v2.1", fix_worked=True, minutes_to_resolve=42))
+    store.add(_record("DNS lookup failing for postgres", "service renamed", "configuration_error"))
+    hit = store.search("container killed OOM exit code 137 in payments", now=NOW)[0]
+    assert hit.record.title.startswith("payments pod OOMKilled") and hit.keyword > 0
+    assert (hit.record.services, hit.record.deploy_version, hit.record.fix_worked,
+            hit.record.minutes_to_resolve) == (("payments",), "v2.1", True, 42)
+    assert len(store) == 2
+
+
+def test_recency_decay_prefers_last_weeks_twin_over_last_years(tmp_path) -> None:
+    store = MemoryStore(tmp_path / "memory.sqlite")
+    old = store.add(_record("redis connection pool exhausted timeouts", "pool too small", days_ago=365))
+    new = store.add(_record("redis connection pool exhausted timeout", "pool too small", days_ago=7))
+    decayed = store.search("redis connection pool exhausted timeouts", now=NOW)
+    assert decayed[0].record.id == new.id and decayed[1].recency < 0.1
+    flat = store.search("redis connection pool exhausted timeouts", now=NOW, half_life_days=None)
+    assert flat[0].record.id == old.id  # without decay the exact wording wins
+
+
+def test_a_read_only_memory_refuses_writes_and_must_exist(tmp_path) -> None:
+    path = tmp_path / "memory.sqlite"
+    MemoryStore(path).add(_record("a b c", "root"))
+    with pytest.raises(ReadOnlyMemory):
+        MemoryStore(path, read_only=True).add(_record("d e f", "root"))
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        MemoryStore(tmp_path / "missing.sqlite", read_only=True)
+    with pytest.raises(InvalidRequestError, match="title and a root cause"):
+        MemoryStore(path).add(_record("", "root"))
+
+
+def test_insights_name_recurring_patterns_with_the_incidents_they_rest_on() -> None:
+    records = [_record("oom 1", "leak after deploy", services=("api",), deploy_version="v1"),
+               _record("oom 2", "leak", services=("api",), fix_worked=False),
+               _record("dns", "renamed service", "configuration_error", services=("web",))]
+    insights = {i.kind: i for i in reflect(records)}
+    assert insights["recurring_category"].incidents == (records[0].id, records[1].id)
+    assert "'api' recurs in 2" in insights["recurring_service"].statement
+    assert insights["fix_failed"].incidents == (records[1].id,)
+    assert "deploy_related" not in insights  # one deploy-related incident is not a pattern

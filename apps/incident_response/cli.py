@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -55,17 +56,18 @@ def _line(event: ev.Event) -> str:
 
 @app.command()
 def investigate(
-    target: Path = typer.Argument(..., help="a scenario folder, or an alert payload JSON (Alertmanager, Grafana)"),
-    evidence: Path = typer.Option(None, help="folder of <kind>.json evidence for an alert payload"),
+    target_arg: str = typer.Argument(..., help="a scenario folder, or an alert payload JSON (Alertmanager, Grafana)"),
+    evidence: str = typer.Option(None, help="folder of <kind>.json evidence for an alert payload"),
     plan: str = typer.Option("embedded", help=PLAN_HELP),
     cheap: str = typer.Option(None, help="cheap model, provider/model"),
     strong: str = typer.Option(None, help="strong model, provider/model"),
     no_model: bool = typer.Option(False, "--no-model", help="analyzers only, no model call"),
-    memory: Path = typer.Option(None, help="incident memory (SQLite file) to recall from"),
+    memory: str = typer.Option(None, help="incident memory (SQLite file) to recall from"),
     budget: float = typer.Option(0.05, help="budget per investigation, USD"),
     audit: str = typer.Option(None, help="audit log path (default: cascadeflow's)"),
 ) -> None:
     """Investigate one alert end to end and print every step, then the answer."""
+    target = Path(target_arg)
     try:
         if target.is_dir():
             scenario = load_scenario(target)
@@ -74,7 +76,7 @@ def investigate(
             alert = parse_payload(json.loads(target.read_text()))[0]
             if evidence is None:
                 raise typer.BadParameter("an alert payload needs --evidence DIR (recorded evidence to read)")
-            evidence_by_kind = own_evidence(evidence)
+            evidence_by_kind = own_evidence(Path(evidence))
         cf, model_plan = _cf(plan, cheap, strong, audit)
         store = MemoryStore(memory, read_only=True) if memory else None
         toolbox = recorded_toolbox(evidence_by_kind, memory=store, runbooks=RunbookIndex())
@@ -114,13 +116,13 @@ def _print_run(run: EvalRun) -> None:
 
 @app.command("eval")
 def eval_command(
-    folder: Path = typer.Argument(..., help="folder of scenarios (alert.json, evidence, answer.yml)"),
-    json_path: Path = typer.Option(None, "--json", help="write per-scenario results and the summary here"),
+    folder: str = typer.Argument(..., help="folder of scenarios (alert.json, evidence, answer.yml)"),
+    json_path: str = typer.Option(None, "--json", help="write per-scenario results and the summary here"),
     plan: str = typer.Option("embedded", help=PLAN_HELP),
     cheap: str = typer.Option(None, help="cheap model, provider/model"),
     strong: str = typer.Option(None, help="strong model, provider/model"),
     no_model: bool = typer.Option(False, "--no-model", help="analyzers only, no model call"),
-    memory: Path = typer.Option(None, help="incident memory to recall from (opened read-only)"),
+    memory: str = typer.Option(None, help="incident memory to recall from (opened read-only)"),
     audit: str = typer.Option(None, help="audit log path (default: cascadeflow's)"),
 ) -> None:
     """Grade investigations of every scenario in a folder against its answer.yml."""
@@ -139,17 +141,17 @@ def eval_command(
 
 @memory_app.command("add")
 def memory_add(
-    db: Path = typer.Option(..., help="memory file (SQLite), created if missing"),
+    db: str = typer.Option(..., help="memory file (SQLite), created if missing"),
     title: str = typer.Option(...), symptoms: str = typer.Option(...), root_cause: str = typer.Option(...),
     category: str = typer.Option(...), remediation: str = typer.Option(...),
-    service: list[str] = typer.Option([], help="affected service (repeatable)"),
+    service: Annotated[list[str] | None, typer.Option(help="affected service (repeatable)")] = None,
     deploy_version: str = typer.Option(None), fix_worked: bool = typer.Option(None, "--fix-worked/--fix-failed"),
     minutes_to_resolve: float = typer.Option(None), occurred_at: str = typer.Option(None, help="ISO time"),
 ) -> None:
     """Remember a resolved incident (write-back after resolution)."""
     extra = {"occurred_at": occurred_at} if occurred_at else {}
     record = IncidentRecord(title=title, symptoms=symptoms, root_cause=root_cause, category=category,
-                            remediation=remediation, services=tuple(service), deploy_version=deploy_version,
+                            remediation=remediation, services=tuple(service or ()), deploy_version=deploy_version,
                             fix_worked=fix_worked, minutes_to_resolve=minutes_to_resolve, source="cli", **extra)
     store = MemoryStore(db)
     try:
@@ -164,7 +166,7 @@ def memory_add(
 
 @memory_app.command("search")
 def memory_search(
-    query: str = typer.Argument(...), db: Path = typer.Option(...), k: int = typer.Option(3),
+    query: str = typer.Argument(...), db: str = typer.Option(...), k: int = typer.Option(3),
     no_decay: bool = typer.Option(False, "--no-decay", help="ignore age (no recency decay)"),
 ) -> None:
     """Recall the incidents most similar to QUERY."""
@@ -181,7 +183,7 @@ def memory_search(
 
 
 @memory_app.command("insights")
-def memory_insights(db: Path = typer.Option(...), minimum: int = typer.Option(2)) -> None:
+def memory_insights(db: str = typer.Option(...), minimum: int = typer.Option(2)) -> None:
     """Recurring patterns across remembered incidents, with the incidents they rest on."""
     store = MemoryStore(db, read_only=True)
     insights = reflect(store.all(), minimum=minimum)

@@ -10,6 +10,7 @@ from typing import Any
 
 from .analyzers import CATEGORIES, Evidence, Finding
 
+_TUNE_ALERT = "no action needed; tune the alert that fired on a recovered or benign signal"
 HEALTHY_ROOT_CAUSE = ("No failure is active now: the current state of pods, deployments and nodes is normal "
                       "and nothing the tools returned is failing.")
 
@@ -76,9 +77,8 @@ def draft(findings: Sequence[Finding]) -> Diagnosis:
         notes = " ".join(f"{f.statement}." for f in past[:4])
         root = HEALTHY_ROOT_CAUSE + (f" Signals behind the alert are resolved or benign: {notes}" if notes else "")
         claims = tuple(Claim(f.statement, f.evidence[:3]) for f in past[:6])
-        return Diagnosis(root, "healthy", claims, tuple(f.statement for f in past[:3]) + (
-            "no current failure follows from them",), ("no action needed; tune the alert that fired on a "
-                                                      "recovered or benign signal",))
+        chain = (*(f.statement for f in past[:3]), "no current failure follows from them")
+        return Diagnosis(root, "healthy", claims, chain, (_TUNE_ALERT,))
     if category == "unknown":
         claims = tuple(Claim(f.statement, f.evidence[:2]) for f in active[:6])
         return Diagnosis("Something is failing but no check names its cause: " + "; ".join(
@@ -94,7 +94,7 @@ def draft(findings: Sequence[Finding]) -> Diagnosis:
     return Diagnosis(root, category, claims, _chain(primary, same, symptoms), remedies)
 
 
-_SECTION = re.compile(r"^\s*(ROOT_CAUSE_CATEGORY|ROOT_CAUSE|CATEGORY)\s*:\s*(.+)$", re.M | re.I)
+_SECTION = re.compile(r"^\s*(ROOT_CAUSE_CATEGORY|ROOT_CAUSE|CATEGORY)\s*:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
 
 
 def parse_reply(text: str) -> tuple[str | None, str | None]:

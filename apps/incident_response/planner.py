@@ -15,11 +15,11 @@ from .intake import Alert
 
 # Alert words that point at a source; generic SRE vocabulary, not any one alerting setup's names.
 _HINTS = (
-    (re.compile(r"\bnode|kubelet|notready", re.I), "get_node_health"),
-    (re.compile(r"deploy|rollout|replica|scal(e|ing)|revision|release", re.I), "list_deployments"),
-    (re.compile(r"error rate|5\d\d|latency|timeout|exception|errors?\b|dns|connection", re.I), "search_logs"),
-    (re.compile(r"error rate|5\d\d|latency|slo|burn", re.I), "query_monitors"),
-    (re.compile(r"pending|schedul|capacity|insufficient", re.I), "get_node_health"),
+    (re.compile(r"\bnode|kubelet|notready", re.IGNORECASE), "get_node_health"),
+    (re.compile(r"deploy|rollout|replica|scal(e|ing)|revision|release", re.IGNORECASE), "list_deployments"),
+    (re.compile(r"error rate|5\d\d|latency|timeout|exception|errors?\b|dns|connection", re.IGNORECASE), "search_logs"),
+    (re.compile(r"error rate|5\d\d|latency|slo|burn", re.IGNORECASE), "query_monitors"),
+    (re.compile(r"pending|schedul|capacity|insufficient", re.IGNORECASE), "get_node_health"),
 )
 
 

@@ -10,6 +10,10 @@ from .findings import Evidence, Finding, Observations, short
 from .state import FAILING, UNKNOWN, object_health
 
 _IMAGE = re.compile(r'image "([^"]+)"')
+_PROBE_FIX = ("check the liveness probe's path, port, timeout and failure threshold against the application; "
+              "relax or fix it")
+_QUOTA_FIX = "raise the namespace ResourceQuota or lower the pods' requests/limits; scale other workloads down"
+_ROLLBACK = "roll back the deployment to the last good revision, then fix the new revision"
 
 
 def _classify(event: dict) -> tuple[str, str | None, float, str] | None:
@@ -17,13 +21,11 @@ def _classify(event: dict) -> tuple[str, str | None, float, str] | None:
     reason, message = str(event.get("reason", "")), str(event.get("message", ""))
     low = message.lower()
     if reason == "Unhealthy" and "liveness probe" in low or reason == "Killing" and "liveness" in low:
-        return ("liveness_probe", "configuration_error", 0.85, "check the liveness probe's path, port, timeout "
-                "and failure threshold against the application; relax or fix it")
+        return "liveness_probe", "configuration_error", 0.85, _PROBE_FIX
     if reason == "Unhealthy":
         return "readiness_probe", None, 0.3, "check the readiness endpoint and its dependencies"
     if "exceeded quota" in low or reason == "QuotaExceeded":
-        return ("quota_exceeded", "resource_exhaustion", 0.9, "raise the namespace ResourceQuota or lower the "
-                "pods' requests/limits; scale other workloads down")
+        return "quota_exceeded", "resource_exhaustion", 0.9, _QUOTA_FIX
     if reason == "FailedScheduling":
         category = "resource_exhaustion" if "insufficient" in low else "configuration_error"
         return "unschedulable", category, 0.85, "add node capacity or lower the pod's requests"
@@ -32,8 +34,7 @@ def _classify(event: dict) -> tuple[str, str | None, float, str] | None:
     if reason in ("NodeNotReady", "NodeControllerEviction") or "nodenotready" in low:
         return "node_not_ready", "infrastructure", 0.8, "cordon and drain the node; replace it if it does not recover"
     if reason == "ProgressDeadlineExceeded":
-        return ("rollout_stuck", "configuration_error", 0.7, "roll back the deployment to the last good revision, "
-                "then fix the new revision")
+        return "rollout_stuck", "configuration_error", 0.7, _ROLLBACK
     if reason == "BackOff" and ("oomkilled" in low or "exit code: 137" in low or "exit_code=137" in low):
         return "oom_killed", "resource_exhaustion", 0.9, "raise the memory limit or fix the memory growth"
     if reason == "BackOff":

@@ -5,31 +5,49 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from .findings import Evidence, Finding, Observations, short
 from .state import HEALTHY, pod_health
 
-# (check, pattern, category, weight, statement prefix, remediation). Patterns name mechanisms, not products.
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A log pattern naming a mechanism (not a product), what it says, and what to do about it."""
+
+    check: str
+    pattern: re.Pattern[str]
+    category: str
+    weight: float
+    says: str
+    remedy: str
+
+
+def _re(*alternatives: str) -> re.Pattern[str]:
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
 _SIGNATURES = (
-    ("dns_failure", re.compile(r"ENOTFOUND|NXDOMAIN|no such host|unable to resolve|could not resolve|name "
-                               r"resolution|SERVFAIL|getaddrinfo", re.I), "configuration_error", 0.8,
-     "DNS resolution fails", "check the service name/namespace the application resolves, the Service object and "
-     "CoreDNS; fix the hostname in the configuration"),
-    ("config_error", re.compile(r"config(uration)? error|env(ironment)? var\S* \S+ (is )?not set|missing "
-                                r"required (setting|config|env)|invalid config", re.I), "configuration_error", 0.8,
-     "the application fails on its configuration", "restore the missing/invalid setting in the manifest or roll "
-     "back to the last good revision"),
-    ("dependency_refused", re.compile(r"connection refused|ECONNREFUSED|connection reset|too many connections|"
-                                      r"pool exhausted|upstream connect error|503 service unavailable", re.I),
-     "dependency_failure", 0.6, "a dependency refuses or drops connections", "check the dependency's health and "
-     "connection limits; fail over or shed load"),
-    ("dependency_timeout", re.compile(r"timed out|timeout|deadline exceeded", re.I), "dependency_failure", 0.5,
-     "calls to a dependency time out", "check the dependency's latency and saturation"),
-    ("oom_log", re.compile(r"out of memory|OOMKilled|oom-kill|Killed process", re.I), "resource_exhaustion", 0.85,
-     "the kernel kills the process for memory", "raise the memory limit or fix the memory growth"),
-    ("exception", re.compile(r"Traceback|panic:|NullPointerException|TypeError|Unhandled exception|"
-                             r"segmentation fault", re.I), "code_defect", 0.6, "the application raises an "
-     "uncaught error", "roll back the release that introduced the error; fix the code path"),
+    Signature("dns_failure", _re("ENOTFOUND", "NXDOMAIN", "no such host", "unable to resolve", "could not resolve",
+                                 "name resolution", "SERVFAIL", "getaddrinfo"), "configuration_error", 0.8,
+              "DNS resolution fails", "check the name the application resolves, the Service object and CoreDNS; "
+              "fix the hostname in the configuration"),
+    Signature("config_error", _re(r"config(uration)? error", r"env(ironment)? var\S* \S+ (is )?not set",
+                                  r"missing required (setting|config|env)", "invalid config"), "configuration_error",
+              0.8, "the application fails on its configuration",
+              "restore the missing or invalid setting in the manifest, or roll back to the last good revision"),
+    Signature("dependency_refused", _re("connection refused", "ECONNREFUSED", "connection reset",
+                                        "too many connections", "pool exhausted", "upstream connect error",
+                                        "503 service unavailable"), "dependency_failure", 0.6,
+              "a dependency refuses or drops connections",
+              "check the dependency's health and connection limits; fail over or shed load"),
+    Signature("dependency_timeout", _re("timed out", "timeout", "deadline exceeded"), "dependency_failure", 0.5,
+              "calls to a dependency time out", "check the dependency's latency and saturation"),
+    Signature("oom_log", _re("out of memory", "OOMKilled", "oom-kill", "Killed process"), "resource_exhaustion",
+              0.85, "the kernel kills the process for memory", "raise the memory limit or fix the memory growth"),
+    Signature("exception", _re("Traceback", "panic:", "NullPointerException", "TypeError", "Unhandled exception",
+                               "segmentation fault"), "code_defect", 0.6, "the application raises an uncaught error",
+              "roll back the release that introduced the error; fix the code path"),
 )
 _HOST = re.compile(r"(?:ENOTFOUND|resolve|lookup)\s+([A-Za-z0-9][\w.-]*\.[\w.-]+)")
 _USAGE = re.compile(r"(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|%)?\s*/\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi)?\b")
@@ -48,17 +66,17 @@ def _current(obs: Observations, pod: str | None) -> bool:
 
 def _signature_findings(obs: Observations) -> Iterator[Finding]:
     lines = [line for line in obs.log_lines() if line[1] in ("error", "warn", "warning", "")]
-    for check, pattern, category, weight, prefix, remedy in _SIGNATURES:
+    for sig in _SIGNATURES:
         hits = [(k, msg, pod) for k, lvl, msg, pod in lines
-                if pattern.search(msg) and (lvl != "" or check == "oom_log")]
+                if sig.pattern.search(msg) and (lvl != "" or sig.check == "oom_log")]
         if not hits:
             continue
         active = any(_current(obs, pod) for _, _, pod in hits)
         host = next((m.group(1) for _, msg, _ in hits if (m := _HOST.search(msg))), None)
-        target = f" for {host}" if host and check == "dns_failure" else ""
+        target = f" for {host}" if host and sig.check == "dns_failure" else ""
         evidence = tuple(Evidence(k, short(msg)) for k, msg, _ in hits[:3])
-        yield Finding(check, host or "logs", f"{prefix}{target}: {len(hits)} log line(s), e.g. "
-                      f"{short(hits[0][1], 180)}", category, weight, active, evidence, remedy)
+        yield Finding(sig.check, host or "logs", f"{sig.says}{target}: {len(hits)} log line(s), e.g. "
+                      f"{short(hits[0][1], 180)}", sig.category, sig.weight, active, evidence, sig.remedy)
 
 
 def _usage_findings(obs: Observations) -> Iterator[Finding]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from .findings import Evidence, Finding, Observations, short
 from .state import pod_is_healthy, replica_set_of
 
-_EXIT = re.compile(r"exit[ _]code[=: ]+(\d+)", re.I)
+_EXIT = re.compile(r"exit[ _]code[=: ]+(\d+)", re.IGNORECASE)
 _IMAGE_PULL = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 def step_kind(step: str) -> str:
     """A trajectory step names a tool as <verb>_<evidence kind> ('list_eks_pods' reads 'eks_pods')."""
-    verb, sep, rest = step.partition("_")
+    _verb, sep, rest = step.partition("_")
     return rest if sep and rest else step
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ class HashingEmbedder:
 
     def _features(self, text: str) -> list[str]:
         words = _WORD.findall(text.lower())
-        grams = [f"w:{w}" for w in words] + [f"b:{a}_{b}" for a, b in zip(words, words[1:], strict=False)]
+        grams = [f"w:{w}" for w in words] + [f"b:{a}_{b}" for a, b in itertools.pairwise(words)]
         for w in words:
             padded = f"<{w}>"
             grams += [f"c:{padded[i:i + 4]}" for i in range(max(1, len(padded) - 3))]

@@ -56,3 +56,10 @@ def test_memory_add_search_and_insights(tmp_path) -> None:
 def test_a_bad_target_is_a_clear_error_not_a_traceback(tmp_path) -> None:
     result = runner.invoke(app, ["eval", str(tmp_path), "--no-model"])
     assert result.exit_code == 2 and "no scenario" in result.output
+
+
+def test_the_console_script_is_installed_and_points_at_this_app() -> None:
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "cascadeflow-incidents"]
+    assert script.load() is __import__("apps.incident_response.cli", fromlist=["main"]).main

@@ -32,8 +32,8 @@ def test_a_complete_answer_passes_and_reports_trajectory_coverage() -> None:
 
 
 def test_each_rule_fails_on_its_own() -> None:
-    assert grade(SPEC, _graded(category="code_defect")).reasons == ("category code_defect (expected "
-                                                                   "resource_exhaustion)",)
+    wrong = grade(SPEC, _graded(category="code_defect"))
+    assert wrong.reasons == ("category code_defect (expected resource_exhaustion)",)
     assert grade(SPEC, _graded(answer="exit code 137")).missing_keywords == ("Memory",)
     assert grade(SPEC, _graded(category="healthy")).forbidden_hit
     assert grade(SPEC, _graded(evidence_kinds_read=[], tools_called=[])).missing_queries == ("list_eks_pods",)

@@ -39,7 +39,7 @@ def _of(report, cls):
 
 
 async def test_a_valid_model_answer_is_adopted_with_the_evidence_backed_claims() -> None:
-    investigator, scenario, toolbox, provider, audit = _setup({"cheap": [GOOD]}, plan="cheap")
+    investigator, scenario, toolbox, provider, _ = _setup({"cheap": [GOOD]}, plan="cheap")
     report = await investigator.investigate(scenario.alert, toolbox)
     assert report.diagnosis.author == "openai/cheap" and report.diagnosis.category == "code_defect"
     assert "KeyError" in report.diagnosis.root_cause and "[evidence: k8s_pod_logs]" in report.answer
@@ -51,7 +51,7 @@ async def test_a_valid_model_answer_is_adopted_with_the_evidence_backed_claims()
 
 
 async def test_a_contradicted_answer_escalates_to_the_strong_tier_and_the_analyzers_stand_if_it_fails_too() -> None:
-    investigator, scenario, toolbox, provider, _ = _setup(
+    investigator, scenario, toolbox, _, _ = _setup(
         {}, plan="cascade", default=lambda request: WRONG if request.model == "cheap" else "nonsense")
     report = await investigator.investigate(scenario.alert, toolbox)
     checks = _of(report, ev.DiagnosisChecked)

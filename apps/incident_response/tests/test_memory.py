@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from apps.incident_response.memory import HashingEmbedder, IncidentRecord, MemoryStore, ReadOnlyMemory, reflect
+from apps.incident_response.memory import (
+    HashingEmbedder,
+    IncidentRecord,
+    MemoryStore,
+    ReadOnlyMemory,
+    reflect,
+)
 from cascadeflow import ConfigurationError, InvalidRequestError
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

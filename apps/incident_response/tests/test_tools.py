@@ -11,8 +11,8 @@ from apps.incident_response.tools import (
     SUFFIXES,
     RecordedEvidence,
     Tool,
-    ToolDeclaration,
     Toolbox,
+    ToolDeclaration,
     ToolLimits,
     recorded_toolbox,
 )

@@ -1,7 +1,7 @@
 """Read-only SRE tools, each declared with a name, a description and typed parameters, over a recorded
 backend (scenario evidence) or a live one (Kubernetes API, Prometheus, Loki)."""
 
-from .base import EvidenceMissing, Param, Tool, ToolDeclaration, ToolLimits, ToolResult, Toolbox
+from .base import EvidenceMissing, Param, Tool, Toolbox, ToolDeclaration, ToolLimits, ToolResult
 from .recorded import RecordedEvidence
 from .sources import ALL_TOOLS, SUFFIXES, Sources, recorded_toolbox
 

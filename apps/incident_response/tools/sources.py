@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import evidence, kubernetes, knowledge, observability
-from .base import Tool, ToolDeclaration, ToolLimits, Toolbox
+from . import evidence, knowledge, kubernetes, observability
+from .base import Tool, Toolbox, ToolDeclaration, ToolLimits
 from .recorded import RecordedEvidence
 
 ALL_TOOLS: tuple[Tool, ...] = (*kubernetes.TOOLS, *observability.TOOLS, *evidence.TOOLS, *knowledge.TOOLS)

@@ -57,9 +57,11 @@ def _register(router: ModelRouter, cheap: ModelConfig | list[ModelConfig], stron
 
 
 def embedded_plan() -> ModelPlan:
-    """Offline, no key: the embedded SmolLM2-135M for every task; analyzers carry the diagnosis."""
+    """Offline, no key: the embedded SmolLM2-135M on both tiers (reasoning drafts on the cheap tier, a
+    rejected diagnosis is reviewed on the strong one); the analyzers carry the diagnosis when neither
+    answer validates."""
     cheap, strong = _local("smollm2-135m"), _local("smollm2-135m-instruct")
-    router = _register(ModelRouter(), cheap, strong, strong)
+    router = _register(ModelRouter(), cheap, strong, cheap)
     return ModelPlan("embedded", router, {cheap.id: "cheap", strong.id: "strong"},
                      "the embedded SmolLM2-135M (llama.cpp), offline")
 

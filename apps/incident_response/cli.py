@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +23,7 @@ from .investigation import InvestigationConfig, Investigator
 from .llm import PLANS, plan_for
 from .memory import IncidentRecord, MemoryStore, reflect
 from .runbooks import RunbookIndex
-from .tools import recorded_toolbox
+from .tools import LiveConfig, live_toolbox, recorded_toolbox
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="IncidentOS on cascadeflow: investigate alerts with memory, runbooks, tools and analyzers.")
@@ -58,6 +59,9 @@ def _line(event: ev.Event) -> str:
 def investigate(
     target_arg: str = typer.Argument(..., help="a scenario folder, or an alert payload JSON (Alertmanager, Grafana)"),
     evidence: str = typer.Option(None, help="folder of <kind>.json evidence for an alert payload"),
+    kubernetes: str = typer.Option(None, help="live: Kubernetes API server URL (token from $KUBE_TOKEN)"),
+    prometheus: str = typer.Option(None, help="live: Prometheus URL"),
+    loki: str = typer.Option(None, help="live: Loki URL"),
     plan: str = typer.Option("embedded", help=PLAN_HELP),
     cheap: str = typer.Option(None, help="cheap model, provider/model"),
     strong: str = typer.Option(None, help="strong model, provider/model"),
@@ -69,17 +73,23 @@ def investigate(
     """Investigate one alert end to end and print every step, then the answer."""
     target = Path(target_arg)
     try:
+        store = MemoryStore(memory, read_only=True) if memory else None
         if target.is_dir():
             scenario = load_scenario(target)
-            alert, evidence_by_kind = scenario.alert, scenario.evidence
+            alert = scenario.alert
+            toolbox = recorded_toolbox(scenario.evidence, memory=store, runbooks=RunbookIndex())
         else:
             alert = parse_payload(json.loads(target.read_text()))[0]
-            if evidence is None:
-                raise typer.BadParameter("an alert payload needs --evidence DIR (recorded evidence to read)")
-            evidence_by_kind = own_evidence(Path(evidence))
+            if evidence:
+                toolbox = recorded_toolbox(own_evidence(Path(evidence)), memory=store, runbooks=RunbookIndex())
+            elif kubernetes or prometheus or loki:
+                live = LiveConfig(kubernetes_url=kubernetes, kubernetes_token=os.environ.get("KUBE_TOKEN"),
+                                  namespace=alert.namespace, prometheus_url=prometheus, loki_url=loki)
+                toolbox = live_toolbox(live, memory=store, runbooks=RunbookIndex())
+            else:
+                raise typer.BadParameter("an alert payload needs --evidence DIR (recorded) or live sources "
+                                         "(--kubernetes, --prometheus, --loki)")
         cf, model_plan = _cf(plan, cheap, strong, audit)
-        store = MemoryStore(memory, read_only=True) if memory else None
-        toolbox = recorded_toolbox(evidence_by_kind, memory=store, runbooks=RunbookIndex())
         investigator = Investigator(cf=cf, plan=model_plan,
                                     config=InvestigationConfig(budget_usd=budget, use_model=not no_model))
         log = ev.EventLog(alert.fingerprint)

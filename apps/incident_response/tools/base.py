@@ -88,6 +88,10 @@ class EvidenceMissing(LookupError):
     """The backend has no source for this tool (a recorded scenario without that evidence kind)."""
 
 
+class SourceUnavailable(ConnectionError):
+    """A live source could not be read (refused, timed out, answered with an error status)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ToolLimits:
     timeout_s: float = 10.0
@@ -126,7 +130,7 @@ class Toolbox:
             error = None
         except TimeoutError:
             data, error = None, f"timed out after {self.limits.timeout_s:g}s"
-        except EvidenceMissing as exc:
+        except (EvidenceMissing, SourceUnavailable) as exc:  # the investigation goes on without this source
             data, error = None, str(exc)
         elapsed = (time.perf_counter() - started) * 1000
         text = json.dumps(data, default=str, ensure_ascii=False) if error is None else f"error: {error}"

@@ -42,3 +42,12 @@ def recorded_toolbox(evidence_by_kind: Mapping[str, Any], *, memory: Any = None,
                      limits: ToolLimits | None = None) -> Toolbox:
     backend = Sources(RecordedEvidence(evidence_by_kind, SUFFIXES), memory, runbooks)
     return Toolbox(backend=backend, tools=ALL_TOOLS, limits=limits or ToolLimits())
+
+
+def live_toolbox(config: Any, *, memory: Any = None, runbooks: Any = None, limits: ToolLimits | None = None,
+                 client: Any = None) -> Toolbox:
+    """Tools over live HTTP APIs (tools.live.LiveConfig): Kubernetes, Prometheus, Loki."""
+    from .live import LiveSources
+
+    backend = Sources(LiveSources(config, client=client), memory, runbooks)
+    return Toolbox(backend=backend, tools=ALL_TOOLS, limits=limits or ToolLimits())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any, Self
+from typing import Self
 
 import uvicorn
 from starlette.applications import Starlette

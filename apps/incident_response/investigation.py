@@ -126,7 +126,7 @@ class Investigator:
             result = await self._call_tool(report, toolbox, None, 0, "recall_similar_incidents",
                                            {"query": alert.text(), "k": self.config.recall_k})
             for hit in result.data or []:
-                log.emit(ev.MemoryHit, incident_id=hit["id"], score=hit["score"], age_days=0.0,
+                log.emit(ev.MemoryHit, incident_id=hit["id"], score=hit["score"], age_days=hit["age_days"],
                          summary=f"{hit['title']}: {hit['root_cause']} ({hit['category']})")
         if "lookup_runbook" in available:
             result = await self._call_tool(report, toolbox, None, 0, "lookup_runbook",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from apps.incident_response import events as ev
 from apps.incident_response.intake import load_scenario
 from apps.incident_response.investigation import InvestigationConfig, Investigator
@@ -104,3 +106,19 @@ async def test_a_live_consumer_sees_every_event_once_in_order_and_can_resume() -
     resumed = [e.seq async for e in log.subscribe(after=5)]
     assert resumed == list(range(6, len(seen) + 1))
     assert seen[-1].to_dict()["type"] == "investigation_finished" and seen[-1].to_dict()["category"] == "code_defect"
+
+
+async def test_a_resolved_investigation_is_written_back_and_recalled_next_time(tmp_path) -> None:
+    from apps.incident_response.memory import MemoryStore, ReadOnlyMemory, remember
+
+    investigator, scenario, _, _, _ = _setup({}, use_model=False)
+    store = MemoryStore(tmp_path / "memory.sqlite")
+    first = await investigator.investigate(scenario.alert, recorded_toolbox(scenario.evidence, memory=store))
+    record = remember(first, store, fix_worked=True, minutes_to_resolve=18)
+    assert record.category == "code_defect" and record.fix_worked and record.services == ("checkout-web",)
+    again = await investigator.investigate(scenario.alert, recorded_toolbox(scenario.evidence, memory=store))
+    hits = _of(again, ev.MemoryHit)
+    assert hits and hits[0].incident_id == record.id
+    store.close()
+    with pytest.raises(ReadOnlyMemory):
+        remember(first, MemoryStore(tmp_path / "memory.sqlite", read_only=True), fix_worked=True)

@@ -3,6 +3,7 @@ that is never sent without a person."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from .base import EvidenceMissing, Param, Tool, ToolDeclaration
@@ -23,7 +24,8 @@ async def recall_similar_incidents(sources: Any, query: str, k: int = 3) -> Any:
         raise EvidenceMissing("no incident memory configured")
     return [{"id": r.record.id, "title": r.record.title, "category": r.record.category,
              "root_cause": r.record.root_cause, "remediation": r.record.remediation,
-             "fix_worked": r.record.fix_worked, "score": round(r.score, 4), "recency": round(r.recency, 4)}
+             "fix_worked": r.record.fix_worked, "score": round(r.score, 4), "recency": round(r.recency, 4),
+             "age_days": round(r.record.age_days(datetime.now(UTC)), 1)}
             for r in sources.memory.search(query, k=k)]
 
 

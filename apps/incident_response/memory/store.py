@@ -31,7 +31,7 @@ create table if not exists incidents (
   id text primary key, title text not null, symptoms text not null, services text not null,
   root_cause text not null, category text not null, deploy_version text, remediation text not null,
   fix_worked integer, minutes_to_resolve real, occurred_at text not null, source text not null,
-  embedding blob not null
+  embedding blob not null, embedder text not null
 )"""
 
 
@@ -108,27 +108,43 @@ class MemoryStore:
         if not record.title.strip() or not record.root_cause.strip():
             raise InvalidRequestError("an incident needs a title and a root cause to be remembered")
         vector = self.embedder.embed([record.text()])[0].astype(np.float32)
-        row = asdict(record)
+        row = {**asdict(record), "embedder": self.embedder.model_id}
         row["services"] = json.dumps(list(record.services))
         row["fix_worked"] = None if record.fix_worked is None else int(record.fix_worked)
         with self._lock, self._db:
             self._db.execute(
                 "insert or replace into incidents values (:id, :title, :symptoms, :services, :root_cause, "
                 ":category, :deploy_version, :remediation, :fix_worked, :minutes_to_resolve, :occurred_at, "
-                ":source, :embedding)", {**row, "embedding": vector.tobytes()})
+                ":source, :embedding, :embedder)", {**row, "embedding": vector.tobytes()})
         return record
 
     def _rows(self) -> list[tuple[IncidentRecord, np.ndarray]]:
         with self._lock:
             rows = self._db.execute("select * from incidents order by occurred_at").fetchall()
         out = []
+        stale = []  # rows embedded by another model: re-embedded with this one (never compared across models)
         for r in rows:
             record = IncidentRecord(id=r[0], title=r[1], symptoms=r[2], services=tuple(json.loads(r[3])),
                                     root_cause=r[4], category=r[5], deploy_version=r[6], remediation=r[7],
                                     fix_worked=None if r[8] is None else bool(r[8]), minutes_to_resolve=r[9],
                                     occurred_at=r[10], source=r[11])
-            out.append((record, np.frombuffer(r[12], dtype=np.float32)))
+            if r[13] == self.embedder.model_id:
+                out.append((record, np.frombuffer(r[12], dtype=np.float32)))
+            else:
+                stale.append(record)
+        if stale:
+            vectors = self.embedder.embed([record.text() for record in stale]).astype(np.float32)
+            out += list(zip(stale, vectors, strict=True))
+            self._store_vectors(stale, vectors)
         return out
+
+    def _store_vectors(self, records: list[IncidentRecord], vectors: np.ndarray) -> None:
+        if self.read_only:
+            return  # recomputed for this session only
+        with self._lock, self._db:
+            self._db.executemany("update incidents set embedding = ?, embedder = ? where id = ?",
+                                 [(v.tobytes(), self.embedder.model_id, r.id) for r, v in zip(records, vectors,
+                                                                                            strict=True)])
 
     def all(self) -> list[IncidentRecord]:
         return [record for record, _ in self._rows()]

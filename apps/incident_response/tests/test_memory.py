@@ -73,3 +73,14 @@ def test_insights_name_recurring_patterns_with_the_incidents_they_rest_on() -> N
     assert "'api' recurs in 2" in insights["recurring_service"].statement
     assert insights["fix_failed"].incidents == (records[1].id,)
     assert "deploy_related" not in insights  # one deploy-related incident is not a pattern
+
+
+def test_vectors_of_another_embedding_model_are_recomputed_not_compared(tmp_path) -> None:
+    path = tmp_path / "memory.sqlite"
+    record = MemoryStore(path, embedder=HashingEmbedder(64)).add(_record("checkout OOMKilled exit 137", "limit"))
+    current = HashingEmbedder(256)
+    hit = MemoryStore(path, embedder=current).search("checkout OOMKilled exit 137", now=NOW)[0]
+    expected = float(current.embed([record.text()])[0] @ current.embed(["checkout OOMKilled exit 137"])[0])
+    assert hit.similarity == pytest.approx(expected)  # the stored text re-embedded by the current model
+    read_only = MemoryStore(path, embedder=HashingEmbedder(128), read_only=True)
+    assert read_only.search("checkout OOMKilled", now=NOW)[0].similarity > 0.5

@@ -60,6 +60,13 @@ class InvestigationReport:
     spend: Spend
     log: ev.EventLog
     stopped_by: str | None = None
+    session: BudgetSession | None = None  # the investigation's budget on the ledger (model calls only)
+    summaries: list[str] = field(default_factory=list)  # cheap-tier summaries of outputs cut to budget
+
+    @property
+    def ledger_spent(self) -> float:
+        """What the ledger charged this investigation (micro-dollar precision)."""
+        return self.session.spent if self.session is not None else 0.0
 
     @property
     def answer(self) -> str:
@@ -148,7 +155,24 @@ class Investigator:
         if obs is not None and result.error is None and result.data is not None:
             kind = result.evidence_kind or str(arguments.get("kind") or tool)
             observe(obs, _READS.get(tool) if tool != "read_evidence" else None, kind, result.data)
+            if result.truncated and self.config.use_model:
+                await self._summarise(report, result)
         return result
+
+    async def _summarise(self, report: InvestigationReport, result: ToolResult) -> None:
+        """An output cut to the budget is summarised on the cheap tier for the reasoning prompt (the
+        analyzers read the whole output regardless)."""
+        messages = [{"role": "system", "content": "Summarise this tool output for an SRE in three short lines: "
+                     "what is failing, where, and any error text quoted exactly."},
+                    {"role": "user", "content": f"{result.tool}: {result.text}"}]
+        try:
+            summary, _ = await self._ask(report, TaskType.DATA_RETRIEVAL, messages)
+        except BudgetExceeded:
+            report.stopped_by = "budget"
+            return
+        except CascadeflowError:
+            return  # the full output still reached the analyzers
+        report.summaries.append(f"{result.tool}: {summary.strip()[:300]}")
 
     def _analyse(self, report: InvestigationReport, obs: Observations) -> None:
         before = {(f.check, f.subject, f.active) for f in report.findings}
@@ -165,16 +189,16 @@ class Investigator:
             {"role": "system", "content": "You are an SRE. Give the root cause of the alert from the findings. "
              f"Reply in two lines:\nROOT_CAUSE: <one sentence naming the failing object>\nCATEGORY: <one of "
              f"{_CATEGORY_LIST}>"},
-            {"role": "user", "content": f"Alert: {report.alert.title}\nFindings:\n{findings}"},
+            {"role": "user", "content": f"Alert: {report.alert.title}\nFindings:\n{findings}" + "".join(
+                f"\nTool summary: {s}" for s in report.summaries[:2])},
         ]
 
     async def _reason(self, report: InvestigationReport, diagnosis: Diagnosis) -> Diagnosis:
         """The reasoning model answers; a reply that fails validation escalates once to the review tier;
         when neither validates, the analyzers' draft stands (it cites only evidence)."""
-        session = BudgetSession(self.cf, limit=self.config.budget_usd, session_id=report.investigation_id)
         for task in (TaskType.COMPLEX_REASONING, ROOT_CAUSE_REVIEW):
             try:
-                reply, model = await self._ask(report, session, task, self._prompt(report, diagnosis))
+                reply, model = await self._ask(report, task, self._prompt(report, diagnosis))
             except BudgetExceeded:
                 report.stopped_by = "budget"
                 report.log.emit(ev.DiagnosisChecked, author="analyzers", category=diagnosis.category, ok=True,
@@ -195,13 +219,15 @@ class Investigator:
                 return adopt(diagnosis, root, category, model)
         return diagnosis
 
-    async def _ask(self, report: InvestigationReport, session: BudgetSession, task: TaskType,
-                   messages: Sequence[dict]) -> tuple[str, str]:
+    async def _ask(self, report: InvestigationReport, task: TaskType, messages: Sequence[dict]) -> tuple[str, str]:
         route = self.plan.router.route(task)
         first = route.models[0].id if route else "?"
         report.log.emit(ev.ModelSelection, task_type=task.value, model=first, tier=self.plan.tier_of(first),
                         reason=route.reason if route else "")
-        result = await session.acomplete(messages=list(messages), max_tokens=self.config.max_tokens,
+        if report.session is None:  # the budget is opened by the first model call
+            report.session = BudgetSession(self.cf, limit=self.config.budget_usd,
+                                           session_id=report.investigation_id)
+        result = await report.session.acomplete(messages=list(messages), max_tokens=self.config.max_tokens,
                                          metadata={"task_type": task.value, "investigation": report.investigation_id,
                                                    "alert": report.alert.name})
         tier = self.plan.tier_of(result.model)

@@ -69,6 +69,7 @@ async def test_spend_by_task_and_tier_reconciles_with_the_audit_log() -> None:
     report = await investigator.investigate(scenario.alert, toolbox)
     audited = sum(r.to_dict()["cost_usd"] for r in audit.records)
     assert report.spend.total > 0 and abs(report.spend.total - audited) < 1e-9
+    assert abs(report.ledger_spent - report.spend.total) <= 1e-6 * len(audit.records)  # micro-dollar ledger
     cost = _of(report, ev.CostUpdate)[-1]
     assert abs(sum(cost.by_task.values()) - audited) < 1e-9 and sum(cost.calls_by_tier.values()) >= 2
 
@@ -122,3 +123,16 @@ async def test_a_resolved_investigation_is_written_back_and_recalled_next_time(t
     store.close()
     with pytest.raises(ReadOnlyMemory):
         remember(first, MemoryStore(tmp_path / "memory.sqlite", read_only=True), fix_worked=True)
+
+
+async def test_an_output_cut_to_budget_is_summarised_on_the_cheap_tier_for_the_reasoning_prompt() -> None:
+    from apps.incident_response.tools import ToolLimits
+
+    investigator, scenario, _, provider, _ = _setup({}, plan="cheap", default=GOOD)
+    toolbox = recorded_toolbox(scenario.evidence, limits=ToolLimits(output_chars=80))
+    report = await investigator.investigate(scenario.alert, toolbox)
+    tasks = [r.metadata["task_type"] for r in provider.requests]
+    assert tasks.count("data_retrieval") == sum(c.truncated for c in report.tool_calls) > 0
+    reasoning = next(r for r in provider.requests if r.metadata["task_type"] == "complex_reasoning")
+    assert "Tool summary:" in reasoning.messages[-1].content
+    assert report.diagnosis.category == "code_defect"

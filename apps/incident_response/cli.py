@@ -21,7 +21,7 @@ from .intake import load_scenario, parse_payload
 from .intake.scenario import own_evidence
 from .investigation import InvestigationConfig, Investigator
 from .llm import PLANS, plan_for
-from .memory import IncidentRecord, MemoryStore, reflect
+from .memory import IncidentRecord, open_memory, reflect
 from .runbooks import RunbookIndex
 from .tools import LiveConfig, live_toolbox, recorded_toolbox
 
@@ -73,7 +73,7 @@ def investigate(
     """Investigate one alert end to end and print every step, then the answer."""
     target = Path(target_arg)
     try:
-        store = MemoryStore(memory, read_only=True) if memory else None
+        store = open_memory(memory, read_only=True) if memory else None
         if target.is_dir():
             scenario = load_scenario(target)
             alert = scenario.alert
@@ -151,7 +151,7 @@ def eval_command(
 
 @memory_app.command("add")
 def memory_add(
-    db: str = typer.Option(..., help="memory file (SQLite), created if missing"),
+    db: str = typer.Option(..., help="memory: a SQLite file (created if missing) or a postgresql:// URL"),
     title: str = typer.Option(...), symptoms: str = typer.Option(...), root_cause: str = typer.Option(...),
     category: str = typer.Option(...), remediation: str = typer.Option(...),
     service: Annotated[list[str] | None, typer.Option(help="affected service (repeatable)")] = None,
@@ -163,7 +163,7 @@ def memory_add(
     record = IncidentRecord(title=title, symptoms=symptoms, root_cause=root_cause, category=category,
                             remediation=remediation, services=tuple(service or ()), deploy_version=deploy_version,
                             fix_worked=fix_worked, minutes_to_resolve=minutes_to_resolve, source="cli", **extra)
-    store = MemoryStore(db)
+    store = open_memory(db)
     try:
         store.add(record)
     except CascadeflowError as exc:
@@ -180,7 +180,7 @@ def memory_search(
     no_decay: bool = typer.Option(False, "--no-decay", help="ignore age (no recency decay)"),
 ) -> None:
     """Recall the incidents most similar to QUERY."""
-    store = MemoryStore(db, read_only=True)
+    store = open_memory(db, read_only=True)
     hits = store.search(query, k=k, half_life_days=None if no_decay else 90.0)
     store.close()
     table = Table()
@@ -195,7 +195,7 @@ def memory_search(
 @memory_app.command("insights")
 def memory_insights(db: str = typer.Option(...), minimum: int = typer.Option(2)) -> None:
     """Recurring patterns across remembered incidents, with the incidents they rest on."""
-    store = MemoryStore(db, read_only=True)
+    store = open_memory(db, read_only=True)
     insights = reflect(store.all(), minimum=minimum)
     store.close()
     for insight in insights:

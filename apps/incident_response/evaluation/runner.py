@@ -17,7 +17,7 @@ from cascadeflow import CascadeFlow, InvalidRequestError
 from ..intake import find_scenarios, load_scenario
 from ..investigation import InvestigationConfig, InvestigationReport, Investigator
 from ..llm import ModelPlan
-from ..memory import MemoryStore
+from ..memory import open_memory
 from ..runbooks import RunbookIndex
 from ..tools import recorded_toolbox
 from .grader import Grade, Graded, grade
@@ -82,7 +82,7 @@ async def evaluate_folder(folder: str | Path, *, cf: CascadeFlow, plan: ModelPla
     paths = find_scenarios(folder)
     if not paths:
         raise InvalidRequestError(f"no scenario (a folder with alert.json) under {folder}")
-    memory = MemoryStore(memory_path, read_only=True) if memory_path else None
+    memory = open_memory(str(memory_path), read_only=True) if memory_path else None
     runbooks = runbooks or RunbookIndex()
     investigator = Investigator(cf=cf, plan=plan, config=config)
     run = EvalRun(plan=plan.name, folder=str(folder))

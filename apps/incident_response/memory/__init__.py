@@ -1,9 +1,12 @@
-"""Incident memory: SQLite store, recall by meaning and keywords with recency decay, reflection insights."""
+"""Incident memory: SQLite store (PostgreSQL for a team), recall by meaning and keywords with recency decay,
+reflection insights, write-back after resolution."""
 
 from .embedding import Embedder, HashingEmbedder, default_embedder
 from .insights import Insight, reflect
+from .postgres import PostgresMemoryStore, open_memory
 from .store import DEFAULT_HALF_LIFE_DAYS, IncidentRecord, MemoryStore, ReadOnlyMemory, Recall, recency
 from .writeback import record_from, remember
 
 __all__ = ["DEFAULT_HALF_LIFE_DAYS", "Embedder", "HashingEmbedder", "IncidentRecord", "Insight", "MemoryStore",
-           "ReadOnlyMemory", "Recall", "default_embedder", "recency", "record_from", "reflect", "remember"]
+           "PostgresMemoryStore", "ReadOnlyMemory", "Recall", "default_embedder", "open_memory", "recency",
+           "record_from", "reflect", "remember"]

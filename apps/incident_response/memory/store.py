@@ -13,6 +13,7 @@ import re
 import sqlite3
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,36 +108,21 @@ class MemoryStore:
             raise ReadOnlyMemory(f"memory {self.path} is read-only (evaluation runs never write into it)")
         if not record.title.strip() or not record.root_cause.strip():
             raise InvalidRequestError("an incident needs a title and a root cause to be remembered")
-        vector = self.embedder.embed([record.text()])[0].astype(np.float32)
-        row = {**asdict(record), "embedder": self.embedder.model_id}
-        row["services"] = json.dumps(list(record.services))
-        row["fix_worked"] = None if record.fix_worked is None else int(record.fix_worked)
+        row = row_values(record, self.embedder)
         with self._lock, self._db:
             self._db.execute(
                 "insert or replace into incidents values (:id, :title, :symptoms, :services, :root_cause, "
                 ":category, :deploy_version, :remediation, :fix_worked, :minutes_to_resolve, :occurred_at, "
-                ":source, :embedding, :embedder)", {**row, "embedding": vector.tobytes()})
+                ":source, :embedding, :embedder)", row)
         return record
 
     def _rows(self) -> list[tuple[IncidentRecord, np.ndarray]]:
         with self._lock:
-            rows = self._db.execute("select * from incidents order by occurred_at").fetchall()
-        out = []
-        stale = []  # rows embedded by another model: re-embedded with this one (never compared across models)
-        for r in rows:
-            record = IncidentRecord(id=r[0], title=r[1], symptoms=r[2], services=tuple(json.loads(r[3])),
-                                    root_cause=r[4], category=r[5], deploy_version=r[6], remediation=r[7],
-                                    fix_worked=None if r[8] is None else bool(r[8]), minutes_to_resolve=r[9],
-                                    occurred_at=r[10], source=r[11])
-            if r[13] == self.embedder.model_id:
-                out.append((record, np.frombuffer(r[12], dtype=np.float32)))
-            else:
-                stale.append(record)
+            raw = self._db.execute("select * from incidents order by occurred_at").fetchall()
+        pairs, stale = current_vectors(raw, self.embedder)
         if stale:
-            vectors = self.embedder.embed([record.text() for record in stale]).astype(np.float32)
-            out += list(zip(stale, vectors, strict=True))
-            self._store_vectors(stale, vectors)
-        return out
+            self._store_vectors([r for r, _ in stale], np.vstack([v for _, v in stale]))
+        return pairs + stale
 
     def _store_vectors(self, records: list[IncidentRecord], vectors: np.ndarray) -> None:
         if self.read_only:
@@ -156,17 +142,54 @@ class MemoryStore:
     def search(self, query: str, *, k: int = 3, half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS,
                now: datetime | None = None) -> list[Recall]:
         """The k best matches by meaning and keywords, each scored down with its age."""
-        rows = self._rows()
-        if not rows or not query.strip():
-            return []
-        now = now or datetime.now(UTC)
-        matrix = np.vstack([v for _, v in rows])
-        similarities = matrix @ self.embedder.embed([query])[0]
-        words = keywords(query)
-        recalls = []
-        for (record, _), sim in zip(rows, similarities, strict=True):
-            overlap = len(words & keywords(record.text())) / len(words) if words else 0.0
-            decay = recency(record.age_days(now), half_life_days)
-            score = (SEMANTIC_WEIGHT * max(0.0, float(sim)) + KEYWORD_WEIGHT * overlap) * decay
-            recalls.append(Recall(record, score, float(sim), overlap, decay))
-        return sorted(recalls, key=lambda r: r.score, reverse=True)[:k]
+        return rank(self._rows(), self.embedder, query, k=k, half_life_days=half_life_days, now=now)
+
+
+def record_from_row(r: Sequence) -> IncidentRecord:
+    """An IncidentRecord from a row in the table's column order (SQLite and PostgreSQL alike)."""
+    return IncidentRecord(id=r[0], title=r[1], symptoms=r[2], services=tuple(json.loads(r[3])), root_cause=r[4],
+                          category=r[5], deploy_version=r[6], remediation=r[7],
+                          fix_worked=None if r[8] is None else bool(r[8]), minutes_to_resolve=r[9],
+                          occurred_at=r[10], source=r[11])
+
+
+def current_vectors(raw: Sequence[Sequence], embedder: Embedder) -> tuple[list, list]:
+    """(record, vector) pairs of rows in the table's column order, split into those embedded by this
+    embedder and the stale ones, re-embedded now: vectors of different models are never compared."""
+    pairs, stale = [], []
+    for r in raw:
+        record = record_from_row(r)
+        if r[13] == embedder.model_id:
+            pairs.append((record, np.frombuffer(bytes(r[12]), dtype=np.float32)))
+        else:
+            stale.append(record)
+    if not stale:
+        return pairs, []
+    vectors = embedder.embed([record.text() for record in stale]).astype(np.float32)
+    return pairs, list(zip(stale, vectors, strict=True))
+
+
+def row_values(record: IncidentRecord, embedder: Embedder) -> dict:
+    """The column values of a record, its vector included, for an insert."""
+    vector = embedder.embed([record.text()])[0].astype(np.float32)
+    row = {**asdict(record), "embedder": embedder.model_id, "embedding": vector.tobytes()}
+    row["services"] = json.dumps(list(record.services))
+    row["fix_worked"] = None if record.fix_worked is None else int(record.fix_worked)
+    return row
+
+
+def rank(rows: list[tuple[IncidentRecord, np.ndarray]], embedder: Embedder, query: str, *, k: int,
+         half_life_days: float | None, now: datetime | None) -> list[Recall]:
+    """Score every remembered incident against the query; the k best, highest first."""
+    if not rows or not query.strip():
+        return []
+    now = now or datetime.now(UTC)
+    similarities = np.vstack([v for _, v in rows]) @ embedder.embed([query])[0]
+    words = keywords(query)
+    recalls = []
+    for (record, _), sim in zip(rows, similarities, strict=True):
+        overlap = len(words & keywords(record.text())) / len(words) if words else 0.0
+        decay = recency(record.age_days(now), half_life_days)
+        score = (SEMANTIC_WEIGHT * max(0.0, float(sim)) + KEYWORD_WEIGHT * overlap) * decay
+        recalls.append(Recall(record, score, float(sim), overlap, decay))
+    return sorted(recalls, key=lambda r: r.score, reverse=True)[:k]

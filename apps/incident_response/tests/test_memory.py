@@ -3,6 +3,7 @@ evaluation, reflection insights with their evidence."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -84,3 +85,55 @@ def test_vectors_of_another_embedding_model_are_recomputed_not_compared(tmp_path
     assert hit.similarity == pytest.approx(expected)  # the stored text re-embedded by the current model
     read_only = MemoryStore(path, embedder=HashingEmbedder(128), read_only=True)
     assert read_only.search("checkout OOMKilled", now=NOW)[0].similarity > 0.5
+
+
+def _postgres_url() -> str:
+    import os
+    import socket
+
+    url = os.environ.get("CASCADEFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL not reachable at {url} (CI is set: the server is required)")
+        pytest.skip(f"PostgreSQL not reachable at {url}")
+    return url
+
+
+@pytest.fixture
+def postgres_schema():
+    import uuid
+
+    import psycopg
+
+    url, schema = _postgres_url(), f"incmem_{uuid.uuid4().hex[:10]}"
+    yield url, schema
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"drop schema if exists {schema} cascade")
+
+
+@pytest.mark.postgres
+def test_a_team_memory_on_postgresql_recalls_like_sqlite_and_can_be_read_only(postgres_schema) -> None:
+    from apps.incident_response.memory import PostgresMemoryStore
+
+    url, schema = postgres_schema
+    store = PostgresMemoryStore(url, schema=schema, embedder=HashingEmbedder())
+    old = store.add(_record("redis connection pool exhausted timeouts", "pool too small", days_ago=365,
+                            services=("auth",), fix_worked=False))
+    new = store.add(_record("redis connection pool exhausted timeout", "pool too small", days_ago=7,
+                            minutes_to_resolve=12.5))
+    hits = store.search("redis connection pool exhausted timeouts", now=NOW)
+    assert [h.record.id for h in hits] == [new.id, old.id] and len(store) == 2
+    assert hits[1].record.services == ("auth",) and hits[1].record.fix_worked is False
+    assert hits[0].record.minutes_to_resolve == 12.5
+    store.add(replace(new, remediation="raised the pool to 64"))  # the same incident, updated
+    assert len(store) == 2
+    store.close()
+    reader = PostgresMemoryStore(url, schema=schema, embedder=HashingEmbedder(), read_only=True)
+    assert reader.search("pool exhausted", now=NOW, k=1)[0].record.remediation == "raised the pool to 64"
+    with pytest.raises(ReadOnlyMemory):
+        reader.add(_record("x y z", "root"))
+    reader.close()
+    with pytest.raises(ConfigurationError, match="schema"):
+        PostgresMemoryStore(url, schema="Bad-Name")

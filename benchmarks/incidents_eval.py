@@ -70,8 +70,8 @@ def main() -> int:
         print(f"| {r['config']} | {r['passed']}/{r['scenarios']} | {r['pass_rate']:.1%} | {r['keyword_coverage']:.1%}"
               f" | {r['trajectory_coverage']:.1%} | {r['cost_usd']:.6f} | {tiers} | {r['seconds_median']:.2f} |")
     for r in rows:
-        if r["failed"]:
-            print(f"{r['config']} failed: {', '.join(r['failed'])}")
+        print(f"{r['config']}: answers by author {r['answers_by_author']}"
+              + (f"; failed: {', '.join(r['failed'])}" if r["failed"] else ""))
     labelled = load_set()
     retrieval = {}
     for embedder in embedders():

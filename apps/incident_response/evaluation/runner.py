@@ -5,6 +5,7 @@ never writes into it."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class EvalRun:
             "cost_usd": sum(r.cost_usd for r in self.results), "calls_by_tier": tiers,
             "seconds_total": sum(r.seconds for r in self.results),
             "seconds_median": median(r.seconds for r in self.results) if n else 0.0,
+            "answers_by_author": dict(Counter(r.author for r in self.results)),
         }
 
     def to_dict(self) -> dict[str, Any]:

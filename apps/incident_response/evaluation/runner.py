@@ -5,8 +5,8 @@ never writes into it."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -136,3 +136,14 @@ async def test_an_output_cut_to_budget_is_summarised_on_the_cheap_tier_for_the_r
     reasoning = next(r for r in provider.requests if r.metadata["task_type"] == "complex_reasoning")
     assert "Tool summary:" in reasoning.messages[-1].content
     assert report.diagnosis.category == "code_defect"
+
+
+async def test_every_event_serialises_to_json_for_a_web_stream() -> None:
+    import json
+
+    investigator, scenario, toolbox, *_ = _setup({"cheap": [GOOD]}, plan="cheap")
+    report = await investigator.investigate(scenario.alert, toolbox)
+    decoded = [json.loads(json.dumps(e.to_dict())) for e in report.log.events]
+    assert [d["seq"] for d in decoded] == list(range(1, len(decoded) + 1))
+    assert all(d["investigation_id"] == report.investigation_id and d["type"] for d in decoded)
+    assert decoded[-1]["answer"].startswith("ROOT_CAUSE:")

@@ -10,6 +10,8 @@ from .findings import Evidence, Finding, Observations, short
 from .state import FAILING, UNKNOWN, object_health
 
 _IMAGE = re.compile(r'image "([^"]+)"')
+# an event whose own message says it resolved (retried, recovered, rolled back) is history, not a failure
+_SAYS_RESOLVED = re.compile(r"retried successfully|recovered|\bresolved\b|rolled back|is now running", re.IGNORECASE)
 _PROBE_FIX = ("check the liveness probe's path, port, timeout and failure threshold against the application; "
               "relax or fix it")
 _QUOTA_FIX = "raise the namespace ResourceQuota or lower the pods' requests/limits; scale other workloads down"
@@ -35,6 +37,14 @@ def _classify(event: dict) -> tuple[str, str | None, float, str] | None:
         return "node_not_ready", "infrastructure", 0.8, "cordon and drain the node; replace it if it does not recover"
     if reason == "ProgressDeadlineExceeded":
         return "rollout_stuck", "configuration_error", 0.7, _ROLLBACK
+    if reason == "Evicted" or "low on resource" in low:
+        return "evicted", "resource_exhaustion", 0.8, "find what uses the node's resource; set requests and limits"
+    if reason in ("FailedMount", "FailedAttachVolume") and "not found" in low:
+        return "missing_volume_source", "configuration_error", 0.8, "create the Secret/ConfigMap/volume it names"
+    if reason in ("FailedMount", "FailedAttachVolume"):
+        return "volume_failure", "infrastructure", 0.6, "check the volume, its attachment and the storage backend"
+    if reason in ("FailedCreatePodSandBox", "NetworkNotReady"):
+        return "sandbox_failure", "infrastructure", 0.7, "check the node's container runtime and CNI plugin"
     if reason == "BackOff" and ("oomkilled" in low or "exit code: 137" in low or "exit_code=137" in low):
         return "oom_killed", "resource_exhaustion", 0.9, "raise the memory limit or fix the memory growth"
     if reason == "BackOff":
@@ -60,10 +70,11 @@ def _event_findings(obs: Observations) -> Iterator[Finding]:
         check, category, weight, remedy = classified
         ref = str(event.get("involved_object") or event.get("object") or "?")
         health = object_health(obs, ref)
-        active = health in (FAILING, UNKNOWN)
+        active = health in (FAILING, UNKNOWN) and not _SAYS_RESOLVED.search(str(event.get("message", "")))
         statement = _statement(check, event, ref)
         if not active:
-            statement += f" -- {ref} is {health} now: this signal has recovered"
+            statement += (f" -- {ref} is {health} now: this signal has recovered" if health not in (FAILING, UNKNOWN)
+                          else " -- the event itself says it resolved")
         yield Finding(check, ref, statement, category, weight, active,
                       (Evidence(kind, short(f"{event.get('reason')} {ref}: {event.get('message', '')}", 320)),),
                       remedy)

@@ -12,6 +12,7 @@ from .state import pod_is_healthy, replica_set_of
 
 _EXIT = re.compile(r"exit[ _]code[=: ]+(\d+)", re.IGNORECASE)
 _IMAGE_PULL = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName")
+_BAD_SPEC = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 
 
 def _exit_code(container: dict) -> int | None:
@@ -45,6 +46,10 @@ def _container_findings(pod: dict, c: dict, kind: str) -> Iterator[Finding]:
         yield Finding("image_pull", f"Pod/{name}", f"pod {name} cannot start: {reason} ({_state_text(c)})",
                       "configuration_error", 0.95, not terminating, (quote,),
                       "fix the image reference or tag in the deployment (or roll back to the last good image)")
+    elif reason in _BAD_SPEC:
+        yield Finding("bad_container_spec", f"Pod/{name}", f"pod {name} cannot create its container: {reason} "
+                      f"({_state_text(c)})", "configuration_error", 0.9, not terminating, (quote,),
+                      "create the missing Secret/ConfigMap or fix the container spec that references it")
     elif reason == "CrashLoopBackOff":
         why = f"exit code {code}" if code is not None else "a non-zero exit"
         yield Finding("crash_loop", f"Pod/{name}", f"pod {name} is in CrashLoopBackOff ({why}, {restarts} "

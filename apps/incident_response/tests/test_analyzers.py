@@ -116,3 +116,34 @@ def test_nothing_abnormal_yields_only_inactive_status_findings() -> None:
         {"name": "a", "desired": 1, "ready": 1, "available": 1, "unavailable": 0}]},
         monitors={"monitors": [{"name": "m", "overall_state": "OK"}]}))
     assert found and not any(f.active for f in found)
+
+
+def test_a_missing_secret_and_a_volume_that_cannot_mount_are_named() -> None:
+    found = _by_check(analyze(_obs(
+        pods={"pods": [_pod("api-1", ready=False, phase="Pending", state={
+            "waiting": True, "reason": "CreateContainerConfigError", "message": 'secret "db-creds" not found'})]},
+        events={"warning_events": [{"reason": "FailedMount", "involved_object": "Pod/api-1", "count": 4,
+                                    "message": 'MountVolume.SetUp failed: configmap "app-cfg" not found'}]})))
+    assert found["bad_container_spec"].category == "configuration_error" and "db-creds" in str(found)
+    assert found["missing_volume_source"].active
+
+
+def test_an_event_whose_message_says_it_resolved_is_history_even_on_a_failing_pod() -> None:
+    found = _by_check(analyze(_obs(
+        pods={"pods": [_pod("api-1", ready=False, restarts=3, state={"waiting": True, "reason": "CrashLoopBackOff"})]},
+        events={"warning_events": [{"reason": "FailedMount", "involved_object": "Pod/api-1", "count": 1,
+                                    "message": "MountVolume.SetUp failed: transient, retried successfully"}]})))
+    assert not found["volume_failure"].active and "says it resolved" in found["volume_failure"].statement
+    assert found["crash_loop"].active
+
+
+def test_evictions_certificates_and_bad_records_have_their_categories() -> None:
+    evicted = _by_check(analyze(_obs(events={"warning_events": [
+        {"reason": "Evicted", "involved_object": "Pod/w-1", "message": "The node was low on resource: memory."}]})))
+    assert evicted["evicted"].category == "resource_exhaustion"
+    logs = _by_check(analyze(_obs(logs={"logs": [
+        {"message": "x509: certificate has expired or is not yet valid", "status": "error"},
+        {"message": 'insert failed: duplicate key value violates unique constraint "orders_pkey"', "status": "error"},
+    ]})))
+    assert logs["certificate"].category == "configuration_error"
+    assert logs["data_quality"].category == "data_quality"

@@ -1,6 +1,6 @@
-"""Which tools to call next: the cluster state first (guided by the alert's words), then follow-ups the
+"""Which tools to call next: the cluster state first (guided by the alert's words); then the follow-ups the
 findings ask for (a failing pod's logs, node health for scheduling or node signals, deployments for pod
-or rollout trouble), then a wider net while no active finding names a cause."""
+or rollout trouble) and every source not read yet, once; then the follow-ups of what that found."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ _HINTS = (
     (re.compile(r"error rate|5\d\d|latency|slo|burn", re.IGNORECASE), "query_monitors"),
     (re.compile(r"pending|schedul|capacity|insufficient", re.IGNORECASE), "get_node_health"),
 )
+
+
+# Sources read without arguments; pod logs need a pod and come from the follow-ups.
+_EVIDENCE_TOOLS = ("list_pods", "get_events", "list_deployments", "get_node_health", "search_logs",
+                   "query_monitors", "query_metrics")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,10 @@ def next_plan(loop: int, alert: Alert, obs: Observations, findings: Sequence[Fin
             steps.append(step)
             reasons.append(reason)
     if loop == 2:
+        rest = [t for t in _EVIDENCE_TOOLS if t in have and t not in called and t not in {s.tool for s in steps}]
+        if rest:  # every remaining source is read once: a cause can sit where the alert did not point
+            steps += [Step(t, {}) for t in rest]
+            reasons.append("the remaining sources, read once to confirm or widen")
         for kind in unclaimed:  # evidence no dedicated tool reads is still read once
             steps.append(Step("read_evidence", {"kind": kind}))
             reasons.append(f"evidence kind {kind} has no dedicated tool")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..tools.shaping import items_of
+from .generic import extract
 
 # The categories an answer may give (the scenario format's vocabulary).
 CATEGORIES = ("resource_exhaustion", "configuration_error", "infrastructure", "dependency_failure",
@@ -73,8 +74,8 @@ class Observations:
 
     def log_lines(self) -> list[tuple[str, str, str, str | None]]:
         """(evidence kind, level, message, pod name for pod logs) of every log line."""
-        lines = [(self.kind("logs"), str(entry.get("status", entry.get("level", ""))).lower(),
-                  str(entry.get("message", entry)), None) for entry in self.logs if isinstance(entry, dict)]
+        lines = [(entry.get("evidence_kind") or self.kind("logs"), str(entry.get("status", entry.get("level", "")))
+                  .lower(), str(entry.get("message", entry)), None) for entry in self.logs if isinstance(entry, dict)]
         for blob in self.pod_logs:
             for line in str(blob.get("logs", "")).splitlines():
                 lines.append((self.kind("pod_logs"), _level_of(line), line, blob.get("pod_name")))
@@ -97,10 +98,18 @@ def observe(obs: Observations, source: str | None, kind: str, data: Any) -> None
     """Add one tool result: `source` is the tool's `reads` suffix (None for the generic tool)."""
     obs.seen.add(kind)
     name = _FIELDS.get(source or "")
-    if name is None:
-        obs.other[kind] = data
+    if name is None or name == "metrics":  # any shape: text entries become log lines, number runs series
+        if name is None:
+            obs.other[kind] = data
+        logs, series = extract(kind, data)
+        obs.logs.extend(logs)
+        obs.metrics.extend(series)
         return
     obs.kinds[source] = kind
     items = [data] if name == "pod_logs" and isinstance(data, dict) and "logs" in data else items_of(data)
+    if name == "events":  # events that are not Kubernetes events (a database's, a cloud's) read as log lines
+        foreign = [i for i in items if isinstance(i, dict) and not ({"reason", "involved_object"} & set(i))]
+        obs.logs.extend(extract(kind, foreign)[0])
+        items = [i for i in items if i not in foreign]
     bucket = getattr(obs, name)
     bucket.extend(item for item in items if isinstance(item, dict) and item not in bucket)

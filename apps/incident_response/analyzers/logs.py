@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .findings import Evidence, Finding, Observations, short
+from .metrics import ROBUST_Z, baseline_deviation, series_values
 from .state import HEALTHY, pod_health
 
 
@@ -38,7 +39,8 @@ _SIGNATURES = (
               "restore the missing or invalid setting in the manifest, or roll back to the last good revision"),
     Signature("dependency_refused", _re("connection refused", "ECONNREFUSED", "connection reset",
                                         "too many connections", "pool exhausted", "upstream connect error",
-                                        "503 service unavailable"), "dependency_failure", 0.6,
+                                        "remaining connection slots", "503 service unavailable"),
+              "dependency_failure", 0.6,
               "a dependency refuses or drops connections",
               "check the dependency's health and connection limits; fail over or shed load"),
     Signature("dependency_timeout", _re("timed out", "timeout", "deadline exceeded"), "dependency_failure", 0.5,
@@ -64,16 +66,18 @@ NEAR_LIMIT = 0.9  # usage at 90% of a declared limit: the usual alerting line fo
 
 
 def _current(obs: Observations, pod: str | None) -> bool:
-    """A pod's own log is current while that pod still fails; a log search while a monitor alerts (or
-    when no monitor was seen)."""
+    """A pod's own log is current while that pod still fails; other log lines while a monitor alerts, a
+    metric is off its baseline, or no monitor was seen at all."""
     if pod:
         return pod_health(obs, pod) != HEALTHY
-    return not obs.monitors or any(str(m.get("overall_state", "")).lower() in ("alert", "warn")
-                                   for m in obs.monitors)
+    if not obs.monitors or any(str(m.get("overall_state", "")).lower() in ("alert", "warn") for m in obs.monitors):
+        return True
+    return any(abs(z) >= ROBUST_Z for z in (baseline_deviation(series_values(s)) for s in obs.metrics)
+               if z is not None)
 
 
 def _signature_findings(obs: Observations) -> Iterator[Finding]:
-    lines = [line for line in obs.log_lines() if line[1] in ("error", "warn", "warning", "")]
+    lines = [line for line in obs.log_lines() if line[1] in ("error", "warn", "warning", "event", "")]
     for sig in _SIGNATURES:
         hits = [(k, msg, pod) for k, lvl, msg, pod in lines
                 if sig.pattern.search(msg) and (lvl != "" or sig.check == "oom_log")]

@@ -26,8 +26,8 @@ def _monitor_findings(obs: Observations) -> Iterator[Finding]:
                                                       for m in obs.monitors))),))
 
 
-def _values(series: dict) -> list[float]:
-    samples = series.get("values") or series.get("samples") or []
+def series_values(series: dict) -> list[float]:
+    samples = next((series[k] for k in ("values", "samples", "datapoints", "points") if series.get(k)), [])
     out = []
     for s in samples:
         raw = s[1] if isinstance(s, (list, tuple)) and len(s) > 1 else s.get("value") if isinstance(s, dict) else s
@@ -52,7 +52,7 @@ def baseline_deviation(values: list[float], recent: int = 3) -> float | None:
 def _metric_findings(obs: Observations) -> Iterator[Finding]:
     kind = obs.kind("metrics")
     for series in obs.metrics:
-        values = _values(series)
+        values = series_values(series)
         z = baseline_deviation(values)
         if z is None or abs(z) < ROBUST_Z:
             continue
@@ -60,7 +60,8 @@ def _metric_findings(obs: Observations) -> Iterator[Finding]:
         base = statistics.median(values[:-3])
         yield Finding("off_baseline", f"Metric/{name}", f"{name} is {'above' if z > 0 else 'below'} its own "
                       f"baseline: latest {values[-1]:g} vs median {base:g} ({z:+.1f} robust sigmas)", None,
-                      0.35, True, (Evidence(kind, short(f"{name}: baseline median {base:g}, latest {values[-3:]}")),))
+                      0.35, True, (Evidence(series.get("evidence_kind") or kind,
+                                            short(f"{name}: baseline median {base:g}, latest {values[-3:]}")),))
 
 
 def analyze_metrics(obs: Observations) -> list[Finding]:

@@ -147,3 +147,19 @@ def test_evictions_certificates_and_bad_records_have_their_categories() -> None:
     ]})))
     assert logs["certificate"].category == "configuration_error"
     assert logs["data_quality"].category == "data_quality"
+
+
+def test_evidence_of_an_unknown_kind_is_read_as_log_lines_and_series() -> None:
+    obs = Observations()
+    observe(obs, None, "rds_performance", {"instance": "orders-db", "events": [
+        {"message": "too many connections for role app", "severity": "ERROR"}],
+        "cpu": {"datapoints": [[i, 20 + i % 2] for i in range(15)] + [[15, 95], [16, 96], [17, 97]]}})
+    found = _by_check(analyze(obs))
+    assert found["dependency_refused"].evidence[0].kind == "rds_performance" and found["dependency_refused"].active
+    assert found["off_baseline"].evidence[0].kind == "rds_performance"
+
+
+def test_events_that_are_not_kubernetes_events_are_read_as_log_lines() -> None:
+    obs = Observations()
+    observe(obs, "events", "db_events", {"events": [{"message": "x509: certificate has expired", "type": "Error"}]})
+    assert obs.events == [] and _by_check(analyze(obs))["certificate"].evidence[0].kind == "db_events"

@@ -17,7 +17,7 @@ def test_eval_prints_the_table_and_writes_json(tmp_path) -> None:
     out = tmp_path / "eval.json"
     result = runner.invoke(app, ["eval", str(SCENARIOS), "--no-model", "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert "pass_rate 100.0% (4/4)" in result.output
+    assert "pass_rate 100.0% (5/5)" in result.output
     assert json.loads(out.read_text())["summary"]["pass_rate"] == 1.0
 
 

@@ -50,11 +50,13 @@ async def test_the_runner_grades_a_folder_and_leaves_the_memory_untouched(tmp_pa
     run = await evaluate_folder(SCENARIOS, cf=CascadeFlow(audit=False), plan=embedded_plan(),
                                 config=InvestigationConfig(use_model=False), memory_path=memory)
     summary = run.summary()
-    assert summary["scenarios"] == 4 and summary["pass_rate"] == 1.0 and summary["keyword_coverage"] == 1.0
+    assert summary["scenarios"] == 5 and summary["pass_rate"] == 1.0 and summary["keyword_coverage"] == 1.0
     assert memory.read_bytes() == before
     by_id = {r.scenario_id: r for r in run.results}
     assert by_id["cache-refused"].grade.category == "dependency_failure"
     assert "read_evidence" in by_id["cache-refused"].tools_called  # the kind no dedicated tool reads
     assert "recall_similar_incidents" in by_id["crash-defect"].tools_called
+    # a database's events beside the cluster's and its metrics: read, analysed, and the cause named
+    assert by_id["db-connections"].grade.category == "dependency_failure" and by_id["db-connections"].grade.passed
     run.write_json(tmp_path / "out.json")
     assert '"pass_rate": 1.0' in (tmp_path / "out.json").read_text()

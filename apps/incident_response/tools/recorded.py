@@ -31,8 +31,12 @@ class RecordedEvidence:
         return declaration.reads is None or bool(self.kinds_for(declaration.reads))
 
     def unclaimed(self) -> list[str]:
-        """Evidence kinds no dedicated tool reads: reachable through the generic `read_evidence` tool."""
-        return sorted(k for k in self.evidence if self.claimed_by(k) is None)
+        """Evidence kinds no dedicated tool reads (no tool's suffix, or a second kind of the same suffix, e.g.
+        a database's events beside the cluster's): reachable through the generic `read_evidence` tool."""
+        def primary(kind: str) -> bool:
+            suffix = self.claimed_by(kind)
+            return suffix is not None and self.kinds_for(suffix)[0] == kind
+        return sorted(k for k in self.evidence if not primary(k))
 
     async def source(self, declaration: ToolDeclaration, params: Mapping[str, Any]) -> Any:
         kind = self.kind_for(declaration)

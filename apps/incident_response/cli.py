@@ -39,6 +39,10 @@ def _cf(plan_name: str, cheap: str | None, strong: str | None, audit: str | None
     return CascadeFlow(router=plan.router, audit=audit, ledger="memory://"), plan
 
 
+def _runbooks(folder: str | None) -> RunbookIndex:
+    return RunbookIndex(folder) if folder else RunbookIndex()
+
+
 def _line(event: ev.Event) -> str:
     d = event.to_dict()
     tag = f"[{event.type.upper()}]"
@@ -67,6 +71,7 @@ def investigate(
     strong: str = typer.Option(None, help="strong model, provider/model"),
     no_model: bool = typer.Option(False, "--no-model", help="analyzers only, no model call"),
     memory: str = typer.Option(None, help="incident memory (SQLite file) to recall from"),
+    runbooks: str = typer.Option(None, help="folder of markdown runbooks (default: the ones shipped)"),
     budget: float = typer.Option(0.05, help="budget per investigation, USD"),
     audit: str = typer.Option(None, help="audit log path (default: cascadeflow's)"),
 ) -> None:
@@ -77,15 +82,15 @@ def investigate(
         if target.is_dir():
             scenario = load_scenario(target)
             alert = scenario.alert
-            toolbox = recorded_toolbox(scenario.evidence, memory=store, runbooks=RunbookIndex())
+            toolbox = recorded_toolbox(scenario.evidence, memory=store, runbooks=_runbooks(runbooks))
         else:
             alert = parse_payload(json.loads(target.read_text()))[0]
             if evidence:
-                toolbox = recorded_toolbox(own_evidence(Path(evidence)), memory=store, runbooks=RunbookIndex())
+                toolbox = recorded_toolbox(own_evidence(Path(evidence)), memory=store, runbooks=_runbooks(runbooks))
             elif kubernetes or prometheus or loki:
                 live = LiveConfig(kubernetes_url=kubernetes, kubernetes_token=os.environ.get("KUBE_TOKEN"),
                                   namespace=alert.namespace, prometheus_url=prometheus, loki_url=loki)
-                toolbox = live_toolbox(live, memory=store, runbooks=RunbookIndex())
+                toolbox = live_toolbox(live, memory=store, runbooks=_runbooks(runbooks))
             else:
                 raise typer.BadParameter("an alert payload needs --evidence DIR (recorded) or live sources "
                                          "(--kubernetes, --prometheus, --loki)")
@@ -133,12 +138,14 @@ def eval_command(
     strong: str = typer.Option(None, help="strong model, provider/model"),
     no_model: bool = typer.Option(False, "--no-model", help="analyzers only, no model call"),
     memory: str = typer.Option(None, help="incident memory to recall from (opened read-only)"),
+    runbooks: str = typer.Option(None, help="folder of markdown runbooks (default: the ones shipped)"),
     audit: str = typer.Option(None, help="audit log path (default: cascadeflow's)"),
 ) -> None:
     """Grade investigations of every scenario in a folder against its answer.yml."""
     try:
         cf, model_plan = _cf(plan, cheap, strong, audit)
         run = asyncio.run(evaluate_folder(folder, cf=cf, plan=model_plan, memory_path=memory,
+                                          runbooks=_runbooks(runbooks),
                                           config=InvestigationConfig(use_model=not no_model)))
     except (CascadeflowError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")

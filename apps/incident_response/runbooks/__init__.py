@@ -14,6 +14,7 @@ from cascadeflow import InvalidRequestError
 from ..memory.embedding import Embedder, default_embedder
 
 LIBRARY = Path(__file__).resolve().parent / "library"
+_NOT_RUNBOOKS = {"README", "LICENSE", "CHANGELOG", "CONTRIBUTING", "UPSTREAM_README"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +42,12 @@ def _read(path: Path) -> Runbook:
             meta = yaml.safe_load(head) or {}
         except yaml.YAMLError as exc:
             raise InvalidRequestError(f"{path}: front matter is not valid YAML ({exc})") from exc
-    title = str(meta.get("title") or next((ln.lstrip("# ") for ln in text.splitlines() if ln.startswith("#")),
-                                          path.stem))
-    alerts = tuple(str(a) for a in meta.get("alerts") or ())
+    heading = next((ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#")), "")
+    title = str(meta.get("title") or heading or path.stem)
+    # Without an `alerts` list, a runbook named after its alert (KubePodCrashLooping.md) or headed by it
+    # covers that alert, as in the prometheus-operator runbooks.
+    named = [path.stem] + ([heading] if heading and " " not in heading else [])
+    alerts = tuple(str(a) for a in meta.get("alerts") or dict.fromkeys(named))
     return Runbook(path.stem, title, alerts, text.strip(), path)
 
 
@@ -52,7 +56,8 @@ class RunbookIndex:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise InvalidRequestError(f"runbook folder {self.folder} does not exist")
-        self.runbooks = [_read(p) for p in sorted(self.folder.rglob("*.md"))]
+        self.runbooks = [_read(p) for p in sorted(self.folder.rglob("*.md"))
+                         if not p.name.startswith("_") and p.stem.upper() not in _NOT_RUNBOOKS]
         self.embedder = embedder or default_embedder()
         texts = [f"{r.title}. {' '.join(r.alerts)}. {r.body[:1500]}" for r in self.runbooks]
         self._matrix = self.embedder.embed(texts) if texts else np.zeros((0, 1), dtype=np.float32)

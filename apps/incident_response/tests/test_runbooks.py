@@ -27,3 +27,12 @@ def test_a_folder_of_your_own_runbooks_is_indexed(tmp_path) -> None:
         RunbookIndex(tmp_path)
     with pytest.raises(InvalidRequestError, match="does not exist"):
         RunbookIndex(tmp_path / "nope")
+
+
+def test_runbooks_named_after_their_alert_need_no_front_matter(tmp_path) -> None:
+    (tmp_path / "KubeQuotaAlmostFull.md").write_text("---\ntitle: Kube Quota Almost Full\n---\n# KubeQuotaAlmostFull\n"
+                                                     "## Meaning\nthe namespace quota is nearly used up\n")
+    (tmp_path / "README.md").write_text("# Runbooks\nindex of the folder")
+    index = RunbookIndex(tmp_path)
+    assert [r.name for r in index.runbooks] == ["KubeQuotaAlmostFull"]
+    assert index.search("KubeQuotaAlmostFull", "x")[0].matched_by == "alert name"

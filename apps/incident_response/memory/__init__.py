@@ -1,6 +1,14 @@
 """Incident memory: SQLite store (PostgreSQL for a team), recall by meaning and keywords with recency decay,
 reflection insights, write-back after resolution."""
 
+import importlib.util
+
+from cascadeflow import ConfigurationError
+
+if importlib.util.find_spec("numpy") is None:  # checked before any submodule imports it
+    raise ConfigurationError("the incident agent's memory and runbooks need numpy: "
+                             'pip install "cascadeflow[incidents]"')
+
 from .embedding import Embedder, HashingEmbedder, default_embedder
 from .insights import Insight, reflect
 from .postgres import PostgresMemoryStore, open_memory

@@ -3,6 +3,14 @@ and by meaning otherwise, and cited in the answer. `RunbookIndex()` indexes the 
 
 from __future__ import annotations
 
+import importlib.util
+
+from cascadeflow import ConfigurationError
+
+if importlib.util.find_spec("numpy") is None:  # checked before any submodule imports it
+    raise ConfigurationError("the incident agent's memory and runbooks need numpy: "
+                             'pip install "cascadeflow[incidents]"')
+
 from dataclasses import dataclass
 from pathlib import Path
 

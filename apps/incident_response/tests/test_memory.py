@@ -137,3 +137,11 @@ def test_a_team_memory_on_postgresql_recalls_like_sqlite_and_can_be_read_only(po
     reader.close()
     with pytest.raises(ConfigurationError, match="schema"):
         PostgresMemoryStore(url, schema="Bad-Name")
+
+
+def test_deploy_related_incidents_become_a_pattern_once_they_recur() -> None:
+    records = [_record("api 500s", "release v2 broke serialisation", "code_defect"),
+               _record("web crash", "new revision missing env var", "configuration_error", deploy_version="v9"),
+               _record("db slow", "vacuum lag", "resource_exhaustion")]
+    insight = next(i for i in reflect(records) if i.kind == "deploy_related")
+    assert insight.incidents == (records[0].id, records[1].id) and "2 of 3" in insight.statement

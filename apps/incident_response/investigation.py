@@ -238,3 +238,6 @@ class Investigator:
         report.log.emit(ev.ModelAnswered, task_type=task.value, model=result.model, tier=tier,
                         cost_usd=float(result.cost), latency_ms=result.latency_ms, request_id=result.request_id)
         return result.content, result.model
+
+
+IncidentAgent = Investigator  # the name the IncidentOS write-up gives the agent loop

@@ -6,9 +6,9 @@ Features covered:
 - working: `ModelRouter().register(<the user's own Enum member>, model=<dated Anthropic id>)`; a
   `CascadeAgent(router=...)` sending each task type to its model over the Anthropic wire; the
   `model_selected` event carrying the routing reason; per-task cost lines from `get_analytics().describe()`
-- xfail (incident app: investigation loop, memory, tools): the app's entry points as its main module
-  imports them; `initialize_tools(...)` wiring a log searcher, a notifier and the memory, and the
-  `search_logs` tool run against an incident
+- working (the incident app): the app's entry points as its main module imports them;
+  `initialize_tools(...)` wiring a log searcher, a notifier and the memory, and the `search_logs` tool run
+  against an incident
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ async def test_cost_is_broken_down_by_task(answers):
     assert analytics.total_cost == pytest.approx(sum(r.total_cost for r in results))
 
 
-@pytest.mark.xfail(strict=True, reason="incident app: investigation loop, memory and tools modules")
 def test_the_app_entry_points_import_as_its_main_module_does():
     from apps.incident_response.investigation import IncidentAgent  # agentic state loops
     from apps.incident_response.memory import MemorySystem  # semantic incident memory
@@ -83,7 +82,6 @@ def test_the_app_entry_points_import_as_its_main_module_does():
     assert all(callable(x) for x in (IncidentAgent, MemorySystem, initialize_tools, LogSearcher, SlackNotifier))
 
 
-@pytest.mark.xfail(strict=True, reason="incident app: tools (initialize_tools, search_logs) and memory")
 async def test_tools_are_wired_at_startup_and_search_logs_runs_on_an_incident(tmp_path):
     from apps.incident_response.intake import Incident
     from apps.incident_response.memory import MemorySystem

@@ -146,3 +146,22 @@ def parse_payload(payload: Any) -> list[Alert]:
     raise InvalidRequestError("unrecognised alert payload: expected an Alertmanager webhook ('alerts'), a "
                               "Grafana webhook ('alerts' with 'orgId', or 'ruleName') or a scenario alert "
                               "('title' and 'commonLabels')")
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """An incident as a person opens one by hand (the write-up's `Incident(id=, title=, severity=)`)."""
+
+    id: str
+    title: str
+    severity: str = "P2"
+    service: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", normalise_severity(self.severity))
+
+    def alert(self) -> Alert:
+        """The incident as an Alert the investigation loop takes."""
+        labels = {"alertname": self.id, **({"service": self.service} if self.service else {})}
+        return Alert(name=self.id, severity=self.severity, status="firing", source="manual", title=self.title,
+                     labels=labels)

@@ -12,9 +12,17 @@ if importlib.util.find_spec("numpy") is None:  # checked before any submodule im
 from .embedding import Embedder, HashingEmbedder, default_embedder
 from .insights import Insight, reflect
 from .postgres import PostgresMemoryStore, open_memory
-from .store import DEFAULT_HALF_LIFE_DAYS, IncidentRecord, MemoryStore, ReadOnlyMemory, Recall, recency
+from .store import (
+    DEFAULT_HALF_LIFE_DAYS,
+    IncidentRecord,
+    MemoryStore,
+    MemorySystem,
+    ReadOnlyMemory,
+    Recall,
+    recency,
+)
 from .writeback import record_from, remember
 
 __all__ = ["DEFAULT_HALF_LIFE_DAYS", "Embedder", "HashingEmbedder", "IncidentRecord", "Insight", "MemoryStore",
-           "PostgresMemoryStore", "ReadOnlyMemory", "Recall", "default_embedder", "open_memory", "recency",
-           "record_from", "reflect", "remember"]
+           "MemorySystem", "PostgresMemoryStore", "ReadOnlyMemory", "Recall", "default_embedder", "open_memory",
+           "recency", "record_from", "reflect", "remember"]

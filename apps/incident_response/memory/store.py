@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -193,3 +194,12 @@ def rank(rows: list[tuple[IncidentRecord, np.ndarray]], embedder: Embedder, quer
         score = (SEMANTIC_WEIGHT * max(0.0, float(sim)) + KEYWORD_WEIGHT * overlap) * decay
         recalls.append(Recall(record, score, float(sim), overlap, decay))
     return sorted(recalls, key=lambda r: r.score, reverse=True)[:k]
+
+
+class MemorySystem(MemoryStore):
+    """The memory as the IncidentOS write-up opens it: `MemorySystem(folder)` keeps `incidents.sqlite` in
+    that folder (a file path is used as is)."""
+
+    def __init__(self, location: str | Path = ".incidents", **kw: Any):
+        path = Path(location)
+        super().__init__(path / "incidents.sqlite" if path.suffix == "" else path, **kw)

@@ -11,13 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from cascadeflow import ConfigurationError, InvalidRequestError
+from cascadeflow import ConfigurationError
 
 from .embedding import Embedder, default_embedder
 from .store import (
     DEFAULT_HALF_LIFE_DAYS,
     IncidentRecord,
-    ReadOnlyMemory,
     Recall,
     current_vectors,
     rank,
@@ -66,11 +65,7 @@ class PostgresMemoryStore:
         self._db.close()
 
     def add(self, record: IncidentRecord) -> IncidentRecord:
-        if self.read_only:
-            raise ReadOnlyMemory(f"memory {self.schema} is read-only (evaluation runs never write into it)")
-        if not record.title.strip() or not record.root_cause.strip():
-            raise InvalidRequestError("an incident needs a title and a root cause to be remembered")
-        row = row_values(record, self.embedder)
+        row = row_values(record, self.embedder, read_only=self.read_only, where=self.schema)
         names = [c.strip() for c in _COLUMNS.split(",")]
         updates = ", ".join(f"{c} = excluded.{c}" for c in names[1:])
         with self._lock:

@@ -105,11 +105,7 @@ class MemoryStore:
         self._db.close()
 
     def add(self, record: IncidentRecord) -> IncidentRecord:
-        if self.read_only:
-            raise ReadOnlyMemory(f"memory {self.path} is read-only (evaluation runs never write into it)")
-        if not record.title.strip() or not record.root_cause.strip():
-            raise InvalidRequestError("an incident needs a title and a root cause to be remembered")
-        row = row_values(record, self.embedder)
+        row = row_values(record, self.embedder, read_only=self.read_only, where=str(self.path))
         with self._lock, self._db:
             self._db.execute(
                 "insert or replace into incidents values (:id, :title, :symptoms, :services, :root_cause, "
@@ -170,8 +166,12 @@ def current_vectors(raw: Sequence[Sequence], embedder: Embedder) -> tuple[list, 
     return pairs, list(zip(stale, vectors, strict=True))
 
 
-def row_values(record: IncidentRecord, embedder: Embedder) -> dict:
-    """The column values of a record, its vector included, for an insert."""
+def row_values(record: IncidentRecord, embedder: Embedder, *, read_only: bool, where: str) -> dict:
+    """The column values of a record, its vector included, for an insert into a writable memory."""
+    if read_only:
+        raise ReadOnlyMemory(f"memory {where} is read-only (evaluation runs never write into it)")
+    if not record.title.strip() or not record.root_cause.strip():
+        raise InvalidRequestError("an incident needs a title and a root cause to be remembered")
     vector = embedder.embed([record.text()])[0].astype(np.float32)
     row = {**asdict(record), "embedder": embedder.model_id, "embedding": vector.tobytes()}
     row["services"] = json.dumps(list(record.services))

@@ -201,7 +201,7 @@ class Runtime:
                 worst = self.price_book.worst_case(model, input_bound, max_tokens)
                 call.decide("switch_model", f"max_tokens lowered {original} -> {max_tokens} to fit the "
                                             f"per-call cap", model_requested=model.id, model_used=model.id)
-        if self.price_book.rates(model).compute_per_hour is not None:  # rates(): the last model is remembered
+        if self.price_book.rates(model).compute_per_hour is not None:
             # A compute-priced model costs machine time: the provider stops when the reserved time is used.
             input_bound, worst = estimate_worst_case(self.price_book, model, request, max_tokens)
             seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S

@@ -307,3 +307,12 @@ def test_a_lowered_decimal_precision_rounds_as_before() -> None:
         context.prec = 3  # each product rounds to 1.00E+3: 2.00E+3 in all, not 2008 rounded to 2.01E+3
         assert priced(rates, usage).as_tuple() == decimal_formula_cost(rates, usage).as_tuple()
         assert priced(rates, usage) == D("0.002")
+
+
+def test_rates_follow_each_configs_own_prices_for_the_same_model_name():
+    # rates are remembered by the fields that decide them: two configs of one model name never share them
+    book = PriceBook()
+    cheap = ModelConfig(name="m", provider="openai", input_price_per_million=1, output_price_per_million=2)
+    dear = ModelConfig(name="m", provider="openai", input_price_per_million=3, output_price_per_million=4)
+    assert [book.rates(c).input for c in (cheap, dear, cheap, dear)] == [1, 3, 1, 3]
+    assert book.rates(ModelConfig(name="m", provider="openai", cost=0.002)).input == 2

@@ -27,7 +27,7 @@ IntegerRates = tuple[int, int, int, int, Decimal]  # input, output, cache_read, 
 _EXACT_DIGITS = 28
 _EXACT_LIMIT = 10**_EXACT_DIGITS
 _MAX_PLACES = 15  # rates written with more decimal places keep the Decimal formula
-_RECENT_MODELS = 256  # ModelConfigs a PriceBook remembers the rates of
+_CACHED_MODELS = 4096  # distinct model configurations a PriceBook remembers the rates of
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +120,8 @@ class PriceBook:
             self._ceiling: Rates | None = Rates.flat(inp, out, "ceiling")
         else:
             self._ceiling = None
-        self._cache: dict[tuple[str, str], Rates] = {}
+        self._cache: dict[tuple[object, ...], Rates] = {}  # see rates()
         self._lock = threading.Lock()
-        self._last: tuple[ModelConfig | None, Rates | None] = (None, None)  # the last model looked up
-        # the models looked up lately, by identity (an entry keeps its ModelConfig alive, so no other object
-        # takes its id): models that take turns, as a cascade's do, are not looked up and priced again
-        self._recent: dict[int, tuple[ModelConfig, Rates]] = {}
 
     @property
     def version(self) -> str:
@@ -133,26 +129,17 @@ class PriceBook:
         return price_data_version()
 
     def rates(self, model: ModelConfig | str) -> Rates:
-        last = self._last
-        if last[0] is model:  # the same frozen ModelConfig as the last lookup: the rates of every call
-            return last[1]  # type: ignore[return-value]
-        recent = self._recent.get(id(model))
-        if recent is not None and recent[0] is model:
-            self._last = recent
-            return recent[1]
         cfg = as_model_config(model)
-        found = rates_from_config(cfg)
+        # keyed by every field that decides the rates (a ModelConfig itself may hold unhashable extras)
+        key = (cfg.provider or "", cfg.name, cfg.input_price_per_million, cfg.output_price_per_million,
+               cfg.cost_per_token, cfg.cost, cfg.compute_cost_per_hour)
+        found = self._cache.get(key)
         if found is None:
-            key = (cfg.provider or "", cfg.name)
-            found = self._cache.get(key)
-            if found is None:
-                found = self._lookup(cfg)
-                with self._lock:
-                    self._cache[key] = found
-        if cfg is model:  # a ModelConfig is frozen and a book's rates never change: swapped whole (threads)
-            if len(self._recent) >= _RECENT_MODELS:
-                self._recent.clear()
-            self._last = self._recent[id(model)] = (model, found)
+            found = rates_from_config(cfg) or self._lookup(cfg)
+            with self._lock:
+                if len(self._cache) >= _CACHED_MODELS:
+                    self._cache.clear()
+                self._cache[key] = found
         return found
 
     def _lookup(self, cfg: ModelConfig) -> Rates:

@@ -168,4 +168,5 @@ class DeferredQueue:
 
 def _item(row: tuple[Any, ...]) -> DeferredItem:
     seq, item_id, payload, reason, enqueued_at, visible_at, attempts, last_error = row
-    return DeferredItem(item_id, json.loads(payload), reason, enqueued_at, visible_at, attempts, last_error, seq)
+    return DeferredItem(id=item_id, payload=json.loads(payload), reason=reason, enqueued_at=enqueued_at,
+                        visible_at=visible_at, attempts=attempts, last_error=last_error, seq=seq)

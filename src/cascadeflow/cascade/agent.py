@@ -159,7 +159,8 @@ class CascadeAgent:
         # no speculation under budget pressure: a second concurrent reservation is what a tight budget lacks
         speculate = (self.speculative and len(tiers) > 1 and complexity is not None and not raise_bar
                      and not cheapest_only and complexity.score >= self.speculate_above)
-        return Plan(request, route, tiers, top, complexity, raise_bar, why, speculate)
+        return Plan(request=request, route=route, tiers=tiers, top=top, complexity=complexity,
+                    raise_bar=raise_bar, pressure_reason=why, speculate=speculate)
 
     def _pressure(self) -> tuple[float, bool, str]:
         """Budget degrade seam: a raised acceptance bar and/or cheapest-tier-only, from the call options or

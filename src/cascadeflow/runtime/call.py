@@ -1,5 +1,5 @@
 """The state of one call as it passes the pipeline (`CallContext`, `AttemptRecord`, `Charge`), the protocols
-of the steps it meets (ledger, policy, run scope, response cache), and the context variables through which a
+of the steps it meets (ledger, policy, run scope), and the context variables through which a
 run scope or a facade's budgets reach `Runtime.new_call`. `cascadeflow.runtime.pipeline` re-exports them.
 """
 
@@ -91,7 +91,6 @@ class AttemptRecord:
     finish_reason: str | None = None
     provider_request_id: str | None = None
     shrunk_from: int | None = None  # max_tokens lowered to fit a per-call cap
-    cache_hit: bool = False  # answered by the response cache: nothing sent, nothing charged
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,7 +98,7 @@ class AttemptRecord:
             "cost_usd": float(self.cost), "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens, "latency_ms": round_ms(self.latency_ms),
             "status": self.status, "error": self.error, "finish_reason": self.finish_reason,
-            "shrunk_from": self.shrunk_from, "cache_hit": self.cache_hit,
+            "shrunk_from": self.shrunk_from,
         }
 
 
@@ -137,13 +136,3 @@ class CallContext:
         )
         self.decisions.append(record)
         return record
-
-
-class ResponseCache(Protocol):
-    """A pipeline step that may answer a request without sending it (a response cache). `lookup` runs after
-    the policy and before any budget reservation; a hit is recorded as an attempt that cost $0 with
-    `cache_hit` set. `store` is offered every priced answer."""
-
-    def lookup(self, model: ModelConfig, request: Request) -> Response | None: ...
-
-    def store(self, model: ModelConfig, request: Request, response: Response) -> None: ...

@@ -1,4 +1,4 @@
-"""The one pipeline every model attempt passes through: policy -> cache -> reserve -> call -> settle -> record.
+"""The one pipeline every model attempt passes through: policy -> reserve -> call -> settle -> record.
 
 `Runtime.attempt()` is called once per model attempt (a single call, each cascade tier, an instrumented SDK
 call); `Runtime.finish()` builds the call's one audit record and delivers it. Validation lives in the cascade,
@@ -37,7 +37,6 @@ from cascadeflow.runtime.call import (
     Charge,
     Ledger,
     Policy,
-    ResponseCache,
     Scope,
 )
 from cascadeflow.runtime.stamps import new_request_id, now_iso, round_ms
@@ -48,7 +47,7 @@ from cascadeflow.trace.records import AuditRecord
 
 __all__ = [  # the call's state and the step protocols live in runtime/call.py; imported from here too
     "CALL_OPTIONS", "CURRENT_SCOPE", "DEFAULT_MAX_OUTPUT_TOKENS", "AttemptOptions", "AttemptRecord", "CallContext",
-    "CallOptions", "Charge", "Ledger", "Overflow", "Policy", "ResponseCache", "Runtime", "Scope", "Sink",
+    "CallOptions", "Charge", "Ledger", "Overflow", "Policy", "Runtime", "Scope", "Sink",
     "estimate_worst_case", "may_have_been_billed",
 ]
 
@@ -81,22 +80,22 @@ def may_have_been_billed(exc: BaseException) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class AttemptOptions:
-    """How `Runtime.attempt` runs one attempt: its place in a cascade, the callable that sends the request
-    (default: the model's provider), and whether a response cache may answer it."""
+    """How `Runtime.attempt` runs one attempt: its place in a cascade and the callable that sends the request
+    (default: the model's provider)."""
 
     tier: int = 0
     role: str = "single"
     invoke: Callable[[Request], Awaitable[Response]] | None = None
-    cacheable: bool = True
 
 
 class Runtime:
-    """Wires pricing, ledger, policy, cache and sinks around provider calls. Cheap to construct; share one.
+    """Wires pricing, ledger, policy and sinks around provider calls. Cheap to construct; share one.
 
-    The steps of one attempt, in order (`attempt`): policy -> response cache lookup -> per-call cap ->
-    reserve -> send -> price -> settle -> policy after the attempt -> cache store. The call's end (`finish`):
-    build the audit record once -> run scope -> every sink (audit sinks, metrics) through `AuditDelivery`.
-    A step that is not configured is skipped by one test; no step has a second implementation elsewhere."""
+    The steps of one attempt, in order (`attempt`): policy -> per-call cap -> reserve -> send -> price ->
+    settle -> policy after the attempt. The call's end (`finish`): build the audit record once -> run scope ->
+    every sink (audit sinks, metrics) through `AuditDelivery`. A step that is not configured is skipped by one
+    test; no step has a second implementation elsewhere. (The response cache answers a whole call before any
+    of this: `cascadeflow.cache.step`, called by the facades.)"""
 
     def __init__(
         self,
@@ -110,7 +109,6 @@ class Runtime:
         min_useful_output_tokens: int = MIN_USEFUL_OUTPUT_TOKENS,
         lease_seconds: float = 300.0,
         listeners: list[Callable[[str, dict[str, Any]], None]] | None = None,
-        cache: ResponseCache | None = None,
         audit_spool: str | os.PathLike[str] | None = None,
     ):
         self.price_book = price_book or PriceBook()
@@ -122,7 +120,6 @@ class Runtime:
         self.min_useful_output_tokens = min_useful_output_tokens
         self.lease_seconds = lease_seconds
         self.listeners = listeners or []
-        self.cache = cache
 
     @property
     def sinks(self) -> list[Sink]:
@@ -201,7 +198,7 @@ class Runtime:
                 worst = self.price_book.worst_case(model, input_bound, max_tokens)
                 call.decide("switch_model", f"max_tokens lowered {original} -> {max_tokens} to fit the "
                                             f"per-call cap", model_requested=model.id, model_used=model.id)
-        if self.price_book.rates(model).compute_per_hour is not None:  # rates(): the last model is remembered
+        if self.price_book.rates(model).compute_per_hour is not None:
             # A compute-priced model costs machine time: the provider stops when the reserved time is used.
             input_bound, worst = estimate_worst_case(self.price_book, model, request, max_tokens)
             seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S
@@ -237,21 +234,15 @@ class Runtime:
         tier: int = 0,
         role: str = "single",
         invoke: Callable[[Request], Awaitable[Response]] | None = None,
-        cacheable: bool = True,
     ) -> tuple[Response, AttemptRecord]:
         """One model attempt through every step. Raises BudgetExceeded/PolicyViolation before sending, and
         AuditUnavailable (enforce mode) while the audit sinks are known to be broken."""
-        options = AttemptOptions(tier=tier, role=role, invoke=invoke, cacheable=cacheable)
+        options = AttemptOptions(tier=tier, role=role, invoke=invoke)
         policy = self._policy(call)
         if call.mode == "enforce":
             self.delivery.require_healthy()
         if policy is not None:
             model, request = policy.before_attempt(model, request, call)
-        if self.cache is not None and options.cacheable:
-            cached = self.cache.lookup(model, request)
-            if cached is not None:
-                return cached, self._cache_hit(model, request, cached, call, options)
-        asked = request
         request, original_max, worst = self.fit_to_cap(model, request, call, model_name=model.name)
         reservation_id, worst = self._reserve(model, request, call, worst)
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
@@ -262,23 +253,10 @@ class Runtime:
         self._settle(reservation_id, record.cost, call)
         if policy is not None:
             policy.after_attempt(model, response, call)
-        if self.cache is not None and options.cacheable:
-            self.cache.store(model, asked, response)
         if self.listeners:
             self.emit("attempt_finished", request_id=call.request_id, model=model.id, tier=tier,
                       cost=float(record.cost), latency_ms=record.latency_ms)
         return response, record
-
-    def _cache_hit(self, model: ModelConfig, request: Request, response: Response, call: CallContext,
-                   options: AttemptOptions) -> AttemptRecord:
-        """The attempt a response cache answered: nothing reserved, nothing sent, $0."""
-        record = AttemptRecord(tier=options.tier, role=options.role, model=model.id,
-                               max_tokens=self.max_tokens_for(model, request), reserved_usd=None,
-                               finish_reason=response.finish_reason, cache_hit=True)
-        call.attempts.append(record)
-        if call.request is None:
-            call.request = request
-        return record
 
     def _reserve(self, model: ModelConfig, request: Request, call: CallContext,
                  worst: Decimal | None) -> tuple[str, Decimal | None]:

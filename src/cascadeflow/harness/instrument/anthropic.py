@@ -300,7 +300,7 @@ class ManagedStream:
         prepared = self._prepare()
         if prepared is not None:
             coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
-                                            invoke=self._invoke(prepared, "__enter__"), cacheable=False)
+                                            invoke=self._invoke(prepared, "__enter__"))
             try:
                 drive_sync(coro)
             except BaseException as exc:
@@ -323,7 +323,7 @@ class ManagedStream:
         prepared = self._prepare()
         if prepared is not None:
             coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
-                                            invoke=self._invoke(prepared, "__aenter__"), cacheable=False)
+                                            invoke=self._invoke(prepared, "__aenter__"))
             try:
                 await DriveAsync(coro)
             except BaseException as exc:

@@ -123,9 +123,7 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
             except Exception as exc:  # ours: the pipeline charges it, the caller gets the result
                 raise unreadable_answer(prepared.call, prepared.model, exc) from exc
 
-        # cacheable=False: the caller gets the SDK's own result object, which a cached Response cannot stand in for
-        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke,
-                                        cacheable=False)
+        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke)
         try:
             out = drive_sync(coro)
         except BaseException as exc:
@@ -175,9 +173,7 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
             except Exception as exc:  # ours: the pipeline charges it, the caller gets the result
                 raise unreadable_answer(prepared.call, prepared.model, exc) from exc
 
-        # cacheable=False: the caller gets the SDK's own result object, which a cached Response cannot stand in for
-        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke,
-                                        cacheable=False)
+        coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call, invoke=invoke)
         try:
             out = await DriveAsync(coro)
         except BaseException as exc:

@@ -90,12 +90,13 @@ def test_a_call_refused_because_the_store_is_down_is_audited(proxied_redis):
 
 
 def test_a_paid_sdk_answer_reaches_the_caller_in_enforce_mode_when_the_store_goes_down(
-        proxied_redis, openai_server, tmp_path):
+        proxied_redis, openai_server, tmp_path, monkeypatch):
     import json
 
     import httpx
     import openai
 
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)  # the loopback host is OpenAI's here
     proxy, url = proxied_redis
     audit = tmp_path / "audit.jsonl"
     harness.init(mode="enforce", ledger_url=url, audit=str(audit))

@@ -186,7 +186,7 @@ class HarnessPolicy:
             return model
         choice = choose_model(candidates, weights, state.model_stats(), self.price_book,
                               estimate_input_tokens(request.messages, request.tools))
-        details = {"policy": "kpi", "kpi_weights": dict(weights), "kpi_scores": choice.scores,
+        details: dict[str, Any] = {"policy": "kpi", "kpi_weights": dict(weights), "kpi_scores": choice.scores,
                    "kpi_dimensions": list(choice.dimensions)}
         if choice.model is None or choice.model.id == model.id:
             self.decide(call, "allow", choice.reason, model=model, applied=True, **details)

@@ -99,7 +99,8 @@ class RunScope:
 
     def chain(self) -> list[RunScope]:
         """This scope and every enclosing one, innermost first."""
-        out, scope = [], self
+        out: list[RunScope] = []
+        scope: RunScope | None = self
         while scope is not None:
             out.append(scope)
             scope = scope.parent

@@ -48,7 +48,9 @@ class Scope(Protocol):
 
     run_id: str
     mode: str  # "off" | "observe" | "enforce"
-    policy: Policy | None
+
+    @property
+    def policy(self) -> Policy | None: ...  # read only: a scope may hold a richer policy type
 
     def charges(self) -> list[Charge]: ...  # this scope's budget and every enclosing scope's
 

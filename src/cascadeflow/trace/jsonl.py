@@ -192,7 +192,8 @@ class JsonlSink:
         if shared is not None:
             mapped = shared.obj
             shared.release()
-            mapped.close()  # type: ignore[union-attr]
+            if isinstance(mapped, mmap.mmap):
+                mapped.close()
 
     def _publish_inode(self) -> None:
         """Tell every writer which file is the live log (lock held)."""
@@ -396,7 +397,7 @@ class JsonlSink:
     def _maybe_fsync(self, now: float) -> None:
         if self.fsync == "never":
             return
-        if self.fsync == "always" or now - self._last_sync >= self.fsync:
+        if self.fsync == "always" or (isinstance(self.fsync, float | int) and now - self._last_sync >= self.fsync):
             os.fsync(self._fd)
             self._last_sync = now
 

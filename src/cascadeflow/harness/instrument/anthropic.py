@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from cascadeflow.harness.instrument.args import given
 from cascadeflow.harness.instrument.bodies import json_object, sse_payloads
 from cascadeflow.harness.instrument.bridge import (
     DriveAsync,
@@ -38,10 +39,6 @@ log = logging.getLogger(__name__)
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "refusal": "content_filter", "pause_turn": "stop"}
-
-
-def _given(value: Any) -> bool:
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
 
 
 def _blocks(content: Any) -> tuple[str | tuple[Any, ...] | None, tuple[ToolCall, ...], str | None]:
@@ -78,18 +75,17 @@ class MessagesAdapter:
     def to_request(self, kwargs: dict[str, Any]) -> Request:
         messages: list[Message] = []
         system = kwargs.get("system")
-        if _given(system):
+        if given(system):
             parts, _, _ = _blocks(system)
             messages.append(Message("system", parts))
         for m in kwargs["messages"]:
             parts, calls, _ = _blocks(m.get("content"))
-            role = m.get("role") if m.get("role") in ("user", "assistant") else "user"
-            messages.append(Message(role, parts, calls))
+            messages.append(Message("assistant" if m.get("role") == "assistant" else "user", parts, calls))
         tools = tuple(ToolSpec(str(t.get("name", t.get("type", "tool"))), str(t.get("description") or ""),
                                t.get("input_schema") or {"type": "object", "properties": {}})
-                      for t in (kwargs.get("tools") if _given(kwargs.get("tools")) else ()))
+                      for t in _given_tools(kwargs.get("tools")))
         return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=self.requested_max_tokens(kwargs),
-                       tools=tools, tool_choice=kwargs.get("tool_choice") if _given(kwargs.get("tool_choice")) else None)
+                       tools=tools, tool_choice=kwargs.get("tool_choice") if given(kwargs.get("tool_choice")) else None)
 
     def requested_max_tokens(self, kwargs: dict[str, Any]) -> Any:
         """The call's output-token limit as its view carries it (the API requires one)."""
@@ -105,7 +101,7 @@ class MessagesAdapter:
             out.pop("tool_choice", None)
         if sent.messages != view.messages and kinds:
             out["messages"] = redact_strings(out["messages"], kinds)
-            if _given(out.get("system")):
+            if given(out.get("system")):
                 out["system"] = redact_strings(out["system"], kinds)
         return out
 
@@ -137,9 +133,10 @@ def _stream_event(payload: dict[str, Any]) -> Any:
     """The SDK event of one raw stream payload the accumulator reads; None for the others (ping, stops, error)."""
     from anthropic import types
 
-    cls = {"message_start": types.RawMessageStartEvent, "content_block_start": types.RawContentBlockStartEvent,
-           "content_block_delta": types.RawContentBlockDeltaEvent,
-           "message_delta": types.RawMessageDeltaEvent}.get(payload.get("type", ""))
+    kinds: dict[str, Any] = {
+        "message_start": types.RawMessageStartEvent, "content_block_start": types.RawContentBlockStartEvent,
+        "content_block_delta": types.RawContentBlockDeltaEvent, "message_delta": types.RawMessageDeltaEvent}
+    cls = kinds.get(payload.get("type", ""))
     return cls.construct(**payload) if cls is not None else None
 
 
@@ -268,7 +265,9 @@ class ManagedStream:
 
     def _settle(self) -> None:
         prepared = self._prepared
-        settle_stream(prepared, lambda: _snapshot_response(self._stream, prepared.view))  # type: ignore[union-attr]
+        if prepared is None:  # nothing was prepared (the harness let the call through unobserved)
+            return
+        settle_stream(prepared, lambda: _snapshot_response(self._stream, prepared.view))
 
     def __del__(self) -> None:
         # entered, never exited, and collected (with the stream that keeps it): settle from what arrived
@@ -369,3 +368,7 @@ def patch_anthropic() -> bool:
     patch(messages.Messages, "stream", lambda f: instrument_stream(adapter, f))
     patch(messages.AsyncMessages, "stream", lambda f: instrument_stream(adapter, f))
     return True
+
+
+def _given_tools(tools: Any) -> tuple[Any, ...] | list[Any]:
+    return tools if given(tools) else ()

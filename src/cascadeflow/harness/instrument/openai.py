@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
+from cascadeflow.harness.instrument.args import given
 from cascadeflow.harness.instrument.bodies import json_object, sse_payloads
 from cascadeflow.harness.instrument.bridge import parsed_result, redact_strings
 from cascadeflow.harness.instrument.patching import (
@@ -28,10 +29,6 @@ ROLE_MAP = {"developer": "system", "system": "system", "user": "user", "assistan
             "function": "tool"}
 FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
           "content_filter": "content_filter"}
-
-
-def _given(value: Any) -> bool:
-    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
 
 
 def parts(content: Any) -> str | tuple[Any, ...] | None:
@@ -81,9 +78,9 @@ def _enforce_common(kwargs: dict[str, Any], view: Request, sent: Request, kinds:
             out.pop(key, None)
     if sent.messages != view.messages and kinds:
         for field in text_fields:
-            if _given(out.get(field)):
+            if given(out.get(field)):
                 out[field] = redact_strings(out[field], kinds)
-    if not _given(out.get(max_field)) and not _given(out.get("max_tokens")):
+    if not given(out.get(max_field)) and not given(out.get("max_tokens")):
         out[max_field] = sent.max_tokens  # the reservation covers exactly this many output tokens
     return out
 
@@ -106,15 +103,15 @@ class ChatCompletionsAdapter:
         if tools is None and tool_choice is None:  # the usual call: positional, tools and tool_choice default
             return Request(tuple(messages), str(kwargs["model"]), max_tokens)
         return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens,
-                       tools=_tools(tools) if tools is not None and _given(tools) else (),
-                       tool_choice=tool_choice if tool_choice is not None and _given(tool_choice) else None)
+                       tools=_tools(tools) if tools is not None and given(tools) else (),
+                       tool_choice=tool_choice if tool_choice is not None and given(tool_choice) else None)
 
     def requested_max_tokens(self, kwargs: dict[str, Any]) -> Any:
         """The call's output-token limit as its view carries it (None when it sets none)."""
         max_tokens = kwargs.get("max_completion_tokens")
-        if max_tokens is None or not _given(max_tokens):  # `is None` first: the usual absent keys cost no call
+        if max_tokens is None or not given(max_tokens):  # `is None` first: the usual absent keys cost no call
             max_tokens = kwargs.get("max_tokens")
-            max_tokens = max_tokens if max_tokens is None or type(max_tokens) is int or _given(max_tokens) else None
+            max_tokens = max_tokens if max_tokens is None or type(max_tokens) is int or given(max_tokens) else None
         return max_tokens
 
     def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
@@ -123,9 +120,9 @@ class ChatCompletionsAdapter:
 
     def ask_stream_usage(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         options = kwargs.get("stream_options")
-        if _given(options) and options.get("include_usage"):
+        if given(options) and options.get("include_usage"):
             return kwargs, False
-        return {**kwargs, "stream_options": {**(options if _given(options) else {}), "include_usage": True}}, True
+        return {**kwargs, "stream_options": {**(options if given(options) else {}), "include_usage": True}}, True
 
     def to_response(self, result: Any, request: Request) -> Response:
         completion = parsed_result(result)
@@ -215,21 +212,21 @@ class ResponsesAdapter:
 
     def to_request(self, kwargs: dict[str, Any]) -> Request:
         messages: list[Message] = []
-        if _given(kwargs.get("instructions")):
+        if given(kwargs.get("instructions")):
             messages.append(Message("system", str(kwargs["instructions"])))
         items = kwargs.get("input")
         if isinstance(items, str):
             messages.append(Message("user", items))
-        elif _given(items):
+        elif given(items):
             for item in items:
                 messages.append(_response_item(item))
         return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=self.requested_max_tokens(kwargs),
-                       tools=_tools(kwargs.get("tools") if _given(kwargs.get("tools")) else ()),
-                       tool_choice=kwargs.get("tool_choice") if _given(kwargs.get("tool_choice")) else None)
+                       tools=_tools(kwargs.get("tools") if given(kwargs.get("tools")) else ()),
+                       tool_choice=kwargs.get("tool_choice") if given(kwargs.get("tool_choice")) else None)
 
     def requested_max_tokens(self, kwargs: dict[str, Any]) -> Any:
         """The call's output-token limit as its view carries it (None when it sets none)."""
-        return kwargs.get("max_output_tokens") if _given(kwargs.get("max_output_tokens")) else None
+        return kwargs.get("max_output_tokens") if given(kwargs.get("max_output_tokens")) else None
 
     def enforce_kwargs(self, kwargs: dict[str, Any], view: Request, sent: Request,
                        kinds: tuple[str, ...]) -> dict[str, Any]:

@@ -60,15 +60,20 @@ def parse_sse(text: str) -> Iterator[ServerSentEvent]:
         yield last
 
 
-async def sse_events(response: httpx.Response, *, deadline: float, provider: str,
-                     model: str) -> AsyncIterator[ServerSentEvent]:
-    """Yield each event of `response`; raise ProviderTimeoutError past `deadline` (time.monotonic())
-    and MalformedResponseError when the connection breaks mid-stream."""
+async def sse_events(response: httpx.Response, *, deadline: float, provider: str, model: str,
+                     max_bytes: int | None = None) -> AsyncIterator[ServerSentEvent]:
+    """Yield each event of `response`; raise ProviderTimeoutError past `deadline` (time.monotonic()),
+    MalformedResponseError when the connection breaks mid-stream or more than `max_bytes` arrive."""
     events = _EventAssembler()
+    received = 0
     try:
         async for line in response.aiter_lines():
             if time.monotonic() > deadline:
                 raise ProviderTimeoutError("total timeout exceeded while streaming", provider=provider, model=model)
+            received += len(line) + 1  # characters: at most the bytes received, the bound stays meaningful
+            if max_bytes is not None and received > max_bytes:
+                raise MalformedResponseError(f"the stream is larger than max_response_bytes={max_bytes}; cut",
+                                             provider=provider, model=model)
             done = events.feed(line)
             if done is not None:
                 yield done

@@ -31,7 +31,8 @@ from cascadeflow.errors import (
 )
 from cascadeflow.harness import state
 from cascadeflow.harness.instrument.vendor import Vendor
-from cascadeflow.harness.pii import redact_text
+from cascadeflow.harness.pii import find_pii, redact_text
+from cascadeflow.harness.scope import warn_if_escaped
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.runtime.pipeline import CURRENT_SCOPE, AttemptRecord, CallContext, Runtime
@@ -160,6 +161,8 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vend
     except Exception as exc:  # noqa: BLE001 - an SDK shape we do not know must not break the user's call
         log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__, exc)
         return None
+    if CURRENT_SCOPE.get() is None:
+        warn_if_escaped()
     runtime = state.default_runtime()
     vendor = vendor or Vendor(adapter.provider, "")
     model, unpriced = model_for(runtime, vendor, name, mode)
@@ -351,9 +354,16 @@ def redact_strings(value: Any, kinds: tuple[str, ...], *, every: bool = False) -
         return [redact_strings(v, kinds, every=every) for v in value]
     if isinstance(value, dict):
         return {k: (redact_strings(v, kinds, every=every or isinstance(v, dict))
-                    if every or k in TEXT_KEYS or k == "function" or isinstance(v, list) else v)
+                    if every or k in TEXT_KEYS or k == "function" or isinstance(v, list)
+                    else _redacted_name(v, kinds) if k == "name" else v)
                 for k, v in value.items()}
     return value
+
+
+def _redacted_name(name: Any, kinds: tuple[str, ...]) -> Any:
+    """A message's `name` (a participant's name, sent to the provider): replaced whole when it holds personal
+    data, since the APIs accept only a bare identifier there."""
+    return "redacted" if isinstance(name, str) and find_pii(name, kinds) else name
 
 
 Invoke = Callable[[Request], Coroutine[Any, Any, Response]]

@@ -18,8 +18,9 @@ PII_KINDS: tuple[str, ...] = ("email", "card", "iban", "ssn", "phone")
 # Unicode letters and digits on both sides (internationalised addresses, RFC 6531); the top-level domain is
 # letters only, so version strings and file names with an @ are not taken.
 _EMAIL = re.compile(r"(?<![\w.+'-])[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?![\w-])")
-# A card number's digit groups may be split by a space, a no-break or thin space, a dash, a dot or a line break.
-_CARD = re.compile(r"(?<![\d+-])\d(?:(?:[.\-]|\s{1,2})?\d){12,18}(?![\d-])")
+# A card number's digit groups may be split by a space, a no-break or thin space, a dash, a dot or a line break;
+# a digit run inside a word (a hex digest, an id) is not one.
+_CARD = re.compile(r"(?<![\w+-])\d(?:(?:[.\-]|\s{1,2})?\d){12,18}(?![\w-])")
 # Either case, compact or in groups of four; a match may run into the next word (`..0130 00 and`), so the
 # check trims trailing groups until the checksum holds.
 _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ \u00a0]?[A-Za-z0-9]{4}){2,7}(?:[ \u00a0]?[A-Za-z0-9]{1,4})?\b")

@@ -36,6 +36,7 @@ from cascadeflow.harness.scope import warn_if_escaped
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.runtime.pipeline import CURRENT_SCOPE, AttemptRecord, CallContext, Runtime
+from cascadeflow.trace.redact import safe_error_text
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,8 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vend
         view = adapter.to_request(kwargs)
         name = view.model  # every adapter's view carries str(kwargs["model"])
     except Exception as exc:  # noqa: BLE001 - an SDK shape we do not know must not break the user's call
-        log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__, exc)
+        log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__,
+                    safe_error_text(str(exc)))
         return None
     if CURRENT_SCOPE.get() is None:
         warn_if_escaped()
@@ -179,7 +181,7 @@ def unreadable_answer(call: CallContext, model: ModelConfig, exc: Exception) -> 
     is unknown) and hand the SDK's result back unchanged."""
     api = call.metadata.get("sdk", "SDK")
     log.warning("cascadeflow: could not read a %s answer (%s: %s); recorded as unreadable, charged its worst "
-                "case, and passed to the caller unchanged", api, type(exc).__name__, exc)
+                "case, and passed to the caller unchanged", api, type(exc).__name__, safe_error_text(str(exc)))
     return UnreadableAnswer(f"could not read the {api} answer ({type(exc).__name__}: {exc}); the caller got it "
                             "unchanged", provider=model.provider, model=model.name)
 

@@ -227,3 +227,22 @@ def test_run_budget_zero_still_serves_a_free_call():
     with harness.run(budget=0):
         result = CascadeFlow(runtime=runtime).complete(model=free, messages=PROMPT, max_tokens=20)
     assert result.content == "served locally" and result.cost == 0
+
+
+@pytest.mark.parametrize("bad", [
+    {"messages": "status of db-1 \ud800 please"},  # a lone surrogate: not encodable as UTF-8
+    {"messages": [{"role": "user", "content": "hi", "name": "ops\udcff"}]},
+    {"metadata": ["alert", "INC-1"]},
+    {"temperature": "hot"},
+    {"temperature": float("nan")},
+    {"stop": 5},
+    {"top_logprobs": "3"},
+])
+def test_bad_call_input_gets_a_typed_error_before_anything_is_sent(openai_server, bad):
+    from cascadeflow.errors import InvalidRequestError
+
+    flow, sink = _flow()
+    kwargs = {"model": _model(openai_server), "messages": PROMPT, "max_tokens": 20, **bad}
+    with pytest.raises(InvalidRequestError):
+        flow.complete(**kwargs)
+    assert openai_server.requests == []

@@ -241,7 +241,7 @@ def test_run_budget_zero_still_serves_a_free_call():
 def test_bad_call_input_gets_a_typed_error_before_anything_is_sent(openai_server, bad):
     from cascadeflow.errors import InvalidRequestError
 
-    flow, sink = _flow()
+    flow, _sink = _flow()
     kwargs = {"model": _model(openai_server), "messages": PROMPT, "max_tokens": 20, **bad}
     with pytest.raises(InvalidRequestError):
         flow.complete(**kwargs)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cascadeflow.budget.ledger import (
-    RETENTION_SECONDS,
     BaseLedger,
     BudgetState,
     Clock,
@@ -24,6 +23,10 @@ from cascadeflow.budget.ledger import (
 )
 from cascadeflow.budget.windows import key_window_end
 from cascadeflow.runtime.call import Charge
+
+# One process settles its own reservations within seconds (a slow call: within its lease); an hour keeps late and
+# duplicate settles recognised without holding every call of a busy process for days.
+MEMORY_RETENTION_SECONDS = 3600.0
 
 
 @dataclass(slots=True)
@@ -40,7 +43,7 @@ class MemoryLedger(BaseLedger):
     url = "memory://"
 
     def __init__(self, *, fail_open: bool = False, clock: Clock | None = None,
-                 retention_seconds: float = RETENTION_SECONDS):
+                 retention_seconds: float = MEMORY_RETENTION_SECONDS):
         super().__init__(fail_open=fail_open, clock=clock, retention_seconds=retention_seconds)
         self._lock = threading.Lock()
         self._spent: dict[str, int] = {}

@@ -128,7 +128,9 @@ def redact_text(text: str, kinds: Iterable[str] = PII_KINDS) -> tuple[str, dict[
     matches = find_pii(text, kinds)
     if not matches:
         return text, {}
-    out, counts, pos = [], {}, 0
+    out: list[str] = []
+    counts: dict[str, int] = {}
+    pos = 0
     for m in matches:
         out.append(text[pos:m.start])
         out.append(f"[REDACTED_{m.kind.upper()}]")

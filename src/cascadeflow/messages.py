@@ -7,6 +7,7 @@ flattened into one string. Types are frozen slotted dataclasses: cheap to build 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -299,6 +300,39 @@ def check_options(options: Mapping[str, Any]) -> None:
                                   f"accepted: {accepted} (a provider-specific field goes in extra_body={{...}})")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_option_values(temperature: Any, top_logprobs: Any, timeout: Any, stop: Any, metadata: Any) -> None:
+    """The typed error for a call option of the wrong type or range (never a bare TypeError or ValueError)."""
+    if temperature is not None and not (_is_number(temperature) and 0 <= temperature <= 2):
+        raise InvalidRequestError(f"temperature must be a number between 0 and 2, got {temperature!r}")
+    if top_logprobs is not None and not (isinstance(top_logprobs, int) and not isinstance(top_logprobs, bool)
+                                         and 0 <= top_logprobs <= 20):
+        raise InvalidRequestError(f"top_logprobs must be an integer between 0 and 20, got {top_logprobs!r}")
+    if timeout is not None and not (_is_number(timeout) and timeout > 0):
+        raise InvalidRequestError(f"timeout must be positive seconds, got {timeout!r}")
+    if stop is not None and not isinstance(stop, str) and not (
+            isinstance(stop, Sequence) and all(isinstance(s, str) for s in stop)):
+        raise InvalidRequestError(f"stop must be a string or a list of strings, got {stop!r}")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InvalidRequestError(f"metadata must be a dict, got {type(metadata).__name__}")
+
+
+def _check_unicode(messages: tuple[Message, ...]) -> None:
+    """A lone surrogate (text decoded with errors='surrogateescape', a broken JSON escape) cannot be sent as
+    UTF-8: refused here, naming the message, rather than as a UnicodeEncodeError mid-call."""
+    for index, message in enumerate(messages):
+        for text in (message.text, message.name or ""):
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise InvalidRequestError(f"message {index}: text holds a character UTF-8 cannot encode "
+                                              f"({exc.reason} at position {exc.start})") from None
+
+
 def build_request(
     messages: str | Sequence[Message | Mapping[str, Any]],
     *,
@@ -322,16 +356,13 @@ def build_request(
         check_options(extra)
     if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0):
         raise InvalidRequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    if temperature is not None and not (0 <= float(temperature) <= 2):
-        raise InvalidRequestError(f"temperature must be between 0 and 2, got {temperature!r}")
-    if top_logprobs is not None and not (0 <= top_logprobs <= 20):
-        raise InvalidRequestError(f"top_logprobs must be between 0 and 20, got {top_logprobs!r}")
-    if timeout is not None and timeout <= 0:
-        raise InvalidRequestError(f"timeout must be positive seconds, got {timeout!r}")
+    _check_option_values(temperature, top_logprobs, timeout, stop, metadata)
     if isinstance(stop, str):
         stop = (stop,)
+    coerced = coerce_messages(messages)
+    _check_unicode(coerced)
     return Request(
-        messages=coerce_messages(messages),
+        messages=coerced,
         model=model,
         max_tokens=max_tokens,
         temperature=temperature,

@@ -19,7 +19,10 @@ class Secret:
     __slots__ = ("_value",)
 
     def __init__(self, value: str):
+        from cascadeflow.trace.redact import remember_secret
+
         self._value = value
+        remember_secret(value)  # scrubbed from every error text stored or printed from now on
 
     def get(self) -> str:
         return self._value

@@ -217,6 +217,9 @@ def from_micro_usd(micro: int) -> Decimal:
     return Decimal(micro) / MILLION
 
 
+MAX_LIMIT_USD = 10**12  # = budget.ledger.MAX_MICRO in dollars
+
+
 def usd_to_micro_limit(value: object, what: str = "limit") -> int:
     """Validate a user-given dollar limit (positive, finite, numeric) and convert it to micro-USD."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
@@ -227,6 +230,9 @@ def usd_to_micro_limit(value: object, what: str = "limit") -> int:
         raise ConfigurationError(f"{what} must be a number of US dollars, got {value!r}") from None
     if not dec.is_finite() or dec <= 0:
         raise ConfigurationError(f"{what} must be a positive number of US dollars, got {value!r}")
+    if dec > MAX_LIMIT_USD:
+        raise ConfigurationError(f"{what} must be at most ${MAX_LIMIT_USD:,} (what a budget store can hold), "
+                                 f"got {value!r}")
     return int((dec * MILLION).to_integral_value(rounding="ROUND_FLOOR"))
 
 

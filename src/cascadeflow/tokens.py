@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from cascadeflow.messages import ImagePart, Message, ToolSpec
+from cascadeflow.messages import ImagePart, Message, Request, Response, ToolCall, ToolSpec, Usage
 
 MESSAGE_OVERHEAD = 8  # role markers and separators of a chat template
 REQUEST_OVERHEAD = 16  # assistant primer, BOS/EOS
@@ -53,3 +53,28 @@ def estimate_input_tokens(messages: Iterable[Message], tools: Iterable[ToolSpec]
         total += TOOL_OVERHEAD + text_tokens_upper(tool.name) + text_tokens_upper(tool.description)
         total += text_tokens_upper(json.dumps(tool.parameters, separators=(",", ":")))
     return total
+
+
+def estimated_usage(request: Request, text: str, tool_calls: Iterable[ToolCall] = ()) -> Usage:
+    """Upper-bound usage of an answer whose host reported none (or none that can be right), so budgets
+    settle conservatively."""
+    produced = text + "".join(c.name + c.arguments for c in tool_calls)
+    return Usage(input_tokens=estimate_input_tokens(request.messages, request.tools),
+                 output_tokens=text_tokens_upper(produced), estimated=True)
+
+
+def checked_usage(request: Request, response: Response, max_tokens: int) -> tuple[Usage, str | None]:
+    """(usage to price, a note for the record) for an answer's reported usage.
+
+    A negative count cannot be right and could make a cost negative: the report is treated as missing and the
+    usage estimated. More output than `max_tokens` can be right (a host that ignores the cap still bills it):
+    it is priced as reported and the note flags it."""
+    usage = response.usage
+    counts = (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+              usage.reasoning_tokens)
+    if any(count < 0 for count in counts):
+        estimate = estimated_usage(request, response.content, response.tool_calls)
+        return estimate, f"negative token counts reported {counts}: usage estimated"
+    if max_tokens > 0 and usage.output_tokens > max_tokens and not usage.estimated:
+        return usage, f"{usage.output_tokens} output tokens reported above max_tokens={max_tokens}"
+    return usage, None

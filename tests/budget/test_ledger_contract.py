@@ -101,30 +101,31 @@ def test_zero_amount_reservation_is_allowed_even_at_the_limit(make_ledger: Ledge
     assert ledger.settle("free", 0).status == "settled"
 
 
-def test_expired_lease_is_released_lazily_on_the_next_reserve(make_ledger: LedgerFactory, clock: FakeClock) -> None:
+def test_expired_lease_is_charged_its_worst_case_on_the_next_reserve(make_ledger: LedgerFactory,
+                                                                    clock: FakeClock) -> None:
     ledger = make_ledger(clock=clock)
-    ledger.reserve("crashed", [DAY], 1_000_000, 30)
+    ledger.reserve("crashed", [DAY], 400_000, 30)
+    clock.advance(29)
+    assert ledger.state(DAY.key).reserved == 400_000
+    clock.advance(2)
+    # its holder went silent after perhaps sending: whether the provider billed it is unknown
+    assert ledger.reserve("after", [DAY], 600_000, 30).status == "held"
+    assert ledger.counters["expired_charged"] == 1
+    state = ledger.state(DAY.key)
+    assert (state.spent, state.reserved) == (400_000, 600_000)
     with pytest.raises(BudgetExceeded):
         ledger.reserve("blocked", [DAY], 1, 30)
-    clock.advance(29)
-    with pytest.raises(BudgetExceeded):
-        ledger.reserve("still-blocked", [DAY], 1, 30)
-    clock.advance(2)
-    assert ledger.reserve("after", [DAY], 1_000_000, 30).status == "held"
-    assert ledger.counters["expired_released"] == 1
-    state = ledger.state(DAY.key)
-    assert (state.spent, state.reserved) == (0, 1_000_000)
 
 
-def test_state_and_sweep_release_expired_leases(make_ledger: LedgerFactory, clock: FakeClock) -> None:
+def test_state_and_sweep_charge_expired_leases(make_ledger: LedgerFactory, clock: FakeClock) -> None:
     ledger = make_ledger(clock=clock)
     for i in range(3):
         ledger.reserve(f"r{i}", [DAY, MONTH], 100_000, 10 + i)
     clock.advance(11)
     assert ledger.sweep() == 2
-    assert ledger.state(DAY.key).reserved == 100_000
+    assert (ledger.state(DAY.key).spent, ledger.state(DAY.key).reserved) == (200_000, 100_000)
     clock.advance(1)
-    assert ledger.state(MONTH.key).reserved == 0
+    assert (ledger.state(MONTH.key).spent, ledger.state(MONTH.key).reserved) == (300_000, 0)
 
 
 def test_settle_after_the_lease_expired_still_records_the_cost(
@@ -132,12 +133,12 @@ def test_settle_after_the_lease_expired_still_records_the_cost(
     ledger = make_ledger(clock=clock)
     ledger.reserve("slow", [DAY], 500_000, 10)
     clock.advance(11)
-    assert ledger.state(DAY.key).reserved == 0
+    assert (ledger.state(DAY.key).spent, ledger.state(DAY.key).reserved) == (500_000, 0)  # the worst case
     with caplog.at_level(logging.WARNING, logger="cascadeflow.budget.ledger"):
         result = ledger.settle("slow", 200_000)
     assert result.status == "late" and result.accepted
     assert "slow" in caplog.text and "expired" in caplog.text
-    state = ledger.state(DAY.key)
+    state = ledger.state(DAY.key)  # the real cost replaced the worst case
     assert (state.spent, state.reserved) == (200_000, 0)
     assert ledger.settle("slow", 200_000).status == "duplicate"
     assert ledger.state(DAY.key).spent == 200_000

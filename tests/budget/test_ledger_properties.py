@@ -41,8 +41,10 @@ class Model:
 
     def expire(self, now: float) -> None:
         for r in self.reservations.values():
-            if r[3] == "held" and r[2] <= now:
+            if r[3] == "held" and r[2] <= now:  # its holder went silent: charged the worst case reserved
                 r[3] = "expired"
+                for key in r[0]:
+                    self.spent[key] += r[1]
 
     def reserve(self, rid: str, charges: list[Charge], amount: int, expires: float) -> str:
         if rid in self.reservations:
@@ -59,8 +61,8 @@ class Model:
         if found[3] == "settled":
             return "duplicate"
         status = "settled" if found[3] == "held" else "late"
-        for key in found[0]:
-            self.spent[key] += actual
+        for key in found[0]:  # a late settle replaces the worst case charged at expiry
+            self.spent[key] += actual - (found[1] if status == "late" else 0)
         found[3] = "settled"
         return status
 

@@ -6,7 +6,7 @@ import pytest
 
 from cascadeflow import harness
 from cascadeflow.errors import ConfigurationError, PolicyViolation
-from cascadeflow.harness.compliance import PRESETS, load_compliance
+from cascadeflow.harness.compliance import PRESETS, load_compliance, load_compliance_file
 from cascadeflow.messages import Message, TextPart, ToolCall, build_request
 from cascadeflow.models import ModelConfig
 
@@ -32,7 +32,7 @@ def test_every_preset_loads_from_its_file():
 def test_user_policy_from_a_toml_file_and_from_a_dict(tmp_path):
     path = tmp_path / "ours.toml"
     path.write_text('name = "ours"\n[providers]\nallowed = ["anthropic"]\n[pii]\naction = "block"\nkinds = ["email"]\n')
-    policy = load_compliance(str(path))
+    policy = load_compliance_file(str(path))
     assert policy.name == "ours" and policy.allowed_providers == {"anthropic"} and policy.pii_action == "block"
     assert load_compliance({"models": {"denied": ["gpt-4o"]}}).denied_models == {"gpt-4o"}
 
@@ -42,11 +42,23 @@ def test_user_policy_from_a_toml_file_and_from_a_dict(tmp_path):
     ({"pii": {"action": "shred"}}, "action must be one of"),
     ({"pii": {"action": "redact", "kinds": ["passport"]}}, "unknown PII kinds"),
     ({"providers": {"allowed": "openai"}}, "must be a list of strings"),
-    ("missing.toml", "does not exist"),
+    ("missing.toml", "unknown compliance preset 'missing.toml'.*compliance_file="),
 ])
 def test_bad_compliance_specs_say_what_is_wrong(spec, message):
     with pytest.raises(ConfigurationError, match=message):
         load_compliance(spec)
+
+
+def test_a_preset_name_never_loads_a_path_and_a_file_may_not_pose_as_a_preset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gdpr.toml").write_text('name = "gdpr"\n[pii]\naction = "allow"\n')
+    assert load_compliance("gdpr").pii_action != "allow"  # the preset, not the file beside the program
+    with pytest.raises(ConfigurationError, match="unknown compliance preset"):
+        load_compliance("gdpr.toml")
+    with pytest.raises(ConfigurationError, match="names itself 'gdpr', a preset's name"):
+        load_compliance_file(tmp_path / "gdpr.toml")
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        load_compliance_file(tmp_path / "missing.toml")
 
 
 def test_model_violations_cover_providers_models_and_regions():

@@ -46,3 +46,28 @@ def test_redaction_limited_to_given_kinds():
 def test_checksums():
     assert luhn_valid("79927398713") and not luhn_valid("79927398710")
     assert iban_valid("GB82 WEST 1234 5698 7654 32") and not iban_valid("GB82 WEST 1234 5698 7654 33")
+
+
+def test_every_written_form_of_the_labelled_corpus_is_found_and_no_look_alike_is():
+    from pii_corpus import corpus
+
+    for case in corpus(per_variant=25, seed=11):
+        found = find_pii(case.text)
+        if case.kind is None:
+            assert found == [], (case.variant, case.text)
+            continue
+        start = case.text.index(case.value)
+        assert any(m.kind == case.kind and m.start <= start and m.end >= start + len(case.value) for m in found), \
+            (case.variant, case.value, found)
+
+
+def test_gdpr_redacts_a_phone_written_e164_and_a_personal_name_field():
+    from cascadeflow.harness.compliance import load_compliance, redact_request
+    from cascadeflow.messages import Message, Request
+
+    request = Request((Message("user", "call me on +15551234567", name="jane.doe@example.com"),), model="m")
+    gdpr = load_compliance("gdpr")
+    redact, _block = gdpr.pii_found(request)
+    assert redact == {"phone": 1, "email": 1}
+    cleaned = redact_request(request, gdpr.pii_kinds).messages[0]
+    assert "+15551234567" not in cleaned.text and cleaned.name == "redacted"

@@ -28,6 +28,9 @@ T = TypeVar("T")
 
 BACKOFF_START = 0.05  # seconds a dead store is not re-probed after a failure (doubles per failure)
 BACKOFF_MAX = 1.0
+# The largest limit and amount a ledger takes: $1e12. Sums of three such figures stay inside the signed 64-bit
+# integers the stores keep (PostgreSQL bigint, Redis integers), so no store fails on a figure we accepted.
+MAX_MICRO = 10**18
 RETENTION_SECONDS = 7 * 86400  # finished reservations are kept this long so late duplicates stay recognised
 PURGE_EVERY = 3600.0  # seconds between purges of finished reservations older than the retention
 
@@ -63,8 +66,8 @@ class Settlement:
     """What `settle` did.
 
     `settled`: the held reservation became spend. `duplicate`: already settled, nothing changed.
-    `late`: the lease had expired (reservation released) but the call did finish, so its real cost was
-    still recorded as spend. `unknown`: no such reservation; rejected (nothing changed) and logged.
+    `late`: the lease had expired (its worst case was charged) but the call did finish, so its real cost
+    replaced the worst case. `unknown`: no such reservation; rejected (nothing changed) and logged.
     `unrecorded`: store unreachable under fail-open.
     """
 
@@ -86,10 +89,12 @@ def validate_reserve(reservation_id: object, charges: object, amount_micro: obje
         if not isinstance(charge, Charge):
             raise ConfigurationError(f"reserve expects Charge objects, got {charge!r}")
         check_key(charge.key)
-        if isinstance(charge.limit_micro, bool) or not isinstance(charge.limit_micro, int) or charge.limit_micro <= 0:
+        # a limit of 0 is allowed: it admits only free calls (a zero-amount reservation), e.g. run(budget=0)
+        if isinstance(charge.limit_micro, bool) or not isinstance(charge.limit_micro, int) \
+                or not 0 <= charge.limit_micro <= MAX_MICRO:
             raise ConfigurationError(
-                f"budget {charge.key!r}: limit_micro must be a positive integer of micro-USD, got "
-                f"{charge.limit_micro!r} (use pricing.usd_to_micro_limit to convert dollars)")
+                f"budget {charge.key!r}: limit_micro must be an integer of micro-USD from 0 to {MAX_MICRO} "
+                f"($1e12), got {charge.limit_micro!r} (use pricing.usd_to_micro_limit to convert dollars)")
     _check_micro(amount_micro, "amount_micro")
     if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)) \
             or not math.isfinite(lease_seconds) or lease_seconds <= 0:
@@ -123,8 +128,8 @@ def _check_id(reservation_id: object) -> None:
 
 
 def _check_micro(value: object, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"{what} must be a non-negative integer of micro-USD, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MICRO:
+        raise ConfigurationError(f"{what} must be an integer of micro-USD from 0 to {MAX_MICRO}, got {value!r}")
 
 
 def exceeded(charge: Charge, state: BudgetState, amount_micro: int) -> BudgetExceeded:
@@ -140,15 +145,22 @@ class BaseLedger:
     """Validation, fail-closed/fail-open with re-probing, and async twins around a backend's primitives.
 
     Sync methods are the primary API (they run inside synchronous SDK calls); `a*` twins run them in a
-    worker thread. `counters` counts fail-open admissions, unknown and late settles, released leases.
+    worker thread. `counters` counts fail-open admissions, unknown and late settles, leases that expired (and
+    were charged their worst case).
+
+    Lease expiry is decided on one clock: the store's own (Redis `TIME`, PostgreSQL `now()`) for the shared
+    stores, so a process whose clock runs ahead cannot expire the others' reservations; the local clock for
+    the memory and SQLite ledgers (one machine). An injected `clock` (tests) replaces both.
     """
 
     url: str = ""
+    has_store_clock: bool = False  # the store keeps its own time (a backend then takes now=None)
 
     def __init__(self, *, fail_open: bool = False, clock: Clock | None = None,
                  retention_seconds: float = RETENTION_SECONDS):
         self.fail_open = bool(fail_open)
         self.clock: Clock = clock or time.time
+        self._store_time = clock is None and self.has_store_clock
         self.counters: Counter[str] = Counter()
         self.retention_seconds = float(retention_seconds)
         self._retry_at = 0.0
@@ -156,18 +168,22 @@ class BaseLedger:
         self._purged_at = self.clock()
 
     # primitives a backend implements
+    # primitives take `now`: the time leases are judged by, or None when the store's own clock decides
     def _reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
-                 expires_at: float, now: float) -> Reservation:
+                 lease_seconds: float, now: float | None) -> Reservation:
         raise NotImplementedError
 
-    def _settle(self, reservation_id: str, actual_micro: int, now: float) -> Settlement:
+    def _settle(self, reservation_id: str, actual_micro: int, now: float | None) -> Settlement:
         raise NotImplementedError
 
-    def _states(self, keys: Sequence[str], now: float) -> list[BudgetState]:
+    def _states(self, keys: Sequence[str], now: float | None) -> list[BudgetState]:
         raise NotImplementedError
 
-    def _sweep(self, now: float) -> int:
+    def _sweep(self, now: float | None) -> int:
         raise NotImplementedError
+
+    def _now(self) -> float | None:
+        return None if self._store_time else self.clock()
 
     def _purge(self, before: float) -> int:
         """Delete settled/expired reservations whose lease ended before `before` (Redis expires its own)."""
@@ -183,11 +199,11 @@ class BaseLedger:
         nothing. Re-reserving an existing id changes nothing (status `existing`)."""
         validate_reserve(reservation_id, charges, amount_micro, lease_seconds)
         charges = merge_charges(charges)
-        now = self.clock()
+        now = self._now()
         unrecorded = Reservation(reservation_id, amount_micro, "admitted_unrecorded")
         result = self._guarded("reserve", lambda: self._reserve(
-            reservation_id, charges, amount_micro, now + float(lease_seconds), now), unrecorded)
-        if now - self._purged_at >= PURGE_EVERY and result.status != "admitted_unrecorded":
+            reservation_id, charges, amount_micro, float(lease_seconds), now), unrecorded)
+        if self.clock() - self._purged_at >= PURGE_EVERY and result.status != "admitted_unrecorded":
             self.purge()
         return result
 
@@ -208,17 +224,17 @@ class BaseLedger:
         figure is recorded). Idempotent per id; an unknown id is rejected (status `unknown`) and logged."""
         _check_id(reservation_id)
         _check_micro(actual_micro, "actual_micro")
-        now = self.clock()
+        now = self._now()
         result = self._guarded("settle", lambda: self._settle(reservation_id, actual_micro, now),
                                Settlement(reservation_id, "unrecorded", actual_micro))
         if result.status == "unknown":
             self.counters["unknown_settle"] += 1
             log.warning("settle for unknown reservation %r (%d micro-USD) rejected: never reserved here, "
                         "or purged after its retention", reservation_id, actual_micro)
-        elif result.status == "late" and actual_micro > 0:
+        elif result.status == "late":
             self.counters["late_settle"] += 1
-            log.warning("reservation %r settled after its lease expired; its cost (%d micro-USD) was recorded "
-                        "as spend anyway", reservation_id, actual_micro)
+            log.warning("reservation %r settled after its lease expired; its cost (%d micro-USD) replaced the "
+                        "worst case charged at expiry", reservation_id, actual_micro)
         return result
 
     def release(self, reservation_id: str) -> Settlement:
@@ -227,13 +243,13 @@ class BaseLedger:
 
     def state(self, key: str) -> BudgetState:
         check_key(key)
-        now = self.clock()
+        now = self._now()
         return self._guarded("state", lambda: self._states([key], now)[0], BudgetState(key))
 
     def states(self, keys: Sequence[str]) -> dict[str, BudgetState]:
         """Several keys' states in one store round trip (e.g. for `config.pressure`)."""
         keys = [check_key(k) for k in keys]
-        now = self.clock()
+        now = self._now()
         found = self._guarded("state", lambda: self._states(keys, now), [BudgetState(k) for k in keys])
         return {s.key: s for s in found}
 
@@ -242,8 +258,9 @@ class BaseLedger:
         return self.state(charge.key).remaining(charge.limit_micro)
 
     def sweep(self) -> int:
-        """Release every reservation whose lease has passed; returns how many. Reserve does this lazily."""
-        now = self.clock()
+        """Charge every reservation whose lease has passed its worst case; returns how many. Every operation
+        does this lazily."""
+        now = self._now()
         return self._guarded("sweep", lambda: self._sweep(now), 0)
 
     # async twins

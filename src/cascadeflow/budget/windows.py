@@ -6,7 +6,9 @@ calendar dates in the configured zone (UTC by default), read from an injectable 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+import functools
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -73,3 +75,28 @@ def _check_id(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip() or "\n" in value:
         raise ConfigurationError(f"{what} must be a non-empty single-line string, got {value!r}")
     return value
+
+
+# Time zones reach UTC+14; a window's key is kept one more day past that so late settles still find it.
+WINDOW_GRACE_SECONDS = 2 * 86400
+_WINDOW_IN_KEY = re.compile(r":(day):(\d{4})-(\d{2})-(\d{2})$|:(month):(\d{4})-(\d{2})$")
+
+
+@functools.lru_cache(maxsize=4096)  # a process charges few distinct keys, on every reservation
+def key_window_end(key: str) -> float | None:
+    """Epoch seconds after which no clock in any time zone is still inside the window a budget key names
+    (`...:day:2026-11-24`, `...:month:2026-11`), plus a grace period; None for a key without a window."""
+    match = _WINDOW_IN_KEY.search(key)
+    if match is None:
+        return None
+    try:
+        if match.group(1):
+            start = datetime(int(match.group(2)), int(match.group(3)), int(match.group(4)), tzinfo=UTC)
+            end = start + timedelta(days=1)
+        else:
+            year, month = int(match.group(6)), int(match.group(7))
+            datetime(year, month, 1)  # raises for a month outside 1..12
+            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    except ValueError:  # a label that is no date (month 13): the key is kept like one without a window
+        return None
+    return end.timestamp() + WINDOW_GRACE_SECONDS

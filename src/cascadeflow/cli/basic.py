@@ -8,7 +8,6 @@ import platform
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -160,12 +159,10 @@ class Check:
 
 
 def safe_url(url: str) -> str:
-    """A URL with any user:password part removed, so doctor never prints a credential."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    return urlunsplit((parts.scheme, parts.hostname or "" if parts.port is None
-                       else f"{parts.hostname}:{parts.port}", parts.path, "", ""))
+    """A URL with its credentials (password, query values, fragment) redacted, so doctor never prints one."""
+    from cascadeflow.trace.redact import redact_url
+
+    return redact_url(url)
 
 
 def provider_checks(env: dict[str, str], ping: bool) -> list[Check]:

@@ -61,7 +61,7 @@ def _fail(exc: Exception) -> typer.Exit:
 def _report_skipped(skipped: list[SkippedLine]) -> None:
     if not skipped:
         return
-    typer.echo(f"warning: skipped {len(skipped)} unreadable line(s) (torn or corrupt):", err=True)
+    typer.echo(f"warning: skipped {len(skipped)} unreadable line(s) (torn, corrupt or of the wrong shape):", err=True)
     for entry in skipped[:10]:
         typer.echo(f"  {entry}", err=True)
     if len(skipped) > 10:

@@ -4,6 +4,7 @@ personal data in its messages. Presets live in `harness/presets/<name>.toml`; us
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -70,9 +71,12 @@ class CompliancePolicy:
 
 
 def request_texts(request: Request) -> list[str]:
-    """Every piece of text a request sends: message contents, text parts, tool-call arguments."""
+    """Every piece of text a request sends: message contents, text parts, tool-call arguments, the messages'
+    `name` fields (a participant's name goes to the provider too)."""
     texts: list[str] = []
     for message in request.messages:
+        if message.name:
+            texts.append(message.name)
         if isinstance(message.content, str):
             texts.append(message.content)
         elif message.content:
@@ -94,28 +98,54 @@ def _redact_message(message: Message, kinds: tuple[str, ...]) -> Message:
         content = tuple(replace(p, text=redact_text(p.text, kinds)[0]) if isinstance(p, TextPart) else p
                         for p in content)
     calls = tuple(ToolCall(c.id, c.name, redact_text(c.arguments, kinds)[0]) for c in message.tool_calls)
-    return replace(message, content=content, tool_calls=calls)
+    # a name must stay a bare identifier for the APIs (OpenAI: [A-Za-z0-9_-]), so a name with PII is replaced whole
+    name = "redacted" if message.name and find_pii(message.name, kinds) else message.name
+    return replace(message, content=content, tool_calls=calls, name=name)
 
 
-def load_compliance(spec: str | Path | Mapping[str, Any] | CompliancePolicy) -> CompliancePolicy:
-    """A preset name ("gdpr", "hipaa", "pci", "strict"), a path to a TOML file, a dict, or a policy."""
+def load_compliance(spec: str | Mapping[str, Any] | CompliancePolicy) -> CompliancePolicy:
+    """A preset name ("gdpr", "hipaa", "pci", "strict"), a dict, or a policy. A file is loaded only through
+    `load_compliance_file` (`compliance_file=`), so a name can never be taken for a path."""
     if isinstance(spec, CompliancePolicy):
         return spec
     if isinstance(spec, Mapping):
         return _from_mapping(spec, default_name="custom")
-    if isinstance(spec, Path) or (isinstance(spec, str) and spec.endswith(".toml")):
-        path = Path(spec)
-        if not path.is_file():
-            raise ConfigurationError(f"compliance file {str(path)!r} does not exist")
-        return _from_mapping(_parse_toml(path.read_text(), str(path)), default_name=path.stem)
     if isinstance(spec, str):
         name = spec.strip().lower()
         if name not in PRESETS:
             raise ConfigurationError(f"unknown compliance preset {spec!r}; presets: {', '.join(PRESETS)} "
-                                     f"(or pass a path to a .toml file or a dict)")
+                                     f"(or pass a dict, or a TOML file as compliance_file=...)")
         text = resources.files("cascadeflow.harness.presets").joinpath(f"{name}.toml").read_text()
         return _from_mapping(_parse_toml(text, f"{name}.toml"), default_name=name)
-    raise ConfigurationError(f"compliance must be a preset name, a .toml path or a dict, got {type(spec).__name__}")
+    if isinstance(spec, os.PathLike):
+        raise ConfigurationError(f"compliance={spec!r} is a path: pass a compliance file as compliance_file=...")
+    raise ConfigurationError(f"compliance must be a preset name, a dict or a CompliancePolicy, got "
+                             f"{type(spec).__name__}")
+
+
+def load_compliance_file(path: str | os.PathLike[str]) -> CompliancePolicy:
+    """A policy from a TOML file. It may not take a preset's name: a record saying `gdpr` must mean the preset."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigurationError(f"compliance_file must be a path, got {type(path).__name__}")
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigurationError(f"compliance file {str(file)!r} does not exist")
+    policy = _from_mapping(_parse_toml(file.read_text(), str(file)), default_name=file.stem)
+    if policy.name.strip().lower() in PRESETS:
+        raise ConfigurationError(f"compliance file {str(file)!r} names itself {policy.name!r}, a preset's name; "
+                                 f"give it a name of its own")
+    return policy
+
+
+def resolve_compliance(compliance: str | Mapping[str, Any] | CompliancePolicy | None,
+                       compliance_file: str | os.PathLike[str] | None) -> CompliancePolicy | None:
+    """The policy of `compliance=` or `compliance_file=` (at most one of them), or None."""
+    if compliance is not None and compliance_file is not None:
+        raise ConfigurationError("pass compliance= (a preset, dict or policy) or compliance_file= (a TOML file), "
+                                 "not both")
+    if compliance_file is not None:
+        return load_compliance_file(compliance_file)
+    return load_compliance(compliance) if compliance is not None else None
 
 
 def _parse_toml(text: str, where: str) -> dict[str, Any]:

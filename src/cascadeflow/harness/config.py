@@ -1,19 +1,26 @@
 """Harness settings and where they come from: explicit argument > CASCADEFLOW_MODE environment variable >
 config file (cascadeflow.toml / cascadeflow.yaml in the working directory, or a given path) > defaults.
+
+A file never weakens governance the caller asked for: when the mode `enforce` comes from an argument or the
+environment, a file's `instrument = false`, `audit = false` or `allow_cross_provider = true` is ignored (with
+a warning). Every setting records where it came from (`HarnessConfig.sources`); init() logs them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cascadeflow.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 MODES: tuple[str, ...] = ("off", "observe", "enforce")
 ENV_MODE = "CASCADEFLOW_MODE"
@@ -28,11 +35,13 @@ class HarnessConfig:
     mode: str = "off"
     ledger_url: str = "memory://"
     audit: Any = None  # sinks spec for trace.open_sinks (path, "sqlite:///x.db", "otel", list); False: none
-    compliance: str | None = None  # default compliance for every run scope
+    compliance: str | None = None  # default compliance preset for every run scope
+    compliance_file: str | None = None  # default compliance policy file (TOML) for every run scope
     record_content: bool = False  # record prompts and answers in audit records
     instrument: bool = True  # patch the openai / anthropic SDKs in observe / enforce
     allow_cross_provider: bool = False  # may a policy switch a call to another vendor's model?
     source: str = "defaults"  # where the mode came from: argument | environment | file path | defaults
+    sources: Mapping[str, str] = field(default_factory=dict)  # every setting given -> where it came from
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -40,7 +49,9 @@ class HarnessConfig:
                                      f"(from {self.source})")
 
 
-_FIELDS = {f.name for f in fields(HarnessConfig)} - {"source"}
+_FIELDS = {f.name for f in fields(HarnessConfig)} - {"source", "sources"}
+# values a config file may not set when the caller asked for enforce: each would let calls go ungoverned
+_WEAKENING: dict[str, Any] = {"instrument": False, "audit": False, "allow_cross_provider": True}
 
 
 class _FileSettings(BaseModel):
@@ -115,19 +126,33 @@ def resolve_config(mode: str | None = None, *, config_file: str | os.PathLike[st
     if unknown:
         raise ConfigurationError(f"unknown init() settings {sorted(unknown)}; known: {sorted(_FIELDS)}")
     settings: dict[str, Any] = {}
-    source = "defaults"
+    sources: dict[str, str] = {}
     path = find_config_file(config_file)
     if path is not None:
         settings.update(read_config_file(path))
-        if "mode" in settings:
-            source = str(path)
+        sources.update(dict.fromkeys(settings, f"file {path}"))
     env_mode = os.environ.get(ENV_MODE)
     if env_mode:
-        settings["mode"], source = env_mode.strip().lower(), f"environment {ENV_MODE}"
+        settings["mode"], sources["mode"] = env_mode.strip().lower(), f"environment {ENV_MODE}"
     if mode is not None:
-        settings["mode"], source = mode, "argument"
-    settings.update({k: v for k, v in explicit.items() if v is not None})
+        settings["mode"], sources["mode"] = mode, "argument"
+    given = {k: v for k, v in explicit.items() if v is not None}
+    settings.update(given)
+    sources.update(dict.fromkeys(given, "argument"))
+    if settings.get("mode") == "enforce" and not sources["mode"].startswith("file"):
+        _drop_weakening(settings, sources)
+    source = sources.get("mode", "defaults").removeprefix("file ")
     try:
-        return replace(HarnessConfig(), **settings, source=source)
+        return replace(HarnessConfig(), **settings, source=source, sources=sources)
     except TypeError as exc:
         raise ConfigurationError(f"invalid harness settings: {exc}") from None
+
+
+def _drop_weakening(settings: dict[str, Any], sources: dict[str, str]) -> None:
+    """Remove the file settings that would switch governance off under an explicit `enforce`."""
+    for name, weak in _WEAKENING.items():
+        if name in settings and sources[name].startswith("file") and settings[name] == weak:
+            log.warning("cascadeflow: %s = %r from %s ignored: mode enforce was set by %s, and a file may not "
+                        "weaken it", name, weak, sources[name].removeprefix("file "), sources["mode"])
+            del settings[name]
+            sources[name] = "defaults (file value ignored under enforce)"

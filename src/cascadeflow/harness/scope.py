@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import os
 import threading
 import uuid
+import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
@@ -19,15 +23,16 @@ from typing import Any, Self, TypeVar
 
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.harness import state
-from cascadeflow.harness.compliance import CompliancePolicy, load_compliance
+from cascadeflow.harness.compliance import CompliancePolicy, resolve_compliance
 from cascadeflow.harness.config import MODES
 from cascadeflow.harness.kpi import validate_weights
 from cascadeflow.harness.policy import HarnessPolicy
 from cascadeflow.models import ModelConfig, as_model_config
-from cascadeflow.pricing import from_micro_usd, to_micro_usd
+from cascadeflow.pricing import MAX_LIMIT_USD, from_micro_usd, to_micro_usd
 from cascadeflow.runtime.pipeline import CURRENT_SCOPE, AttemptRecord, CallContext, Charge, Runtime
 from cascadeflow.trace.records import DecisionRecord
 
+log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -40,8 +45,9 @@ def _budget_micro(budget: Any) -> int | None:
         dec = Decimal(str(budget))
     except InvalidOperation:
         raise ConfigurationError(f"budget must be a number of US dollars, got {budget!r}") from None
-    if not dec.is_finite() or dec < 0:
-        raise ConfigurationError(f"budget must be zero or a positive number of US dollars, got {budget!r}")
+    if not dec.is_finite() or dec < 0 or dec > MAX_LIMIT_USD:
+        raise ConfigurationError(f"budget must be a number of US dollars from 0 to {MAX_LIMIT_USD:,}, got "
+                                 f"{budget!r}")
     return int(dec * 1_000_000)  # floor: a limit never grows by rounding
 
 
@@ -60,7 +66,8 @@ class RunScope:
                  compliance: str | Mapping[str, Any] | CompliancePolicy | None = None,
                  kpi_weights: Mapping[str, float] | None = None, max_latency_ms: float | None = None,
                  user_id: str | None = None, name: str | None = None, mode: str | None = None,
-                 models: Sequence[str | ModelConfig] = (), allow_cross_provider: bool | None = None):
+                 models: Sequence[str | ModelConfig] = (), allow_cross_provider: bool | None = None,
+                 compliance_file: str | os.PathLike[str] | None = None):
         config = state.current_config()
         self.mode = mode if mode is not None else config.mode
         if self.mode not in MODES:
@@ -71,8 +78,9 @@ class RunScope:
                                            not isinstance(max_latency_ms, (int, float)) or max_latency_ms <= 0):
             raise ConfigurationError(f"max_latency_ms must be a positive number, got {max_latency_ms!r}")
         self.max_latency_ms = max_latency_ms
-        compliance = compliance if compliance is not None else config.compliance
-        self.compliance = load_compliance(compliance) if compliance is not None else None
+        if compliance is None and compliance_file is None:  # the process default (init) applies
+            compliance, compliance_file = config.compliance, config.compliance_file
+        self.compliance = resolve_compliance(compliance, compliance_file)
         self.kpi_weights = validate_weights(kpi_weights)
         self.models = tuple(as_model_config(m) for m in models)
         self.allow_cross_provider = config.allow_cross_provider if allow_cross_provider is None \
@@ -204,10 +212,14 @@ class RunScope:
         self.parent = CURRENT_SCOPE.get()  # type: ignore[assignment]
         self.runtime = state.default_runtime()
         self._tokens.append(CURRENT_SCOPE.set(self))
+        if self.budget_micro is not None:
+            _open_budgeted[self] = threading.get_ident()
         return self
 
     def __exit__(self, *exc: object) -> None:
         CURRENT_SCOPE.reset(self._tokens.pop())
+        if not self._tokens:
+            _open_budgeted.pop(self, None)
 
     async def __aenter__(self) -> Self:
         return self.__enter__()
@@ -223,11 +235,36 @@ def run(*, budget: Any = None, max_tool_calls: int | None = None,
         compliance: str | Mapping[str, Any] | CompliancePolicy | None = None,
         kpi_weights: Mapping[str, float] | None = None, max_latency_ms: float | None = None,
         user_id: str | None = None, name: str | None = None, mode: str | None = None,
-        models: Sequence[str | ModelConfig] = (), allow_cross_provider: bool | None = None) -> RunScope:
-    """A run scope for `with` / `async with`; arguments are validated here, before any call is made."""
+        models: Sequence[str | ModelConfig] = (), allow_cross_provider: bool | None = None,
+        compliance_file: str | os.PathLike[str] | None = None) -> RunScope:
+    """A run scope for `with` / `async with`; arguments are validated here, before any call is made.
+    `compliance` names a preset (or is a dict / policy); a policy file is loaded only as `compliance_file`."""
     return RunScope(budget=budget, max_tool_calls=max_tool_calls, compliance=compliance, kpi_weights=kpi_weights,
                     max_latency_ms=max_latency_ms, user_id=user_id, name=name, mode=mode, models=models,
-                    allow_cross_provider=allow_cross_provider)
+                    allow_cross_provider=allow_cross_provider, compliance_file=compliance_file)
+
+
+# Budgeted scopes open right now -> the thread that opened them: a call made outside any scope while one is open
+# elsewhere most likely comes from a thread started inside it that did not carry the context (a plain pool).
+_open_budgeted: weakref.WeakKeyDictionary[RunScope, int] = weakref.WeakKeyDictionary()
+_warned: weakref.WeakSet[RunScope] = weakref.WeakSet()
+
+
+def warn_if_escaped() -> None:
+    """For a call made outside any run scope: warn (once per scope) when a budgeted run is open in another
+    thread, since the call is then neither limited nor counted by it."""
+    if not _open_budgeted:  # the usual case: nothing open, nothing to check
+        return
+    me = threading.get_ident()
+    for scope, opened_in in list(_open_budgeted.items()):
+        if opened_in != me and scope not in _warned:
+            _warned.add(scope)
+            message = (f"cascadeflow: an LLM call was made outside run {scope.name or scope.run_id} while it is "
+                       f"open in another thread, so its budget neither limits nor counts it. A thread started "
+                       f"inside a run must carry its context: use cascadeflow.harness.ContextThreadPoolExecutor "
+                       f"or spawn_thread, or submit contextvars.copy_context().run")
+            log.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
 def current_run() -> RunScope | None:

@@ -14,6 +14,7 @@ from cascadeflow.harness.config import HarnessConfig, resolve_config
 from cascadeflow.harness.stats import ModelStats
 from cascadeflow.pricing import PriceBook
 from cascadeflow.runtime.pipeline import Runtime
+from cascadeflow.trace.redact import redact_url, remember_secret
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +30,25 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
          ledger_url: str | None = None, audit: Any = None, compliance: str | None = None,
          record_content: bool | None = None, instrument: bool | None = None,
          allow_cross_provider: bool | None = None, price_book: PriceBook | None = None,
-         audit_spool: str | os.PathLike[str] | None = None, cache_config: Any = None) -> HarnessConfig:
-    """Configure the harness for this process; arguments beat CASCADEFLOW_MODE beat the config file.
-    `audit_spool`: where records go while an audit sink is failing (default: `default_spool_path()`).
-    `cache_config` (a CacheConfig) is the response cache of every CascadeAgent / CascadeFlow without one."""
+         audit_spool: str | os.PathLike[str] | None = None, cache_config: Any = None,
+         compliance_file: str | os.PathLike[str] | None = None) -> HarnessConfig:
+    """Configure the harness for this process; arguments beat CASCADEFLOW_MODE beat the config file, and a
+    file never weakens an explicit enforce (harness/config.py). `compliance` names a preset; a policy file is
+    loaded only as `compliance_file`. `audit_spool`: where records go while an audit sink is failing
+    (default: `default_spool_path()`). `cache_config` (a CacheConfig) is the response cache of every
+    CascadeAgent / CascadeFlow without one."""
     if cache_config is not None:
         from cascadeflow.cache.step import open_cache
 
         open_cache(cache_config)  # a bad configuration fails here, before any call
     config = resolve_config(mode, config_file=config_file, ledger_url=ledger_url, audit=audit,
                             compliance=compliance, record_content=record_content, instrument=instrument,
-                            allow_cross_provider=allow_cross_provider)
-    if config.compliance is not None:
-        from cascadeflow.harness.compliance import load_compliance
+                            allow_cross_provider=allow_cross_provider,
+                            compliance_file=None if compliance_file is None else os.fspath(compliance_file))
+    from cascadeflow.harness.compliance import resolve_compliance
 
-        load_compliance(config.compliance)  # a bad preset fails here, not at the first call
+    resolve_compliance(config.compliance, config.compliance_file)  # a bad preset or file fails here
+    _remember_provider_keys()
     runtime = _build_runtime(config, price_book, audit_spool)
     with _lock:
         _teardown()  # the previous runtime's sinks; the new ones are owned from here on
@@ -54,8 +59,21 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
             from cascadeflow.harness.instrument import patch_all
 
             patch_all()
-    log.info("cascadeflow harness: mode=%s (from %s), ledger=%s", config.mode, config.source, config.ledger_url)
+    log.info("cascadeflow harness: mode=%s (from %s), ledger=%s", config.mode, config.source,
+             redact_url(config.ledger_url))
+    for name, source in sorted(config.sources.items()):
+        log.info("cascadeflow harness: %s from %s", name, source)
     return config
+
+
+def _remember_provider_keys() -> None:
+    """The provider keys in the environment, which the SDKs read by themselves: scrubbed from every error text
+    and record from now on, whatever their shape."""
+    from cascadeflow.models import PROVIDERS
+
+    for facts in PROVIDERS.values():
+        if facts.key_env:
+            remember_secret(os.environ.get(facts.key_env))
 
 
 def _build_runtime(config: HarnessConfig, price_book: PriceBook | None,

@@ -13,6 +13,7 @@ from cascadeflow.messages import Request, Response, StreamDone, StreamEvent
 from cascadeflow.providers import anthropic_wire as wire
 from cascadeflow.providers.json_http import JsonHttpAdapter
 from cascadeflow.providers.sse import sse_events
+from cascadeflow.tokens import estimated_usage
 
 
 class AnthropicMessages(JsonHttpAdapter):
@@ -41,7 +42,8 @@ class AnthropicMessages(JsonHttpAdapter):
         async with self._http.open_stream(self._url, body, self._headers, model=request.model,
                                           timeout=request.timeout) as response:
             request_id = self._http.request_id(response.headers)
-            async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model):
+            async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model,
+                                              max_bytes=self._http.options.max_response_bytes):
                 data = self._json_object(event.data, request, "event")
                 kind = event.event if event.event != "message" else str(data.get("type", ""))
                 if kind == "error":
@@ -57,12 +59,13 @@ class AnthropicMessages(JsonHttpAdapter):
 
     def _assembled(self, state: wire.MessageStreamState, request: Request, request_id: str | None,
                    latency_ms: float) -> Response:
+        text, calls = "".join(state.text), state.tool_calls()
         return Response(
-            content="".join(state.text),
+            content=text,
             model=state.model or request.model,
             provider=self.name,
-            usage=wire.parse_usage(state.usage_raw),
-            tool_calls=state.tool_calls(),
+            usage=wire.parse_usage(state.usage_raw) or estimated_usage(request, text, calls),
+            tool_calls=calls,
             finish_reason=wire.stop_reason(state.raw_stop),
             logprobs=None,  # the Messages API offers no logprobs
             latency_ms=latency_ms,
@@ -76,7 +79,7 @@ class AnthropicMessages(JsonHttpAdapter):
             if data.get("type") == "error":
                 raise wire.stream_error(data, provider=self.name, model=request.model)
             text, calls = wire.parse_content(data["content"])
-            usage = wire.parse_usage(data.get("usage"))
+            usage = wire.parse_usage(data.get("usage")) or estimated_usage(request, text, calls)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise MalformedResponseError(f"unexpected response shape ({type(exc).__name__}: {exc})",
                                          provider=self.name, model=request.model, request_id=request_id) from None

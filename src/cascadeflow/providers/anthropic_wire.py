@@ -124,8 +124,10 @@ def messages_body(request: Request, *, stream: bool = False) -> dict[str, Any]:
     return body
 
 
-def parse_usage(raw: Mapping[str, Any] | None) -> Usage:
-    raw = raw or {}
+def parse_usage(raw: Mapping[str, Any] | None) -> Usage | None:
+    """The reported usage, or None when the answer carries no token counts (the adapter then estimates)."""
+    if not isinstance(raw, Mapping) or (raw.get("input_tokens") is None and raw.get("output_tokens") is None):
+        return None
     cache_write = int(raw.get("cache_creation_input_tokens") or 0)
     cache_read = int(raw.get("cache_read_input_tokens") or 0)
     # Anthropic's input_tokens excludes cache tokens; ours includes them.

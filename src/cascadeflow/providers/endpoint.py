@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from cascadeflow.errors import ConfigurationError, MissingAPIKeyError
 from cascadeflow.models import ModelConfig, ProviderFacts, Secret, provider_facts
+from cascadeflow.trace.redact import redact_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ def _base_url(facts: ProviderFacts, explicit: str | None, env: Mapping[str, str]
         raise ConfigurationError(f"provider {facts.name!r} has no default base URL: pass base_url=")
     if not url.startswith(("http://", "https://")):
         where = f"base_url or {facts.base_url_env}" if facts.base_url_env else "base_url"
-        raise ConfigurationError(f"{where} must start with http:// or https://, got {url!r}")
+        raise ConfigurationError(f"{where} must start with http:// or https://, got {redact_url(url)}")
     return url.rstrip("/")
 
 

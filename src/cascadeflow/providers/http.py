@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import random
 import threading
@@ -26,6 +27,7 @@ from cascadeflow.errors import (
     AuthenticationError,
     BadRequestError,
     CircuitOpenError,
+    ConfigurationError,
     MalformedResponseError,
     ProviderConnectionError,
     ProviderError,
@@ -210,6 +212,14 @@ class HttpOptions:
     transport: httpx.AsyncBaseTransport | None = None  # None: the process-wide pooled clients
     sleep: Sleep = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
+    # An answer larger than this is cut and treated as malformed, so a host cannot make us buffer without bound.
+    # 10 MiB holds a 100k-token answer with top-20 logprobs in JSON; raise it for larger ones.
+    max_response_bytes: int = 10 * 2**20
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int) \
+                or self.max_response_bytes <= 0:
+            raise ConfigurationError(f"max_response_bytes must be a positive integer, got {self.max_response_bytes!r}")
 
 
 def _transport_error(exc: httpx.TransportError, provider: str, model: str) -> ProviderError:
@@ -249,11 +259,11 @@ class HttpCaller:
         async def once() -> T:
             response = await self._send(url, body, headers, model, stream=True)
             try:
-                raw = await response.aread()
+                raw = await self.read_capped(response, model)
             finally:
                 await response.aclose()
             try:
-                data = response.json()
+                data = json.loads(raw)
             except ValueError:
                 raise MalformedResponseError(f"the body is not JSON: {raw[:120]!r}", provider=self.provider,
                                              model=model, status_code=response.status_code,
@@ -276,6 +286,20 @@ class HttpCaller:
 
     def request_id(self, headers: httpx.Headers) -> str | None:
         return headers.get(self._request_id_header)
+
+    async def read_capped(self, response: httpx.Response, model: str) -> bytes:
+        """The body, read chunk by chunk; past `max_response_bytes` reading stops with MalformedResponseError."""
+        cap = self.options.max_response_bytes
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise MalformedResponseError(f"the answer is larger than max_response_bytes={cap}; cut",
+                                             provider=self.provider, model=model, status_code=response.status_code,
+                                             request_id=self.request_id(response.headers))
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def run(self, once: Callable[[], Awaitable[T]], *, model: str, timeout: float | None = None) -> T:
         """Run `once` until it succeeds, a non-retryable error occurs or attempts/time run out."""
@@ -345,11 +369,13 @@ class HttpCaller:
         if response.status_code < 400:
             return response
         try:
-            raw = (await response.aread()).decode("utf-8", "replace")
+            raw = (await self.read_capped(response, model)).decode("utf-8", "replace")
+        except MalformedResponseError:
+            raw = ""  # an error body past the cap: the status alone decides the error
         finally:
             await response.aclose()
         try:
-            parsed = response.json()
+            parsed = json.loads(raw)
         except ValueError:
             parsed = None
         raise self._map_error(response.status_code, parsed, raw, response.headers,

@@ -13,6 +13,7 @@ from cascadeflow.messages import Request, Response, StreamDone, StreamEvent
 from cascadeflow.providers import openai_wire as wire
 from cascadeflow.providers.json_http import JsonHttpAdapter
 from cascadeflow.providers.sse import sse_events
+from cascadeflow.tokens import estimated_usage
 
 
 class OpenAIChat(JsonHttpAdapter):
@@ -38,7 +39,8 @@ class OpenAIChat(JsonHttpAdapter):
         async with self._http.open_stream(self._url, body, self._headers, model=request.model,
                                           timeout=request.timeout) as response:
             request_id = self._http.request_id(response.headers)
-            async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model):
+            async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model,
+                                              max_bytes=self._http.options.max_response_bytes):
                 if event.data.strip() == "[DONE]":
                     state.done = True
                     break
@@ -63,7 +65,7 @@ class OpenAIChat(JsonHttpAdapter):
             content=text,
             model=state.model or request.model,
             provider=self.name,
-            usage=state.usage or wire.estimated_usage(request, text, calls),
+            usage=state.usage or estimated_usage(request, text, calls),
             tool_calls=calls,
             finish_reason=wire.finish_reason(state.raw_finish, bool(calls)),
             logprobs=tuple(state.logprobs) if state.logprobs is not None else None,
@@ -88,7 +90,7 @@ class OpenAIChat(JsonHttpAdapter):
             content=text,
             model=data.get("model") or request.model,
             provider=self.name,
-            usage=wire.parse_usage(data.get("usage")) or wire.estimated_usage(request, text, calls),
+            usage=wire.parse_usage(data.get("usage")) or estimated_usage(request, text, calls),
             tool_calls=calls,
             finish_reason=wire.finish_reason(raw_finish, bool(calls)),
             logprobs=logprobs,

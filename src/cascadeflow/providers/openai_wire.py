@@ -20,7 +20,6 @@ from cascadeflow.errors import (
 )
 from cascadeflow.messages import FinishReason, Request, TokenLogprob, ToolCall, ToolCallDelta, Usage
 from cascadeflow.providers.http import status_error
-from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
@@ -71,13 +70,6 @@ def parse_usage(raw: Mapping[str, Any] | None) -> Usage | None:
         cache_read_tokens=int(prompt.get("cached_tokens") or 0),
         reasoning_tokens=int(completion.get("reasoning_tokens") or 0),
     )
-
-
-def estimated_usage(request: Request, text: str, tool_calls: tuple[ToolCall, ...]) -> Usage:
-    """Upper-bound usage for a host that reported none, so budgets settle conservatively."""
-    produced = text + "".join(c.name + c.arguments for c in tool_calls)
-    return Usage(input_tokens=estimate_input_tokens(request.messages, request.tools),
-                 output_tokens=text_tokens_upper(produced), estimated=True)
 
 
 def parse_logprobs(raw: Any) -> tuple[TokenLogprob, ...]:

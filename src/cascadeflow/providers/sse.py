@@ -6,6 +6,7 @@ fields, and owning the loop lets a connection dropped mid-stream become a Malfor
 
 from __future__ import annotations
 
+import codecs
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -60,13 +61,14 @@ def parse_sse(text: str) -> Iterator[ServerSentEvent]:
         yield last
 
 
-async def sse_events(response: httpx.Response, *, deadline: float, provider: str,
-                     model: str) -> AsyncIterator[ServerSentEvent]:
-    """Yield each event of `response`; raise ProviderTimeoutError past `deadline` (time.monotonic())
-    and MalformedResponseError when the connection breaks mid-stream."""
+async def sse_events(response: httpx.Response, *, deadline: float, provider: str, model: str,
+                     max_bytes: int | None = None) -> AsyncIterator[ServerSentEvent]:
+    """Yield each event of `response`; raise ProviderTimeoutError past `deadline` (time.monotonic()),
+    MalformedResponseError when the connection breaks mid-stream or more than `max_bytes` arrive (counted as
+    they arrive, so one endless line cannot fill memory either)."""
     events = _EventAssembler()
     try:
-        async for line in response.aiter_lines():
+        async for line in _lines(response, max_bytes, provider, model):
             if time.monotonic() > deadline:
                 raise ProviderTimeoutError("total timeout exceeded while streaming", provider=provider, model=model)
             done = events.feed(line)
@@ -81,3 +83,21 @@ async def sse_events(response: httpx.Response, *, deadline: float, provider: str
     last = events.flush()
     if last is not None:
         yield last
+
+
+async def _lines(response: httpx.Response, max_bytes: int | None, provider: str,
+                 model: str) -> AsyncIterator[str]:
+    """The body's lines (LF or CRLF ended), read as bytes arrive and counted against `max_bytes`."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending, received = "", 0
+    async for chunk in response.aiter_bytes():
+        received += len(chunk)
+        if max_bytes is not None and received > max_bytes:
+            raise MalformedResponseError(f"the stream is larger than max_response_bytes={max_bytes}; cut",
+                                         provider=provider, model=model)
+        *lines, pending = (pending + decoder.decode(chunk)).split("\n")
+        for line in lines:
+            yield line.removesuffix("\r")
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending.removesuffix("\r")

@@ -93,14 +93,16 @@ class AttemptRecord:
     finish_reason: str | None = None
     provider_request_id: str | None = None
     shrunk_from: int | None = None  # max_tokens lowered to fit a per-call cap
+    usage_note: str | None = None  # reported usage that cannot be right (see tokens.checked_usage)
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"usage_note": self.usage_note} if self.usage_note is not None else {}
         return {
             "tier": self.tier, "role": self.role, "model": self.model, "max_tokens": self.max_tokens,
             "cost_usd": float(self.cost), "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens, "latency_ms": round_ms(self.latency_ms),
             "status": self.status, "error": self.error, "finish_reason": self.finish_reason,
-            "shrunk_from": self.shrunk_from,
+            "shrunk_from": self.shrunk_from, **extra,
         }
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -40,10 +40,11 @@ from cascadeflow.runtime.call import (
     Scope,
 )
 from cascadeflow.runtime.stamps import new_request_id, now_iso, round_ms
-from cascadeflow.tokens import estimate_input_tokens
+from cascadeflow.tokens import checked_usage, estimate_input_tokens
 from cascadeflow.trace.delivery import AuditDelivery, Sink
 from cascadeflow.trace.metadata import normalise_metadata
 from cascadeflow.trace.records import AuditRecord
+from cascadeflow.trace.redact import error_text
 
 __all__ = [  # the call's state and the step protocols live in runtime/call.py; imported from here too
     "CALL_OPTIONS", "CURRENT_SCOPE", "DEFAULT_MAX_OUTPUT_TOKENS", "AttemptOptions", "AttemptRecord", "CallContext",
@@ -289,7 +290,8 @@ class Runtime:
                 started = time.perf_counter()  # building the adapter is not the model's latency
                 response = await provider.complete(request)
             record.latency_ms = (time.perf_counter() - started - response.setup_seconds) * 1000
-            self.price_answer(model, response, record)  # an answer it cannot price fails like one that was lost
+            # an answer it cannot price fails like one that was lost
+            response = self.price_answer(model, response, record, request)
         except BaseException as exc:
             record.latency_ms = (time.perf_counter() - started) * 1000
             if self.charge_failure(model, request, call, record, exc) and policy is not None:
@@ -300,21 +302,28 @@ class Runtime:
             raise
         return response
 
-    def price_answer(self, model: ModelConfig, response: Response, record: AttemptRecord) -> None:
-        """Put an answered attempt's cost, tokens, finish reason and provider request id on its record."""
+    def price_answer(self, model: ModelConfig, response: Response, record: AttemptRecord,
+                     request: Request) -> Response:
+        """Put an answered attempt's cost, tokens, finish reason and provider request id on its record, and
+        return the answer with the usage it was priced on: usage that cannot be right is estimated or flagged
+        first (tokens.checked_usage)."""
         machine_s = response.compute_seconds if response.compute_seconds is not None else record.latency_ms / 1000
-        usage = response.usage
+        usage, record.usage_note = checked_usage(request, response, record.max_tokens)
+        if record.usage_note is not None:
+            log.warning("%s/%s: %s", response.provider, response.model, record.usage_note)
+            response = replace(response, usage=usage)
         record.cost = self.price_book.cost(model, usage, latency_s=machine_s)
         record.input_tokens = usage.input_tokens
         record.output_tokens = usage.output_tokens
         record.finish_reason = response.finish_reason
         record.provider_request_id = response.request_id
+        return response
 
     def charge_failure(self, model: ModelConfig, request: Request, call: CallContext, record: AttemptRecord,
                        exc: BaseException) -> bool:
         """Mark a failed attempt's record; True when the attempt may still have been billed, and was charged."""
         record.status = "error"
-        record.error = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else type(exc).__name__
+        record.error = error_text(exc, echoes=(m.text for m in request.messages))
         if not may_have_been_billed(exc):
             return False
         # Tokens may have been generated (and billed) before the answer was lost: without a usage report the
@@ -372,7 +381,7 @@ class Runtime:
             cost_usd=float(call.spent), latency_ms=round_ms((time.perf_counter() - call.started) * 1000),
             budget_remaining=self.budget_remaining(call), price_version=self.price_book.version,
             metadata=dict(call.metadata), tiers=[a.to_dict() for a in attempts], agent_id=call.agent_id,
-            error=f"{type(error).__name__}: {error}" if error else None, prompt=prompt,
+            error=error_text(error, echoes=_texts(call.request)) if error else None, prompt=prompt,
             answer=response.content if response is not None else None,
         )
 
@@ -386,3 +395,8 @@ class Runtime:
             call.scope.record(call)
         self.delivery.deliver(record)
         return record
+
+
+def _texts(request: Request | None) -> tuple[str, ...]:
+    """The message texts of a request: what an error echoing the prompt would repeat."""
+    return tuple(m.text for m in request.messages) if request is not None else ()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import math
 import os
 import re
 import statistics
@@ -30,7 +31,7 @@ class SkippedLine:
 
     path: str
     line: int
-    reason: str  # "torn last line" | "invalid JSON" | "not a JSON object"
+    reason: str  # "torn last line" | "invalid JSON" | "not a JSON object" | "wrong shape: ..."
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.reason}"
@@ -72,10 +73,54 @@ def _parse(raw: bytes, path: str, number: int, skipped: list[SkippedLine]) -> di
     except (json.JSONDecodeError, UnicodeDecodeError):
         skipped.append(SkippedLine(path, number, "invalid JSON"))
         return None
+    except RecursionError:  # valid JSON nested deeper than the parser's stack
+        skipped.append(SkippedLine(path, number, "invalid JSON (nested too deeply)"))
+        return None
     if not isinstance(record, dict):
         skipped.append(SkippedLine(path, number, "not a JSON object"))
         return None
+    problem = shape_problem(record)
+    if problem is not None:
+        skipped.append(SkippedLine(path, number, f"wrong shape: {problem}"))
+        return None
     return record
+
+
+_NUMBER_FIELDS = ("cost_usd", "latency_ms", "budget_remaining", "input_tokens", "output_tokens")
+_TEXT_FIELDS = ("timestamp", "request_id", "run_id", "user_id", "agent_id", "mode", "action", "model_requested",
+                "model_selected", "routing_reason", "price_version", "error")
+_TIER_NUMBER_FIELDS = ("cost_usd", "latency_ms", "input_tokens", "output_tokens", "max_tokens")
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):  # JSON integers are unbounded; past 64 bits float() and the summaries overflow
+        return -(2**63) <= value < 2**63
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def shape_problem(record: dict[str, Any]) -> str | None:
+    """Why a parsed line cannot be read as an audit record (a field of the wrong type), or None.
+
+    Fields may be missing (other tools write fewer), or null; a field that is present must have its type, so
+    the summaries and the CLI can read every record they are given."""
+    for name in _NUMBER_FIELDS:
+        if record.get(name) is not None and not _is_number(record[name]):
+            return f"{name} is not a number"
+    for name in _TEXT_FIELDS:
+        if record.get(name) is not None and not isinstance(record[name], str):
+            return f"{name} is not a string"
+    if record.get("metadata") is not None and not isinstance(record["metadata"], dict):
+        return "metadata is not an object"
+    tiers = record.get("tiers")
+    if tiers is not None:
+        if not isinstance(tiers, list) or not all(isinstance(t, dict) for t in tiers):
+            return "tiers is not a list of objects"
+        for tier in tiers:
+            if any(tier.get(n) is not None and not _is_number(tier[n]) for n in _TIER_NUMBER_FIELDS):
+                return "a tier has a field that is not a number"
+    return None
 
 
 def is_sqlite(source: str | os.PathLike[str]) -> bool:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cascadeflow.trace.metadata import jsonable
 from cascadeflow.trace.records import AuditRecord
@@ -37,9 +39,90 @@ SECRET_KEY_PATTERN = re.compile(
 )
 
 
+MAX_ERROR_CHARS = 2_000  # error text stored or printed is cut here: a 5 MB server message must not become a record
+MIN_SECRET_CHARS = 8  # shorter values are not remembered: replacing them would mangle ordinary text
+MAX_SECRETS = 256
+
+# The exact key values in use (provider keys from the environment and configuration, the SDK clients' keys),
+# replaced wherever text is stored or printed, whatever their shape. Process-wide on purpose: an error can
+# echo any of them, and nothing else knows which key a host saw.
+_known_secrets: dict[str, None] = {}  # insertion-ordered set; the oldest leaves first when full
+_secrets_lock = threading.Lock()
+
+
+def remember_secret(value: object) -> None:
+    """Scrub `value` (an API key, a password) from every text redacted from now on."""
+    if not isinstance(value, str) or len(value) < MIN_SECRET_CHARS or value in _known_secrets:
+        return
+    with _secrets_lock:
+        if len(_known_secrets) >= MAX_SECRETS:
+            del _known_secrets[next(iter(_known_secrets))]
+        _known_secrets[value] = None
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:/{1,3}[^\s'\"<>]+")
+# URL query parameters known to carry no secret; every other value is replaced
+_PLAIN_PARAMS = frozenset({"prefix", "schema", "table_prefix", "synchronous_commit", "sslmode", "db",
+                           "connect_timeout", "timeout", "application_name", "api-version", "encoding"})
+_URL_SCHEMES = frozenset({"http", "https", "redis", "rediss", "postgres", "postgresql", "sqlite", "memory",
+                          "unix", "ws", "wss", "file"})
+_KEY_VALUE = re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key)(\s*[=:]\s*)"
+                        r"([^\s&#,;'\"]+)")
+
+
+def redact_url(url: str) -> str:
+    """`url` safe to store or print: the userinfo's password, every query value but known plain ones and the
+    fragment replaced; a URL whose scheme is not one we know (a typo such as `htps:/`) is replaced whole past
+    the scheme, since its parts cannot be told apart."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return REDACTED
+    scheme = parts.scheme.lower()
+    if scheme not in _URL_SCHEMES or (not parts.netloc and scheme not in ("sqlite", "memory", "file", "unix")):
+        return f"{parts.scheme}:{REDACTED}" if parts.scheme.isalnum() else REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:  # the whole userinfo: some services take the key as the user name (https://KEY@host)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        netloc = f"{REDACTED}@{host}" + (f":{port}" if port is not None else "")
+    query = "&".join(
+        f"{name}={value if name.lower() in _PLAIN_PARAMS else REDACTED}" if sep else name
+        for name, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, REDACTED if parts.fragment else ""))
+
+
+def error_text(error: BaseException, *, echoes: Iterable[str] = ()) -> str:
+    """`Type: message` of an error, fit to store in a record (`safe_error_text`)."""
+    if not isinstance(error, Exception):
+        return type(error).__name__
+    return safe_error_text(f"{type(error).__name__}: {error}", echoes=echoes)
+
+
 def redact_text(text: str) -> str:
-    """Replace every credential-shaped substring of `text`."""
+    """`text` with every credential removed: the exact key values in use (`remember_secret`), credential-shaped
+    substrings (`sk-...`, `Bearer ...`), `password=...`-style pairs, and the secret parts of URLs."""
+    for secret in tuple(_known_secrets):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    if "://" in text or ":/" in text:
+        text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    if "=" in text or ":" in text:
+        text = _KEY_VALUE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
     return SECRET_PATTERN.sub(REDACTED, text) if _has_secret_prefix(text) else text
+
+
+def safe_error_text(text: str, *, echoes: Iterable[str] = (), limit: int = MAX_ERROR_CHARS) -> str:
+    """Error text fit to store or print: credentials redacted (`redact_text`), each of `echoes` (the prompt's
+    texts, which a host may echo back) replaced, and cut to `limit` characters."""
+    if len(text) > 4 * limit:  # a huge message is cut first, so the passes below stay cheap
+        text = text[:4 * limit]
+    for echoed in echoes:
+        if len(echoed) >= MIN_SECRET_CHARS and echoed in text:
+            text = text.replace(echoed, "[prompt]")
+    text = redact_text(text)
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters cut]"
 
 
 _secret_keys: dict[str, bool] = {}  # metadata key -> SECRET_KEY_PATTERN matches it (callers reuse few keys)
@@ -97,6 +180,11 @@ def _has_secret_prefix(text: str) -> bool:
     # _SECRET_PREFIXES spelled out: one expression instead of a generator over the tuple, on every line
     return ("sk-" in text or "gsk_" in text or "hf_" in text or "xai-" in text or "pplx-" in text
             or "AIza" in text or "AKIA" in text or "Bearer " in text)
+
+
+def _needs_redaction(text: str) -> bool:
+    """Whether a line may hold a credential `redact_text` removes (a shape, or a key value in use)."""
+    return _has_secret_prefix(text) or any(secret in text for secret in _known_secrets)
 
 
 def record_line(record: AuditRecord, *, record_content: bool = False) -> str:

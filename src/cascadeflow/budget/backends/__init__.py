@@ -5,23 +5,30 @@ that backend (Redis and PostgreSQL need their extras). The protocol and the shar
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
-from cascadeflow.budget.ledger import RETENTION_SECONDS, BaseLedger, Clock
+from cascadeflow.budget.ledger import BaseLedger, Clock
 from cascadeflow.errors import ConfigurationError
+from cascadeflow.trace.redact import redact_url
 
 SCHEMES = ("memory", "sqlite", "redis", "rediss", "postgresql", "postgres")
 
 
 def open_ledger(url: str, *, fail_open: bool = False, clock: Clock | None = None,
-                retention_seconds: float = RETENTION_SECONDS) -> BaseLedger:
+                retention_seconds: float | None = None) -> BaseLedger:
     """A ledger chosen by URL: `memory://`, `sqlite:///relative.db` / `sqlite:////abs/path.db`,
-    `redis://host:port/db?prefix=cf`, `postgresql://user@host/db?schema=public&table_prefix=cf_`."""
+    `redis://host:port/db?prefix=cf`, `postgresql://user@host/db?schema=public&table_prefix=cf_`.
+    `retention_seconds`: how long finished reservations are kept (None: the backend's default, 7 days for
+    the shared stores and SQLite, 1 hour for the memory ledger)."""
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(f"budget ledger URL {url!r} is not a URL; use one of the schemes "
+        shown = redact_url(url) if isinstance(url, str) else repr(url)
+        raise ConfigurationError(f"budget ledger URL {shown} is not a URL; use one of the schemes "
                                  f"{', '.join(s + '://' for s in SCHEMES)}")
     scheme = urlsplit(url).scheme.lower()
-    common = {"fail_open": fail_open, "clock": clock, "retention_seconds": retention_seconds}
+    common: dict[str, Any] = {"fail_open": fail_open, "clock": clock}
+    if retention_seconds is not None:
+        common["retention_seconds"] = retention_seconds
     if scheme == "memory":
         from cascadeflow.budget.backends.memory import MemoryLedger
 
@@ -38,5 +45,5 @@ def open_ledger(url: str, *, fail_open: bool = False, clock: Clock | None = None
         from cascadeflow.budget.backends.postgres import PostgresLedger
 
         return PostgresLedger.from_url(url, **common)
-    raise ConfigurationError(f"unknown budget ledger scheme {scheme!r} in {url!r}; known schemes: "
+    raise ConfigurationError(f"unknown budget ledger scheme {scheme!r} in {redact_url(url)}; known schemes: "
                              f"{', '.join(s + '://' for s in SCHEMES)}")

@@ -23,6 +23,7 @@ from cascadeflow.budget.ledger import (
 )
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
 from cascadeflow.runtime.call import Charge
+from cascadeflow.trace.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,13 +40,16 @@ CREATE TABLE IF NOT EXISTS {res} (
     status text NOT NULL, actual bigint);
 CREATE INDEX IF NOT EXISTS {lease_index} ON {res} (expires_at) WHERE status = 'held';
 
+-- p_now NULL: the server's clock, so processes whose clocks disagree judge leases alike. A lease that passed
+-- is charged its worst case: its holder stopped answering, so whether the call was billed is unknown.
 CREATE OR REPLACE FUNCTION {expire}(p_now double precision) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE rec record; k text; n integer := 0;
+  v_now double precision := COALESCE(p_now, extract(epoch FROM clock_timestamp()));
 BEGIN
-  FOR rec IN UPDATE {res} SET status = 'expired' WHERE status = 'held' AND expires_at <= p_now
+  FOR rec IN UPDATE {res} SET status = 'expired' WHERE status = 'held' AND expires_at <= v_now
              RETURNING keys, amount LOOP
     FOREACH k IN ARRAY rec.keys LOOP
-      UPDATE {keys} SET reserved = reserved - rec.amount WHERE key = k;
+      UPDATE {keys} SET reserved = reserved - rec.amount, spent = spent + rec.amount WHERE key = k;
     END LOOP;
     n := n + 1;
   END LOOP;
@@ -54,13 +58,14 @@ END $$;
 
 -- p_keys arrive sorted, so concurrent reservations lock key rows in one order.
 CREATE OR REPLACE FUNCTION {reserve}(p_id text, p_keys text[], p_limits bigint[], p_amount bigint,
-    p_expires double precision, p_now double precision)
+    p_lease double precision, p_now double precision)
 RETURNS TABLE (status text, idx integer, spent bigint, reserved bigint, released integer)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE i integer; s bigint; r bigint; n integer; existing bigint;
+  v_now double precision := COALESCE(p_now, extract(epoch FROM clock_timestamp()));
 BEGIN
-  n := {expire}(p_now);
+  n := {expire}(v_now);
   SELECT x.amount INTO existing FROM {res} x WHERE x.id = p_id;
   IF FOUND THEN
     RETURN QUERY SELECT 'existing'::text, 0, existing, 0::bigint, n; RETURN;
@@ -77,31 +82,37 @@ BEGIN
     RETURN QUERY SELECT 'existing'::text, 0, existing, 0::bigint, n; RETURN;
   END IF;
   UPDATE {keys} SET reserved = {keys}.reserved + p_amount WHERE key = ANY(p_keys);
-  INSERT INTO {res} (id, keys, amount, expires_at, status) VALUES (p_id, p_keys, p_amount, p_expires, 'held');
+  INSERT INTO {res} (id, keys, amount, expires_at, status)
+    VALUES (p_id, p_keys, p_amount, v_now + p_lease, 'held');
   RETURN QUERY SELECT 'held'::text, 0, p_amount, 0::bigint, n;
 END $$;
 
 CREATE OR REPLACE FUNCTION {settle}(p_id text, p_actual bigint, p_now double precision) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE v_keys text[]; v_amount bigint; v_status text; v_expires double precision; held bigint; k text;
+  v_now double precision := COALESCE(p_now, extract(epoch FROM clock_timestamp()));
 BEGIN
   SELECT x.keys, x.amount, x.status, x.expires_at INTO v_keys, v_amount, v_status, v_expires
     FROM {res} x WHERE x.id = p_id FOR UPDATE;
   IF NOT FOUND THEN RETURN 'unknown'; END IF;
   IF v_status = 'settled' THEN RETURN 'duplicate'; END IF;
+  -- held: the reservation becomes the real cost; expired: the worst case charged then is replaced by it
   held := CASE WHEN v_status = 'held' THEN v_amount ELSE 0 END;
   FOREACH k IN ARRAY v_keys LOOP
-    UPDATE {keys} SET reserved = reserved - held, spent = spent + p_actual WHERE key = k;
+    UPDATE {keys} SET reserved = reserved - held, spent = spent + p_actual - (v_amount - held) WHERE key = k;
   END LOOP;
   UPDATE {res} SET status = 'settled', actual = p_actual WHERE id = p_id;
-  -- past its lease but not yet swept: same money movement as a sweep then a late settle
-  RETURN CASE WHEN v_status = 'held' AND v_expires > p_now THEN 'settled' ELSE 'late' END;
+  -- past its lease but not yet swept: settled at its real cost, reported late
+  RETURN CASE WHEN v_status = 'held' AND v_expires > v_now THEN 'settled' ELSE 'late' END;
 END $$;
 """
 
 class PostgresLedger(BaseLedger):
     """Ledger in PostgreSQL, shared by every process and machine that can reach the database. One
-    connection per ledger object (thread-safe under a lock; reopened after fork or a lost connection)."""
+    connection per ledger object (thread-safe under a lock; reopened after fork or a lost connection).
+    Leases are judged by the server's clock (`clock_timestamp()`) unless a `clock` is injected."""
+
+    has_store_clock = True
 
     def __init__(self, conninfo: str, *, schema: str = "public", table_prefix: str = "cascadeflow_budget_",
                  url: str = "postgresql://", fail_open: bool = False, clock: Clock | None = None,
@@ -120,7 +131,8 @@ class PostgresLedger(BaseLedger):
                  "res": sql.Identifier(schema, table_prefix + "reservations"),
                  "lease_index": sql.Identifier(table_prefix + "reservations_lease"),
                  "expire": sql.Identifier(schema, table_prefix + "expire"),
-                 "reserve": sql.Identifier(schema, table_prefix + "reserve"),
+                 # a new name for the lease-in-seconds signature, so older processes keep their own function
+                 "reserve": sql.Identifier(schema, table_prefix + "reserve_leased"),
                  "settle": sql.Identifier(schema, table_prefix + "settle")}
         self._sql = {name: sql.SQL(text).format(**names) for name, text in _STATEMENTS.items()}
         self._schema_sql = sql.SQL(SCHEMA).format(**names)
@@ -139,7 +151,7 @@ class PostgresLedger(BaseLedger):
             raise ConfigurationError(f"synchronous_commit in {url!r} must be 'on' or 'off', got {sync!r}")
         rest = "&".join(f"{k}={v[0]}" for k, v in query.items())
         conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
-        safe = urlunsplit(("postgresql", parts.hostname or "", parts.path, "", "")) if parts.password else url
+        safe = redact_url(url)
         return cls(conninfo, schema=schema, table_prefix=prefix, url=safe, synchronous_commit=sync == "on", **kw)
 
     def close(self) -> None:
@@ -182,7 +194,7 @@ class PostgresLedger(BaseLedger):
                     log.info("PostgreSQL ledger transaction retried after a deadlock")
                 except psycopg.OperationalError as exc:
                     self._drop()
-                    raise BudgetBackendUnavailable(f"PostgreSQL ledger {self.url} unreachable: {exc}") from exc
+                    raise BudgetBackendUnavailable(redact_text(f"PostgreSQL ledger {self.url} unreachable: {exc}")) from exc
             raise AssertionError("unreachable")
 
     def _drop(self) -> None:
@@ -194,34 +206,34 @@ class PostgresLedger(BaseLedger):
         self._conn = None
 
     def _reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
-                 expires_at: float, now: float) -> Reservation:
+                 lease_seconds: float, now: float | None) -> Reservation:
         keys, limits = [c.key for c in charges], [c.limit_micro for c in charges]
         status, idx, spent, reserved, released = self._tx(lambda conn: conn.execute(
-            self._sql["reserve"], (reservation_id, keys, limits, amount_micro, expires_at, now)).fetchone())
-        self.counters["expired_released"] += released
+            self._sql["reserve"], (reservation_id, keys, limits, amount_micro, lease_seconds, now)).fetchone())
+        self.counters["expired_charged"] += released
         if status == "exceeded":
             charge = charges[idx - 1]
             raise exceeded(charge, BudgetState(charge.key, int(spent), int(reserved)), amount_micro)
         return Reservation(reservation_id, int(spent), status)
 
-    def _settle(self, reservation_id: str, actual_micro: int, now: float) -> Settlement:
+    def _settle(self, reservation_id: str, actual_micro: int, now: float | None) -> Settlement:
         # no sweep of other leases here (reserve does that); this reservation's own lease decides "late"
         status = self._tx(lambda conn: conn.execute(self._sql["settle"],
                                                     (reservation_id, actual_micro, now)).fetchone())
         return Settlement(reservation_id, status[0], actual_micro)
 
-    def _states(self, keys: Sequence[str], now: float) -> list[BudgetState]:
+    def _states(self, keys: Sequence[str], now: float | None) -> list[BudgetState]:
         def body(conn: Any) -> list[BudgetState]:
-            self.counters["expired_released"] += conn.execute(self._sql["expire"], (now,)).fetchone()[0]
+            self.counters["expired_charged"] += conn.execute(self._sql["expire"], (now,)).fetchone()[0]
             rows = {r[0]: (int(r[1]), int(r[2]))
                     for r in conn.execute(self._sql["states"], (list(keys),)).fetchall()}
             return [BudgetState(k, *rows.get(k, (0, 0))) for k in keys]
 
         return self._tx(body)
 
-    def _sweep(self, now: float) -> int:
+    def _sweep(self, now: float | None) -> int:
         released = int(self._tx(lambda conn: conn.execute(self._sql["expire"], (now,)).fetchone()[0]))
-        self.counters["expired_released"] += released
+        self.counters["expired_charged"] += released
         return released
 
     def _purge(self, before: float) -> int:
@@ -233,9 +245,10 @@ class PostgresLedger(BaseLedger):
 
 
 _STATEMENTS = {
-    "expire": "SELECT {expire}(%s)",
-    "reserve": "SELECT * FROM {reserve}(%s, %s::text[], %s::bigint[], %s, %s, %s)",
-    "settle": "SELECT {settle}(%s, %s, %s)",
+    "expire": "SELECT {expire}(%s::double precision)",
+    "reserve": "SELECT * FROM {reserve}(%s, %s::text[], %s::bigint[], %s, %s::double precision, "
+               "%s::double precision)",
+    "settle": "SELECT {settle}(%s, %s, %s::double precision)",
     "purge": "DELETE FROM {res} WHERE status <> 'held' AND expires_at < %s",
     "states": "SELECT key, spent, reserved FROM {keys} WHERE key = ANY(%s)",
     "drop": "DROP TABLE IF EXISTS {keys}, {res}; DROP FUNCTION IF EXISTS {reserve}, {settle}, {expire}",

@@ -31,7 +31,13 @@ from cascadeflow.harness.instrument.bridge import (
     release,
     settle_stream,
 )
-from cascadeflow.harness.instrument.patching import MARK, instrument_async, instrument_sync, patch
+from cascadeflow.harness.instrument.patching import (
+    MARK,
+    instrument_async,
+    instrument_sync,
+    patch,
+    remembering_key,
+)
 from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
 from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
 
@@ -362,6 +368,10 @@ def patch_anthropic() -> bool:
         from anthropic.resources.messages import messages
     except ImportError:
         return False
+    import anthropic
+
+    for client in (anthropic.Anthropic, anthropic.AsyncAnthropic):
+        patch(client, "__init__", remembering_key)
     adapter = MessagesAdapter()
     patch(messages.Messages, "create", lambda f: instrument_sync(adapter, f))
     patch(messages.AsyncMessages, "create", lambda f: instrument_async(adapter, f))

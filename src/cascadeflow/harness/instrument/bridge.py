@@ -31,10 +31,12 @@ from cascadeflow.errors import (
 )
 from cascadeflow.harness import state
 from cascadeflow.harness.instrument.vendor import Vendor
-from cascadeflow.harness.pii import redact_text
+from cascadeflow.harness.pii import find_pii, redact_text
+from cascadeflow.harness.scope import warn_if_escaped
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.runtime.pipeline import CURRENT_SCOPE, AttemptRecord, CallContext, Runtime
+from cascadeflow.trace.redact import safe_error_text
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +160,11 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vend
         view = adapter.to_request(kwargs)
         name = view.model  # every adapter's view carries str(kwargs["model"])
     except Exception as exc:  # noqa: BLE001 - an SDK shape we do not know must not break the user's call
-        log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__, exc)
+        log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__,
+                    safe_error_text(str(exc)))
         return None
+    if CURRENT_SCOPE.get() is None:
+        warn_if_escaped()
     runtime = state.default_runtime()
     vendor = vendor or Vendor(adapter.provider, "")
     model, unpriced = model_for(runtime, vendor, name, mode)
@@ -176,7 +181,7 @@ def unreadable_answer(call: CallContext, model: ModelConfig, exc: Exception) -> 
     is unknown) and hand the SDK's result back unchanged."""
     api = call.metadata.get("sdk", "SDK")
     log.warning("cascadeflow: could not read a %s answer (%s: %s); recorded as unreadable, charged its worst "
-                "case, and passed to the caller unchanged", api, type(exc).__name__, exc)
+                "case, and passed to the caller unchanged", api, type(exc).__name__, safe_error_text(str(exc)))
     return UnreadableAnswer(f"could not read the {api} answer ({type(exc).__name__}: {exc}); the caller got it "
                             "unchanged", provider=model.provider, model=model.name)
 
@@ -351,9 +356,16 @@ def redact_strings(value: Any, kinds: tuple[str, ...], *, every: bool = False) -
         return [redact_strings(v, kinds, every=every) for v in value]
     if isinstance(value, dict):
         return {k: (redact_strings(v, kinds, every=every or isinstance(v, dict))
-                    if every or k in TEXT_KEYS or k == "function" or isinstance(v, list) else v)
+                    if every or k in TEXT_KEYS or k == "function" or isinstance(v, list)
+                    else _redacted_name(v, kinds) if k == "name" else v)
                 for k, v in value.items()}
     return value
+
+
+def _redacted_name(name: Any, kinds: tuple[str, ...]) -> Any:
+    """A message's `name` (a participant's name, sent to the provider): replaced whole when it holds personal
+    data, since the APIs accept only a bare identifier there."""
+    return "redacted" if isinstance(name, str) and find_pii(name, kinds) else name
 
 
 Invoke = Callable[[Request], Coroutine[Any, Any, Response]]

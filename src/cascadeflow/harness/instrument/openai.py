@@ -21,6 +21,7 @@ from cascadeflow.harness.instrument.patching import (
     instrument_stream_manager,
     instrument_sync,
     patch,
+    remembering_key,
 )
 from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
 from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
@@ -321,6 +322,10 @@ def patch_openai() -> bool:
         from openai.resources.responses import responses
     except ImportError:
         return False
+    import openai
+
+    for client in (openai.OpenAI, openai.AsyncOpenAI):
+        patch(client, "__init__", remembering_key)
     chat_adapter, responses_adapter = ChatCompletionsAdapter(), ResponsesAdapter()
     patch(chat.Completions, "create", lambda f: instrument_sync(chat_adapter, f))
     patch(chat.AsyncCompletions, "create", lambda f: instrument_async(chat_adapter, f))

@@ -38,6 +38,7 @@ from cascadeflow.harness.instrument.proxies import (
 )
 from cascadeflow.harness.instrument.vendor import vendor_of
 from cascadeflow.messages import Request, Response
+from cascadeflow.trace.redact import remember_secret
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,19 @@ def instrument_stream_manager(original: Any) -> Any:
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         manager = original(self, *args, **kwargs)
         return manager if active_mode() == "off" else SettlingStreamManager(manager)
+
+    setattr(wrapper, MARK, original)
+    return wrapper
+
+
+def remembering_key(original: Any) -> Any:
+    """An SDK client's `__init__` that also hands the client's key to the redaction (`remember_secret`), so an
+    error echoing it is scrubbed from records and logs whatever the key looks like."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        remember_secret(getattr(self, "api_key", None))
 
     setattr(wrapper, MARK, original)
     return wrapper

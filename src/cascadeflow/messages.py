@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from cascadeflow.errors import InvalidRequestError
+from cascadeflow.errors import ConfigurationError, InvalidRequestError
+from cascadeflow.models import validate_timeout
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
@@ -326,8 +327,11 @@ def build_request(
         raise InvalidRequestError(f"temperature must be between 0 and 2, got {temperature!r}")
     if top_logprobs is not None and not (0 <= top_logprobs <= 20):
         raise InvalidRequestError(f"top_logprobs must be between 0 and 20, got {top_logprobs!r}")
-    if timeout is not None and timeout <= 0:
-        raise InvalidRequestError(f"timeout must be positive seconds, got {timeout!r}")
+    if timeout is not None:
+        try:
+            timeout = validate_timeout("timeout", timeout)
+        except ConfigurationError as exc:
+            raise InvalidRequestError(str(exc)) from None
     if isinstance(stop, str):
         stop = (stop,)
     return Request(
@@ -345,6 +349,22 @@ def build_request(
         timeout=timeout,
         extra={**extra, **(extra_body or {})},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAttempt:
+    """One HTTP request made for an attempt. `outcome`: "answered", "refused" (an error status: not billed),
+    "not_sent" (no connection, or refused before sending) or "unknown" (timed out or cut after sending, or an
+    unreadable answer: it may have been billed, so it is charged its worst case)."""
+
+    outcome: str
+    status: int | None = None
+    latency_ms: float = 0.0
+    error: str | None = None  # the error's type name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "status": self.status, "latency_ms": self.latency_ms,
+                "error": self.error}
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +386,8 @@ class Response:
     # One-time setup this call waited for (loading a local model): not the model's latency, so the
     # recorded latency leaves it out.
     setup_seconds: float = 0.0
+    queued_ms: float = 0.0  # time waiting for admission before sending (not part of latency_ms)
+    http_attempts: tuple[HttpAttempt, ...] = ()  # every HTTP request made for this answer, in order
 
     @property
     def text(self) -> str:

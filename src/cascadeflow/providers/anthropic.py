@@ -39,7 +39,7 @@ class AnthropicMessages(JsonHttpAdapter):
         deadline = self._stream_deadline(request)
         state = wire.MessageStreamState()
         async with self._http.open_stream(self._url, body, self._headers, model=request.model,
-                                          timeout=request.timeout) as response:
+                                          timeout=request.timeout, **self._admission(request)) as response:
             request_id = self._http.request_id(response.headers)
             async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model):
                 data = self._json_object(event.data, request, "event")

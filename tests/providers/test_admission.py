@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
@@ -240,3 +241,53 @@ async def test_time_queued_is_reported_apart_from_the_providers_latency():
     queued = await second
     assert queued.queued_ms > 0
     assert queued.latency_ms < queued.queued_ms  # its own answer was immediate; the wait was the queue
+
+
+def _ok_answer() -> httpx.Response:
+    return httpx.Response(200, json={"model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]})
+
+
+async def test_an_adapter_sends_queued_calls_by_severity():
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        order.append(json.loads(request.content)["messages"][0]["content"])
+        if len(order) == 1:
+            await release.wait()
+        return _ok_answer()
+
+    chat = OpenAIChat("vllm", base_url="http://x.invalid/v1",
+                      http=HttpOptions(transport=httpx.MockTransport(answer), breakers=CircuitBreakers(),
+                                       admission=Admission(AdmissionLimits(max_in_flight=1))))
+    first = asyncio.create_task(chat.complete(build_request("holder", model="m")))
+    await asyncio.sleep(0.01)
+    queued = []
+    for severity in ("P3", "P2", "P1", "P0"):
+        queued.append(asyncio.create_task(chat.complete(build_request(severity, model="m",
+                                                                      metadata={"severity": severity}))))
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(first, *queued)
+    assert order == ["holder", "P0", "P1", "P2", "P3"]
+
+
+async def test_an_adapter_paces_after_the_provider_reports_no_requests_left():
+    sent = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        response = _ok_answer()
+        response.headers["x-ratelimit-limit-requests"] = "60"
+        response.headers["x-ratelimit-remaining-requests"] = "0"
+        return response
+
+    chat = OpenAIChat("vllm", base_url="http://x.invalid/v1",
+                      http=HttpOptions(transport=httpx.MockTransport(answer), breakers=CircuitBreakers(),
+                                       admission=Admission()))
+    await chat.complete(build_request("hi", model="m"))
+    with pytest.raises(AdmissionRefused, match="rate limit"):
+        await chat.complete(build_request("hi", model="m", timeout=0.5))
+    assert len(sent) == 1  # the second call was held back, not answered with a 429

@@ -9,10 +9,11 @@ import pytest
 from loopback import RecordedSleep, Reply
 
 from cascadeflow.budget.backends.memory import MemoryLedger
-from cascadeflow.errors import MalformedResponseError, ServerError
+from cascadeflow.errors import AdmissionRefused, MalformedResponseError, ServerError
 from cascadeflow.messages import build_request
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import to_micro_usd
+from cascadeflow.providers.admission import Admission, AdmissionLimits
 from cascadeflow.providers.http import CircuitBreakers, HttpOptions, RetryPolicy
 from cascadeflow.providers.openai_chat import OpenAIChat
 from cascadeflow.runtime.pipeline import Charge, Runtime
@@ -98,3 +99,20 @@ async def test_the_usual_attempt_keeps_the_plain_record_shape(openai_server):
     response, record = await runtime.attempt(model, build_request("hi", max_tokens=100), call)
     assert [a.outcome for a in response.http_attempts] == ["answered"]
     assert "http_attempts" not in record.to_dict() and record.queued_ms == 0.0
+
+
+async def test_a_call_refused_by_admission_is_settled_at_nothing(openai_server):
+    ledger = MemoryLedger()
+    model = ModelConfig(name="gpt-4o-mini", provider="openai", base_url=openai_server.base_url, api_key="sk-test")
+    admission = Admission(AdmissionLimits(requests_per_minute=1))
+    http = HttpOptions(sleep=RecordedSleep(), breakers=CircuitBreakers(), admission=admission)
+    runtime = Runtime(ledger=ledger, resolve_provider=lambda cfg: OpenAIChat.from_config(cfg, http=http))
+    openai_server.default = Reply(text="ok")
+    charge = Charge("test:http-attempts:admission", LIMIT)
+    await runtime.attempt(model, build_request("hi", max_tokens=100), runtime.new_call(charges=[charge]))
+    spent = ledger.state(charge.key).spent
+    call = runtime.new_call(charges=[charge])
+    with pytest.raises(AdmissionRefused):
+        await runtime.attempt(model, build_request("hi", max_tokens=100, timeout=0.5), call)
+    assert call.attempts[0].cost == 0 and len(openai_server.requests) == 1
+    assert ledger.state(charge.key).spent == spent and ledger.state(charge.key).reserved == 0

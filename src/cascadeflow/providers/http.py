@@ -95,7 +95,7 @@ def transport_error(exc: httpx.TransportError, provider: str, model: str) -> Pro
     connection dropped mid-response leaves the outcome unknown (ProviderTimeoutError / MalformedResponseError,
     charged their worst case by the pipeline)."""
     cause = exc.__cause__
-    kw = {"provider": provider, "model": model}
+    kw: dict[str, Any] = {"provider": provider, "model": model}
     if isinstance(exc, httpx.PoolTimeout):
         return AdmissionRefused("no free connection in the local pool in time; nothing was sent", **kw)
     if isinstance(cause, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)) \
@@ -352,7 +352,7 @@ class HttpCaller:
 def status_error(status: int, message: str, headers: httpx.Headers, *, provider: str, model: str,
                  request_id: str | None) -> ProviderError:
     """The generic mapping of an error status; wire adapters handle their special cases first."""
-    kw = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
+    kw: dict[str, Any] = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
     if status in (401, 403):
         # The server's text is left out: some servers echo (part of) the key they were sent.
         env = PROVIDERS[provider].key_env if provider in PROVIDERS else None

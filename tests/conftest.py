@@ -6,6 +6,14 @@ import pytest
 from loopback import LoopbackServer, ScriptedHost
 
 
+@pytest.fixture(autouse=True)
+def fresh_retry_budgets():
+    """Each test starts with full per-provider retry budgets (they are process-wide, like the breakers)."""
+    from cascadeflow.providers.retry import DEFAULT_RETRY_BUDGETS
+
+    DEFAULT_RETRY_BUDGETS.reset()
+
+
 @pytest.fixture(scope="session")
 def loopback_server():
     server = LoopbackServer().start()

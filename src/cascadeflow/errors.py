@@ -17,7 +17,8 @@
     │   ├── ContentFilteredError                 the provider refused on content grounds
     │   ├── MalformedResponseError               the body or stream could not be parsed
     │   │   └── UnreadableAnswer                 an instrumented SDK answered in a shape the harness cannot read
-    │   └── CircuitOpenError                     the breaker for (provider, model) is open
+    │   ├── CircuitOpenError                     the breaker for (provider, model) is open
+    │   └── AdmissionRefused                     queued past its deadline or rate limit; nothing was sent
     ├── BudgetExceeded                           a reservation did not fit (key, limit, requested, remaining);
     │                                            also importable as BudgetExceededError
     ├── BudgetBackendUnavailable                 the ledger store cannot be reached (fail closed)
@@ -154,6 +155,11 @@ class CircuitOpenError(ProviderError):
     def __init__(self, message: str, *, reopens_in: float, **kw: Any):
         self.reopens_in = reopens_in
         super().__init__(message, **kw)
+
+
+class AdmissionRefused(ProviderError):
+    """The call waited for admission (in-flight limit, rate limit) and its deadline would pass before it could
+    be sent: refused without sending, so nothing is charged and the circuit breaker is not told."""
 
 
 class BudgetExceeded(CascadeflowError):

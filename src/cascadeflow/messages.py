@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from cascadeflow.errors import InvalidRequestError
+from cascadeflow.errors import ConfigurationError, InvalidRequestError
+from cascadeflow.models import validate_timeout
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
@@ -357,6 +358,11 @@ def build_request(
     if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0):
         raise InvalidRequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
     _check_option_values(temperature, top_logprobs, timeout, stop, metadata)
+    if timeout is not None:
+        try:
+            timeout = validate_timeout("timeout", timeout)
+        except ConfigurationError as exc:
+            raise InvalidRequestError(str(exc)) from None
     if isinstance(stop, str):
         stop = (stop,)
     coerced = coerce_messages(messages)
@@ -379,6 +385,22 @@ def build_request(
 
 
 @dataclass(frozen=True, slots=True)
+class HttpAttempt:
+    """One HTTP request made for an attempt. `outcome`: "answered", "refused" (an error status: not billed),
+    "not_sent" (no connection, or refused before sending) or "unknown" (timed out or cut after sending, or an
+    unreadable answer: it may have been billed, so it is charged its worst case)."""
+
+    outcome: str
+    status: int | None = None
+    latency_ms: float = 0.0
+    error: str | None = None  # the error's type name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "status": self.status, "latency_ms": self.latency_ms,
+                "error": self.error}
+
+
+@dataclass(frozen=True, slots=True)
 class Response:
     """One model answer."""
 
@@ -397,6 +419,8 @@ class Response:
     # One-time setup this call waited for (loading a local model): not the model's latency, so the
     # recorded latency leaves it out.
     setup_seconds: float = 0.0
+    queued_ms: float = 0.0  # time waiting for admission before sending (not part of latency_ms)
+    http_attempts: tuple[HttpAttempt, ...] = ()  # every HTTP request made for this answer, in order
 
     @property
     def text(self) -> str:

@@ -5,6 +5,7 @@ Provider names appear here (the facts) and under `providers/`; nowhere else.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -118,6 +119,18 @@ def _non_negative(name: str, value: Any) -> Decimal | None:
     return dec
 
 
+MIN_TIMEOUT_S = 0.01  # below this no request can complete: a typo (1e-9, milliseconds for seconds)
+
+
+def validate_timeout(name: str, value: Any) -> float:
+    """`value` as seconds, or ConfigurationError naming `name` (not a number, NaN, infinite, below 10 ms)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value < MIN_TIMEOUT_S:
+        raise ConfigurationError(f"{name} must be a finite number of seconds >= {MIN_TIMEOUT_S:g}, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
     """One model a cascade, route or call may use.
@@ -169,6 +182,8 @@ class ModelConfig:
             object.__setattr__(self, "api_key", Secret(self.api_key))
         if self.max_output_tokens is not None and self.max_output_tokens <= 0:
             raise ConfigurationError(f"max_output_tokens must be positive, got {self.max_output_tokens}")
+        if self.timeout is not None:
+            object.__setattr__(self, "timeout", validate_timeout("ModelConfig.timeout", self.timeout))
         if isinstance(self.domains, str):
             object.__setattr__(self, "domains", (self.domains,))
         else:

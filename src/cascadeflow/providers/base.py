@@ -66,7 +66,9 @@ def provider_for(cfg: ModelConfig) -> Provider:
     # The environment is part of the key: an adapter built before OPENAI_BASE_URL (or a key) changed must
     # not keep serving the old host.
     env = (os.environ.get(facts.key_env or ""), os.environ.get(facts.base_url_env or ""))
-    key = (cfg.provider, cfg.base_url, cfg.api_key, env,
+    # Every ModelConfig field an adapter reads when it is built: two configs differing in one of them must
+    # not share an adapter (a ModelConfig(timeout=1) served by an adapter built without it would ignore it).
+    key = (cfg.provider, cfg.base_url, cfg.api_key, cfg.timeout, env,
            tuple(sorted((k, str(v)) for k, v in cfg.extra.items())))
     found = _instances.get(key)
     if found is not None:

@@ -1,32 +1,32 @@
-"""The HTTP layer under every remote provider: pooled clients, timeouts, retries with backoff, circuit breakers.
+"""The HTTP layer under every remote provider: the pooled client, admission, timeouts, retries, breakers.
 
-One `httpx.AsyncClient` serves each (process, event loop) so connections are reused across calls and
-adapters; `HttpCaller` runs one JSON call (or opens one SSE stream) through the breaker and the retry loop,
-and turns transport failures and HTTP error statuses into the typed errors of `cascadeflow.errors`.
+The pooled clients (providers/pool.py) carry every call; calls wait in the provider's admission gate
+(providers/admission.py), not in the pool, so there is no local pool timeout to retry. `HttpCaller` runs one JSON call (or opens one SSE
+stream) through the breaker, the gate and the retry loop, lists every HTTP attempt it made, and turns
+transport failures and error statuses into the typed errors of `cascadeflow.errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
-import threading
 import time
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 
 from cascadeflow.errors import (
+    AdmissionRefused,
     AuthenticationError,
     BadRequestError,
-    CircuitOpenError,
+    BudgetBackendUnavailable,
+    BudgetExceeded,
     ConfigurationError,
     MalformedResponseError,
     ProviderConnectionError,
@@ -35,17 +35,29 @@ from cascadeflow.errors import (
     RateLimitError,
     ServerError,
 )
-from cascadeflow.models import PROVIDERS
+from cascadeflow.messages import HttpAttempt
+from cascadeflow.models import PROVIDERS, validate_timeout
+from cascadeflow.providers.admission import DEFAULT_ADMISSION, Admission
+from cascadeflow.providers.breaker import DEFAULT_BREAKERS, BreakerSettings, CircuitBreaker, CircuitBreakers
+from cascadeflow.providers.pool import CONNECTION_REUSED, DEFAULT_POOL, ClientPool
+from cascadeflow.providers.retry import (
+    DEFAULT_RETRY_BUDGETS,
+    RetryBudgets,
+    RetryPolicy,
+    parse_retry_after,
+)
+from cascadeflow.runtime.resends import BEFORE_RESEND
+
+__all__ = ["BEFORE_RESEND", "BreakerSettings", "CircuitBreaker", "CircuitBreakers", "ClientPool", "HttpCaller",
+           "HttpOptions", "RetryPolicy", "Timeouts", "parse_retry_after", "status_error", "transport_error"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
 # Builds the typed error for an HTTP error status:
 # (status, parsed body or None, raw text, headers, request id, model) -> error.
 ErrorMapper = Callable[[int, Any, str, httpx.Headers, str | None, str], ProviderError]
-
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -56,160 +68,25 @@ class Timeouts:
     read: float = 120.0
     total: float = 600.0
 
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "total"):
+            validate_timeout(f"Timeouts.{name}", getattr(self, name))
+
     def as_httpx(self) -> httpx.Timeout:
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect)
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter; a server's Retry-After is obeyed up to `max_retry_after`."""
-
-    max_attempts: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    max_retry_after: float = 60.0  # a server asking for a longer wait gets the error raised instead
-
-    def backoff(self, retry_number: int, rng: random.Random) -> float:
-        return rng.uniform(0.0, min(self.max_delay, self.base_delay * (2 ** retry_number)))
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerSettings:
-    failure_threshold: int = 5  # consecutive failed calls that open the breaker
-    cooldown: float = 30.0  # seconds open before one probe call is let through
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent or invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-class CircuitBreaker:
-    """Closed -> open after `failure_threshold` consecutive failures -> half-open after `cooldown` (one probe)
-    -> closed on the probe's success, open again on its failure."""
-
-    def __init__(self, settings: BreakerSettings, clock: Clock = time.monotonic):
-        self.settings = settings
-        self._clock = clock
-        self._failures = 0
-        self._opened_at: float | None = None
-        self._probing = False
-        self._lock = threading.Lock()
-
-    @property
-    def state(self) -> str:
-        if self._opened_at is None:
-            return "closed"
-        if self._clock() - self._opened_at >= self.settings.cooldown:
-            return "half_open"
-        return "open"
-
-    def before_call(self, provider: str, model: str) -> None:
-        """Raise CircuitOpenError unless a call may go out now."""
-        with self._lock:
-            if self._opened_at is None:
-                return
-            waited = self._clock() - self._opened_at
-            if waited >= self.settings.cooldown and not self._probing:
-                self._probing = True
-                return
-            reopens_in = max(0.0, self.settings.cooldown - waited)
-        raise CircuitOpenError(
-            f"circuit open after {self.settings.failure_threshold} consecutive failures; "
-            f"next probe in {reopens_in:.1f}s", reopens_in=reopens_in, provider=provider, model=model)
-
-    def record_success(self) -> None:
-        with self._lock:
-            self._failures = 0
-            self._opened_at = None
-            self._probing = False
-
-    def record_failure(self) -> None:
-        with self._lock:
-            self._failures += 1
-            if self._probing or self._failures >= self.settings.failure_threshold:
-                self._opened_at = self._clock()
-            self._probing = False
-
-    def release_probe(self) -> None:
-        """A probe that ended without a verdict (cancelled, client error) lets the next call probe instead."""
-        with self._lock:
-            self._probing = False
-
-
-class CircuitBreakers:
-    """One breaker per (provider, model), created on first use."""
-
-    def __init__(self, settings: BreakerSettings | None = None, clock: Clock = time.monotonic):
-        self.settings = settings or BreakerSettings()
-        self._clock = clock
-        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
-        self._lock = threading.Lock()
-
-    def get(self, provider: str, model: str) -> CircuitBreaker:
-        key = (provider, model)
-        with self._lock:
-            breaker = self._breakers.get(key)
-            if breaker is None:
-                breaker = self._breakers[key] = CircuitBreaker(self.settings, self._clock)
-            return breaker
-
-
-DEFAULT_BREAKERS = CircuitBreakers()
-
-
-class ClientPool:
-    """One AsyncClient per event loop (a client's connections belong to the loop that opened them)."""
-
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None,
-                 limits: httpx.Limits | None = None):
-        self._transport = transport
-        self._limits = limits or httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary())
-        self._lock = threading.Lock()
-
-    def client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        found = self._clients.get(loop)
-        if found is not None and not found.is_closed:
-            return found
-        with self._lock:
-            # An idle connection references its loop, so the weak keys alone would not let go of clients of
-            # closed loops: drop those here (the slow path runs once per new loop).
-            for stale in [lp for lp in self._clients if lp.is_closed()]:
-                del self._clients[stale]
-            found = self._clients[loop] = httpx.AsyncClient(transport=self._transport, limits=self._limits)
-            return found
-
-    def __len__(self) -> int:
-        return len(self._clients)
-
-
-DEFAULT_POOL = ClientPool()
-
-
 @dataclass(frozen=True)
 class HttpOptions:
-    """How an adapter talks HTTP. Tests inject `transport`, `sleep`, `rng` and `breakers` (with a clock)."""
+    """How an adapter talks HTTP. Tests inject `transport`, `sleep`, `rng`, `breakers` (with a clock),
+    `admission` and `retry_budgets`; None means the process-wide one, shared by every adapter."""
 
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    breakers: CircuitBreakers | None = None  # None: the process-wide DEFAULT_BREAKERS
-    transport: httpx.AsyncBaseTransport | None = None  # None: the process-wide pooled clients
+    breakers: CircuitBreakers | None = None
+    admission: Admission | None = None
+    retry_budgets: RetryBudgets | None = None
+    transport: httpx.AsyncBaseTransport | None = None
     sleep: Sleep = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
     # An answer larger than this is cut and treated as malformed, so a host cannot make us buffer without bound.
@@ -222,22 +99,85 @@ class HttpOptions:
             raise ConfigurationError(f"max_response_bytes must be a positive integer, got {self.max_response_bytes!r}")
 
 
-def _transport_error(exc: httpx.TransportError, provider: str, model: str) -> ProviderError:
+def transport_error(exc: httpx.TransportError, provider: str, model: str) -> ProviderError:
+    """The typed error of a transport failure. What matters is whether the request may have reached the
+    host: a failure to connect sent nothing (ProviderConnectionError, never billed); a read timeout or a
+    connection dropped mid-response leaves the outcome unknown (ProviderTimeoutError / MalformedResponseError,
+    charged their worst case by the pipeline)."""
+    cause = exc.__cause__
+    kw: dict[str, Any] = {"provider": provider, "model": model}
+    if isinstance(exc, httpx.PoolTimeout):
+        return AdmissionRefused("no free connection in the local pool in time; nothing was sent", **kw)
+    if isinstance(cause, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)) \
+            or (cause is None and isinstance(exc, (httpx.ConnectTimeout, httpx.ConnectError))):
+        return ProviderConnectionError(f"cannot reach the host ({type(cause or exc).__name__})", **kw)
+    if isinstance(cause, aiohttp.SocketTimeoutError) or (cause is None and isinstance(exc, httpx.TimeoutException)):
+        return ProviderTimeoutError(f"{type(cause or exc).__name__}: no answer in time", **kw)
+    if isinstance(cause, aiohttp.ServerDisconnectedError) and CONNECTION_REUSED.get():
+        return StaleConnection("the host closed an idle pooled connection as the request was written; it was "
+                               "not processed", **kw)
+    if isinstance(cause, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)) \
+            or isinstance(exc, httpx.RemoteProtocolError):
+        return MalformedResponseError(f"connection broke mid-response ({type(cause or exc).__name__})", **kw)
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderTimeoutError(f"{type(exc).__name__}: no answer in time", provider=provider, model=model)
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return MalformedResponseError(f"connection broke mid-response ({type(exc).__name__})",
-                                      provider=provider, model=model)
-    return ProviderConnectionError(f"cannot reach the host ({type(exc).__name__})", provider=provider, model=model)
+        return ProviderTimeoutError(f"{type(cause or exc).__name__}: no answer in time", **kw)
+    return MalformedResponseError(f"the connection failed after sending ({type(cause or exc).__name__})", **kw)
+
+
+class StaleConnection(ProviderConnectionError):
+    """A pooled connection the host had closed while idle: re-sent at once on another connection, outside
+    the retry budget and the attempt count, and never counted against the breaker (it says nothing about
+    the host's health)."""
+
+
+MAX_STALE_RESENDS = 8  # a storm after a pause may meet several stale connections in a row; each is dropped
 
 
 def _counts_against_breaker(exc: BaseException) -> bool:
-    # Throttling and client errors say nothing about the host's health; outages and garbage do.
+    if isinstance(exc, StaleConnection):
+        return False
+    # Throttling, our own queueing and client errors say nothing about the host's health; outages and
+    # garbage do.
     return isinstance(exc, (ServerError, ProviderTimeoutError, ProviderConnectionError, MalformedResponseError))
 
 
+def outcome_of(error: BaseException) -> str:
+    """How an attempt that failed with `error` ended, for billing: "not_sent", "refused" (the host answered
+    with an error status: not billed) or "unknown" (it may have generated, and billed, tokens)."""
+    if isinstance(error, (AdmissionRefused, ProviderConnectionError)):
+        return "not_sent"
+    if isinstance(error, (ProviderTimeoutError, MalformedResponseError, asyncio.CancelledError)):
+        return "unknown"
+    return "refused" if isinstance(error, ProviderError) else "unknown"
+
+
+@dataclass(slots=True)
+class CallReport:
+    """What one call did on the wire: the time it queued for admission and each HTTP attempt."""
+
+    queued_s: float = 0.0
+    attempts: list[HttpAttempt] = field(default_factory=list)
+    attempt_started: float = 0.0
+
+    def begin(self) -> None:
+        self.attempt_started = time.perf_counter()
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.attempt_started) * 1000
+
+    def add(self, outcome: str, status: int | None = None, error: BaseException | None = None) -> None:
+        self.attempts.append(HttpAttempt(outcome=outcome, status=status, latency_ms=round(self.elapsed_ms(), 3),
+                                         error=type(error).__name__ if error is not None else None))
+
+    def attach(self, exc: BaseException) -> None:
+        """Put the report on an error the call raises, for the pipeline's record and charge."""
+        if isinstance(exc, Exception):
+            exc.http_attempts = tuple(self.attempts)  # type: ignore[attr-defined]
+            exc.queued_ms = self.queued_s * 1000  # type: ignore[attr-defined]
+
+
 class HttpCaller:
-    """Sends one call for one (provider, model) through breaker, retries and timeouts."""
+    """Sends one call for one (provider, model) through breaker, admission, retries and timeouts."""
 
     def __init__(self, provider: str, options: HttpOptions, map_error: ErrorMapper,
                  request_id_header: str = "x-request-id", auth: Callable[[], dict[str, str]] | None = None):
@@ -250,14 +190,19 @@ class HttpCaller:
         self._pool = ClientPool(options.transport) if options.transport is not None else DEFAULT_POOL
         self._timeout = options.timeouts.as_httpx()
         self._breakers = options.breakers or DEFAULT_BREAKERS
+        self._admission = options.admission or DEFAULT_ADMISSION
+        self._retry_budget = (options.retry_budgets or DEFAULT_RETRY_BUDGETS).get(provider)
 
     async def post_json(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *, model: str,
-                        parse: Callable[[Any, httpx.Headers], T], timeout: float | None = None) -> T:
+                        parse: Callable[[Any, httpx.Headers], T], timeout: float | None = None,
+                        priority: int = 2, tokens: Callable[[], int] | None = None, report: CallReport | None = None) -> T:
         """POST `body` and return `parse(JSON, headers)`; a body that is not JSON or that `parse` rejects with
-        MalformedResponseError counts as a failed attempt (retried, breaker-counted)."""
+        MalformedResponseError counts as a failed attempt (retried, breaker-counted). `report` receives the
+        time queued and every HTTP attempt."""
+        report = report if report is not None else CallReport()
 
         async def once() -> T:
-            response = await self._send(url, body, headers, model, stream=True)
+            response = await self._send(url, body, headers, model, report)
             try:
                 raw = await self.read_capped(response, model)
             finally:
@@ -268,21 +213,27 @@ class HttpCaller:
                 raise MalformedResponseError(f"the body is not JSON: {raw[:120]!r}", provider=self.provider,
                                              model=model, status_code=response.status_code,
                                              request_id=self.request_id(response.headers)) from None
-            return parse(data, response.headers)
+            result = parse(data, response.headers)
+            report.add("answered", response.status_code)
+            return result
 
-        return await self.run(once, model=model, timeout=timeout)
+        async with self._admitted(model, timeout, priority, tokens, report) as deadline:
+            return await self._attempts(once, model, deadline, report)
 
     @asynccontextmanager
     async def open_stream(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *,
-                          model: str, timeout: float | None = None) -> AsyncIterator[httpx.Response]:
+                          model: str, timeout: float | None = None, priority: int = 2, tokens: Callable[[], int] | None = None,
+                          report: CallReport | None = None) -> AsyncIterator[httpx.Response]:
         """Open a streamed POST whose status is 2xx (retrying failures before the first byte); the response
-        is closed on exit, including when the consuming task is cancelled."""
-        response = await self.run(lambda: self._send(url, body, headers, model, stream=True), model=model,
-                                  timeout=timeout)
-        try:
-            yield response
-        finally:
-            await response.aclose()
+        is closed, and its admission slot freed, on exit, including when the consuming task is cancelled."""
+        report = report if report is not None else CallReport()
+        async with self._admitted(model, timeout, priority, tokens, report) as deadline:
+            response = await self._attempts(lambda: self._send(url, body, headers, model, report), model, deadline,
+                                            report)
+            try:
+                yield response
+            finally:
+                await response.aclose()
 
     def request_id(self, headers: httpx.Headers) -> str | None:
         return headers.get(self._request_id_header)
@@ -301,14 +252,36 @@ class HttpCaller:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def run(self, once: Callable[[], Awaitable[T]], *, model: str, timeout: float | None = None) -> T:
-        """Run `once` until it succeeds, a non-retryable error occurs or attempts/time run out."""
+    @asynccontextmanager
+    async def _admitted(self, model: str, timeout: float | None, priority: int,
+                        tokens: Callable[[], int] | None,
+                        report: CallReport) -> AsyncIterator[float]:
+        """Hold an admission slot for the body; yields the call's deadline (time.monotonic())."""
+        deadline = time.monotonic() + (timeout or self.options.timeouts.total)
+        gate = self._admission.gate(self.provider, model)
+        try:
+            report.queued_s = await gate.acquire(priority=priority, deadline=deadline, tokens=tokens,
+                                                 what=f"{self.provider}/{model}")
+        except BaseException as exc:
+            report.attach(exc)
+            raise
+        try:
+            yield deadline
+        except BaseException as exc:
+            report.attach(exc)
+            raise
+        finally:
+            gate.release()
+
+    async def _attempts(self, once: Callable[[], Awaitable[T]], model: str, deadline: float,
+                        report: CallReport) -> T:
+        """Run `once` through the breaker until it succeeds, a non-retryable error occurs or attempts, the
+        retry budget or the time run out."""
         breaker = self._breakers.get(self.provider, model)
         breaker.before_call(self.provider, model)
-        total = timeout or self.options.timeouts.total
-        deadline = time.monotonic() + total
+        self._retry_budget.earn()
         try:
-            result = await self._retry_loop(once, model, deadline, total)
+            result = await self._retry_loop(once, model, deadline, report)
         except BaseException as exc:
             if _counts_against_breaker(exc):
                 breaker.record_failure()
@@ -318,29 +291,36 @@ class HttpCaller:
         breaker.record_success()
         return result
 
-    async def _retry_loop(self, once: Callable[[], Awaitable[T]], model: str, deadline: float, total: float) -> T:
+    async def _retry_loop(self, once: Callable[[], Awaitable[T]], model: str, deadline: float,
+                          report: CallReport) -> T:
         policy = self.options.retry
-        for attempt in range(policy.max_attempts):
+        attempt = stale = 0
+        while True:
+            report.begin()
             try:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                     return await once()
             except TimeoutError as exc:
-                if isinstance(exc, ProviderError):
-                    error: ProviderError = exc
-                else:
-                    raise ProviderTimeoutError(f"total timeout of {total:g}s exceeded", provider=self.provider,
-                                               model=model) from None
+                error: ProviderError = exc if isinstance(exc, ProviderError) else ProviderTimeoutError(
+                    "the call's total timeout passed", provider=self.provider, model=model)
             except httpx.TransportError as exc:
-                error = _transport_error(exc, self.provider, model)
+                error = transport_error(exc, self.provider, model)
             except ProviderError as exc:
                 error = exc
+            except asyncio.CancelledError as exc:
+                report.add("unknown", None, exc)
+                raise
+            report.add(outcome_of(error), error.status_code, error)
+            if isinstance(error, StaleConnection) and stale < MAX_STALE_RESENDS:
+                stale += 1
+                continue
             wait = self._wait_before_retry(error, attempt, deadline)
             if wait is None:
-                raise error
+                raise error from None
             log.info("retrying %s/%s in %.2fs after %s (attempt %d of %d)", self.provider, model, wait,
                      type(error).__name__, attempt + 1, policy.max_attempts)
             await self.options.sleep(wait)
-        raise AssertionError("unreachable: the last attempt either returns or raises")
+            attempt += 1
 
     def _wait_before_retry(self, error: ProviderError, attempt: int, deadline: float) -> float | None:
         """Seconds to wait before the next attempt, or None when the error must be raised now."""
@@ -356,16 +336,29 @@ class HttpCaller:
             wait = policy.backoff(attempt, self.options.rng)
         if time.monotonic() + wait >= deadline:
             return None
+        if not self._retry_budget.spend():
+            log.warning("%s: retry budget spent; %s raised instead of retried", self.provider,
+                        type(error).__name__)
+            return None
+        if outcome_of(error) == "unknown":
+            before_resend = BEFORE_RESEND.get()
+            if before_resend is not None:
+                try:
+                    before_resend()  # reserve the unknown attempt's worst case before sending again
+                except (BudgetExceeded, BudgetBackendUnavailable) as exc:
+                    log.info("%s: not retried, the next attempt could not be reserved (%s)", self.provider,
+                             type(exc).__name__)
+                    return None
         return wait
 
     async def _send(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], model: str,
-                    *, stream: bool) -> httpx.Response:
+                    report: CallReport) -> httpx.Response:
         client = self._pool.client()
         if self._auth is not None:
             headers = {**headers, **self._auth()}
-        request = client.build_request("POST", url, json=body, headers=headers,
-                                       timeout=self._timeout)
-        response = await client.send(request, stream=stream)
+        request = client.build_request("POST", url, json=body, headers=headers, timeout=self._timeout)
+        response = await client.send(request, stream=True)
+        self._admission.gate(self.provider, model).observe_headers(response.headers)
         if response.status_code < 400:
             return response
         try:
@@ -385,7 +378,7 @@ class HttpCaller:
 def status_error(status: int, message: str, headers: httpx.Headers, *, provider: str, model: str,
                  request_id: str | None) -> ProviderError:
     """The generic mapping of an error status; wire adapters handle their special cases first."""
-    kw = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
+    kw: dict[str, Any] = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
     if status in (401, 403):
         # The server's text is left out: some servers echo (part of) the key they were sent.
         env = PROVIDERS[provider].key_env if provider in PROVIDERS else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from types import ModuleType
 from typing import Any, ClassVar, Self
 
@@ -18,9 +19,16 @@ import httpx
 from cascadeflow.errors import MalformedResponseError, ProviderError
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig, Secret
+from cascadeflow.providers.admission import priority_of
 from cascadeflow.providers.endpoint import redact, resolve_endpoint
-from cascadeflow.providers.http import HttpCaller, HttpOptions, Timeouts
+from cascadeflow.providers.http import CallReport, HttpCaller, HttpOptions, Timeouts
 from cascadeflow.runtime.sync import run_sync
+from cascadeflow.tokens import estimate_input_tokens
+
+
+def rate_tokens(request: Request) -> int:
+    """The tokens a request counts against a tokens-per-minute limit: its input bound plus max_tokens."""
+    return estimate_input_tokens(request.messages, request.tools) + (request.max_tokens or 0)
 
 
 class JsonHttpAdapter:
@@ -74,10 +82,13 @@ class JsonHttpAdapter:
     # --- shared ---------------------------------------------------------------------------------------------
 
     async def complete(self, request: Request) -> Response:
-        started = time.perf_counter()
-        return await self._http.post_json(
+        report = CallReport()
+        response = await self._http.post_json(
             self._url, self._body(request), self._headers, model=request.model, timeout=request.timeout,
-            parse=lambda data, headers: self._parse(data, request, headers, (time.perf_counter() - started) * 1000))
+            priority=priority_of(request.metadata), tokens=lambda: rate_tokens(request), report=report,
+            # latency: the answered attempt's own time on the wire, without queueing or earlier attempts
+            parse=lambda data, headers: self._parse(data, request, headers, report.elapsed_ms()))
+        return replace(response, queued_ms=report.queued_s * 1000, http_attempts=tuple(report.attempts))
 
     def complete_sync(self, request: Request) -> Response:
         return run_sync(self.complete(request), what=f"{type(self).__name__}.complete_sync")
@@ -88,6 +99,10 @@ class JsonHttpAdapter:
 
     def _stream_deadline(self, request: Request) -> float:
         return time.monotonic() + (request.timeout or self._http.options.timeouts.total)
+
+    def _admission(self, request: Request) -> dict[str, Any]:
+        """The admission arguments of a stream: its priority and its tokens for a tokens-per-minute limit."""
+        return {"priority": priority_of(request.metadata), "tokens": lambda: rate_tokens(request)}
 
     def _json_object(self, data: str, request: Request, what: str) -> Mapping[str, Any]:
         """One stream event's data as a JSON object, or MalformedResponseError naming `what` it was."""

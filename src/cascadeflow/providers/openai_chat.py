@@ -37,7 +37,7 @@ class OpenAIChat(JsonHttpAdapter):
         deadline = self._stream_deadline(request)
         state = wire.ChatStreamState()
         async with self._http.open_stream(self._url, body, self._headers, model=request.model,
-                                          timeout=request.timeout) as response:
+                                          timeout=request.timeout, **self._admission(request)) as response:
             request_id = self._http.request_id(response.headers)
             async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model,
                                               max_bytes=self._http.options.max_response_bytes):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from cascadeflow.errors import MalformedResponseError, ProviderTimeoutError
+from cascadeflow.providers.http import transport_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +75,13 @@ async def sse_events(response: httpx.Response, *, deadline: float, provider: str
             done = events.feed(line)
             if done is not None:
                 yield done
-    except httpx.TimeoutException:
-        raise ProviderTimeoutError("the stream stalled past the read timeout", provider=provider,
-                                   model=model) from None
     except httpx.TransportError as exc:
-        raise MalformedResponseError(f"the stream was cut mid-way ({type(exc).__name__})", provider=provider,
-                                     model=model) from None
+        # classified by its cause (the aiohttp transport reports a dropped connection as an httpx timeout)
+        if isinstance(transport_error(exc, provider, model), ProviderTimeoutError):
+            raise ProviderTimeoutError("the stream stalled past the read timeout", provider=provider,
+                                       model=model) from None
+        raise MalformedResponseError(f"the stream was cut mid-way ({type(exc.__cause__ or exc).__name__})",
+                                     provider=provider, model=model) from None
     last = events.flush()
     if last is not None:
         yield last

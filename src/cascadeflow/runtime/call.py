@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from cascadeflow.messages import Request, Response
+from cascadeflow.messages import HttpAttempt, Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.runtime.stamps import now_iso, round_ms
 from cascadeflow.trace.records import DecisionRecord
@@ -94,16 +94,23 @@ class AttemptRecord:
     provider_request_id: str | None = None
     shrunk_from: int | None = None  # max_tokens lowered to fit a per-call cap
     usage_note: str | None = None  # reported usage that cannot be right (see tokens.checked_usage)
+    queued_ms: float = 0.0  # waited for admission before sending (not in latency_ms)
+    http_attempts: tuple[HttpAttempt, ...] = ()  # the HTTP requests the provider made for this attempt
 
     def to_dict(self) -> dict[str, Any]:
         extra = {"usage_note": self.usage_note} if self.usage_note is not None else {}
-        return {
+        entry = {
             "tier": self.tier, "role": self.role, "model": self.model, "max_tokens": self.max_tokens,
             "cost_usd": float(self.cost), "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens, "latency_ms": round_ms(self.latency_ms),
             "status": self.status, "error": self.error, "finish_reason": self.finish_reason,
             "shrunk_from": self.shrunk_from, **extra,
         }
+        # The usual attempt (one request, answered, not queued) keeps the plain shape; any other lists them.
+        if self.queued_ms or len(self.http_attempts) > 1 or any(a.outcome != "answered" for a in self.http_attempts):
+            entry["queued_ms"] = round_ms(self.queued_ms)
+            entry["http_attempts"] = [a.to_dict() for a in self.http_attempts]
+        return entry
 
 
 @dataclass(slots=True, kw_only=True)

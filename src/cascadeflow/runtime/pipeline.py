@@ -39,6 +39,7 @@ from cascadeflow.runtime.call import (
     Policy,
     Scope,
 )
+from cascadeflow.runtime.resends import charge_resends, note_http, resend_reservations
 from cascadeflow.runtime.stamps import new_request_id, now_iso, round_ms
 from cascadeflow.tokens import checked_usage, estimate_input_tokens
 from cascadeflow.trace.delivery import AuditDelivery, Sink
@@ -249,9 +250,10 @@ class Runtime:
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,
                                shrunk_from=original_max if original_max != request.max_tokens else None)
-        response = await self._send(model, request, call, record=record, reservation_id=reservation_id,
-                                    options=options, policy=policy)
-        self._settle(reservation_id, record.cost, call)
+        with resend_reservations(self.ledger, call.charges, reservation_id, worst, self.lease_seconds):
+            response = await self._send(model, request, call, record=record, reservation_id=reservation_id,
+                                        options=options, policy=policy)
+            self._settle(reservation_id, record.cost, call)
         if policy is not None:
             policy.after_attempt(model, response, call)
         if self.listeners:
@@ -290,11 +292,16 @@ class Runtime:
                 started = time.perf_counter()  # building the adapter is not the model's latency
                 response = await provider.complete(request)
             record.latency_ms = (time.perf_counter() - started - response.setup_seconds) * 1000
+            note_http(record, response)
             # an answer it cannot price fails like one that was lost
             response = self.price_answer(model, response, record, request)
+            charge_resends(record, lambda: self.worst_case(model, request, call))
         except BaseException as exc:
             record.latency_ms = (time.perf_counter() - started) * 1000
-            if self.charge_failure(model, request, call, record, exc) and policy is not None:
+            note_http(record, exc)
+            billed = self.charge_failure(model, request, call, record, exc)
+            billed = charge_resends(record, lambda: self.worst_case(model, request, call)) or billed
+            if billed and policy is not None:
                 policy.after_failed_attempt(record, call)
             self._settle(reservation_id, record.cost, call)
             self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=options.tier,

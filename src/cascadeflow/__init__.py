@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 
 # name -> module that owns it (imported on first attribute access)
 _LAZY = {
+    "AnomalyDetector": "cascadeflow.insights.anomaly",
     "AnthropicMessages": "cascadeflow.providers.anthropic",
     "BudgetConfig": "cascadeflow.budget.config",
     "BudgetSession": "cascadeflow.runtime.session",
@@ -41,6 +42,7 @@ _LAZY = {
     "CompletionResult": "cascadeflow.runtime.client",
     "DeferredQueue": "cascadeflow.budget.queue",
     "DomainConfig": "cascadeflow.routing.domains",
+    "MetricsCollector": "cascadeflow.metrics.prometheus",
     "ModelRouter": "cascadeflow.routing.tasks",
     "OpenAIChat": "cascadeflow.providers.openai_chat",
     "PriceBook": "cascadeflow.pricing",
@@ -60,6 +62,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AnomalyDetector",
     "AnthropicMessages",
     "AuditUnavailable",
     "BudgetBackendUnavailable",
@@ -80,6 +83,7 @@ __all__ = [
     "DomainConfig",
     "InvalidRequestError",
     "Message",
+    "MetricsCollector",
     "MissingAPIKeyError",
     "ModelConfig",
     "ModelRouter",
@@ -138,6 +142,8 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from cascadeflow.cascade.result import CascadeResult
     from cascadeflow.harness.scope import agent, run
     from cascadeflow.harness.state import init, reset
+    from cascadeflow.insights.anomaly import AnomalyDetector
+    from cascadeflow.metrics.prometheus import MetricsCollector
     from cascadeflow.pricing import PriceBook
     from cascadeflow.providers.anthropic import AnthropicMessages
     from cascadeflow.providers.openai_chat import OpenAIChat

@@ -1,0 +1,35 @@
+"""Insights over the audit records: streaming anomaly detection (`AnomalyDetector`), the scorers it uses,
+the NAB scoring rules and event scores to measure detectors, and a generator of labelled LLM cost series.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_HOME = {
+    "Anomaly": "anomaly",
+    "AnomalyDetector": "anomaly",
+    "CostSeries": "series",
+    "EventScore": "evaluation",
+    "RobustScorer": "scorers",
+    "ZScoreScorer": "scorers",
+    "generate_cost_series": "series",
+    "score_alerts": "evaluation",
+}
+_RENAMED = {"generate_cost_series": "generate"}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cascadeflow.insights' has no attribute {name!r}")
+    value = getattr(import_module(f"cascadeflow.insights.{home}"), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

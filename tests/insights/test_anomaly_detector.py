@@ -1,6 +1,6 @@
 """AnomalyDetector: buckets of audit records, per key, scored per signal; one report per episode."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from cascadeflow.insights.anomaly import AnomalyDetector
 from cascadeflow.metrics import MetricsCollector
 from cascadeflow.trace.records import AuditRecord
 
-START = datetime(2026, 6, 1, tzinfo=timezone.utc)
+START = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def audit(minute: float, *, cost: float = 0.001, user: str = "alice", action: str = "allow",

@@ -1,5 +1,7 @@
 """The synthetic LLM cost series and the event-level scores of alerts."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,7 @@ def test_incidents_come_after_the_warmup_do_not_overlap_and_cover_every_kind():
     assert len(series.incidents) == 8 and {i.kind for i in series.incidents} == set(KINDS)
     assert all(i.start >= series.warmup for i in series.incidents)
     ends = [(i.start, i.end) for i in series.incidents]
-    assert all(prev[1] < nxt[0] for prev, nxt in zip(ends, ends[1:]))
+    assert all(prev[1] < nxt[0] for prev, nxt in itertools.pairwise(ends))
 
 
 def test_injected_incidents_move_the_signal_they_describe():

@@ -19,7 +19,8 @@ _HOME = {
 }
 _RENAMED = {"generate_cost_series": "generate"}
 
-__all__ = sorted(_HOME)
+__all__ = ["Anomaly", "AnomalyDetector", "CostSeries", "EventScore", "RobustScorer", "ZScoreScorer",
+           "generate_cost_series", "score_alerts"]
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,6 @@ Every parameter is drawn from the seed, so a benchmark is reproducible and can b
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -16,7 +16,7 @@ PINNED = [
     "BudgetBackendUnavailable", "BudgetConfig", "BudgetExceeded", "BudgetExceededError", "BudgetSession",
     "CacheConfig", "Calibration", "CascadeAgent", "CascadeExhausted", "CascadeFlow", "CascadeResult",
     "CascadeflowError",
-    "CompletionResult", "ConfigurationError", "DeferredQueue", "DomainConfig", "InvalidRequestError",
+    "CompletionResult", "ConfigurationError", "CostForecaster", "DeferredQueue", "DomainConfig", "InvalidRequestError",
     "Message", "MetricsCollector", "MissingAPIKeyError", "ModelConfig", "ModelRouter", "OpenAIChat", "PolicyViolation",
     "PriceBook", "ProviderError", "QualityConfig", "RateLimitError", "Request", "Response", "Route", "Rule",
     "RuleRouter", "Runtime", "SeverityRouter", "TaskType", "ToolCall", "ToolSpec", "UnknownModelPriceError",

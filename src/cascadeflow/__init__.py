@@ -40,6 +40,7 @@ _LAZY = {
     "CascadeFlow": "cascadeflow.runtime.client",
     "CascadeResult": "cascadeflow.cascade.result",
     "CompletionResult": "cascadeflow.runtime.client",
+    "CostForecaster": "cascadeflow.insights.forecast",
     "DeferredQueue": "cascadeflow.budget.queue",
     "DomainConfig": "cascadeflow.routing.domains",
     "MetricsCollector": "cascadeflow.metrics.prometheus",
@@ -79,6 +80,7 @@ __all__ = [
     "CascadeflowError",
     "CompletionResult",
     "ConfigurationError",
+    "CostForecaster",
     "DeferredQueue",
     "DomainConfig",
     "InvalidRequestError",
@@ -143,6 +145,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from cascadeflow.harness.scope import agent, run
     from cascadeflow.harness.state import init, reset
     from cascadeflow.insights.anomaly import AnomalyDetector
+    from cascadeflow.insights.forecast import CostForecaster
     from cascadeflow.metrics.prometheus import MetricsCollector
     from cascadeflow.pricing import PriceBook
     from cascadeflow.providers.anthropic import AnthropicMessages

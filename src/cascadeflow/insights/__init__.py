@@ -1,4 +1,5 @@
 """Insights over the audit records: streaming anomaly detection (`AnomalyDetector`), the scorers it uses,
+cost forecasts (`CostForecaster`),
 the NAB scoring rules and event scores to measure detectors, and a generator of labelled LLM cost series.
 """
 
@@ -10,7 +11,9 @@ from typing import Any
 _HOME = {
     "Anomaly": "anomaly",
     "AnomalyDetector": "anomaly",
+    "CostForecaster": "forecast",
     "CostSeries": "series",
+    "Forecast": "forecast",
     "EventScore": "evaluation",
     "RobustScorer": "scorers",
     "ZScoreScorer": "scorers",
@@ -19,7 +22,7 @@ _HOME = {
 }
 _RENAMED = {"generate_cost_series": "generate"}
 
-__all__ = ["Anomaly", "AnomalyDetector", "CostSeries", "EventScore", "RobustScorer", "ZScoreScorer",
+__all__ = ["Anomaly", "AnomalyDetector", "CostForecaster", "CostSeries", "EventScore", "Forecast", "RobustScorer", "ZScoreScorer",
            "generate_cost_series", "score_alerts"]
 
 

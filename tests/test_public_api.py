@@ -12,7 +12,7 @@ import cascadeflow
 ROOT = Path(__file__).resolve().parents[1]
 
 PINNED = [
-    "AnomalyDetector", "AnthropicMessages", "AuditUnavailable",
+    "AlertConfig", "AnomalyDetector", "AnthropicMessages", "AuditUnavailable",
     "BudgetBackendUnavailable", "BudgetConfig", "BudgetExceeded", "BudgetExceededError", "BudgetSession",
     "CacheConfig", "Calibration", "CascadeAgent", "CascadeExhausted", "CascadeFlow", "CascadeResult",
     "CascadeflowError",

@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 
 # name -> module that owns it (imported on first attribute access)
 _LAZY = {
+    "AlertConfig": "cascadeflow.insights.alerts",
     "AnomalyDetector": "cascadeflow.insights.anomaly",
     "AnthropicMessages": "cascadeflow.providers.anthropic",
     "BudgetConfig": "cascadeflow.budget.config",
@@ -63,6 +64,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AlertConfig",
     "AnomalyDetector",
     "AnthropicMessages",
     "AuditUnavailable",
@@ -144,6 +146,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from cascadeflow.cascade.result import CascadeResult
     from cascadeflow.harness.scope import agent, run
     from cascadeflow.harness.state import init, reset
+    from cascadeflow.insights.alerts import AlertConfig
     from cascadeflow.insights.anomaly import AnomalyDetector
     from cascadeflow.insights.forecast import CostForecaster
     from cascadeflow.metrics.prometheus import MetricsCollector

@@ -84,3 +84,18 @@ def test_a_collector_is_also_an_audit_sink_for_any_runtime():
     Runtime(sinks=[collector])  # the sink protocol: write(record)
     collector.write(record("sdk-call"))
     assert sum(s.value for s in values(collector, "cascadeflow_query_total")) == 1
+
+
+async def test_the_agent_hands_records_to_its_anomaly_detector_and_alert_config_too():
+    from cascadeflow.insights.alerts import AlertConfig
+    from cascadeflow.insights.anomaly import AnomalyDetector
+
+    detector = AnomalyDetector()
+    alerts = AlertConfig(rules=[{"metric": "call_count", "threshold": 0, "name": "any"}])
+    provider = ScriptedProvider({CHEAP.name: [GOOD]})
+    agent = CascadeAgent(models=[CHEAP, TOP], runtime=Runtime(resolve_provider=provider.resolver()),
+                         anomaly_detector=detector, alert_config=alerts)
+    await agent.run("How does TCP react to loss?")
+    detector.flush()
+    assert [a.rule for a in alerts.fired] == ["any"]
+    assert detector.keys == ["all"]  # the record reached the detector

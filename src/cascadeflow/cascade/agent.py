@@ -55,7 +55,8 @@ class CascadeAgent:
                  runtime: Runtime | None = None, allow_unordered: bool = False, speculative: bool = False,
                  speculate_above: float = 0.5, complexity_router: ComplexityRouter | None = None,
                  name: str | None = None, budget_config: Any = None, cache_config: Any = None,
-                 on_query_complete: Callable[[CascadeResult], Any] | None = None, metrics_collector: Any = None):
+                 on_query_complete: Callable[[CascadeResult], Any] | None = None, metrics_collector: Any = None,
+                 anomaly_detector: Any = None, alert_config: Any = None):
         if router is not None and domain_config is not None:
             raise ConfigurationError("pass either router= or domain_config=, not both")
         if router is not None and not callable(getattr(router, "route", None)):
@@ -87,9 +88,12 @@ class CascadeAgent:
         self.cache = open_cache(cache_config)  # None: the cache cascadeflow.init() configured, if any
         self.on_query_complete = on_query_complete
         self.verbose = verbose
-        # sees each finished call's audit record (cascadeflow.MetricsCollector, or anything with write(record))
+        # each sees every finished call's audit record (MetricsCollector, AnomalyDetector, AlertConfig)
         self.metrics_collector = check_observer(metrics_collector, "metrics_collector")
-        self._observers = tuple(o for o in (self.metrics_collector,) if o is not None)
+        self.anomaly_detector = check_observer(anomaly_detector, "anomaly_detector")
+        self.alert_config = check_observer(alert_config, "alert_config")
+        self._observers = tuple(o for o in (self.metrics_collector, self.anomaly_detector, self.alert_config)
+                                if o is not None)
         self.analytics = CascadeAnalytics()
         self._bus = EventBus()
         if verbose:

@@ -1,5 +1,5 @@
 """Insights over the audit records: streaming anomaly detection (`AnomalyDetector`), the scorers it uses,
-cost forecasts (`CostForecaster`),
+cost forecasts (`CostForecaster`), alert rules (`AlertConfig`),
 the NAB scoring rules and event scores to measure detectors, and a generator of labelled LLM cost series.
 """
 
@@ -9,6 +9,9 @@ from importlib import import_module
 from typing import Any
 
 _HOME = {
+    "Alert": "alerts",
+    "AlertConfig": "alerts",
+    "AlertRule": "alerts",
     "Anomaly": "anomaly",
     "AnomalyDetector": "anomaly",
     "CostForecaster": "forecast",
@@ -22,7 +25,7 @@ _HOME = {
 }
 _RENAMED = {"generate_cost_series": "generate"}
 
-__all__ = ["Anomaly", "AnomalyDetector", "CostForecaster", "CostSeries", "EventScore", "Forecast", "RobustScorer", "ZScoreScorer",
+__all__ = ["Alert", "AlertConfig", "AlertRule", "Anomaly", "AnomalyDetector", "CostForecaster", "CostSeries", "EventScore", "Forecast", "RobustScorer", "ZScoreScorer",
            "generate_cost_series", "score_alerts"]
 
 

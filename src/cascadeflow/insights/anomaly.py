@@ -106,7 +106,7 @@ class AnomalyDetector:
         self.key = key
         self.metrics_collector = metrics_collector
         self.on_anomaly = on_anomaly
-        self._pass_anomaly = on_anomaly is not None and _takes_argument(on_anomaly)
+        self._pass_anomaly = on_anomaly is not None and takes_argument(on_anomaly)
         self._keys = BoundedValues(max_keys)
         self._state: dict[str, _KeyState] = {}
         self._lock = threading.Lock()
@@ -114,6 +114,11 @@ class AnomalyDetector:
 
     def __repr__(self) -> str:
         return f"AnomalyDetector(method={self.method!r}, std_threshold={self.std_threshold}, key={self.key!r})"
+
+    @property
+    def keys(self) -> list[str]:
+        """The keys watched so far."""
+        return sorted(self._state)
 
     def write(self, record: Any, *, quality: float | None = None, baseline_cost: float | None = None) -> None:
         """Add one audit record (an audit sink and a CascadeAgent observer both call this)."""
@@ -197,7 +202,8 @@ class AnomalyDetector:
                 log.exception("on_anomaly callback failed for %s", anomaly)
 
 
-def _takes_argument(fn: Callable[..., Any]) -> bool:
+def takes_argument(fn: Callable[..., Any]) -> bool:
+    """Whether a callback takes the event (`fn(event)`) or nothing (`fn()`, as in `lambda: page_team()`)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

@@ -61,6 +61,18 @@ def test_audit_records_are_summed_per_day():
     assert daily_costs(records) == {date(2026, 3, 2): 1.5, date(2026, 3, 3): 1.5}
 
 
+def test_records_read_back_from_a_jsonl_log_are_summed_per_day(tmp_path):
+    from cascadeflow.trace.jsonl import JsonlSink
+    from cascadeflow.trace.reader import iter_records
+
+    sink = JsonlSink(tmp_path / "audit.jsonl")
+    for d, cost in ((2, 0.25), (2, 0.5), (4, 1.0)):
+        sink.write(AuditRecord(f"2026-03-0{d}T23:00:00+00:00", f"r{d}{cost}", None, None, "off", "allow", "m", "m",
+                               "", 1, 1, cost, 1.0, None, "v"))
+    sink.close()
+    assert daily_costs(iter_records(tmp_path / "audit.jsonl")) == {date(2026, 3, 2): 0.75, date(2026, 3, 4): 1.0}
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"historical_data": {START: 1.0}}, "at least 14 days"),
     ({"historical_data": 12.5}, "historical_data"),

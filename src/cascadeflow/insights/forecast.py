@@ -44,7 +44,8 @@ class Forecast:
 
 
 def daily_costs(historical_data: Any) -> dict[date, float]:
-    """Cost per UTC day from audit records, a {date: cost} mapping, or (date, cost) pairs."""
+    """Cost per UTC day from audit records (AuditRecord objects or the dicts the log reader yields), a
+    {date: cost} mapping, or (date, cost) pairs."""
     if isinstance(historical_data, Mapping):
         pairs: Iterable[Any] = historical_data.items()
     elif isinstance(historical_data, Iterable) and not isinstance(historical_data, (str, bytes)):
@@ -55,7 +56,9 @@ def daily_costs(historical_data: Any) -> dict[date, float]:
             f"snapshot has totals but no days (got {type(historical_data).__name__})")
     out: dict[date, float] = defaultdict(float)
     for item in pairs:
-        if hasattr(item, "timestamp") and hasattr(item, "cost_usd"):
+        if isinstance(item, Mapping):  # a record as the log reader yields it
+            day, cost = item.get("timestamp"), item.get("cost_usd") or 0.0
+        elif hasattr(item, "timestamp") and hasattr(item, "cost_usd"):
             day, cost = item.timestamp, item.cost_usd
         else:
             day, cost = item

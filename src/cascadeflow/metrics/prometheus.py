@@ -85,6 +85,8 @@ class MetricsCollector:
         self._labels = RecordLabels(self.labels)
         self.counters = client.CollectorRegistry(auto_describe=True)
         self._declare(client, self.labels.extra)
+        self._attempt_names = ATTEMPT_LABELS + self.labels.extra
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.registry = serving_registry(self.counters)
         self.otel = _otel_metrics(otel, self.export_interval)
         self.server: Any = None
@@ -125,19 +127,21 @@ class MetricsCollector:
         the strongest tier would have cost) come from the cascade; records from other callers lack them."""
         call = self._labels.call(record)
         extra = self._labels.extra(record)
-        self.queries.labels(**call).inc()
-        self.latency.labels(**call).observe(max(float(record.latency_ms or 0.0), 0.0) / 1000)
+        key = tuple(call.values())
+        self._child(self.queries, key).inc()
+        self._child(self.latency, key).observe(max(float(record.latency_ms or 0.0), 0.0) / 1000)
         self._count_attempts(record, call)
         if quality is not None:
-            self.quality.labels(**call).observe(float(quality))
+            self._child(self.quality, key).observe(float(quality))
         if baseline_cost is not None:
-            self.baseline.labels(**call).inc(max(float(baseline_cost), 0.0))
-            self.compared.labels(**call).inc(max(float(record.cost_usd or 0.0), 0.0))
+            self._child(self.baseline, key).inc(max(float(baseline_cost), 0.0))
+            self._child(self.compared, key).inc(max(float(record.cost_usd or 0.0), 0.0))
         saved = _cache_saved(record)
         if saved:
-            self.cache_saved.labels(**call).inc(saved)
+            self._child(self.cache_saved, key).inc(saved)
         if record.budget_remaining is not None:
-            (self.budget.labels(**extra) if extra else self.budget).set(float(record.budget_remaining))
+            (self._child(self.budget, tuple(extra.values())) if extra else self.budget).set(
+                float(record.budget_remaining))
         self._count_draft(record, extra)
         if self.otel is not None:
             self.otel.write(record)
@@ -148,14 +152,15 @@ class MetricsCollector:
             self.cost.labels(**call, role="none", status="none").inc(float(record.cost_usd))
         for tier in tiers:
             labels = self._labels.attempt(record, tier, call)
-            self.attempts.labels(**labels).inc()
+            key = tuple([labels[name] for name in self._attempt_names])
+            self._child(self.attempts, key).inc()
             cost = float(tier.get("cost_usd") or 0.0)
             if cost > 0:
-                self.cost.labels(**labels).inc(cost)
+                self._child(self.cost, key).inc(cost)
             for kind in ("input", "output"):
                 count = int(tier.get(f"{kind}_tokens") or 0)
                 if count > 0:
-                    self.tokens.labels(**labels, type=kind).inc(count)
+                    self._child(self.tokens, (*key, kind)).inc(count)
 
     def _count_draft(self, record: Any, extra: dict[str, str]) -> None:
         # "accept": the cascade returned its draft; "escalate": a later tier answered instead
@@ -164,7 +169,16 @@ class MetricsCollector:
         if decision is None or not tiers:
             return
         model, provider = split_model(tiers[0].get("model"))
-        self.drafts.labels(model=model, provider=provider, decision=decision, **extra).inc()
+        self._child(self.drafts, (model, provider, decision, *extra.values())).inc()
+
+    def _child(self, metric: Any, values: tuple[str, ...]) -> Any:
+        """The labelled child of `metric` for label values in declaration order (`labels()` validates and
+        sorts on every call; a call is counted on every metric, so children are looked up once)."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def count_anomaly(self, signal: str, key: str) -> None:
         self.anomalies.labels(signal=signal, key=key).inc()

@@ -19,8 +19,10 @@ START = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def audit(minute, *, cost=0.01, action="allow"):
-    return AuditRecord((START + timedelta(minutes=minute)).isoformat(), f"r{minute}", None, "u", "enforce", action,
-                       "m", "m", "", 1, 1, cost, 500.0, None, "v")
+    return AuditRecord(timestamp=(START + timedelta(minutes=minute)).isoformat(), request_id=f"r{minute}", run_id=None,
+                       user_id="u", mode="enforce", action=action, model_requested="m", model_selected="m",
+                       routing_reason="", input_tokens=1, output_tokens=1, cost_usd=cost, latency_ms=500.0,
+                       budget_remaining=None, price_version="v")
 
 
 def test_the_seed_shaped_rules_fire_on_cost_quality_and_verifier_share():

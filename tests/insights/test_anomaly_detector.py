@@ -16,8 +16,10 @@ START = datetime(2026, 6, 1, tzinfo=UTC)
 def audit(minute: float, *, cost: float = 0.001, user: str = "alice", action: str = "allow",
           latency_ms: float = 800.0) -> AuditRecord:
     moment = (START + timedelta(minutes=minute)).isoformat()
-    return AuditRecord(moment, f"r{minute}", None, user, "enforce", action, "m", "m", "", 10, 10, cost, latency_ms,
-                       None, "test", {"team": "sre"}, [])
+    return AuditRecord(timestamp=moment, request_id=f"r{minute}", run_id=None, user_id=user, mode="enforce",
+                       action=action, model_requested="m", model_selected="m", routing_reason="", input_tokens=10,
+                       output_tokens=10, cost_usd=cost, latency_ms=latency_ms, budget_remaining=None,
+                       price_version="test", metadata={"team": "sre"})
 
 
 def feed_normal(detector, minutes, *, user="alice", rng=None, calls=5):

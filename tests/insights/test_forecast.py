@@ -55,9 +55,14 @@ def test_about_the_stated_share_of_noisy_days_fall_inside_the_interval():
     assert 0.65 <= inside / total <= 0.95
 
 
+def spent(timestamp, cost):
+    return AuditRecord(timestamp=timestamp, request_id=f"r-{timestamp}-{cost}", run_id=None, user_id=None, mode="off",
+                       action="allow", model_requested="m", model_selected="m", routing_reason="", input_tokens=1,
+                       output_tokens=1, cost_usd=cost, latency_ms=1.0, budget_remaining=None, price_version="v")
+
+
 def test_audit_records_are_summed_per_day():
-    records = [AuditRecord(f"2026-03-0{d}T10:00:00+00:00", f"r{d}{k}", None, None, "off", "allow", "m", "m", "", 1, 1,
-                           0.5, 1.0, None, "v") for d in (2, 3) for k in range(3)]
+    records = [spent(f"2026-03-0{d}T10:00:00+00:00", 0.5) for d in (2, 3) for k in range(3)]
     assert daily_costs(records) == {date(2026, 3, 2): 1.5, date(2026, 3, 3): 1.5}
 
 
@@ -67,8 +72,7 @@ def test_records_read_back_from_a_jsonl_log_are_summed_per_day(tmp_path):
 
     sink = JsonlSink(tmp_path / "audit.jsonl")
     for d, cost in ((2, 0.25), (2, 0.5), (4, 1.0)):
-        sink.write(AuditRecord(f"2026-03-0{d}T23:00:00+00:00", f"r{d}{cost}", None, None, "off", "allow", "m", "m",
-                               "", 1, 1, cost, 1.0, None, "v"))
+        sink.write(spent(f"2026-03-0{d}T23:00:00+00:00", cost))
     sink.close()
     assert daily_costs(iter_records(tmp_path / "audit.jsonl")) == {date(2026, 3, 2): 0.75, date(2026, 3, 4): 1.0}
 

@@ -1,6 +1,7 @@
 """Several worker processes, one scrape: prometheus-client's multiprocess mode, summed by the served view
 and by `cascadeflow metrics serve`."""
 
+import logging
 import os
 import re
 import subprocess
@@ -68,3 +69,17 @@ def test_metrics_serve_reports_a_missing_directory(tmp_path):
     done = subprocess.run(CLI + ["metrics", "serve", "--port", "0", "--dir", str(tmp_path / "missing")],
                           check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_under_multiprocess_mode_a_worker_finding_the_port_taken_leaves_it_to_the_one_serving(tmp_path, monkeypatch,
+                                                                                             caplog):
+    from cascadeflow.metrics import MetricsCollector
+
+    caplog.set_level(logging.INFO, logger="cascadeflow.metrics.prometheus")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    first = MetricsCollector(prometheus_port=0, prometheus_addr="127.0.0.1")
+    try:
+        second = MetricsCollector(prometheus_port=first.port, prometheus_addr="127.0.0.1")
+        assert second.port is None and "another worker serves" in caplog.text
+    finally:
+        first.close()

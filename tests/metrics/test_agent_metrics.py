@@ -99,3 +99,19 @@ async def test_the_agent_hands_records_to_its_anomaly_detector_and_alert_config_
     detector.flush()
     assert [a.rule for a in alerts.fired] == ["any"]
     assert detector.keys == ["all"]  # the record reached the detector
+
+
+async def test_a_cache_hit_is_counted_with_the_money_it_saved():
+    from cascadeflow.cache.config import CacheConfig
+
+    collector, sink = MetricsCollector(), ListSink()
+    provider = ScriptedProvider({CHEAP.name: [GOOD]})
+    agent = CascadeAgent(models=[CHEAP, TOP], runtime=Runtime(resolve_provider=provider.resolver(), sinks=[sink]),
+                         metrics_collector=collector, cache_config=CacheConfig(enabled=True, backend="memory"))
+    first = await agent.run("How does TCP react to loss?")
+    second = await agent.run("How does TCP react to loss?")
+    assert second.content == first.content and len(sink.records) == 2
+    by_cache = {s.labels["cache"]: s.value for s in values(collector, "cascadeflow_query_total")}
+    assert by_cache == {"miss": 1, "exact_hit": 1}
+    [saved] = values(collector, "cascadeflow_cache_saved_dollars_total")
+    assert saved.value == pytest.approx(float(first.total_cost))

@@ -18,7 +18,8 @@ def emitted_series():
     collector = MetricsCollector(labels=LabelConfig(user=True))
     collector.write(cascade("a", accepted=True), quality=0.9, baseline_cost=0.004)
     collector.write(cascade("b", accepted=False), quality=0.6, baseline_cost=0.004)
-    collector.write(record("h", tiers=[], cost_usd=0.0, metadata={"cache": "hit", "cache_saved_usd": 0.002}))
+    collector.write(record("h", tiers=[], cost_usd=0.0, action="cache_hit",
+                 metadata={"cache": {"hit": True, "kind": "exact", "saved_usd": 0.002}}))
     collector.write(record("s", action="stop", tiers=[attempt(0, "openai/gpt-4o", status="error", cost=0.0)]))
     collector.count_anomaly("cost_rate", "all")
     collector.count_alert("hourly_cost")

@@ -98,9 +98,15 @@ def test_failed_attempts_are_counted_by_status_and_a_stopped_call_by_its_request
 
 
 def test_cache_label_and_cache_savings_read_from_the_record(collector):
-    hit = record("h", tiers=[], cost_usd=0.0, metadata={"cache": "hit", "cache_saved_usd": 0.002})
+    hit = record("h", tiers=[], cost_usd=0.0, action="cache_hit",
+                 metadata={"cache": {"hit": True, "kind": "exact", "saved_usd": 0.002}})
     collector.write(hit)
-    assert total(collector, "cascadeflow_query_total", cache="hit") == 1
+    collector.write(record("m", metadata={"cache": {"hit": False}}))
+    collector.write(record("o", metadata={"cache": {"hit": False, "would_hit": True, "kind": "semantic",
+                                                    "saved_usd": 0.003}}))
+    by_cache = {dict(k)["cache"]: v for k, v in samples(collector, "cascadeflow_query_total").items()}
+    assert by_cache == {"exact_hit": 1, "miss": 1, "observed_hit": 1}
+    # only the served hit saved anything: observe mode served the model's answer
     assert total(collector, "cascadeflow_cache_saved_dollars_total") == pytest.approx(0.002)
 
 

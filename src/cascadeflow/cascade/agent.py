@@ -354,6 +354,8 @@ class CascadeAgent:
             metadata=dict(call.metadata), cache_hit=True,
         )
         self.analytics.record_cache_hit(result, saved=answer.cost)
+        if self._observers:
+            notify(self._observers, record, result)
         events = []
         if stream is not None:
             events.append(ev.CascadeEvent(ev.TEXT, call.request_id, reason, answer.model, answer.tier,

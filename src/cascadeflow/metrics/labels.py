@@ -23,18 +23,20 @@ def split_model(model_id: str | None) -> tuple[str, str]:
     return (bare, provider) if sep else (model_id, NONE)
 
 
+def cache_info(record: Any) -> Any:
+    """What the cache step wrote on the record: metadata["cache"] ({"hit": ..., "kind": ..., "saved_usd": ...})."""
+    return (getattr(record, "metadata", None) or {}).get("cache")
+
+
 def cache_status(record: Any) -> str:
-    """The cache outcome the record carries (`hit`, `miss`, ...), read from a `cache` field or metadata."""
-    value = getattr(record, "cache", None)
-    if value is None:
-        value = (getattr(record, "metadata", None) or {}).get("cache")
-    if isinstance(value, Mapping):
-        value = value.get("status") or (value.get("hit") and "hit") or value.get("kind")
-    if value is True:
-        return "hit"
-    if value is None or value is False or value == "":
-        return NONE
-    return str(value)
+    """`exact_hit`, `semantic_hit`, `observed_hit` (observe mode: a hit not served), `miss`, or `none` when
+    no cache looked at the call."""
+    info = cache_info(record)
+    if isinstance(info, Mapping):
+        if info.get("hit"):
+            return f"{info.get('kind') or 'exact'}_hit"
+        return "observed_hit" if info.get("would_hit") else "miss"
+    return NONE if info is None or info == "" else str(info)
 
 
 def answering_attempt(record: Any) -> Mapping[str, Any] | None:

@@ -12,12 +12,20 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.metrics import names
 from cascadeflow.metrics.derived import DerivedMetrics
-from cascadeflow.metrics.labels import ATTEMPT_LABELS, CALL_LABELS, LabelConfig, RecordLabels, split_model
+from cascadeflow.metrics.labels import (
+    ATTEMPT_LABELS,
+    CALL_LABELS,
+    LabelConfig,
+    RecordLabels,
+    cache_info,
+    split_model,
+)
 
 log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own setting; read by it at import
@@ -215,12 +223,12 @@ class MetricsCollector:
 
 
 def _cache_saved(record: Any) -> float:
-    cache = getattr(record, "cache", None)
-    saved = cache.get("saved_usd") if isinstance(cache, dict) else None
-    if saved is None:
-        saved = (record.metadata or {}).get("cache_saved_usd")
+    """USD a served cache hit did not spend (0 for anything else)."""
+    info = cache_info(record)
+    if not isinstance(info, Mapping) or not info.get("hit"):
+        return 0.0
     try:
-        return max(float(saved), 0.0) if saved is not None else 0.0
+        return max(float(info.get("saved_usd") or 0.0), 0.0)
     except (TypeError, ValueError):
         return 0.0
 

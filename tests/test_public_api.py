@@ -12,12 +12,12 @@ import cascadeflow
 ROOT = Path(__file__).resolve().parents[1]
 
 PINNED = [
-    "AnthropicMessages", "AuditUnavailable",
+    "AlertConfig", "AnomalyDetector", "AnthropicMessages", "AuditUnavailable",
     "BudgetBackendUnavailable", "BudgetConfig", "BudgetExceeded", "BudgetExceededError", "BudgetSession",
     "CacheConfig", "Calibration", "CascadeAgent", "CascadeExhausted", "CascadeFlow", "CascadeResult",
     "CascadeflowError",
-    "CompletionResult", "ConfigurationError", "DeferredQueue", "DomainConfig", "InvalidRequestError",
-    "Message", "MissingAPIKeyError", "ModelConfig", "ModelRouter", "OpenAIChat", "PolicyViolation",
+    "CompletionResult", "ConfigurationError", "CostForecaster", "DeferredQueue", "DomainConfig", "InvalidRequestError",
+    "Message", "MetricsCollector", "MissingAPIKeyError", "ModelConfig", "ModelRouter", "OpenAIChat", "PolicyViolation",
     "PriceBook", "ProviderError", "QualityConfig", "RateLimitError", "Request", "Response", "Route", "Rule",
     "RuleRouter", "Runtime", "SeverityRouter", "TaskType", "ToolCall", "ToolSpec", "UnknownModelPriceError",
     "UnknownProviderError", "Usage", "UserBudget", "__version__", "agent", "init", "open_ledger", "reset",

@@ -30,6 +30,8 @@ __version__ = "0.1.0"
 
 # name -> module that owns it (imported on first attribute access)
 _LAZY = {
+    "AlertConfig": "cascadeflow.insights.alerts",
+    "AnomalyDetector": "cascadeflow.insights.anomaly",
     "AnthropicMessages": "cascadeflow.providers.anthropic",
     "BudgetConfig": "cascadeflow.budget.config",
     "BudgetSession": "cascadeflow.runtime.session",
@@ -39,8 +41,10 @@ _LAZY = {
     "CascadeFlow": "cascadeflow.runtime.client",
     "CascadeResult": "cascadeflow.cascade.result",
     "CompletionResult": "cascadeflow.runtime.client",
+    "CostForecaster": "cascadeflow.insights.forecast",
     "DeferredQueue": "cascadeflow.budget.queue",
     "DomainConfig": "cascadeflow.routing.domains",
+    "MetricsCollector": "cascadeflow.metrics.prometheus",
     "ModelRouter": "cascadeflow.routing.tasks",
     "OpenAIChat": "cascadeflow.providers.openai_chat",
     "PriceBook": "cascadeflow.pricing",
@@ -60,6 +64,8 @@ _LAZY = {
 }
 
 __all__ = [
+    "AlertConfig",
+    "AnomalyDetector",
     "AnthropicMessages",
     "AuditUnavailable",
     "BudgetBackendUnavailable",
@@ -76,10 +82,12 @@ __all__ = [
     "CascadeflowError",
     "CompletionResult",
     "ConfigurationError",
+    "CostForecaster",
     "DeferredQueue",
     "DomainConfig",
     "InvalidRequestError",
     "Message",
+    "MetricsCollector",
     "MissingAPIKeyError",
     "ModelConfig",
     "ModelRouter",
@@ -138,6 +146,10 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from cascadeflow.cascade.result import CascadeResult
     from cascadeflow.harness.scope import agent, run
     from cascadeflow.harness.state import init, reset
+    from cascadeflow.insights.alerts import AlertConfig
+    from cascadeflow.insights.anomaly import AnomalyDetector
+    from cascadeflow.insights.forecast import CostForecaster
+    from cascadeflow.metrics.prometheus import MetricsCollector
     from cascadeflow.pricing import PriceBook
     from cascadeflow.providers.anthropic import AnthropicMessages
     from cascadeflow.providers.openai_chat import OpenAIChat

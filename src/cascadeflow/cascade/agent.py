@@ -20,6 +20,7 @@ from cascadeflow.cascade.result import CascadeResult, TierAttempt
 from cascadeflow.cascade.tiers import check_tier_order
 from cascadeflow.errors import CascadeExhausted, ConfigurationError
 from cascadeflow.messages import Message, Request, Response, build_request
+from cascadeflow.metrics.observers import check_observer, notify
 from cascadeflow.models import ModelConfig, as_model_config
 from cascadeflow.routing.complexity import ComplexityEstimate, ComplexityRouter, estimate_complexity
 from cascadeflow.routing.domains import DomainConfig
@@ -54,7 +55,8 @@ class CascadeAgent:
                  runtime: Runtime | None = None, allow_unordered: bool = False, speculative: bool = False,
                  speculate_above: float = 0.5, complexity_router: ComplexityRouter | None = None,
                  name: str | None = None, budget_config: Any = None, cache_config: Any = None,
-                 on_query_complete: Callable[[CascadeResult], Any] | None = None):
+                 on_query_complete: Callable[[CascadeResult], Any] | None = None, metrics_collector: Any = None,
+                 anomaly_detector: Any = None, alert_config: Any = None):
         if router is not None and domain_config is not None:
             raise ConfigurationError("pass either router= or domain_config=, not both")
         if router is not None and not callable(getattr(router, "route", None)):
@@ -86,6 +88,12 @@ class CascadeAgent:
         self.cache = open_cache(cache_config)  # None: the cache cascadeflow.init() configured, if any
         self.on_query_complete = on_query_complete
         self.verbose = verbose
+        # each sees every finished call's audit record (MetricsCollector, AnomalyDetector, AlertConfig)
+        self.metrics_collector = check_observer(metrics_collector, "metrics_collector")
+        self.anomaly_detector = check_observer(anomaly_detector, "anomaly_detector")
+        self.alert_config = check_observer(alert_config, "alert_config")
+        self._observers = tuple(o for o in (self.metrics_collector, self.anomaly_detector, self.alert_config)
+                                if o is not None)
         self.analytics = CascadeAnalytics()
         self._bus = EventBus()
         if verbose:
@@ -305,13 +313,17 @@ class CascadeAgent:
             # CascadeExhausted, and BudgetExceeded/PolicyViolation from the runtime (not escalated): the
             # attempts made so far still cost money and still get an audit record.
             self.analytics.record_failure(call.spent)
-            self.runtime.finish(call, action="stop", model_selected=None, response=None, error=exc)
+            record = self.runtime.finish(call, action="stop", model_selected=None, response=None, error=exc)
+            if self._observers:
+                notify(self._observers, record)
             if not isinstance(exc, CascadeExhausted):
                 execution.emit(ev.ERROR, reason=f"{type(exc).__name__}: {exc}")
             raise
         accepted = any(t.decision == "accepted" for t in result.tiers)
         action = "accept" if accepted else ("allow" if len(plan.tiers) == 1 else "escalate")
-        self.runtime.finish(call, action=action, model_selected=result.model_used, response=result.response)
+        record = self.runtime.finish(call, action=action, model_selected=result.model_used, response=result.response)
+        if self._observers:
+            notify(self._observers, record, result)
         self.analytics.record(result, cascaded=len(plan.tiers) > 1)
         if probe is not None:
             answered = next((t.tier for t in result.tiers if t.model == result.model_used
@@ -342,6 +354,8 @@ class CascadeAgent:
             metadata=dict(call.metadata), cache_hit=True,
         )
         self.analytics.record_cache_hit(result, saved=answer.cost)
+        if self._observers:
+            notify(self._observers, record, result)
         events = []
         if stream is not None:
             events.append(ev.CascadeEvent(ev.TEXT, call.request_id, reason, answer.model, answer.tier,

@@ -1,0 +1,42 @@
+"""Insights over the audit records: streaming anomaly detection (`AnomalyDetector`), the scorers it uses,
+cost forecasts (`CostForecaster`), alert rules (`AlertConfig`),
+the NAB scoring rules and event scores to measure detectors, and a generator of labelled LLM cost series.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_HOME = {
+    "Alert": "alerts",
+    "AlertConfig": "alerts",
+    "AlertRule": "alerts",
+    "Anomaly": "anomaly",
+    "AnomalyDetector": "anomaly",
+    "CostForecaster": "forecast",
+    "CostSeries": "series",
+    "Forecast": "forecast",
+    "EventScore": "evaluation",
+    "RobustScorer": "scorers",
+    "ZScoreScorer": "scorers",
+    "generate_cost_series": "series",
+    "score_alerts": "evaluation",
+}
+_RENAMED = {"generate_cost_series": "generate"}
+
+__all__ = ["Alert", "AlertConfig", "AlertRule", "Anomaly", "AnomalyDetector", "CostForecaster", "CostSeries", "EventScore", "Forecast", "RobustScorer", "ZScoreScorer",
+           "generate_cost_series", "score_alerts"]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cascadeflow.insights' has no attribute {name!r}")
+    value = getattr(import_module(f"cascadeflow.insights.{home}"), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -18,8 +18,8 @@ Features covered:
   be inferred is refused with an error saying how to name it; `CacheConfig(enabled=, ttl=, backend="redis",
   redis_url=)` and `CascadeAgent(cache_config=)` serving a repeated query at $0 (caching + cascading on
   Redis; the caching pitfall on memory)
-- xfail (monitoring: AnomalyDetector / CostForecaster / MetricsCollector / AlertConfig): anomaly
-  detection, forecasting, Prometheus metrics, alert rules
+- xfail (CascadeAgent.run_queries and a per-day history in get_analytics()): the forecast from an agent;
+  working: anomaly detection, Prometheus metrics, alert rules
 """
 
 from __future__ import annotations
@@ -226,7 +226,6 @@ async def test_per_user_cost_tracking(capsys):
     assert capsys.readouterr().out.startswith("User alice: $")
 
 
-@pytest.mark.xfail(strict=True, reason="monitoring: AnomalyDetector")
 async def test_cost_anomaly_detection():
     from cascadeflow import AnomalyDetector
 
@@ -350,7 +349,8 @@ def test_break_even_analysis_for_self_hosting(capsys):
     assert "queries_needed" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(strict=True, reason="monitoring: CostForecaster")
+@pytest.mark.xfail(strict=True, reason="forecasting from an agent: CascadeAgent.run_queries, and a per-day cost "
+                                        "history in get_analytics() for CostForecaster to read")
 def test_predict_future_costs():
     from cascadeflow import CostForecaster
 
@@ -458,7 +458,6 @@ async def test_feature_level_attribution(capsys):
     assert capsys.readouterr().out.count("(1 queries)") == 3
 
 
-@pytest.mark.xfail(strict=True, reason="monitoring: MetricsCollector")
 async def test_dashboard_metrics():
     from cascadeflow import MetricsCollector
 
@@ -470,7 +469,6 @@ async def test_dashboard_metrics():
     await agent.run(queries[0])
 
 
-@pytest.mark.xfail(strict=True, reason="monitoring: AlertConfig")
 def test_alerting_rules():
     from cascadeflow import AlertConfig
 

@@ -55,6 +55,7 @@ docs: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests apps benchmarks
+	$(PY) -m mypy src
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-tools .pytest_cache .ruff_cache site

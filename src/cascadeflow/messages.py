@@ -335,7 +335,7 @@ def _check_unicode(messages: tuple[Message, ...]) -> None:
 
 
 def build_request(
-    messages: str | Sequence[Message | Mapping[str, Any]],
+    messages: str | Message | Sequence[Message | Mapping[str, Any]],
     *,
     model: str = "",
     max_tokens: int | None = None,

@@ -15,7 +15,14 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
 from cascadeflow.budget.ledger import BudgetState, check_key
-from cascadeflow.budget.windows import GLOBAL_SCOPE, agent_scope, resolve_timezone, user_scope, window_key
+from cascadeflow.budget.windows import (
+    GLOBAL_SCOPE,
+    Period,
+    agent_scope,
+    resolve_timezone,
+    user_scope,
+    window_key,
+)
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.pricing import usd_to_micro_limit
 from cascadeflow.runtime.call import Charge
@@ -80,9 +87,9 @@ class UserBudget:
         """USD left this month in the `spend()` tally (None without a monthly limit)."""
         return self._remaining("month", self.monthly)
 
-    def limits_micro(self) -> list[tuple[str, int]]:
+    def limits_micro(self) -> list[tuple[Period, int]]:
         """[(period, limit in micro-USD)] for the windows this budget sets."""
-        out = []
+        out: list[tuple[Period, int]] = []
         if self.daily is not None:
             out.append(("day", usd_to_micro_limit(self.daily, "UserBudget.daily")))
         if self.monthly is not None:
@@ -197,10 +204,10 @@ def charges_for(config: BudgetConfig, user_budgets: Mapping[str, UserBudget] | N
     Per-user budgets come from `user_budgets` (the call's), else `config.user_budgets`, else
     `config.default_user_budget`. Keys carry their window: `user:alice:day:2026-11-24`."""
     moment = time.time() if now is None else now
-    globals_ = [(p, usd_to_micro_limit(v, f"BudgetConfig.{n}"))
-                for p, n, v in (("day", "daily_limit", config.daily_limit),
-                                ("month", "monthly_limit", config.monthly_limit)) if v is not None]
-    scopes: list[tuple[str, list[tuple[str, int]]]] = [(GLOBAL_SCOPE, globals_)]
+    periods: tuple[tuple[Period, str, Any], ...] = (("day", "daily_limit", config.daily_limit),
+                                                     ("month", "monthly_limit", config.monthly_limit))
+    globals_ = [(p, usd_to_micro_limit(v, f"BudgetConfig.{n}")) for p, n, v in periods if v is not None]
+    scopes: list[tuple[str, list[tuple[Period, int]]]] = [(GLOBAL_SCOPE, globals_)]
     if user_id is not None:
         budget = (user_budgets or {}).get(user_id) or config.user_budgets.get(user_id) \
             or config.default_user_budget

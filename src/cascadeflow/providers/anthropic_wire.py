@@ -213,7 +213,7 @@ def error_message(parsed: Any, raw: str) -> tuple[str, str]:
 def map_error(status: int, parsed: Any, raw: str, headers: httpx.Headers, request_id: str | None, *,
               provider: str, model: str) -> ProviderError:
     message, kind = error_message(parsed, raw)
-    kw = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
+    kw: dict[str, Any] = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
     if status in (400, 413) and any(p in message.lower() for p in _CONTEXT_PHRASES):
         return ContextWindowExceededError(f"prompt and max_tokens do not fit the context window: {message}", **kw)
     if status == 400 and "content" in kind and "filter" in kind:
@@ -224,7 +224,7 @@ def map_error(status: int, parsed: Any, raw: str, headers: httpx.Headers, reques
 def stream_error(data: Mapping[str, Any], *, provider: str, model: str) -> ProviderError:
     """The error of an `event: error` in the stream (e.g. overloaded_error after the stream began)."""
     message, kind = error_message(data, "")
-    kw = {"provider": provider, "model": model}
+    kw: dict[str, Any] = {"provider": provider, "model": model}
     if kind == "rate_limit_error":
         return RateLimitError(f"rate limited mid-stream: {message}", **kw)
     if kind in ("overloaded_error", "api_error"):

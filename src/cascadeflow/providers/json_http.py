@@ -35,7 +35,7 @@ class JsonHttpAdapter:
     """Base of the JSON-over-HTTP provider adapters (see the module docstring)."""
 
     default_provider: ClassVar[str]
-    wire: ClassVar[ModuleType]  # has map_error(status, parsed, raw, headers, request_id, *, provider, model)
+    wire: ModuleType  # a class attribute in each subclass; has map_error(status, parsed, raw, headers, request_id, *, provider, model)
     request_id_header: ClassVar[str] = "x-request-id"
     api_headers: ClassVar[Mapping[str, str]] = {}
 

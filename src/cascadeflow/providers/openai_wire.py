@@ -175,7 +175,7 @@ def map_error(status: int, parsed: Any, raw: str, headers: httpx.Headers, reques
               provider: str, model: str) -> ProviderError:
     """The typed error for an OpenAI-compatible error response."""
     message, code = error_message(parsed, raw)
-    kw = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
+    kw: dict[str, Any] = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
     lowered = message.lower()
     if status == 400 and (code in _CONTEXT_CODES or any(p in lowered for p in _CONTEXT_PHRASES)):
         return ContextWindowExceededError(f"prompt and max_tokens do not fit the context window: {message}", **kw)

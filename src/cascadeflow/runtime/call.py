@@ -99,7 +99,7 @@ class AttemptRecord:
 
     def to_dict(self) -> dict[str, Any]:
         extra = {"usage_note": self.usage_note} if self.usage_note is not None else {}
-        entry = {
+        entry: dict[str, Any] = {
             "tier": self.tier, "role": self.role, "model": self.model, "max_tokens": self.max_tokens,
             "cost_usd": float(self.cost), "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens, "latency_ms": round_ms(self.latency_ms),

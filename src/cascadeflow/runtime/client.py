@@ -253,7 +253,7 @@ class CascadeFlow:
             content=result.content, model=result.model_used, cost_decimal=result.total_cost_decimal, usage=result.usage,
             latency_ms=result.latency_ms, request_id=result.request_id, routing_reason=reason,
             tool_calls=tuple(result.tool_calls), finish_reason=getattr(result, "finish_reason", "stop"),
-            tiers=[t.to_dict() if hasattr(t, "to_dict") else dict(t) for t in result.tiers],
+            tiers=[t.to_dict() for t in result.tiers],
             draft_accepted=result.draft_accepted, budget_remaining=getattr(result, "budget_remaining", None),
             cache_hit=result.cache_hit,
         )

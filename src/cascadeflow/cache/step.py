@@ -1,6 +1,8 @@
-"""The cache step of the pipeline: before anything is reserved or sent, serve a stored answer (a hit costs
-$0, reserves nothing and writes an audit record marked `cache_hit` with the cost it saved); after a call
-answers, store its final answer. The facades (CascadeAgent, CascadeFlow) call `serve()` and `remember()`.
+"""The cache step of the pipeline, `CallCache`: every `Runtime` holds one. At a call's start
+(`Runtime.from_cache`), before anything is reserved or sent, it serves a stored answer (a hit costs $0,
+reserves nothing and writes an audit record marked `cache_hit` with the cost it saved); at the call's end
+(`Runtime.finish`) it stores the final answer. CascadeAgent, CascadeFlow and instrumented SDK calls all
+pass through these two places; none of them touches the cache otherwise.
 
 In observe mode a would-be hit is recorded (a `cache_hit` decision with applied=False and the cost it would
 have saved) and the call proceeds unchanged.
@@ -22,6 +24,7 @@ from cascadeflow.errors import ConfigurationError
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import to_micro_usd
+from cascadeflow.runtime.call import AttemptRecord, CallContext
 from cascadeflow.trace.records import AuditRecord
 
 CACHE_HIT = "cache_hit"  # the audit record's action and the decision's action for a served answer
@@ -48,15 +51,6 @@ def open_cache(config: CacheConfig | ResponseCache | None) -> ResponseCache | No
         if cache is None:
             cache = _caches[config] = ResponseCache(config)
         return cache
-
-
-def resolve_cache(own: ResponseCache | None) -> ResponseCache | None:
-    """A facade's own cache, else the one `cascadeflow.init(cache_config=...)` configured."""
-    if own is not None:
-        return own
-    from cascadeflow.harness.state import default_cache
-
-    return default_cache()
 
 
 @dataclass(slots=True)
@@ -92,9 +86,9 @@ def _observing(call: Any) -> bool:
     return call.mode == "observe" or current_config().mode == "observe"
 
 
-def serve(cache: ResponseCache | None, runtime: Any, call: Any, request: Request, tiers: Sequence[ModelConfig],
-          quality: Any = None) -> tuple[Probe | None, Served | None]:
-    """Look the request up. Returns (probe to `remember()` with, the served hit or None)."""
+def _serve(cache: ResponseCache | None, runtime: Any, call: Any, request: Request, tiers: Sequence[ModelConfig],
+           quality: Any = None) -> tuple[Probe | None, Served | None]:
+    """Look the request up. Returns (probe to `_remember()` with, the served hit or None)."""
     if cache is None:
         return None, None
     scope = _scope_values(cache.config, call)
@@ -133,8 +127,8 @@ def serve(cache: ResponseCache | None, runtime: Any, call: Any, request: Request
     return probe, Served(answer, probe.kind or "exact", probe.similarity, record)
 
 
-def remember(cache: ResponseCache | None, probe: Probe | None, response: Response | None, *, model: str,
-             cost: Decimal, tier: int) -> bool:
+def _remember(cache: ResponseCache | None, probe: Probe | None, response: Response | None, *, model: str,
+              cost: Decimal, tier: int) -> bool:
     """Store a call's final answer under the probe's keys (errors are never stored; answers calling tools
     only with `cache_tool_calls`). True when stored."""
     if cache is None or probe is None or response is None:
@@ -144,3 +138,39 @@ def remember(cache: ResponseCache | None, probe: Probe | None, response: Respons
     if response.tool_calls and not cache.config.cache_tool_calls:
         return False
     return cache.store(probe, CachedAnswer.from_response(response, model=model, cost=cost, tier=tier))
+
+
+def _answering_tier(attempts: Sequence[AttemptRecord], model: str) -> int:
+    """The tier whose answer the call returned: the last answered attempt of `model` (a cascade's accepted
+    or final tier), else the last attempt's."""
+    for attempt in reversed(attempts):
+        if attempt.model == model and attempt.status == "ok":
+            return attempt.tier
+    return attempts[-1].tier if attempts else 0
+
+
+class CallCache:
+    """The pipeline's response cache step (the `CacheStep` a `Runtime` holds). Stateless: which cache a call
+    uses is chosen per call (a facade's own, else the one `cascadeflow.init(cache_config=...)` configured),
+    and a missed lookup travels on the call (`call.cache_probe`) to its end."""
+
+    def serve(self, runtime: Any, call: CallContext, request: Request, route: Sequence[ModelConfig], *,
+              quality: Any = None, cache: ResponseCache | None = None) -> Served | None:
+        if cache is None:
+            from cascadeflow.harness.state import default_cache
+
+            cache = default_cache()
+            if cache is None:  # no cache configured: the step costs this one check
+                return None
+        probe, served = _serve(cache, runtime, call, request, route, quality)
+        if served is None and probe is not None:
+            call.cache_probe = (cache, probe)
+        return served
+
+    def remember(self, call: CallContext, response: Response, model_selected: str | None) -> bool:
+        if call.cache_probe is None:
+            return False
+        (cache, probe), call.cache_probe = call.cache_probe, None
+        model = model_selected or f"{response.provider}/{response.model}"
+        return _remember(cache, probe, response, model=model, cost=call.spent,
+                         tier=_answering_tier(call.attempts, model))

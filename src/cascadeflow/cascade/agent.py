@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from cascadeflow.cache.step import Served, open_cache, remember, resolve_cache, serve
+from cascadeflow.cache.step import Served, open_cache
 from cascadeflow.cascade import events as ev
 from cascadeflow.cascade.analytics import AnalyticsSnapshot, CascadeAnalytics
 from cascadeflow.cascade.events import CascadeEvent, EventBus, VerbosePrinter
@@ -296,8 +296,7 @@ class CascadeAgent:
         plan = self._plan(request, forced)
         call = self.runtime.new_call(user_id=user_id, agent_id=self.name, metadata=request.metadata,
                                      routing_reason=plan.route.reason, model_requested=plan.tiers[0].id)
-        cache = resolve_cache(self.cache)
-        probe, served = serve(cache, self.runtime, call, request, plan.tiers, self.quality_config)
+        served = self.runtime.from_cache(call, request, plan.tiers, quality=self.quality_config, cache=self.cache)
         if served is not None:
             return self._served(plan, call, served, stream)
         execution = CascadeExecution(self.runtime, plan, call, self._judge,
@@ -325,11 +324,6 @@ class CascadeAgent:
         if self._observers:
             notify(self._observers, record, result)
         self.analytics.record(result, cascaded=len(plan.tiers) > 1)
-        if probe is not None:
-            answered = next((t.tier for t in result.tiers if t.model == result.model_used
-                             and t.decision in ("accepted", "final")), len(result.tiers) - 1)
-            remember(cache, probe, result.response, model=result.model_used, cost=result.total_cost_decimal,
-                     tier=answered)
         if execution.listening:
             # a policy may have switched the model a tier asked for
             answered_by = next((m for m in plan.tiers if m.id == result.model_used), None) \

@@ -36,7 +36,7 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
     file never weakens an explicit enforce (harness/config.py). `compliance` names a preset; a policy file is
     loaded only as `compliance_file`. `audit_spool`: where records go while an audit sink is failing
     (default: `default_spool_path()`). `cache_config` (a CacheConfig) is the response cache of every
-    CascadeAgent / CascadeFlow without one."""
+    CascadeAgent / CascadeFlow without one and of instrumented SDK calls."""
     if cache_config is not None:
         from cascadeflow.cache.step import open_cache
 

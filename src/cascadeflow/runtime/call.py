@@ -1,11 +1,12 @@
 """The state of one call as it passes the pipeline (`CallContext`, `AttemptRecord`, `Charge`), the protocols
-of the steps it meets (ledger, policy, run scope), and the context variables through which a
+of the steps it meets (ledger, policy, run scope, cache step), and the context variables through which a
 run scope or a facade's budgets reach `Runtime.new_call`. `cascadeflow.runtime.pipeline` re-exports them.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -133,6 +134,7 @@ class CallContext:
     request: Request | None = None  # the first request sent; audit sinks that record content read it
     active_model: ModelConfig | None = None  # the model being sent (after policy), for `invoke` callbacks
     ledger_unreachable: bool = False  # a settlement failed: the remaining budget is unknown
+    cache_probe: Any = None  # the cache step's lookup that missed: the call's answer is stored under it
 
     @property
     def spent(self) -> Decimal:
@@ -147,3 +149,15 @@ class CallContext:
         )
         self.decisions.append(record)
         return record
+
+
+class CacheStep(Protocol):
+    """The call-level response cache (`cascadeflow.cache.step.CallCache`). `serve` runs at a call's start,
+    before any policy, reservation or send: a hit is the call's whole answer ($0, its audit record already
+    delivered); a miss leaves `call.cache_probe` set. `remember` runs in `Runtime.finish` when the call ends
+    with an answer, and stores that final answer (for a cascade: the accepted tier's)."""
+
+    def serve(self, runtime: Any, call: CallContext, request: Request, route: Sequence[ModelConfig], *,
+              quality: Any = None, cache: Any = None) -> Any: ...
+
+    def remember(self, call: CallContext, response: Response, model_selected: str | None) -> bool: ...

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cascadeflow.cache.step import open_cache, remember, resolve_cache, serve
+from cascadeflow.cache.step import open_cache
 from cascadeflow.errors import BudgetExceeded, ConfigurationError
 from cascadeflow.messages import Message, Request, Response, ToolCall, ToolSpec, Usage, build_request
 from cascadeflow.models import ModelConfig, as_model_config
@@ -211,8 +211,7 @@ class CascadeFlow:
         runtime = self.runtime
         call = runtime.new_call(user_id=user_id, agent_id=agent_id, metadata=request.metadata,
                                 routing_reason=reason, model_requested=model.id)
-        cache = resolve_cache(self.cache)
-        probe, served = serve(cache, runtime, call, request, (model,))
+        served = runtime.from_cache(call, request, (model,), cache=self.cache)
         if served is not None:
             answer = served.answer
             return CompletionResult(
@@ -228,7 +227,6 @@ class CascadeFlow:
                            model_selected=None, response=None, error=exc)
             raise
         record = runtime.finish(call, action="allow", model_selected=attempt.model, response=response)
-        remember(cache, probe, response, model=attempt.model, cost=attempt.cost, tier=0)
         if self.verbose:
             _print_single(call.request_id, model, reason, attempt, record.latency_ms)
         return CompletionResult(

@@ -1,8 +1,10 @@
-"""The one pipeline every model attempt passes through: policy -> reserve -> call -> settle -> record.
+"""The one pipeline every call passes through: cache -> policy -> reserve -> call -> settle -> record -> store.
 
+`Runtime.from_cache()` is the call's first step (the response cache; a hit ends the call there);
 `Runtime.attempt()` is called once per model attempt (a single call, each cascade tier, an instrumented SDK
-call); `Runtime.finish()` builds the call's one audit record and delivers it. Validation lives in the cascade,
-which calls `attempt()` for every tier, so every attempt is priced, reserved, settled and traced exactly once.
+call); `Runtime.finish()` builds the call's one audit record, stores the answer in the cache and delivers it.
+Validation lives in the cascade, which calls `attempt()` for every tier, so every attempt is priced, reserved,
+settled and traced exactly once.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
 
+from cascadeflow.cache.step import CallCache
 from cascadeflow.errors import (
     BudgetBackendUnavailable,
     BudgetExceeded,
@@ -32,6 +35,7 @@ from cascadeflow.runtime.call import (
     CALL_OPTIONS,
     CURRENT_SCOPE,
     AttemptRecord,
+    CacheStep,
     CallContext,
     CallOptions,
     Charge,
@@ -48,8 +52,8 @@ from cascadeflow.trace.records import AuditRecord
 from cascadeflow.trace.redact import error_text
 
 __all__ = [  # the call's state and the step protocols live in runtime/call.py; imported from here too
-    "CALL_OPTIONS", "CURRENT_SCOPE", "DEFAULT_MAX_OUTPUT_TOKENS", "AttemptOptions", "AttemptRecord", "CallContext",
-    "CallOptions", "Charge", "Ledger", "Overflow", "Policy", "Runtime", "Scope", "Sink",
+    "CALL_OPTIONS", "CURRENT_SCOPE", "DEFAULT_MAX_OUTPUT_TOKENS", "AttemptOptions", "AttemptRecord", "CacheStep",
+    "CallContext", "CallOptions", "Charge", "Ledger", "Overflow", "Policy", "Runtime", "Scope", "Sink",
     "estimate_worst_case", "may_have_been_billed",
 ]
 
@@ -93,11 +97,12 @@ class AttemptOptions:
 class Runtime:
     """Wires pricing, ledger, policy and sinks around provider calls. Cheap to construct; share one.
 
-    The steps of one attempt, in order (`attempt`): policy -> per-call cap -> reserve -> send -> price ->
-    settle -> policy after the attempt. The call's end (`finish`): build the audit record once -> run scope ->
-    every sink (audit sinks, metrics) through `AuditDelivery`. A step that is not configured is skipped by one
-    test; no step has a second implementation elsewhere. (The response cache answers a whole call before any
-    of this: `cascadeflow.cache.step`, called by the facades.)"""
+    The call's start (`from_cache`): the response cache step, before any policy or reservation (a hit ends the
+    call at $0). The steps of one attempt, in order (`attempt`): policy -> per-call cap -> reserve -> send ->
+    price -> settle -> policy after the attempt. The call's end (`finish`): build the audit record once ->
+    run scope -> store the final answer in the cache -> every sink (audit sinks, metrics) through
+    `AuditDelivery`.
+    A step that is not configured is skipped by one test; no step has a second implementation elsewhere."""
 
     def __init__(
         self,
@@ -111,6 +116,7 @@ class Runtime:
         min_useful_output_tokens: int = MIN_USEFUL_OUTPUT_TOKENS,
         lease_seconds: float = 300.0,
         listeners: list[Callable[[str, dict[str, Any]], None]] | None = None,
+        cache: CacheStep | None = None,
         audit_spool: str | os.PathLike[str] | None = None,
     ):
         self.price_book = price_book or PriceBook()
@@ -122,6 +128,7 @@ class Runtime:
         self.min_useful_output_tokens = min_useful_output_tokens
         self.lease_seconds = lease_seconds
         self.listeners = listeners or []
+        self.cache = cache if cache is not None else CallCache()
 
     @property
     def sinks(self) -> list[Sink]:
@@ -160,6 +167,13 @@ class Runtime:
         if options is not None and options.reason:  # budget pressure changed how this call is served
             call.decide("switch_model", f"budget: {options.reason}", model_requested=model_requested)
         return call
+
+    def from_cache(self, call: CallContext, request: Request, route: Sequence[ModelConfig], *,
+                   quality: Any = None, cache: Any = None) -> Any:
+        """The call's first step: the response cache (`cache`, a facade's own, else the one `cascadeflow.init`
+        configured). A hit (`cascadeflow.cache.step.Served`) reserves nothing, costs $0 and its audit record
+        is already delivered; None: go on (observe mode records a would-be hit and goes on too)."""
+        return self.cache.serve(self, call, request, route, quality=quality, cache=cache)
 
     def _policy(self, call: CallContext) -> Policy | None:
         scoped = getattr(call.scope, "policy", None)
@@ -400,6 +414,8 @@ class Runtime:
                                    error=error, prompt=prompt)
         if call.scope is not None:
             call.scope.record(call)
+        if call.cache_probe is not None and error is None and response is not None:
+            self.cache.remember(call, response, model_selected)
         self.delivery.deliver(record)
         return record
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from cascadeflow.cache.entry import CachedAnswer
 from cascadeflow.harness.instrument.args import given
 from cascadeflow.harness.instrument.bodies import json_object, sse_payloads
 from cascadeflow.harness.instrument.bridge import (
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "refusal": "content_filter", "pause_turn": "stop"}
+STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}  # a stored answer's, back
 
 
 def _blocks(content: Any) -> tuple[str | tuple[Any, ...] | None, tuple[ToolCall, ...], str | None]:
@@ -113,6 +115,24 @@ class MessagesAdapter:
 
     def to_response(self, result: Any, request: Request) -> Response:
         return message_response(parsed_result(result), request)
+
+    def cached_result(self, answer: CachedAnswer, request_id: str) -> Any:
+        """A cached answer as the SDK's own `Message` (validated by the SDK's model), usage split back into
+        Anthropic's fields (its input_tokens excludes cache reads and writes)."""
+        from anthropic.types import Message as SdkMessage
+
+        usage = answer.usage
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": answer.content}] if answer.content else []
+        blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments or "{}")}
+                   for c in answer.tool_calls]
+        return SdkMessage.model_validate({
+            "id": f"msg_cache_{request_id}", "type": "message", "role": "assistant",
+            "model": answer.model.split("/", 1)[-1], "content": blocks,
+            "stop_reason": STOP_REASON.get(answer.finish_reason, "end_turn"), "stop_sequence": None,
+            "usage": {"input_tokens": usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens,
+                      "output_tokens": usage.output_tokens, "cache_read_input_tokens": usage.cache_read_tokens,
+                      "cache_creation_input_tokens": usage.cache_write_tokens},
+        })
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> MessagesStreamAccumulator:
         return MessagesStreamAccumulator()

@@ -65,6 +65,9 @@ class SdkAdapter(Protocol):
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> StreamAccumulator: ...
 
+    # optional: `cached_result(answer, request_id)` builds the SDK's own response object from a cached answer
+    # (adapters without it are never served from the cache)
+
 
 class Handoff:
     """Awaited by a streaming `invoke`: pauses the pipeline until the stream ends and yields its Response."""
@@ -172,6 +175,41 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vend
                             metadata=sdk_metadata(adapter, unpriced, vendor))
     return PreparedCall(runtime=runtime, call=call, model=model, view=view, kwargs=kwargs, mode=mode,
                         unpriced=unpriced)
+
+
+# Options that never change an answer (how the SDK sends, not what it asks): left out of the cache key. The
+# messages and model are in the call's view already; a stream is never looked up (see `from_cache`).
+NOT_IN_CACHE_KEY = frozenset({"messages", "input", "instructions", "system", "model", "stream", "extra_headers",
+                              "timeout"})
+RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # the SDKs' marker of with_raw/with_streaming_response
+
+
+def _cache_request(adapter: SdkAdapter, prepared: PreparedCall) -> Request:
+    """The call's view with every other option the caller passed (sampling, seed, response format, the
+    tools as sent, extra_body, ...) and the SDK API, so that the cache key covers all that can change the
+    answer; an option JSON cannot express makes the call bypass the cache (see cascadeflow.cache.key)."""
+    options = {k: v for k, v in prepared.kwargs.items()
+               if k not in NOT_IN_CACHE_KEY and type(v).__name__ not in ("NotGiven", "Omit")}
+    return prepared.view.with_(extra={**prepared.view.extra, "sdk_api": adapter.api, "sdk_options": options})
+
+
+def from_cache(adapter: SdkAdapter, prepared: PreparedCall, method: str) -> Any:
+    """The cache step of an SDK call: the cached answer as the SDK's own response object (the call is then
+    over: recorded as a hit, nothing reserved or sent), or None to go on. Only plain `create` calls take the
+    step: a stream, a raw or lazily read response and the structured-output helpers return objects that a
+    stored answer cannot faithfully stand in for, so they are neither served nor stored."""
+    build = getattr(adapter, "cached_result", None)
+    kwargs = prepared.kwargs
+    if build is None or method != "create" or kwargs.get("stream"):
+        return None
+    headers = kwargs.get("extra_headers")
+    if isinstance(headers, dict) and RAW_RESPONSE_HEADER in headers:
+        return None
+    served = prepared.runtime.from_cache(prepared.call, _cache_request(adapter, prepared), (prepared.model,))
+    if served is None:
+        return None
+    prepared.finished = True  # the hit's audit record is written
+    return build(served.answer, prepared.call.request_id)
 
 
 def unreadable_answer(call: CallContext, model: ModelConfig, exc: Exception) -> UnreadableAnswer:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
+from cascadeflow.cache.entry import CachedAnswer
 from cascadeflow.harness.instrument.args import given
 from cascadeflow.harness.instrument.bodies import json_object, sse_payloads
 from cascadeflow.harness.instrument.bridge import parsed_result, redact_strings
@@ -140,6 +141,23 @@ class ChatCompletionsAdapter:
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> ChatStreamAccumulator:
         return ChatStreamAccumulator(injected_usage)
+
+    def cached_result(self, answer: CachedAnswer, request_id: str) -> Any:
+        """A cached answer as the SDK's own `ChatCompletion` (validated by the SDK's model), usage included."""
+        from openai.types.chat import ChatCompletion
+
+        calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                 for c in answer.tool_calls]
+        usage = answer.usage
+        return ChatCompletion.model_validate({
+            "id": f"chatcmpl-cache-{request_id}", "object": "chat.completion", "created": int(answer.created_at),
+            "model": answer.model.split("/", 1)[-1],
+            "choices": [{"index": 0, "finish_reason": answer.finish_reason, "logprobs": None, "message": {
+                "role": "assistant", "content": answer.content if answer.content or not calls else None,
+                "tool_calls": calls or None}}],
+            "usage": {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
+                      "total_tokens": usage.input_tokens + usage.output_tokens},
+        })
 
     def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
         """A `with_streaming_response` call's Response from the body its caller read (an estimate of what

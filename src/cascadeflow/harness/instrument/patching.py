@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cascadeflow.harness.instrument.bridge import (
+    RAW_RESPONSE_HEADER,
     DriveAsync,
     Handoff,
     PreparedCall,
@@ -22,6 +23,7 @@ from cascadeflow.harness.instrument.bridge import (
     answered_anyway,
     drive_sync,
     finish,
+    from_cache,
     kwargs_for,
     parsed_result_async,
     passes_unobserved,
@@ -49,7 +51,6 @@ _lock = threading.Lock()
 _opening: ContextVar[list[StreamProxy] | None] = ContextVar("cascadeflow_opening_streams", default=None)
 
 
-RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # the SDKs' marker of with_raw/with_streaming_response
 
 
 def reads_lazily(adapter: Any, kwargs: dict[str, Any]) -> bool:
@@ -111,6 +112,9 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
             raise
         if prepared is None:
             return original(self, **kwargs)
+        cached = from_cache(adapter, prepared, original.__name__)
+        if cached is not None:
+            return cached
 
         async def invoke(request: Request) -> Response:
             sent = _sent_kwargs(adapter, prepared, request, streaming)
@@ -159,6 +163,9 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
             raise
         if prepared is None:
             return await original(self, **kwargs)
+        cached = from_cache(adapter, prepared, original.__name__)
+        if cached is not None:
+            return cached
 
         async def invoke(request: Request) -> Response:
             sent = _sent_kwargs(adapter, prepared, request, streaming)

@@ -10,14 +10,5 @@ from cascadeflow.cache.key import CacheKeys, cache_keys, canonical_json, route_f
 from cascadeflow.cache.step import CallCache, open_cache
 from cascadeflow.cache.store import ResponseCache
 
-__all__ = [
-           "CacheConfig",
-           "CacheKeys",
-           "CachedAnswer",
-           "CallCache",
-           "ResponseCache",
-           "cache_keys",
-           "canonical_json",
-           "open_cache",
-           "route_facts",
-]
+__all__ = ["CacheConfig", "CacheKeys", "CachedAnswer", "CallCache", "ResponseCache", "cache_keys", "canonical_json",
+           "open_cache", "route_facts"]

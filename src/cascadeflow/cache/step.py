@@ -63,7 +63,7 @@ class Served:
     record: AuditRecord
 
 
-def _scope_values(config: CacheConfig, call: Any) -> dict[str, Any] | None:
+def _scope_values(config: CacheConfig, call: CallContext) -> dict[str, Any] | None:
     values: dict[str, Any] = {}
     for name in config.scope_by:
         if name == "user":
@@ -78,7 +78,7 @@ def _scope_values(config: CacheConfig, call: Any) -> dict[str, Any] | None:
     return values
 
 
-def _observing(call: Any) -> bool:
+def _observing(call: CallContext) -> bool:
     if call.scope is not None:
         return call.mode == "observe"
     from cascadeflow.harness.state import current_config
@@ -86,11 +86,9 @@ def _observing(call: Any) -> bool:
     return call.mode == "observe" or current_config().mode == "observe"
 
 
-def _serve(cache: ResponseCache | None, runtime: Any, call: Any, request: Request, tiers: Sequence[ModelConfig],
+def _serve(cache: ResponseCache, runtime: Any, call: CallContext, request: Request, tiers: Sequence[ModelConfig],
            quality: Any = None) -> tuple[Probe | None, Served | None]:
-    """Look the request up. Returns (probe to `_remember()` with, the served hit or None)."""
-    if cache is None:
-        return None, None
+    """Look the request up. Returns (probe to `_remember()` with, None when bypassed; the served hit or None)."""
     scope = _scope_values(cache.config, call)
     if scope is None:
         call.decide("allow", f"cache bypassed: the call has no {'/'.join(cache.config.scope_by)} to scope by",
@@ -107,8 +105,8 @@ def _serve(cache: ResponseCache | None, runtime: Any, call: Any, request: Reques
         cache.count({"misses": 1})
         call.metadata["cache"] = {"hit": False}  # the audit log can tell misses from uncached calls
         return probe, None
-    info = {"kind": probe.kind, "saved_usd": float(answer.cost), "tier": answer.tier, "model": answer.model,
-            "similarity": probe.similarity}
+    info: dict[str, Any] = {"kind": probe.kind, "saved_usd": float(answer.cost), "tier": answer.tier,
+                            "model": answer.model, "similarity": probe.similarity}
     if _observing(call):
         cache.count({"observed_hits": 1, "misses": 1})
         call.decide(CACHE_HIT, f"observe: a {probe.kind} cache hit would have saved ${answer.cost:.6f}",
@@ -127,12 +125,10 @@ def _serve(cache: ResponseCache | None, runtime: Any, call: Any, request: Reques
     return probe, Served(answer, probe.kind or "exact", probe.similarity, record)
 
 
-def _remember(cache: ResponseCache | None, probe: Probe | None, response: Response | None, *, model: str,
-              cost: Decimal, tier: int) -> bool:
+def _remember(cache: ResponseCache, probe: Probe, response: Response, *, model: str, cost: Decimal,
+              tier: int) -> bool:
     """Store a call's final answer under the probe's keys (errors are never stored; answers calling tools
     only with `cache_tool_calls`). True when stored."""
-    if cache is None or probe is None or response is None:
-        return False
     if response.finish_reason not in STORABLE_FINISH:
         return False
     if response.tool_calls and not cache.config.cache_tool_calls:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -203,9 +203,13 @@ def from_cache(adapter: SdkAdapter, prepared: PreparedCall, method: str) -> Any:
     if build is None or method != "create" or kwargs.get("stream"):
         return None
     headers = kwargs.get("extra_headers")
-    if isinstance(headers, dict) and RAW_RESPONSE_HEADER in headers:
+    if isinstance(headers, Mapping) and RAW_RESPONSE_HEADER in headers:
         return None
-    served = prepared.runtime.from_cache(prepared.call, _cache_request(adapter, prepared), (prepared.model,))
+    cache = state.default_cache()  # SDK calls use the cache init(cache_config=...) configured
+    if cache is None:
+        return None
+    served = prepared.runtime.from_cache(prepared.call, _cache_request(adapter, prepared), (prepared.model,),
+                                         cache=cache)
     if served is None:
         return None
     prepared.finished = True  # the hit's audit record is written

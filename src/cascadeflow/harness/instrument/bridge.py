@@ -190,7 +190,10 @@ def _cache_request(adapter: SdkAdapter, prepared: PreparedCall) -> Request:
     answer; an option JSON cannot express makes the call bypass the cache (see cascadeflow.cache.key)."""
     options = {k: v for k, v in prepared.kwargs.items()
                if k not in NOT_IN_CACHE_KEY and type(v).__name__ not in ("NotGiven", "Omit")}
-    return prepared.view.with_(extra={**prepared.view.extra, "sdk_api": adapter.api, "sdk_options": options})
+    # the vendor is in the model id (from the client's base URL); a host no provider claims is named here
+    host = prepared.call.metadata.get("unknown_host")
+    return prepared.view.with_(extra={**prepared.view.extra, "sdk_api": adapter.api, "sdk_host": host,
+                                      "sdk_options": options})
 
 
 def from_cache(adapter: SdkAdapter, prepared: PreparedCall, method: str) -> Any:

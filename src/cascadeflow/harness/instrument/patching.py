@@ -51,8 +51,6 @@ _lock = threading.Lock()
 _opening: ContextVar[list[StreamProxy] | None] = ContextVar("cascadeflow_opening_streams", default=None)
 
 
-
-
 def reads_lazily(adapter: Any, kwargs: dict[str, Any]) -> bool:
     """A `with_streaming_response` call: the SDK returns the response before its body is read, and the
     caller reads it later (observed by a LazyResponse, for adapters that can price a body they are shown)."""

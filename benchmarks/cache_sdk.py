@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -27,6 +28,7 @@ import cascadeflow
 from cascadeflow import CacheConfig
 
 STORED = "P2: disk usage 95% on db-1. What now?"
+BASE_URL = "http://bench.invalid/v1"
 
 
 def canned_client(sent: list[str]) -> openai.OpenAI:
@@ -39,7 +41,7 @@ def canned_client(sent: list[str]) -> openai.OpenAI:
                 "usage": {"prompt_tokens": 42, "completion_tokens": 11, "total_tokens": 53}}
         return httpx.Response(200, json=body, headers={"x-request-id": "req_1"})
 
-    return openai.OpenAI(api_key="sk-bench", base_url="http://bench.invalid/v1", max_retries=0,
+    return openai.OpenAI(api_key="sk-bench", base_url=BASE_URL, max_retries=0,
                          http_client=httpx.Client(transport=httpx.MockTransport(answer)))
 
 
@@ -50,6 +52,7 @@ def ask(client: openai.OpenAI, text: str) -> str:
 
 
 def measure(calls: int, backend: str, workdir: Path) -> dict[str, float]:
+    os.environ["OPENAI_BASE_URL"] = BASE_URL  # the host the SDK calls is OpenAI's (priced as such)
     sent: list[str] = []
     client = canned_client(sent)
     config = CacheConfig(backend=backend, sqlite_path=str(workdir / "cache.sqlite3"),  # type: ignore[arg-type]

@@ -95,7 +95,7 @@ class AttemptOptions:
 
 
 class Runtime:
-    """Wires pricing, ledger, policy and sinks around provider calls. Cheap to construct; share one.
+    """Wires pricing, ledger, policy, cache and sinks around provider calls. Cheap to construct; share one.
 
     The call's start (`from_cache`): the response cache step, before any policy or reservation (a hit ends the
     call at $0). The steps of one attempt, in order (`attempt`): policy -> per-call cap -> reserve -> send ->

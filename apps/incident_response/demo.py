@@ -1,6 +1,6 @@
-"""`make demo`: the seeds' alert storm, routed by severity, cascaded, budgeted, queued and audited.
+"""`make demo`: an alert storm, routed by severity, cascaded, budgeted, queued and audited.
 
-With GROQ_API_KEY set it uses the seeds' Groq models at their published prices. Without a key it runs on
+With GROQ_API_KEY set it uses Groq's Llama and Gemma models at their published prices. Without a key it runs on
 the embedded SmolLM2-135M model (llama.cpp, in-process), priced by a declared machine-time rate, so the
 budget mechanics are real: every call reserves its worst case on a SQLite ledger, settles to its actual
 cost, and alerts that no longer fit the session budget are queued durably and drained in later cycles.
@@ -55,7 +55,7 @@ def offline_routes() -> tuple[dict, str]:
 def online_routes() -> tuple[dict, str]:
     small, large, tiny = "groq/llama-3.1-8b-instant", "groq/llama-3.3-70b-versatile", "groq/gemma2-9b-it"
     routes = {"P0": [large], "P1": [small, large], "P2": [small, large], "P3": [small], "INFO": [tiny]}
-    return routes, "online: Groq models of the seeds, priced by genai-prices"
+    return routes, "online: Groq models, priced by genai-prices"
 
 
 def build_messages(alert: dict) -> list[dict]:

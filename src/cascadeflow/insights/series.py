@@ -11,7 +11,7 @@ none overlapping:
 - `drift`: cost per call climbs linearly to 2.5-4x over 12 hours, then stays for 6 hours (a growing context);
 - `verifier_jump`: the escalation share jumps by 0.25-0.4 for a day (a degraded drafter).
 
-Every parameter is drawn from the seed, so a benchmark is reproducible and can be rerun on new seeds.
+Every parameter is drawn from the random seed, so a benchmark is reproducible and can be rerun with others.
 """
 
 from __future__ import annotations

@@ -1,61 +1,18 @@
-"""Shared helpers of the budget tests: where the test Redis and PostgreSQL servers are (a missing one is a
-skip locally and a failure under CI), and a controllable clock."""
+"""Shared helpers of the budget tests: the ledger factory type and cleaning a shared server; the servers and
+the clock are tests/services.py's (re-exported here for the budget tests)."""
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
-import pytest
+from services import POSTGRES_URL, REDIS_URL, FakeClock, require_postgres, require_redis
 
 from cascadeflow.budget import BaseLedger, open_ledger
 
-REDIS_URL = os.environ.get("CASCADEFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-POSTGRES_URL = os.environ.get("CASCADEFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _reachable(url: str, default_port: int) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _missing(what: str, url: str) -> None:
-    message = f"{what} server not reachable at {url}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set: the server is required)")
-    pytest.skip(message)
-
-
-def require_redis() -> None:
-    if not _reachable(REDIS_URL, 6379):
-        _missing("Redis", REDIS_URL)
-
-
-def require_postgres() -> None:
-    if not _reachable(POSTGRES_URL, 5432):
-        _missing("PostgreSQL", POSTGRES_URL)
-
+__all__ = ["POSTGRES_URL", "REDIS_URL", "FakeClock", "LedgerFactory", "drop_backend", "require_postgres",
+           "require_redis"]
 
 LedgerFactory = Callable[..., BaseLedger]
-
-
-class FakeClock:
-    """A controllable wall clock (seconds since the epoch)."""
-
-    def __init__(self, start: float = 1_795_000_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def drop_backend(url: str) -> None:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from cache_support import REDIS_URL, FakeClock, require_redis
+from services import REDIS_URL, FakeClock, require_redis
 
 from cascadeflow.cache.backends.memory import MemoryCacheBackend
 from cascadeflow.cache.backends.sqlite import SqliteCacheBackend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from cache_support import REDIS_URL, require_redis
+from services import REDIS_URL, require_redis
 
 from cascadeflow import CacheConfig, CascadeFlow, ModelConfig
 from cascadeflow.cache import ResponseCache

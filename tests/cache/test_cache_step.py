@@ -171,7 +171,7 @@ async def test_scoping_by_a_metadata_field_keeps_tenants_apart():
 
 
 async def test_an_entry_past_its_ttl_is_not_served():
-    from cache_support import FakeClock
+    from services import FakeClock
 
     clock = FakeClock()
     cache = ResponseCache(CacheConfig(ttl=60), backend=MemoryCacheBackend(clock=clock))

@@ -17,7 +17,7 @@ from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.testing import ScriptedProvider
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cache"))
-from cache_support import REDIS_URL, require_redis
+from services import REDIS_URL, require_redis
 
 MODEL = ModelConfig(name="big", provider="openai", input_price_per_million=10, output_price_per_million=40)
 

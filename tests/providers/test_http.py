@@ -115,14 +115,14 @@ def test_breakers_are_per_provider_and_model():
     assert breakers.get("groq", "a") is not breakers.get("openai", "a")
 
 
-async def test_client_pool_reuses_one_client_per_event_loop():
+async def test_client_pool_reuses_one_transport_per_event_loop():
     pool = ClientPool()
-    first = pool.client()
-    assert pool.client() is first
+    first = pool.transport()
+    assert pool.transport() is first
 
     def in_another_loop():
         async def get():
-            return pool.client()
+            return pool.transport()
 
         return asyncio.run(get())
 
@@ -130,15 +130,15 @@ async def test_client_pool_reuses_one_client_per_event_loop():
     assert other is not first
 
 
-async def test_client_pool_forgets_clients_of_closed_loops():
+async def test_client_pool_forgets_transports_of_closed_loops():
     pool = ClientPool()
 
     async def get():
-        return pool.client()
+        return pool.transport()
 
     for _ in range(3):
         await asyncio.to_thread(asyncio.run, get())
-    pool.client()
+    pool.transport()
     assert len(pool) == 1  # only the running loop's client is kept
 
 

@@ -266,6 +266,11 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, tuple[float | No
     """{"requests"|"tokens": (limit, remaining)} from the rate-limit headers present (both spellings:
     `x-ratelimit-limit-requests` and `anthropic-ratelimit-requests-limit`)."""
     found: dict[str, tuple[float | None, float | None]] = {}
+    # One pass over the headers (most answers carry none of these), then lookups in a plain dict: a
+    # case-insensitive headers object scans all its headers on every lookup, sixteen of them here.
+    headers = {name.lower(): value for name, value in headers.items() if "ratelimit" in name.lower()}
+    if not headers:
+        return found
     for kind in ("requests", "tokens"):
         for prefix in _HEADER_PREFIXES:
             limit = _number(headers.get(f"{prefix}limit-{kind}") or headers.get(f"{prefix}{kind}-limit"))

@@ -188,7 +188,8 @@ class HttpCaller:
         self._map_error = map_error
         self._request_id_header = request_id_header
         self._pool = ClientPool(options.transport) if options.transport is not None else DEFAULT_POOL
-        self._timeout = options.timeouts.as_httpx()
+        self._timeout = options.timeouts.as_httpx().as_dict()
+        self._urls: dict[str, httpx.URL] = {}
         self._breakers = options.breakers or DEFAULT_BREAKERS
         self._admission = options.admission or DEFAULT_ADMISSION
         self._retry_budget = (options.retry_budgets or DEFAULT_RETRY_BUDGETS).get(provider)
@@ -353,11 +354,15 @@ class HttpCaller:
 
     async def _send(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], model: str,
                     report: CallReport) -> httpx.Response:
-        client = self._pool.client()
         if self._auth is not None:
             headers = {**headers, **self._auth()}
-        request = client.build_request("POST", url, json=body, headers=headers, timeout=self._timeout)
-        response = await client.send(request, stream=True)
+        parsed_url = self._urls.get(url)
+        if parsed_url is None:  # an adapter posts to one or two URLs: each is parsed once
+            parsed_url = self._urls[url] = httpx.URL(url)
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        request = httpx.Request("POST", parsed_url, content=content, headers=headers,
+                                extensions={"timeout": self._timeout})
+        response = await self._pool.transport().handle_async_request(request)
         self._admission.gate(self.provider, model).observe_headers(response.headers)
         if response.status_code < 400:
             return response

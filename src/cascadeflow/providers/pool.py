@@ -1,9 +1,11 @@
-"""The pooled HTTP clients: one `httpx.AsyncClient` per (process, event loop), over aiohttp's connection pool.
+"""The pooled HTTP transports: one httpx transport per (process, event loop), over aiohttp's connection pool.
 
 The transport is aiohttp's (through httpx-aiohttp), chosen by measurement: under a storm of 1,000
 concurrent calls httpx's own pool spent milliseconds of CPU per call in its connection bookkeeping, aiohttp
-a fraction of one (docs/benchmarks.md). The pool has no limit of its own: the admission gates bound what is
-in flight per provider. Sessions are closed when their event loop is gone (or at exit), so aiohttp has no
+a fraction of one (docs/benchmarks.md). Requests are handed to the transport directly (`HttpCaller` builds
+each `httpx.Request` itself): an `httpx.AsyncClient` in front would add its URL merging, cookie jar and
+redirect layers, about half of what a call costs in the HTTP layer, for features an API call does not use.
+The pool has no limit of its own: the admission gates bound what is in flight per provider. Sessions are closed when their event loop is gone (or at exit), so aiohttp has no
 unclosed session to warn about.
 """
 
@@ -89,29 +91,33 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 class ClientPool:
-    """One AsyncClient per event loop (a client's connections belong to the loop that opened them)."""
+    """One transport per event loop (a transport's connections belong to the loop that opened them); an
+    injected transport (tests) serves every loop."""
 
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None):
         self._transport = transport
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+        self._transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncBaseTransport] = (
             weakref.WeakKeyDictionary())
         self._sessions: list[tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = []
         self._lock = threading.Lock()
         if transport is None:
             atexit.register(self.retire_all)
 
-    def client(self) -> httpx.AsyncClient:
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The running loop's transport."""
+        if self._transport is not None:
+            return self._transport
         loop = asyncio.get_running_loop()
-        found = self._clients.get(loop)
-        if found is not None and not found.is_closed:
+        found = self._transports.get(loop)
+        if found is not None:
             return found
         with self._lock:
-            # An idle connection references its loop, so the weak keys alone would not let go of clients of
-            # closed loops: drop those here (the slow path runs once per new loop).
-            for stale in [lp for lp in self._clients if lp.is_closed()]:
-                del self._clients[stale]
+            # An idle connection references its loop, so the weak keys alone would not let go of transports
+            # of closed loops: drop those here (the slow path runs once per new loop).
+            for stale in [lp for lp in self._transports if lp.is_closed()]:
+                del self._transports[stale]
             self._retire(lambda lp: lp.is_closed())
-            found = self._clients[loop] = httpx.AsyncClient(transport=self._transport or self._new_transport(loop))
+            found = self._transports[loop] = self._new_transport(loop)
             return found
 
     def _new_transport(self, loop: asyncio.AbstractEventLoop) -> AiohttpTransport:
@@ -138,7 +144,7 @@ class ClientPool:
             self._retire(lambda lp: True)
 
     def __len__(self) -> int:
-        return len(self._clients)
+        return len(self._transports)
 
 
 DEFAULT_POOL = ClientPool()

@@ -25,6 +25,8 @@
     ├── AuditUnavailable                         enforce mode: an audit sink is failing, nothing is sent
     ├── PolicyViolation                          compliance / tool policy stopped the call in enforce mode
     ├── CascadeExhausted                         every tier failed (attempts attached)
+    ├── CallDeferred                             a low-severity call met a long admission queue: stored in
+    │                                            the deferred queue (item id attached), nothing was sent
     └── ReplayDataError (ValueError)             a recorded-outcome file is malformed (line number attached)
 
 Messages never contain API keys: adapters build errors from status codes and response bodies only.
@@ -160,6 +162,23 @@ class CircuitOpenError(ProviderError):
 class AdmissionRefused(ProviderError):
     """The call waited for admission (in-flight limit, rate limit) and its deadline would pass before it could
     be sent: refused without sending, so nothing is charged and the circuit breaker is not told."""
+
+
+class CallDeferred(CascadeflowError):
+    """A low-severity call arrived while its provider's admission queue was long, and a deferred queue is
+    configured (`DeferPolicy`): instead of waiting, the call was stored in that queue (`item_id`) to be run
+    later by draining it. Nothing was sent, so nothing is charged."""
+
+    def __init__(self, message: str, *, priority: int, queued: int, queue: Any = None):
+        self.priority = priority
+        self.queued = queued
+        self.queue = queue  # the DeferredQueue the pipeline stores the call in
+        self.item_id: str | None = None  # set once the call is stored
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        stored = f"; stored as deferred item {self.item_id}" if self.item_id else ""
+        return f"{super().__str__()}{stored}"
 
 
 class BudgetExceeded(CascadeflowError):

@@ -155,6 +155,7 @@ class BaseLedger:
 
     url: str = ""
     has_store_clock: bool = False  # the store keeps its own time (a backend then takes now=None)
+    blocks: bool = True  # calls wait on a file or a network: the async pipeline runs them in a worker thread
 
     def __init__(self, *, fail_open: bool = False, clock: Clock | None = None,
                  retention_seconds: float = RETENTION_SECONDS):

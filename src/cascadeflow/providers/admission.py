@@ -3,7 +3,9 @@ is first-in first-out within a priority, and the provider's rate limits (request
 applied before a request is sent.
 
 A call waits here, not in the HTTP client's connection pool, so a storm of thousands of calls costs one heap
-entry per waiting call instead of a scan of the pool per connection event. The time a call waits is reported
+entry per waiting call instead of a scan of the pool per connection event. With a `DeferPolicy`, a
+low-severity call that meets a long queue does not wait at all: it is refused with `CallDeferred`, and the
+pipeline stores it in the durable deferred queue, so the high-severity calls behind it go first. The time a call waits is reported
 separately from the provider's latency; a call whose deadline passes while it waits is refused with
 `AdmissionRefused` (nothing was sent, so nothing is charged) and does not count against the circuit breaker.
 
@@ -23,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cascadeflow.errors import AdmissionRefused, ConfigurationError
+from cascadeflow.errors import AdmissionRefused, CallDeferred, ConfigurationError
 
 Clock = Callable[[], float]  # monotonic seconds
 
@@ -70,6 +72,26 @@ class AdmissionLimits:
         _positive("tokens_per_minute", self.tokens_per_minute)
 
 
+@dataclass(frozen=True, slots=True)
+class DeferPolicy:
+    """When to defer instead of queueing: a call of priority `from_priority` or lower (P3, low, info by
+    default) that finds `when_queued` or more calls already waiting for its provider is stored in `queue` (a
+    `DeferredQueue`) rather than waiting. Drain the queue (`DeferredQueue.adrain`) when the storm is over."""
+
+    queue: Any
+    when_queued: int = 64
+    from_priority: int = 3
+
+    def __post_init__(self) -> None:
+        if not callable(getattr(self.queue, "enqueue", None)):
+            raise ConfigurationError(f"DeferPolicy.queue must be a DeferredQueue, got {type(self.queue).__name__}")
+        _positive("when_queued", self.when_queued, integer=True, optional=False)
+        if isinstance(self.from_priority, bool) or not isinstance(self.from_priority, int) \
+                or self.from_priority < 0:
+            raise ConfigurationError(f"from_priority must be a priority (0 for P0, 1 for P1, ...), got "
+                                     f"{self.from_priority!r}")
+
+
 class TokenBucket:
     """A bucket refilled at `per_minute / 60` per second up to `per_minute`; `take(n)` returns the seconds
     until `n` is covered (the bucket may go into debt, so callers are paced in the order they took)."""
@@ -103,25 +125,42 @@ class TokenBucket:
 
 
 class _Waiter:
-    __slots__ = ("future", "gone", "granted", "loop")
+    """A queued call: a coroutine waiting on a future of its loop, or a thread (loop None) on an event."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    __slots__ = ("event", "future", "gone", "granted", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None):
         self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()
+        self.future: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
+        self.event: threading.Event | None = threading.Event() if loop is None else None
         self.granted = False
         self.gone = False
 
+    def wake(self) -> bool:
+        """Hand it the slot; False when its loop has closed (nobody is waiting there any more)."""
+        if self.event is not None:
+            self.event.set()
+        elif self.loop is _running_loop():
+            _wake(self.future)
+        else:
+            try:
+                self.loop.call_soon_threadsafe(_wake, self.future)  # type: ignore[union-attr]
+            except RuntimeError:
+                return False
+        return True
 
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
+
+def _wake(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
         future.set_result(None)
 
 
 class Gate:
     """One provider's (or model's) admission: in-flight slots, the priority queue and the rate buckets."""
 
-    def __init__(self, limits: AdmissionLimits, clock: Clock = time.monotonic):
+    def __init__(self, limits: AdmissionLimits, clock: Clock = time.monotonic, defer: DeferPolicy | None = None):
         self.limits = limits
+        self.defer = defer
         self._clock = clock
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -139,33 +178,74 @@ class Gate:
         return sum(1 for _, _, w in self._queue if not w.gone)
 
     async def acquire(self, *, priority: int, deadline: float, tokens: Callable[[], int] | None = None,
-                      what: str = "") -> float:
+                      what: str = "", may_defer: bool = True) -> float:
         """Wait for a slot (and the rate limits); return the seconds waited. `tokens` counts the call's tokens
         for a tokens-per-minute limit (called only when one applies). Raises AdmissionRefused when the
-        deadline (time.monotonic()) would pass first; the slot is then not taken."""
+        deadline (time.monotonic()) would pass first; the slot is then not taken. Raises CallDeferred instead
+        of waiting when the DeferPolicy says so (and `may_defer`)."""
         started = self._clock()
+        waiter = self._enter(priority, asyncio.get_running_loop(), what, may_defer)
+        if waiter is not None:
+            await self._wait_turn(waiter, deadline, what)
+        try:
+            wait = self._pace_wait(tokens, deadline, what)
+            if wait:
+                await asyncio.sleep(wait)
+        except BaseException:
+            self.release()
+            raise
+        return self._clock() - started if waiter is not None or wait else 0.0
+
+    def acquire_blocking(self, *, priority: int, deadline: float, what: str = "",
+                         may_defer: bool = True) -> float:
+        """`acquire` for a synchronous caller: blocks its thread (never a running event loop's: a call made
+        synchronously inside a loop is admitted without waiting, since blocking the loop would keep the
+        calls holding the slots from finishing)."""
+        started = self._clock()
+        if _running_loop() is not None:
+            with self._lock:
+                self._in_flight += 1
+            return 0.0
+        waiter = self._enter(priority, None, what, may_defer)
+        if waiter is not None and not waiter.event.wait(max(0.0, deadline - time.monotonic())):  # type: ignore[union-attr]
+            with self._lock:
+                granted = waiter.granted
+                waiter.gone = True
+            if not granted:
+                raise AdmissionRefused(f"{what}: still queued behind {self.limits.max_in_flight} requests in "
+                                       f"flight when its deadline passed; nothing was sent")
+        try:
+            wait = self._pace_wait(None, deadline, what)
+            if wait:
+                time.sleep(wait)
+        except BaseException:
+            self.release()
+            raise
+        return self._clock() - started if waiter is not None or wait else 0.0
+
+    def _enter(self, priority: int, loop: asyncio.AbstractEventLoop | None, what: str,
+               may_defer: bool) -> _Waiter | None:
+        """Take a free slot (None), or queue a waiter; raise CallDeferred when the call is deferred instead."""
         with self._lock:
-            waiter = None
             while self._queue and self._queue[0][2].gone:  # left by callers that timed out or were cancelled
                 heapq.heappop(self._queue)
             if self._in_flight < self.limits.max_in_flight and not self._queue:
                 self._in_flight += 1
-            else:
-                waiter = _Waiter(asyncio.get_running_loop())
-                heapq.heappush(self._queue, (priority, next(self._order), waiter))
-        if waiter is not None:
-            await self._wait_turn(waiter, deadline, what)
-        try:
-            paced = await self._pace(tokens, deadline, what)
-        except BaseException:
-            self.release()
-            raise
-        return self._clock() - started if waiter is not None or paced else 0.0
+                return None
+            defer = self.defer
+            if may_defer and defer is not None and priority >= defer.from_priority \
+                    and len(self._queue) >= defer.when_queued:
+                raise CallDeferred(f"{what}: {len(self._queue)} calls already queued for admission; this "
+                                   f"priority-{priority} call is deferred instead of waiting",
+                                   priority=priority, queued=len(self._queue), queue=defer.queue)
+            waiter = _Waiter(loop)
+            heapq.heappush(self._queue, (priority, next(self._order), waiter))
+            return waiter
 
     async def _wait_turn(self, waiter: _Waiter, deadline: float, what: str) -> None:
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                await waiter.future
+                await waiter.future  # type: ignore[misc]  # a coroutine's waiter always has its future
         except BaseException as exc:
             with self._lock:
                 granted = waiter.granted
@@ -179,8 +259,10 @@ class Gate:
                                        f"flight when its deadline passed; nothing was sent") from None
             raise
 
-    async def _pace(self, count_tokens: Callable[[], int] | None, deadline: float, what: str) -> bool:
-        """Wait for the rate limits; True when it had to wait."""
+    def _pace_wait(self, count_tokens: Callable[[], int] | None, deadline: float, what: str) -> float:
+        """Take from the rate buckets; the seconds to wait before sending (0.0: send now)."""
+        if self._requests is None and self._tokens is None:
+            return 0.0
         tokens = count_tokens() if self._tokens is not None and count_tokens is not None else 0
         with self._lock:
             wait = 0.0
@@ -192,9 +274,7 @@ class Gate:
                 self._give_back(tokens)
                 raise AdmissionRefused(f"{what}: the provider's rate limit allows it in {wait:.1f}s, after its "
                                        f"deadline; nothing was sent")
-        if wait:
-            await asyncio.sleep(wait)
-        return bool(wait)
+        return wait
 
     def _give_back(self, tokens: int) -> None:
         if self._requests is not None:
@@ -207,15 +287,8 @@ class Gate:
         with self._lock:
             while self._queue:
                 _, _, waiter = heapq.heappop(self._queue)
-                if waiter.gone:
+                if waiter.gone or not waiter.wake():
                     continue
-                if waiter.loop is _running_loop():
-                    _wake(waiter.future)
-                else:
-                    try:
-                        waiter.loop.call_soon_threadsafe(_wake, waiter.future)
-                    except RuntimeError:  # its loop has closed: nobody is waiting there any more
-                        continue
                 waiter.granted = True
                 return
             self._in_flight -= 1
@@ -286,8 +359,12 @@ class Admission:
     """The gates of the process, one per (provider, model group), created on first use with the limits
     configured for that provider or model (a model's own limits take precedence)."""
 
-    def __init__(self, default: AdmissionLimits | None = None, clock: Clock = time.monotonic):
+    def __init__(self, default: AdmissionLimits | None = None, clock: Clock = time.monotonic,
+                 defer: DeferPolicy | None = None):
+        if defer is not None and not isinstance(defer, DeferPolicy):
+            raise ConfigurationError(f"defer must be a DeferPolicy, got {type(defer).__name__}")
         self.default = default or AdmissionLimits()
+        self.defer = defer
         self._clock = clock
         self._configured: dict[tuple[str, str | None], AdmissionLimits] = {}
         self._gates: dict[tuple[str, str | None], Gate] = {}
@@ -308,7 +385,7 @@ class Admission:
             found = self._gates.get(key)
             if found is None:
                 limits = self._configured.get(key, self.default)
-                found = self._gates[key] = Gate(limits, self._clock)
+                found = self._gates[key] = Gate(limits, self._clock, self.defer)
             return found
 
 

@@ -27,6 +27,7 @@ from cascadeflow.errors import (
     BadRequestError,
     BudgetBackendUnavailable,
     BudgetExceeded,
+    CallDeferred,
     ConfigurationError,
     MalformedResponseError,
     ProviderConnectionError,
@@ -144,7 +145,7 @@ def _counts_against_breaker(exc: BaseException) -> bool:
 def outcome_of(error: BaseException) -> str:
     """How an attempt that failed with `error` ended, for billing: "not_sent", "refused" (the host answered
     with an error status: not billed) or "unknown" (it may have generated, and billed, tokens)."""
-    if isinstance(error, (AdmissionRefused, ProviderConnectionError)):
+    if isinstance(error, (AdmissionRefused, ProviderConnectionError, CallDeferred)):
         return "not_sent"
     if isinstance(error, (ProviderTimeoutError, MalformedResponseError, asyncio.CancelledError)):
         return "unknown"

@@ -134,6 +134,11 @@ class CallContext:
     request: Request | None = None  # the first request sent; audit sinks that record content read it
     active_model: ModelConfig | None = None  # the model being sent (after policy), for `invoke` callbacks
     ledger_unreachable: bool = False  # a settlement failed: the remaining budget is unknown
+    inline_ledger: bool = False  # ledger calls stay in the caller's thread (a pipeline driven by hand)
+    # who sends: "" cascadeflow's HTTP layer (which takes its admission slot itself); "sync" / "async" an SDK's
+    # own client, called synchronously / from a coroutine: the pipeline takes the slot around the send
+    external_send: Literal["", "sync", "async"] = ""
+    remaining_micro: list[int] | None = None  # each charge's budget left, read with the last settlement
     cache_probe: Any = None  # the cache step's lookup that missed: the call's answer is stored under it
 
     @property

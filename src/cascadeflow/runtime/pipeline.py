@@ -22,6 +22,7 @@ from cascadeflow.cache.step import CallCache
 from cascadeflow.errors import (
     BudgetBackendUnavailable,
     BudgetExceeded,
+    CallDeferred,
     ConfigurationError,
     MalformedResponseError,
     ProviderError,
@@ -30,7 +31,9 @@ from cascadeflow.errors import (
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import PriceBook, compute_seconds_bound, from_micro_usd, to_micro_usd
+from cascadeflow.providers.admission import DEFAULT_ADMISSION, Admission
 from cascadeflow.providers.base import Provider, provider_for
+from cascadeflow.runtime.admit import admitted_send, store_deferred
 from cascadeflow.runtime.call import (
     CALL_OPTIONS,
     CURRENT_SCOPE,
@@ -43,6 +46,7 @@ from cascadeflow.runtime.call import (
     Policy,
     Scope,
 )
+from cascadeflow.runtime.offload import blocks, off_loop
 from cascadeflow.runtime.resends import charge_resends, note_http, resend_reservations
 from cascadeflow.runtime.stamps import new_request_id, now_iso, round_ms
 from cascadeflow.tokens import checked_usage, estimate_input_tokens
@@ -79,6 +83,8 @@ def may_have_been_billed(exc: BaseException) -> bool:
     input checks cost nothing."""
     if isinstance(exc, (asyncio.CancelledError, ProviderTimeoutError, MalformedResponseError)):
         return True
+    if isinstance(exc, CallDeferred):
+        return False  # deferred before sending
     if isinstance(getattr(exc, "status_code", None), int):
         return False  # an official SDK's HTTP status error (openai/anthropic APIStatusError): a refusal
     return not isinstance(exc, (ProviderError, ConfigurationError))
@@ -118,6 +124,7 @@ class Runtime:
         listeners: list[Callable[[str, dict[str, Any]], None]] | None = None,
         cache: CacheStep | None = None,
         audit_spool: str | os.PathLike[str] | None = None,
+        admission: Admission | None = None,
     ):
         self.price_book = price_book or PriceBook()
         self.ledger = ledger
@@ -129,6 +136,8 @@ class Runtime:
         self.lease_seconds = lease_seconds
         self.listeners = listeners or []
         self.cache = cache if cache is not None else CallCache()
+        # the gates SDK calls are admitted through (cascadeflow's own adapters use their HttpOptions')
+        self.admission = admission or DEFAULT_ADMISSION
 
     @property
     def sinks(self) -> list[Sink]:
@@ -260,14 +269,14 @@ class Runtime:
         if policy is not None:
             model, request = policy.before_attempt(model, request, call)
         request, original_max, worst = self.fit_to_cap(model, request, call, model_name=model.name)
-        reservation_id, worst = self._reserve(model, request, call, worst)
+        reservation_id, worst = await self._reserve(model, request, call, worst)
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,
                                shrunk_from=original_max if original_max != request.max_tokens else None)
         with resend_reservations(self.ledger, call.charges, reservation_id, worst, self.lease_seconds):
             response = await self._send(model, request, call, record=record, reservation_id=reservation_id,
                                         options=options, policy=policy)
-            self._settle(reservation_id, record.cost, call)
+            await self._settle(reservation_id, record.cost, call)
         if policy is not None:
             policy.after_attempt(model, response, call)
         if self.listeners:
@@ -275,16 +284,20 @@ class Runtime:
                       cost=float(record.cost), latency_ms=record.latency_ms)
         return response, record
 
-    def _reserve(self, model: ModelConfig, request: Request, call: CallContext,
-                 worst: Decimal | None) -> tuple[str, Decimal | None]:
+    async def _reserve(self, model: ModelConfig, request: Request, call: CallContext,
+                       worst: Decimal | None) -> tuple[str, Decimal | None]:
         """Reserve the worst case on every charge of the call: (reservation id, worst case), ('', worst)
-        when no ledger budget applies (the worst case then stays None unless the per-call cap needed it)."""
-        if self.ledger is None or not call.charges:
+        when no ledger budget applies (the worst case then stays None unless the per-call cap needed it).
+        A blocking ledger is called in a worker thread (runtime/offload.py)."""
+        ledger = self.ledger
+        if ledger is None or not call.charges:
             return "", worst
         if worst is None:
             worst = self.worst_case(model, request, call)
         reservation_id = f"{call.request_id}:{len(call.attempts)}"
-        self.ledger.reserve(reservation_id, call.charges, to_micro_usd(worst), self.lease_seconds)
+        await off_loop(call.inline_ledger or not blocks(ledger), ledger.reserve, reservation_id, call.charges,
+                       to_micro_usd(worst), self.lease_seconds,
+                       undo=lambda _: ledger.settle(reservation_id, 0))
         return reservation_id, worst
 
     async def _send(self, model: ModelConfig, request: Request, call: CallContext, *, record: AttemptRecord,
@@ -297,27 +310,34 @@ class Runtime:
             self.emit("attempt_started", request_id=call.request_id, model=model.id, tier=options.tier,
                       role=options.role)
         started = time.perf_counter()
+        queued_s = 0.0
         try:
             if options.invoke is not None:
                 call.active_model = model  # a policy may have switched it; invoke reads it before awaiting
-                response = await options.invoke(request)
+                if call.external_send:
+                    response, queued_s = await admitted_send(self.admission, model, request, call, options.invoke)
+                else:
+                    response = await options.invoke(request)
             else:
                 provider = self.resolve_provider(model)
                 started = time.perf_counter()  # building the adapter is not the model's latency
                 response = await provider.complete(request)
-            record.latency_ms = (time.perf_counter() - started - response.setup_seconds) * 1000
+            record.latency_ms = (time.perf_counter() - started - response.setup_seconds - queued_s) * 1000
             note_http(record, response)
+            record.queued_ms += queued_s * 1000
             # an answer it cannot price fails like one that was lost
             response = self.price_answer(model, response, record, request)
             charge_resends(record, lambda: self.worst_case(model, request, call))
         except BaseException as exc:
             record.latency_ms = (time.perf_counter() - started) * 1000
             note_http(record, exc)
+            if isinstance(exc, CallDeferred):
+                await store_deferred(exc, model, request, call)
             billed = self.charge_failure(model, request, call, record, exc)
             billed = charge_resends(record, lambda: self.worst_case(model, request, call)) or billed
             if billed and policy is not None:
                 policy.after_failed_attempt(record, call)
-            self._settle(reservation_id, record.cost, call)
+            await self._settle(reservation_id, record.cost, call)
             self.emit("attempt_failed", request_id=call.request_id, model=model.id, tier=options.tier,
                       error=record.error)
             raise
@@ -356,11 +376,19 @@ class Runtime:
         record.error += " (outcome unknown: charged its reserved worst case)"
         return True
 
-    def _settle(self, reservation_id: str, cost: Decimal, call: CallContext) -> None:
-        if not reservation_id or self.ledger is None:
+    async def _settle(self, reservation_id: str, cost: Decimal, call: CallContext) -> None:
+        """Settle an attempt's reservation. Off the loop, the budget left is read in the same thread hop
+        (the call's record reports it, and reading it at the end on the loop would block it again)."""
+        ledger = self.ledger
+        if not reservation_id or ledger is None:
             return
+        inline = call.inline_ledger or not blocks(ledger)
         try:
-            self.ledger.settle(reservation_id, to_micro_usd(cost))
+            if inline:
+                ledger.settle(reservation_id, to_micro_usd(cost))
+            else:
+                call.remaining_micro = await off_loop(False, _settle_and_read, ledger, reservation_id,
+                                                      to_micro_usd(cost), call.charges)
         except BudgetBackendUnavailable:
             # The provider answered and was paid: losing the answer would not un-spend the money. The
             # reservation (the worst case) stays held until its lease passes, so the budget stays safe.
@@ -380,7 +408,10 @@ class Runtime:
             if call.ledger_unreachable:
                 return None
             try:
-                candidates.extend(from_micro_usd(self.ledger.remaining(c)) for c in call.charges)
+                remaining = call.remaining_micro
+                if remaining is None:
+                    remaining = [self.ledger.remaining(c) for c in call.charges]
+                candidates.extend(from_micro_usd(r) for r in remaining)
             except BudgetBackendUnavailable:
                 log.error("ledger unreachable while reading the remaining budget of %s; recorded as unknown",
                           call.request_id)
@@ -418,6 +449,16 @@ class Runtime:
             self.cache.remember(call, response, model_selected)
         self.delivery.deliver(record)
         return record
+
+
+def _settle_and_read(ledger: Ledger, reservation_id: str, actual_micro: int,
+                     charges: list[Charge]) -> list[int] | None:
+    """Settle, then read what is left of each charge (None when that read fails: read again at the end)."""
+    ledger.settle(reservation_id, actual_micro)
+    try:
+        return [ledger.remaining(c) for c in charges]
+    except BudgetBackendUnavailable:
+        return None
 
 
 def _texts(request: Request | None) -> tuple[str, ...]:

@@ -41,6 +41,7 @@ class MemoryLedger(BaseLedger):
     """Thread-safe in-memory ledger; state is lost when the process exits."""
 
     url = "memory://"
+    blocks = False  # no I/O: the async pipeline calls it inline rather than in a worker thread
 
     def __init__(self, *, fail_open: bool = False, clock: Clock | None = None,
                  retention_seconds: float = MEMORY_RETENTION_SECONDS):

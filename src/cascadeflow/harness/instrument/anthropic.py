@@ -324,6 +324,7 @@ class ManagedStream:
     def __enter__(self) -> Any:
         prepared = self._prepare()
         if prepared is not None:
+            prepared.call.external_send = "sync"
             coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
                                             invoke=self._invoke(prepared, "__enter__"))
             try:
@@ -347,6 +348,7 @@ class ManagedStream:
     async def __aenter__(self) -> Any:
         prepared = self._prepare()
         if prepared is not None:
+            prepared.call.external_send = "async"
             coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
                                             invoke=self._invoke(prepared, "__aenter__"))
             try:

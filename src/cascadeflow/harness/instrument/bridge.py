@@ -173,6 +173,7 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vend
     model, unpriced = model_for(runtime, vendor, name, mode)
     call = runtime.new_call(model_requested=model.id, default_mode=mode,
                             metadata=sdk_metadata(adapter, unpriced, vendor))
+    call.inline_ledger = True  # the bridge drives the pipeline by hand: it must not suspend outside the send
     return PreparedCall(runtime=runtime, call=call, model=model, view=view, kwargs=kwargs, mode=mode,
                         unpriced=unpriced)
 

@@ -113,6 +113,7 @@ def instrument_sync(adapter: SdkAdapter, original: Any) -> Any:
         cached = from_cache(adapter, prepared, original.__name__)
         if cached is not None:
             return cached
+        prepared.call.external_send = "sync"
 
         async def invoke(request: Request) -> Response:
             sent = _sent_kwargs(adapter, prepared, request, streaming)
@@ -164,6 +165,7 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
         cached = from_cache(adapter, prepared, original.__name__)
         if cached is not None:
             return cached
+        prepared.call.external_send = "async"
 
         async def invoke(request: Request) -> Response:
             sent = _sent_kwargs(adapter, prepared, request, streaming)

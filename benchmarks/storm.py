@@ -1,18 +1,21 @@
 """Alert-storm benchmark: N concurrent calls against an OpenAI-compatible host (its own process) that answers
 every request after 20 ms.
 
-Paths, each in its own process, storms of 1, 10, 100, 1,000 and 5,000 concurrent calls, then ten storms of
-1,000 in the same process:
+Each path runs in its own process (a fresh process per path, three unmeasured warm-up calls first); the
+storms are interleaved across the paths in one sitting (storm of size N on every path, then the next size),
+so a figure and the bare client's next to it saw the same machine load. Storms of 1, 10, 100, 1,000 and
+5,000 concurrent calls, then ten storms of 1,000 in the same processes:
   bare   aiohttp.ClientSession (64 connections) posting the same body: the floor of the host and the client
   httpx, httpx-aiohttp   bare httpx.AsyncClient (64 connections, a semaphore of 64 in front) on its own
-         transport, and on aiohttp's through httpx-aiohttp (the transport cascadeflow uses)
+         transport, and on aiohttp's through httpx-aiohttp
+  httpx-aiohttp-direct   the httpx-aiohttp transport without a client in front (what the adapters do)
   agent  CascadeAgent.run with two tiers whose drafts are accepted
   flow   CascadeFlow.acomplete with a SQLite ledger (a daily budget: every call reserves and settles)
   sdk    the openai SDK's AsyncOpenAI.chat.completions.create, instrumented by cascadeflow.init("observe")
-  sdk-aiohttp  the same, the client built with http_client=openai.DefaultAioHttpClient() (the SDK's aiohttp
-         transport; the SDK's own pool is not cascadeflow's)
-Three unmeasured warm-up calls first. Per storm: wall time, errors, process CPU per call (user + system, every
-thread), p99 of the calls' latency.
+         (admitted through the provider's gate: 64 in flight)
+  sdk-aiohttp  the same, the client built with http_client=openai.DefaultAioHttpClient()
+Per storm: wall time, errors, process CPU per call (user + system, every thread), p99 of the calls' latency,
+and the ratios of wall time and CPU per call to the bare client's in the same round (when `bare` runs).
 
     .venv/bin/python benchmarks/storm.py [--paths bare,agent,flow,sdk] [--sizes 1,10,100,1000,5000]
                                          [--repeat 10] [--repeat-size 1000]
@@ -97,14 +100,17 @@ async def storm(size: int, one: Callable[[], Awaitable[object]]) -> dict:
             "cpu_ms_per_call": round(cpu / size * 1000, 3), "p99_ms": round(p99 * 1000, 1)}
 
 
-def bare_httpx(base_url: str, *, over_aiohttp: bool) -> Callable[[], Awaitable[object]]:
+def bare_httpx(base_url: str, *, over_aiohttp: bool, direct: bool = False) -> Callable[[], Awaitable[object]]:
     """httpx.AsyncClient with 64 connections and a semaphore of 64 in front (so nothing waits in its pool),
-    on its own transport or on aiohttp's (httpx-aiohttp)."""
+    on its own transport or on aiohttp's (httpx-aiohttp); `direct`: no client, each httpx.Request handed to
+    the httpx-aiohttp transport itself (what cascadeflow's HTTP layer does)."""
     import httpx
 
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     holder: dict[str, object] = {}
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": QUERY}], "max_tokens": 100}
+    url = httpx.URL(f"{base_url}/chat/completions")
+    timeout = {"timeout": httpx.Timeout(600).as_dict()}
 
     async def call() -> object:
         if "c" not in holder:
@@ -113,10 +119,17 @@ def bare_httpx(base_url: str, *, over_aiohttp: bool) -> Callable[[], Awaitable[o
                 from httpx_aiohttp import AiohttpTransport
 
                 transport = AiohttpTransport(limits=limits)
+            holder["t"] = transport
             holder["c"] = httpx.AsyncClient(limits=limits, transport=transport, timeout=600)
             holder["s"] = asyncio.Semaphore(64)
         async with holder["s"]:  # type: ignore[attr-defined]
-            response = await holder["c"].post(f"{base_url}/chat/completions", json=body)  # type: ignore[attr-defined]
+            if direct:
+                request = httpx.Request("POST", url, content=json.dumps(body).encode(), extensions=timeout,
+                                        headers={"content-type": "application/json"})
+                response = await holder["t"].handle_async_request(request)  # type: ignore[attr-defined]
+                await response.aread()
+            else:
+                response = await holder["c"].post(url, json=body)  # type: ignore[attr-defined]
             response.raise_for_status()
             return response.json()
 
@@ -149,8 +162,8 @@ def make_call(path: str, base_url: str, workdir: Path) -> Callable[[], Awaitable
 
         bare.close = close  # type: ignore[attr-defined]
         return bare
-    if path in ("httpx", "httpx-aiohttp"):
-        return bare_httpx(base_url, over_aiohttp=path == "httpx-aiohttp")
+    if path in ("httpx", "httpx-aiohttp", "httpx-aiohttp-direct"):
+        return bare_httpx(base_url, over_aiohttp=path != "httpx", direct=path == "httpx-aiohttp-direct")
     from cascadeflow import CascadeAgent, CascadeFlow, ModelConfig, QualityConfig
 
     cheap = ModelConfig(name="gpt-4o-mini", provider="openai", base_url=base_url, api_key="sk-storm")
@@ -178,23 +191,46 @@ def make_call(path: str, base_url: str, workdir: Path) -> Callable[[], Awaitable
     raise SystemExit(f"unknown path {path!r}")
 
 
-async def run_path(path: str, base_url: str, sizes: list[int], repeat: int, repeat_size: int) -> list[dict]:
+async def serve_storms(path: str, base_url: str) -> None:
+    """A worker: warm up, then run one storm per size read from stdin, answering one JSON line each."""
     workdir = Path(tempfile.mkdtemp(prefix="storm-"))
     os.chdir(workdir)  # the default audit log goes here, not into the repository
     one = make_call(path, base_url, workdir)
     for _ in range(3):  # warm-up, not measured: imports, price data, connections
         await one()
-    rows = []
-    for size in sizes:
-        rows.append({"path": path, "kind": "sweep", **await storm(size, one)})
-        print(json.dumps(rows[-1]), flush=True)
-    for i in range(repeat):
-        rows.append({"path": path, "kind": f"repeat{i + 1}", **await storm(repeat_size, one)})
-        print(json.dumps(rows[-1]), flush=True)
+    loop = asyncio.get_running_loop()
+    print(json.dumps({"ready": path}), flush=True)
+    while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
+        print(json.dumps({"path": path, **await storm(int(line), one)}), flush=True)
     close = getattr(one, "close", None)
     if close is not None:
         await close()
-    return rows
+
+
+def interleaved(paths: list[str], base_url: str, rounds: list[tuple[str, int]]) -> None:
+    """One worker process per path; each round runs its storm on every path in turn."""
+    workers = {path: subprocess.Popen([sys.executable, os.path.abspath(__file__), "--path", path, "--base-url",
+                                       base_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for path in paths}
+    try:
+        for worker in workers.values():
+            json.loads(worker.stdout.readline())  # type: ignore[union-attr]  # ready
+        for kind, size in rounds:
+            bare = None
+            for path, worker in workers.items():
+                worker.stdin.write(f"{size}\n")  # type: ignore[union-attr]
+                worker.stdin.flush()  # type: ignore[union-attr]
+                row = {"kind": kind, **json.loads(worker.stdout.readline())}  # type: ignore[union-attr]
+                if path == "bare":
+                    bare = row
+                elif bare is not None:
+                    row["wall_vs_bare"] = round(row["wall_s"] / bare["wall_s"], 2)
+                    row["cpu_vs_bare"] = round(row["cpu_ms_per_call"] / bare["cpu_ms_per_call"], 2)
+                print(json.dumps(row), flush=True)
+    finally:
+        for worker in workers.values():
+            worker.stdin.close()  # type: ignore[union-attr]
+            worker.wait(timeout=60)
 
 
 def main() -> None:
@@ -207,21 +243,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--repeat-size", type=int, default=1000)
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.serve:
         serve(args.serve)
         return
     if args.path:
-        asyncio.run(run_path(args.path, args.base_url, sizes, args.repeat, args.repeat_size))
+        asyncio.run(serve_storms(args.path, args.base_url))
         return
+    rounds = [("sweep", int(s)) for s in args.sizes.split(",") if s]
+    rounds += [(f"repeat{i + 1}", args.repeat_size) for i in range(args.repeat)]
     port = free_port()
     host = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
     try:
         wait_for(port)
-        for path in args.paths.split(","):
-            subprocess.run([sys.executable, os.path.abspath(__file__), "--path", path, "--base-url",
-                            f"http://127.0.0.1:{port}/v1", "--sizes", args.sizes, "--repeat", str(args.repeat),
-                            "--repeat-size", str(args.repeat_size)], check=True)
+        interleaved(args.paths.split(","), f"http://127.0.0.1:{port}/v1", rounds)
     finally:
         host.terminate()
         host.wait(timeout=10)

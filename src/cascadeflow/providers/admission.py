@@ -3,11 +3,11 @@ is first-in first-out within a priority, and the provider's rate limits (request
 applied before a request is sent.
 
 A call waits here, not in the HTTP client's connection pool, so a storm of thousands of calls costs one heap
-entry per waiting call instead of a scan of the pool per connection event. With a `DeferPolicy`, a
-low-severity call that meets a long queue does not wait at all: it is refused with `CallDeferred`, and the
-pipeline stores it in the durable deferred queue, so the high-severity calls behind it go first. The time a call waits is reported
+entry per waiting call instead of a scan of the pool per connection event. The time a call waits is reported
 separately from the provider's latency; a call whose deadline passes while it waits is refused with
 `AdmissionRefused` (nothing was sent, so nothing is charged) and does not count against the circuit breaker.
+With a `DeferPolicy`, a low-severity call that meets a long queue does not wait at all: it is refused with
+`CallDeferred` and the pipeline stores it in the durable deferred queue, so the higher severities go first.
 
 Gates are shared by every event loop of the process (the sync twins run on a background loop): the state is
 guarded by a thread lock and a waiter on another loop is woken through that loop.

@@ -11,6 +11,7 @@ so a figure and the bare client's next to it saw the same machine load. Storms o
   httpx-aiohttp-direct   the httpx-aiohttp transport without a client in front (what the adapters do)
   agent  CascadeAgent.run with two tiers whose drafts are accepted
   flow   CascadeFlow.acomplete with a SQLite ledger (a daily budget: every call reserves and settles)
+  flow-inline  the same with the ledger called on the event loop instead of in worker threads
   sdk    the openai SDK's AsyncOpenAI.chat.completions.create, instrumented by cascadeflow.init("observe")
          (admitted through the provider's gate: 64 in flight)
   sdk-aiohttp  the same, the client built with http_client=openai.DefaultAioHttpClient()
@@ -171,11 +172,13 @@ def make_call(path: str, base_url: str, workdir: Path) -> Callable[[], Awaitable
     if path == "agent":
         agent = CascadeAgent(models=[cheap, strong], quality_config=QualityConfig(threshold=0.0))
         return lambda: agent.run(QUERY, max_tokens=100)
-    if path == "flow":
+    if path in ("flow", "flow-inline"):
         from cascadeflow.budget import BudgetConfig
 
         flow = CascadeFlow(ledger=f"sqlite:///{workdir / 'ledger.db'}",
                            budget_config=BudgetConfig(daily_limit=1_000_000.0))
+        if path == "flow-inline":  # the ledger called on the event loop, as before it ran in worker threads
+            flow.runtime.ledger.blocks = False  # type: ignore[union-attr]
         return lambda: flow.acomplete(model=cheap, messages=QUERY, max_tokens=100)
     if path in ("sdk", "sdk-aiohttp"):
         import openai

@@ -133,6 +133,7 @@ class CostUpdate(Event):
     by_model: Mapping[str, float]
     calls_by_tier: Mapping[str, int]
     budget_usd: float
+    all_premium_usd: float = 0.0  # the same calls priced at the plan's strongest model
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,6 +41,7 @@ class Spend:
     by_task: dict[str, float] = field(default_factory=dict)
     by_model: dict[str, float] = field(default_factory=dict)
     calls_by_tier: dict[str, int] = field(default_factory=dict)
+    all_premium: float = 0.0  # what the same calls would have cost on the plan's strongest model
 
     def add(self, task: str, model: str, tier: str, cost: float) -> None:
         self.total += cost
@@ -95,7 +96,7 @@ class Investigator:
         finally:
             log.emit(ev.CostUpdate, total_usd=report.spend.total, by_task=report.spend.by_task,
                      by_model=report.spend.by_model, calls_by_tier=report.spend.calls_by_tier,
-                     budget_usd=self.config.budget_usd)
+                     budget_usd=self.config.budget_usd, all_premium_usd=report.spend.all_premium)
             log.emit(ev.InvestigationFinished, category=report.diagnosis.category,
                      root_cause=report.diagnosis.root_cause, answer=report.answer, loops=report.loops,
                      tool_calls=tuple(c.tool for c in report.tool_calls), cost_usd=report.spend.total,
@@ -235,6 +236,10 @@ class Investigator:
         for attempt in attempts:  # a cascade pays every tier it tried
             model = str(attempt.get("model") or result.model)
             report.spend.add(task.value, model, self.plan.tier_of(model), float(attempt.get("cost_usd") or 0.0))
+        premium = self.plan.premium()
+        if premium is not None:  # priced like the call itself: by tokens, or by time for a compute-priced model
+            report.spend.all_premium += float(self.cf.runtime.price_book.cost(
+                premium, result.usage, latency_s=result.latency_ms / 1000))
         report.log.emit(ev.ModelAnswered, task_type=task.value, model=result.model, tier=tier,
                         cost_usd=float(result.cost), latency_ms=result.latency_ms, request_id=result.request_id)
         return result.content, result.model

@@ -31,6 +31,11 @@ class ModelPlan:
     tiers: Mapping[str, str] = field(default_factory=dict)
     label: str = ""
 
+    def premium(self) -> ModelConfig | None:
+        """The strongest model the plan routes to (the review tier): what "all-premium" is priced at."""
+        route = self.router.route(ROOT_CAUSE_REVIEW)
+        return route.models[-1] if route and route.models else None
+
     def tier_of(self, model_id: str) -> str:
         bare = model_id.split("/", 1)[-1]
         return self.tiers.get(model_id) or self.tiers.get(bare) or "unknown"

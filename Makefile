@@ -12,7 +12,11 @@ EXTRAS := all,dev,bench
 # llama.cpp's native-CPU build crashes on some x86 machines (AVX-512/AMX); build a portable one.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF
 
-.PHONY: install demo test test-latest lock bench lint docs clean
+# The live incident app shows this data directory (what `make demo` writes); SCENARIOS: recorded scenarios to offer.
+DATA ?= .cascadeflow/incidents
+SCENARIOS ?= $(if $(wildcard $(DATA)/scenarios),$(DATA)/scenarios,apps/incident_response/tests/scenarios)
+
+.PHONY: install demo serve test test-latest lock bench lint docs clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -n "$(PYTHON)" || (echo "cascadeflow needs Python 3.11 or newer on PATH" >&2; exit 1)
@@ -25,6 +29,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) apps/incident_response/demo.py
+
+# IncidentOS in the browser on 127.0.0.1 (prints the URL and, unless CASCADEFLOW_INCIDENTS_API_TOKEN is set, this
+# run's API token for the write actions).
+serve: $(STAMP)
+	$(PY) -m apps.incident_response.web --data $(DATA) --scenarios $(SCENARIOS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -54,6 +54,7 @@ class InvestigationRunner:
         self.logs: dict[str, ev.EventLog] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.incident_of: dict[str, str] = {}
+        self.fingerprint_of: dict[str, str] = {}
         self._gate: asyncio.Semaphore | None = None
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -63,13 +64,7 @@ class InvestigationRunner:
 
     def active_fingerprints(self) -> dict[str, str]:
         """Fingerprint -> incident id of every investigation still running (duplicates join it)."""
-        out = {}
-        for investigation_id, task in self.tasks.items():
-            if not task.done():
-                started = self.logs[investigation_id].events[:1]
-                if started and isinstance(started[0], ev.InvestigationStarted):
-                    out[str(started[0].alert.get("fingerprint"))] = self.incident_of[investigation_id]
-        return out
+        return {self.fingerprint_of[i]: self.incident_of[i] for i, task in self.tasks.items() if not task.done()}
 
     def start(self, alert: Alert, toolbox: Toolbox, *, incident_id: str | None = None) -> Started:
         """Investigate `alert` now, or queue it when the day's budget cannot fit one more investigation."""
@@ -86,6 +81,7 @@ class InvestigationRunner:
         events = ev.EventLog(investigation_id)
         self.logs[investigation_id] = events
         self.incident_of[investigation_id] = incident_id
+        self.fingerprint_of[investigation_id] = alert.fingerprint
         self.data.append_incident(incident_id, "investigating", alert.to_dict(), investigation_id=investigation_id)
         self.tasks[investigation_id] = asyncio.create_task(self._run(alert, toolbox, events, incident_id))
         return Started(incident_id, investigation_id, "investigating")

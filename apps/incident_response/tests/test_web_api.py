@@ -37,9 +37,9 @@ def _alertmanager(summary: str | None = None, status: str = "firing") -> dict:
 async def app_client(tmp_path: Path, request: pytest.FixtureRequest):
     services = scripted_services(tmp_path / "data", delay=getattr(request, "param", 0.0))
     app = create_app(services=services)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://incidents.test") as c:
-            yield c, services
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://incidents.test")
+    async with app.router.lifespan_context(app), client:
+        yield client, services
 
 
 async def _investigate(client: httpx.AsyncClient, services) -> str:
@@ -194,16 +194,16 @@ async def test_memory_search_insights_and_write_back(app_client) -> None:
 async def test_an_alert_the_days_budget_cannot_fit_waits_in_the_queue(tmp_path: Path) -> None:
     services = scripted_services(tmp_path / "data", daily_budget_usd=0.01, budget_usd=0.05)
     app = create_app(services=services)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            body = (await client.post("/api/alerts/alertmanager", json=_alertmanager(), headers=AUTH)).json()
-            assert body["incidents"][0]["status"] == "queued"
-            items = (await client.get("/api/queue")).json()["items"]
-            assert len(items) == 1 and "day's budget" in items[0]["reason"]
-            drained = (await client.post("/api/queue/drain", headers=AUTH)).json()
-            assert drained["started"] == [] and drained["queued"] == 1
-            page = await client.get("/budget")
-            assert "checkout-web crash looping" in page.text or "Pod checkout-web" in page.text
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    async with app.router.lifespan_context(app), client:
+        body = (await client.post("/api/alerts/alertmanager", json=_alertmanager(), headers=AUTH)).json()
+        assert body["incidents"][0]["status"] == "queued"
+        items = (await client.get("/api/queue")).json()["items"]
+        assert len(items) == 1 and "day's budget" in items[0]["reason"]
+        drained = (await client.post("/api/queue/drain", headers=AUTH)).json()
+        assert drained["started"] == [] and drained["queued"] == 1
+        page = await client.get("/budget")
+        assert "checkout-web crash looping" in page.text or "Pod checkout-web" in page.text
 
 
 async def test_no_secret_reaches_a_page_an_event_or_the_openapi_document(app_client) -> None:
@@ -242,14 +242,14 @@ async def test_metrics_health_and_openapi(app_client) -> None:
 async def test_cancelling_a_running_investigation_marks_the_incident(tmp_path: Path) -> None:
     services = scripted_services(tmp_path / "data", delay=5.0)
     app = create_app(services=services)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            started = (await client.post("/api/investigations", json={"scenario_id": "crash-defect"},
-                                         headers=AUTH)).json()
-            investigation = started["investigation_id"]
-            assert (await client.get(f"/api/investigations/{investigation}/status")).json()["running"]
-            assert (await client.post(f"/api/investigations/{investigation}/cancel", headers=AUTH)).status_code == 200
-            await services.runner.wait()
-            state = services.data.read_incidents()[started["incident_id"]]
-            assert state["status"] == "failed" and "cancelled" in state["reason"]
-            assert (await client.post(f"/api/investigations/{investigation}/cancel", headers=AUTH)).status_code == 409
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    async with app.router.lifespan_context(app), client:
+        started = (await client.post("/api/investigations", json={"scenario_id": "crash-defect"},
+                                     headers=AUTH)).json()
+        investigation = started["investigation_id"]
+        assert (await client.get(f"/api/investigations/{investigation}/status")).json()["running"]
+        assert (await client.post(f"/api/investigations/{investigation}/cancel", headers=AUTH)).status_code == 200
+        await services.runner.wait()
+        state = services.data.read_incidents()[started["incident_id"]]
+        assert state["status"] == "failed" and "cancelled" in state["reason"]
+        assert (await client.post(f"/api/investigations/{investigation}/cancel", headers=AUTH)).status_code == 409

@@ -6,6 +6,7 @@ it is missing)."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import shutil
 import socket
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from pydantic import SecretStr
@@ -91,7 +92,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -131,13 +132,20 @@ class CuttableProxy:
         self._loop.run_until_complete(self._serve())
 
     async def _serve(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
         self._ready.set()
-        async with self._server:
-            await self._server.serve_forever()
+        await self._stop.wait()
+        server.close()
+        self._close_all()
+        await server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
         self._writers += [writer, up_writer]
         first = True
 
@@ -159,24 +167,22 @@ class CuttableProxy:
 
         await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
 
+    def _close_all(self) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+
     def cut(self) -> None:
-        def close_all() -> None:
-            for w in self._writers:
-                transport = w.transport
-                if transport is not None:
-                    transport.abort()
-            self._writers.clear()
+        self._loop.call_soon_threadsafe(self._close_all)
 
-        self._loop.call_soon_threadsafe(close_all)
-
-    def __enter__(self) -> CuttableProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(10)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.cut()
-        self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)
 
     @property
     def url(self) -> str:
@@ -189,9 +195,7 @@ def require_chromium() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI is set: the browser tests are required")
         pytest.skip(message)
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         if os.environ.get("CI"):
             pytest.fail("playwright is not installed (the dev extra); CI is set: the browser tests are required")
         pytest.skip("playwright is not installed (the dev extra)")

@@ -31,8 +31,8 @@ def anchor(event: Mapping[str, Any]) -> str:
 
 def _started(e: Mapping[str, Any]) -> tuple[str, str]:
     alert = e.get("alert") or {}
-    return (f"{alert.get('severity', '?')} {alert.get('status', '')} alert {alert.get('name', '?')} on "
-            f"{alert.get('service', '?')}: {alert.get('title', '')}", "start")
+    return ((f"{alert.get('severity', '?')} {alert.get('status', '')} alert {alert.get('name', '?')} on "
+            f"{alert.get('service', '?')}: {alert.get('title', '')}"), "start")
 
 
 def _classified(e: Mapping[str, Any]) -> tuple[str, str]:
@@ -40,8 +40,8 @@ def _classified(e: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _memory(e: Mapping[str, Any]) -> tuple[str, str]:
-    return (f"recalled {e.get('incident_id')} (score {float(e.get('score') or 0):.2f}, "
-            f"{float(e.get('age_days') or 0):.0f} days old): {e.get('summary')}", "memory")
+    return ((f"recalled {e.get('incident_id')} (score {float(e.get('score') or 0):.2f}, "
+            f"{float(e.get('age_days') or 0):.0f} days old): {e.get('summary')}"), "memory")
 
 
 def _runbook(e: Mapping[str, Any]) -> tuple[str, str]:
@@ -61,8 +61,8 @@ def _returned(e: Mapping[str, Any]) -> tuple[str, str]:
     if e.get("error"):
         return f"{e.get('tool')} failed: {e.get('error')}", "warn"
     cut = ", cut to budget" if e.get("truncated") else ""
-    return (f"{e.get('tool')} read {e.get('evidence_kind') or 'no evidence'}: {e.get('chars')} chars in "
-            f"{float(e.get('elapsed_ms') or 0):.0f} ms{cut}", "tool")
+    return ((f"{e.get('tool')} read {e.get('evidence_kind') or 'no evidence'}: {e.get('chars')} chars in "
+            f"{float(e.get('elapsed_ms') or 0):.0f} ms{cut}"), "tool")
 
 
 def _finding(e: Mapping[str, Any]) -> tuple[str, str]:
@@ -75,8 +75,8 @@ def _selection(e: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _answered(e: Mapping[str, Any]) -> tuple[str, str]:
-    return (f"{e.get('model')} answered {e.get('task_type')} in {float(e.get('latency_ms') or 0):.0f} ms for "
-            f"{_money(e.get('cost_usd'))}", "model")
+    return ((f"{e.get('model')} answered {e.get('task_type')} in {float(e.get('latency_ms') or 0):.0f} ms for "
+            f"{_money(e.get('cost_usd'))}"), "model")
 
 
 def _checked(e: Mapping[str, Any]) -> tuple[str, str]:
@@ -86,14 +86,14 @@ def _checked(e: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _cost(e: Mapping[str, Any]) -> tuple[str, str]:
-    return (f"spent {_money(e.get('total_usd'))} of {_money(e.get('budget_usd'))}; all-premium would have cost "
-            f"{_money(e.get('all_premium_usd'))}", "plain")
+    return ((f"spent {_money(e.get('total_usd'))} of {_money(e.get('budget_usd'))}; all-premium would have cost "
+            f"{_money(e.get('all_premium_usd'))}"), "plain")
 
 
 def _finished(e: Mapping[str, Any]) -> tuple[str, str]:
     stop = f", stopped by {e.get('stopped_by')}" if e.get("stopped_by") else ""
-    return (f"{e.get('category')} after {e.get('loops')} round(s), {len(e.get('tool_calls') or [])} tool calls, "
-            f"{_money(e.get('cost_usd'))}{stop}", "done")
+    return ((f"{e.get('category')} after {e.get('loops')} round(s), {len(e.get('tool_calls') or [])} tool calls, "
+            f"{_money(e.get('cost_usd'))}{stop}"), "done")
 
 
 def _generic(e: Mapping[str, Any]) -> tuple[str, str]:

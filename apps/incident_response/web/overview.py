@@ -4,6 +4,7 @@ queue. A file that does not exist yet is an empty view; nothing here writes to t
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from typing import Any
 from .datadir import DataDir
 from .investigation_view import SEVERITY_TONES, cost_panel
 
+log = logging.getLogger(__name__)
 SEVERITY_ORDER = {"P0": 0, "P1": 1, "P2": 2, "P3": 3, "INFO": 4}
 
 
@@ -75,7 +77,8 @@ def scenario_rows(root: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]
     for folder in find_scenarios(root):
         try:
             scenario = load_scenario(folder)
-        except Exception:  # noqa: BLE001 - one unreadable folder must not hide the others
+        except (ValueError, OSError):  # one unreadable folder must not hide the others
+            log.warning("scenario %s cannot be read", folder, exc_info=True)
             continue
         alert = scenario.alert
         if alert.fingerprint in seen:

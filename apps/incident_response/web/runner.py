@@ -98,7 +98,7 @@ class InvestigationRunner:
             reason = "cancelled by an operator"
             if not events.closed:
                 events.close()
-        except Exception as exc:  # noqa: BLE001 - the incident records why, the server keeps serving
+        except Exception as exc:
             log.exception("investigation %s failed", events.investigation_id)
             reason = f"{type(exc).__name__}: {exc}"
             if not events.closed:

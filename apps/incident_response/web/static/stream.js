@@ -63,22 +63,31 @@
   function fillAnalysis(analysis) {
     const body = document.querySelector("[data-analysis-body]");
     if (!body || !analysis) return;
-    const parts = [el("p", analysis.root_cause, "root")];
+    const root = el("p", analysis.root_cause, "root");
+    root.setAttribute("data-root-cause", "");
+    const parts = [root];
     const confidence = analysis.confidence || {};
     const line = el("p");
     line.appendChild(el("span", "category "));
-    line.appendChild(el("strong", analysis.category));
-    line.appendChild(el("span", " · confidence: " + confidence.supporting + " of " + confidence.active +
+    const category = el("strong", analysis.category);
+    category.setAttribute("data-category", "");
+    line.appendChild(category);
+    line.appendChild(el("span", " · confidence: "));
+    const stated = el("span", confidence.supporting + " of " + confidence.active +
       " active findings support it" + (confidence.validated_by ? "; validated answer by " + confidence.validated_by
-        : "; analyzers' answer (no model answer passed validation)") +
-      (analysis.stopped_by ? " · stopped by " + analysis.stopped_by : "")));
+        : "; analyzers' answer (no model answer passed validation)"));
+    stated.setAttribute("data-confidence", "");
+    line.appendChild(stated);
+    if (analysis.stopped_by) line.appendChild(el("span", " · stopped by " + analysis.stopped_by));
     parts.push(line, el("h3", "Actions"));
     const actions = el("ul");
+    actions.setAttribute("data-actions", "");
     (analysis.remediation || []).forEach(function (step) { actions.appendChild(el("li", step)); });
     (analysis.runbooks || []).forEach(function (r) { actions.appendChild(el("li", "runbook: " + r)); });
     actions.appendChild(el("li", "read-only tools called: " + (analysis.tool_calls || []).join(", ")));
     parts.push(actions, el("h3", "Findings and their evidence"));
     const findings = el("ol");
+    findings.setAttribute("data-findings", "");
     (analysis.findings || []).forEach(function (finding) {
       const item = el("li");
       const own = el("a", finding.active ? "ACTIVE" : "recovered");

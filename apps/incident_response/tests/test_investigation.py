@@ -74,6 +74,18 @@ async def test_spend_by_task_and_tier_reconciles_with_the_audit_log() -> None:
     assert abs(sum(cost.by_task.values()) - audited) < 1e-9 and sum(cost.calls_by_tier.values()) >= 2
 
 
+async def test_the_cost_event_prices_the_same_calls_at_the_strongest_model_as_all_premium() -> None:
+    investigator, scenario, toolbox, _, audit = _setup({"cheap": [GOOD]}, plan="cheap")
+    report = await investigator.investigate(scenario.alert, toolbox)
+    # the cheap plan's strongest model is the cheap one: all-premium equals what was spent
+    assert _of(report, ev.CostUpdate)[-1].all_premium_usd == pytest.approx(report.spend.total)
+    investigator, scenario, toolbox, _, audit = _setup({"cheap": [WRONG], "strong": [GOOD]}, plan="cascade")
+    report = await investigator.investigate(scenario.alert, toolbox)
+    at_strong_rates = sum(r.input_tokens * 10 + r.output_tokens * 40 for r in audit.records) / 1e6
+    cost = _of(report, ev.CostUpdate)[-1]
+    assert cost.all_premium_usd == pytest.approx(at_strong_rates) and cost.all_premium_usd > cost.total_usd
+
+
 async def test_a_budget_too_small_for_any_call_leaves_the_analyzers_answer() -> None:
     investigator, scenario, toolbox, provider, _ = _setup({"cheap": [GOOD]}, plan="cheap", budget_usd=0.000001)
     report = await investigator.investigate(scenario.alert, toolbox)

@@ -1,0 +1,46 @@
+"""The data directory's files: events and incident states appended as JSON lines and read back (a torn
+last line skipped, the last state of an incident winning), the run description written whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from apps.incident_response import events as ev
+from apps.incident_response.web.datadir import DataDir
+
+
+def test_events_append_as_their_dicts_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "d").mkdir()
+    log = ev.EventLog("inv-1")
+    data.append_event(log.emit(ev.TaskClassified, task="investigate", reason="firing P1 alert"))
+    data.append_event(log.emit(ev.PlanMade, loop=1, tools=("list_pods",), reason="first round"))
+    with data.events.open("a") as handle:
+        handle.write('{"type": "finding", "investigation_id": "inv-1", "se')  # a writer killed mid-line
+    read = data.read_events()
+    assert [e["seq"] for e in read] == [1, 2] and read[1]["tools"] == ["list_pods"]
+    assert read[0] == {**log.events[0].to_dict()}
+
+
+def test_the_last_state_of_an_incident_wins_and_keeps_when_it_was_first_seen(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    alert = {"name": "KubePodCrashLooping", "severity": "P0", "title": "crash"}
+    data.append_incident("INC-1", "queued", alert, reason="budget", at=100.0)
+    data.append_incident("INC-2", "received", alert, at=150.0)
+    data.append_incident("INC-1", "investigating", alert, investigation_id="abc", at=200.0)
+    current = data.read_incidents()
+    assert list(current) == ["INC-1", "INC-2"]
+    assert current["INC-1"]["status"] == "investigating" and current["INC-1"]["first_at"] == 100.0
+    with pytest.raises(ValueError, match="status must be one of"):
+        data.append_incident("INC-3", "done", alert)
+
+
+def test_the_run_description_is_rewritten_whole(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "run")
+    assert data.read_run() == {}
+    data.write_run(label="storm", plan="embedded", daily_budget_usd=0.5, budget_day="2026-12-07", started_at=1.0)
+    data.write_run(label="storm", plan="embedded", daily_budget_usd=0.5, budget_day="2026-12-07", started_at=1.0,
+                   finished_at=2.0)
+    assert data.read_run()["finished_at"] == 2.0 and not list(tmp_path.glob("run/*.tmp"))
+    assert data.ledger_url == f"sqlite:///{tmp_path / 'run' / 'budget.sqlite'}"

@@ -36,9 +36,13 @@ def incidents_context(data: DataDir, scenario_root: Path, grouped: Mapping[str, 
                       ) -> dict[str, Any]:
     rows = incident_rows(data.read_incidents(), grouped)
     memory = memory_view(data)
-    recalled = [e for events in grouped.values() for e in events if e.get("type") == "memory_hit"]
+    recalled: dict[str, Mapping[str, Any]] = {}  # each remembered incident once, at its latest recall
+    for e in sorted((e for events in grouped.values() for e in events if e.get("type") == "memory_hit"),
+                    key=lambda e: float(e.get("at") or 0)):
+        recalled.pop(str(e.get("incident_id")), None)
+        recalled[str(e.get("incident_id"))] = e
     return {"page": "incidents", "incidents": rows, "scenarios": scenario_rows(scenario_root, rows),
-            "memory": memory, "recalled": recalled[-8:], "cost_rows": panel_rows(totals(grouped)),
+            "memory": memory, "recalled": list(recalled.values())[-6:][::-1], "cost_rows": panel_rows(totals(grouped)),
             "run": data.read_run()}
 
 

@@ -23,10 +23,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pydantic import SecretStr  # noqa: E402
+from pydantic import SecretStr
 
-from apps.incident_response.web.app import create_app  # noqa: E402
-from apps.incident_response.web.settings import IncidentWebSettings  # noqa: E402
+from apps.incident_response.web.app import create_app
+from apps.incident_response.web.settings import IncidentWebSettings
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]

@@ -36,7 +36,8 @@ def create_app(settings: IncidentWebSettings | None = None, *, services: WebServ
         yield
         await app.state.services.runner.close()
 
-    app = FastAPI(title="IncidentOS", version="1", lifespan=lifespan,
+    # no /docs page: Swagger UI loads its script from a CDN, which the pages' CSP (and an offline app) refuse
+    app = FastAPI(title="IncidentOS", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   summary="Investigations of alerts by cascadeflow's incident agent: live events, cost, memory, "
                           "budget, queue and audit trail")
     app.state.services = services or build_services(settings)

@@ -116,6 +116,41 @@ class DataDir:
         return current
 
 
+class EventIndex:
+    """`events.jsonl` grouped by investigation, read incrementally: each `refresh()` parses only the lines
+    appended since the last one (a file that shrank was replaced, and is read again from the start)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.grouped: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def refresh(self) -> dict[str, list[dict[str, Any]]]:
+        with self._lock:
+            try:
+                size = self.path.stat().st_size
+            except OSError:
+                return self.grouped
+            if size < self.offset:
+                self.offset, self.grouped = 0, {}
+            if size == self.offset:
+                return self.grouped
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read(size - self.offset)
+            complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next refresh
+            self.offset += len(complete)
+            for raw in complete.split(b"\n"):
+                try:
+                    event = json.loads(raw) if raw.strip() else None
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    self.grouped.setdefault(str(event.get("investigation_id")), []).append(event)
+            return self.grouped
+
+
 _APPEND_LOCK = threading.Lock()  # one writer thread at a time per process keeps whole lines together
 
 

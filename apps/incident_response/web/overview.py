@@ -66,17 +66,19 @@ def _clock(at: Any) -> str:
         return ""
 
 
-def scenario_rows(root: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The recorded scenarios under `root` not yet investigated (matched by the alert's fingerprint)."""
+def scenario_rows(root: Path, rows: list[dict[str, Any]], *, load: Any = None) -> list[dict[str, Any]]:
+    """The recorded scenarios under `root` not yet investigated (matched by the alert's fingerprint);
+    `load` reads one folder (default `load_scenario`; the live app passes its cache)."""
     from ..intake import find_scenarios, load_scenario
 
+    load = load or load_scenario
     if not root.is_dir():
         return []
     seen = {r.get("fingerprint") for r in rows}
     left = []
     for folder in find_scenarios(root):
         try:
-            scenario = load_scenario(folder)
+            scenario = load(folder)
         except (ValueError, OSError):  # one unreadable folder must not hide the others
             log.warning("scenario %s cannot be read", folder, exc_info=True)
             continue
@@ -89,18 +91,22 @@ def scenario_rows(root: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]
     return left
 
 
-def memory_view(data: DataDir, query: str | None = None, *, k: int = 5) -> dict[str, Any]:
-    """The remembered incidents, the reflection insights, and (given a query) the recall ranking."""
-    if not data.memory.exists():
-        return {"records": [], "insights": [], "results": [], "query": query or ""}
+def memory_view(data: DataDir, query: str | None = None, *, k: int = 5, store: Any = None) -> dict[str, Any]:
+    """The remembered incidents, the reflection insights, and (given a query) the recall ranking; `store`
+    is an open memory to use (the live app's), else the directory's is opened read-only for this view."""
     from ..memory import MemoryStore, reflect
 
-    store = MemoryStore(data.memory, read_only=True)
+    own = store is None
+    if own:
+        if not data.memory.exists():
+            return {"records": [], "insights": [], "results": [], "query": query or ""}
+        store = MemoryStore(data.memory, read_only=True)
     try:
         records = store.all()
         results = store.search(query, k=k) if query else []
     finally:
-        store.close()
+        if own:
+            store.close()
     return {"records": [_record(r) for r in sorted(records, key=lambda r: r.occurred_at, reverse=True)],
             "insights": [{"kind": i.kind, "statement": i.statement, "incidents": list(i.incidents)}
                          for i in reflect(records)],

@@ -6,7 +6,9 @@ incident memory, the runbooks, the deferred queue and the investigation runner. 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cascadeflow import BudgetConfig, CascadeFlow, ConfigurationError, DeferredQueue
@@ -17,7 +19,7 @@ from ..investigation import InvestigationConfig, Investigator
 from ..llm import ModelPlan, plan_for
 from ..runbooks import RunbookIndex
 from ..tools import LiveConfig, Toolbox, live_toolbox, recorded_toolbox
-from .datadir import DataDir
+from .datadir import DataDir, EventIndex
 from .runner import InvestigationRunner
 from .settings import IncidentWebSettings
 
@@ -34,16 +36,33 @@ class WebServices:
     metrics: Any = None  # a cascadeflow MetricsCollector when prometheus-client is installed
     memory: Any = None
     runbooks: RunbookIndex | None = None
-    scenarios: dict[str, Scenario] = field(default_factory=dict)
+    _loaded: dict[str, Scenario] = field(default_factory=dict)
+    events: EventIndex | None = None
+
+    def event_index(self) -> EventIndex:
+        if self.events is None:
+            self.events = EventIndex(self.data.events)
+        return self.events
+
+    def grouped(self) -> dict[str, list[Mapping[str, Any]]]:
+        """Every investigation's events (the journal, running ones from memory)."""
+        from .contexts import live_events
+
+        return live_events(self.event_index(), self.runner.logs)
+
+    def load_scenario(self, folder: Path) -> Scenario:
+        """A scenario folder, read once (evidence files are not re-read on every page)."""
+        key = str(folder.resolve())
+        if key not in self._loaded:
+            self._loaded[key] = load_scenario(folder)
+        return self._loaded[key]
 
     def scenario(self, scenario_id: str) -> Scenario | None:
-        """A recorded scenario by id, read on first use."""
-        if scenario_id not in self.scenarios:
-            folder = self.settings.scenario_root() / scenario_id
-            if not folder.is_dir() or folder.resolve().parent != self.settings.scenario_root().resolve():
-                return None
-            self.scenarios[scenario_id] = load_scenario(folder)
-        return self.scenarios[scenario_id]
+        """A recorded scenario by id (a folder directly under the scenario root, nothing else)."""
+        folder = self.settings.scenario_root() / scenario_id
+        if not folder.is_dir() or folder.resolve().parent != self.settings.scenario_root().resolve():
+            return None
+        return self.load_scenario(folder)
 
     def scenario_for(self, alert: Alert) -> Scenario | None:
         """The recorded scenario whose alert is the same alert (same fingerprint), if any."""

@@ -5,14 +5,16 @@ the money changed) the cost panel, so the page's script only places text."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from fastapi.sse import ServerSentEvent
+from sse_starlette import ServerSentEvent
 
 from .investigation_view import analysis, cost_panel, describe, panel_rows
 from .runner import InvestigationRunner
 
+PING_SECONDS = 15  # a comment line this often keeps proxies from closing an idle stream
 RETRY_MS = 1000  # how soon a browser reconnects after a dropped connection
 _MONEY_EVENTS = ("model_answered", "cost")
 
@@ -45,5 +47,5 @@ async def sse_events(runner: InvestigationRunner, investigation_id: str, after: 
         seen.append(event)
         seq = int(event.get("seq", 0))
         if seq > after:
-            yield ServerSentEvent(data=message(event, seen), event="investigation", id=str(seq))
-    yield ServerSentEvent(data={"investigation_id": investigation_id, "last_seq": len(seen)}, event="end")
+            yield ServerSentEvent(data=json.dumps(message(event, seen), default=list), event="investigation", id=str(seq))
+    yield ServerSentEvent(data=json.dumps({"investigation_id": investigation_id, "last_seq": len(seen)}), event="end")

@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
-from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, model_validator
+from sse_starlette import EventSourceResponse
 
 from ..actions import start_incident, start_scenario
-from ..contexts import incidents_context, live_events
+from ..contexts import incidents_context
 from ..deps import Services, Writer
 from ..investigation_view import investigation_view
 from ..runner import Started
-from ..stream import resume_point, sse_events
+from ..stream import PING_SECONDS, resume_point, sse_events
 
 router = APIRouter(prefix="/api", tags=["investigations"])
 
@@ -42,7 +42,8 @@ def start(svc: Services, body: StartInvestigation) -> Started:
 
 @router.get("/incidents", summary="Incidents, newest and most severe first, and the scenarios left")
 async def incidents(svc: Services) -> dict[str, Any]:
-    context = incidents_context(svc.data, svc.settings.scenario_root(), live_events(svc.data, svc.runner.logs))
+    context = incidents_context(svc.data, svc.settings.scenario_root(), svc.grouped(), memory_store=svc.memory,
+                                load_scenario=svc.load_scenario)
     return {"incidents": context["incidents"], "scenarios": context["scenarios"]}
 
 
@@ -56,7 +57,7 @@ async def start_investigation(body: StartInvestigation, svc: Services) -> dict[s
 
 @router.get("/investigations/{investigation_id}", summary="An investigation: its events, cost panel and analysis")
 async def investigation(investigation_id: str, svc: Services) -> dict[str, Any]:
-    events = live_events(svc.data, svc.runner.logs).get(investigation_id)
+    events = svc.grouped().get(investigation_id)
     if not events:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no investigation {investigation_id}")
     view = investigation_view(events, live=svc.runner.status(investigation_id) is not None)
@@ -69,7 +70,7 @@ async def investigation_status(investigation_id: str, svc: Services) -> dict[str
     live = svc.runner.status(investigation_id)
     if live is not None:
         return live
-    events = live_events(svc.data).get(investigation_id)
+    events = svc.grouped().get(investigation_id)
     if not events:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no investigation {investigation_id}")
     return {"investigation_id": investigation_id, "running": False, "events": len(events),
@@ -84,13 +85,12 @@ async def cancel(investigation_id: str, svc: Services) -> dict[str, Any]:
     return {"investigation_id": investigation_id, "cancelled": True}
 
 
-@router.get("/investigations/{investigation_id}/events", response_class=EventSourceResponse,
-            summary="The live event stream (SSE); reconnect with Last-Event-ID to resume")
-async def events(investigation_id: str, svc: Services,
-                 last_event_id: Annotated[str | None, Header()] = None,
-                 after: Annotated[int | None, Query(ge=0)] = None):  # type: ignore[no-untyped-def]
-    if svc.runner.status(investigation_id) is None and investigation_id not in live_events(svc.data):
+@router.get("/investigations/{investigation_id}/events",
+            summary="The live event stream (SSE); reconnect with Last-Event-ID to resume",
+            response_class=EventSourceResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def events(investigation_id: str, svc: Services, last_event_id: Annotated[str | None, Header()] = None,
+                 after: Annotated[int | None, Query(ge=0)] = None) -> EventSourceResponse:
+    if svc.runner.status(investigation_id) is None and investigation_id not in svc.grouped():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no investigation {investigation_id}")
-    event: ServerSentEvent
-    async for event in sse_events(svc.runner, investigation_id, resume_point(last_event_id, after)):
-        yield event
+    return EventSourceResponse(sse_events(svc.runner, investigation_id, resume_point(last_event_id, after)),
+                               ping=PING_SECONDS)

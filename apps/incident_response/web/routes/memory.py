@@ -31,13 +31,13 @@ class IncidentWrite(BaseModel):
 @router.get("", summary="Remembered incidents; with q, the recall ranking for that text")
 async def search(svc: Services, q: str | None = Query(None, max_length=2000), k: int = Query(5, ge=1, le=50)
                  ) -> dict[str, Any]:
-    view = memory_view(svc.data, q, k=k)
+    view = memory_view(svc.data, q, k=k, store=svc.memory)
     return {"query": view["query"], "results": view["results"], "records": view["records"]}
 
 
 @router.get("/insights", summary="Reflection insights: recurring patterns with the incidents they rest on")
 async def insights(svc: Services) -> dict[str, Any]:
-    return {"insights": memory_view(svc.data)["insights"]}
+    return {"insights": memory_view(svc.data, store=svc.memory)["insights"]}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[Writer], summary="Write back an incident")

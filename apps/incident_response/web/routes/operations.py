@@ -10,7 +10,6 @@ from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from ..actions import drain_queue
 from ..audit_view import AuditQuery, audit_records, audit_row, audit_total, export_csv, export_jsonl
-from ..contexts import live_events
 from ..deps import Services, Writer
 from ..overview import budget_view, queue_rows
 
@@ -33,7 +32,7 @@ Query_ = Annotated[AuditQuery, Depends(audit_query)]
 
 @router.get("/api/budget", summary="Spend against the day's budget and each investigation's budget")
 async def budget(svc: Services) -> dict[str, Any]:
-    return budget_view(svc.data, live_events(svc.data, svc.runner.logs), daily_budget_usd=svc.settings.daily_budget_usd)
+    return budget_view(svc.data, svc.grouped(), daily_budget_usd=svc.settings.daily_budget_usd)
 
 
 @router.get("/api/queue", summary="Alerts deferred by the budget, oldest first")

@@ -16,7 +16,6 @@ from ..contexts import (
     budget_context,
     incidents_context,
     investigation_context,
-    live_events,
     memory_context,
 )
 from ..deps import Services, Writer
@@ -41,13 +40,14 @@ def render(request: Request, svc: Services, template: str, ctx: dict[str, Any], 
 
 @router.get("/", response_class=HTMLResponse)
 async def incidents_page(request: Request, svc: Services) -> HTMLResponse:
-    grouped = live_events(svc.data, svc.runner.logs)
-    return render(request, svc, "incidents.html", incidents_context(svc.data, svc.settings.scenario_root(), grouped))
+    grouped = svc.grouped()
+    return render(request, svc, "incidents.html", incidents_context(svc.data, svc.settings.scenario_root(), grouped, memory_store=svc.memory,
+                                                              load_scenario=svc.load_scenario))
 
 
 @router.get("/investigations/{investigation_id}", response_class=HTMLResponse)
 async def investigation_page(investigation_id: str, request: Request, svc: Services) -> HTMLResponse:
-    events = live_events(svc.data, svc.runner.logs).get(investigation_id)
+    events = svc.grouped().get(investigation_id)
     if not events:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no investigation {investigation_id}")
     live = bool((svc.runner.status(investigation_id) or {}).get("running"))
@@ -56,12 +56,12 @@ async def investigation_page(investigation_id: str, request: Request, svc: Servi
 
 @router.get("/memory", response_class=HTMLResponse)
 async def memory_page(request: Request, svc: Services, q: str | None = None) -> HTMLResponse:
-    return render(request, svc, "memory.html", memory_context(svc.data, (q or "").strip()[:2000] or None))
+    return render(request, svc, "memory.html", memory_context(svc.data, (q or "").strip()[:2000] or None, store=svc.memory))
 
 
 @router.get("/budget", response_class=HTMLResponse)
 async def budget_page(request: Request, svc: Services) -> HTMLResponse:
-    grouped = live_events(svc.data, svc.runner.logs)
+    grouped = svc.grouped()
     return render(request, svc, "budget.html", budget_context(svc.data, grouped, svc.settings.daily_budget_usd))
 
 

@@ -55,8 +55,8 @@ def memory_context(data: DataDir, query: str | None = None, *, store: Any = None
 
 
 def budget_context(data: DataDir, grouped: Mapping[str, list[Mapping[str, Any]]],
-                   daily_budget_usd: float | None) -> dict[str, Any]:
-    return {"page": "budget", "budget": budget_view(data, grouped, daily_budget_usd=daily_budget_usd),
+                   daily_budget_usd: float | None, *, ledger: Any = None) -> dict[str, Any]:
+    return {"page": "budget", "budget": budget_view(data, grouped, daily_budget_usd=daily_budget_usd, ledger=ledger),
             "queue": queue_rows(data), "cost_rows": panel_rows(totals(grouped))}
 
 

@@ -122,7 +122,8 @@ def _record(r: Any) -> dict[str, Any]:
 
 
 def budget_view(data: DataDir, grouped: Mapping[str, list[Mapping[str, Any]]], *,
-                daily_budget_usd: float | None = None, now: float | None = None) -> dict[str, Any]:
+                daily_budget_usd: float | None = None, now: float | None = None, ledger: Any = None
+                ) -> dict[str, Any]:
     """Spend against the day's budget (the ledger's `global:day:<day>` key) and each investigation's own
     budget session, from the ledger when there is one; the day comes from `run.json` when it names one."""
     run = data.read_run()
@@ -133,16 +134,19 @@ def budget_view(data: DataDir, grouped: Mapping[str, list[Mapping[str, Any]]], *
     key = f"{prefix}global:day:{day}"
     view: dict[str, Any] = {"day": day, "key": key, "daily_budget_usd": daily, "spent_usd": None,
                             "reserved_usd": None, "share": None, "sessions": [], "label": run.get("label", "")}
-    if not data.budget.exists():
-        return view
-    from cascadeflow import open_ledger
+    own = ledger is None
+    if own:
+        if not data.budget.exists():
+            return view
+        from cascadeflow import open_ledger
 
-    ledger = open_ledger(data.ledger_url)
+        ledger = open_ledger(data.ledger_url)
     try:
         state = ledger.state(key)
         sessions = ledger.states([f"session:{i}" for i in grouped])
     finally:
-        ledger.close()
+        if own:
+            ledger.close()
     view["spent_usd"], view["reserved_usd"] = state.spent / 1e6, state.reserved / 1e6
     if daily:
         view["share"] = min((state.spent + state.reserved) / 1e6 / float(daily), 1.0)

@@ -38,6 +38,15 @@ class WebServices:
     runbooks: RunbookIndex | None = None
     _loaded: dict[str, Scenario] = field(default_factory=dict)
     events: EventIndex | None = None
+    _ledger: Any = None
+
+    def ledger(self) -> Any:
+        """The data directory's ledger, opened once it exists (the pages read it on every view)."""
+        if self._ledger is None and self.data.budget.exists():
+            from cascadeflow import open_ledger
+
+            self._ledger = open_ledger(self.data.ledger_url)
+        return self._ledger
 
     def event_index(self) -> EventIndex:
         if self.events is None:
@@ -48,7 +57,8 @@ class WebServices:
         """Every investigation's events (the journal, running ones from memory)."""
         from .contexts import live_events
 
-        return live_events(self.event_index(), self.runner.logs)
+        running = {i: log for i, log in self.runner.logs.items() if not self.runner.tasks[i].done()}
+        return live_events(self.event_index(), running)  # a finished one is whole in the journal
 
     def load_scenario(self, folder: Path) -> Scenario:
         """A scenario folder, read once (evidence files are not re-read on every page)."""
@@ -98,7 +108,7 @@ class WebServices:
             return None
         from .overview import budget_view
 
-        view = budget_view(self.data, {}, daily_budget_usd=daily)
+        view = budget_view(self.data, {}, daily_budget_usd=daily, ledger=self.ledger())
         used = (view["spent_usd"] or 0.0) + (view["reserved_usd"] or 0.0)
         return max(float(daily) - used, 0.0)
 

@@ -32,7 +32,8 @@ Query_ = Annotated[AuditQuery, Depends(audit_query)]
 
 @router.get("/api/budget", summary="Spend against the day's budget and each investigation's budget")
 async def budget(svc: Services) -> dict[str, Any]:
-    return budget_view(svc.data, svc.grouped(), daily_budget_usd=svc.settings.daily_budget_usd)
+    return budget_view(svc.data, svc.grouped(), daily_budget_usd=svc.settings.daily_budget_usd,
+                       ledger=svc.ledger())
 
 
 @router.get("/api/queue", summary="Alerts deferred by the budget, oldest first")

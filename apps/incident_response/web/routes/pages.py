@@ -62,7 +62,8 @@ async def memory_page(request: Request, svc: Services, q: str | None = None) -> 
 @router.get("/budget", response_class=HTMLResponse)
 async def budget_page(request: Request, svc: Services) -> HTMLResponse:
     grouped = svc.grouped()
-    return render(request, svc, "budget.html", budget_context(svc.data, grouped, svc.settings.daily_budget_usd))
+    return render(request, svc, "budget.html", budget_context(svc.data, grouped, svc.settings.daily_budget_usd,
+                                                                 ledger=svc.ledger()))
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -253,3 +253,18 @@ async def test_cancelling_a_running_investigation_marks_the_incident(tmp_path: P
         state = services.data.read_incidents()[started["incident_id"]]
         assert state["status"] == "failed" and "cancelled" in state["reason"]
         assert (await client.post(f"/api/investigations/{investigation}/cancel", headers=AUTH)).status_code == 409
+
+
+async def test_the_snapshot_is_one_file_with_everything_inline_and_alert_text_escaped(app_client, tmp_path: Path) -> None:
+    from apps.incident_response.web.snapshot import write_snapshot
+
+    client, services = app_client
+    hostile = "<script>window.pwned=1</script>"
+    body = (await client.post("/api/alerts/alertmanager", json=_alertmanager(hostile), headers=AUTH)).json()
+    await services.runner.wait()
+    html = write_snapshot(services.data.root, tmp_path / "out" / "incidentos.html").read_text()
+    investigation = body["incidents"][0]["investigation_id"]
+    assert f'id="inv-{investigation}"' in html and "<style>" in html and "EventSource" in html
+    assert hostile not in html and "&lt;script&gt;window.pwned=1&lt;/script&gt;" in html
+    assert "\\u003cscript\\u003ewindow.pwned" in html  # the embedded JSON escapes it too
+    assert TOKEN not in html

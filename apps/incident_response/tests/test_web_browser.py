@@ -43,7 +43,10 @@ def test_starting_an_investigation_from_the_page_streams_its_events_and_the_anal
         sign_in(page, server.url)
         page.click("tr:has-text('checkout-web crash looping') button:has-text('Start Agent Investigation')")
         page.wait_for_url(re.compile(r".*/investigations/[0-9a-f]+$"))
+        top = "() => [document.querySelector('[data-analysis]').getBoundingClientRect().top, window.scrollY]"
+        placed = page.evaluate(top)
         page.wait_for_selector("ol[data-stream][data-stream-ended=true]")
+        assert page.evaluate(top) == placed  # the page did not move while the stream and the panel filled
         investigation = page.url.rsplit("/", 1)[1]
         journal = _journal(services, investigation)
         assert _seqs(page) == [e["seq"] for e in journal] and len(journal) > 10

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from apps.incident_response.llm import cloud_plan
 from apps.incident_response.memory import IncidentRecord, MemoryStore
 from apps.incident_response.memory.embedding import HashingEmbedder
+from apps.incident_response.runbooks import RunbookIndex
 from apps.incident_response.web.app import create_app
 from apps.incident_response.web.datadir import DataDir
 from apps.incident_response.web.services import WebServices, build_services
@@ -66,7 +67,8 @@ def scripted_services(root: Path, *, reply: Callable[[Any], str] = replies, dela
     cf = CascadeFlow(runtime=runtime, router=plan.router, budget_config=budget)
     config = IncidentWebSettings(data_dir=root, scenarios_dir=SCENARIOS, api_token=SecretStr(TOKEN),
                                  daily_budget_usd=daily_budget_usd, **settings)
-    return build_services(config, cf=cf, plan=plan, memory=memory)
+    # the hashing embedder: model-free and quick to build, so each test's app starts at once
+    return build_services(config, cf=cf, plan=plan, memory=memory, runbooks=RunbookIndex(embedder=HashingEmbedder()))
 
 
 def free_port() -> int:

@@ -123,9 +123,11 @@ def _metrics() -> Any:
 
 
 def build_services(settings: IncidentWebSettings, *, cf: CascadeFlow | None = None,
-                   plan: ModelPlan | None = None, memory: Any = None) -> WebServices:
+                   plan: ModelPlan | None = None, memory: Any = None, runbooks: RunbookIndex | None = None
+                   ) -> WebServices:
     """The services of a running app. `cf` and `plan` replace the configured models (tests pass scripted
-    ones); the audit log and the ledger then are whatever that CascadeFlow was given."""
+    ones); the audit log and the ledger then are whatever that CascadeFlow was given. `memory` and
+    `runbooks` replace the data directory's memory and the configured runbooks."""
     data = DataDir(settings.data_dir).mkdir()
     use_model = settings.plan != "none"
     plan = plan or plan_for("embedded" if not use_model else settings.plan, cheap=settings.cheap_model,
@@ -141,7 +143,8 @@ def build_services(settings: IncidentWebSettings, *, cf: CascadeFlow | None = No
         from ..memory import MemoryStore
 
         memory = MemoryStore(data.memory)
-    runbooks = RunbookIndex(settings.runbooks_dir) if settings.runbooks_dir else RunbookIndex()
+    if runbooks is None:
+        runbooks = RunbookIndex(settings.runbooks_dir) if settings.runbooks_dir else RunbookIndex()
     config = InvestigationConfig(budget_usd=settings.budget_usd, max_loops=settings.max_loops, use_model=use_model)
     queue = DeferredQueue(data.queue)
     services = WebServices(settings=settings, data=data, runner=None, plan=plan, queue=queue,  # type: ignore[arg-type]

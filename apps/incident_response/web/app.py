@@ -34,7 +34,7 @@ def create_app(settings: IncidentWebSettings | None = None, *, services: WebServ
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await app.state.services.runner.close()
+        await app.state.services.close()
 
     # no /docs page: Swagger UI loads its script from a CDN, which the pages' CSP (and an offline app) refuse
     app = FastAPI(title="IncidentOS", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,

@@ -27,26 +27,59 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
+class DayBudget:
+    """The day's budget on the data directory's ledger: what is left of it, read from the ledger."""
+
+    data: DataDir
+    daily_usd: float | None
+    _ledger: Any = None
+
+    def ledger(self) -> Any:
+        """The ledger, opened once it exists (the pages read it on every view)."""
+        if self._ledger is None and self.data.budget.exists():
+            from cascadeflow import open_ledger
+
+            self._ledger = open_ledger(self.data.ledger_url)
+        return self._ledger
+
+    def remaining(self) -> float | None:
+        """USD left today (None when no day's budget is set)."""
+        if self.daily_usd is None:
+            return None
+        from .overview import budget_view
+
+        view = budget_view(self.data, {}, daily_budget_usd=self.daily_usd, ledger=self.ledger())
+        used = (view["spent_usd"] or 0.0) + (view["reserved_usd"] or 0.0)
+        return max(float(self.daily_usd) - used, 0.0)
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+
+@dataclass(slots=True)
 class WebServices:
     settings: IncidentWebSettings
     data: DataDir
     runner: InvestigationRunner
     plan: ModelPlan
     queue: DeferredQueue
+    budget: DayBudget
     metrics: Any = None  # a cascadeflow MetricsCollector when prometheus-client is installed
     memory: Any = None
     runbooks: RunbookIndex | None = None
     _loaded: dict[str, Scenario] = field(default_factory=dict)
     events: EventIndex | None = None
-    _ledger: Any = None
 
     def ledger(self) -> Any:
-        """The data directory's ledger, opened once it exists (the pages read it on every view)."""
-        if self._ledger is None and self.data.budget.exists():
-            from cascadeflow import open_ledger
+        return self.budget.ledger()
 
-            self._ledger = open_ledger(self.data.ledger_url)
-        return self._ledger
+    async def close(self) -> None:
+        """Cancel what still runs (its incident says so), then close the queue and the ledger."""
+        await self.runner.close()
+        self.queue.close()
+        self.budget.close()
 
     def event_index(self) -> EventIndex:
         if self.events is None:
@@ -101,17 +134,6 @@ class WebServices:
             return live_toolbox(live, memory=self.memory, runbooks=self.runbooks)
         return None
 
-    def day_remaining(self) -> float | None:
-        """USD left of the day's budget on the ledger (None when no day's budget is set)."""
-        daily = self.settings.daily_budget_usd
-        if daily is None:
-            return None
-        from .overview import budget_view
-
-        view = budget_view(self.data, {}, daily_budget_usd=daily, ledger=self.ledger())
-        used = (view["spent_usd"] or 0.0) + (view["reserved_usd"] or 0.0)
-        return max(float(daily) - used, 0.0)
-
 
 def _metrics() -> Any:
     try:
@@ -147,9 +169,8 @@ def build_services(settings: IncidentWebSettings, *, cf: CascadeFlow | None = No
         runbooks = RunbookIndex(settings.runbooks_dir) if settings.runbooks_dir else RunbookIndex()
     config = InvestigationConfig(budget_usd=settings.budget_usd, max_loops=settings.max_loops, use_model=use_model)
     queue = DeferredQueue(data.queue)
-    services = WebServices(settings=settings, data=data, runner=None, plan=plan, queue=queue,  # type: ignore[arg-type]
-                           metrics=metrics, memory=memory, runbooks=runbooks)
-    services.runner = InvestigationRunner(Investigator(cf=cf, plan=plan, config=config), data,
-                                          max_concurrent=settings.max_concurrent,
-                                          day_remaining=services.day_remaining, queue=queue)
-    return services
+    budget = DayBudget(data, settings.daily_budget_usd)
+    runner = InvestigationRunner(Investigator(cf=cf, plan=plan, config=config), data,
+                                 max_concurrent=settings.max_concurrent, day_remaining=budget.remaining, queue=queue)
+    return WebServices(settings=settings, data=data, runner=runner, plan=plan, queue=queue, budget=budget,
+                       metrics=metrics, memory=memory, runbooks=runbooks)

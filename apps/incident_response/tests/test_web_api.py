@@ -8,6 +8,10 @@ import base64
 import csv
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -15,6 +19,7 @@ import pytest
 
 from apps.incident_response.web.app import create_app
 from apps.incident_response.web.datadir import DataDir
+from apps.incident_response.web.snapshot import write_snapshot
 
 from .web_support import REMEMBERED, SCENARIOS, TOKEN, scripted_services
 
@@ -256,8 +261,6 @@ async def test_cancelling_a_running_investigation_marks_the_incident(tmp_path: P
 
 
 async def test_the_snapshot_is_one_file_with_everything_inline_and_alert_text_escaped(app_client, tmp_path: Path) -> None:
-    from apps.incident_response.web.snapshot import write_snapshot
-
     client, services = app_client
     hostile = "<script>window.pwned=1</script>"
     body = (await client.post("/api/alerts/alertmanager", json=_alertmanager(hostile), headers=AUTH)).json()
@@ -268,3 +271,24 @@ async def test_the_snapshot_is_one_file_with_everything_inline_and_alert_text_es
     assert hostile not in html and "&lt;script&gt;window.pwned=1&lt;/script&gt;" in html
     assert "\\u003cscript\\u003ewindow.pwned" in html  # the embedded JSON escapes it too
     assert TOKEN not in html
+
+
+def test_the_serve_entry_point_prints_its_loopback_url_and_serves_the_pages(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
+    env.pop("CASCADEFLOW_INCIDENTS_API_TOKEN", None)
+    process = subprocess.Popen([sys.executable, "-m", "apps.incident_response.web", "--data", str(tmp_path / "d"),
+                                "--scenarios", str(SCENARIOS), "--port", "0", "--plan", "none"],
+                               cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/", process.stdout.readline())
+        token = process.stdout.readline().rsplit(": ", 1)[-1].strip()
+        assert url and token, "the URL and this run's token are printed"
+        page = httpx.get(url.group(1) + "/", timeout=30)
+        assert page.status_code == 200 and "Start Agent Investigation" in page.text and token not in page.text
+        assert httpx.post(url.group(1) + "/api/investigations", json={"scenario_id": "crash-defect"},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30).status_code == 202
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -150,14 +150,20 @@ class CallCache:
     uses is chosen per call (a facade's own, else the one `cascadeflow.init(cache_config=...)` configured),
     and a missed lookup travels on the call (`call.cache_probe`) to its end."""
 
+    def cache_for(self, cache: ResponseCache | None) -> ResponseCache | None:
+        """The cache a call uses: its facade's own, else the one `cascadeflow.init(cache_config=...)` set."""
+        if cache is not None:
+            return cache
+        from cascadeflow.harness.state import default_cache
+
+        return default_cache()  # type: ignore[no-any-return]
+
     def serve(self, runtime: Any, call: CallContext, request: Request, route: Sequence[ModelConfig], *,
               quality: Any = None, cache: ResponseCache | None = None) -> Served | None:
+        """Look up `request` (as it would be sent, after the policy) along `route` in `cache`."""
+        cache = self.cache_for(cache)
         if cache is None:
-            from cascadeflow.harness.state import default_cache
-
-            cache = default_cache()
-            if cache is None:  # no cache configured: the step costs this one check
-                return None
+            return None
         probe, served = _serve(cache, runtime, call, request, route, quality)
         if served is None and probe is not None:
             call.cache_probe = (cache, probe)

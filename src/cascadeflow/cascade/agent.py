@@ -296,18 +296,19 @@ class CascadeAgent:
         plan = self._plan(request, forced)
         call = self.runtime.new_call(user_id=user_id, agent_id=self.name, metadata=request.metadata,
                                      routing_reason=plan.route.reason, model_requested=plan.tiers[0].id)
-        served = self.runtime.from_cache(call, request, plan.tiers, quality=self.quality_config, cache=self.cache)
-        if served is not None:
-            return self._served(plan, call, served, stream)
         execution = CascadeExecution(self.runtime, plan, call, self._judge,
                                      self._bus.emit if self._bus.active else None, stream=stream,
                                      show_draft=show_draft)
-        if execution.listening:
-            execution.emit(ev.MODEL_SELECTED, reason=plan.route.reason, cfg=plan.tiers[0], tier=0,
-                           target=" → ".join(m.name for m in plan.tiers), route_kind=plan.route.kind,
-                           route_label=plan.route.label)
         try:
-            result = await execution.run()
+            # the cache step admits the first tier as it will be sent (policy, per-call cap) before looking up
+            served = self.runtime.from_cache(call, execution.first_request, plan.tiers, quality=self.quality_config,
+                                             cache=self.cache)
+            if served is None:
+                if execution.listening:
+                    execution.emit(ev.MODEL_SELECTED, reason=plan.route.reason, cfg=plan.tiers[0], tier=0,
+                                   target=" → ".join(m.name for m in plan.tiers), route_kind=plan.route.kind,
+                                   route_label=plan.route.label)
+                result = await execution.run()
         except BaseException as exc:
             # CascadeExhausted, and BudgetExceeded/PolicyViolation from the runtime (not escalated): the
             # attempts made so far still cost money and still get an audit record.
@@ -318,6 +319,8 @@ class CascadeAgent:
             if not isinstance(exc, CascadeExhausted):
                 execution.emit(ev.ERROR, reason=f"{type(exc).__name__}: {exc}")
             raise
+        if served is not None:
+            return self._served(plan, call, served, stream)
         accepted = any(t.decision == "accepted" for t in result.tiers)
         action = "accept" if accepted else ("allow" if len(plan.tiers) == 1 else "escalate")
         record = self.runtime.finish(call, action=action, model_selected=result.model_used, response=result.response)

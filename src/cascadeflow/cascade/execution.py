@@ -139,6 +139,11 @@ class CascadeExecution:
                 log.info("speculative tier 1 refused by a budget; retrying after the draft")
         return await self._attempt(cfg, i, role, live=i == last)
 
+    @property
+    def first_request(self) -> Request:
+        """The request the first tier sends (what the cache step admits and looks up)."""
+        return self._request_for(self.plan.tiers[0], "single" if len(self.plan.tiers) == 1 else "draft")
+
     def _request_for(self, cfg: ModelConfig, role: str) -> Request:
         """Drafts ask for token logprobs where the model returns them: the logprob signal needs them."""
         request = self.plan.request

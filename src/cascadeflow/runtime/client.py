@@ -211,16 +211,17 @@ class CascadeFlow:
         runtime = self.runtime
         call = runtime.new_call(user_id=user_id, agent_id=agent_id, metadata=request.metadata,
                                 routing_reason=reason, model_requested=model.id)
-        served = runtime.from_cache(call, request, (model,), cache=self.cache)
-        if served is not None:
-            answer = served.answer
-            return CompletionResult(
-                content=answer.content, model=answer.model, cost_decimal=Decimal(0), usage=answer.usage,
-                latency_ms=served.record.latency_ms, request_id=call.request_id, routing_reason=reason,
-                tool_calls=answer.tool_calls, finish_reason=answer.finish_reason,
-                budget_remaining=served.record.budget_remaining, response=answer.response(), cache_hit=True)
-        call.decide("allow", reason, model_requested=model.id, model_used=model.id)
         try:
+            # the cache step admits the call first (policy, per-call cap): a refused call is refused on a hit too
+            served = runtime.from_cache(call, request, (model,), cache=self.cache)
+            if served is not None:
+                answer = served.answer
+                return CompletionResult(
+                    content=answer.content, model=answer.model, cost_decimal=Decimal(0), usage=answer.usage,
+                    latency_ms=served.record.latency_ms, request_id=call.request_id, routing_reason=reason,
+                    tool_calls=answer.tool_calls, finish_reason=answer.finish_reason,
+                    budget_remaining=served.record.budget_remaining, response=answer.response(), cache_hit=True)
+            call.decide("allow", reason, model_requested=model.id, model_used=model.id)
             response, attempt = await runtime.attempt(model, request, call)
         except BaseException as exc:
             runtime.finish(call, action="stop" if isinstance(exc, BudgetExceeded) else "error",

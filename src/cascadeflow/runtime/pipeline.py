@@ -1,6 +1,7 @@
-"""The one pipeline every call passes through: cache -> policy -> reserve -> call -> settle -> record -> store.
+"""The one pipeline every call passes through: policy -> cache -> reserve -> call -> settle -> record -> store.
 
-`Runtime.from_cache()` is the call's first step (the response cache; a hit ends the call there);
+`Runtime.from_cache()` is the call's cache step: it runs the first tier's checks (`admit`: policy, per-call
+cap) and then looks the request as it would be sent up in the response cache (a hit ends the call there);
 `Runtime.attempt()` is called once per model attempt (a single call, each cascade tier, an instrumented SDK
 call); `Runtime.finish()` builds the call's one audit record, stores the answer in the cache and delivers it.
 Validation lives in the cascade, which calls `attempt()` for every tier, so every attempt is priced, reserved,
@@ -56,7 +57,8 @@ from cascadeflow.trace.records import AuditRecord
 from cascadeflow.trace.redact import error_text
 
 __all__ = [  # the call's state and the step protocols live in runtime/call.py; imported from here too
-    "CALL_OPTIONS", "CURRENT_SCOPE", "DEFAULT_MAX_OUTPUT_TOKENS", "AttemptOptions", "AttemptRecord", "CacheStep",
+    "CALL_OPTIONS", "CURRENT_SCOPE", "DEFAULT_MAX_OUTPUT_TOKENS", "Admission", "AttemptOptions", "AttemptRecord",
+    "CacheStep",
     "CallContext", "CallOptions", "Charge", "Ledger", "Overflow", "Policy", "Runtime", "Scope", "Sink",
     "estimate_worst_case", "may_have_been_billed",
 ]
@@ -100,14 +102,34 @@ class AttemptOptions:
     invoke: Callable[[Request], Awaitable[Response]] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the checks before sending (`Runtime.admit`) made of one attempt: the model and request to send
+    (after the policy and the per-call cap), the output limit asked for, the worst case when it was needed,
+    and what the caller asked, so that the first attempt of a call admitted by its cache step is not
+    checked twice."""
+
+    model: ModelConfig
+    request: Request
+    original_max: int
+    worst: Decimal | None
+    asked_model: ModelConfig
+    asked_request: Request
+
+    def is_for(self, model: ModelConfig, request: Request) -> bool:
+        return (self.asked_model is model or self.asked_model == model) and \
+            (self.asked_request is request or self.asked_request == request)
+
+
 class Runtime:
     """Wires pricing, ledger, policy, cache and sinks around provider calls. Cheap to construct; share one.
 
-    The call's start (`from_cache`): the response cache step, before any policy or reservation (a hit ends the
-    call at $0). The steps of one attempt, in order (`attempt`): policy -> per-call cap -> reserve -> send ->
-    price -> settle -> policy after the attempt. The call's end (`finish`): build the audit record once ->
-    run scope -> store the final answer in the cache -> every sink (audit sinks, metrics) through
-    `AuditDelivery`.
+    The call's start (`from_cache`, when a cache is configured): the first tier's checks (`admit`: policy,
+    per-call cap), then the response cache on the request as it would be sent (a hit ends the call at $0,
+    reserving nothing). The steps of one attempt, in order (`attempt`): admit (policy -> per-call cap; done
+    once for the first tier when the cache step ran) -> reserve -> send -> price -> settle -> policy after the
+    attempt. The call's end (`finish`): build the audit record once -> run scope -> store the final answer in
+    the cache -> every sink (audit sinks, metrics) through `AuditDelivery`.
     A step that is not configured is skipped by one test; no step has a second implementation elsewhere."""
 
     def __init__(
@@ -178,11 +200,41 @@ class Runtime:
         return call
 
     def from_cache(self, call: CallContext, request: Request, route: Sequence[ModelConfig], *,
-                   quality: Any = None, cache: Any = None) -> Any:
-        """The call's first step: the response cache (`cache`, a facade's own, else the one `cascadeflow.init`
-        configured). A hit (`cascadeflow.cache.step.Served`) reserves nothing, costs $0 and its audit record
-        is already delivered; None: go on (observe mode records a would-be hit and goes on too)."""
-        return self.cache.serve(self, call, request, route, quality=quality, cache=cache)
+                   quality: Any = None, cache: Any = None,
+                   key_extra: Callable[[Request], Mapping[str, Any]] | None = None) -> Any:
+        """The call's cache step (`cache`: a facade's own, else the one `cascadeflow.init` configured; without
+        either it is one check). It first admits the route's first tier (`admit`: the policy and the per-call
+        cap decide whether the call may happen and what it sends; a refusal is raised here, before any lookup),
+        then looks up the request as it would be sent (redacted, with the model the policy chose).
+        `key_extra(sent)` adds what the key must cover that the neutral request does not carry (an SDK call's
+        options as sent). A hit (`cascadeflow.cache.step.Served`) reserves nothing, costs $0 and its audit
+        record is already delivered; None: go on (the first `attempt` reuses the admission). Observe mode
+        records a would-be hit and goes on; a call the policy would have refused takes no cache step."""
+        chosen = self.cache.cache_for(cache)
+        if chosen is None:
+            return None
+        noted = len(call.decisions)
+        admission = call.admitted = self.admit(route[0], request, call)
+        if any(d.action == "stop" and not d.applied for d in call.decisions[noted:]):
+            call.decide("allow", "cache bypassed: the policy would have refused this call", applied=False)
+            return None
+        sent = admission.request
+        if key_extra is not None:
+            sent = sent.with_(extra={**sent.extra, **key_extra(sent)})
+        return self.cache.serve(self, call, sent, (admission.model, *route[1:]), quality=quality, cache=chosen)
+
+    def admit(self, model: ModelConfig, request: Request, call: CallContext) -> Admission:
+        """The checks that decide whether an attempt may happen and what it sends: enforce mode refuses while
+        the audit sinks are known broken (AuditUnavailable), the policy may switch the model, withhold tools,
+        redact or refuse (PolicyViolation, BudgetExceeded), the per-call cap shrinks max_tokens or refuses."""
+        asked_model, asked_request = model, request
+        if call.mode == "enforce":
+            self.delivery.require_healthy()
+        policy = self._policy(call)
+        if policy is not None:
+            model, request = policy.before_attempt(model, request, call)
+        request, original_max, worst = self.fit_to_cap(model, request, call, model_name=model.name)
+        return Admission(model, request, original_max, worst, asked_model, asked_request)
 
     def _policy(self, call: CallContext) -> Policy | None:
         scoped = getattr(call.scope, "policy", None)
@@ -264,11 +316,11 @@ class Runtime:
         AuditUnavailable (enforce mode) while the audit sinks are known to be broken."""
         options = AttemptOptions(tier=tier, role=role, invoke=invoke)
         policy = self._policy(call)
-        if call.mode == "enforce":
-            self.delivery.require_healthy()
-        if policy is not None:
-            model, request = policy.before_attempt(model, request, call)
-        request, original_max, worst = self.fit_to_cap(model, request, call, model_name=model.name)
+        admission, call.admitted = call.admitted, None
+        if admission is None or tier != 0 or not admission.is_for(model, request):
+            admission = self.admit(model, request, call)
+        model, request = admission.model, admission.request
+        original_max, worst = admission.original_max, admission.worst
         reservation_id, worst = await self._reserve(model, request, call, worst)
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,

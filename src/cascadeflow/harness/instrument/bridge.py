@@ -65,8 +65,9 @@ class SdkAdapter(Protocol):
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> StreamAccumulator: ...
 
-    # optional: `cached_result(answer, request_id)` builds the SDK's own response object from a cached answer
-    # (adapters without it are never served from the cache)
+    # optional: `serves(kwargs, method)` says which calls a stored answer can answer, and
+    # `cached_result(answer, request_id, kwargs, asynchronous)` builds that call's SDK result from it
+    # (adapters without them are never served from the cache, nor stored)
 
 
 class Handoff:
@@ -179,45 +180,65 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vend
 
 
 # Options that never change an answer (how the SDK sends, not what it asks): left out of the cache key. The
-# messages and model are in the call's view already; a stream is never looked up (see `from_cache`).
-NOT_IN_CACHE_KEY = frozenset({"messages", "input", "instructions", "system", "model", "stream", "extra_headers",
-                              "timeout"})
+# messages and model are in the request the key is made of already (as the policy left them).
+NOT_IN_CACHE_KEY = frozenset({"messages", "input", "instructions", "system", "model", "stream", "stream_options",
+                              "extra_headers", "timeout"})
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # the SDKs' marker of with_raw/with_streaming_response
 
 
-def _cache_request(adapter: SdkAdapter, prepared: PreparedCall) -> Request:
-    """The call's view with every other option the caller passed (sampling, seed, response format, the
-    tools as sent, extra_body, ...) and the SDK API, so that the cache key covers all that can change the
-    answer; an option JSON cannot express makes the call bypass the cache (see cascadeflow.cache.key)."""
-    options = {k: v for k, v in prepared.kwargs.items()
+def _key_extra(adapter: SdkAdapter, prepared: PreparedCall, sent: Request) -> dict[str, Any]:
+    """What an SDK call's cache key covers besides its neutral request: the SDK API and every other option as
+    it would be sent (sampling, seed, response format, the tools as sent, extra_body, ...; in enforce mode
+    after the policy's changes), so that the key covers all that can change the answer; an option JSON cannot
+    express makes the call bypass the cache (see cascadeflow.cache.key)."""
+    kwargs = kwargs_for(adapter, prepared, sent)
+    options = {k: v for k, v in kwargs.items()
                if k not in NOT_IN_CACHE_KEY and type(v).__name__ not in ("NotGiven", "Omit")}
     # the vendor is in the model id (from the client's base URL); a host no provider claims is named here
-    host = prepared.call.metadata.get("unknown_host")
-    return prepared.view.with_(extra={**prepared.view.extra, "sdk_api": adapter.api, "sdk_host": host,
-                                      "sdk_options": options})
+    return {"sdk_api": adapter.api, "sdk_host": prepared.call.metadata.get("unknown_host"), "sdk_options": options}
 
 
-def from_cache(adapter: SdkAdapter, prepared: PreparedCall, method: str) -> Any:
-    """The cache step of an SDK call: the cached answer as the SDK's own response object (the call is then
-    over: recorded as a hit, nothing reserved or sent), or None to go on. Only plain `create` calls take the
-    step: a stream, a raw or lazily read response and the structured-output helpers return objects that a
-    stored answer cannot faithfully stand in for, so they are neither served nor stored."""
+def from_cache(adapter: SdkAdapter, prepared: PreparedCall, method: str, *, asynchronous: bool = False) -> Any:
+    """The cache step of an SDK call (the pipeline's, `Runtime.from_cache`: the policy admits the call first):
+    the cached answer as the SDK's own result (the call is then over: recorded as a hit, nothing reserved or
+    sent), or None to go on. A refusal of the policy is recorded and raised here. Calls whose result a stored
+    answer cannot stand in for take no cache step (see `cached_result` of each adapter)."""
     build = getattr(adapter, "cached_result", None)
-    kwargs = prepared.kwargs
-    if build is None or method != "create" or kwargs.get("stream"):
-        return None
-    headers = kwargs.get("extra_headers")
-    if isinstance(headers, Mapping) and RAW_RESPONSE_HEADER in headers:
+    if build is None or not build_possible(adapter, prepared.kwargs, method):
         return None
     cache = state.default_cache()  # SDK calls use the cache init(cache_config=...) configured
     if cache is None:
         return None
-    served = prepared.runtime.from_cache(prepared.call, _cache_request(adapter, prepared), (prepared.model,),
-                                         cache=cache)
+    try:
+        served = prepared.runtime.from_cache(prepared.call, prepared.view, (prepared.model,), cache=cache,
+                                             key_extra=lambda sent: _key_extra(adapter, prepared, sent))
+    except BaseException as exc:
+        if prepared.mode == "observe" and isinstance(exc, Exception) and not isinstance(exc, CascadeflowError):
+            log.error("cascadeflow: the cache step failed (%s: %s); the observed call goes on", type(exc).__name__,
+                      exc, exc_info=exc)
+            prepared.call.admitted = None
+            return None
+        finish(prepared, None, None, exc)
+        raise
     if served is None:
         return None
     prepared.finished = True  # the hit's audit record is written
-    return build(served.answer, prepared.call.request_id)
+    return build(served.answer, prepared.call.request_id, prepared.kwargs, asynchronous)
+
+
+def build_possible(adapter: SdkAdapter, kwargs: Mapping[str, Any], method: str) -> bool:
+    """Whether the adapter can hand a stored answer back as this call's result (`serves` of the adapter)."""
+    serves = getattr(adapter, "serves", None)
+    return serves is not None and bool(serves(kwargs, method))
+
+
+def raw_mode(kwargs: Mapping[str, Any]) -> str | None:
+    """"raw" for a `with_raw_response` call, "stream" for `with_streaming_response`, else None."""
+    headers = kwargs.get("extra_headers")
+    if headers is None or not isinstance(headers, Mapping):
+        return None
+    mode = headers.get(RAW_RESPONSE_HEADER)
+    return str(mode) if mode is not None else None
 
 
 def unreadable_answer(call: CallContext, model: ModelConfig, exc: Exception) -> UnreadableAnswer:

@@ -16,7 +16,8 @@ from typing import Any
 from cascadeflow.cache.entry import CachedAnswer
 from cascadeflow.harness.instrument.args import given
 from cascadeflow.harness.instrument.bodies import json_object, sse_payloads
-from cascadeflow.harness.instrument.bridge import parsed_result, redact_strings
+from cascadeflow.harness.instrument.bridge import parsed_result, raw_mode, redact_strings
+from cascadeflow.harness.instrument.cached import JSON_TYPE, SSE_TYPE, served_result, sse_body
 from cascadeflow.harness.instrument.patching import (
     instrument_async,
     instrument_stream_manager,
@@ -142,22 +143,22 @@ class ChatCompletionsAdapter:
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> ChatStreamAccumulator:
         return ChatStreamAccumulator(injected_usage)
 
-    def cached_result(self, answer: CachedAnswer, request_id: str) -> Any:
-        """A cached answer as the SDK's own `ChatCompletion` (validated by the SDK's model), usage included."""
-        from openai.types.chat import ChatCompletion
+    def serves(self, kwargs: Mapping[str, Any], method: str) -> bool:
+        """Which calls a stored answer can answer: `create`, plain or streamed, directly or through
+        `with_raw_response` (not `with_streaming_response`, nor the `parse()` helper; docs/cache.md)."""
+        return method == "create" and raw_mode(kwargs) in (None, "raw")
 
-        calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                 for c in answer.tool_calls]
-        usage = answer.usage
-        return ChatCompletion.model_validate({
-            "id": f"chatcmpl-cache-{request_id}", "object": "chat.completion", "created": int(answer.created_at),
-            "model": answer.model.split("/", 1)[-1],
-            "choices": [{"index": 0, "finish_reason": answer.finish_reason, "logprobs": None, "message": {
-                "role": "assistant", "content": answer.content if answer.content or not calls else None,
-                "tool_calls": calls or None}}],
-            "usage": {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
-                      "total_tokens": usage.input_tokens + usage.output_tokens},
-        })
+    def cached_result(self, answer: CachedAnswer, request_id: str, kwargs: Mapping[str, Any],
+                      asynchronous: bool) -> Any:
+        """A cached answer as the SDK's own `ChatCompletion` (validated by the SDK's model), usage included;
+        for `stream=True` the `ChatCompletionChunk`s of a stream, the usage in the last one."""
+        completion = _cached_completion(answer, request_id)
+        events = _cached_chunks(completion, kwargs) if kwargs.get("stream") else None
+        body = (sse_body(events, named=False, done=True) if events is not None
+                else completion.model_dump_json().encode("utf-8"))
+        return served_result(completion, events, body=body, content_type=SSE_TYPE if events else JSON_TYPE,
+                             url="https://api.openai.com/v1/chat/completions", request_id=completion.id,
+                             raw=raw_mode(kwargs) == "raw", asynchronous=asynchronous, async_raw=False)
 
     def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
         """A `with_streaming_response` call's Response from the body its caller read (an estimate of what
@@ -174,6 +175,50 @@ class ChatCompletionsAdapter:
         if data is None or "choices" not in data:
             return ChatStreamAccumulator(injected_usage=False).response(request)
         return self.to_response(ChatCompletion.construct(**data), request)
+
+
+def _cached_completion(answer: CachedAnswer, request_id: str) -> Any:
+    from openai.types.chat import ChatCompletion
+
+    calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+             for c in answer.tool_calls]
+    usage = answer.usage
+    return ChatCompletion.model_validate({
+        "id": f"chatcmpl-cache-{request_id}", "object": "chat.completion", "created": int(answer.created_at),
+        "model": answer.model.split("/", 1)[-1],
+        "choices": [{"index": 0, "finish_reason": answer.finish_reason, "logprobs": None, "message": {
+            "role": "assistant", "content": answer.content if answer.content or not calls else None,
+            "tool_calls": calls or None}}],
+        "usage": {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
+                  "total_tokens": usage.input_tokens + usage.output_tokens,
+                  "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+                  "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}},
+    })
+
+
+def _cached_chunks(completion: Any, kwargs: Mapping[str, Any]) -> list[Any]:
+    """The chunks of a stream that delivers `completion`: the text (and tool calls) in one delta, then the
+    finish reason; the usage in the last chunk (a chunk of its own when the caller asked for
+    `stream_options={"include_usage": True}`, as the API sends it; else on the finishing chunk)."""
+    from openai.types.chat import ChatCompletionChunk
+
+    message = completion.choices[0].message
+    head = {"id": completion.id, "object": "chat.completion.chunk", "created": completion.created,
+            "model": completion.model}
+    delta: dict[str, Any] = {"role": "assistant", "content": message.content}
+    if message.tool_calls:
+        delta["tool_calls"] = [{"index": i, "id": c.id, "type": "function",
+                                "function": {"name": c.function.name, "arguments": c.function.arguments}}
+                               for i, c in enumerate(message.tool_calls)]
+    usage = completion.usage.model_dump()
+    options = kwargs.get("stream_options")
+    separate = given(options) and isinstance(options, Mapping) and bool(options.get("include_usage"))
+    chunks = [{**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+              {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": completion.choices[0].finish_reason}],
+               **({} if separate else {"usage": usage})}]
+    if separate:
+        chunks.append({**head, "choices": [], "usage": usage})
+    return [ChatCompletionChunk.model_validate(chunk) for chunk in chunks]
 
 
 def _chat_usage(usage: Any, request: Request, text: str) -> Usage:

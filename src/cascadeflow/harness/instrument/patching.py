@@ -162,7 +162,7 @@ def instrument_async(adapter: SdkAdapter, original: Any) -> Any:
             raise
         if prepared is None:
             return await original(self, **kwargs)
-        cached = from_cache(adapter, prepared, original.__name__)
+        cached = from_cache(adapter, prepared, original.__name__, asynchronous=True)
         if cached is not None:
             return cached
         prepared.call.external_send = "async"

@@ -23,6 +23,7 @@ from cascadeflow.harness.instrument.bridge import (
     active_mode,
     drive_sync,
     finish,
+    from_cache,
     kwargs_for,
     parsed_result,
     passes_unobserved,
@@ -33,7 +34,15 @@ from cascadeflow.harness.instrument.bridge import (
     release,
     settle_stream,
 )
-from cascadeflow.harness.instrument.cached import JSON_TYPE, SSE_TYPE, served_result, sse_body
+from cascadeflow.harness.instrument.cached import (
+    JSON_TYPE,
+    SSE_TYPE,
+    AsyncCachedStream,
+    CachedStream,
+    http_response,
+    served_result,
+    sse_body,
+)
 from cascadeflow.harness.instrument.patching import (
     MARK,
     instrument_async,
@@ -48,6 +57,7 @@ log = logging.getLogger(__name__)
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "refusal": "content_filter", "pause_turn": "stop"}
+MESSAGES_URL = "https://api.anthropic.com/v1/messages"  # the URL a served answer's HTTP response names
 STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}  # a stored answer's, back
 
 
@@ -133,7 +143,7 @@ class MessagesAdapter:
         body = (sse_body(events, named=True, done=False) if events is not None
                 else message.model_dump_json().encode("utf-8"))
         return served_result(message, events, body=body, content_type=SSE_TYPE if events else JSON_TYPE,
-                             url="https://api.anthropic.com/v1/messages", request_id=message.id,
+                             url=MESSAGES_URL, request_id=message.id,
                              raw=raw_mode(kwargs) == "raw", asynchronous=asynchronous, async_raw=asynchronous)
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> MessagesStreamAccumulator:
@@ -313,6 +323,7 @@ class ManagedStream:
         self._manager: Any = None  # the SDK's manager, entered by `invoke`
         self._stream: Any = None  # the SDK's MessageStream, handed to the caller
         self._plain: Any = None  # the SDK's own manager when the call is not instrumented
+        self._served: Any = None  # the SDK's MessageStream over a cached answer's events (a cache hit)
 
     def _invoke(self, prepared: PreparedCall, entering: str) -> Any:
         # no reference to self, the manager or the stream is left in the paused coroutine: they are the
@@ -369,8 +380,28 @@ class ManagedStream:
         finish(prepared, None, None, exc)
         return False
 
+    def _from_cache(self, prepared: PreparedCall, asynchronous: bool) -> Any:
+        """The cache step: on a hit, the SDK's own MessageStream over the cached answer's raw events (the SDK
+        accepts any iterable of raw events as the stream it reads), else None."""
+        message = from_cache(self._adapter, prepared, "stream", asynchronous=asynchronous)
+        if message is None:
+            return None
+        from anthropic import NOT_GIVEN
+        from anthropic.lib.streaming import AsyncMessageStream, MessageStream
+
+        events = _cached_events(message)
+        http = http_response(sse_body(events, named=True, done=False), SSE_TYPE, MESSAGES_URL, message.id)
+        output_format = self._kwargs.get("output_format", NOT_GIVEN)
+        if asynchronous:
+            self._served = AsyncMessageStream(AsyncCachedStream(events, http), output_format=output_format)
+        else:
+            self._served = MessageStream(CachedStream(events, http), output_format=output_format)
+        return self._served
+
     def __enter__(self) -> Any:
         prepared = self._prepare()
+        if prepared is not None and self._from_cache(prepared, asynchronous=False) is not None:
+            return self._served
         if prepared is not None:
             prepared.call.external_send = "sync"
             coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
@@ -386,6 +417,8 @@ class ManagedStream:
         return self._plain.__enter__()
 
     def __exit__(self, *exc: object) -> Any:
+        if self._served is not None:
+            return self._served.close()
         if self._plain is not None:
             return self._plain.__exit__(*exc)
         try:
@@ -395,6 +428,8 @@ class ManagedStream:
 
     async def __aenter__(self) -> Any:
         prepared = self._prepare()
+        if prepared is not None and self._from_cache(prepared, asynchronous=True) is not None:
+            return self._served
         if prepared is not None:
             prepared.call.external_send = "async"
             coro = prepared.runtime.attempt(prepared.model, prepared.view, prepared.call,
@@ -410,6 +445,8 @@ class ManagedStream:
         return await self._plain.__aenter__()
 
     async def __aexit__(self, *exc: object) -> Any:
+        if self._served is not None:
+            return await self._served.close()
         if self._plain is not None:
             return await self._plain.__aexit__(*exc)
         try:

@@ -233,12 +233,13 @@ def build_possible(adapter: SdkAdapter, kwargs: Mapping[str, Any], method: str) 
 
 
 def raw_mode(kwargs: Mapping[str, Any]) -> str | None:
-    """"raw" for a `with_raw_response` call, "stream" for `with_streaming_response`, else None."""
+    """"raw" for a `with_raw_response` call, "stream" for `with_streaming_response`, else None (the SDKs mark
+    the first "raw", or "true" in openai's older wrapper, the second "stream")."""
     headers = kwargs.get("extra_headers")
     if headers is None or not isinstance(headers, Mapping):
         return None
     mode = headers.get(RAW_RESPONSE_HEADER)
-    return str(mode) if mode is not None else None
+    return None if mode is None else "stream" if mode == "stream" else "raw"
 
 
 def unreadable_answer(call: CallContext, model: ModelConfig, exc: Exception) -> UnreadableAnswer:

@@ -71,7 +71,7 @@ def test_a_model_the_run_may_not_use_is_refused_for_an_anthropic_stream_helper(a
     question = [{"role": "user", "content": "why is checkout down?"}]
     an.messages.create(model="claude-3-5-haiku-latest", max_tokens=100, messages=question)
     only_opus = {"name": "only-opus", "models": {"allowed": ["anthropic/claude-opus-4"]}}
-    with cascadeflow.run(compliance=only_opus), pytest.raises(PolicyViolation, match="not in allowed"):
-        with an.messages.stream(model="claude-3-5-haiku-latest", max_tokens=100, messages=question) as stream:
-            stream.get_final_text()
+    stream = an.messages.stream(model="claude-3-5-haiku-latest", max_tokens=100, messages=question)
+    with cascadeflow.run(compliance=only_opus), pytest.raises(PolicyViolation, match="not in allowed"), stream:
+        pass
     assert len(anthropic_server.requests) == 1

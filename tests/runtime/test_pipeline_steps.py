@@ -61,6 +61,9 @@ class RecordingStep:
         self.served: list[str] = []
         self.remembered: list[tuple[str, str | None]] = []
 
+    def cache_for(self, cache):
+        return "the configured cache"
+
     def serve(self, runtime, call, request, route, *, quality=None, cache=None):
         self.served.append(call.request_id)
         call.cache_probe = "looked up"
@@ -77,7 +80,7 @@ async def test_a_cache_step_is_asked_at_the_call_start_and_handed_the_answer_at_
     assert step.served == [record.request_id] and step.remembered == [("fine", MODEL.id)]
 
 
-async def test_a_call_that_fails_or_skipped_the_lookup_stores_nothing():
+async def test_the_policy_refuses_before_the_lookup_and_a_call_never_looked_up_stores_nothing():
     class Refuse:
         def before_attempt(self, model, request, call):
             raise PolicyViolation("not this one", policy="test")
@@ -85,16 +88,33 @@ async def test_a_call_that_fails_or_skipped_the_lookup_stores_nothing():
     step = RecordingStep()
     runtime = Runtime(resolve_provider=ScriptedProvider(default="x").resolver(), cache=step, policy=Refuse())
     call = runtime.new_call()
-    runtime.from_cache(call, build_request("hi"), (MODEL,))
     with pytest.raises(PolicyViolation) as refused:
-        await runtime.attempt(MODEL, build_request("hi"), call)
+        runtime.from_cache(call, build_request("hi"), (MODEL,))
     runtime.finish(call, action="stop", model_selected=None, response=None, error=refused.value)
+    assert step.served == []  # refused by the policy: never looked up
     unlooked = Runtime(resolve_provider=ScriptedProvider(default="y").resolver(), cache=step)
     await CascadeFlow(runtime=unlooked).acomplete(model=MODEL, messages="hello")  # looked up: stored
     plain = unlooked.new_call()
     response, attempt = await unlooked.attempt(MODEL, build_request("hi"), plain)  # never looked up
     unlooked.finish(plain, action="allow", model_selected=attempt.model, response=response)
-    assert len(step.served) == 2 and step.remembered == [("y", MODEL.id)]
+    assert len(step.served) == 1 and step.remembered == [("y", MODEL.id)]
+
+
+async def test_the_first_attempt_after_the_cache_step_is_not_checked_again():
+    checked = []
+
+    class Count:
+        def before_attempt(self, model, request, call):
+            checked.append(model.id)
+            return model, request
+
+        def after_attempt(self, model, response, call):
+            pass
+
+    runtime = Runtime(resolve_provider=ScriptedProvider(default="x").resolver(), cache=RecordingStep(),
+                      policy=Count())
+    await CascadeFlow(runtime=runtime).acomplete(model=MODEL, messages="hello")
+    assert checked == [MODEL.id]
 
 
 def test_a_record_consumer_gets_the_same_one_record_as_the_audit_sink():

@@ -392,10 +392,13 @@ class ManagedStream:
         events = _cached_events(message)
         http = http_response(sse_body(events, named=True, done=False), SSE_TYPE, MESSAGES_URL, message.id)
         output_format = self._kwargs.get("output_format", NOT_GIVEN)
+        # typed as the SDK's Stream, read only by iterating it, closing it and its `response`
         if asynchronous:
-            self._served = AsyncMessageStream(AsyncCachedStream(events, http), output_format=output_format)
+            self._served = AsyncMessageStream(AsyncCachedStream(events, http),  # type: ignore[arg-type]
+                                              output_format=output_format)
         else:
-            self._served = MessageStream(CachedStream(events, http), output_format=output_format)
+            self._served = MessageStream(CachedStream(events, http),  # type: ignore[arg-type]
+                                         output_format=output_format)
         return self._served
 
     def __enter__(self) -> Any:

@@ -11,9 +11,11 @@ import uuid
 
 import anthropic
 import openai
+import pydantic
 import pytest
 from anthropic.types import RawMessageStreamEvent
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
+from openai.types.responses import Response as OpenAIResponse
 from pydantic import TypeAdapter
 
 import cascadeflow
@@ -238,3 +240,62 @@ def test_an_async_message_stream_helper_is_served_from_the_cache_too(anthropic_s
         return texts
 
     assert asyncio.run(twice()) == [ANSWER, ANSWER] and len(anthropic_server.requests) == 1
+
+
+class Cause(pydantic.BaseModel):
+    service: str
+    reason: str
+
+
+def test_the_parse_helper_is_served_parsed_into_the_callers_model(oa, openai_server, audit_path):
+    openai_server.enqueue(text='{"service": "checkout", "reason": "pool leak"}', usage={"input": 30, "output": 12})
+    cascadeflow.init(mode="enforce", audit=str(audit_path), cache_config=_config())
+    first = oa.chat.completions.parse(model="gpt-4o-mini", messages=QUESTION, response_format=Cause)
+    again = oa.chat.completions.parse(model="gpt-4o-mini", messages=QUESTION, response_format=Cause)
+    assert len(openai_server.requests) == 1
+    assert isinstance(again, ParsedChatCompletion)
+    assert again.choices[0].message.parsed == first.choices[0].message.parsed == Cause(service="checkout",
+                                                                                      reason="pool leak")
+    assert [r["action"] for r in _audit(audit_path)] == ["allow", "cache_hit"]
+
+
+def test_another_response_model_is_another_question(oa, openai_server):
+    class Other(pydantic.BaseModel):
+        service: str
+
+    openai_server.enqueue(text='{"service": "checkout", "reason": "pool leak"}')
+    openai_server.enqueue(text='{"service": "checkout"}')
+    cascadeflow.init(mode="enforce", audit=False, cache_config=_config())
+    oa.chat.completions.parse(model="gpt-4o-mini", messages=QUESTION, response_format=Cause)
+    other = oa.chat.completions.parse(model="gpt-4o-mini", messages=QUESTION, response_format=Other)
+    assert len(openai_server.requests) == 2 and other.choices[0].message.parsed == Other(service="checkout")
+
+
+def _respond(client, **kw):
+    return client.responses.create(model="gpt-4o-mini", input="Why is the checkout pool exhausted?",
+                                   instructions="be brief", **kw)
+
+
+def test_a_responses_call_that_stores_nothing_on_the_server_is_served_plain_and_streamed(
+        oa, openai_server, audit_path):
+    openai_server.enqueue(text=ANSWER, usage={"input": 25, "output": 9})
+    cascadeflow.init(mode="enforce", audit=str(audit_path), cache_config=_config())
+    first = _respond(oa, store=False)
+    again = _respond(oa, store=False)
+    events = list(_respond(oa, store=False, stream=True))
+    assert len(openai_server.requests) == 1
+    assert isinstance(again, OpenAIResponse) and again.output_text == first.output_text == ANSWER
+    assert (again.usage.input_tokens, again.usage.output_tokens) == (25, 9)
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == ANSWER
+    assert events[-1].response.usage.output_tokens == 9
+    assert [r["action"] for r in _audit(audit_path)] == ["allow", "cache_hit", "cache_hit"]
+
+
+def test_a_responses_call_kept_on_the_server_takes_no_cache_step(oa, openai_server, audit_path):
+    for _ in range(2):
+        openai_server.enqueue(text=ANSWER, usage={"input": 25, "output": 9})
+    cascadeflow.init(mode="enforce", audit=str(audit_path), cache_config=_config())
+    _respond(oa)
+    _respond(oa)
+    assert len(openai_server.requests) == 2 and all("cache" not in r["metadata"] for r in _audit(audit_path))

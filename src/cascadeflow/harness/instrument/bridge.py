@@ -182,7 +182,7 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vend
 # Options that never change an answer (how the SDK sends, not what it asks): left out of the cache key. The
 # messages and model are in the request the key is made of already (as the policy left them).
 NOT_IN_CACHE_KEY = frozenset({"messages", "input", "instructions", "system", "model", "stream", "stream_options",
-                              "extra_headers", "timeout"})
+                              "store", "extra_headers", "timeout"})
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # the SDKs' marker of with_raw/with_streaming_response
 
 
@@ -192,10 +192,18 @@ def _key_extra(adapter: SdkAdapter, prepared: PreparedCall, sent: Request) -> di
     after the policy's changes), so that the key covers all that can change the answer; an option JSON cannot
     express makes the call bypass the cache (see cascadeflow.cache.key)."""
     kwargs = kwargs_for(adapter, prepared, sent)
-    options = {k: v for k, v in kwargs.items()
+    options = {k: _keyable(v) for k, v in kwargs.items()
                if k not in NOT_IN_CACHE_KEY and type(v).__name__ not in ("NotGiven", "Omit")}
     # the vendor is in the model id (from the client's base URL); a host no provider claims is named here
     return {"sdk_api": adapter.api, "sdk_host": prepared.call.metadata.get("unknown_host"), "sdk_options": options}
+
+
+def _keyable(value: Any) -> Any:
+    """A pydantic model class (the `response_format` of the `parse()` helpers) as what the SDK sends for it:
+    its name and JSON schema; any other value unchanged."""
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return {"pydantic_model": f"{value.__module__}.{value.__qualname__}", "schema": value.model_json_schema()}
+    return value
 
 
 def from_cache(adapter: SdkAdapter, prepared: PreparedCall, method: str, *, asynchronous: bool = False) -> Any:

@@ -299,3 +299,32 @@ def test_a_responses_call_kept_on_the_server_takes_no_cache_step(oa, openai_serv
     _respond(oa)
     _respond(oa)
     assert len(openai_server.requests) == 2 and all("cache" not in r["metadata"] for r in _audit(audit_path))
+
+
+def test_a_lazily_read_response_is_served_with_the_stored_body(oa, openai_server):
+    openai_server.enqueue(text=ANSWER, usage={"input": 40, "output": 9})
+    cascadeflow.init(mode="enforce", audit=False, cache_config=_config())
+    with oa.chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=QUESTION) as first:
+        first_body = first.json()
+    with oa.chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=QUESTION) as again:
+        lines = list(again.iter_lines())
+        completion = again.parse()
+    assert len(openai_server.requests) == 1 and again.headers["x-cascadeflow-cache"] == "hit"
+    assert json.loads("".join(lines))["choices"][0]["message"]["content"] == ANSWER
+    assert completion.choices[0].message.content == first_body["choices"][0]["message"]["content"]
+
+
+def test_an_async_lazily_read_stream_is_served_as_the_replayed_stream(anthropic_server):
+    aan = anthropic.AsyncAnthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)
+    anthropic_server.enqueue(text=ANSWER, usage={"input": 30, "output": 5})
+    cascadeflow.init(mode="enforce", audit=False, cache_config=_config())
+
+    async def twice():
+        texts = []
+        for _ in range(2):
+            async with aan.messages.with_streaming_response.create(
+                    model="claude-3-5-haiku-latest", max_tokens=200, messages=QUESTION, stream=True) as raw:
+                texts.append(_events_text([e async for e in await raw.parse()]))
+        return texts
+
+    assert asyncio.run(twice()) == [ANSWER, ANSWER] and len(anthropic_server.requests) == 1

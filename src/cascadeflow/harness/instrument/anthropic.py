@@ -130,8 +130,8 @@ class MessagesAdapter:
 
     def serves(self, kwargs: Mapping[str, Any], method: str) -> bool:
         """Which calls a stored answer can answer: `create`, plain or `stream=True`, directly or through
-        `with_raw_response`, and `messages.stream()` (method "stream"); not `with_streaming_response`."""
-        return method in ("create", "stream") and raw_mode(kwargs) in (None, "raw")
+        `with_raw_response` / `with_streaming_response`, and `messages.stream()` (method "stream")."""
+        return method in ("create", "stream")
 
     def cached_result(self, answer: CachedAnswer, request_id: str, kwargs: Mapping[str, Any],
                       asynchronous: bool) -> Any:
@@ -144,7 +144,7 @@ class MessagesAdapter:
                 else message.model_dump_json().encode("utf-8"))
         return served_result(message, events, body=body, content_type=SSE_TYPE if events else JSON_TYPE,
                              url=MESSAGES_URL, request_id=message.id,
-                             raw=raw_mode(kwargs) == "raw", asynchronous=asynchronous, async_raw=asynchronous)
+                             raw=raw_mode(kwargs), asynchronous=asynchronous, legacy_raw=False)
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> MessagesStreamAccumulator:
         return MessagesStreamAccumulator()

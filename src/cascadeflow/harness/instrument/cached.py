@@ -1,6 +1,6 @@
 """SDK results built from a stored answer (an instrumented call served from the response cache): a stream
-replayed as the SDK's own event objects, and a raw response (`with_raw_response`) whose HTTP body is the
-stored answer in the provider's wire format. The adapters build the SDK objects; this module hands them
+replayed as the SDK's own event objects, and a raw response (`with_raw_response`, `with_streaming_response`)
+whose HTTP body is the stored answer in the provider's wire format. The adapters build the SDK objects; this module hands them
 over the way the SDK would (iteration, `close()`, context managers, `parse()`, headers and body).
 
 Why not the SDKs' own `Stream` / `APIResponse` classes: their constructors take the client's private state
@@ -92,10 +92,8 @@ class AsyncCachedStream:
         await self.close()
 
 
-class CachedRawResponse:
-    """A served `with_raw_response` result: `http_response` (an httpx.Response with the stored body),
-    `headers`, `status_code`, `content`, `text`, `json()`, and `parse()` returning what the plain call would
-    have (the SDK's model, or its replayed stream)."""
+class _CachedHttp:
+    """What every raw response of the SDKs exposes about its HTTP exchange."""
 
     def __init__(self, http: httpx.Response, parsed: Any):
         self.http_response = http
@@ -119,6 +117,23 @@ class CachedRawResponse:
         return self.http_response.request.method
 
     @property
+    def http_request(self) -> httpx.Request:
+        return self.http_response.request
+
+    @property
+    def is_closed(self) -> bool:
+        return self.http_response.is_closed
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id")
+
+
+class CachedLegacyResponse(_CachedHttp):
+    """A served result of openai's `with_raw_response` (its LegacyAPIResponse): `content` and `text` are
+    properties, `json()` and `parse()` methods."""
+
+    @property
     def content(self) -> bytes:
         return self.http_response.content
 
@@ -126,44 +141,85 @@ class CachedRawResponse:
     def text(self) -> str:
         return self.http_response.text
 
-    @property
-    def request_id(self) -> str | None:
-        return self.headers.get("x-request-id")
-
     def json(self) -> Any:
         return json.loads(self.content)
 
     def parse(self, **_: Any) -> Any:
         return self._parsed
 
+
+class CachedAPIResponse(_CachedHttp):
+    """A served result of anthropic's `with_raw_response` or either SDK's `with_streaming_response` (their
+    APIResponse): `read()`, `text()`, `json()`, `parse()`, `iter_bytes()` / `iter_text()` / `iter_lines()`,
+    `close()`."""
+
+    def parse(self, **_: Any) -> Any:
+        return self._parsed
+
     def read(self) -> bytes:
-        return self.content
+        return self.http_response.content
+
+    def text(self) -> str:
+        return self.http_response.text
+
+    def json(self) -> Any:
+        return json.loads(self.http_response.content)
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        return self.http_response.iter_bytes(chunk_size)
+
+    def iter_text(self, chunk_size: int | None = None) -> Iterator[str]:
+        return self.http_response.iter_text(chunk_size)
+
+    def iter_lines(self) -> Iterator[str]:
+        return self.http_response.iter_lines()
 
     def close(self) -> None:
         self.http_response.close()
 
 
-class AsyncCachedRawResponse(CachedRawResponse):
-    """CachedRawResponse for SDKs whose async raw response reads and parses in coroutines (anthropic)."""
+class AsyncCachedAPIResponse(_CachedHttp):
+    """CachedAPIResponse for an async client: the same methods, as coroutines and async iterators."""
 
-    async def parse(self, **_: Any) -> Any:  # type: ignore[override]
+    async def parse(self, **_: Any) -> Any:
         return self._parsed
 
-    async def read(self) -> bytes:  # type: ignore[override]
-        return self.content
+    async def read(self) -> bytes:
+        return self.http_response.content
 
-    async def close(self) -> None:  # type: ignore[override]
+    async def text(self) -> str:
+        return self.http_response.text
+
+    async def json(self) -> Any:
+        return json.loads(self.http_response.content)
+
+    async def iter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        for chunk in self.http_response.iter_bytes(chunk_size):
+            yield chunk
+
+    async def iter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
+        for chunk in self.http_response.iter_text(chunk_size):
+            yield chunk
+
+    async def iter_lines(self) -> AsyncIterator[str]:
+        for line in self.http_response.iter_lines():
+            yield line
+
+    async def close(self) -> None:
         self.http_response.close()
 
 
 def served_result(model: Any, events: Sequence[Any] | None, *, body: bytes, content_type: str, url: str,
-                  request_id: str, raw: bool, asynchronous: bool, async_raw: bool) -> Any:
+                  request_id: str, raw: str | None, asynchronous: bool, legacy_raw: bool) -> Any:
     """What a served call returns: the SDK's model, or (`events` given: a stream was asked for) its replayed
-    stream, wrapped in a raw response when the call came through `with_raw_response`."""
+    stream; wrapped in a raw response when the call came through `with_raw_response` (`raw="raw"`: openai's
+    legacy shape when `legacy_raw`) or `with_streaming_response` (`raw="stream"`)."""
     http = http_response(body, content_type, url, request_id)
     result: Any = model
     if events is not None:
         result = AsyncCachedStream(events, http) if asynchronous else CachedStream(events, http)
-    if not raw:
+    if raw is None:
         return result
-    return AsyncCachedRawResponse(http, result) if async_raw else CachedRawResponse(http, result)
+    if raw == "raw" and legacy_raw:
+        return CachedLegacyResponse(http, result)
+    return AsyncCachedAPIResponse(http, result) if asynchronous else CachedAPIResponse(http, result)

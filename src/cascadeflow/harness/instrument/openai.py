@@ -147,11 +147,11 @@ class ChatCompletionsAdapter:
 
     def serves(self, kwargs: Mapping[str, Any], method: str) -> bool:
         """Which calls a stored answer can answer: `create`, plain or streamed, directly or through
-        `with_raw_response`, and `parse()` with a pydantic model as its response format and no tools (not
-        `with_streaming_response`; docs/cache.md)."""
+        `with_raw_response` / `with_streaming_response`, and `parse()` with a pydantic model as its response
+        format and no tools (docs/cache.md)."""
         if method == "parse":
             return raw_mode(kwargs) is None and _pydantic_format(kwargs) is not None and not given(kwargs.get("tools"))
-        return method == "create" and raw_mode(kwargs) in (None, "raw")
+        return method == "create"
 
     def cached_result(self, answer: CachedAnswer, request_id: str, kwargs: Mapping[str, Any],
                       asynchronous: bool) -> Any:
@@ -171,7 +171,7 @@ class ChatCompletionsAdapter:
                 else completion.model_dump_json().encode("utf-8"))
         return served_result(completion, events, body=body, content_type=SSE_TYPE if events else JSON_TYPE,
                              url="https://api.openai.com/v1/chat/completions", request_id=completion.id,
-                             raw=raw_mode(kwargs) == "raw", asynchronous=asynchronous, async_raw=False)
+                             raw=raw_mode(kwargs), asynchronous=asynchronous, legacy_raw=True)
 
     def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
         """A `with_streaming_response` call's Response from the body its caller read (an estimate of what
@@ -323,11 +323,11 @@ class ResponsesAdapter:
 
     def serves(self, kwargs: Mapping[str, Any], method: str) -> bool:
         """`create` calls that keep no state on the server (`store=False`, no `conversation`, not in the
-        background), plain or streamed, directly or through `with_raw_response`. A stored response has an id
-        that later calls continue from (`previous_response_id`) and a conversation gets the answer appended:
-        an answer from the cache would leave neither on the server (docs/cache.md)."""
-        return (method == "create" and raw_mode(kwargs) in (None, "raw") and kwargs.get("store") is False
-                and not given(kwargs.get("conversation")) and not kwargs.get("background"))
+        background), plain or streamed, directly or through the raw-response wrappers. A stored response has
+        an id that later calls continue from (`previous_response_id`) and a conversation gets the answer
+        appended: an answer from the cache would leave neither on the server (docs/cache.md)."""
+        return (method == "create" and kwargs.get("store") is False and not given(kwargs.get("conversation"))
+                and not kwargs.get("background"))
 
     def cached_result(self, answer: CachedAnswer, request_id: str, kwargs: Mapping[str, Any],
                       asynchronous: bool) -> Any:
@@ -340,7 +340,7 @@ class ResponsesAdapter:
                 else response.model_dump_json().encode("utf-8"))
         return served_result(response, events, body=body, content_type=SSE_TYPE if events else JSON_TYPE,
                              url="https://api.openai.com/v1/responses", request_id=response.id,
-                             raw=raw_mode(kwargs) == "raw", asynchronous=asynchronous, async_raw=False)
+                             raw=raw_mode(kwargs), asynchronous=asynchronous, legacy_raw=True)
 
     def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
         """Like ChatCompletionsAdapter.body_response, for the Responses API's body and event stream."""

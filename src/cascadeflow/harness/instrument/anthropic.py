@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cascadeflow.cache.entry import CachedAnswer
+from cascadeflow.harness.instrument.anthropic_cached import cached_events, cached_message
 from cascadeflow.harness.instrument.args import given
 from cascadeflow.harness.instrument.bodies import json_object, sse_payloads
 from cascadeflow.harness.instrument.bridge import (
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "refusal": "content_filter", "pause_turn": "stop"}
 MESSAGES_URL = "https://api.anthropic.com/v1/messages"  # the URL a served answer's HTTP response names
-STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}  # a stored answer's, back
 
 
 def _blocks(content: Any) -> tuple[str | tuple[Any, ...] | None, tuple[ToolCall, ...], str | None]:
@@ -138,8 +138,8 @@ class MessagesAdapter:
         """A cached answer as the SDK's own `Message` (validated by the SDK's model), usage split back into
         Anthropic's fields (its input_tokens excludes cache reads and writes); for `stream=True` the raw
         stream events of that message, the full usage in `message_delta` (the last event that has one)."""
-        message = _cached_message(answer, request_id)
-        events = _cached_events(message) if kwargs.get("stream") else None
+        message = cached_message(answer, request_id)
+        events = cached_events(message) if kwargs.get("stream") else None
         body = (sse_body(events, named=True, done=False) if events is not None
                 else message.model_dump_json().encode("utf-8"))
         return served_result(message, events, body=body, content_type=SSE_TYPE if events else JSON_TYPE,
@@ -165,52 +165,6 @@ class MessagesAdapter:
         if data is None or "content" not in data:
             return MessagesStreamAccumulator().response(request)
         return message_response(SdkMessage.construct(**data), request)
-
-
-def _cached_message(answer: CachedAnswer, request_id: str) -> Any:
-    from anthropic.types import Message as SdkMessage
-
-    usage = answer.usage
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": answer.content}] if answer.content else []
-    blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments or "{}")}
-               for c in answer.tool_calls]
-    return SdkMessage.model_validate({
-        "id": f"msg_cache_{request_id}", "type": "message", "role": "assistant",
-        "model": answer.model.split("/", 1)[-1], "content": blocks,
-        "stop_reason": STOP_REASON.get(answer.finish_reason, "end_turn"), "stop_sequence": None,
-        "usage": {"input_tokens": usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens,
-                  "output_tokens": usage.output_tokens, "cache_read_input_tokens": usage.cache_read_tokens,
-                  "cache_creation_input_tokens": usage.cache_write_tokens},
-    })
-
-
-def _cached_events(message: Any) -> list[Any]:
-    """The raw stream events that deliver `message`: message_start, each block (text in one delta, a tool
-    call's input as one JSON delta), message_delta with the stop reason and the usage, message_stop."""
-    from anthropic import types
-
-    usage = message.usage.model_dump(exclude_none=True)
-    start = message.model_dump(exclude_none=True)
-    start.update(content=[], stop_reason=None, stop_sequence=None, usage={**usage, "output_tokens": 0})
-    events: list[Any] = [types.RawMessageStartEvent.model_validate({"type": "message_start", "message": start})]
-    for index, block in enumerate(message.content):
-        if block.type == "text":
-            opening: dict[str, Any] = {"type": "text", "text": ""}
-            delta: dict[str, Any] = {"type": "text_delta", "text": block.text}
-        else:
-            opening = {"type": "tool_use", "id": block.id, "name": block.name, "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(block.input)}
-        events += [
-            types.RawContentBlockStartEvent.model_validate(
-                {"type": "content_block_start", "index": index, "content_block": opening}),
-            types.RawContentBlockDeltaEvent.model_validate({"type": "content_block_delta", "index": index,
-                                                            "delta": delta}),
-            types.RawContentBlockStopEvent.model_validate({"type": "content_block_stop", "index": index})]
-    events += [
-        types.RawMessageDeltaEvent.model_validate({"type": "message_delta", "usage": usage, "delta": {
-            "stop_reason": message.stop_reason, "stop_sequence": None}}),
-        types.RawMessageStopEvent.model_validate({"type": "message_stop"})]
-    return events
 
 
 def _stream_event(payload: dict[str, Any]) -> Any:
@@ -389,7 +343,7 @@ class ManagedStream:
         from anthropic import NOT_GIVEN
         from anthropic.lib.streaming import AsyncMessageStream, MessageStream
 
-        events = _cached_events(message)
+        events = cached_events(message)
         http = http_response(sse_body(events, named=True, done=False), SSE_TYPE, MESSAGES_URL, message.id)
         output_format = self._kwargs.get("output_format", NOT_GIVEN)
         # typed as the SDK's Stream, read only by iterating it, closing it and its `response`

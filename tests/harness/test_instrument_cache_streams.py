@@ -328,3 +328,14 @@ def test_an_async_lazily_read_stream_is_served_as_the_replayed_stream(anthropic_
         return texts
 
     assert asyncio.run(twice()) == [ANSWER, ANSWER] and len(anthropic_server.requests) == 1
+
+
+def test_the_chat_stream_helper_reads_a_replayed_stream_like_a_live_one(oa, openai_server):
+    openai_server.enqueue(text=ANSWER, usage={"input": 40, "output": 9})
+    cascadeflow.init(mode="enforce", audit=False, cache_config=_config())
+    _chat(oa)
+    with oa.chat.completions.stream(model="gpt-4o-mini", messages=QUESTION, temperature=0) as stream:
+        deltas = [e.delta for e in stream if e.type == "content.delta"]
+        final = stream.get_final_completion()
+    assert len(openai_server.requests) == 1 and "".join(deltas) == ANSWER
+    assert final.choices[0].message.content == ANSWER and final.usage.completion_tokens == 9

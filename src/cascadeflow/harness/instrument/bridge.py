@@ -30,6 +30,7 @@ from cascadeflow.errors import (
     UnreadableAnswer,
 )
 from cascadeflow.harness import state
+from cascadeflow.harness.instrument.args import given
 from cascadeflow.harness.instrument.vendor import Vendor
 from cascadeflow.harness.pii import find_pii, redact_text
 from cascadeflow.harness.scope import warn_if_escaped
@@ -192,8 +193,8 @@ def _key_extra(adapter: SdkAdapter, prepared: PreparedCall, sent: Request) -> di
     after the policy's changes), so that the key covers all that can change the answer; an option JSON cannot
     express makes the call bypass the cache (see cascadeflow.cache.key)."""
     kwargs = kwargs_for(adapter, prepared, sent)
-    options = {k: _keyable(v) for k, v in kwargs.items()
-               if k not in NOT_IN_CACHE_KEY and type(v).__name__ not in ("NotGiven", "Omit")}
+    # an option passed as None is one not passed (the SDKs' stream helpers pass extra_body=None and the like)
+    options = {k: _keyable(v) for k, v in kwargs.items() if k not in NOT_IN_CACHE_KEY and given(v)}
     # the vendor is in the model id (from the client's base URL); a host no provider claims is named here
     return {"sdk_api": adapter.api, "sdk_host": prepared.call.metadata.get("unknown_host"), "sdk_options": options}
 

@@ -36,7 +36,6 @@ from cascadeflow.harness.instrument.bridge import (
     settle_stream,
 )
 from cascadeflow.harness.instrument.cached import (
-    JSON_TYPE,
     SSE_TYPE,
     AsyncCachedStream,
     CachedStream,
@@ -140,11 +139,8 @@ class MessagesAdapter:
         stream events of that message, the full usage in `message_delta` (the last event that has one)."""
         message = cached_message(answer, request_id)
         events = cached_events(message) if kwargs.get("stream") else None
-        body = (sse_body(events, named=True, done=False) if events is not None
-                else message.model_dump_json().encode("utf-8"))
-        return served_result(message, events, body=body, content_type=SSE_TYPE if events else JSON_TYPE,
-                             url=MESSAGES_URL, request_id=message.id,
-                             raw=raw_mode(kwargs), asynchronous=asynchronous, legacy_raw=False)
+        return served_result(message, events, url=MESSAGES_URL, request_id=message.id, raw=raw_mode(kwargs),
+                             asynchronous=asynchronous, legacy_raw=False, named_events=True)
 
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> MessagesStreamAccumulator:
         return MessagesStreamAccumulator()

@@ -209,11 +209,18 @@ class AsyncCachedAPIResponse(_CachedHttp):
         self.http_response.close()
 
 
-def served_result(model: Any, events: Sequence[Any] | None, *, body: bytes, content_type: str, url: str,
-                  request_id: str, raw: str | None, asynchronous: bool, legacy_raw: bool) -> Any:
+def served_result(model: Any, events: Sequence[Any] | None, *, url: str, request_id: str, raw: str | None,
+                  asynchronous: bool, legacy_raw: bool, named_events: bool = False, done: bool = False) -> Any:
     """What a served call returns: the SDK's model, or (`events` given: a stream was asked for) its replayed
     stream; wrapped in a raw response when the call came through `with_raw_response` (`raw="raw"`: openai's
-    legacy shape when `legacy_raw`) or `with_streaming_response` (`raw="stream"`)."""
+    legacy shape when `legacy_raw`) or `with_streaming_response` (`raw="stream"`). The HTTP body (JSON, or
+    the events as server-sent events: `named_events`, a closing `done`) is only built for those."""
+    if events is None and raw is None:
+        return model  # the usual hit: no HTTP response to stand on
+    if events is not None:
+        body, content_type = sse_body(events, named=named_events, done=done), SSE_TYPE
+    else:
+        body, content_type = model.model_dump_json().encode("utf-8"), JSON_TYPE
     http = http_response(body, content_type, url, request_id)
     result: Any = model
     if events is not None:

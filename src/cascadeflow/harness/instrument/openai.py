@@ -17,7 +17,7 @@ from cascadeflow.cache.entry import CachedAnswer
 from cascadeflow.harness.instrument.args import given
 from cascadeflow.harness.instrument.bodies import json_object, sse_payloads
 from cascadeflow.harness.instrument.bridge import parsed_result, raw_mode, redact_strings
-from cascadeflow.harness.instrument.cached import JSON_TYPE, SSE_TYPE, served_result, sse_body
+from cascadeflow.harness.instrument.cached import served_result
 from cascadeflow.harness.instrument.openai_cached import (
     cached_chunks,
     cached_completion,
@@ -172,11 +172,9 @@ class ChatCompletionsAdapter:
             data["choices"][0]["message"]["parsed"] = fmt.model_validate_json(answer.content)
             return ParsedChatCompletion[fmt].model_validate(data)  # type: ignore[valid-type]
         events = cached_chunks(completion, kwargs) if kwargs.get("stream") else None
-        body = (sse_body(events, named=False, done=True) if events is not None
-                else completion.model_dump_json().encode("utf-8"))
-        return served_result(completion, events, body=body, content_type=SSE_TYPE if events else JSON_TYPE,
-                             url="https://api.openai.com/v1/chat/completions", request_id=completion.id,
-                             raw=raw_mode(kwargs), asynchronous=asynchronous, legacy_raw=True)
+        return served_result(completion, events, url="https://api.openai.com/v1/chat/completions",
+                             request_id=completion.id, raw=raw_mode(kwargs), asynchronous=asynchronous,
+                             legacy_raw=True, done=True)
 
     def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
         """A `with_streaming_response` call's Response from the body its caller read (an estimate of what
@@ -291,11 +289,8 @@ class ResponsesAdapter:
         `response.created` to `response.completed`, which carries the usage."""
         response = cached_response(answer, request_id, kwargs)
         events = cached_response_events(response) if kwargs.get("stream") else None
-        body = (sse_body(events, named=True, done=False) if events is not None
-                else response.model_dump_json().encode("utf-8"))
-        return served_result(response, events, body=body, content_type=SSE_TYPE if events else JSON_TYPE,
-                             url="https://api.openai.com/v1/responses", request_id=response.id,
-                             raw=raw_mode(kwargs), asynchronous=asynchronous, legacy_raw=True)
+        return served_result(response, events, url="https://api.openai.com/v1/responses", request_id=response.id,
+                             raw=raw_mode(kwargs), asynchronous=asynchronous, legacy_raw=True, named_events=True)
 
     def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
         """Like ChatCompletionsAdapter.body_response, for the Responses API's body and event stream."""

@@ -316,8 +316,12 @@ class Runtime:
         AuditUnavailable (enforce mode) while the audit sinks are known to be broken."""
         options = AttemptOptions(tier=tier, role=role, invoke=invoke)
         policy = self._policy(call)
-        admission, call.admitted = call.admitted, None
-        if admission is None or tier != 0 or not admission.is_for(model, request):
+        admission = None
+        if tier == 0 and call.admitted is not None:  # the cache step admitted the first tier already
+            admission, call.admitted = call.admitted, None
+            if not admission.is_for(model, request):
+                admission = None
+        if admission is None:
             admission = self.admit(model, request, call)
         model, request = admission.model, admission.request
         original_max, worst = admission.original_max, admission.worst

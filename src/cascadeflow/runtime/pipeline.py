@@ -58,9 +58,8 @@ from cascadeflow.trace.redact import error_text
 
 __all__ = [  # the call's state and the step protocols live in runtime/call.py; imported from here too
     "CALL_OPTIONS", "CURRENT_SCOPE", "DEFAULT_MAX_OUTPUT_TOKENS", "Admission", "AttemptOptions", "AttemptRecord",
-    "CacheStep",
-    "CallContext", "CallOptions", "Charge", "Ledger", "Overflow", "Policy", "Runtime", "Scope", "Sink",
-    "estimate_worst_case", "may_have_been_billed",
+    "CacheStep", "CallContext", "CallOptions", "Charge", "Ledger", "Overflow", "Policy", "Runtime", "Scope",
+    "Sink", "estimate_worst_case", "may_have_been_billed",
 ]
 
 log = logging.getLogger(__name__)

@@ -211,7 +211,7 @@ def from_cache(adapter: SdkAdapter, prepared: PreparedCall, method: str, *, asyn
     """The cache step of an SDK call (the pipeline's, `Runtime.from_cache`: the policy admits the call first):
     the cached answer as the SDK's own result (the call is then over: recorded as a hit, nothing reserved or
     sent), or None to go on. A refusal of the policy is recorded and raised here. Calls whose result a stored
-    answer cannot stand in for take no cache step (see `cached_result` of each adapter)."""
+    answer cannot stand in for take no cache step (`serves` of each adapter; docs/cache.md)."""
     build = getattr(adapter, "cached_result", None)
     if build is None or not build_possible(adapter, prepared.kwargs, method):
         return None

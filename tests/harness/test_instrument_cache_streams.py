@@ -339,3 +339,11 @@ def test_the_chat_stream_helper_reads_a_replayed_stream_like_a_live_one(oa, open
         final = stream.get_final_completion()
     assert len(openai_server.requests) == 1 and "".join(deltas) == ANSWER
     assert final.choices[0].message.content == ANSWER and final.usage.completion_tokens == 9
+
+
+def test_an_observed_stream_without_usage_is_not_stored(oa, openai_server):
+    config = _config()
+    openai_server.enqueue(text=ANSWER, usage={"input": 40, "output": 9})
+    cascadeflow.init(mode="observe", audit=False, cache_config=config)
+    list(_chat(oa, stream=True))  # observe mode sends it as asked: no usage chunk, the usage is estimated
+    assert open_cache(config).stats()["stores"] == 0

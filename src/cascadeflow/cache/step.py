@@ -128,8 +128,10 @@ def _serve(cache: ResponseCache, runtime: Any, call: CallContext, request: Reque
 def _remember(cache: ResponseCache, probe: Probe, response: Response, *, model: str, cost: Decimal,
               tier: int) -> bool:
     """Store a call's final answer under the probe's keys (errors are never stored; answers calling tools
-    only with `cache_tool_calls`). True when stored."""
-    if response.finish_reason not in STORABLE_FINISH:
+    only with `cache_tool_calls`; answers whose usage the provider did not report, such as an observed stream
+    that asked for none, are not: the usage a hit reports and the cost it saves would be guesses). True when
+    stored."""
+    if response.finish_reason not in STORABLE_FINISH or response.usage.estimated:
         return False
     if response.tool_calls and not cache.config.cache_tool_calls:
         return False

@@ -141,7 +141,7 @@ async def test_a_cascade_whose_first_tier_the_policy_switches_is_keyed_on_the_mo
     assert not switched.cache_hit and again.cache_hit  # the switched route is an entry of its own
     assert [r.model for r in provider.requests] == ["mini", "big"]
     switches = [r for r in session.trace() if r.action == "switch_model"]
-    assert len(switches) == 2  # once per call: the first attempt reuses the cache step's admission
+    assert len(switches) == 2  # once per call: the first attempt reuses the cache step's vetting
 
 
 async def test_a_cascade_refused_by_the_policy_is_refused_before_the_lookup():

@@ -300,7 +300,7 @@ class CascadeAgent:
                                      self._bus.emit if self._bus.active else None, stream=stream,
                                      show_draft=show_draft)
         try:
-            # the cache step admits the first tier as it will be sent (policy, per-call cap) before looking up
+            # the cache step vets the first tier as it will be sent (policy, per-call cap) before looking up
             served = self.runtime.from_cache(call, execution.first_request, plan.tiers, quality=self.quality_config,
                                              cache=self.cache)
             if served is None:

@@ -141,7 +141,7 @@ class CascadeExecution:
 
     @property
     def first_request(self) -> Request:
-        """The request the first tier sends (what the cache step admits and looks up)."""
+        """The request the first tier sends (what the cache step vets and looks up)."""
         return self._request_for(self.plan.tiers[0], "single" if len(self.plan.tiers) == 1 else "draft")
 
     def _request_for(self, cfg: ModelConfig, role: str) -> Request:

@@ -140,7 +140,7 @@ class CallContext:
     external_send: Literal["", "sync", "async"] = ""
     remaining_micro: list[int] | None = None  # each charge's budget left, read with the last settlement
     cache_probe: Any = None  # the cache step's lookup that missed: the call's answer is stored under it
-    admitted: Any = None  # the first tier's Admission made by the cache step, used by the first attempt
+    vetted: Any = None  # the first tier's Vetted checks made by the cache step, used by the first attempt
 
     @property
     def spent(self) -> Decimal:
@@ -159,7 +159,7 @@ class CallContext:
 
 class CacheStep(Protocol):
     """The call-level response cache (`cascadeflow.cache.step.CallCache`). `Runtime.from_cache` asks
-    `cache_for` which cache a call uses (None: no step), admits the first tier (policy, per-call cap) and then
+    `cache_for` which cache a call uses (None: no step), vets the first tier (policy, per-call cap) and then
     calls `serve` with the request as it would be sent: a hit is the call's whole answer ($0, its audit record
     already delivered); a miss leaves `call.cache_probe` set. `remember` runs in `Runtime.finish` when the
     call ends with an answer, and stores that final answer (for a cascade: the accepted tier's)."""

@@ -212,7 +212,7 @@ class CascadeFlow:
         call = runtime.new_call(user_id=user_id, agent_id=agent_id, metadata=request.metadata,
                                 routing_reason=reason, model_requested=model.id)
         try:
-            # the cache step admits the call first (policy, per-call cap): a refused call is refused on a hit too
+            # the cache step vets the call first (policy, per-call cap): a refused call is refused on a hit too
             served = runtime.from_cache(call, request, (model,), cache=self.cache)
             if served is not None:
                 answer = served.answer

@@ -1,6 +1,6 @@
 """The one pipeline every call passes through: policy -> cache -> reserve -> call -> settle -> record -> store.
 
-`Runtime.from_cache()` is the call's cache step: it runs the first tier's checks (`admit`: policy, per-call
+`Runtime.from_cache()` is the call's cache step: it runs the first tier's checks (`vet`: policy, per-call
 cap) and then looks the request as it would be sent up in the response cache (a hit ends the call there);
 `Runtime.attempt()` is called once per model attempt (a single call, each cascade tier, an instrumented SDK
 call); `Runtime.finish()` builds the call's one audit record, stores the answer in the cache and delivers it.
@@ -57,9 +57,9 @@ from cascadeflow.trace.records import AuditRecord
 from cascadeflow.trace.redact import error_text
 
 __all__ = [  # the call's state and the step protocols live in runtime/call.py; imported from here too
-    "CALL_OPTIONS", "CURRENT_SCOPE", "DEFAULT_MAX_OUTPUT_TOKENS", "Admission", "AttemptOptions", "AttemptRecord",
-    "CacheStep", "CallContext", "CallOptions", "Charge", "Ledger", "Overflow", "Policy", "Runtime", "Scope",
-    "Sink", "estimate_worst_case", "may_have_been_billed",
+    "CALL_OPTIONS", "CURRENT_SCOPE", "DEFAULT_MAX_OUTPUT_TOKENS", "AttemptOptions", "AttemptRecord", "CacheStep",
+    "CallContext", "CallOptions", "Charge", "Ledger", "Overflow", "Policy", "Runtime", "Scope", "Sink", "Vetted",
+    "estimate_worst_case", "may_have_been_billed",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,10 @@ class AttemptOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
-    """What the checks before sending (`Runtime.admit`) made of one attempt: the model and request to send
+class Vetted:
+    """What the checks before sending (`Runtime.vet`) made of one attempt: the model and request to send
     (after the policy and the per-call cap), the output limit asked for, the worst case when it was needed,
-    and what the caller asked, so that the first attempt of a call admitted by its cache step is not
+    and what the caller asked, so that the first attempt of a call vetted by its cache step is not
     checked twice."""
 
     model: ModelConfig
@@ -123,9 +123,9 @@ class Admission:
 class Runtime:
     """Wires pricing, ledger, policy, cache and sinks around provider calls. Cheap to construct; share one.
 
-    The call's start (`from_cache`, when a cache is configured): the first tier's checks (`admit`: policy,
+    The call's start (`from_cache`, when a cache is configured): the first tier's checks (`vet`: policy,
     per-call cap), then the response cache on the request as it would be sent (a hit ends the call at $0,
-    reserving nothing). The steps of one attempt, in order (`attempt`): admit (policy -> per-call cap; done
+    reserving nothing). The steps of one attempt, in order (`attempt`): vet (policy -> per-call cap; done
     once for the first tier when the cache step ran) -> reserve -> send -> price -> settle -> policy after the
     attempt. The call's end (`finish`): build the audit record once -> run scope -> store the final answer in
     the cache -> every sink (audit sinks, metrics) through `AuditDelivery`.
@@ -202,27 +202,27 @@ class Runtime:
                    quality: Any = None, cache: Any = None,
                    key_extra: Callable[[Request], Mapping[str, Any]] | None = None) -> Any:
         """The call's cache step (`cache`: a facade's own, else the one `cascadeflow.init` configured; without
-        either it is one check). It first admits the route's first tier (`admit`: the policy and the per-call
+        either it is one check). It first vets the route's first tier (`vet`: the policy and the per-call
         cap decide whether the call may happen and what it sends; a refusal is raised here, before any lookup),
         then looks up the request as it would be sent (redacted, with the model the policy chose).
         `key_extra(sent)` adds what the key must cover that the neutral request does not carry (an SDK call's
         options as sent). A hit (`cascadeflow.cache.step.Served`) reserves nothing, costs $0 and its audit
-        record is already delivered; None: go on (the first `attempt` reuses the admission). Observe mode
+        record is already delivered; None: go on (the first `attempt` reuses the vetting). Observe mode
         records a would-be hit and goes on; a call the policy would have refused takes no cache step."""
         chosen = self.cache.cache_for(cache)
         if chosen is None:
             return None
         noted = len(call.decisions)
-        admission = call.admitted = self.admit(route[0], request, call)
+        vetted = call.vetted = self.vet(route[0], request, call)
         if any(d.action == "stop" and not d.applied for d in call.decisions[noted:]):
             call.decide("allow", "cache bypassed: the policy would have refused this call", applied=False)
             return None
-        sent = admission.request
+        sent = vetted.request
         if key_extra is not None:
             sent = sent.with_(extra={**sent.extra, **key_extra(sent)})
-        return self.cache.serve(self, call, sent, (admission.model, *route[1:]), quality=quality, cache=chosen)
+        return self.cache.serve(self, call, sent, (vetted.model, *route[1:]), quality=quality, cache=chosen)
 
-    def admit(self, model: ModelConfig, request: Request, call: CallContext) -> Admission:
+    def vet(self, model: ModelConfig, request: Request, call: CallContext) -> Vetted:
         """The checks that decide whether an attempt may happen and what it sends: enforce mode refuses while
         the audit sinks are known broken (AuditUnavailable), the policy may switch the model, withhold tools,
         redact or refuse (PolicyViolation, BudgetExceeded), the per-call cap shrinks max_tokens or refuses."""
@@ -233,7 +233,7 @@ class Runtime:
         if policy is not None:
             model, request = policy.before_attempt(model, request, call)
         request, original_max, worst = self.fit_to_cap(model, request, call, model_name=model.name)
-        return Admission(model, request, original_max, worst, asked_model, asked_request)
+        return Vetted(model, request, original_max, worst, asked_model, asked_request)
 
     def _policy(self, call: CallContext) -> Policy | None:
         scoped = getattr(call.scope, "policy", None)
@@ -315,15 +315,15 @@ class Runtime:
         AuditUnavailable (enforce mode) while the audit sinks are known to be broken."""
         options = AttemptOptions(tier=tier, role=role, invoke=invoke)
         policy = self._policy(call)
-        admission = None
-        if tier == 0 and call.admitted is not None:  # the cache step admitted the first tier already
-            admission, call.admitted = call.admitted, None
-            if not admission.is_for(model, request):
-                admission = None
-        if admission is None:
-            admission = self.admit(model, request, call)
-        model, request = admission.model, admission.request
-        original_max, worst = admission.original_max, admission.worst
+        vetted = None
+        if tier == 0 and call.vetted is not None:  # the cache step vetted the first tier already
+            vetted, call.vetted = call.vetted, None
+            if not vetted.is_for(model, request):
+                vetted = None
+        if vetted is None:
+            vetted = self.vet(model, request, call)
+        model, request = vetted.model, vetted.request
+        original_max, worst = vetted.original_max, vetted.worst
         reservation_id, worst = await self._reserve(model, request, call, worst)
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,

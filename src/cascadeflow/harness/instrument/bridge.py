@@ -208,7 +208,7 @@ def _keyable(value: Any) -> Any:
 
 
 def from_cache(adapter: SdkAdapter, prepared: PreparedCall, method: str, *, asynchronous: bool = False) -> Any:
-    """The cache step of an SDK call (the pipeline's, `Runtime.from_cache`: the policy admits the call first):
+    """The cache step of an SDK call (the pipeline's, `Runtime.from_cache`: the call is vetted first):
     the cached answer as the SDK's own result (the call is then over: recorded as a hit, nothing reserved or
     sent), or None to go on. A refusal of the policy is recorded and raised here. Calls whose result a stored
     answer cannot stand in for take no cache step (`serves` of each adapter; docs/cache.md)."""
@@ -225,7 +225,7 @@ def from_cache(adapter: SdkAdapter, prepared: PreparedCall, method: str, *, asyn
         if prepared.mode == "observe" and isinstance(exc, Exception) and not isinstance(exc, CascadeflowError):
             log.error("cascadeflow: the cache step failed (%s: %s); the observed call goes on", type(exc).__name__,
                       exc, exc_info=exc)
-            prepared.call.admitted = None
+            prepared.call.vetted = None
             return None
         finish(prepared, None, None, exc)
         raise

@@ -103,7 +103,7 @@ def test_the_zscore_method_is_available_as_the_baseline():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"window_size": 5}, "window_size"), ({"std_threshold": 0}, "std_threshold"),
-    ({"method": "prophet"}, "method"), ({"bucket_seconds": 0}, "bucket_seconds"),
+    ({"method": "prophet"}, "method"), ({"bucket_seconds": 0}, "bucket_seconds"), ({"cooldown": -1}, "cooldown"),
     ({"on_anomaly": "page"}, "on_anomaly"),
 ])
 def test_bad_settings_are_rejected(kwargs, message):

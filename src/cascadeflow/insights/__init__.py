@@ -14,10 +14,12 @@ _HOME = {
     "AlertRule": "alerts",
     "Anomaly": "anomaly",
     "AnomalyDetector": "anomaly",
+    "CooldownScorer": "scorers",
     "CostForecaster": "forecast",
     "CostSeries": "series",
     "Forecast": "forecast",
     "EventScore": "evaluation",
+    "NoveltyScorer": "novelty",
     "RobustScorer": "scorers",
     "ZScoreScorer": "scorers",
     "generate_cost_series": "series",
@@ -25,7 +27,8 @@ _HOME = {
 }
 _RENAMED = {"generate_cost_series": "generate"}
 
-__all__ = ["Alert", "AlertConfig", "AlertRule", "Anomaly", "AnomalyDetector", "CostForecaster", "CostSeries", "EventScore", "Forecast", "RobustScorer", "ZScoreScorer",
+__all__ = ["Alert", "AlertConfig", "AlertRule", "Anomaly", "AnomalyDetector", "CooldownScorer", "CostForecaster",
+           "CostSeries", "EventScore", "Forecast", "NoveltyScorer", "RobustScorer", "ZScoreScorer",
            "generate_cost_series", "score_alerts"]
 
 

@@ -2,10 +2,12 @@
 latency, per key.
 
 Records are summed into time buckets (`bucket_seconds`, per key: all calls, or per user / metadata value);
-each closed bucket gives one value per signal, scored by a streaming scorer (`method="robust"`, the one
-chosen by measurement, or `"zscore"`, the plain rolling z-score). A signal becomes anomalous when its score
-reaches the normal tail of `std_threshold` standard deviations; `on_anomaly` is called once when it does
-(not again until it has returned to normal), the event is logged and, given a MetricsCollector, counted.
+each closed bucket gives one value per signal, scored by a streaming scorer: `method="robust"` (chosen by
+measurement on LLM cost series), `"novelty"` (chosen by measurement on NAB's infrastructure and traffic
+metrics) or `"zscore"` (the plain rolling z-score). A signal becomes anomalous when its score reaches
+`std_threshold` standard deviations; `on_anomaly` is called once when it does (not again until it has
+returned to normal, nor within `cooldown` buckets of its last report), the event is logged and, given a
+MetricsCollector, counted.
 """
 
 from __future__ import annotations
@@ -19,13 +21,21 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cascadeflow.errors import ConfigurationError
-from cascadeflow.insights.scorers import RobustScorer, StreamScorer, ZScoreScorer
+from cascadeflow.insights.novelty import NoveltyScorer
+from cascadeflow.insights.scorers import (
+    NOVELTY_AT_THREE_SD,
+    CooldownScorer,
+    RobustScorer,
+    StreamScorer,
+    ZScoreScorer,
+)
 from cascadeflow.metrics.labels import BoundedValues
 
 log = logging.getLogger(__name__)
 SIGNALS = ("cost_rate", "call_rate", "cost_per_call", "verifier_share", "latency")
 MAX_IDLE_BUCKETS = 1000  # empty buckets fed as zero calls after a gap; a longer gap is not replayed
-Method = Literal["robust", "zscore"]
+Method = Literal["robust", "novelty", "zscore"]
+METHODS = ("robust", "novelty", "zscore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +81,28 @@ class _KeyState:
     streams: dict[str, _Stream] = field(default_factory=dict)
 
 
+class _ScaledNovelty:
+    """NoveltyScorer on the standard-deviation scale of the other methods (NOVELTY_AT_THREE_SD is 3.0)."""
+
+    def __init__(self) -> None:
+        self.novelty = NoveltyScorer()
+
+    def score(self, value: float) -> float:
+        return self.novelty.score(value) * 3.0 / NOVELTY_AT_THREE_SD
+
+
 def scorer_for(method: str, window_size: int) -> StreamScorer:
     if method == "robust":
         return RobustScorer(window=window_size)
+    if method == "novelty":
+        return _ScaledNovelty()
     return ZScoreScorer(window=window_size)
+
+
+def alerting_scorer(method: str = "robust", *, window_size: int = 400, std_threshold: float = 3.0,
+                    cooldown: int = 100) -> StreamScorer:
+    """One signal's scorer as AnomalyDetector uses it: the method's score, 0 during a cool-down."""
+    return CooldownScorer(scorer_for(method, window_size), threshold=std_threshold, cooldown=cooldown)
 
 
 class AnomalyDetector:
@@ -82,19 +110,22 @@ class AnomalyDetector:
 
     `key` groups the records: None (all together), "user_id", "agent_id" or a metadata key. `window_size`
     is the number of past buckets a value is compared with; `std_threshold` how many standard deviations
-    from usual counts as anomalous. `on_anomaly` takes the Anomaly or no argument.
+    from usual counts as anomalous; `cooldown` how many buckets a signal stays quiet after a report.
+    `on_anomaly` takes the Anomaly or no argument.
     """
 
     def __init__(self, *, window_size: int = 400, std_threshold: float = 3.0,
                  on_anomaly: Callable[..., Any] | None = None, method: Method = "robust",
-                 bucket_seconds: float = 60.0, key: str | None = None, metrics_collector: Any = None,
+                 cooldown: int = 100, bucket_seconds: float = 60.0, key: str | None = None, metrics_collector: Any = None,
                  max_keys: int = 1000):
         if not isinstance(window_size, int) or window_size < 10:
             raise ConfigurationError(f"window_size must be an int of at least 10 buckets, got {window_size!r}")
         if not isinstance(std_threshold, (int, float)) or std_threshold <= 0:
             raise ConfigurationError(f"std_threshold must be a positive number, got {std_threshold!r}")
-        if method not in ("robust", "zscore"):
-            raise ConfigurationError(f"method must be 'robust' or 'zscore', got {method!r}")
+        if method not in METHODS:
+            raise ConfigurationError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+        if not isinstance(cooldown, int) or cooldown < 0:
+            raise ConfigurationError(f"cooldown must be a number of buckets (an int, 0 or more), got {cooldown!r}")
         if not isinstance(bucket_seconds, (int, float)) or bucket_seconds <= 0:
             raise ConfigurationError(f"bucket_seconds must be positive, got {bucket_seconds!r}")
         if on_anomaly is not None and not callable(on_anomaly):
@@ -102,6 +133,7 @@ class AnomalyDetector:
         self.window_size = window_size
         self.std_threshold = float(std_threshold)
         self.method = method
+        self.cooldown = cooldown
         self.bucket_seconds = float(bucket_seconds)
         self.key = key
         self.metrics_collector = metrics_collector
@@ -177,7 +209,8 @@ class AnomalyDetector:
     def _score(self, state: _KeyState, key: str, signal: str, value: float, at: str) -> Anomaly | None:
         stream = state.streams.get(signal)
         if stream is None:
-            stream = state.streams[signal] = _Stream(scorer_for(self.method, self.window_size))
+            stream = state.streams[signal] = _Stream(alerting_scorer(
+                self.method, window_size=self.window_size, std_threshold=self.std_threshold, cooldown=self.cooldown))
         score = stream.scorer.score(value)
         if score < self.std_threshold:
             stream.anomalous = False
@@ -219,13 +252,3 @@ def _epoch(timestamp: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def zscore_scorer() -> StreamScorer:
-    """The rolling z-score of the last 100 values (the baseline)."""
-    return ZScoreScorer(window=100)
-
-
-def robust_scorer() -> StreamScorer:
-    """The robust method with its defaults."""
-    return RobustScorer()

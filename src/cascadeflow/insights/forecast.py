@@ -3,7 +3,11 @@
 The model is multiplicative: cost(day) = level x growth^day x weekday factor x noise. Weekday factors are
 medians of each weekday's cost over its trailing seven-day mean; growth and level come from a least-squares
 line through the log of the de-seasonalised costs of the last `fit_days` days; the noise is the spread of
-that line's residuals, widened with the distance from the data. `growth_rate` replaces the fitted growth.
+that line's residuals, widened with the distance from the data. How many of those spreads the interval
+spans is not taken from the normal distribution but from a backtest on the history itself: the model is
+refitted at every earlier day and its errors on the days after, in units of its own spread, give the
+quantiles of the interval (the normal ones while the history is too short for enough errors).
+`growth_rate` replaces the fitted growth.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import numpy as np
 from cascadeflow.errors import ConfigurationError
 
 MIN_DAYS = 14  # two of each weekday before a weekday factor means anything
+MIN_BACKTEST_ERRORS = 30  # fewer backtested errors than this and the interval uses normal quantiles
+BACKTEST_ORIGINS = 90  # refits on the latest days only: a long history costs no more than a quarter's
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,34 +107,77 @@ class CostForecaster:
         first, last = min(costs), max(costs)
         days = [first + timedelta(d) for d in range((last - first).days + 1)]
         values = np.array([costs.get(d, 0.0) for d in days])
-        factors = weekday_factors(days, values)
-        recent = slice(max(len(days) - self.fit_days, 0), len(days))
-        x = np.arange(len(days))[recent]
-        deseasoned = np.log(np.maximum(values[recent] / factors[[d.weekday() for d in days[recent]]], 1e-9))
-        slope, intercept = np.polyfit(x, deseasoned, 1)
-        sigma = float(np.std(deseasoned - (intercept + slope * x), ddof=2))
+        weekdays = np.array([d.weekday() for d in days])
+        fit = self._fit(weekdays, values)
         if growth_rate is not None:
-            slope = math.log(growth_rate) / 30
-        z = NormalDist().inv_cdf(0.5 + self.interval / 2)
+            fit = _Fit(fit.intercept, math.log(growth_rate) / 30, fit.factors, fit.sigma, fit.points)
+        low, high = self._quantiles(weekdays, values, days_ahead)
         out = []
         for h in range(1, days_ahead + 1):
             day = last + timedelta(h)
-            center = intercept + slope * (len(days) - 1 + h) + math.log(factors[day.weekday()])
-            spread = z * sigma * math.sqrt(1 + h / len(x))
+            center = fit.center(len(days) - 1 + h, day.weekday())
+            spread = fit.spread(h)
             # the median of a log-normal cost is exp(center); its mean is higher by exp(sigma^2 / 2)
-            out.append(DayForecast(day, math.exp(center + sigma * sigma / 2), math.exp(center - spread),
-                                   math.exp(center + spread)))
+            out.append(DayForecast(day, math.exp(center + fit.sigma * fit.sigma / 2), math.exp(center + low * spread),
+                                   math.exp(center + high * spread)))
         return Forecast(sum(d.predicted_cost for d in out), sum(d.lower_bound for d in out),
-                        sum(d.upper_bound for d in out), self.interval, math.exp(slope), tuple(out))
+                        sum(d.upper_bound for d in out), self.interval, math.exp(fit.slope), tuple(out))
+
+    def _fit(self, weekdays: np.ndarray, values: np.ndarray) -> _Fit:
+        factors = weekday_factors(weekdays, values)
+        start = max(len(values) - self.fit_days, 0)
+        x = np.arange(start, len(values))
+        deseasoned = np.log(np.maximum(values[start:] / factors[weekdays[start:]], 1e-9))
+        slope, intercept = np.polyfit(x, deseasoned, 1)
+        sigma = float(np.std(deseasoned - (intercept + slope * x), ddof=2))
+        return _Fit(float(intercept), float(slope), factors, sigma, len(x))
+
+    def _quantiles(self, weekdays: np.ndarray, values: np.ndarray, days_ahead: int) -> tuple[float, float]:
+        """Lower and upper quantile of the backtested errors, in units of the model's spread at each
+        error's horizon; the normal quantiles while there are too few errors."""
+        errors = []
+        for origin in range(max(MIN_DAYS, len(values) - BACKTEST_ORIGINS), len(values)):
+            fit = self._fit(weekdays[:origin], values[:origin])
+            if fit.sigma == 0:
+                continue
+            for h in range(1, min(days_ahead, len(values) - origin) + 1):
+                actual = values[origin + h - 1]
+                if actual > 0:
+                    center = fit.center(origin + h - 1, int(weekdays[origin + h - 1]))
+                    errors.append((math.log(actual) - center) / fit.spread(h))
+        tail = (1 - self.interval) / 2
+        if len(errors) < MIN_BACKTEST_ERRORS:
+            z = NormalDist().inv_cdf(1 - tail)
+            return -z, z
+        low, high = np.quantile(errors, [tail, 1 - tail])
+        return float(low), float(high)
 
 
-def weekday_factors(days: list[date], values: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    """One fit of the model: log cost = intercept + slope x day + log weekday factor, spread sigma."""
+
+    intercept: float
+    slope: float
+    factors: np.ndarray
+    sigma: float
+    points: int  # days the line was fitted to
+
+    def center(self, index: int, weekday: int) -> float:
+        return self.intercept + self.slope * index + math.log(self.factors[weekday])
+
+    def spread(self, horizon: int) -> float:
+        """The spread of the log cost `horizon` days after the last fitted day."""
+        return self.sigma * math.sqrt(1 + horizon / self.points)
+
+
+def weekday_factors(weekdays: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Median ratio of each weekday's cost to its trailing seven-day mean (1.0 where unknown)."""
     ratios: dict[int, list[float]] = defaultdict(list)
-    for i in range(6, len(days)):
+    for i in range(6, len(values)):
         mean = values[i - 6:i + 1].mean()
         if mean > 0:
-            ratios[days[i].weekday()].append(values[i] / mean)
+            ratios[int(weekdays[i])].append(values[i] / mean)
     factors = np.array([float(np.median(ratios[w])) if ratios[w] else 1.0 for w in range(7)])
     factors = np.maximum(factors, 1e-6)
     return factors / factors.mean()

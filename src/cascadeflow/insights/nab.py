@@ -38,7 +38,7 @@ PROFILES = {
 
 def scaled_sigmoid(position: float) -> float:
     """1 near a window's start, 0 at its end, towards -1 after it; -1 beyond 3 window lengths."""
-    if position > 3.0:
+    if position >= 3.0:
         return -1.0
     return 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
 

@@ -2,10 +2,11 @@
 deviations (0 = usual; compare with a threshold such as 3.0).
 
 `ZScoreScorer` is the plain rolling z-score (mean and standard deviation of the last `window` values).
-`RobustScorer` is the method chosen by measurement (docs/insights.md): a robust z-score (median and
-median absolute deviation, so an anomaly does not inflate its own yardstick) of the value and of its
-change, then compared with the recent distribution of that raw score itself, so that a series that is
-always noisy does not alert all the time.
+`RobustScorer` is a robust z-score (median and median absolute deviation, so an anomaly does not inflate
+its own yardstick) of the value and of its change, then compared with the recent distribution of that raw
+score itself, so that a series that is always noisy does not alert all the time. `CooldownScorer` keeps
+a stream quiet for a while after it alerts. (`NoveltyScorer`, the novelty of the recent shape, is in
+`novelty.py`.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import numpy as np
 
 MAD_TO_SIGMA = 1.4826  # the median absolute deviation of a normal distribution is 0.6745 sigma
 MIN_HISTORY = 10  # values needed before a scorer says anything but 0
+# The novelty (in units of the recent range) that scores like 3 standard deviations, so that the default
+# threshold means "a new shape" (NoveltyScorer's `match`) for the novelty method too.
+NOVELTY_AT_THREE_SD = 0.2
 
 
 class StreamScorer(Protocol):
@@ -113,3 +117,23 @@ class RobustScorer:
             z = max((sum(self.recent) / len(self.recent) - mean) / (std or 1e-6), 0.0)
         self.history.add(raw)
         return z
+
+
+class CooldownScorer:
+    """Another scorer's score, but 0 for the `cooldown` values after one that reached `threshold`: one
+    alert per incident rather than one per value, and at most one false alert per cool-down."""
+
+    def __init__(self, scorer: StreamScorer, *, threshold: float, cooldown: int):
+        self.scorer = scorer
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.quiet = 0
+
+    def score(self, value: float) -> float:
+        score = self.scorer.score(value)  # scored even when quiet, so the history stays complete
+        if self.quiet > 0:
+            self.quiet -= 1
+            return 0.0
+        if score >= self.threshold:
+            self.quiet = self.cooldown
+        return score

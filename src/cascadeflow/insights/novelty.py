@@ -56,7 +56,8 @@ class NoveltyScorer:
         self.blocks = blocks
         self.match = match
         self.warmup = warmup
-        self.recent: deque[float] = deque(maxlen=sum(blocks))
+        self.span = sum(blocks)
+        self.recent: deque[float] = deque(maxlen=self.span)
         self.range = SlidingRange(range_window)
         self.shapes = np.zeros((memory, len(blocks)))
         self.last_matched = np.zeros(memory, dtype=np.int64)
@@ -73,7 +74,7 @@ class NoveltyScorer:
         width = self.range.width  # the range before this value, so a new extreme counts in full
         self.range.add(value)
         self.recent.append(value)
-        if len(self.recent) < self.recent.maxlen:  # type: ignore[operator]
+        if len(self.recent) < self.span:
             return 0.0
         shape = self.shape()
         if self.remembered == 0:

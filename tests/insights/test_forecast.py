@@ -55,6 +55,21 @@ def test_about_the_stated_share_of_noisy_days_fall_inside_the_interval():
     assert 0.65 <= inside / total <= 0.95
 
 
+def test_heavy_tailed_noise_still_gets_about_the_stated_share_inside():
+    """The interval comes from the model's own backtested errors, not from normal quantiles."""
+    inside = total = 0
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        data = {START + timedelta(d): 10.0 * WEEKDAY[d % 7] * float(np.exp(0.15 * rng.standard_t(3)))
+                for d in range(210)}
+        for origin in range(56, 203, 7):
+            past = {d: c for d, c in data.items() if (d - START).days < origin}
+            for day in CostForecaster(interval=0.8).predict(historical_data=past, days_ahead=7).days:
+                inside += day.lower_bound <= data[day.day] <= day.upper_bound
+                total += 1
+    assert 0.72 <= inside / total <= 0.88
+
+
 def spent(timestamp, cost):
     return AuditRecord(timestamp=timestamp, request_id=f"r-{timestamp}-{cost}", run_id=None, user_id=None, mode="off",
                        action="allow", model_requested="m", model_selected="m", routing_reason="", input_tokens=1,

@@ -64,7 +64,8 @@ def windowed_gaussian(values: list[float]) -> list[float]:
 def scorer_detector(make: Callable[[], StreamScorer]) -> Callable[[list[float]], list[float]]:
     def run(values: list[float]) -> list[float]:
         scorer = make()
-        return [z / (1.0 + z) for z in map(scorer.score, values)]  # into [0, 1) without saturating
+        # into [0, 1] without saturating; a rolling z-score is infinite after a flat stretch
+        return [1.0 if math.isinf(z) else z / (1.0 + z) for z in map(scorer.score, values)]
     return run
 
 

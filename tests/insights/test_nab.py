@@ -77,3 +77,13 @@ def test_the_threshold_sweep_finds_the_best_total_and_matches_direct_scoring():
 def test_normalisation_puts_no_detections_at_0_and_perfect_at_100():
     assert nab.normalised(-4.0, 4, STD) == 0.0
     assert nab.normalised(4.0, 4, STD) == 100.0
+
+
+def test_the_sigmoid_is_minus_one_from_three_window_lengths_on():
+    assert nab.scaled_sigmoid(3.0) == -1.0  # as NAB's sweeper: a false positive far after a window costs in full
+
+
+def test_a_nan_score_is_refused_rather_than_swept_forever():
+    series = scored([0.0] * 499 + [math.nan] + [0.0] * 500, [(600, 650)])
+    with pytest.raises(ValueError, match="NaN"):
+        nab.best_threshold([series], STD)

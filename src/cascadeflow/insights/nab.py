@@ -101,6 +101,8 @@ def best_threshold(corpus: Sequence[ScoredSeries], costs: CostMatrix) -> tuple[f
     """(threshold, raw total) maximising the corpus total: a sweep from the highest score down, each
     distinct score a candidate threshold (the no-detection total is the starting point)."""
     scores = np.concatenate([s.scores for s in corpus])
+    if np.isnan(scores).any():  # NaN is neither above nor below a threshold: the sweep would not end
+        raise ValueError("a detector score is NaN; give every point a number (e.g. 1.0 for 'certainly anomalous')")
     rewards = np.concatenate([s.rewards for s in corpus])
     offsets = np.cumsum([0] + [s.windows for s in corpus[:-1]])
     window = np.concatenate([np.where(s.window >= 0, s.window + off, -1) for s, off in zip(corpus, offsets)])

@@ -1,156 +1,244 @@
-"""`make demo`: an alert storm, routed by severity, cascaded, budgeted, queued and audited.
+"""`make demo`: the incident storm. The app's recorded scenarios fire as Alertmanager webhooks from several
+clusters at once; each incident is investigated by the agent (memory recall and write-back, runbooks,
+tools, analyzers), routed by severity and task type, cascaded, within the day's budget on a SQLite ledger;
+what the day cannot afford waits in the durable queue and is drained on the next budget day; every call
+is audited. Everything goes to the data directory the web app shows (`make serve`), and a static
+snapshot of the dashboard is written beside it.
 
-With GROQ_API_KEY set it uses Groq's Llama and Gemma models at their published prices. Without a key it runs on
-the embedded SmolLM2-135M model (llama.cpp, in-process), priced by a declared machine-time rate, so the
-budget mechanics are real: every call reserves its worst case on a SQLite ledger, settles to its actual
-cost, and alerts that no longer fit the session budget are queued durably and drained in later cycles.
+Offline (no key) the embedded SmolLM2-135M answers on both tiers, priced per token at the rates of the
+Groq models it stands in for; with GROQ_API_KEY, OPENAI_API_KEY or ANTHROPIC_API_KEY set (or --cheap and
+--strong) real models answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import shutil
 import sys
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run as a script from the repository root
 
-import cascadeflow
-from apps.incident_response.report import console, print_audit_summary, print_cycle, print_header
+from apps.incident_response import report as out
+from apps.incident_response.datafiles import DataFiles
+from apps.incident_response.dispatch import BudgetDays, DayResult, Dispatch
+from apps.incident_response.evaluation.retrieval import load_set, set_incidents
+from apps.incident_response.investigation import InvestigationConfig, Investigator
+from apps.incident_response.llm import ModelPlan, priced_local, severity_plans
+from apps.incident_response.memory import MemoryStore
+from apps.incident_response.runbooks import RunbookIndex
+from apps.incident_response.storm import (
+    SAMPLE_SCENARIOS,
+    cluster_names,
+    incidents_of,
+    load_scenarios,
+    storm_payloads,
+)
+from apps.incident_response.storm_summary import StormSummary, summarise_storm
 from cascadeflow import (
-    BudgetExceeded,
-    BudgetSession,
+    BudgetConfig,
     CascadeFlow,
     DeferredQueue,
     ModelConfig,
+    PriceBook,
     QualityConfig,
-    SeverityRouter,
+    Runtime,
+    open_ledger,
 )
+from cascadeflow.trace import iter_records, open_sinks
 
-SYSTEM_PROMPT = (
-    "You are an SRE incident-response assistant. Given an alert, reply in two or three sentences: the most "
-    "likely cause and the first thing the on-call engineer should check. Be specific to the alert."
-)
-
-# Declared machine-time price of the embedded model (a small cloud VM), so budgets have real numbers to
-# hold; measured throughput here is ~50 tokens/s, we reserve as if it were 20.
-LOCAL_PRICE_PER_HOUR = 0.40
-LOCAL_EXTRA = {"min_tokens_per_second": 20, "min_prompt_tokens_per_second": 200, "seed": 7}
-
-
-def offline_routes() -> tuple[dict, str]:
-    draft = ModelConfig(name="smollm2-135m", provider="local", compute_cost_per_hour=LOCAL_PRICE_PER_HOUR,
-                        extra=LOCAL_EXTRA)
-    careful = ModelConfig(name="smollm2-135m-instruct", provider="local",
-                          compute_cost_per_hour=LOCAL_PRICE_PER_HOUR, extra=LOCAL_EXTRA)
-    routes = {"P0": [careful], "P1": [draft, careful], "P2": [draft, careful], "P3": [draft], "INFO": [draft]}
-    return routes, "offline: the embedded SmolLM2-135M (llama.cpp) serves every tier"
+DEFAULT_DATA_DIR = Path(".cascadeflow") / "incidents"
+# The first key found picks the models; the embedded model's two tiers are priced like the first pair.
+CLOUD_MODELS = (("GROQ_API_KEY", "groq/llama-3.1-8b-instant", "groq/llama-3.3-70b-versatile"),
+                ("OPENAI_API_KEY", "openai/gpt-4o-mini", "openai/gpt-4o"),
+                ("ANTHROPIC_API_KEY", "anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"))
+# The default per-investigation budget holds this many strong-tier calls of this many prompt tokens (a
+# reasoning draft, its escalation and the review; the reasoning prompt is ~300 tokens); the default day's
+# budget holds two such investigations at their worst, so a storm overflows the first day.
+CALLS_PER_INVESTIGATION = 3
+PROMPT_TOKENS = 600
+INVESTIGATIONS_PER_DAY = 2
 
 
-def online_routes() -> tuple[dict, str]:
-    small, large, tiny = "groq/llama-3.1-8b-instant", "groq/llama-3.3-70b-versatile", "groq/gemma2-9b-it"
-    routes = {"P0": [large], "P1": [small, large], "P2": [small, large], "P3": [small], "INFO": [tiny]}
-    return routes, "online: Groq models, priced by genai-prices"
+@dataclass(frozen=True, slots=True)
+class StormOptions:
+    data_dir: Path = DEFAULT_DATA_DIR
+    scenarios: Path = SAMPLE_SCENARIOS
+    clusters: int = 2
+    daily_budget: float | None = None
+    investigation_budget: float | None = None
+    max_tokens: int = 48
+    concurrency: int = 2
+    max_days: int = 6
+    cheap: str | None = None
+    strong: str | None = None
+    snapshot: Path | None = None  # default: <data_dir>/dashboard.html
 
 
-def build_messages(alert: dict) -> list[dict]:
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": f"[{alert['severity']}] {alert['service']}: {alert['title']}. {alert['detail']}"},
-    ]
+def models_for(options: StormOptions, environ: Mapping[str, str], price_book: PriceBook
+               ) -> tuple[ModelConfig, ModelConfig, str]:
+    """(cheap, strong, label): the --cheap/--strong pair, else the first cloud pair whose key is set, else the
+    embedded model on both tiers, priced per token like the first cloud pair."""
+    if options.cheap and options.strong:
+        return _model(options.cheap), _model(options.strong), f"{options.cheap} / {options.strong}"
+    for key, cheap, strong in CLOUD_MODELS:
+        if environ.get(key):
+            return _model(cheap), _model(strong), f"{cheap} / {strong} ({key} is set)"
+    _, like_cheap, like_strong = CLOUD_MODELS[0]
+    return (priced_local("smollm2-135m", like_cheap, price_book),
+            priced_local("smollm2-135m-instruct", like_strong, price_book),
+            f"the embedded SmolLM2-135M on both tiers, offline, priced per token like {like_cheap} / {like_strong}")
 
 
-async def answer(session: BudgetSession, alert: dict, max_tokens: int) -> dict:
-    started = time.perf_counter()
+def _model(spec: str) -> ModelConfig:
+    provider, _, name = spec.partition("/")
+    return ModelConfig(name=name, provider=provider)
+
+
+def budgets(options: StormOptions, strong: ModelConfig, price_book: PriceBook) -> tuple[float, float]:
+    """(per investigation, per day) in USD: the options', or the defaults sized on the strong tier's price."""
+    per_call = price_book.worst_case(strong, PROMPT_TOKENS, options.max_tokens)
+    investigation = options.investigation_budget or float(per_call * CALLS_PER_INVESTIGATION)
+    return investigation, options.daily_budget or investigation * INVESTIGATIONS_PER_DAY
+
+
+def seed_memory(path: Path) -> MemoryStore:
+    """A fresh memory holding the app's labelled past incidents (the retrieval set), dated back from now."""
+    store = MemoryStore(path)
+    for record in set_incidents(load_set(), datetime.now(UTC)):
+        store.add(record)
+    return store
+
+
+@dataclass(slots=True)
+class Storm:
+    """Everything one storm run wires together (see `build`)."""
+
+    dispatch: Dispatch
+    runtime: Runtime
+    plans: dict[str, ModelPlan]
+    strong: ModelConfig
+    price_book: PriceBook
+    label: str
+    investigation_budget: float
+    daily_budget: float
+
+
+def build(options: StormOptions, files: DataFiles, environ: Mapping[str, str], *,
+          resolve_provider: Callable[[ModelConfig], Any] | None = None) -> Storm:
+    """The dispatcher over the data directory: one runtime (the ledger on budget days, the audit log),
+    the queue, the memory, one investigator per severity. `resolve_provider` (tests) replaces the
+    providers."""
+    price_book = PriceBook()
+    cheap, strong, label = models_for(options, environ, price_book)
+    per_investigation, per_day = budgets(options, strong, price_book)
+    days = BudgetDays()
+    ledger = open_ledger(f"sqlite:///{files.budget.resolve()}", clock=days)
+    budget = BudgetConfig(daily_limit=per_day)
+    runtime = Runtime(price_book=price_book, ledger=ledger, sinks=open_sinks(str(files.audit)),
+                      **({"resolve_provider": resolve_provider} if resolve_provider else {}))
+    plans = severity_plans(cheap, strong)
+    config = InvestigationConfig(budget_usd=per_investigation, max_tokens=options.max_tokens)
+    investigators = {
+        severity: Investigator(cf=CascadeFlow(runtime=runtime, router=plan.router, budget_config=budget,
+                                              quality_config=QualityConfig.preset("balanced")),
+                               plan=plan, config=config)
+        for severity, plan in plans.items()}
+    dispatch = Dispatch(investigators=investigators, budget=budget, ledger=ledger, days=days,
+                        queue=DeferredQueue(files.queue), files=files, runbooks=RunbookIndex(),
+                        memory=seed_memory(files.memory), concurrency=options.concurrency)
+    return Storm(dispatch, runtime, plans, strong, price_book, label, per_investigation, per_day)
+
+
+async def run_storm(options: StormOptions, environ: Mapping[str, str] | None = None, *,
+                    resolve_provider: Callable[[ModelConfig], Any] | None = None) -> StormSummary:
+    """The whole storm: build, receive, investigate day after day until the queue is empty (or
+    `max_days`), summarise. Prints as it goes."""
+    started = time.time()
+    files = DataFiles(options.data_dir)
+    files.reset()
+    storm = build(options, files, os.environ if environ is None else environ, resolve_provider=resolve_provider)
+    dispatch = storm.dispatch
+    dispatch.on_report = out.print_investigation
+    payloads = storm_payloads(load_scenarios(options.scenarios), cluster_names(options.clusters))
+    received, incidents = incidents_of(payloads)
+    files.write_run(label=storm.label, plan="severity", daily_budget_usd=storm.daily_budget,
+                    budget_day=dispatch.days.label, started_at=started)
+    out.print_header(storm.label, len(received), len(incidents), storm.investigation_budget, storm.daily_budget,
+                     options.data_dir)
+    days: list[DayResult] = [await dispatch.first_day(incidents)]
+    out.print_day(days[-1])
+    by_id = {i.incident_id: i for i in incidents}
+    while len(dispatch.queue) and len(days) < options.max_days:
+        days.append(await dispatch.next_day(by_id))
+        out.print_day(days[-1])
+    still_queued = len(dispatch.queue)
+    close(storm)
+    records = list(iter_records(files.audit))
+    summary = summarise_storm(
+        alerts=len(received), incidents=len(incidents), days=days, deferred=dispatch.deferred,
+        still_queued=still_queued, reports=dispatch.reports, records=records,
+        tier_of=next(iter(storm.plans.values())).tier_of, premium=storm.strong, price_book=storm.price_book)
+    files.write_run(label=storm.label, plan="severity", daily_budget_usd=storm.daily_budget,
+                    budget_day=days[0].day, started_at=started, finished_at=time.time(), summary=summary.to_dict())
+    out.print_summary(summary, time.time() - started)
+    return summary
+
+
+def close(storm: Storm) -> None:
+    """Flush the audit log and close the stores, so every record is on disk before it is read back."""
+    dispatch = storm.dispatch
+    for sink in storm.runtime.sinks:
+        getattr(sink, "close", lambda: None)()
+    dispatch.queue.close()
+    if dispatch.memory is not None:
+        dispatch.memory.close()
+
+
+def write_dashboard(data_dir: Path, out_path: Path) -> Path | None:
+    """The static dashboard snapshot, when the web app is installed; None (and why) when it is not."""
     try:
-        result = await session.acomplete(
-            messages=build_messages(alert), max_tokens=max_tokens, budget_limit=0.05,
-            metadata={"alert_id": alert["id"], "severity": alert["severity"], "service": alert["service"]},
-        )
-    except BudgetExceeded as exc:
-        return {"alert": alert, "queued": True, "reason": str(exc), "latency_s": time.perf_counter() - started}
-    return {"alert": alert, "queued": False, "result": result}
+        from apps.incident_response.web.snapshot import write_snapshot
+    except ImportError as exc:
+        out.print_no_snapshot(exc)
+        return None
+    return write_snapshot(data_dir, out_path)
 
 
-async def run_cycle(cf: CascadeFlow, alerts: list[dict], limit: float, queue: DeferredQueue,
-                    concurrency: int, max_tokens: int) -> tuple[list[dict], BudgetSession]:
-    """Answer a storm of alerts under one session budget; what does not fit is queued for the next cycle."""
-    gate = asyncio.Semaphore(concurrency)
-    session = BudgetSession(cf, limit=limit)
-
-    async def one(alert: dict) -> dict:
-        async with gate:
-            row = await answer(session, alert, max_tokens)
-        if row["queued"]:
-            queue.enqueue(alert, reason="session budget exhausted")
-        return row
-
-    with session:
-        rows = await asyncio.gather(*(one(a) for a in alerts))
-    return list(rows), session
-
-
-async def drain_cycle(cf: CascadeFlow, queue: DeferredQueue, limit: float,
-                      max_tokens: int) -> tuple[list[dict], BudgetSession]:
-    """The next cycle: a fresh session budget drains the queue. An alert leaves the queue only once it was
-    answered (at-least-once); one that still does not fit stays queued for the cycle after."""
-    rows: list[dict] = []
-    session = BudgetSession(cf, limit=limit)
-
-    async def handle(item) -> None:
-        row = await answer(session, item.payload, max_tokens)
-        rows.append(row)
-        if row["queued"]:
-            raise BudgetExceeded("still over budget; kept in the queue")
-
-    with session:
-        await queue.adrain(handle)
-    return rows, session
+def parse_options(argv: list[str] | None) -> StormOptions:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where everything is written")
+    parser.add_argument("--scenarios", type=Path, default=SAMPLE_SCENARIOS, help="recorded scenarios to replay")
+    parser.add_argument("--clusters", type=int, default=2, help="clusters each scenario fires in")
+    parser.add_argument("--daily-budget", type=float, help="USD per budget day (default: two investigations)")
+    parser.add_argument("--investigation-budget", type=float, help="USD per investigation")
+    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--concurrency", type=int, default=2, help="investigations at once")
+    parser.add_argument("--max-days", type=int, default=6, help="budget days before the run stops")
+    parser.add_argument("--cheap", help="cheap model, provider/model (with --strong)")
+    parser.add_argument("--strong", help="strong model, provider/model (with --cheap)")
+    parser.add_argument("--snapshot", type=Path, help="static dashboard (default: DATA_DIR/dashboard.html)")
+    args = parser.parse_args(argv)
+    if bool(args.cheap) != bool(args.strong):
+        parser.error("--cheap and --strong go together")
+    return StormOptions(**{k: v for k, v in vars(args).items()})
 
 
 async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--alerts", type=int, default=24, help="how many alerts in the storm (max 24)")
-    parser.add_argument("--budget", type=float, default=None, help="session budget per cycle, USD")
-    parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--max-tokens", type=int, default=96)
-    parser.add_argument("--max-cycles", type=int, default=4, help="budget cycles before giving up on the queue")
-    parser.add_argument("--out", default="demo-output", help="folder for the audit log, ledger and queue")
-    args = parser.parse_args(argv)
-
-    out = Path(args.out)
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    online = bool(os.environ.get("GROQ_API_KEY"))
-    routes, label = online_routes() if online else offline_routes()
-    budget = args.budget if args.budget is not None else (0.02 if online else 0.005)
-    audit_path = out / "audit.jsonl"
-
-    cascadeflow.init(mode="enforce", audit=str(audit_path), ledger_url=f"sqlite:///{out / 'budget.sqlite'}")
-    cf = CascadeFlow(router=SeverityRouter(routes, default=routes["P3"]),
-                     quality_config=QualityConfig.preset("balanced"))
-    queue = DeferredQueue(out / "queue.sqlite")
-    alerts = json.loads((HERE / "data" / "alerts.json").read_text())[: args.alerts]
-    print_header(label, len(alerts), budget, audit_path)
-
-    rows, session = await run_cycle(cf, alerts, budget, queue, args.concurrency, args.max_tokens)
-    print_cycle(1, rows, session)
-
-    cycle = 1
-    while len(queue) and cycle < args.max_cycles:  # each later cycle gets a fresh budget and drains the queue
-        cycle += 1
-        rows, session = await drain_cycle(cf, queue, budget, args.max_tokens)
-        print_cycle(cycle, rows, session)
-    console.print(f"queue after {cycle} cycles: {len(queue)} alert(s) waiting")
-    print_audit_summary(audit_path)
-    cascadeflow.reset()
-    return 0
+    options = parse_options(argv)
+    summary = await run_storm(options)
+    snapshot = write_dashboard(options.data_dir, options.snapshot or options.data_dir / "dashboard.html")
+    out.print_paths(options.data_dir, snapshot)
+    return 0 if summary.still_queued == 0 else 1
 
 
 if __name__ == "__main__":
     sys.exit(asyncio.run(main()))
+

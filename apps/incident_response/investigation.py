@@ -230,7 +230,7 @@ class Investigator:
                                            session_id=report.investigation_id)
         result = await report.session.acomplete(messages=list(messages), max_tokens=self.config.max_tokens,
                                          metadata={"task_type": task.value, "investigation": report.investigation_id,
-                                                   "alert": report.alert.name})
+                                                   "alert": report.alert.name, "severity": report.alert.severity})
         tier = self.plan.tier_of(result.model)
         attempts = result.tiers or [{"model": result.model, "cost_usd": float(result.cost)}]
         for attempt in attempts:  # a cascade pays every tier it tried

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cascadeflow import ConfigurationError, ModelConfig, ModelRouter, TaskType
+from cascadeflow import ConfigurationError, ModelConfig, ModelRouter, PriceBook, TaskType
 
 # A diagnosis that failed validation is reviewed by the strongest model the plan has.
 ROOT_CAUSE_REVIEW = TaskType.register(
@@ -20,6 +20,10 @@ POSTMORTEM = TaskType.register("postmortem", "post-mortems correlate logs, deplo
 LOCAL_PRICE_PER_HOUR = 0.40
 LOCAL_EXTRA = {"min_tokens_per_second": 10, "min_prompt_tokens_per_second": 40, "seed": 7}
 PLANS = ("embedded", "cheap", "strong", "cascade")
+# Which plan answers an alert of each severity when severity decides: a page (P0/P1) gets the strong tier
+# for every step, a warning drafts on the cheap tier and escalates when the draft fails, routine alerts
+# and notices stay on the cheap tier.
+SEVERITY_PLANS = {"P0": "strong", "P1": "strong", "P2": "cascade", "P3": "cheap", "INFO": "cheap"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,20 @@ def embedded_plan() -> ModelPlan:
     router = _register(ModelRouter(), cheap, strong, cheap)
     return ModelPlan("embedded", router, {cheap.id: "cheap", strong.id: "strong"},
                      "the embedded SmolLM2-135M (llama.cpp), offline")
+
+
+def priced_local(name: str, like: str, price_book: PriceBook | None = None) -> ModelConfig:
+    """The embedded model as `local/<name>`, priced per token at the published rates of the cloud model
+    `like` ('provider/model', from genai-prices): what a call costs depends on its tokens, not on how busy
+    this machine is, and the tier it stands in for keeps its price relation to the other tiers."""
+    rates = (price_book or PriceBook()).rates(like)
+    return ModelConfig(name=name, provider="local", input_price_per_million=rates.input,
+                       output_price_per_million=rates.output, extra={"seed": LOCAL_EXTRA["seed"]})
+
+
+def severity_plans(cheap: str | ModelConfig, strong: str | ModelConfig) -> dict[str, ModelPlan]:
+    """One plan per severity (`SEVERITY_PLANS`), all over the same cheap and strong models."""
+    return {severity: cloud_plan(mode, cheap, strong) for severity, mode in SEVERITY_PLANS.items()}
 
 
 def cloud_plan(mode: str, cheap: str | ModelConfig, strong: str | ModelConfig) -> ModelPlan:

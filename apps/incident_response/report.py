@@ -1,4 +1,5 @@
-"""Terminal output of the alert-storm demo: one table per cycle and the audit-log summary (rich)."""
+"""Terminal output of the incident storm (rich): each investigation as it finishes, each budget day, the
+summary table."""
 
 from __future__ import annotations
 
@@ -7,67 +8,78 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from cascadeflow.trace import iter_records, summarise
+from .dispatch import DayResult
+from .investigation import InvestigationReport
+from .storm import StormIncident
+from .storm_summary import StormSummary
 
 console = Console(width=max(Console().width, 120))  # keep the tables readable in a CI log
 
 
-def print_header(label: str, n_alerts: int, budget: float, audit_path: Path) -> None:
-    console.rule("[bold]cascadeflow alert storm")
-    console.print(f"{n_alerts} alerts, session budget ${budget:.4f} per cycle; {label}")
-    console.print(f"audit log: {audit_path}\n")
+def print_header(label: str, alerts: int, incidents: int, investigation_budget: float, daily_budget: float,
+                 data_dir: Path) -> None:
+    console.rule("[bold]cascadeflow incident storm")
+    console.print(f"{alerts} alerts arrived as Alertmanager webhooks: {incidents} incidents once grouped")
+    console.print(f"models: {label}")
+    console.print(f"budget: ${daily_budget:.6f} per day, ${investigation_budget:.6f} per investigation; "
+                  f"data directory: {data_dir}\n")
 
 
-def _short_reason(reason: str) -> str:
-    """'rejected: score=0.39 < 0.60; weakest logprob: ...' -> 'logprob 0.39 < 0.60'."""
-    text = reason.removeprefix("rejected: ")
-    if "weakest " in text:
-        score = text.split(";")[0].removeprefix("score=")
-        return f"{text.split('weakest ')[1].split(':')[0]} {score}"
-    return text.split(" (")[0][:48]  # a veto: "structure: cut off at the length limit"
+def print_investigation(incident: StormIncident, report: InvestigationReport) -> None:
+    d = report.diagnosis
+    tiers = ", ".join(f"{tier} {n}" for tier, n in sorted(report.spend.calls_by_tier.items())) or "no model call"
+    recalled = sum(1 for e in report.log.events if e.type == "memory_hit")
+    console.print(f"  [{_colour(incident.severity)}]{incident.severity:>4}[/] {incident.incident_id:<28} "
+                  f"{d.category:<19} by {d.author.split('/')[-1]:<22} calls: {tiers:<17} ${report.spend.total:.6f}, "
+                  f"{recalled} recalled" + (f" [yellow]stopped by {report.stopped_by}[/]" if report.stopped_by else ""),
+                  highlight=False, overflow="ellipsis", no_wrap=True)
 
 
-def _decision(result) -> str:
-    if result.draft_accepted is None:
-        return "single model"
-    if result.draft_accepted:
-        return "draft accepted"
-    reasons = [t.get("reason") or "" for t in result.tiers if t.get("decision") == "rejected"]
-    return f"escalated ({_short_reason(reasons[0])})" if reasons else "escalated"
+def _colour(severity: str) -> str:
+    return {"P0": "bold red", "P1": "red", "P2": "yellow", "P3": "cyan"}.get(severity, "dim")
 
 
-def print_cycle(cycle: int, rows: list[dict], session) -> None:
-    table = Table(title=f"cycle {cycle}", show_lines=False)
-    for col in ("alert", "sev", "model", "decision", "tokens", "cost $", "latency s"):
-        table.add_column(col, overflow="fold")
+def print_day(result: DayResult) -> None:
+    console.print(f"day {result.day}: {len(result.investigated)} investigated, {len(result.queued)} waiting in the "
+                  f"queue, spent ${result.spent_usd:.6f} of ${result.limit_usd:.6f}"
+                  + (f", {len(result.failed)} failed (kept queued)" if result.failed else "") + "\n")
+
+
+def print_summary(summary: StormSummary, seconds: float) -> None:
+    table = Table(title="incident storm", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    saved = f" ({summary.saved_share:.0%} less)" if summary.premium_usd else ""
+    rows = [
+        ("alerts received (webhook alerts)", str(summary.alerts)),
+        ("incidents (duplicates grouped)", str(summary.incidents)),
+        ("investigated", str(summary.investigated)),
+        ("queued by the day's budget / drained later", f"{summary.queued} / {summary.drained}"),
+        ("still queued", str(summary.still_queued)),
+        ("root causes found (+ healthy)", f"{summary.root_causes} (+ {summary.healthy})"),
+        ("budget days", str(len(summary.days))),
+        ("model calls", str(summary.calls)),
+        ("cost", f"${summary.cost_usd:.6f}"),
+        (f"the same calls all on {summary.premium_model}", f"${summary.premium_usd:.6f}{saved}"),
+        ("audit records / model answers", f"{summary.audit_records} / {summary.model_answers}"),
+        ("wall time", f"{seconds:.0f} s"),
+    ]
     for row in rows:
-        alert = row["alert"]
-        if row["queued"]:
-            table.add_row(alert["id"], alert["severity"], "-", "[yellow]queued: budget", "-", "-", "-")
-            continue
-        r = row["result"]
-        table.add_row(alert["id"], alert["severity"], r.model, _decision(r), str(r.usage.total_tokens),
-                      f"{r.cost_usd:.6f}", f"{r.latency_ms / 1000:.2f}")
+        table.add_row(*row)
     console.print(table)
-    s = session.summary()
-    console.print(f"cycle {cycle}: {s['calls']} answered, {s['refused']} queued, spent ${s['spent']:.6f} "
-                  f"of ${s['limit']:.6f} (remaining ${s['remaining']:.6f})\n")
-    answered = [r for r in rows if not r["queued"]]
-    if answered:
-        sample = answered[0]
-        console.print(f"[dim]sample answer for {sample['alert']['id']}:[/dim] {sample['result'].content[:300]}\n")
+    calls = Table(title="calls per model")
+    for col in ("tier", "model", "calls", "cost $"):
+        calls.add_column(col)
+    for m in summary.by_model:
+        calls.add_row(m.tier, m.model, str(m.calls), f"{m.cost_usd:.6f}")
+    console.print(calls)
 
 
-def print_audit_summary(audit_path: Path) -> None:
-    records = list(iter_records(audit_path))
-    for by in ("severity", "model"):
-        table = Table(title=f"audit log by {by}")
-        for col in (by, "calls", "not sent", "cost $", "input tok", "output tok", "p50 latency ms"):
-            table.add_column(col)
-        for group in summarise(records, by=by):  # p50 over the calls sent; "not sent": refused before sending
-            p50 = "-" if group.latency_ms_p50 is None else f"{group.latency_ms_p50:.0f}"
-            table.add_row(group.key, str(group.count), str(group.not_sent), f"{group.cost_usd:.6f}",
-                          str(group.input_tokens), str(group.output_tokens), p50)
-        console.print(table)
-    console.print(f"{len(records)} audit records in {audit_path} "
-                  f"(inspect with: .venv/bin/cascadeflow trace summary --by severity {audit_path})")
+def print_no_snapshot(reason: Exception) -> None:
+    console.print(f"[yellow]no dashboard snapshot:[/yellow] the web app is not available ({reason})")
+
+
+def print_paths(data_dir: Path, snapshot: Path | None) -> None:
+    console.print(f"data directory: {data_dir} (show it live: make serve)")
+    if snapshot is not None:
+        console.print(f"dashboard snapshot: {snapshot} (opens without a server)")

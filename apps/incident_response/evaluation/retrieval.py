@@ -41,16 +41,22 @@ def _rates(ranked: list[list[str]], relevant: list[set[str]]) -> HitRates:
     return HitRates(n, hit1 / n if n else 0.0, hit3 / n if n else 0.0)
 
 
+def set_incidents(data: Mapping[str, Any], now: datetime) -> list[IncidentRecord]:
+    """The set's past incidents as memory records, each `days_ago` before `now`."""
+    return [IncidentRecord(id=item["id"], title=item["title"], symptoms=item["symptoms"],
+                           root_cause=item["root_cause"], category=item["category"],
+                           remediation=item.get("remediation", ""), services=tuple(item["services"]),
+                           occurred_at=(now - timedelta(days=item["days_ago"])).isoformat(), source="retrieval-set")
+            for item in data["incidents"]]
+
+
 def memory_hit_rates(data: Mapping[str, Any], *, embedder: Embedder | None = None,
                      half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS) -> HitRates:
     now = datetime(2026, 1, 1, tzinfo=UTC)  # ages in the set are relative to this fixed "now"
     with tempfile.TemporaryDirectory() as tmp:
         store = MemoryStore(Path(tmp) / "set.sqlite", embedder=embedder)
-        for item in data["incidents"]:
-            store.add(IncidentRecord(
-                id=item["id"], title=item["title"], symptoms=item["symptoms"], root_cause=item["root_cause"],
-                category=item["category"], remediation=item.get("remediation", ""), services=tuple(item["services"]),
-                occurred_at=(now - timedelta(days=item["days_ago"])).isoformat(), source="retrieval-set"))
+        for record in set_incidents(data, now):
+            store.add(record)
         ranked = [[r.record.id for r in store.search(q["text"], k=3, half_life_days=half_life_days, now=now)]
                   for q in data["queries"]]
         store.close()

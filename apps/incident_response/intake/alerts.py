@@ -23,7 +23,9 @@ _SEVERITY_SPELLINGS = {
 # Labels that say which thing an alert is about, in the order they are trusted.
 _SERVICE_LABELS = ("service", "service_name", "app", "app_kubernetes_io_name", "job", "workload_name",
                    "kube_deployment", "deployment", "container")
-_IDENTITY_LABELS = ("alertname", "namespace", "service", "pod", "kube_pod", "node", "kube_node", "instance")
+# `cluster`: the same rule firing in two clusters (Alertmanager's usual external label) is two incidents.
+_IDENTITY_LABELS = ("alertname", "cluster", "namespace", "service", "pod", "kube_pod", "node", "kube_node",
+                    "instance")
 
 
 def normalise_severity(raw: Any) -> str:

@@ -101,3 +101,12 @@ def test_broken_scenarios_name_the_file_at_fault(tmp_path) -> None:
     (tmp_path / "scenario.yml").write_text(f"base: {tmp_path.name}\n")
     with pytest.raises(InvalidRequestError, match="cycle"):
         load_scenario(tmp_path)
+
+
+def test_the_same_alert_from_two_clusters_is_two_incidents() -> None:
+    copies = []
+    for cluster in ("east", "west"):
+        payload = json.loads(json.dumps(ALERTMANAGER))
+        payload["commonLabels"]["cluster"] = cluster
+        copies += parse_payload(payload)
+    assert len(group_alerts(copies)) == 2 * len(group_alerts(parse_payload(ALERTMANAGER)))

@@ -231,9 +231,11 @@ def parse_options(argv: list[str] | None) -> StormOptions:
     return StormOptions(**{k: v for k, v in vars(args).items()})
 
 
-async def main(argv: list[str] | None = None) -> int:
+async def main(argv: list[str] | None = None, *, environ: Mapping[str, str] | None = None,
+               resolve_provider: Callable[[ModelConfig], Any] | None = None) -> int:
+    """Exit status 0 when every incident was investigated, 1 when some are still queued after --max-days."""
     options = parse_options(argv)
-    summary = await run_storm(options)
+    summary = await run_storm(options, environ, resolve_provider=resolve_provider)
     snapshot = write_dashboard(options.data_dir, options.snapshot or options.data_dir / "dashboard.html")
     out.print_paths(options.data_dir, snapshot)
     return 0 if summary.still_queued == 0 else 1

@@ -29,9 +29,9 @@ def print_investigation(incident: StormIncident, report: InvestigationReport) ->
     d = report.diagnosis
     tiers = ", ".join(f"{tier} {n}" for tier, n in sorted(report.spend.calls_by_tier.items())) or "no model call"
     recalled = sum(1 for e in report.log.events if e.type == "memory_hit")
-    console.print(f"  [{_colour(incident.severity)}]{incident.severity:>4}[/] {incident.incident_id:<28} "
-                  f"{d.category:<19} by {d.author.split('/')[-1]:<22} calls: {tiers:<17} ${report.spend.total:.6f}, "
-                  f"{recalled} recalled" + (f" [yellow]stopped by {report.stopped_by}[/]" if report.stopped_by else ""),
+    console.print(f"  [{_colour(incident.severity)}]{incident.severity:>4}[/] {incident.incident_id:<26} "
+                  f"{d.category:<19} ({d.author.split('/')[-1]}) {tiers}, ${report.spend.total:.6f}, "
+                  f"{recalled} memories" + (f" [yellow]stopped by {report.stopped_by}[/]" if report.stopped_by else ""),
                   highlight=False, overflow="ellipsis", no_wrap=True)
 
 
@@ -60,7 +60,9 @@ def print_summary(summary: StormSummary, seconds: float) -> None:
         ("budget days", str(len(summary.days))),
         ("model calls", str(summary.calls)),
         ("cost", f"${summary.cost_usd:.6f}"),
-        (f"the same calls all on {summary.premium_model}", f"${summary.premium_usd:.6f}{saved}"),
+        (f"the same calls all on the strong tier ({summary.premium_model})", f"${summary.premium_usd:.6f}{saved}"),
+        ("per investigated incident / all on the strong tier",
+         f"${summary.cost_per_incident:.6f} / ${summary.premium_per_incident:.6f}"),
         ("audit records / model answers", f"{summary.audit_records} / {summary.model_answers}"),
         ("wall time", f"{seconds:.0f} s"),
     ]

@@ -54,6 +54,14 @@ class StormSummary:
         """Share of the all-premium cost not spent (0.0 when nothing was spent on either)."""
         return float(1 - self.cost_usd / self.premium_usd) if self.premium_usd else 0.0
 
+    @property
+    def cost_per_incident(self) -> Decimal:
+        return self.cost_usd / self.investigated if self.investigated else Decimal(0)
+
+    @property
+    def premium_per_incident(self) -> Decimal:
+        return self.premium_usd / self.investigated if self.investigated else Decimal(0)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "alerts": self.alerts, "incidents": self.incidents, "investigated": self.investigated,
@@ -62,6 +70,8 @@ class StormSummary:
             "audit_records": self.audit_records, "model_answers": self.model_answers, "calls": self.calls,
             "cost_usd": float(self.cost_usd), "premium_usd": float(self.premium_usd),
             "premium_model": self.premium_model, "saved_share": self.saved_share,
+            "cost_per_incident_usd": float(self.cost_per_incident),
+            "premium_per_incident_usd": float(self.premium_per_incident),
             "by_model": [{"model": m.model, "tier": m.tier, "calls": m.calls, "cost_usd": float(m.cost_usd)}
                          for m in self.by_model],
             "days": [{"day": d.day, "limit_usd": d.limit_usd, "spent_usd": d.spent_usd,

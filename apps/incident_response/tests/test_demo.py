@@ -155,6 +155,19 @@ def test_the_data_directory_is_reset_but_other_files_are_kept(tmp_path) -> None:
     assert len(received) == second.incidents
 
 
+def test_main_says_where_everything_went_and_fails_while_incidents_are_still_queued(tmp_path, capsys) -> None:
+    data = tmp_path / "data"
+    provider = ScriptedProvider(default=REPLY)
+    code = asyncio.run(demo.main(["--data-dir", str(data), "--clusters", "1"], environ={},
+                                 resolve_provider=provider.resolver()))
+    printed = capsys.readouterr().out
+    assert code == 0 and f"data directory: {data}" in printed and "make serve" in printed
+    assert "no dashboard snapshot: the web app is not available" in printed
+    code = asyncio.run(demo.main(["--data-dir", str(data), "--clusters", "1", "--daily-budget", "0.000001",
+                                  "--max-days", "2"], environ={}, resolve_provider=provider.resolver()))
+    assert code == 1 and "still queued" in capsys.readouterr().out
+
+
 def test_a_key_picks_real_models_and_the_embedded_tiers_are_priced_per_token() -> None:
     book = PriceBook()
     cheap, strong, label = demo.models_for(demo.StormOptions(), {"OPENAI_API_KEY": "x"}, book)

@@ -168,6 +168,31 @@ def test_main_says_where_everything_went_and_fails_while_incidents_are_still_que
     assert code == 1 and "still queued" in capsys.readouterr().out
 
 
+def test_with_a_key_the_storm_runs_on_the_real_models_over_their_wire_format(tmp_path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3] / "tests"))  # the loopback hosts
+    from loopback import LoopbackServer, Reply
+
+    server = LoopbackServer().start()
+    try:
+        server.openai.default = Reply(text=REPLY, usage={"input": 300, "output": 12})
+        for name, *_ in demo.CLOUD_MODELS:
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.openai.base_url)
+        options = _options(tmp_path, clusters=1)
+        summary = asyncio.run(demo.run_storm(options))
+    finally:
+        server.stop()
+    _, cheap, strong = next(pair for pair in demo.CLOUD_MODELS if pair[0] == "OPENAI_API_KEY")
+    sent = {request.json["model"] for request in server.openai.requests}
+    assert sent == {cheap.split("/")[1], strong.split("/")[1]}
+    assert summary.still_queued == 0 and summary.investigated == summary.incidents
+    assert len(server.openai.requests) == summary.calls  # every attempt of every audited call reached the host
+    _assert_nothing_lost(summary, options.data_dir)
+    _assert_days_within_budget(summary, options.data_dir)
+    _assert_audit_matches_the_investigations(summary, options.data_dir)
+
+
 def test_a_key_picks_real_models_and_the_embedded_tiers_are_priced_per_token() -> None:
     book = PriceBook()
     cheap, strong, label = demo.models_for(demo.StormOptions(), {"OPENAI_API_KEY": "x"}, book)

@@ -12,7 +12,7 @@ from typing import Any
 from . import events as ev
 
 _WRITTEN = ("events.jsonl", "incidents.jsonl", "audit.jsonl", "memory.sqlite", "budget.sqlite", "queue.sqlite",
-            "run.json")
+            "run.json", "summary.json")
 
 
 class DataFiles:
@@ -27,6 +27,7 @@ class DataFiles:
         self.budget = self.root / "budget.sqlite"
         self.queue = self.root / "queue.sqlite"
         self.run = self.root / "run.json"
+        self.summary = self.root / "summary.json"  # the storm's summary table, as numbers
 
     def reset(self) -> None:
         """An empty directory for a new run: the files a run writes are removed (with SQLite's side files

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -173,22 +174,25 @@ async def run_storm(options: StormOptions, environ: Mapping[str, str] | None = N
                     budget_day=dispatch.days.label, started_at=started)
     out.print_header(storm.label, len(received), len(incidents), storm.investigation_budget, storm.daily_budget,
                      options.data_dir)
-    days: list[DayResult] = [await dispatch.first_day(incidents)]
-    out.print_day(days[-1])
-    by_id = {i.incident_id: i for i in incidents}
-    while len(dispatch.queue) and len(days) < options.max_days:
-        days.append(await dispatch.next_day(by_id))
+    try:
+        days: list[DayResult] = [await dispatch.first_day(incidents)]
         out.print_day(days[-1])
-    still_queued = len(dispatch.queue)
-    close(storm)
-    records = list(iter_records(files.audit))
+        by_id = {i.incident_id: i for i in incidents}
+        while len(dispatch.queue) and len(days) < options.max_days:
+            days.append(await dispatch.next_day(by_id))
+            out.print_day(days[-1])
+        still_queued = len(dispatch.queue)
+    finally:
+        close(storm)  # whatever happened, every audit record written so far is on disk
     summary = summarise_storm(
         alerts=len(received), incidents=len(incidents), days=days, deferred=dispatch.deferred,
-        still_queued=still_queued, reports=dispatch.reports, records=records,
+        still_queued=still_queued, reports=dispatch.reports, records=list(iter_records(files.audit)),
         tier_of=next(iter(storm.plans.values())).tier_of, premium=storm.strong, price_book=storm.price_book)
     files.write_run(label=storm.label, plan="severity", daily_budget_usd=storm.daily_budget,
-                    budget_day=days[0].day, started_at=started, finished_at=time.time(), summary=summary.to_dict())
-    out.print_summary(summary, time.time() - started)
+                    budget_day=days[0].day, started_at=started, finished_at=time.time())
+    seconds = time.time() - started
+    files.summary.write_text(json.dumps({**summary.to_dict(), "wall_seconds": round(seconds, 1)}, indent=2))
+    out.print_summary(summary, seconds)
     return summary
 
 
@@ -198,6 +202,7 @@ def close(storm: Storm) -> None:
     for sink in storm.runtime.sinks:
         getattr(sink, "close", lambda: None)()
     dispatch.queue.close()
+    dispatch.ledger.close()
     if dispatch.memory is not None:
         dispatch.memory.close()
 
@@ -228,7 +233,7 @@ def parse_options(argv: list[str] | None) -> StormOptions:
     args = parser.parse_args(argv)
     if bool(args.cheap) != bool(args.strong):
         parser.error("--cheap and --strong go together")
-    return StormOptions(**{k: v for k, v in vars(args).items()})
+    return StormOptions(**vars(args))
 
 
 async def main(argv: list[str] | None = None, *, environ: Mapping[str, str] | None = None,

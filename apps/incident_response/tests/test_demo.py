@@ -95,6 +95,8 @@ def test_a_storm_that_overflows_the_day_is_queued_and_drained_with_nothing_lost(
     run = json.loads((data / "run.json").read_text())
     assert run["budget_day"] == summary.days[0].day and run["finished_at"] >= run["started_at"]
     assert run["daily_budget_usd"] == pytest.approx(options.daily_budget)
+    written = json.loads((data / "summary.json").read_text())
+    assert {k: v for k, v in written.items() if k != "wall_seconds"} == json.loads(json.dumps(summary.to_dict()))
     memory = MemoryStore(data / "memory.sqlite", read_only=True)
     written_back = [r for r in memory.all() if r.source.startswith("investigation ")]
     assert len(written_back) == summary.investigated

@@ -80,6 +80,7 @@ class Dispatch:
     concurrency: int = 2
     reports: dict[str, InvestigationReport] = field(default_factory=dict)
     deferred: set[str] = field(default_factory=set)  # every incident queued at least once
+    attempts: dict[str, int] = field(default_factory=dict)  # investigations started, per incident
     on_report: Callable[[StormIncident, InvestigationReport], None] | None = None  # each finished one
 
     def day_used(self) -> tuple[int, int]:
@@ -154,12 +155,18 @@ class Dispatch:
         except Exception as exc:  # noqa: BLE001 - any failure keeps the incident: queued for a retry
             self._defer(incident, f"investigation failed, retried on a later day: {exc}", result)
 
+    def _investigation_id(self, incident_id: str) -> str:
+        """The incident's id for its first investigation; a retry gets an id of its own (its own event
+        stream from seq 1, its own budget session)."""
+        self.attempts[incident_id] = attempt = self.attempts.get(incident_id, 0) + 1
+        return incident_id if attempt == 1 else f"{incident_id}.attempt-{attempt}"
+
     async def _investigate(self, incident: StormIncident, result: DayResult) -> None:
         alert = incident.alert.to_dict()
-        self.files.append_incident(incident.incident_id, "investigating", alert,
-                                   investigation_id=incident.incident_id)
+        investigation_id = self._investigation_id(incident.incident_id)
+        self.files.append_incident(incident.incident_id, "investigating", alert, investigation_id=investigation_id)
         toolbox = recorded_toolbox(incident.scenario.evidence, memory=self.memory, runbooks=self.runbooks)
-        log = ev.EventLog(incident.incident_id)
+        log = ev.EventLog(investigation_id)
         task = asyncio.create_task(self.investigators[incident.severity].investigate(incident.alert, toolbox,
                                                                                      log=log))
         task.add_done_callback(lambda _: log.close())  # the stream ends however the investigation ends
@@ -169,7 +176,7 @@ class Dispatch:
             report = await task
         except Exception as exc:
             result.failed[incident.incident_id] = f"{type(exc).__name__}: {exc}"
-            self.files.append_incident(incident.incident_id, "failed", alert, investigation_id=incident.incident_id,
+            self.files.append_incident(incident.incident_id, "failed", alert, investigation_id=investigation_id,
                                        reason=result.failed[incident.incident_id])
             raise
         self.reports[incident.incident_id] = report
@@ -177,5 +184,5 @@ class Dispatch:
             self.on_report(incident, report)
         if self.memory is not None:  # write-back: the fix is not confirmed by a person, so it stays unknown
             remember(report, self.memory, fix_worked=None)
-        self.files.append_incident(incident.incident_id, "resolved", alert, investigation_id=incident.incident_id)
+        self.files.append_incident(incident.incident_id, "resolved", alert, investigation_id=investigation_id)
         result.investigated.append(incident.incident_id)

@@ -141,8 +141,13 @@ def test_a_failed_investigation_stays_queued_and_is_retried_on_a_later_day(tmp_p
     summary = _scripted_storm(options)
     assert summary.still_queued == 0 and summary.investigated == summary.incidents
     assert failed[0] in summary.days[1].investigated and failed[0] in summary.days[0].failed
-    statuses = [r["status"] for r in _lines(options.data_dir / "incidents.jsonl") if r["incident_id"] == failed[0]]
-    assert statuses == ["received", "investigating", "failed", "queued", "investigating", "resolved"]
+    rows = [r for r in _lines(options.data_dir / "incidents.jsonl") if r["incident_id"] == failed[0]]
+    assert [r["status"] for r in rows] == ["received", "investigating", "failed", "queued", "investigating",
+                                           "resolved"]
+    retry = rows[-1]["investigation_id"]  # a stream and a budget session of its own
+    assert retry != rows[1]["investigation_id"] and retry.startswith(failed[0])
+    assert {e["investigation_id"] for e in _lines(options.data_dir / "events.jsonl")} >= {retry}
+    _assert_audit_matches_the_investigations(summary, options.data_dir)
 
 
 def test_the_data_directory_is_reset_but_other_files_are_kept(tmp_path) -> None:

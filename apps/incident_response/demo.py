@@ -28,7 +28,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run as a script from the repository root
 
 from apps.incident_response import report as out
-from apps.incident_response.datafiles import DataFiles
 from apps.incident_response.dispatch import BudgetDays, DayResult, Dispatch
 from apps.incident_response.evaluation.retrieval import load_set, set_incidents
 from apps.incident_response.investigation import InvestigationConfig, Investigator
@@ -43,9 +42,11 @@ from apps.incident_response.storm import (
     storm_payloads,
 )
 from apps.incident_response.storm_summary import StormSummary, summarise_storm
+from apps.incident_response.web import DataDir
 from cascadeflow import (
     BudgetConfig,
     CascadeFlow,
+    ConfigurationError,
     DeferredQueue,
     ModelConfig,
     PriceBook,
@@ -66,6 +67,7 @@ CLOUD_MODELS = (("GROQ_API_KEY", "groq/llama-3.1-8b-instant", "groq/llama-3.3-70
 CALLS_PER_INVESTIGATION = 3
 PROMPT_TOKENS = 600
 INVESTIGATIONS_PER_DAY = 2
+SUMMARY_FILE = "summary.json"  # the summary table's numbers, beside the files the web app reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ class Storm:
     daily_budget: float
 
 
-def build(options: StormOptions, files: DataFiles, environ: Mapping[str, str], *,
+def build(options: StormOptions, files: DataDir, environ: Mapping[str, str], *,
           resolve_provider: Callable[[ModelConfig], Any] | None = None) -> Storm:
     """The dispatcher over the data directory: one runtime (the ledger on budget days, the audit log),
     the queue, the memory, one investigator per severity. `resolve_provider` (tests) replaces the
@@ -163,8 +165,7 @@ async def run_storm(options: StormOptions, environ: Mapping[str, str] | None = N
     """The whole storm: build, receive, investigate day after day until the queue is empty (or
     `max_days`), summarise. Prints as it goes."""
     started = time.time()
-    files = DataFiles(options.data_dir)
-    files.reset()
+    files = reset(DataDir(options.data_dir))
     storm = build(options, files, os.environ if environ is None else environ, resolve_provider=resolve_provider)
     dispatch = storm.dispatch
     dispatch.on_report = out.print_investigation
@@ -191,9 +192,21 @@ async def run_storm(options: StormOptions, environ: Mapping[str, str] | None = N
     files.write_run(label=storm.label, plan="severity", daily_budget_usd=storm.daily_budget,
                     budget_day=days[0].day, started_at=started, finished_at=time.time())
     seconds = time.time() - started
-    files.summary.write_text(json.dumps({**summary.to_dict(), "wall_seconds": round(seconds, 1)}, indent=2))
+    numbers = {**summary.to_dict(), "wall_seconds": round(seconds, 1)}
+    (files.root / SUMMARY_FILE).write_text(json.dumps(numbers, indent=2))
     out.print_summary(summary, seconds)
     return summary
+
+
+def reset(data: DataDir) -> DataDir:
+    """An empty data directory for a new run: the files a run writes go (with SQLite's side files and
+    rotated audit logs); anything else in the directory stays."""
+    data.mkdir()
+    for path in (data.events, data.incidents, data.audit, data.memory, data.budget, data.queue, data.run,
+                 data.root / SUMMARY_FILE):
+        for written in data.root.glob(f"{path.name}*"):
+            written.unlink()
+    return data
 
 
 def close(storm: Storm) -> None:
@@ -208,13 +221,14 @@ def close(storm: Storm) -> None:
 
 
 def write_dashboard(data_dir: Path, out_path: Path) -> Path | None:
-    """The static dashboard snapshot, when the web app is installed; None (and why) when it is not."""
+    """The dashboard as one self-contained HTML file; None (and why) without the web extra."""
     try:
-        from apps.incident_response.web.snapshot import write_snapshot
-    except ImportError as exc:
+        from apps.incident_response.web import write_snapshot
+
+        return write_snapshot(data_dir, out_path)
+    except ConfigurationError as exc:
         out.print_no_snapshot(exc)
         return None
-    return write_snapshot(data_dir, out_path)
 
 
 def parse_options(argv: list[str] | None) -> StormOptions:

@@ -78,7 +78,7 @@ def print_summary(summary: StormSummary, seconds: float) -> None:
 
 
 def print_no_snapshot(reason: Exception) -> None:
-    console.print(f"[yellow]no dashboard snapshot:[/yellow] the web app is not available ({reason})")
+    console.print(f"[yellow]no dashboard snapshot:[/yellow] {reason}")
 
 
 def print_paths(data_dir: Path, snapshot: Path | None) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -169,7 +170,11 @@ def test_main_says_where_everything_went_and_fails_while_incidents_are_still_que
                                  resolve_provider=provider.resolver()))
     printed = capsys.readouterr().out
     assert code == 0 and f"data directory: {data}" in printed and "make serve" in printed
-    assert "no dashboard snapshot: the web app is not available" in printed
+    snapshot = data / "dashboard.html"
+    assert f"dashboard snapshot: {snapshot}" in printed
+    page = snapshot.read_text()  # one file: nothing fetched from anywhere, every incident on it
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=.(https?:)?//", page)
+    assert all(i in page for i in json.loads((data / "summary.json").read_text())["days"][0]["investigated"])
     code = asyncio.run(demo.main(["--data-dir", str(data), "--clusters", "1", "--daily-budget", "0.000001",
                                   "--max-days", "2"], environ={}, resolve_provider=provider.resolver()))
     assert code == 1 and "still queued" in capsys.readouterr().out

@@ -31,7 +31,7 @@ from apps.incident_response import report as out
 from apps.incident_response.dispatch import BudgetDays, DayResult, Dispatch
 from apps.incident_response.evaluation.retrieval import load_set, set_incidents
 from apps.incident_response.investigation import InvestigationConfig, Investigator
-from apps.incident_response.llm import ModelPlan, priced_local, severity_plans
+from apps.incident_response.llm import ModelPlan, model_config, priced_local, severity_plans
 from apps.incident_response.memory import MemoryStore
 from apps.incident_response.runbooks import RunbookIndex
 from apps.incident_response.storm import (
@@ -90,19 +90,14 @@ def models_for(options: StormOptions, environ: Mapping[str, str], price_book: Pr
     """(cheap, strong, label): the --cheap/--strong pair, else the first cloud pair whose key is set, else the
     embedded model on both tiers, priced per token like the first cloud pair."""
     if options.cheap and options.strong:
-        return _model(options.cheap), _model(options.strong), f"{options.cheap} / {options.strong}"
+        return model_config(options.cheap), model_config(options.strong), f"{options.cheap} / {options.strong}"
     for key, cheap, strong in CLOUD_MODELS:
         if environ.get(key):
-            return _model(cheap), _model(strong), f"{cheap} / {strong} ({key} is set)"
+            return model_config(cheap), model_config(strong), f"{cheap} / {strong} ({key} is set)"
     _, like_cheap, like_strong = CLOUD_MODELS[0]
     return (priced_local("smollm2-135m", like_cheap, price_book),
             priced_local("smollm2-135m-instruct", like_strong, price_book),
             f"the embedded SmolLM2-135M on both tiers, offline, priced per token like {like_cheap} / {like_strong}")
-
-
-def _model(spec: str) -> ModelConfig:
-    provider, _, name = spec.partition("/")
-    return ModelConfig(name=name, provider=provider)
 
 
 def budgets(options: StormOptions, strong: ModelConfig, price_book: PriceBook) -> tuple[float, float]:
@@ -247,6 +242,11 @@ def parse_options(argv: list[str] | None) -> StormOptions:
     args = parser.parse_args(argv)
     if bool(args.cheap) != bool(args.strong):
         parser.error("--cheap and --strong go together")
+    try:
+        for model in filter(None, (args.cheap, args.strong)):
+            model_config(model)
+    except ConfigurationError as exc:
+        parser.error(str(exc))
     return StormOptions(**vars(args))
 
 

@@ -93,7 +93,7 @@ def cloud_plan(mode: str, cheap: str | ModelConfig, strong: str | ModelConfig) -
     """`cheap` only, `strong` only, or the `cascade` (reasoning drafts on cheap, escalates to strong)."""
     if mode not in ("cheap", "strong", "cascade"):
         raise ConfigurationError(f"plan must be one of {', '.join(PLANS)}, got {mode!r}")
-    cheap_cfg, strong_cfg = _parse(cheap), _parse(strong)
+    cheap_cfg, strong_cfg = model_config(cheap), model_config(strong)
     if mode == "cheap":
         router = _register(ModelRouter(), cheap_cfg, cheap_cfg, cheap_cfg)
     elif mode == "strong":
@@ -103,7 +103,8 @@ def cloud_plan(mode: str, cheap: str | ModelConfig, strong: str | ModelConfig) -
     return ModelPlan(mode, router, {cheap_cfg.id: "cheap", strong_cfg.id: "strong"}, f"{mode}: {cheap} / {strong}")
 
 
-def _parse(model: str | ModelConfig) -> ModelConfig:
+def model_config(model: str | ModelConfig) -> ModelConfig:
+    """'provider/model' as a ModelConfig (a ModelConfig is returned as is)."""
     if isinstance(model, ModelConfig):
         return model
     provider, sep, name = model.partition("/")

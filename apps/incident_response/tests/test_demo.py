@@ -205,6 +205,14 @@ def test_with_a_key_the_storm_runs_on_the_real_models_over_their_wire_format(tmp
     _assert_audit_matches_the_investigations(summary, options.data_dir)
 
 
+@pytest.mark.parametrize("argv, words", [(["--cheap", "groq/a"], "go together"),
+                                         (["--cheap", "a", "--strong", "groq/b"], "'provider/model'")])
+def test_bad_model_options_stop_before_anything_runs(argv, words, capsys) -> None:
+    with pytest.raises(SystemExit):
+        demo.parse_options(argv)
+    assert words in capsys.readouterr().err
+
+
 def test_a_key_picks_real_models_and_the_embedded_tiers_are_priced_per_token() -> None:
     book = PriceBook()
     cheap, strong, label = demo.models_for(demo.StormOptions(), {"OPENAI_API_KEY": "x"}, book)

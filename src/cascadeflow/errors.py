@@ -5,6 +5,7 @@
     │   ├── UnknownProviderError                 lists the known providers
     │   ├── MissingAPIKeyError                   names the environment variable to set
     │   ├── InvalidRequestError                  malformed messages, negative max_tokens, ...
+    │   ├── UnsafeBind                           a gateway without a key store asked to listen beyond loopback
     │   └── UnknownModelPriceError (LookupError) the price book cannot price a model
     ├── ProviderError                            a provider call failed (carries provider, model, status)
     │   ├── AuthenticationError                  401/403
@@ -20,7 +21,10 @@
     │   ├── CircuitOpenError                     the breaker for (provider, model) is open
     │   └── AdmissionRefused                     queued past its deadline or rate limit; nothing was sent
     ├── BudgetExceeded                           a reservation did not fit (key, limit, requested, remaining);
-    │                                            also importable as BudgetExceededError
+    │   │                                        also importable as BudgetExceededError
+    │   └── KeyRateLimited                       a gateway key's requests or tokens per minute are used up
+    ├── KeyRejected                              the gateway refused a client key (missing, unknown, revoked,
+    │                                            or not allowed the model asked for)
     ├── BudgetBackendUnavailable                 the ledger store cannot be reached (fail closed)
     ├── AuditUnavailable                         enforce mode: an audit sink is failing, nothing is sent
     ├── PolicyViolation                          compliance / tool policy stopped the call in enforce mode
@@ -64,6 +68,17 @@ class MissingAPIKeyError(ConfigurationError):
 
 class InvalidRequestError(ConfigurationError):
     """A request that can never succeed: malformed messages, bad parameters."""
+
+
+class UnsafeBind(ConfigurationError):
+    """The gateway was asked to listen on a non-loopback address without a key store: anyone who can reach it
+    could spend through it. Configure `keys = "sqlite:///keys.db"` (or Redis/PostgreSQL) or bind 127.0.0.1."""
+
+    def __init__(self, host: str):
+        self.host = host
+        super().__init__(f"refusing to listen on {host!r} without a key store: any client could spend through "
+                         f"the gateway; configure keys = 'sqlite:///keys.db' (or a Redis/PostgreSQL URL) and create "
+                         f"keys with `cascadeflow keys create`, or bind 127.0.0.1")
 
 
 class UnknownModelPriceError(ConfigurationError, LookupError):
@@ -207,6 +222,24 @@ class BudgetExceeded(CascadeflowError):
         if remaining_usd is not None:
             detail.append(f"remaining=${remaining_usd:.6f}")
         super().__init__(message + (f" ({', '.join(detail)})" if detail else ""))
+
+
+class KeyRateLimited(BudgetExceeded):
+    """A gateway key's requests-per-minute or tokens-per-minute limit is used up; `retry_after` seconds until
+    the next minute starts."""
+
+    def __init__(self, message: str, *, retry_after: float, **kw: Any):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class KeyRejected(CascadeflowError):
+    """The gateway refused a client key: `status` 401 (missing, unknown or revoked) or 403 (the key may not use
+    the model it asked for). Raised before anything is reserved or sent."""
+
+    def __init__(self, message: str, *, status: int = 401):
+        self.status = status
+        super().__init__(message)
 
 
 BudgetExceededError = BudgetExceeded  # the same class under the name code written for other libraries uses

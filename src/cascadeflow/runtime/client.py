@@ -7,14 +7,24 @@ through the runtime pipeline. Nothing is sent before the request and the budgets
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from cascadeflow.cache.step import open_cache
 from cascadeflow.errors import BudgetExceeded, ConfigurationError
-from cascadeflow.messages import Message, Request, Response, ToolCall, ToolSpec, Usage, build_request
+from cascadeflow.messages import (
+    Message,
+    Request,
+    Response,
+    StreamEvent,
+    ToolCall,
+    ToolSpec,
+    Usage,
+    build_request,
+)
 from cascadeflow.models import ModelConfig, as_model_config
 from cascadeflow.pricing import PriceBook, usd_to_micro_limit
 from cascadeflow.runtime.budgets import budget_call_options, call_options, refusals_reported
@@ -90,6 +100,16 @@ def _print_single(request_id: str, model: ModelConfig, reason: str, attempt: Any
                             {"model_name": attempt.model.split("/", 1)[-1],
                              "tokens": attempt.input_tokens + attempt.output_tokens, "cost": attempt.cost,
                              "latency_ms": latency_ms, "savings_pct": 0.0}))
+
+
+def _result_response(result: CompletionResult) -> Response:
+    """The answer of a finished call as a Response (a cascade's result carries its parts, not one)."""
+    if result.response is not None:
+        return result.response
+    provider, _, name = result.model.partition("/")
+    return Response(content=result.content, model=name or result.model, provider=provider, usage=result.usage,
+                    tool_calls=result.tool_calls, finish_reason=result.finish_reason,  # type: ignore[arg-type]
+                    latency_ms=result.latency_ms, request_id=result.request_id)
 
 
 class _FixedRouter:
@@ -201,6 +221,51 @@ class CascadeFlow:
             if len(tiers) > 1:
                 return await self._cascade(tiers, request, reason, user_id, agent_id, quality_config)
             return await self._single(tiers[0], request, reason, user_id, agent_id)
+
+    async def astream(
+        self,
+        model: ModelSpec = None,
+        messages: str | Sequence[Message | Mapping[str, Any]] | None = None,
+        *,
+        budget_limit: float | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        routing_reason: str | None = None,
+        router: Any = None,
+        quality_config: Any = None,
+        _charges: Sequence[Charge] = (),
+        **options: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        """`acomplete`, streamed: TextDelta / ToolCallDelta events as the model produces them, then one
+        StreamDone with the answer, its usage and `routing_reason`. A one-model route streams from the provider
+        through the pipeline (`runtime.streaming`); a cascade validates its draft before anything is shown, so
+        it streams the accepted answer once it is known. Closing the iterator early cancels the upstream
+        request and charges what was generated."""
+        from cascadeflow.runtime.streaming import answer_events, stream_attempt
+
+        if messages is None:
+            raise ConfigurationError("astream() needs messages= (a string or a list of messages)")
+        request = build_request(messages, **options)
+        tiers, reason, _label = _route_of(model, router or self.router, request, routing_reason)
+        if len(tiers) > 1:
+            result = await self.acomplete(list(tiers), list(request.messages), budget_limit=budget_limit,
+                                          user_id=user_id, agent_id=agent_id, routing_reason=reason,
+                                          quality_config=quality_config, _charges=_charges, **options)
+            for event in answer_events(_result_response(result)):
+                yield event
+            return
+        budgets = budget_call_options(self.budget_config, self.runtime.ledger, user_budgets=self.user_budgets,
+                                      user_id=user_id, agent_id=agent_id)
+        limit = usd_to_micro_limit(budget_limit, "budget_limit") if budget_limit is not None else None
+        with call_options(budgets, budget_limit_micro=limit, extra_charges=_charges), \
+                refusals_reported(self.budget_config, budgets):
+            call = self.runtime.new_call(user_id=user_id, agent_id=agent_id, metadata=request.metadata,
+                                         routing_reason=reason, model_requested=tiers[0].id)
+        call.decide("allow", reason, model_requested=tiers[0].id, model_used=tiers[0].id)
+        # aclosing: a caller closing this iterator closes the attempt's at once (cancelling the upstream request)
+        async with contextlib.aclosing(stream_attempt(self.runtime, tiers[0], request, call)) as events:
+            async for event in events:
+                yield event
 
     def complete(self, model: ModelSpec = None, messages: Any = None, **kwargs: Any) -> CompletionResult:
         """Synchronous twin of `acomplete`."""

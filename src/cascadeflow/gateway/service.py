@@ -1,0 +1,127 @@
+"""`Gateway`: what serving one client call takes, outside any HTTP detail — the key, its limits, the model
+name's route and one `CascadeFlow` call (the one pipeline: policy, per-call cap, budgets, cache, provider,
+validation, settlement, metrics, audit). Built once from the configuration; the routes only parse and
+serialise around it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from cascadeflow.gateway.calls import ClientCall
+from cascadeflow.gateway.catalog import Catalog, ServedModel
+from cascadeflow.gateway.config import GatewayConfig
+from cascadeflow.gateway.keys import KeyGate, VirtualKey
+from cascadeflow.messages import StreamEvent
+from cascadeflow.runtime.client import CascadeFlow, CompletionResult
+from cascadeflow.runtime.pipeline import Runtime
+from cascadeflow.tokens import text_tokens_upper
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A call that passed the key, the model check and the rate limits: the arguments of its CascadeFlow call."""
+
+    served: ServedModel
+    kwargs: dict[str, Any]
+
+
+def _metrics_sink(config: GatewayConfig) -> Any:
+    if not config.metrics:
+        return None
+    from cascadeflow.metrics.prometheus import MetricsCollector
+
+    return MetricsCollector()
+
+
+class Gateway:
+    """The stores, the runtime and the model catalogue of one gateway process."""
+
+    def __init__(self, config: GatewayConfig):
+        from cascadeflow.budget.backends import open_ledger
+        from cascadeflow.trace.audit import open_sinks
+
+        self.config = config
+        self.catalog = Catalog(config)
+        self.ledger = open_ledger(config.ledger or "memory://")
+        sinks = [] if config.audit == "off" else open_sinks(config.audit)
+        self.metrics = _metrics_sink(config)
+        if self.metrics is not None:
+            sinks.append(self.metrics)
+        self.runtime = Runtime(ledger=self.ledger, sinks=sinks)
+        cache = None
+        if config.cache is not None:
+            from cascadeflow.cache.config import CacheConfig
+
+            cache = CacheConfig(**config.cache)
+        self.flow = CascadeFlow(runtime=self.runtime, cache_config=cache)
+        self.keys: KeyGate | None = None
+        self.key_store: Any = None
+        if config.keys is not None:
+            from cascadeflow.gateway.keystores import open_key_store
+
+            self.key_store = open_key_store(config.keys)
+            self.keys = KeyGate(self.key_store, config.hashing_secret() or "", self.ledger,
+                                cache_seconds=config.key_cache_seconds)
+
+    def admit(self, call: ClientCall, token: str | None, api: str) -> Admitted:
+        """Everything checked before a call may spend: the key, the model, the rate limits. Raises the typed
+        error the client is answered with (KeyRejected, InvalidRequestError, KeyRateLimited)."""
+        served = self.catalog.resolve(call.model)
+        key: VirtualKey | None = None
+        if self.keys is not None:
+            key = self.keys.authenticate(token)
+            self.keys.check_model(key, served.name)
+            self.keys.admit(key, _token_bound(call))
+        return Admitted(served, self._kwargs(call, served, key, api))
+
+    def _kwargs(self, call: ClientCall, served: ServedModel, key: VirtualKey | None, api: str) -> dict[str, Any]:
+        metadata: dict[str, Any] = {**call.metadata, "gateway_model": served.name, "api": api}
+        user = call.user
+        kwargs: dict[str, Any] = {}
+        if key is not None:
+            metadata.update(key.metadata)  # the key's team, user and feature win over what the client says
+            metadata["key_id"] = key.id
+            user = key.metadata.get("user") or user
+            kwargs["_charges"] = tuple(self.keys.charges(key)) if self.keys is not None else ()
+            if key.per_request_usd is not None:
+                kwargs["budget_limit"] = key.per_request_usd
+        if served.router is not None:
+            kwargs["router"] = served.router
+        else:
+            kwargs["model"] = list(served.tiers) if len(served.tiers) > 1 else served.tiers[0]
+            kwargs["routing_reason"] = served.reason
+        if served.quality is not None:
+            kwargs["quality_config"] = served.quality
+        return {**kwargs, **call.options, "messages": call.messages, "metadata": metadata, "user_id": user}
+
+    async def complete(self, admitted: Admitted) -> CompletionResult:
+        return await self.flow.acomplete(**admitted.kwargs)
+
+    def stream(self, admitted: Admitted) -> AsyncIterator[StreamEvent]:
+        return self.flow.astream(**admitted.kwargs)
+
+    def ready(self) -> dict[str, str]:
+        """Each shared store's state ("ok" or the error): /ready answers 503 unless all are ok."""
+        checks: dict[str, str] = {}
+        for name, probe in (("ledger", lambda: self.ledger.states([])),
+                            ("keys", self.key_store.ping if self.key_store is not None else None)):
+            if probe is None:
+                continue
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure makes the process not ready
+                checks[name] = f"{type(exc).__name__}"
+        return checks
+
+
+def _token_bound(call: ClientCall) -> int:
+    """Tokens a call counts against a tokens-per-minute limit: its prompt's bound plus max_tokens."""
+    text = "".join(str(m.get("content") or "") for m in call.messages)
+    max_tokens = call.options.get("max_tokens")
+    return text_tokens_upper(text) + (max_tokens if isinstance(max_tokens, int) else 0)

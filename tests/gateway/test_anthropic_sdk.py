@@ -81,8 +81,8 @@ def test_missing_max_tokens_is_a_400_in_anthropic_shape(gateway, anthropic_serve
 
 async def test_async_client_stream(gateway, anthropic_server):
     anthropic_server.enqueue(text="async anthropic")
-    async with anthropic.AsyncAnthropic(base_url=gateway.url, api_key="x", max_retries=0) as client:
-        async with client.messages.stream(model="claude", max_tokens=10,
-                                          messages=[{"role": "user", "content": "hi"}]) as stream:
-            final = await stream.get_final_message()
+    async with anthropic.AsyncAnthropic(base_url=gateway.url, api_key="x", max_retries=0) as client, \
+            client.messages.stream(model="claude", max_tokens=10,
+                                   messages=[{"role": "user", "content": "hi"}]) as stream:
+        final = await stream.get_final_message()
     assert final.content[0].text == "async anthropic"

@@ -51,8 +51,8 @@ def test_chat_stream_replays_the_upstream_chunks(gateway, openai_server):
 
 
 def test_messages_stream_replays_the_upstream_events(gateway, anthropic_server):
-    reply = dict(text="a b", tool_calls=[{"id": "toolu_1", "name": "f", "arguments": {"q": "x"}}],
-                 usage={"input": 9, "output": 4, "cache_read": 2})
+    reply = {"text": "a b", "tool_calls": [{"id": "toolu_1", "name": "f", "arguments": {"q": "x"}}],
+                 "usage": {"input": 9, "output": 4, "cache_read": 2}}
     body = {"model": "claude", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "go"}]}
     anthropic_server.enqueue(**reply)
     status, text = stream(gateway, "/v1/messages", body)
@@ -129,3 +129,21 @@ def test_health_ready_and_metrics(gateway, openai_server):
     assert httpx.get(gateway.url + "/ready").json()["checks"] == {"ledger": "ok"}
     metrics = httpx.get(gateway.url + "/metrics").text
     assert "cascadeflow" in metrics and 'model="gpt-4o-mini"' in metrics
+
+
+def test_graceful_shutdown_lets_a_stream_in_flight_finish_and_settle(gateway_factory, openai_server, tmp_path):
+    import threading
+
+    server = gateway_factory()
+    openai_server.enqueue(text=" ".join(["word"] * 30), chunk_delay=0.02, usage={"input": 3, "output": 30})
+    body = {"model": "fast", "messages": [{"role": "user", "content": "talk"}], "stream": True}
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=10) as reply:
+        lines = reply.iter_lines()
+        next(lines)
+        stopping = threading.Thread(target=server.stop)
+        stopping.start()  # SIGTERM's path: stop accepting, let the open response finish
+        rest = [line for line in lines if line]
+        stopping.join(timeout=10)
+    assert rest[-1] == "data: [DONE]"
+    [record] = [json.loads(line) for line in (tmp_path / "gateway-audit.jsonl").read_text().splitlines()]
+    assert record["action"] == "allow" and record["output_tokens"] == 30

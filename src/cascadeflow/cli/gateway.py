@@ -43,7 +43,7 @@ def serve(config: ConfigOpt = None,
     run(settings)
 
 
-def _admin(config: str | None, store: str | None):  # noqa: ANN202 - a KeyAdmin, imported lazily
+def _admin(config: str | None, store: str | None):
     from cascadeflow.gateway.config import gateway_config, load_config
     from cascadeflow.gateway.keys import KeyAdmin
     from cascadeflow.gateway.keystores import open_key_store

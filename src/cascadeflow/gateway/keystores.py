@@ -131,7 +131,7 @@ def open_key_store(url: str) -> KeyStore:
     scheme = urlsplit(url).scheme.lower() if isinstance(url, str) else ""
     if scheme == "sqlite":
         path = url.split("://", 1)[1]
-        path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db -> rel.db; sqlite:////abs -> /abs
+        path = path.removeprefix("/")  # sqlite:///rel.db -> rel.db; sqlite:////abs -> /abs
         if not path:
             raise ConfigurationError("a SQLite key store URL needs a path: sqlite:///keys.db")
         return SqliteKeyStore(path)

@@ -29,4 +29,4 @@ def serve(config: GatewayConfig) -> None:
     app = create_app(config)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=int(config.shutdown_grace_seconds), lifespan="on",
-                http="httptools", loop="uvloop")
+                http="auto", loop="auto")

@@ -6,7 +6,7 @@ serialise around it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +102,7 @@ class Gateway:
     async def complete(self, admitted: Admitted) -> CompletionResult:
         return await self.flow.acomplete(**admitted.kwargs)
 
-    def stream(self, admitted: Admitted) -> AsyncIterator[StreamEvent]:
+    def stream(self, admitted: Admitted) -> AsyncGenerator[StreamEvent, None]:
         return self.flow.astream(**admitted.kwargs)
 
     def ready(self) -> dict[str, str]:

@@ -157,7 +157,7 @@ class MessagesStream:
     or tool call (start, deltas, stop), message_delta with the stop reason and the usage, message_stop."""
 
     def __init__(self, *, request_id: str, model: str):
-        self._start = {"id": f"msg_{request_id}", "type": "message", "role": "assistant", "model": model,
+        self._start: dict[str, Any] = {"id": f"msg_{request_id}", "type": "message", "role": "assistant", "model": model,
                        "content": [], "stop_reason": None, "stop_sequence": None,
                        "usage": {"input_tokens": 0, "output_tokens": 0}}
         self._started = False

@@ -158,11 +158,13 @@ class ResponsesStream:
         kind, self._open = self._open, None
         if kind == "text":
             text = "".join(self._text)
-            loc = {"item_id": f"msg_{self.request_id}", "output_index": self._index, "content_index": 0}
+            loc: dict[str, Any] = {"item_id": f"msg_{self.request_id}", "output_index": self._index,
+                                   "content_index": 0}
+            part = {"type": "output_text", "text": text, "annotations": []}
             item = {"type": "message", "id": loc["item_id"], "status": "completed", "role": "assistant",
-                    "content": [{"type": "output_text", "text": text, "annotations": []}]}
+                    "content": [part]}
             return (self._ev("response.output_text.done", text=text, logprobs=[], **loc)
-                    + self._ev("response.content_part.done", part=item["content"][0], **loc)
+                    + self._ev("response.content_part.done", part=part, **loc)
                     + self._ev("response.output_item.done", output_index=self._index, item=item))
         call = self._calls[int(kind.split(":")[1])]
         item = {**call["item"], "arguments": "".join(call["args"]), "status": "completed"}

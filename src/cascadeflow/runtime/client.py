@@ -8,7 +8,7 @@ through the runtime pipeline. Nothing is sent before the request and the budgets
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -235,7 +235,7 @@ class CascadeFlow:
         quality_config: Any = None,
         _charges: Sequence[Charge] = (),
         **options: Any,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """`acomplete`, streamed: TextDelta / ToolCallDelta events as the model produces them, then one
         StreamDone with the answer, its usage and `routing_reason`. A one-model route streams from the provider
         through the pipeline (`runtime.streaming`); a cascade validates its draft before anything is shown, so

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cascadeflow.errors import BudgetExceeded
-from cascadeflow.messages import Request, Response, StreamDone, StreamEvent, TextDelta, ToolCall, ToolCallDelta
+from cascadeflow.messages import (
+    Request,
+    Response,
+    StreamDone,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+)
 from cascadeflow.models import ModelConfig
 from cascadeflow.runtime.call import CallContext
 from cascadeflow.tokens import estimated_usage
@@ -108,7 +116,7 @@ async def _run(runtime: Any, model: ModelConfig, request: Request, call: CallCon
 
 
 async def stream_attempt(runtime: Any, model: ModelConfig, request: Request,
-                         call: CallContext) -> AsyncIterator[StreamEvent]:
+                         call: CallContext) -> AsyncGenerator[StreamEvent, None]:
     """Stream one model's answer through `runtime.attempt` and `runtime.finish`: TextDelta / ToolCallDelta
     events, then one StreamDone. Errors of the pipeline (BudgetExceeded before sending, provider errors) are
     raised from the iteration; closing the iterator early cancels the upstream request (see StreamRelay)."""

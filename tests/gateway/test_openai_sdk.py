@@ -133,3 +133,15 @@ async def test_async_client_plain_and_streamed(gateway, openai_server):
             model="fast", messages=[{"role": "user", "content": "hi"}], stream=True)]
     assert out.choices[0].message.content == "async plain"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "async streamed"
+
+
+def test_a_repeated_call_is_served_from_the_cache(gateway_factory, openai_server):
+    server = gateway_factory(cache={"ttl": 60})
+    openai_server.enqueue(text="cached answer", usage={"input": 5, "output": 2})
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
+    ask = {"model": "fast", "messages": [{"role": "user", "content": "what is a cache?"}]}
+    first = client.chat.completions.with_raw_response.create(**ask)
+    second = client.chat.completions.with_raw_response.create(**ask)
+    assert second.parse().choices[0].message.content == "cached answer"
+    assert (first.headers["x-cascadeflow-cache"], second.headers["x-cascadeflow-cache"]) == ("miss", "hit")
+    assert float(second.headers["x-cascadeflow-cost-usd"]) == 0 and len(openai_server.requests) == 1

@@ -138,3 +138,24 @@ def test_key_metadata_flows_into_the_record(keyed, openai_server, tmp_path):
     audit = json.loads(line)
     assert audit["user_id"] == "ana"
     assert {audit["metadata"][k] for k in ("team", "feature", "key_id")} == {"payments", "refunds", record.id}
+
+
+def test_tokens_per_minute_count_the_prompt_bound_and_max_tokens(tmp_path):
+    from cascadeflow.budget import open_ledger
+    from cascadeflow.errors import KeyRateLimited
+
+    store = open_key_store(f"sqlite:///{tmp_path}/keys.db")
+    record, _token = KeyAdmin(store, SECRET).create("tpm", tpm=1000)
+    gate = KeyGate(store, SECRET, open_ledger("memory://"))
+    now = 1_800_000_030.0  # 30 s into a minute
+    gate.admit(record, 600, now=now)
+    with pytest.raises(KeyRateLimited) as refused:
+        gate.admit(record, 600, now=now + 1)
+    assert refused.value.retry_after == pytest.approx(29.0)
+    gate.admit(record, 600, now=now + 31)  # the next minute has its own count
+
+
+def test_ready_is_503_while_the_key_store_is_down(gateway_factory):
+    server = gateway_factory(keys="redis://127.0.0.1:1/0", key_secret=SECRET)
+    reply = httpx.get(server.url + "/ready")
+    assert reply.status_code == 503 and reply.json()["checks"]["keys"] != "ok"

@@ -205,7 +205,8 @@ class KeyGate:
         for kind, limit, amount in (("rpm", key.rpm, 1), ("tpm", key.tpm, tokens)):
             if limit is None:
                 continue
-            charge = Charge(f"vkey:{key.id}:{kind}:{minute}", limit)
+            # the day window in the key lets every ledger backend drop the minute's counter once it is over
+            charge = Charge(window_key(f"vkey:{key.id}:{kind}:{minute}", "day", now), limit)
             reservation = f"{kind}:{uuid.uuid4().hex}"
             try:
                 self.ledger.reserve(reservation, [charge], amount, 120.0)

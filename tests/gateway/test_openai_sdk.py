@@ -52,6 +52,7 @@ def test_stream_with_tool_call_deltas_finish_reason_and_usage_chunk(client, open
     stream = client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "weather?"}],
                                             tools=[WEATHER], stream=True, stream_options={"include_usage": True})
     chunks = list(stream)
+    assert {c.id for c in chunks} == {f"chatcmpl-{stream.response.headers['x-cascadeflow-stream-id']}"}
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     args = "".join(tc.function.arguments or "" for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or ())
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
@@ -60,6 +61,7 @@ def test_stream_with_tool_call_deltas_finish_reason_and_usage_chunk(client, open
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 9
     [record] = audit(tmp_path)
     assert record["output_tokens"] == 9 and record["action"] == "allow"
+    assert record["metadata"]["stream_id"] == stream.response.headers["x-cascadeflow-stream-id"]
 
 
 def test_stream_without_include_usage_has_no_usage_chunk(client, openai_server):

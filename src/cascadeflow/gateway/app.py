@@ -32,6 +32,7 @@ from cascadeflow.gateway.service import Admitted, Gateway
 from cascadeflow.messages import Response as Answer
 from cascadeflow.messages import StreamDone
 from cascadeflow.runtime.client import CompletionResult
+from cascadeflow.runtime.stamps import new_request_id
 from cascadeflow.runtime.streaming import drain
 
 log = logging.getLogger(__name__)
@@ -110,11 +111,15 @@ class _Routes:
         return OrjsonResponse(body, headers=_answer_headers(result, admitted.served.name))
 
     async def _stream(self, admitted: Admitted, call: ClientCall, wire: Wire, streamer: Callable[..., Any]) -> Response:
+        # a stream's headers leave before its call has a record: the id its chunks carry is put in the
+        # record's metadata (stream_id) so the two can be matched
+        stream_id = new_request_id()
+        admitted.kwargs["metadata"]["stream_id"] = stream_id
         events = self.gateway.stream(admitted)
         first = await events.__anext__()  # errors before anything is sent are answered with their status
         served = admitted.served
         model = served.tiers[0].id if len(served.tiers) == 1 else served.name
-        encoder = streamer(request_id=_request_id(first), model=model, call=call)
+        encoder = streamer(request_id=stream_id, model=model, call=call)
 
         async def body() -> AsyncIterator[bytes]:
             try:
@@ -130,7 +135,8 @@ class _Routes:
             finally:
                 await events.aclose()  # a client gone mid-stream: upstream cancelled, charged what was generated
 
-        headers = {**SSE_HEADERS, "x-cascadeflow-served-as": served.name, "x-cascadeflow-route": model}
+        headers = {**SSE_HEADERS, "x-cascadeflow-served-as": served.name, "x-cascadeflow-route": model,
+                   "x-cascadeflow-stream-id": stream_id}
         return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
 
     async def chat(self, request: Request) -> Response:
@@ -169,15 +175,6 @@ class _Routes:
         if self.gateway.metrics is None:
             return OrjsonResponse({"error": "metrics are off in this gateway's configuration"}, 404)
         return Response(self.gateway.metrics.scrape(), media_type="text/plain; version=0.0.4")
-
-
-def _request_id(event: Any) -> str:
-    """The id a stream's chunks carry: the call's, when its answer is already known, else a fresh one."""
-    if isinstance(event, StreamDone) and event.response.request_id:
-        return event.response.request_id
-    from cascadeflow.runtime.stamps import new_request_id
-
-    return new_request_id()
 
 
 def create_app(config: GatewayConfig | dict[str, Any] | None = None) -> Starlette:

@@ -6,7 +6,8 @@
     │   ├── MissingAPIKeyError                   names the environment variable to set
     │   ├── InvalidRequestError                  malformed messages, negative max_tokens, ...
     │   ├── UnsafeBind                           a gateway without a key store asked to listen beyond loopback
-    │   └── UnknownModelPriceError (LookupError) the price book cannot price a model
+    │   ├── UnknownModelPriceError (LookupError) the price book cannot price a model
+    │   └── MissingExtraError (ImportError)      an optional dependency is not installed; names the extra
     ├── ProviderError                            a provider call failed (carries provider, model, status)
     │   ├── AuthenticationError                  401/403
     │   ├── RateLimitError                       429 (retry_after seconds when the server said)
@@ -91,6 +92,15 @@ class UnknownModelPriceError(ConfigurationError, LookupError):
             f"input_price_per_million=..., output_price_per_million=...) or configure an unknown-model "
             f"price ceiling{(': ' + hint) if hint else ''}"
         )
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """A feature needs an optional dependency that is not installed: names the extra that installs it."""
+
+    def __init__(self, feature: str, extra: str):
+        self.feature = feature
+        self.extra = extra
+        super().__init__(f'{feature} needs the "{extra}" extra: pip install "cascadeflow[{extra}]"')
 
 
 class ProviderError(CascadeflowError):

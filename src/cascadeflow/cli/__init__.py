@@ -27,7 +27,7 @@ def _options(
 def _register() -> None:
     # Each module adds its commands to `app` (or a sub-app); imported here so `cascadeflow --help` lists all.
     from cascadeflow.cli import basic  # noqa: F401  chat, models, doctor
-    for optional in ("cache", "gateway", "metrics", "replay", "trace"):
+    for optional in ("cache", "gateway", "metrics", "replay", "report", "trace"):
         try:
             __import__(f"cascadeflow.cli.{optional}")
         except ModuleNotFoundError as exc:

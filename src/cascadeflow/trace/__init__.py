@@ -1,4 +1,4 @@
-"""Decision records, the audit log's sinks (JSONL, SQLite, OpenTelemetry) and the reader.
+"""Decision records, the audit log's sinks (JSONL, SQLite, PostgreSQL, OpenTelemetry) and the reader.
 
 Names are resolved on first use: the runtime imports `cascadeflow.trace.records` on every start-up and
 must not pay for sinks, readers or the `otel` extra it may never use.
@@ -18,6 +18,7 @@ _HOME = {
     "open_sinks": "audit",
     "JsonlSink": "jsonl",
     "OtelSink": "otel",
+    "PostgresSink": "postgres",
     "SqliteSink": "sqlite",
     "redact_text": "redact",
     "GroupSummary": "reader",
@@ -40,6 +41,7 @@ __all__ = [
     "JsonlSink",
     "LogContents",
     "OtelSink",
+    "PostgresSink",
     "RecordFilter",
     "SkippedLine",
     "SqliteSink",

@@ -54,7 +54,7 @@ def open_sinks(spec: Any = None, *, record_content: bool = False, **jsonl_option
 
     `spec` is None (the default JSONL log at `default_audit_path()`, or no sink when
     $CASCADEFLOW_AUDIT_PATH is `off`), a path (JSONL; `.db`/`.sqlite` files
-    are SQLite), `"sqlite:///path.db"`, `"otel"`, a comma-separated string of those, a sink object (anything
+    are SQLite), `"sqlite:///path.db"`, `"postgresql://user@host/db?table=..."`, `"otel"`, a comma-separated string of those, a sink object (anything
     with `write(record)`, passed through), or a list mixing them. `jsonl_options` (max_bytes, backups,
     fsync) go to every JsonlSink.
     """
@@ -88,9 +88,13 @@ def _one_sink(item: Any, record_content: bool, jsonl_options: dict[str, Any]) ->
         if not text.removeprefix(SQLITE_SCHEME).strip():
             raise ConfigurationError(f"no database path in {text!r}; write '{SQLITE_SCHEME}audit.db'")
         return SqliteSink(sqlite_path(text), record_content=record_content)
+    if text.startswith(("postgres://", "postgresql://")):
+        from cascadeflow.trace.postgres import PostgresSink
+
+        return PostgresSink(text, record_content=record_content)
     if "://" in text:
-        raise ConfigurationError(f"unknown audit sink {text!r}; use a file path, '{SQLITE_SCHEME}path.db' "
-                                 f"or 'otel'")
+        raise ConfigurationError(f"unknown audit sink {text!r}; use a file path, '{SQLITE_SCHEME}path.db', "
+                                 f"'postgresql://user@host/db' or 'otel'")
     from cascadeflow.trace.jsonl import JsonlSink
 
     return JsonlSink(text, record_content=record_content, **jsonl_options)

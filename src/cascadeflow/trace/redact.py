@@ -62,7 +62,7 @@ def remember_secret(value: object) -> None:
 
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:/{1,3}[^\s'\"<>]+")
 # URL query parameters known to carry no secret; every other value is replaced
-_PLAIN_PARAMS = frozenset({"prefix", "schema", "table_prefix", "synchronous_commit", "sslmode", "db",
+_PLAIN_PARAMS = frozenset({"prefix", "schema", "table", "table_prefix", "synchronous_commit", "sslmode", "db",
                            "connect_timeout", "timeout", "application_name", "api-version", "encoding"})
 _URL_SCHEMES = frozenset({"http", "https", "redis", "rediss", "postgres", "postgresql", "sqlite", "memory",
                           "unix", "ws", "wss", "file"})

@@ -1,0 +1,46 @@
+"""Reports over the audit log at any scale (DuckDB over JSONL, SQLite and PostgreSQL sinks): cost, calls, draft
+acceptance and savings per any grouping, the monthly report with its recommendations, and the ROI and
+self-hosting break-even calculators.
+
+Names load on first use: DuckDB and Jinja2 (the `reports` extra) only when a report is run or rendered.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_HOME = {
+    "BreakEven": "calculators",
+    "MonthlyReport": "monthly",
+    "Recommendation": "monthly",
+    "RecommendationRules": "monthly",
+    "Report": "query",
+    "ReportRow": "query",
+    "RoiEstimate": "calculators",
+    "cascade_query_cost": "calculators",
+    "monthly_report": "monthly",
+    "open_audit": "sources",
+    "query_cost": "calculators",
+    "report": "query",
+    "roi": "calculators",
+    "self_hosting_break_even": "calculators",
+    "to_csv": "render",
+    "to_html": "html",
+    "to_json": "render",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cascadeflow.reports' has no attribute {name!r}")
+    value = getattr(import_module(f"cascadeflow.reports.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

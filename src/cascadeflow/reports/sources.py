@@ -20,6 +20,7 @@ from cascadeflow.trace.reader import is_sqlite, log_files, sqlite_path
 from cascadeflow.trace.redact import redact_url
 
 EXTRA = "reports"
+LOCK_SUFFIX = ".lock"  # JsonlSink's lock file beside each log
 ANOMALY_ACTION = "anomaly"  # the action of an anomaly event's record: not a call, left out of call figures
 
 # (column, DuckDB type) of the `audit` view, whatever sink a record came from
@@ -70,7 +71,8 @@ def expand_jsonl(source: str) -> list[str]:
     """The files a JSONL source names: a glob, a directory (its `*.jsonl` logs), or a log (with its rotated
     backups, oldest first)."""
     if any(c in source for c in "*?["):
-        files = sorted(glob.glob(source, recursive=True))
+        # `audit.jsonl*` also matches the writers' lock files, which hold no records
+        files = sorted(f for f in glob.glob(source, recursive=True) if not f.endswith(LOCK_SUFFIX) and os.path.isfile(f))
     elif os.path.isdir(source):
         files = [str(p) for log in sorted(Path(source).glob("*.jsonl")) for p in log_files(log)]
     else:
@@ -89,9 +91,10 @@ def _jsonl_select(files: Sequence[str]) -> str:
     columns = ", ".join(f"{_sql_text(name)}: {_sql_text(kind)}" for name, kind in AUDIT_COLUMNS)
     listed = ", ".join(_sql_text(f) for f in files)
     names = ", ".join(name for name, _ in AUDIT_COLUMNS)
-    # ignore_errors: a torn last line (a writer killed mid-record) is skipped, as the log reader does
+    # ignore_errors: a torn last line (a writer killed mid-record) is skipped, as the log reader does; a line
+    # that is not a record at all comes back empty and is dropped (every sink writes a timestamp)
     return (f"SELECT {names} FROM read_json([{listed}], format='newline_delimited', columns={{{columns}}}, "
-            "ignore_errors=true, maximum_object_size=67108864)")
+            "ignore_errors=true, maximum_object_size=67108864) WHERE timestamp IS NOT NULL")
 
 
 def _record_select(relation: str) -> str:

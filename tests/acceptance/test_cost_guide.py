@@ -18,13 +18,15 @@ Features covered:
   be inferred is refused with an error saying how to name it; `CacheConfig(enabled=, ttl=, backend="redis",
   redis_url=)` and `CascadeAgent(cache_config=)` serving a repeated query at $0 (caching + cascading on
   Redis; the caching pitfall on memory)
-- xfail (CascadeAgent.run_queries and a per-day history in get_analytics()): the forecast from an agent;
-  working: anomaly detection, Prometheus metrics, alert rules
+- working: `agent.run_queries(past_queries)` and `CostForecaster().predict(historical_data=agent.get_analytics(),
+  days_ahead=, growth_rate=)` (the analytics keep the cost per day); anomaly detection, Prometheus metrics,
+  alert rules
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 
 import pytest
 from loopback import Reply
@@ -354,16 +356,36 @@ def test_break_even_analysis_for_self_hosting(capsys):
     assert "queries_needed" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(strict=True, reason="forecasting from an agent: CascadeAgent.run_queries, and a per-day cost "
-                                        "history in get_analytics() for CostForecaster to read")
-def test_predict_future_costs():
+def test_predict_future_costs(monkeypatch):
     from cascadeflow import CostForecaster
+    from cascadeflow.runtime import pipeline
 
     agent = CascadeAgent(models=[drafter, verifier])
     forecaster = CostForecaster()
-    agent.run_queries(queries)
-    forecast = forecaster.predict(historical_data=agent.get_analytics(), days_ahead=30, growth_rate=1.2)
+
+    # Historical data: 30 days of queries (the clock the audit records are stamped with moves a day at a time)
+    first_day = date(2026, 11, 1)
+    for day in range(30):
+        stamp = f"{first_day + timedelta(days=day)}T12:00:00.000Z"
+        monkeypatch.setattr(pipeline, "now_iso", lambda stamp=stamp: stamp)
+        agent.run_queries(queries)
+
+    # Forecast next 30 days
+    forecast = forecaster.predict(
+        historical_data=agent.get_analytics(),
+        days_ahead=30,
+        growth_rate=1.2  # Expect 20% growth
+    )
+
+    print(f"Forecasted cost: ${forecast.predicted_cost:.2f}")
+    print(f"Upper bound (95%): ${forecast.upper_bound:.2f}")
+    print(f"Lower bound (5%): ${forecast.lower_bound:.2f}")
+    history = agent.get_analytics().daily_costs
+    assert len(history) == 30 and sum(history.values()) == pytest.approx(agent.get_analytics().total_cost)
     assert forecast.lower_bound <= forecast.predicted_cost <= forecast.upper_bound
+    # every day cost the same: the forecast is that day's cost grown by 20% a month from the last day on
+    daily = history[max(history)]
+    assert forecast.predicted_cost == pytest.approx(sum(daily * 1.2 ** (h / 30) for h in range(1, 31)))
 
 
 def test_seasonal_adjustment():

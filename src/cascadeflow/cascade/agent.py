@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import math
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -28,6 +29,7 @@ from cascadeflow.routing.route import Route
 from cascadeflow.runtime.budgets import budget_call_options, call_options, refusals_reported
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, Runtime
 from cascadeflow.runtime.sync import run_sync
+from cascadeflow.trace.events import anomaly_record
 
 
 def _default_runtime() -> Runtime:
@@ -94,6 +96,9 @@ class CascadeAgent:
         self.alert_config = check_observer(alert_config, "alert_config")
         self._observers = tuple(o for o in (self.metrics_collector, self.anomaly_detector, self.alert_config)
                                 if o is not None)
+        self._anomaly_lock = threading.Lock()
+        # anomalies found before this agent watched are not its own to record
+        self._anomalies_recorded = len(getattr(anomaly_detector, "anomalies", ()))
         self.analytics = CascadeAnalytics()
         self._bus = EventBus()
         if verbose:
@@ -236,6 +241,14 @@ class CascadeAgent:
 
         return list(await asyncio.gather(*(one(r, u) for r, u in items), return_exceptions=return_exceptions))
 
+    def run_queries(self, queries: Sequence[Query], *, concurrency: int = 8, user_id: str | None = None,
+                    metadata: Mapping[str, Any] | None = None, **options: Any) -> list[CascadeResult]:
+        """Answer many queries and return their results in order: the synchronous form of `run_batch`
+        (refused inside a running event loop). The first query that fails raises."""
+        results = run_sync(self.run_batch(queries, concurrency=concurrency, user_id=user_id, metadata=metadata,
+                                          **options), what="CascadeAgent.run_queries")
+        return [r for r in results if isinstance(r, CascadeResult)]
+
     @staticmethod
     def _batch_item(item: Any, index: int, metadata: Mapping[str, Any] | None, user_id: str | None,
                     options: Mapping[str, Any]) -> tuple[Request, str | None]:
@@ -312,10 +325,10 @@ class CascadeAgent:
         except BaseException as exc:
             # CascadeExhausted, and BudgetExceeded/PolicyViolation from the runtime (not escalated): the
             # attempts made so far still cost money and still get an audit record.
-            self.analytics.record_failure(call.spent)
             record = self.runtime.finish(call, action="stop", model_selected=None, response=None, error=exc)
+            self.analytics.record_failure(call.spent, timestamp=record.timestamp)
             if self._observers:
-                notify(self._observers, record)
+                self._notify(record)
             if not isinstance(exc, CascadeExhausted):
                 execution.emit(ev.ERROR, reason=f"{type(exc).__name__}: {exc}")
             raise
@@ -325,8 +338,8 @@ class CascadeAgent:
         action = "accept" if accepted else ("allow" if len(plan.tiers) == 1 else "escalate")
         record = self.runtime.finish(call, action=action, model_selected=result.model_used, response=result.response)
         if self._observers:
-            notify(self._observers, record, result)
-        self.analytics.record(result, cascaded=len(plan.tiers) > 1)
+            self._notify(record, result)
+        self.analytics.record(result, cascaded=len(plan.tiers) > 1, timestamp=record.timestamp)
         if execution.listening:
             # a policy may have switched the model a tier asked for
             answered_by = next((m for m in plan.tiers if m.id == result.model_used), None) \
@@ -350,9 +363,9 @@ class CascadeAgent:
             route_label=plan.route.label, response=answer.response(), user_id=call.user_id,
             metadata=dict(call.metadata), cache_hit=True,
         )
-        self.analytics.record_cache_hit(result, saved=answer.cost)
+        self.analytics.record_cache_hit(result, saved=answer.cost, timestamp=record.timestamp)
         if self._observers:
-            notify(self._observers, record, result)
+            self._notify(record, result)
         events = []
         if stream is not None:
             events.append(ev.CascadeEvent(ev.TEXT, call.request_id, reason, answer.model, answer.tier,
@@ -367,6 +380,21 @@ class CascadeAgent:
             if event.kind != ev.TEXT and self._bus.active:
                 self._bus.emit(event)
         return result
+
+    def _notify(self, record: Any, result: CascadeResult | None = None) -> None:
+        """Give the record to the observers; anomalies the detector found on it are written to the audit log
+        as event records (each once, whichever thread's record revealed it)."""
+        notify(self._observers, record, result)
+        detector = self.anomaly_detector
+        if detector is None:
+            return
+        with self._anomaly_lock:
+            found = list(detector.anomalies)
+            new, self._anomalies_recorded = found[self._anomalies_recorded:], len(found)
+        runtime = self.runtime
+        for anomaly in new:
+            runtime.delivery.deliver(anomaly_record(anomaly, mode=record.mode, price_version=record.price_version,
+                                                    agent_id=self.name, key_field=getattr(detector, "key", None)))
 
     # reporting ----------------------------------------------------------------------------------------
     def get_analytics(self) -> AnalyticsSnapshot:

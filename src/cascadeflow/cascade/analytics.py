@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -73,6 +74,7 @@ class AnalyticsSnapshot:
     cache_hits: int = 0  # queries answered from the response cache (at $0; counted in total_queries)
     cache_savings: float = 0.0  # USD the calls that first produced those answers cost
     cache_savings_decimal: Decimal = Decimal(0)
+    daily_costs: dict[date, float] = field(default_factory=dict)  # USD per UTC day of the audit records, oldest first
 
     @property
     def cache_hit_rate(self) -> float:
@@ -125,23 +127,34 @@ class CascadeAnalytics:
             self._top: list[tuple[Decimal, str]] = []
             self._cache_hits = 0
             self._cache_savings = Decimal(0)
+            self._daily: dict[str, Decimal] = {}  # "YYYY-MM-DD" (UTC) -> USD
 
-    def record_failure(self, cost: Decimal) -> None:
+    def _add_day(self, timestamp: str | None, cost: Decimal) -> None:
+        """Lock held. `timestamp` is the audit record's (ISO-8601 UTC): its first ten characters are the day."""
+        if timestamp:
+            day = timestamp[:10]
+            self._daily[day] = self._daily.get(day, Decimal(0)) + cost
+
+    def record_failure(self, cost: Decimal, *, timestamp: str | None = None) -> None:
         """A run that raised (CascadeExhausted): its attempts still cost money."""
         with self._lock:
             self._errors += 1
             self._cost += cost
+            self._add_day(timestamp, cost)
 
-    def record_cache_hit(self, result: CascadeResult, *, saved: Decimal) -> None:
+    def record_cache_hit(self, result: CascadeResult, *, saved: Decimal, timestamp: str | None = None) -> None:
         """A query served from the response cache: it costs nothing and saves what its first answer cost."""
         with self._lock:
+            self._add_day(timestamp, Decimal(0))
             self._queries += 1
             self._cache_hits += 1
             self._cache_savings += saved
             self._latencies.append(result.latency_ms)
 
-    def record(self, result: CascadeResult, *, cascaded: bool) -> None:
+    def record(self, result: CascadeResult, *, cascaded: bool, timestamp: str | None = None) -> None:
+        """Count one answered query; `timestamp` (its audit record's) puts its cost on a day."""
         with self._lock:
+            self._add_day(timestamp, result.total_cost_decimal)
             self._queries += 1
             self._cost += result.total_cost_decimal
             self._baseline += result.baseline_cost_decimal
@@ -209,6 +222,7 @@ class CascadeAnalytics:
                 budget=budget, expensive_queries=[(float(c), rid) for c, rid in sorted(self._top, reverse=True)],
                 cache_hits=self._cache_hits, cache_savings=float(self._cache_savings),
                 cache_savings_decimal=self._cache_savings,
+                daily_costs={date.fromisoformat(day): float(cost) for day, cost in sorted(self._daily.items())},
             )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.insights.anomaly import takes_argument
+from cascadeflow.trace.events import is_event
 
 log = logging.getLogger(__name__)
 CONDITIONS: dict[str, Callable[[float, float], bool]] = {
@@ -115,6 +116,8 @@ class AlertConfig:
         self.fired: list[Alert] = []
 
     def write(self, record: Any, *, quality: float | None = None, baseline_cost: float | None = None) -> None:
+        if is_event(record):  # an anomaly event's record is not a call
+            return
         moment = datetime.fromisoformat(str(record.timestamp)).timestamp()
         with self._lock:
             self._points.append(_Point(moment, float(record.cost_usd or 0.0), float(record.latency_ms or 0.0),

@@ -30,6 +30,7 @@ from cascadeflow.insights.scorers import (
     ZScoreScorer,
 )
 from cascadeflow.metrics.labels import BoundedValues
+from cascadeflow.trace.events import is_event
 
 log = logging.getLogger(__name__)
 SIGNALS = ("cost_rate", "call_rate", "cost_per_call", "verifier_share", "latency")
@@ -154,6 +155,8 @@ class AnomalyDetector:
 
     def write(self, record: Any, *, quality: float | None = None, baseline_cost: float | None = None) -> None:
         """Add one audit record (an audit sink and a CascadeAgent observer both call this)."""
+        if is_event(record):  # an anomaly event's record is not a call
+            return
         moment = _epoch(record.timestamp)
         key = self._keys(self._key_of(record))
         with self._lock:

@@ -51,15 +51,18 @@ class Forecast:
 
 def daily_costs(historical_data: Any) -> dict[date, float]:
     """Cost per UTC day from audit records (AuditRecord objects or the dicts the log reader yields), a
-    {date: cost} mapping, or (date, cost) pairs."""
+    {date: cost} mapping, (date, cost) pairs, or an agent's `get_analytics()` (its `daily_costs`)."""
+    history = getattr(historical_data, "daily_costs", None)  # an agent's analytics snapshot
+    if isinstance(history, Mapping):
+        historical_data = history
     if isinstance(historical_data, Mapping):
         pairs: Iterable[Any] = historical_data.items()
     elif isinstance(historical_data, Iterable) and not isinstance(historical_data, (str, bytes)):
         pairs = historical_data
     else:
         raise ConfigurationError(
-            "historical_data must be audit records, a {date: cost} mapping or (date, cost) pairs; an analytics "
-            f"snapshot has totals but no days (got {type(historical_data).__name__})")
+            "historical_data must be audit records, a {date: cost} mapping, (date, cost) pairs or an agent's "
+            f"get_analytics() (got {type(historical_data).__name__})")
     out: dict[date, float] = defaultdict(float)
     for item in pairs:
         if isinstance(item, Mapping):  # a record as the log reader yields it
@@ -110,7 +113,11 @@ class CostForecaster:
         weekdays = np.array([d.weekday() for d in days])
         fit = self._fit(weekdays, values)
         if growth_rate is not None:
-            fit = _Fit(fit.intercept, math.log(growth_rate) / 30, fit.factors, fit.sigma, fit.points)
+            # a given growth grows from the fitted level of the last day of history, not from the first day
+            last_day = len(days) - 1
+            slope = math.log(growth_rate) / 30
+            intercept = fit.intercept + (fit.slope - slope) * last_day
+            fit = _Fit(intercept, slope, fit.factors, fit.sigma, fit.points)
         low, high = self._quantiles(weekdays, values, days_ahead)
         out = []
         for h in range(1, days_ahead + 1):

@@ -26,6 +26,7 @@ from cascadeflow.metrics.labels import (
     cache_info,
     split_model,
 )
+from cascadeflow.trace.events import is_event
 
 log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own setting; read by it at import
@@ -133,6 +134,8 @@ class MetricsCollector:
     def write(self, record: Any, *, quality: float | None = None, baseline_cost: float | None = None) -> None:
         """Count one audit record. `quality` (the validator's score of the answer) and `baseline_cost` (USD
         the strongest tier would have cost) come from the cascade; records from other callers lack them."""
+        if is_event(record):  # an anomaly event's record is not a call
+            return
         call = self._labels.call(record)
         extra = self._labels.extra(record)
         key = tuple(call.values())

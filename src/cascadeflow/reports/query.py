@@ -19,7 +19,8 @@ from typing import Any
 from cascadeflow.errors import ConfigurationError, UnknownModelPriceError
 from cascadeflow.messages import Usage
 from cascadeflow.pricing import PriceBook
-from cascadeflow.reports.sources import ANOMALY_ACTION, open_audit, source_names
+from cascadeflow.reports.sources import open_audit, source_names
+from cascadeflow.trace.events import ANOMALY_ACTION
 from cascadeflow.trace.redact import redact_text
 
 Sources = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from cascadeflow.errors import ConfigurationError, MissingExtraError
+from cascadeflow.trace.events import ANOMALY_ACTION  # noqa: F401  re-exported: the reports leave events out
 from cascadeflow.trace.postgres import is_postgres, split_url
 from cascadeflow.trace.reader import is_sqlite, log_files, sqlite_path
 from cascadeflow.trace.redact import redact_url
 
 EXTRA = "reports"
 LOCK_SUFFIX = ".lock"  # JsonlSink's lock file beside each log
-ANOMALY_ACTION = "anomaly"  # the action of an anomaly event's record: not a call, left out of call figures
 
 # (column, DuckDB type) of the `audit` view, whatever sink a record came from
 AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (

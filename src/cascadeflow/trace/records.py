@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Action = Literal["allow", "switch_model", "deny_tool", "stop", "redact", "escalate", "accept", "queue"]
+Action = Literal["allow", "switch_model", "deny_tool", "stop", "redact", "escalate", "accept", "queue", "anomaly"]
 
 
 @dataclass(slots=True)

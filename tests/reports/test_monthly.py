@@ -11,7 +11,7 @@ from cascadeflow.errors import ConfigurationError
 from cascadeflow.reports import RecommendationRules, monthly_report
 from cascadeflow.reports.monthly import month_bounds
 from cascadeflow.trace.jsonl import JsonlSink
-from tests.reports.factory import VERIFIER, call, tier
+from tests.reports.factory import VERIFIER, call
 
 NANO = "openai/gpt-4.1-nano"
 

@@ -30,7 +30,25 @@ _HOME = {
     "to_json": "render",
 }
 
-__all__ = sorted(_HOME)
+__all__ = [
+    "BreakEven",
+    "MonthlyReport",
+    "Recommendation",
+    "RecommendationRules",
+    "Report",
+    "ReportRow",
+    "RoiEstimate",
+    "cascade_query_cost",
+    "monthly_report",
+    "open_audit",
+    "query_cost",
+    "report",
+    "roi",
+    "self_hosting_break_even",
+    "to_csv",
+    "to_html",
+    "to_json",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,7 @@ spools the record and writes it again once the server is back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -144,10 +145,8 @@ class PostgresSink:
     def _discard(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and self._pid == os.getpid():
-            try:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail as well
                 conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail as well
-                pass
 
     def close(self) -> None:
         with self._lock:

@@ -37,6 +37,21 @@ def test_the_worked_example_of_the_docs():
         ("self_host", pytest.approx(600), pytest.approx(250))
 
 
+def test_the_chatbot_example_of_the_docs():
+    mini = query_cost(input_tokens=500, output_tokens=200, input_per_million=0.15, output_per_million=0.60)
+    full = query_cost(input_tokens=500, output_tokens=200, input_per_million=2.50, output_per_million=10.00)
+    per_query = cascade_query_cost(drafter=mini, verifier=full, acceptance=0.7)
+    assert (mini, full, per_query) == (pytest.approx(0.000195), pytest.approx(0.003250), pytest.approx(0.001170))
+    estimate = roi(monthly_queries=300_000, baseline_cost_per_query=full, cascade_cost_per_query=per_query)
+    assert (estimate.baseline_monthly, estimate.cascade_monthly) == (pytest.approx(975), pytest.approx(351))
+    assert (estimate.monthly_savings, estimate.annual_savings) == (pytest.approx(624), pytest.approx(7_488))
+    assert estimate.savings_pct == pytest.approx(0.64)
+    # with 30% escalated, savings stay below 70% whatever the drafter costs
+    assert 1 - cascade_query_cost(drafter=0.0, verifier=full, acceptance=0.7) / full == pytest.approx(0.7)
+    thousand = 1_000 * cascade_query_cost(drafter=0.00015, verifier=0.00625, acceptance=0.7)
+    assert thousand == pytest.approx(2.025) and 1 - thousand / 6.25 == pytest.approx(0.676)
+
+
 def test_the_cache_compounds_on_the_cascade_savings():
     without = 1 - cascade_query_cost(drafter=DRAFTER, verifier=VERIFIER, acceptance=0.7) / VERIFIER
     for hit_rate in (0.2, 0.4):

@@ -26,8 +26,7 @@ ANSWER = ("TCP halves its congestion window on three duplicate ACKs and falls ba
           "then grows the window again by one segment per round trip.")
 
 
-def past(minute: float, cost: float) -> AuditRecord:
-    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=400)  # on a bucket boundary
+def past(start: datetime, minute: float, cost: float) -> AuditRecord:
     return AuditRecord(timestamp=(start + timedelta(minutes=minute)).isoformat(), request_id=f"past-{minute}",
                        run_id=None, user_id="alice", mode="enforce", action="allow", model_requested="m",
                        model_selected="m", routing_reason="", input_tokens=10, output_tokens=10, cost_usd=cost,
@@ -39,11 +38,12 @@ def trained_detector() -> AnomalyDetector:
     whose bucket the next record closes."""
     detector = AnomalyDetector()
     rng = np.random.default_rng(0)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=400)  # on a bucket boundary
     for minute in range(300):
         for k in range(5):
-            detector.write(past(minute + k / 6, float(rng.lognormal(-7, 0.2))))
+            detector.write(past(start, minute + k / 6, float(rng.lognormal(-7, 0.2))))
     for k in range(5):
-        detector.write(past(300 + k / 6, 0.02))
+        detector.write(past(start, 300 + k / 6, 0.02))
     return detector
 
 

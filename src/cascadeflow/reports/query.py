@@ -108,31 +108,51 @@ class Report:
                 "anomalies": list(self.anomalies)}
 
 
-_AGGREGATES = """
-    count(*) AS calls,
-    coalesce(sum(cost_usd), 0) AS cost_usd,
-    coalesce(sum(input_tokens), 0) AS input_tokens,
-    coalesce(sum(output_tokens), 0) AS output_tokens,
+_CALL = f"coalesce(action, '') <> '{ANOMALY_ACTION}'"
+# One pass over the records gives every group, the total (the empty grouping set), the models the calls
+# reached (for the default baseline) and the anomaly events: a JSONL log is parsed once per report.
+_AGGREGATES = f"""
+    count(*) FILTER (WHERE {_CALL}) AS calls,
+    coalesce(sum(cost_usd) FILTER (WHERE {_CALL}), 0) AS cost_usd,
+    coalesce(sum(input_tokens) FILTER (WHERE {_CALL}), 0) AS input_tokens,
+    coalesce(sum(output_tokens) FILTER (WHERE {_CALL}), 0) AS output_tokens,
     count(*) FILTER (WHERE action IN ('accept', 'escalate')) AS cascaded,
     count(*) FILTER (WHERE action = 'accept') AS accepted,
-    count(*) FILTER (WHERE error IS NOT NULL) AS errors,
+    count(*) FILTER (WHERE error IS NOT NULL AND {_CALL}) AS errors,
     count(*) FILTER (WHERE json_extract_string(metadata, '$.cache.hit') = 'true') AS cache_hits,
-    coalesce(sum(TRY_CAST(json_extract_string(metadata, '$.cache.saved_usd') AS DOUBLE)), 0) AS cache_saved,
+    coalesce(sum(TRY_CAST(json_extract_string(metadata, '$.cache.saved_usd') AS DOUBLE)) FILTER (WHERE {_CALL}), 0)
+        AS cache_saved,
     avg(latency_ms) FILTER (WHERE json_array_length(tiers) > 0) AS latency_avg,
     coalesce(sum(TRY_CAST(json_extract_string(tiers, '$[#-1].input_tokens') AS BIGINT)), 0) AS final_in,
     coalesce(sum(TRY_CAST(json_extract_string(tiers, '$[#-1].output_tokens') AS BIGINT)), 0) AS final_out
 """
+_TOTAL_ONLY = f"""
+    list(DISTINCT json_extract_string(tiers, '$[0].model')) FILTER (WHERE {_CALL} AND json_array_length(tiers) > 0)
+        AS first_models,
+    list(DISTINCT json_extract_string(tiers, '$[#-1].model')) FILTER (WHERE {_CALL} AND json_array_length(tiers) > 0)
+        AS last_models,
+    list({{'timestamp': timestamp, 'finding': CAST(json_extract(metadata, '$.anomaly') AS VARCHAR)}}
+         ORDER BY timestamp) FILTER (WHERE action = '{ANOMALY_ACTION}') AS anomalies
+"""
+MAX_ANOMALIES = 1000  # events listed in one report (the newest are kept)
 
 
-def where_clause(since: str | None, until: str | None) -> tuple[str, list[Any]]:
-    clauses, params = [f"coalesce(action, '') <> '{ANOMALY_ACTION}'"], []
+def time_clause(since: str | None, until: str | None) -> tuple[str, list[Any]]:
+    """` WHERE` on the records' timestamps (inclusive bounds; empty without bounds) and its parameters."""
+    clauses, params = [], []
     if since is not None:
         clauses.append("timestamp >= ?")
         params.append(since)
     if until is not None:
         clauses.append("timestamp <= ?")
         params.append(until)
-    return " WHERE " + " AND ".join(clauses), params
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def where_clause(since: str | None, until: str | None) -> tuple[str, list[Any]]:
+    """` WHERE` on the timestamps that also leaves event records (anomalies) out: calls only."""
+    where, params = time_clause(since, until)
+    return (f"{where} AND {_CALL}" if where else f" WHERE {_CALL}"), params
 
 
 def iso_bound(value: str | datetime | None) -> str | None:
@@ -163,23 +183,28 @@ def report(sources: Sources, *, by: str | Sequence[str] = "model", since: str | 
     con = open_audit(sources) if con is None else con
     try:
         low, high = iso_bound(since), iso_bound(until)
-        where, params = where_clause(low, high)
+        where, params = time_clause(low, high)
         groups = ", ".join(f"coalesce(CAST({e} AS VARCHAR), '{NONE_LABEL}') AS g{i}"
                            for i, e in enumerate(expressions))
         names = ", ".join(f"g{i}" for i in range(len(keys)))
-        rows = con.execute(f"SELECT {groups}, {_AGGREGATES} FROM audit{where} GROUP BY {names}", params).fetchall()
-        totals = con.execute(f"SELECT {_AGGREGATES} FROM audit{where}", params).fetchone()
-        baseline = baseline_model or costliest_model(con, where, params, price_book)
-        anomalies = anomaly_events(con, low, high)
+        found = con.execute(f"SELECT GROUPING({names}) = 0 AS grouped, {groups}, {_AGGREGATES}, {_TOTAL_ONLY} "
+                            f"FROM audit{where} GROUP BY GROUPING SETS (({names}), ())", params).fetchall()
     finally:
         if owned:
             con.close()
+    width = len(keys)
+    total = next(r for r in found if not r[0])
+    first_models, last_models, events = total[-3:]
+    baseline = baseline_model or costliest_model({*(first_models or ()), *(last_models or ())}, price_book)
     book = price_book or PriceBook()
-    built = sorted((_row(tuple(r[:len(keys)]), r[len(keys):], baseline, book) for r in rows),
+    built = sorted((_row(tuple(r[1:1 + width]), r[1 + width:-3], baseline, book) for r in found
+                    if r[0] and r[1 + width]),  # a group of anomaly events alone has no call
                    key=lambda r: (-r.cost_usd, -r.calls, r.key))
+    anomalies = tuple({"timestamp": e["timestamp"], **json.loads(e["finding"] or "{}")}
+                      for e in (events or ())[-MAX_ANOMALIES:])
     listed = tuple(redact_text(s) for s in source_names(sources))
-    return Report(keys, tuple(built), _row(("total",), totals, baseline, book), baseline, low, high, listed,
-                  anomalies, datetime.now(UTC).isoformat(timespec="seconds"))
+    return Report(keys, tuple(built), _row(("total",), total[1 + width:-3], baseline, book), baseline, low, high,
+                  listed, anomalies, datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def _row(key: tuple[str, ...], values: Sequence[Any], baseline: str | None, book: PriceBook) -> ReportRow:
@@ -203,14 +228,13 @@ def baseline_cost(model: str | None, input_tokens: int, output_tokens: int, book
         return None
 
 
-def costliest_model(con: Any, where: str, params: list[Any], book: PriceBook | None) -> str | None:
-    """The model with the highest output price among those the calls reached (the baseline when none is
-    given: what the calls would have cost had every one gone to the strongest tier in use)."""
+def costliest_model(models: Iterable[str], book: PriceBook | None = None) -> str | None:
+    """The model with the highest output price among `models` (the default baseline: what the calls would
+    have cost had every one gone to the strongest model they reached; the strongest is a cascade's last
+    tier, so the first and last tiers of the calls are enough to find it)."""
     book = book or PriceBook()
-    found = con.execute(f"SELECT DISTINCT json_extract_string(t.value, '$.model') FROM audit, "
-                        f"json_each(tiers) AS t{where}", params).fetchall()
     priced: list[tuple[Decimal, Decimal, str]] = []
-    for (model,) in found:
+    for model in models:
         if not model:
             continue
         try:
@@ -221,15 +245,3 @@ def costliest_model(con: Any, where: str, params: list[Any], book: PriceBook | N
     return max(priced)[2] if priced else None
 
 
-def anomaly_events(con: Any, since: str | None, until: str | None) -> tuple[dict[str, Any], ...]:
-    """The anomaly events recorded in the log (detector findings written as records), oldest first."""
-    clauses, params = [f"action = '{ANOMALY_ACTION}'"], []
-    if since is not None:
-        clauses.append("timestamp >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("timestamp <= ?")
-        params.append(until)
-    rows = con.execute("SELECT timestamp, CAST(json_extract(metadata, '$.anomaly') AS VARCHAR) FROM audit "
-                       f"WHERE {' AND '.join(clauses)} ORDER BY timestamp LIMIT 1000", params).fetchall()
-    return tuple({"timestamp": ts, **(json.loads(body) if body else {})} for ts, body in rows)

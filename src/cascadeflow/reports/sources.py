@@ -45,8 +45,9 @@ def connect() -> Any:
     """A private in-memory DuckDB connection that never downloads an extension and prints nothing (DuckDB's
     progress bar would land in the command's output)."""
     duckdb = duckdb_module()
-    return duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
-                                  "enable_progress_bar": False})
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def load_extension(con: Any, name: str) -> None:

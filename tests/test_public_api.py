@@ -17,7 +17,7 @@ PINNED = [
     "CacheConfig", "Calibration", "CascadeAgent", "CascadeExhausted", "CascadeFlow", "CascadeResult",
     "CascadeflowError",
     "CompletionResult", "ConfigurationError", "CostForecaster", "DeferredQueue", "DomainConfig", "InvalidRequestError",
-    "Message", "MetricsCollector", "MissingAPIKeyError", "ModelConfig", "ModelRouter", "OpenAIChat", "PolicyViolation",
+    "Message", "MetricsCollector", "MissingAPIKeyError", "MissingExtraError", "ModelConfig", "ModelRouter", "OpenAIChat", "PolicyViolation",
     "PriceBook", "ProviderError", "QualityConfig", "RateLimitError", "Request", "Response", "Route", "Rule",
     "RuleRouter", "Runtime", "SeverityRouter", "TaskType", "ToolCall", "ToolSpec", "UnknownModelPriceError",
     "UnknownProviderError", "Usage", "UserBudget", "__version__", "agent", "init", "open_ledger", "reset",

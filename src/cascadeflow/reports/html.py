@@ -51,9 +51,10 @@ class LineChart:
     height: int = LINE_HEIGHT
 
 
-def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], texts: Sequence[str]) -> BarChart:
-    """Horizontal bars scaled to the largest value (at most MAX_BARS, in the given order)."""
-    top = max((v for v in values[:MAX_BARS]), default=0.0)
+def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], texts: Sequence[str],
+              top: float | None = None) -> BarChart:
+    """Horizontal bars (at most MAX_BARS, in the given order) scaled to `top`, by default the largest value."""
+    top = max((v for v in values[:MAX_BARS]), default=0.0) if top is None else top
     span = CHART_WIDTH - LABEL_WIDTH - 90
     bars = tuple(Bar(label[:40], text, i * (BAR_HEIGHT + 6), span * v / top if top > 0 else 0.0)
                  for i, (label, v, text) in enumerate(zip(labels[:MAX_BARS], values[:MAX_BARS], texts[:MAX_BARS],
@@ -81,7 +82,8 @@ def charts(report: Report, daily: Report | None) -> list[Any]:
     accepted = [r for r in report.rows if r.acceptance is not None]
     if accepted:
         found.append(bar_chart("draft acceptance", [" / ".join(r.key) for r in accepted],
-                               [r.acceptance or 0.0 for r in accepted], [share(r.acceptance) for r in accepted]))
+                               [r.acceptance or 0.0 for r in accepted], [share(r.acceptance) for r in accepted],
+                               top=1.0))  # a share: a full bar is 100%
     if daily is not None:
         days = sorted(daily.rows, key=lambda r: r.key)
         line = line_chart("cost per day", [r.key[0] for r in days], [r.cost_usd for r in days])
@@ -149,7 +151,8 @@ def to_html(report: Report, *, daily: Report | None = None, title: str | None = 
                f"{t.cache_hits:,} cache hits saved {money(t.cache_saved_usd)}")
     if t.savings_usd is not None:
         summary += f"; savings against {report.baseline_model}: {money(t.savings_usd)} ({share(t.savings_pct)})"
-    span = f"{report.since or 'the first record'} to {report.until or 'the last record'}"
+    span = "all records" if report.since is None and report.until is None else \
+        f"{report.since or 'the first record'} to {report.until or 'the last record'}"
     anomalies = [a for a in report.anomalies if isinstance(a.get("value"), (int, float))
                  and isinstance(a.get("score"), (int, float))]
     return env.from_string(TEMPLATE).render(

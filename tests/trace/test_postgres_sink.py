@@ -88,6 +88,11 @@ def test_a_table_name_that_is_not_an_identifier_is_refused_before_connecting():
         PostgresSink(f"{POSTGRES_URL}?table=audit;drop")
 
 
+def test_a_server_that_cannot_be_reached_is_named_at_construction():
+    with pytest.raises(ConfigurationError, match="cannot open the PostgreSQL audit table"):
+        PostgresSink("postgresql://postgres:secret-pass@127.0.0.1:1/test")
+
+
 def test_a_write_to_a_lost_server_raises_so_the_record_is_spooled(table, tmp_path):
     from cascadeflow.trace.delivery import AuditDelivery
 

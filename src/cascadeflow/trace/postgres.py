@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.trace.records import AuditRecord
-from cascadeflow.trace.redact import record_line, redact_url
+from cascadeflow.trace.redact import record_line, redact_text, redact_url
 
 POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 DEFAULT_TABLE = "cascadeflow_audit"
@@ -78,7 +78,7 @@ class PostgresSink:
     def __init__(self, url: str, *, schema: str | None = None, table: str | None = None,
                  record_content: bool = False):
         try:
-            import psycopg  # noqa: F401
+            import psycopg
         except ImportError:
             raise ConfigurationError('the PostgreSQL audit sink needs psycopg 3: pip install "cascadeflow[postgres]"') \
                 from None
@@ -94,7 +94,11 @@ class PostgresSink:
         self._conn: Any = None
         self._insert: Any = None
         with self._lock:
-            self._connection()
+            try:
+                self._connection()
+            except psycopg.OperationalError as exc:
+                raise ConfigurationError(f"cannot open the PostgreSQL audit table at {self.url}: "
+                                         f"{redact_text(str(exc).strip())}") from None
 
     def __repr__(self) -> str:
         return f"PostgresSink({self.url!r}, table={self.schema}.{self.table})"

@@ -156,3 +156,14 @@ def test_without_duckdb_the_error_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(MissingExtraError, match=r'pip install "cascadeflow\[reports\]"') as caught:
         report(tmp_path / "a.jsonl")
     assert caught.value.extra == "reports"
+
+
+def test_a_directory_and_a_comma_separated_list_name_their_logs(tmp_path, records):
+    (tmp_path / "logs").mkdir()
+    write(JsonlSink(tmp_path / "logs" / "a.jsonl", max_bytes=4000, backups=50), records[:30])
+    write(JsonlSink(tmp_path / "logs" / "b.jsonl"), records[30:50])
+    write(SqliteSink(tmp_path / "c.db"), records[50:])
+    assert report(tmp_path / "logs").total.calls == 50
+    rep = report(f"{tmp_path / 'logs'},{tmp_path / 'c.db'}", by="month")
+    assert [(r.key, r.calls) for r in rep.rows] == [(("2026-11",), len(records))]
+    assert report(tmp_path / "c.db", by="hour").total.calls == len(records) - 50

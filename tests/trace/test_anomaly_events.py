@@ -85,3 +85,20 @@ def test_anomalies_found_before_the_agent_watched_are_not_its_to_record(tmp_path
     agent.run_queries(["How does TCP react to loss?"])
     sink.close()
     assert [r["action"] for r in read_log(tmp_path / "audit.jsonl").records] == ["accept"]
+
+
+def test_the_log_summaries_leave_event_records_out(tmp_path):
+    from cascadeflow.trace.events import anomaly_record
+    from cascadeflow.trace.reader import summarise, total
+
+    class Finding:
+        signal, key, value, score, at, method = "latency", "all", 9000.0, 6.0, "2026-11-02T12:00:00+00:00", "robust"
+
+    sink = JsonlSink(tmp_path / "audit.jsonl")
+    sink.write(past(datetime(2026, 11, 2, tzinfo=UTC), 0, 0.01))
+    sink.write(anomaly_record(Finding(), mode="enforce", price_version="test", key_field="user_id"))
+    sink.close()
+    records = read_log(tmp_path / "audit.jsonl").records
+    assert [r["action"] for r in records] == ["allow", ANOMALY_ACTION]
+    assert records[1]["user_id"] == "all" and records[1]["metadata"]["anomaly"]["signal"] == "latency"
+    assert total(records).count == 1 and [g.key for g in summarise(records, by="action")] == ["allow"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from cascadeflow.errors import ConfigurationError
+from cascadeflow.trace.events import is_event
 
 log = logging.getLogger(__name__)
 
@@ -278,17 +279,19 @@ def group_key(record: dict[str, Any], by: str) -> str:
 
 
 def summarise(records: Iterable[dict[str, Any]], by: str = "model") -> list[GroupSummary]:
-    """Count, cost, tokens and latency per group, most expensive group first."""
+    """Count, cost, tokens and latency per group of calls, most expensive group first (event records, such
+    as anomalies, are not calls and are left out)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in records:
-        groups.setdefault(group_key(record, by), []).append(record)
+        if not is_event(record):
+            groups.setdefault(group_key(record, by), []).append(record)
     out = [_summarise_group(key, members) for key, members in groups.items()]
     return sorted(out, key=lambda g: (-g.cost_usd, -g.count, g.key))
 
 
 def total(records: Iterable[dict[str, Any]]) -> GroupSummary | None:
-    """Totals over all records (None when there are none)."""
-    members = list(records)
+    """Totals over all calls (None when there are none; event records are left out)."""
+    members = [r for r in records if not is_event(r)]
     return _summarise_group("total", members) if members else None
 
 

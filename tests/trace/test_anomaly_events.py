@@ -102,3 +102,27 @@ def test_the_log_summaries_leave_event_records_out(tmp_path):
     assert [r["action"] for r in records] == ["allow", ANOMALY_ACTION]
     assert records[1]["user_id"] == "all" and records[1]["metadata"]["anomaly"]["signal"] == "latency"
     assert total(records).count == 1 and [g.key for g in summarise(records, by="action")] == ["allow"]
+
+
+def test_a_detector_among_the_runtime_sinks_has_its_anomalies_written_too(tmp_path):
+    detector = trained_detector()
+    sink = JsonlSink(tmp_path / "audit.jsonl")
+    provider = ScriptedProvider({CHEAP.name: [ANSWER]})
+    runtime = Runtime(resolve_provider=provider.resolver(), sinks=[sink, detector])
+    CascadeAgent(models=[CHEAP, TOP], runtime=runtime).run_queries(["How does TCP react to loss?"])
+    sink.close()
+    events = [r for r in read_log(tmp_path / "audit.jsonl").records if is_event(r)]
+    assert detector.anomalies and [e["metadata"]["anomaly"]["signal"] for e in events] == \
+        [a.signal for a in detector.anomalies]
+
+
+def test_a_detector_that_is_both_sink_and_observer_records_each_anomaly_once(tmp_path):
+    detector = trained_detector()
+    sink = JsonlSink(tmp_path / "audit.jsonl")
+    provider = ScriptedProvider({CHEAP.name: [ANSWER]})
+    runtime = Runtime(resolve_provider=provider.resolver(), sinks=[sink, detector])
+    agent = CascadeAgent(models=[CHEAP, TOP], runtime=runtime, anomaly_detector=detector)
+    agent.run_queries(["How does TCP react to loss?"])
+    sink.close()
+    events = [r for r in read_log(tmp_path / "audit.jsonl").records if is_event(r)]
+    assert len(events) == len(detector.anomalies) > 0

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import inspect
 import math
-import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -29,7 +28,7 @@ from cascadeflow.routing.route import Route
 from cascadeflow.runtime.budgets import budget_call_options, call_options, refusals_reported
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, Runtime
 from cascadeflow.runtime.sync import run_sync
-from cascadeflow.trace.events import anomaly_record
+from cascadeflow.trace.events import anomaly_record, is_detector, new_anomalies, watch_anomalies
 
 
 def _default_runtime() -> Runtime:
@@ -96,9 +95,8 @@ class CascadeAgent:
         self.alert_config = check_observer(alert_config, "alert_config")
         self._observers = tuple(o for o in (self.metrics_collector, self.anomaly_detector, self.alert_config)
                                 if o is not None)
-        self._anomaly_lock = threading.Lock()
-        # anomalies found before this agent watched are not its own to record
-        self._anomalies_recorded = len(getattr(anomaly_detector, "anomalies", ()))
+        if anomaly_detector is not None and is_detector(anomaly_detector):
+            watch_anomalies(anomaly_detector)  # what it found before is not this agent's to record
         self.analytics = CascadeAnalytics()
         self._bus = EventBus()
         if verbose:
@@ -386,13 +384,10 @@ class CascadeAgent:
         as event records (each once, whichever thread's record revealed it)."""
         notify(self._observers, record, result)
         detector = self.anomaly_detector
-        if detector is None:
+        if detector is None or not is_detector(detector):
             return
-        with self._anomaly_lock:
-            found = list(detector.anomalies)
-            new, self._anomalies_recorded = found[self._anomalies_recorded:], len(found)
         runtime = self.runtime
-        for anomaly in new:
+        for anomaly in new_anomalies(detector):
             runtime.delivery.deliver(anomaly_record(anomaly, mode=record.mode, price_version=record.price_version,
                                                     agent_id=self.name, key_field=getattr(detector, "key", None)))
 

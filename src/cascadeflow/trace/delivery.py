@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cascadeflow.errors import AuditUnavailable
+from cascadeflow.trace.events import anomaly_record, is_detector, new_anomalies, watch_anomalies
 from cascadeflow.trace.records import AuditRecord
 from cascadeflow.trace.redact import record_line
 
@@ -57,8 +58,13 @@ class AuditDelivery:
             return [sink for sink, _ in self._pending.values()]
 
     def deliver(self, record: AuditRecord) -> None:
-        """Write `record` to every sink (after what a recovered sink still owes); never raises."""
-        for sink in list(self.sinks):
+        """Write `record` to every sink (after what a recovered sink still owes); never raises. An anomaly
+        detector among the sinks that finds anomalies on the record has them written as event records."""
+        sinks = list(self.sinks)
+        detectors = [sink for sink in sinks if is_detector(sink)]
+        for detector in detectors:
+            watch_anomalies(detector)
+        for sink in sinks:
             if self._catch_up(sink):
                 try:
                     sink.write(record)
@@ -67,6 +73,10 @@ class AuditDelivery:
                     self._refused(sink, record, exc)
                     continue
             self._hold(sink, record, self._to_spool(record, sink))
+        for detector in detectors:
+            for anomaly in new_anomalies(detector):
+                self.deliver(anomaly_record(anomaly, mode=record.mode, price_version=record.price_version,
+                                            agent_id=record.agent_id, key_field=getattr(detector, "key", None)))
 
     def require_healthy(self) -> None:
         """Enforce mode, before sending: every broken sink must take its pending records now, or the call is

@@ -1,5 +1,7 @@
 """Audit records of events that are not calls: an anomaly a detector found is written to the audit log beside
-the calls it was found in, so a report or an auditor reading the log sees it.
+the calls it was found in, so a report or an auditor reading the log sees it: by the agent whose detector
+(`CascadeAgent(anomaly_detector=...)`) found it, or by the audit delivery when the detector is one of the
+runtime's sinks. Each anomaly is recorded once, whichever path saw it first.
 
 An event record has the call record's schema with `action="anomaly"`, no model, no tokens, no cost and no
 attempts; the finding is under `metadata["anomaly"]`. Everything that counts calls skips it (`is_event`).
@@ -7,6 +9,8 @@ attempts; the finding is under `metadata["anomaly"]`. Everything that counts cal
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 from cascadeflow.runtime.stamps import new_request_id, now_iso
@@ -36,3 +40,30 @@ def anomaly_record(anomaly: Any, *, mode: str, price_version: str, agent_id: str
                        f"deviations from usual, {anomaly.method})",
         input_tokens=0, output_tokens=0, cost_usd=0.0, latency_ms=0.0, budget_remaining=None,
         price_version=price_version, metadata={"anomaly": finding}, tiers=[], agent_id=agent_id)
+
+
+_recorded: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()  # detector -> anomalies recorded
+_recorded_lock = threading.Lock()
+
+
+def is_detector(sink: Any) -> bool:
+    """Whether `sink` keeps the anomalies it found (an AnomalyDetector: its public `anomalies` list)."""
+    return isinstance(getattr(sink, "anomalies", None), list)
+
+
+def watch_anomalies(detector: Any) -> None:
+    """From now on, anomalies `detector` finds are recorded; those it found before are not (they are no
+    call's of ours). Watching a detector twice changes nothing."""
+    with _recorded_lock:
+        if detector not in _recorded:
+            _recorded[detector] = len(detector.anomalies)
+
+
+def new_anomalies(detector: Any) -> list[Any]:
+    """The anomalies `detector` found since the last call, each returned once in the process whichever
+    path (an agent's observers, the runtime's sinks) and thread asks."""
+    with _recorded_lock:
+        found = list(detector.anomalies)
+        seen = _recorded.get(detector, len(found))
+        _recorded[detector] = len(found)
+        return found[seen:]

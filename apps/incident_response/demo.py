@@ -147,7 +147,7 @@ def build(options: StormOptions, files: DataDir, environ: Mapping[str, str], *,
     investigators = {
         severity: Investigator(cf=CascadeFlow(runtime=runtime, router=plan.router, budget_config=budget,
                                               quality_config=QualityConfig.preset("balanced")),
-                               plan=plan, config=config)
+                               plan=plan, config=config, premium=strong)
         for severity, plan in plans.items()}
     dispatch = Dispatch(investigators=investigators, budget=budget, ledger=ledger, days=days,
                         queue=DeferredQueue(files.queue), files=files, runbooks=RunbookIndex(),

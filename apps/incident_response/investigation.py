@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from cascadeflow import BudgetExceeded, BudgetSession, CascadeFlow, CascadeflowError, TaskType
+from cascadeflow import BudgetExceeded, BudgetSession, CascadeFlow, CascadeflowError, ModelConfig, TaskType
 
 from . import events as ev
 from .analyzers import Finding, Observations, analyze, observe
@@ -17,6 +17,7 @@ from .diagnosis import Diagnosis, adopt, draft, parse_reply, validate
 from .intake import Alert
 from .llm import ROOT_CAUSE_REVIEW, ModelPlan
 from .planner import next_plan
+from .premium import call_premium_cost
 from .tools import Toolbox, ToolResult
 from .tools.sources import ALL_TOOLS
 
@@ -41,7 +42,7 @@ class Spend:
     by_task: dict[str, float] = field(default_factory=dict)
     by_model: dict[str, float] = field(default_factory=dict)
     calls_by_tier: dict[str, int] = field(default_factory=dict)
-    all_premium: float = 0.0  # what the same calls would have cost on the plan's strongest model
+    all_premium: float = 0.0  # the same calls answered by the run's premium model (see premium.py)
 
     def add(self, task: str, model: str, tier: str, cost: float) -> None:
         self.total += cost
@@ -79,12 +80,16 @@ class InvestigationReport:
 
 
 class Investigator:
-    """Runs investigations with one CascadeFlow (router = the plan's ModelRouter)."""
+    """Runs investigations with one CascadeFlow (router = the plan's ModelRouter). `premium` is the run's
+    premium model, what "all premium" is priced at (default: the plan's strongest); a run with several
+    plans passes the same one to each investigator, so every investigation is compared to one model."""
 
-    def __init__(self, *, cf: CascadeFlow, plan: ModelPlan, config: InvestigationConfig | None = None):
+    def __init__(self, *, cf: CascadeFlow, plan: ModelPlan, config: InvestigationConfig | None = None,
+                 premium: ModelConfig | None = None):
         self.cf = cf
         self.plan = plan
         self.config = config or InvestigationConfig()
+        self.premium = premium or plan.premium()
 
     async def investigate(self, alert: Alert, toolbox: Toolbox, *, log: ev.EventLog | None = None
                           ) -> InvestigationReport:
@@ -236,10 +241,8 @@ class Investigator:
         for attempt in attempts:  # a cascade pays every tier it tried
             model = str(attempt.get("model") or result.model)
             report.spend.add(task.value, model, self.plan.tier_of(model), float(attempt.get("cost_usd") or 0.0))
-        premium = self.plan.premium()
-        if premium is not None:  # priced like the call itself: by tokens, or by time for a compute-priced model
-            report.spend.all_premium += float(self.cf.runtime.price_book.cost(
-                premium, result.usage, latency_s=result.latency_ms / 1000))
+        if self.premium is not None:
+            report.spend.all_premium += float(call_premium_cost(attempts, self.premium, self.cf.runtime.price_book))
         report.log.emit(ev.ModelAnswered, task_type=task.value, model=result.model, tier=tier,
                         cost_usd=float(result.cost), latency_ms=result.latency_ms, request_id=result.request_id)
         return result.content, result.model

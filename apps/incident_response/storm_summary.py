@@ -1,6 +1,7 @@
 """The storm's outcome in numbers, from what was written (the audit log, the days, the reports): alerts,
 incidents, what was investigated, queued and drained, root causes found, calls and cost per model and
-tier, and what the same calls would have cost on the premium tier alone."""
+tier, and what the same calls would have cost answered by the premium model alone (`premium.py`, the
+figure the dashboard's cost panel shows)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cascadeflow import ModelConfig, PriceBook, Usage
+from cascadeflow import ModelConfig, PriceBook
 
 from .dispatch import DayResult
 from .events import ModelAnswered
 from .investigation import InvestigationReport
+from .premium import all_premium_cost
 
 NO_ROOT_CAUSE = ("unknown", "healthy")  # "healthy": nothing is wrong now; "unknown": only symptoms
 
@@ -40,7 +42,7 @@ class StormSummary:
     audit_records: int
     model_answers: int  # `model_answered` events: one per completed call, to set beside the audit records
     cost_usd: Decimal
-    premium_usd: Decimal
+    premium_usd: Decimal  # all premium, as premium.py defines it
     premium_model: str
     by_model: list[ModelCalls] = field(default_factory=list)
     categories: dict[str, int] = field(default_factory=dict)
@@ -79,21 +81,6 @@ class StormSummary:
         }
 
 
-def premium_cost(records: Iterable[Mapping[str, Any]], premium: ModelConfig, price_book: PriceBook) -> Decimal:
-    """What every call would have cost answered directly by `premium`: each request's prompt tokens and the
-    tokens of the answer it kept, at the premium model's rates (the premium model's own answers might
-    have been longer or shorter; the audit log cannot say)."""
-    total = Decimal(0)
-    for record in records:
-        attempts = [a for a in record.get("tiers") or [] if isinstance(a, Mapping)]
-        if not attempts:
-            continue  # refused before sending: nothing was spent, nothing to compare
-        usage = Usage(input_tokens=int(attempts[0].get("input_tokens") or 0),
-                      output_tokens=int(attempts[-1].get("output_tokens") or 0))
-        total += price_book.cost(premium, usage)
-    return total
-
-
 def calls_by_model(records: Iterable[Mapping[str, Any]], tier_of: Callable[[str], str]) -> list[ModelCalls]:
     """Every attempt that reached a model (a cascade's draft and its escalation are two calls)."""
     out: dict[str, ModelCalls] = {}
@@ -121,5 +108,5 @@ def summarise_storm(*, alerts: int, incidents: int, days: Sequence[DayResult], d
         root_causes=sum(n for c, n in categories.items() if c not in NO_ROOT_CAUSE),
         healthy=categories.get("healthy", 0), days=list(days), audit_records=len(records), model_answers=answers,
         cost_usd=sum((Decimal(str(r.get("cost_usd") or 0)) for r in records), Decimal(0)),
-        premium_usd=premium_cost(records, premium, price_book), premium_model=premium.id,
+        premium_usd=all_premium_cost(records, premium, price_book), premium_model=premium.id,
         by_model=calls_by_model(records, tier_of), categories=categories)

@@ -245,3 +245,26 @@ def test_the_storm_on_the_embedded_model_holds_its_invariants_at_any_machine_spe
         for attempt in record["tiers"]:  # priced by its tokens at the declared rates, not by machine time
             usage = Usage(input_tokens=attempt["input_tokens"], output_tokens=attempt["output_tokens"])
             assert attempt["cost_usd"] == pytest.approx(float(book.cost(configs[attempt["model"]], usage)))
+
+
+def _all_premium_shown(text: str) -> list[str]:
+    """Every all-premium figure a page or the terminal shows, as printed."""
+    return re.findall(r"all-premium[^$]*?\$(\d+\.\d{6})", text)
+
+
+def test_the_terminal_and_the_dashboard_show_one_all_premium_figure(tmp_path, capsys) -> None:
+    data = tmp_path / "data"
+    provider = ScriptedProvider(default=REPLY)
+    asyncio.run(demo.main(["--data-dir", str(data), "--clusters", "1"], environ={},
+                          resolve_provider=provider.resolver()))
+    printed = capsys.readouterr().out
+    summary = json.loads((data / "summary.json").read_text())
+    severities = {row["alert"]["severity"] for row in _lines(data / "incidents.jsonl")}
+    assert len(severities) > 1  # plans of every kind answered, each priced at the run's one premium model
+    terminal = _all_premium_shown(printed)
+    assert terminal and terminal[0] == f"{summary['premium_usd']:.6f}"
+    page = (data / "dashboard.html").read_text()
+    shown = re.search(r'id="all-summary">(.*?)</tbody>', page, re.S)
+    assert shown and _all_premium_shown(shown.group(1)) == [terminal[0]]
+    costs = [e["all_premium_usd"] for e in _lines(data / "events.jsonl") if e["type"] == "cost"]
+    assert sum(costs) == pytest.approx(summary["premium_usd"], rel=1e-9)

@@ -74,16 +74,48 @@ async def test_spend_by_task_and_tier_reconciles_with_the_audit_log() -> None:
     assert abs(sum(cost.by_task.values()) - audited) < 1e-9 and sum(cost.calls_by_tier.values()) >= 2
 
 
-async def test_the_cost_event_prices_the_same_calls_at_the_strongest_model_as_all_premium() -> None:
+def _at_strong_rates(tokens_in: int, tokens_out: int) -> float:
+    return (tokens_in * 10 + tokens_out * 40) / 1e6
+
+
+async def test_all_premium_prices_each_call_once_at_the_plans_strongest_model_by_default() -> None:
     investigator, scenario, toolbox, _, audit = _setup({"cheap": [GOOD]}, plan="cheap")
     report = await investigator.investigate(scenario.alert, toolbox)
     # the cheap plan's strongest model is the cheap one: all-premium equals what was spent
     assert _of(report, ev.CostUpdate)[-1].all_premium_usd == pytest.approx(report.spend.total)
     investigator, scenario, toolbox, _, audit = _setup({"cheap": [WRONG], "strong": [GOOD]}, plan="cascade")
     report = await investigator.investigate(scenario.alert, toolbox)
-    at_strong_rates = sum(r.input_tokens * 10 + r.output_tokens * 40 for r in audit.records) / 1e6
+    answers = [r.to_dict()["tiers"][-1] for r in audit.records]  # the attempt that answered each call
     cost = _of(report, ev.CostUpdate)[-1]
-    assert cost.all_premium_usd == pytest.approx(at_strong_rates) and cost.all_premium_usd > cost.total_usd
+    assert cost.all_premium_usd == pytest.approx(sum(_at_strong_rates(a["input_tokens"], a["output_tokens"])
+                                                     for a in answers))
+    assert cost.all_premium_usd > cost.total_usd
+
+
+async def test_a_cascaded_calls_prompt_counts_once_in_all_premium() -> None:
+    # an empty draft fails the cascade's own quality check: the strong tier answers the same call
+    investigator, scenario, toolbox, _, audit = _setup({"cheap": [""], "strong": [GOOD]}, plan="cascade")
+    report = await investigator.investigate(scenario.alert, toolbox)
+    cascaded = [r.to_dict() for r in audit.records if len(r.to_dict()["tiers"]) > 1]
+    assert cascaded  # the draft was rejected inside the call and the strong tier answered it
+    both = sum(_at_strong_rates(t["input_tokens"], t["output_tokens"]) for r in audit.records
+               for t in r.to_dict()["tiers"])
+    assert _of(report, ev.CostUpdate)[-1].all_premium_usd < both
+
+
+async def test_the_runs_premium_model_prices_all_premium_whatever_the_plan() -> None:
+    provider = ScriptedProvider({"cheap": [GOOD]})
+    runtime = Runtime(resolve_provider=provider.resolver(), ledger=open_ledger("memory://"))
+    audit = capture_audit(runtime)
+    plan = cloud_plan("cheap", CHEAP, STRONG)
+    investigator = Investigator(cf=CascadeFlow(runtime=runtime, router=plan.router), plan=plan, premium=STRONG)
+    scenario = load_scenario(SCENARIOS / "crash-defect")
+    report = await investigator.investigate(scenario.alert, recorded_toolbox(scenario.evidence,
+                                                                             runbooks=RunbookIndex()))
+    answers = [r.to_dict()["tiers"][-1] for r in audit.records]
+    assert answers and all(a["model"] == CHEAP.id for a in answers)
+    expected = sum(_at_strong_rates(a["input_tokens"], a["output_tokens"]) for a in answers)
+    assert _of(report, ev.CostUpdate)[-1].all_premium_usd == pytest.approx(expected) > report.spend.total
 
 
 async def test_a_budget_too_small_for_any_call_leaves_the_analyzers_answer() -> None:

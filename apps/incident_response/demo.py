@@ -166,17 +166,26 @@ async def run_storm(options: StormOptions, environ: Mapping[str, str] | None = N
     dispatch.on_report = out.print_investigation
     payloads = storm_payloads(load_scenarios(options.scenarios), cluster_names(options.clusters))
     received, incidents = incidents_of(payloads)
-    files.write_run(label=storm.label, plan="severity", daily_budget_usd=storm.daily_budget,
-                    budget_day=dispatch.days.label, started_at=started)
+    storm_day = dispatch.days.label
+
+    def record_run(days: list[DayResult], finished_at: float | None = None) -> None:
+        """run.json names the storm's day and every budget day spent on so far (the budget page shows each)."""
+        files.write_run(label=storm.label, plan="severity", daily_budget_usd=storm.daily_budget,
+                        budget_day=storm_day, budget_days=[d.day for d in days], started_at=started,
+                        finished_at=finished_at)
+
+    record_run([])
     out.print_header(storm.label, len(received), len(incidents), storm.investigation_budget, storm.daily_budget,
                      options.data_dir)
     try:
         days: list[DayResult] = [await dispatch.first_day(incidents)]
         out.print_day(days[-1])
+        record_run(days)
         by_id = {i.incident_id: i for i in incidents}
         while len(dispatch.queue) and len(days) < options.max_days:
             days.append(await dispatch.next_day(by_id))
             out.print_day(days[-1])
+            record_run(days)
         still_queued = len(dispatch.queue)
     finally:
         close(storm)  # whatever happened, every audit record written so far is on disk
@@ -184,8 +193,7 @@ async def run_storm(options: StormOptions, environ: Mapping[str, str] | None = N
         alerts=len(received), incidents=len(incidents), days=days, deferred=dispatch.deferred,
         still_queued=still_queued, reports=dispatch.reports, records=list(iter_records(files.audit)),
         tier_of=next(iter(storm.plans.values())).tier_of, premium=storm.strong, price_book=storm.price_book)
-    files.write_run(label=storm.label, plan="severity", daily_budget_usd=storm.daily_budget,
-                    budget_day=days[0].day, started_at=started, finished_at=time.time())
+    record_run(days, finished_at=time.time())
     seconds = time.time() - started
     numbers = {**summary.to_dict(), "wall_seconds": round(seconds, 1)}
     (files.root / SUMMARY_FILE).write_text(json.dumps(numbers, indent=2))

@@ -17,6 +17,8 @@ from apps.incident_response import demo
 from apps.incident_response.intake import find_scenarios
 from apps.incident_response.investigation import Investigator
 from apps.incident_response.memory import MemoryStore
+from apps.incident_response.web import DataDir
+from apps.incident_response.web.overview import budget_view
 from cascadeflow import DeferredQueue, PriceBook, Usage, open_ledger
 from cascadeflow.testing import ScriptedProvider
 from cascadeflow.trace import iter_records
@@ -95,6 +97,9 @@ def test_a_storm_that_overflows_the_day_is_queued_and_drained_with_nothing_lost(
     assert order.index(summary.days[1].investigated[0]) > order.index(summary.days[0].investigated[-1])
     run = json.loads((data / "run.json").read_text())
     assert run["budget_day"] == summary.days[0].day and run["finished_at"] >= run["started_at"]
+    assert run["budget_days"] == [d.day for d in summary.days]  # the budget page shows every one of them
+    shown = budget_view(DataDir(data), {})["days"]
+    assert [(d["day"], d["spent_usd"]) for d in shown] == [(d.day, pytest.approx(d.spent_usd)) for d in summary.days]
     assert run["daily_budget_usd"] == pytest.approx(options.daily_budget)
     written = json.loads((data / "summary.json").read_text())
     assert {k: v for k, v in written.items() if k != "wall_seconds"} == json.loads(json.dumps(summary.to_dict()))
@@ -252,11 +257,12 @@ def _all_premium_shown(text: str) -> list[str]:
     return re.findall(r"all-premium[^$]*?\$(\d+\.\d{6})", text)
 
 
-def test_the_terminal_and_the_dashboard_show_one_all_premium_figure(tmp_path, capsys) -> None:
+def test_the_terminal_and_the_dashboard_show_one_all_premium_figure_and_every_budget_day(tmp_path, capsys) -> None:
     data = tmp_path / "data"
+    per_investigation, _ = _budgets(_options(tmp_path))
     provider = ScriptedProvider(default=REPLY)
-    asyncio.run(demo.main(["--data-dir", str(data), "--clusters", "1"], environ={},
-                          resolve_provider=provider.resolver()))
+    asyncio.run(demo.main(["--data-dir", str(data), "--clusters", "1", "--daily-budget", str(per_investigation * 1.5)],
+                          environ={}, resolve_provider=provider.resolver()))
     printed = capsys.readouterr().out
     summary = json.loads((data / "summary.json").read_text())
     severities = {row["alert"]["severity"] for row in _lines(data / "incidents.jsonl")}
@@ -268,3 +274,8 @@ def test_the_terminal_and_the_dashboard_show_one_all_premium_figure(tmp_path, ca
     assert shown and _all_premium_shown(shown.group(1)) == [terminal[0]]
     costs = [e["all_premium_usd"] for e in _lines(data / "events.jsonl") if e["type"] == "cost"]
     assert sum(costs) == pytest.approx(summary["premium_usd"], rel=1e-9)
+    budget = re.search(r'<section class="snapshot-page" id="budget">(.*?)</section>', page, re.S)
+    days = summary["days"]
+    assert len(days) > 1 and budget
+    for day in days:  # each budget day the storm spent on, with its spend
+        assert re.search(rf"<td>{day['day']}</td><td class=\"num\">\${day['spent_usd']:.6f}", budget.group(1))

@@ -9,6 +9,9 @@ import pytest
 
 from apps.incident_response import events as ev
 from apps.incident_response.web.datadir import DataDir
+from apps.incident_response.web.overview import budget_view
+from cascadeflow import BudgetConfig, open_ledger
+from cascadeflow.budget import charges_for
 
 
 def test_events_append_as_their_dicts_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
@@ -43,4 +46,42 @@ def test_the_run_description_is_rewritten_whole(tmp_path: Path) -> None:
     data.write_run(label="storm", plan="embedded", daily_budget_usd=0.5, budget_day="2026-12-07", started_at=1.0,
                    finished_at=2.0)
     assert data.read_run()["finished_at"] == 2.0 and not list(tmp_path.glob("run/*.tmp"))
+    assert data.read_run()["budget_days"] == ["2026-12-07"]  # one day unless the run names more
     assert data.ledger_url == f"sqlite:///{tmp_path / 'run' / 'budget.sqlite'}"
+
+
+DAY = 86_400
+
+
+def _spend_on_days(data: DataDir, daily: float, spends: dict[float, int]) -> None:
+    """Charge `micro` USD to the day's budget of each moment in `spends`, as a run's calls would."""
+    ledger = open_ledger(data.ledger_url)
+    try:
+        for moment, micro in spends.items():
+            charges = charges_for(BudgetConfig(daily_limit=daily), now=moment)
+            ledger.reserve(f"call-{moment}", charges, micro, 60)
+            ledger.settle(f"call-{moment}", micro)
+    finally:
+        ledger.close()
+
+
+def test_the_budget_view_shows_every_day_the_run_spent_on(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "run").mkdir()
+    first = 1_796_601_600.0  # a midnight, UTC
+    _spend_on_days(data, 1.0, {first + 60: 300_000, first + DAY + 60: 200_000, first + 2 * DAY + 60: 50_000})
+    days = ["2026-12-07", "2026-12-08", "2026-12-09"]
+    data.write_run(label="storm", plan="severity", daily_budget_usd=1.0, budget_day=days[0], budget_days=days)
+    view = budget_view(data, {})
+    assert [d["day"] for d in view["days"]] == days
+    assert [d["spent_usd"] for d in view["days"]] == pytest.approx([0.3, 0.2, 0.05])
+    assert [d["share"] for d in view["days"]] == pytest.approx([0.3, 0.2, 0.05])
+    assert view["day"] == days[0] and view["spent_usd"] == pytest.approx(0.3)  # the run's own day, as before
+
+
+def test_a_run_description_without_the_list_of_days_still_shows_its_day(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "run").mkdir()
+    first = 1_796_601_600.0
+    _spend_on_days(data, 1.0, {first + 60: 300_000})
+    data.run.write_text('{"label": "old", "plan": "embedded", "daily_budget_usd": 1.0, "budget_day": "2026-12-07"}')
+    view = budget_view(data, {})
+    assert [(d["day"], d["spent_usd"]) for d in view["days"]] == [("2026-12-07", pytest.approx(0.3))]

@@ -9,7 +9,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +84,12 @@ class DataDir:
 
     def write_run(self, *, label: str, plan: str, daily_budget_usd: float | None, budget_day: str,
                   budget_key_prefix: str | None = None, started_at: float | None = None,
-                  finished_at: float | None = None) -> dict:
-        """Describe the run (rewritten whole, atomically, so a reader never sees half a file)."""
+                  finished_at: float | None = None, budget_days: Sequence[str] = ()) -> dict:
+        """Describe the run (rewritten whole, atomically, so a reader never sees half a file).
+        `budget_days` lists every budget day the run spent on, in order (default: `budget_day` alone)."""
+        days = list(dict.fromkeys([*budget_days] or [budget_day]))
         body = {"label": label, "plan": plan, "daily_budget_usd": daily_budget_usd,
-                "budget_key_prefix": budget_key_prefix, "budget_day": budget_day,
+                "budget_key_prefix": budget_key_prefix, "budget_day": budget_day, "budget_days": days,
                 "started_at": time.time() if started_at is None else started_at, "finished_at": finished_at}
         self.mkdir()
         temporary = self.run.with_suffix(".json.tmp")

@@ -125,15 +125,20 @@ def budget_view(data: DataDir, grouped: Mapping[str, list[Mapping[str, Any]]], *
                 daily_budget_usd: float | None = None, now: float | None = None, ledger: Any = None
                 ) -> dict[str, Any]:
     """Spend against the day's budget (the ledger's `global:day:<day>` key) and each investigation's own
-    budget session, from the ledger when there is one; the day comes from `run.json` when it names one."""
+    budget session, from the ledger when there is one; the day comes from `run.json` when it names one.
+    `days` holds every budget day the run spent on (`run.json`'s `budget_days`), each with its spend."""
     run = data.read_run()
     daily = run.get("daily_budget_usd", daily_budget_usd) if run else daily_budget_usd
     moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, tz=UTC)
     day = str(run.get("budget_day") or moment.strftime("%Y-%m-%d"))
+    listed = run.get("budget_days")
+    days = [str(d) for d in listed if d] if isinstance(listed, list) else []
     prefix = f"{run['budget_key_prefix']}:" if run.get("budget_key_prefix") else ""
     key = f"{prefix}global:day:{day}"
     view: dict[str, Any] = {"day": day, "key": key, "daily_budget_usd": daily, "spent_usd": None,
-                            "reserved_usd": None, "share": None, "sessions": [], "label": run.get("label", "")}
+                            "reserved_usd": None, "share": None, "sessions": [], "label": run.get("label", ""),
+                            "days": [{"day": d, "key": f"{prefix}global:day:{d}", "spent_usd": None,
+                                      "reserved_usd": None, "share": None} for d in days or [day]]}
     own = ledger is None
     if own:
         if not data.budget.exists():
@@ -142,14 +147,16 @@ def budget_view(data: DataDir, grouped: Mapping[str, list[Mapping[str, Any]]], *
 
         ledger = open_ledger(data.ledger_url)
     try:
-        state = ledger.state(key)
+        states = ledger.states(list(dict.fromkeys([key, *(d["key"] for d in view["days"])])))
         sessions = ledger.states([f"session:{i}" for i in grouped])
     finally:
         if own:
             ledger.close()
-    view["spent_usd"], view["reserved_usd"] = state.spent / 1e6, state.reserved / 1e6
-    if daily:
-        view["share"] = min((state.spent + state.reserved) / 1e6 / float(daily), 1.0)
+    for row in [view, *view["days"]]:
+        state = states[row["key"]]
+        row["spent_usd"], row["reserved_usd"] = state.spent / 1e6, state.reserved / 1e6
+        if daily:
+            row["share"] = min((state.spent + state.reserved) / 1e6 / float(daily), 1.0)
     view["sessions"] = [{"investigation_id": k.removeprefix("session:"), "spent_usd": s.spent / 1e6}
                         for k, s in sessions.items() if s.spent or s.reserved]
     return view

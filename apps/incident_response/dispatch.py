@@ -32,7 +32,8 @@ class IncidentFiles(Protocol):
     def append_event(self, event: ev.Event) -> None: ...
 
     def append_incident(self, incident_id: str, status: str, alert: Mapping[str, Any], *,
-                        investigation_id: str | None = None, reason: str = "") -> None: ...
+                        investigation_id: str | None = None, reason: str = "", scenario: str | None = None
+                        ) -> None: ...
 
 
 class BudgetDays:
@@ -111,7 +112,8 @@ class Dispatch:
         result = self._result()
         running: set[asyncio.Task[None]] = set()
         for incident in incidents:
-            self.files.append_incident(incident.incident_id, "received", incident.alert.to_dict())
+            self.files.append_incident(incident.incident_id, "received", incident.alert.to_dict(),
+                                       scenario=incident.scenario.scenario_id)
         for incident in incidents:
             investigator = self.investigators[incident.severity]
             while running and (len(running) >= self.concurrency or not self.affords(investigator, len(running))):
@@ -145,7 +147,8 @@ class Dispatch:
     def _defer(self, incident: StormIncident, reason: str, result: DayResult) -> None:
         self.queue.enqueue({"incident_id": incident.incident_id, "alert": incident.alert.to_dict(),
                             "scenario": incident.scenario.scenario_id}, reason=reason)
-        self.files.append_incident(incident.incident_id, "queued", incident.alert.to_dict(), reason=reason)
+        self.files.append_incident(incident.incident_id, "queued", incident.alert.to_dict(), reason=reason,
+                                   scenario=incident.scenario.scenario_id)
         result.queued.append(incident.incident_id)
         self.deferred.add(incident.incident_id)
 
@@ -162,9 +165,10 @@ class Dispatch:
         return incident_id if attempt == 1 else f"{incident_id}.attempt-{attempt}"
 
     async def _investigate(self, incident: StormIncident, result: DayResult) -> None:
-        alert = incident.alert.to_dict()
+        alert, scenario = incident.alert.to_dict(), incident.scenario.scenario_id
         investigation_id = self._investigation_id(incident.incident_id)
-        self.files.append_incident(incident.incident_id, "investigating", alert, investigation_id=investigation_id)
+        self.files.append_incident(incident.incident_id, "investigating", alert, investigation_id=investigation_id,
+                                   scenario=scenario)
         toolbox = recorded_toolbox(incident.scenario.evidence, memory=self.memory, runbooks=self.runbooks)
         log = ev.EventLog(investigation_id)
         task = asyncio.create_task(self.investigators[incident.severity].investigate(incident.alert, toolbox,
@@ -177,12 +181,13 @@ class Dispatch:
         except Exception as exc:
             result.failed[incident.incident_id] = f"{type(exc).__name__}: {exc}"
             self.files.append_incident(incident.incident_id, "failed", alert, investigation_id=investigation_id,
-                                       reason=result.failed[incident.incident_id])
+                                       reason=result.failed[incident.incident_id], scenario=scenario)
             raise
         self.reports[incident.incident_id] = report
         if self.on_report is not None:
             self.on_report(incident, report)
         if self.memory is not None:  # write-back: the fix is not confirmed by a person, so it stays unknown
             remember(report, self.memory, fix_worked=None)
-        self.files.append_incident(incident.incident_id, "resolved", alert, investigation_id=investigation_id)
+        self.files.append_incident(incident.incident_id, "resolved", alert, investigation_id=investigation_id,
+                                   scenario=scenario)
         result.investigated.append(incident.incident_id)

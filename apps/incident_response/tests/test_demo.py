@@ -18,7 +18,7 @@ from apps.incident_response.intake import find_scenarios
 from apps.incident_response.investigation import Investigator
 from apps.incident_response.memory import MemoryStore
 from apps.incident_response.web import DataDir
-from apps.incident_response.web.overview import budget_view
+from apps.incident_response.web.overview import budget_view, incident_rows, scenario_rows
 from cascadeflow import DeferredQueue, PriceBook, Usage, open_ledger
 from cascadeflow.testing import ScriptedProvider
 from cascadeflow.trace import iter_records
@@ -121,6 +121,18 @@ def test_a_later_incident_recalls_what_an_earlier_one_wrote_back(tmp_path) -> No
     pairs = [(a, b) for a in finished for b in finished
              if a != b and a.split(".")[0] == b.split(".")[0] and finished.index(a) < finished.index(b)]
     assert pairs and all((b, written[a]) in recalled for a, b in pairs)
+
+
+def test_after_the_storm_the_app_offers_no_replayed_scenario_as_not_yet_investigated(tmp_path) -> None:
+    options = _options(tmp_path, clusters=1)
+    _scripted_storm(options)
+    data = DataDir(options.data_dir)
+    rows = incident_rows(data.read_incidents(), {})
+    scenarios = demo.load_scenarios(demo.SAMPLE_SCENARIOS)
+    # the storm's alerts carry a cluster label: no incident has a scenario's own fingerprint
+    assert not {s.alert.fingerprint for s in scenarios} & {r["fingerprint"] for r in rows}
+    assert {r["scenario"] for r in rows} == {s.scenario_id for s in scenarios}
+    assert scenario_rows(demo.SAMPLE_SCENARIOS, rows) == []
 
 
 def test_a_day_too_small_for_one_investigation_sends_nothing_and_keeps_every_incident(tmp_path) -> None:

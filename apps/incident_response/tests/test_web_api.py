@@ -73,6 +73,16 @@ async def _sse(client: httpx.AsyncClient, investigation: str, headers: dict | No
     return messages
 
 
+async def test_a_started_scenario_is_recorded_on_its_incident_and_leaves_the_scenario_list(app_client) -> None:
+    client, services = app_client
+    before = (await client.get("/")).text
+    await _investigate(client, services)
+    lines = [json.loads(line) for line in services.data.incidents.read_text().splitlines()]
+    assert lines and all(line["scenario"] == "crash-defect" for line in lines)
+    after = (await client.get("/")).text
+    assert 'value="crash-defect"' in before and 'value="crash-defect"' not in after
+
+
 async def test_alert_intake_refuses_a_missing_or_wrong_secret_and_accepts_bearer_or_basic(app_client) -> None:
     client, _ = app_client
     payload = _alertmanager()

@@ -35,7 +35,7 @@ def start_scenario(svc: WebServices, scenario_id: str) -> Started | None:
     from ..tools import recorded_toolbox
 
     toolbox = recorded_toolbox(scenario.evidence, memory=svc.memory, runbooks=svc.runbooks)
-    return svc.runner.start(scenario.alert, toolbox)
+    return svc.runner.start(scenario.alert, toolbox, scenario=scenario.scenario_id)
 
 
 def start_incident(svc: WebServices, incident_id: str) -> Started | None:
@@ -47,7 +47,7 @@ def start_incident(svc: WebServices, incident_id: str) -> Started | None:
     toolbox = svc.toolbox_for(alert)
     if toolbox is None:
         return Started(incident_id, None, str(line.get("status")), NO_SOURCE)
-    return svc.runner.start(alert, toolbox, incident_id=incident_id)
+    return svc.runner.start(alert, toolbox, incident_id=incident_id, scenario=line.get("scenario"))
 
 
 def drain_queue(svc: WebServices) -> dict[str, Any]:
@@ -62,7 +62,8 @@ def drain_queue(svc: WebServices) -> dict[str, Any]:
         remaining = svc.runner.day_remaining()
         if remaining is not None and remaining < svc.runner.investigator.config.budget_usd:
             raise RuntimeError("the day's budget still cannot fit an investigation")
-        result = svc.runner.start(alert, toolbox, incident_id=str(item.payload.get("incident_id") or "") or None)
+        result = svc.runner.start(alert, toolbox, incident_id=str(item.payload.get("incident_id") or "") or None,
+                                  scenario=item.payload.get("scenario"))
         started.append(result.incident_id)
 
     report = svc.queue.drain(handle)

@@ -73,12 +73,17 @@ class DataDir:
         append_jsonl(self.events, event.to_dict() if hasattr(event, "to_dict") else dict(event))
 
     def append_incident(self, incident_id: str, status: str, alert: Mapping[str, Any], *,
-                        investigation_id: str | None = None, reason: str = "", at: float | None = None) -> dict:
-        """Record an incident's new state; the last line per `incident_id` is its current state."""
+                        investigation_id: str | None = None, reason: str = "", at: float | None = None,
+                        scenario: str | None = None) -> dict:
+        """Record an incident's new state; the last line per `incident_id` is its current state.
+        `scenario` names the recorded scenario the incident replays, when it does (the incident list
+        then knows that scenario was investigated, whatever labels the replayed alert carried)."""
         if status not in INCIDENT_STATUSES:
             raise ValueError(f"incident status must be one of {', '.join(INCIDENT_STATUSES)}, got {status!r}")
         line = {"incident_id": incident_id, "at": time.time() if at is None else at, "status": status,
                 "alert": dict(alert), "investigation_id": investigation_id, "reason": reason}
+        if scenario is not None:
+            line["scenario"] = scenario
         append_jsonl(self.incidents, line)
         return line
 

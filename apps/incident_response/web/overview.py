@@ -34,7 +34,8 @@ def incident_rows(incidents: Mapping[str, Mapping[str, Any]],
         investigation = line.get("investigation_id")
         covered.add(investigation)
         rows.append(_row(incident_id, line.get("alert") or {}, str(line.get("status")), line.get("reason") or "",
-                         investigation, grouped.get(str(investigation), []), line.get("first_at")))
+                         investigation, grouped.get(str(investigation), []), line.get("first_at"),
+                         line.get("scenario")))
     for investigation, events in grouped.items():
         if investigation in covered:
             continue
@@ -48,13 +49,13 @@ def incident_rows(incidents: Mapping[str, Mapping[str, Any]],
 
 
 def _row(incident_id: str, alert: Mapping[str, Any], status: str, reason: str, investigation: Any,
-         events: list[Mapping[str, Any]], at: Any) -> dict[str, Any]:
+         events: list[Mapping[str, Any]], at: Any, scenario: Any = None) -> dict[str, Any]:
     finished = next((e for e in events if e.get("type") == "investigation_finished"), None)
     severity = str(alert.get("severity") or "INFO")
     return {"incident_id": incident_id, "investigation_id": investigation, "severity": severity,
             "tone": SEVERITY_TONES.get(severity, "info"), "title": alert.get("title") or alert.get("name") or "",
             "name": alert.get("name") or "", "fingerprint": alert.get("fingerprint"), "service": alert.get("service") or "", "status": status,
-            "reason": reason, "category": finished.get("category") if finished else None,
+            "reason": reason, "scenario": scenario, "category": finished.get("category") if finished else None,
             "cost_usd": cost_panel(events)["total_usd"] if events else 0.0, "at": at,
             "when": _clock(at)}
 
@@ -67,14 +68,17 @@ def _clock(at: Any) -> str:
 
 
 def scenario_rows(root: Path, rows: list[dict[str, Any]], *, load: Any = None) -> list[dict[str, Any]]:
-    """The recorded scenarios under `root` not yet investigated (matched by the alert's fingerprint);
-    `load` reads one folder (default `load_scenario`; the live app passes its cache)."""
+    """The recorded scenarios under `root` no incident comes from yet: matched by the scenario an incident
+    line names (a replay may add labels, such as the storm's `cluster`, that change the fingerprint),
+    else by the alert's fingerprint; `load` reads one folder (default `load_scenario`; the live app
+    passes its cache)."""
     from ..intake import find_scenarios, load_scenario
 
     load = load or load_scenario
     if not root.is_dir():
         return []
     seen = {r.get("fingerprint") for r in rows}
+    replayed = {r.get("scenario") for r in rows}
     left = []
     for folder in find_scenarios(root):
         try:
@@ -83,7 +87,7 @@ def scenario_rows(root: Path, rows: list[dict[str, Any]], *, load: Any = None) -
             log.warning("scenario %s cannot be read", folder, exc_info=True)
             continue
         alert = scenario.alert
-        if alert.fingerprint in seen:
+        if scenario.scenario_id in replayed or alert.fingerprint in seen:
             continue
         left.append({"scenario_id": scenario.scenario_id, "severity": alert.severity, "title": alert.title,
                      "service": alert.service, "tone": SEVERITY_TONES.get(alert.severity, "info")})

@@ -66,27 +66,32 @@ class InvestigationRunner:
         """Fingerprint -> incident id of every investigation still running (duplicates join it)."""
         return {self.fingerprint_of[i]: self.incident_of[i] for i, task in self.tasks.items() if not task.done()}
 
-    def start(self, alert: Alert, toolbox: Toolbox, *, incident_id: str | None = None) -> Started:
-        """Investigate `alert` now, or queue it when the day's budget cannot fit one more investigation."""
+    def start(self, alert: Alert, toolbox: Toolbox, *, incident_id: str | None = None,
+              scenario: str | None = None) -> Started:
+        """Investigate `alert` now, or queue it when the day's budget cannot fit one more investigation.
+        `scenario`: the recorded scenario the alert replays, if any (kept on every incident line)."""
         incident_id = incident_id or "INC-" + uuid.uuid4().hex[:8]
         remaining = self.day_remaining()
         budget = self.investigator.config.budget_usd
         if remaining is not None and remaining < budget and self.investigator.config.use_model:
             reason = f"the day's budget has ${remaining:.4f} left, less than one investigation's ${budget:.4f}"
             if self.queue is not None:
-                self.queue.enqueue({"incident_id": incident_id, "alert": alert.to_dict()}, reason=reason)
-            self.data.append_incident(incident_id, "queued", alert.to_dict(), reason=reason)
+                self.queue.enqueue({"incident_id": incident_id, "alert": alert.to_dict(), "scenario": scenario},
+                                   reason=reason)
+            self.data.append_incident(incident_id, "queued", alert.to_dict(), reason=reason, scenario=scenario)
             return Started(incident_id, None, "queued", reason)
         investigation_id = uuid.uuid4().hex[:12]
         events = ev.EventLog(investigation_id)
         self.logs[investigation_id] = events
         self.incident_of[investigation_id] = incident_id
         self.fingerprint_of[investigation_id] = alert.fingerprint
-        self.data.append_incident(incident_id, "investigating", alert.to_dict(), investigation_id=investigation_id)
-        self.tasks[investigation_id] = asyncio.create_task(self._run(alert, toolbox, events, incident_id))
+        self.data.append_incident(incident_id, "investigating", alert.to_dict(), investigation_id=investigation_id,
+                                  scenario=scenario)
+        self.tasks[investigation_id] = asyncio.create_task(self._run(alert, toolbox, events, incident_id, scenario))
         return Started(incident_id, investigation_id, "investigating")
 
-    async def _run(self, alert: Alert, toolbox: Toolbox, events: ev.EventLog, incident_id: str) -> None:
+    async def _run(self, alert: Alert, toolbox: Toolbox, events: ev.EventLog, incident_id: str,
+                   scenario: str | None) -> None:
         journal = asyncio.create_task(self._journal(events))
         status, reason = "failed", ""
         try:
@@ -106,7 +111,7 @@ class InvestigationRunner:
         finally:
             await journal
             self.data.append_incident(incident_id, status, alert.to_dict(),
-                                      investigation_id=events.investigation_id, reason=reason)
+                                      investigation_id=events.investigation_id, reason=reason, scenario=scenario)
             self._forget_old()
 
     async def _journal(self, events: ev.EventLog) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from apps.incident_response import demo
-from apps.incident_response.intake import find_scenarios
+from apps.incident_response.intake import find_scenarios, load_scenario
 from apps.incident_response.investigation import Investigator
 from apps.incident_response.memory import MemoryStore
 from apps.incident_response.web import DataDir
@@ -243,13 +244,26 @@ def test_a_key_picks_real_models_and_the_embedded_tiers_are_priced_per_token() -
         assert book.rates(local).output == book.rates(cloud[-1]).output
 
 
+def _one_scenario_per_severity(into: Path) -> Path:
+    """A copy of the first sample scenario of each severity: every plan (strong, cascade, cheap) answers at
+    least once, with fewer incidents for a real model to investigate."""
+    first: dict[str, Path] = {}
+    for folder in find_scenarios(demo.SAMPLE_SCENARIOS):
+        first.setdefault(load_scenario(folder).alert.severity, folder)
+    for folder in first.values():
+        shutil.copytree(folder, into / folder.name)
+    return into
+
+
 @pytest.mark.local_model
 def test_the_storm_on_the_embedded_model_holds_its_invariants_at_any_machine_speed(tmp_path, capsys) -> None:
+    scenarios = _one_scenario_per_severity(tmp_path / "scenarios")
     per_investigation, _ = _budgets(_options(tmp_path, max_tokens=16))
-    options = _options(tmp_path, clusters=1, max_tokens=16, daily_budget=per_investigation * 1.5, max_days=8)
+    options = _options(tmp_path, scenarios=scenarios, clusters=1, max_tokens=16,
+                       daily_budget=per_investigation * 1.5, max_days=8)
     summary = asyncio.run(demo.run_storm(options, {}))
     assert "incident storm" in capsys.readouterr().out
-    assert summary.incidents == len(find_scenarios(demo.SAMPLE_SCENARIOS)) and summary.still_queued == 0
+    assert summary.incidents == len(find_scenarios(scenarios)) > 1 and summary.still_queued == 0
     assert summary.queued > 0 and summary.drained == summary.queued
     _assert_nothing_lost(summary, options.data_dir)
     _assert_days_within_budget(summary, options.data_dir)

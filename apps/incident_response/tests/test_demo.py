@@ -296,11 +296,11 @@ def test_the_terminal_and_the_dashboard_show_one_all_premium_figure_and_every_bu
     terminal = _all_premium_shown(printed)
     assert terminal and terminal[0] == f"{summary['premium_usd']:.6f}"
     page = (data / "dashboard.html").read_text()
-    shown = re.search(r'id="all-summary">(.*?)</tbody>', page, re.S)
+    shown = re.search(r'id="all-summary">(.*?)</tbody>', page, re.DOTALL)
     assert shown and _all_premium_shown(shown.group(1)) == [terminal[0]]
     costs = [e["all_premium_usd"] for e in _lines(data / "events.jsonl") if e["type"] == "cost"]
     assert sum(costs) == pytest.approx(summary["premium_usd"], rel=1e-9)
-    budget = re.search(r'<section class="snapshot-page" id="budget">(.*?)</section>', page, re.S)
+    budget = re.search(r'<section class="snapshot-page" id="budget">(.*?)</section>', page, re.DOTALL)
     days = summary["days"]
     assert len(days) > 1 and budget
     for day in days:  # each budget day the storm spent on, with its spend

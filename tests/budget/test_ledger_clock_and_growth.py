@@ -3,6 +3,8 @@ their worst case, bounded memory (memory ledger) and TTLs on every key (Redis)."
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 import uuid
 
@@ -11,6 +13,7 @@ from budget_support import POSTGRES_URL, REDIS_URL, FakeClock, require_postgres,
 
 from cascadeflow.budget import open_ledger
 from cascadeflow.budget.backends.memory import MemoryLedger
+from cascadeflow.budget.backends.sqlite import SqliteLedger
 from cascadeflow.budget.windows import window_key
 from cascadeflow.errors import BudgetExceeded
 from cascadeflow.runtime.pipeline import Charge
@@ -106,3 +109,38 @@ def test_purge_forgets_finished_reservations_and_keys_past_their_window():
     assert ledger.purge() == 1
     assert len(ledger) == 0
     assert ledger.settle("a", 50).status == "unknown"
+
+
+def _key_rows(ledger) -> int:  # type: ignore[no-untyped-def]
+    """How many budget keys a SQL store keeps (read through its own connection)."""
+    if isinstance(ledger, SqliteLedger):
+        with sqlite3.connect(ledger.path) as conn:
+            return int(conn.execute("SELECT count(*) FROM budget_keys").fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(ledger.conninfo) as conn:  # type: ignore[attr-defined]
+        table = f"{ledger.schema}.cascadeflow_budget_keys"  # type: ignore[attr-defined]
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+
+
+@pytest.mark.backends("sqlite", "postgres")
+def test_sql_key_tables_stay_bounded_over_many_windows(make_ledger, clock):  # type: ignore[no-untyped-def]
+    ledger = make_ledger(clock=clock, retention_seconds=3600)
+    rows, pages = [], []
+    for day in range(30):  # a month of day windows; each day 10 users and 20 runs come and go
+        for call in range(40):
+            charges = [Charge(window_key(f"user:u{call % 10}", "day", clock()), 10**9),
+                       Charge(f"run:{day}-{call % 20}", 10**9)]
+            ledger.reserve(f"d{day}c{call}", charges, 2_000, 60)
+            ledger.settle(f"d{day}c{call}", 1_000)
+            clock.advance(86_400 / 40)
+        ledger.purge()
+        rows.append(_key_rows(ledger))
+        if isinstance(ledger, SqliteLedger):
+            pages.append(os.path.getsize(ledger.path))
+    # kept: the day keys still inside their window plus grace (3 days of 10 users), nothing older; the runs of
+    # the last hour of retention at most. Without expiry the table would hold 30 * 30 keys by now.
+    assert max(rows[5:]) <= 3 * 10 + 20 and rows[-1] == rows[10], rows
+    assert not pages or pages[-1] <= pages[10], pages  # freed pages are reused: the file stops growing
+    state = ledger.state(window_key("user:u3", "day", clock() - 1))  # today's keys are still charged
+    assert state.spent > 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -18,7 +19,7 @@ from cascadeflow.budget import open_ledger
 from cascadeflow.cli import app
 from cascadeflow.cli import basic as _basic  # noqa: F401  registers doctor
 from cascadeflow.cli import trace as _trace  # noqa: F401  registers trace
-from cascadeflow.errors import BudgetBackendUnavailable, MalformedResponseError
+from cascadeflow.errors import BudgetBackendUnavailable, MalformedResponseError, PolicyViolation
 from cascadeflow.messages import build_request
 from cascadeflow.providers.http import CircuitBreakers, HttpOptions, RetryPolicy
 from cascadeflow.runtime.client import CascadeFlow
@@ -113,6 +114,50 @@ def test_an_sdk_clients_key_echoed_by_the_host_never_reaches_the_audit_log(opena
     assert record["error"] and ODD_KEY not in json.dumps(record) and PROMPT not in record["error"]
 
 
+def test_the_key_of_a_client_built_before_init_is_scrubbed_too(openai_server, audit_path):
+    key = f"zz9-early-client-{uuid.uuid4().hex}"  # never seen by this process before: only the client knows it
+    client = openai.OpenAI(base_url=openai_server.base_url, api_key=key, max_retries=0)
+    harness.init(mode="observe", audit=str(audit_path))
+    openai_server.enqueue(status=400, error=f"invalid key {key}")
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}])
+    [record] = _records(audit_path)
+    assert record["error"] and key not in json.dumps(record)
+
+
+LONG_PROMPT = ("Payment service p99 latency rose to 4.2 s after deploy 7731; the on-call runbook says to check the "
+               "connection pool of the ledger database first, then the card network gateway timeouts.")
+
+
+@pytest.mark.parametrize("echo", [
+    LONG_PROMPT[20:80],  # a fragment from the middle
+    LONG_PROMPT[:30] + " ... " + LONG_PROMPT[-40:],  # the start and the end, elided between
+    f"unexpected token near '{LONG_PROMPT[95:130]}'",  # quoted inside the host's own words
+    "; ".join(LONG_PROMPT[i:i + 25] for i in range(0, 150, 50)),  # several short pieces
+])
+def test_fragments_of_the_prompt_echoed_in_an_error_are_scrubbed(openai_server, audit_path, echo):
+    harness.init(mode="observe", audit=str(audit_path))
+    client = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-t1-loopback-key", max_retries=0)
+    openai_server.enqueue(status=400, error=f"rejected: {echo}")
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": LONG_PROMPT}])
+    [record] = _records(audit_path)
+    stored = record["error"] + record["tiers"][0]["error"]
+    assert "rejected" in stored and "[prompt]" in stored
+    for start in range(0, len(LONG_PROMPT) - 24):  # no run of 24 characters of the prompt survives
+        assert LONG_PROMPT[start:start + 24] not in stored
+
+
+def test_scrubbing_echoes_keeps_ordinary_words_and_is_capped(openai_server):
+    prompt = "the connection pool of the ledger database " * 20_000  # 860 KB of prompt
+    openai_server.enqueue(status=400, error="the connection was refused by the upstream " + "x" * 50_000)
+    flow, sink = _flow()
+    with pytest.raises(Exception):
+        flow.complete(model=_model(openai_server), messages=prompt, max_tokens=50)
+    error = sink.records[-1].to_dict()["error"]
+    assert "the connection was refused" in error and len(error) < 2_200  # a shared word or two is no echo
+
+
 @pytest.mark.parametrize("url, secret", [
     ("https://gw.example/v1?api-key=hunter2secret", "hunter2secret"),
     ("https://gw.example/v1#token=hunter2secret", "hunter2secret"),
@@ -168,18 +213,45 @@ def test_limits_past_what_a_store_can_hold_are_refused_before_anything_runs(budg
         harness.run(budget=budget)
 
 
-def test_a_plain_thread_pool_inside_a_run_warns_that_its_calls_escape(openai_server):
+def _sdk_call(client):
+    return lambda: client.chat.completions.create(model="gpt-4o-mini", max_tokens=20,
+                                                  messages=[{"role": "user", "content": PROMPT}])
+
+
+def test_a_plain_thread_pool_inside_an_enforced_run_is_refused_before_sending(openai_server, audit_path):
+    harness.init(mode="enforce", audit=str(audit_path))
+    client = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-t1", max_retries=0)
+    openai_server.enqueue(text="ok")
+    with harness.run(budget=0.5, name="triage"), ThreadPoolExecutor(1) as pool:
+        with pytest.raises(PolicyViolation, match="outside run triage"):
+            pool.submit(_sdk_call(client)).result()
+    assert openai_server.requests == []  # the budget held: nothing went out
+    [record] = _records(audit_path)
+    assert record["action"] == "stop" and "outside run triage" in record["error"]
+
+
+def test_an_unrelated_thread_with_its_own_scope_is_served_while_a_run_is_open(openai_server):
     harness.init(mode="enforce", audit=False)
     client = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-t1", max_retries=0)
     openai_server.enqueue(text="ok")
 
-    def call():
-        return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}],
-                                              max_tokens=20)
+    def own_work():
+        with harness.run() as mine:
+            _sdk_call(client)()
+        return mine.calls
 
+    with harness.run(budget=0.5, name="triage") as triage, ThreadPoolExecutor(1) as pool:
+        assert pool.submit(own_work).result() == 1
+    assert triage.calls == 0
+
+
+def test_a_plain_thread_pool_inside_an_observed_run_warns_that_its_calls_escape(openai_server):
+    harness.init(mode="observe", audit=False)
+    client = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-t1", max_retries=0)
+    openai_server.enqueue(text="ok")
     with harness.run(budget=0.5, name="triage"), ThreadPoolExecutor(1) as pool, \
             pytest.warns(RuntimeWarning, match="outside run triage"):
-        pool.submit(call).result()
+        pool.submit(_sdk_call(client)).result()
 
 
 def test_a_context_carrying_pool_does_not_warn(openai_server, recwarn):

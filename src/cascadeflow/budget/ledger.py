@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from cascadeflow.budget.windows import key_window_end
 from cascadeflow.errors import BudgetBackendUnavailable, BudgetExceeded, ConfigurationError
 from cascadeflow.pricing import from_micro_usd
 from cascadeflow.runtime.call import Charge
@@ -33,6 +34,13 @@ BACKOFF_MAX = 1.0
 MAX_MICRO = 10**18
 RETENTION_SECONDS = 7 * 86400  # finished reservations are kept this long so late duplicates stay recognised
 PURGE_EVERY = 3600.0  # seconds between purges of finished reservations older than the retention
+
+
+def key_expiry(key: str, idle_expiry: float) -> float:
+    """When a budget key may be forgotten once nothing is held on it: after its calendar window plus a grace
+    (`...:day:2026-11-24`), and never before `idle_expiry` (its last lease plus the retention), which alone
+    decides for a key without a window (`run:...`, `session:...`)."""
+    return max(idle_expiry, key_window_end(key) or 0.0)
 
 
 @dataclass(frozen=True, slots=True)

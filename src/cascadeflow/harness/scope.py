@@ -21,7 +21,7 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Self, TypeVar
 
-from cascadeflow.errors import ConfigurationError
+from cascadeflow.errors import ConfigurationError, PolicyViolation
 from cascadeflow.harness import state
 from cascadeflow.harness.compliance import CompliancePolicy, resolve_compliance
 from cascadeflow.harness.config import MODES
@@ -250,19 +250,27 @@ _open_budgeted: weakref.WeakKeyDictionary[RunScope, int] = weakref.WeakKeyDictio
 _warned: weakref.WeakSet[RunScope] = weakref.WeakSet()
 
 
-def warn_if_escaped() -> None:
-    """For a call made outside any run scope: warn (once per scope) when a budgeted run is open in another
-    thread, since the call is then neither limited nor counted by it."""
+def check_escaped() -> None:
+    """For a governed call made outside any run scope while a budgeted run is open in another thread: such a
+    call most likely comes from a thread started inside the run that did not carry its context (a plain
+    pool), so the run's budget would neither limit nor count it. An enforce-mode run refuses it
+    (PolicyViolation, before anything is sent); an observe-mode run warns, once per run. A thread doing
+    unrelated work while a budgeted run is open elsewhere opens a scope of its own (`with run():`)."""
     if not _open_budgeted:  # the usual case: nothing open, nothing to check
         return
     me = threading.get_ident()
     for scope, opened_in in list(_open_budgeted.items()):
-        if opened_in != me and scope not in _warned:
+        if opened_in == me:
+            continue
+        where = (f"outside run {scope.name or scope.run_id} while it is open in another thread, so its budget "
+                 f"would neither limit nor count it. A thread started inside a run must carry its context: use "
+                 f"cascadeflow.harness.ContextThreadPoolExecutor or spawn_thread, or submit "
+                 f"contextvars.copy_context().run; a thread doing other work opens its own `with run():`")
+        if scope.mode == "enforce":
+            raise PolicyViolation(f"cascadeflow: refused an LLM call made {where}", policy="run_context")
+        if scope not in _warned:
             _warned.add(scope)
-            message = (f"cascadeflow: an LLM call was made outside run {scope.name or scope.run_id} while it is "
-                       f"open in another thread, so its budget neither limits nor counts it. A thread started "
-                       f"inside a run must carry its context: use cascadeflow.harness.ContextThreadPoolExecutor "
-                       f"or spawn_thread, or submit contextvars.copy_context().run")
+            message = f"cascadeflow: an LLM call was made {where}"
             log.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=4)
 

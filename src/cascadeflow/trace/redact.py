@@ -93,6 +93,77 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, REDACTED if parts.fragment else ""))
 
 
+ECHO_GRAM = 12  # an echoed run of 2 * ECHO_GRAM - 1 characters or more is always found (see scrub_echoes)
+MAX_ECHO_CHARS = 1_000_000  # of the prompt's texts indexed per error: bounds the work on a huge prompt
+
+
+def scrub_echoes(text: str, echoes: Iterable[str], *, placeholder: str = "[prompt]") -> str:
+    """`text` with every run it shares with one of `echoes` replaced by `placeholder`: a whole message, or a
+    fragment of one (a host quoting the part of the prompt it choked on), once the run is 2 * ECHO_GRAM - 1
+    characters or longer (shorter shared runs are ordinary words). Each echo is indexed by its ECHO_GRAM-long
+    pieces at every ECHO_GRAM-th position, so any run that long contains one whole piece; every hit is then
+    grown to the full shared run. Linear in the text and the echoes (the first MAX_ECHO_CHARS of them)."""
+    if len(text) < ECHO_GRAM:
+        return text
+    pieces: dict[str, list[tuple[str, int]]] = {}
+    budget = MAX_ECHO_CHARS
+    for echoed in echoes:
+        if budget <= 0:
+            break
+        echoed = echoed[:budget]
+        budget -= len(echoed)
+        if len(echoed) < MIN_SECRET_CHARS:
+            continue
+        if len(echoed) < ECHO_GRAM:  # a short message is matched whole
+            pieces.setdefault(echoed, []).append((echoed, 0))
+            continue
+        for start in range(0, len(echoed) - ECHO_GRAM + 1, ECHO_GRAM):
+            pieces.setdefault(echoed[start:start + ECHO_GRAM], []).append((echoed, start))
+    if not pieces:
+        return text
+    spans = _shared_runs(text, pieces)
+    if not spans:
+        return text
+    out, last = [], 0
+    for begin, end in spans:
+        out.append(text[last:begin])
+        out.append(placeholder)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _shared_runs(text: str, pieces: dict[str, list[tuple[str, int]]]) -> list[tuple[int, int]]:
+    """The merged (begin, end) spans of `text` that repeat an indexed echo (see scrub_echoes)."""
+    lengths = sorted({len(piece) for piece in pieces})
+    spans: list[tuple[int, int]] = []
+    reach = 0  # text before here is already inside a found span
+    for i in range(len(text)):
+        if i < reach:
+            continue
+        for size in lengths:
+            hits = pieces.get(text[i:i + size])
+            if not hits:
+                continue
+            for echoed, start in hits[:8]:  # a piece repeated in the prompt: a few of its places suffice
+                begin, j = i, start
+                while begin > 0 and j > 0 and text[begin - 1] == echoed[j - 1]:
+                    begin, j = begin - 1, j - 1
+                end, k = i + size, start + size
+                while end < len(text) and k < len(echoed) and text[end] == echoed[k]:
+                    end, k = end + 1, k + 1
+                if end - begin >= min(len(echoed), 2 * ECHO_GRAM - 1):
+                    spans.append((begin, end))
+                    reach = max(reach, end)
+    merged: list[tuple[int, int]] = []
+    for begin, end in sorted(spans):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
 def error_text(error: BaseException, *, echoes: Iterable[str] = ()) -> str:
     """`Type: message` of an error, fit to store in a record (`safe_error_text`)."""
     if not isinstance(error, Exception):
@@ -114,13 +185,12 @@ def redact_text(text: str) -> str:
 
 
 def safe_error_text(text: str, *, echoes: Iterable[str] = (), limit: int = MAX_ERROR_CHARS) -> str:
-    """Error text fit to store or print: credentials redacted (`redact_text`), each of `echoes` (the prompt's
-    texts, which a host may echo back) replaced, and cut to `limit` characters."""
+    """Error text fit to store or print: credentials redacted (`redact_text`), whatever `echoes` (the prompt's
+    texts, which a host may echo back whole or in parts) it repeats replaced (`scrub_echoes`), and cut to
+    `limit` characters."""
     if len(text) > 4 * limit:  # a huge message is cut first, so the passes below stay cheap
         text = text[:4 * limit]
-    for echoed in echoes:
-        if len(echoed) >= MIN_SECRET_CHARS and echoed in text:
-            text = text.replace(echoed, "[prompt]")
+    text = scrub_echoes(text, echoes)
     text = redact_text(text)
     return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters cut]"
 

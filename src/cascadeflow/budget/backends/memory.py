@@ -20,8 +20,8 @@ from cascadeflow.budget.ledger import (
     Reservation,
     Settlement,
     exceeded,
+    key_expiry,
 )
-from cascadeflow.budget.windows import key_window_end
 from cascadeflow.runtime.call import Charge
 
 # One process settles its own reservations within seconds (a slow call: within its lease); an hour keeps late and
@@ -76,8 +76,7 @@ class MemoryLedger(BaseLedger):
             for charge in charges:
                 key = charge.key
                 reserved[key] = reserved.get(key, 0) + amount_micro
-                window_end = key_window_end(key)
-                self._key_expiry[key] = max(idle_expiry, window_end or 0.0)
+                self._key_expiry[key] = key_expiry(key, idle_expiry)
             keys = tuple(c.key for c in charges)
             self._reservations[reservation_id] = _Held(keys, amount_micro, expires_at)
             heapq.heappush(self._leases, (expires_at, reservation_id))

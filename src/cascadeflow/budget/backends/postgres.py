@@ -20,6 +20,7 @@ from cascadeflow.budget.ledger import (
     Reservation,
     Settlement,
     exceeded,
+    key_expiry,
 )
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
 from cascadeflow.runtime.call import Charge
@@ -35,6 +36,8 @@ SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS {schema};
 CREATE TABLE IF NOT EXISTS {keys} (
     key text PRIMARY KEY, spent bigint NOT NULL DEFAULT 0, reserved bigint NOT NULL DEFAULT 0);
+-- when a key may be forgotten once nothing is held on it (NULL in a table made before keys expired: kept)
+ALTER TABLE {keys} ADD COLUMN IF NOT EXISTS expires_at double precision;
 CREATE TABLE IF NOT EXISTS {res} (
     id text PRIMARY KEY, keys text[] NOT NULL, amount bigint NOT NULL, expires_at double precision NOT NULL,
     status text NOT NULL, actual bigint);
@@ -56,9 +59,11 @@ BEGIN
   RETURN n;
 END $$;
 
--- p_keys arrive sorted, so concurrent reservations lock key rows in one order.
+-- p_keys arrive sorted, so concurrent reservations lock key rows in one order. p_window_ends: each key's
+-- calendar window end plus grace (0 without one); a key is kept until then, and p_retention past its lease.
 CREATE OR REPLACE FUNCTION {reserve}(p_id text, p_keys text[], p_limits bigint[], p_amount bigint,
-    p_lease double precision, p_now double precision)
+    p_lease double precision, p_now double precision, p_window_ends double precision[],
+    p_retention double precision)
 RETURNS TABLE (status text, idx integer, spent bigint, reserved bigint, released integer)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -81,7 +86,10 @@ BEGIN
   IF FOUND THEN
     RETURN QUERY SELECT 'existing'::text, 0, existing, 0::bigint, n; RETURN;
   END IF;
-  UPDATE {keys} SET reserved = {keys}.reserved + p_amount WHERE key = ANY(p_keys);
+  UPDATE {keys} SET reserved = {keys}.reserved + p_amount,
+    expires_at = GREATEST(COALESCE({keys}.expires_at, 0), v_now + p_lease + p_retention,
+                          p_window_ends[array_position(p_keys, {keys}.key)])
+    WHERE key = ANY(p_keys);
   INSERT INTO {res} (id, keys, amount, expires_at, status)
     VALUES (p_id, p_keys, p_amount, v_now + p_lease, 'held');
   RETURN QUERY SELECT 'held'::text, 0, p_amount, 0::bigint, n;
@@ -131,8 +139,8 @@ class PostgresLedger(BaseLedger):
                  "res": sql.Identifier(schema, table_prefix + "reservations"),
                  "lease_index": sql.Identifier(table_prefix + "reservations_lease"),
                  "expire": sql.Identifier(schema, table_prefix + "expire"),
-                 # a new name for the lease-in-seconds signature, so older processes keep their own function
-                 "reserve": sql.Identifier(schema, table_prefix + "reserve_leased"),
+                 # a new name for each new signature, so older processes keep their own function
+                 "reserve": sql.Identifier(schema, table_prefix + "reserve_expiring"),
                  "settle": sql.Identifier(schema, table_prefix + "settle")}
         self._sql = {name: sql.SQL(text).format(**names) for name, text in _STATEMENTS.items()}
         self._schema_sql = sql.SQL(SCHEMA).format(**names)
@@ -208,8 +216,10 @@ class PostgresLedger(BaseLedger):
     def _reserve(self, reservation_id: str, charges: Sequence[Charge], amount_micro: int,
                  lease_seconds: float, now: float | None) -> Reservation:
         keys, limits = [c.key for c in charges], [c.limit_micro for c in charges]
+        window_ends = [key_expiry(key, 0.0) for key in keys]
         status, idx, spent, reserved, released = self._tx(lambda conn: conn.execute(
-            self._sql["reserve"], (reservation_id, keys, limits, amount_micro, lease_seconds, now)).fetchone())
+            self._sql["reserve"], (reservation_id, keys, limits, amount_micro, lease_seconds, now, window_ends,
+                                   self.retention_seconds)).fetchone())
         self.counters["expired_charged"] += released
         if status == "exceeded":
             charge = charges[idx - 1]
@@ -237,7 +247,15 @@ class PostgresLedger(BaseLedger):
         return released
 
     def _purge(self, before: float) -> int:
-        return int(self._tx(lambda conn: conn.execute(self._sql["purge"], (before,)).rowcount))
+        """Forget finished reservations whose lease ended before `before`, and keys past their expiry with
+        nothing held on them (PostgreSQL's autovacuum reuses the space, so the tables stop growing)."""
+        now = before + self.retention_seconds
+
+        def body(conn: Any) -> int:
+            conn.execute(self._sql["purge_keys"], (now,))
+            return int(conn.execute(self._sql["purge"], (before,)).rowcount)
+
+        return self._tx(body)
 
     def drop_all(self) -> None:
         """Drop this ledger's tables (tests and benchmarks)."""
@@ -247,9 +265,10 @@ class PostgresLedger(BaseLedger):
 _STATEMENTS = {
     "expire": "SELECT {expire}(%s::double precision)",
     "reserve": "SELECT * FROM {reserve}(%s, %s::text[], %s::bigint[], %s, %s::double precision, "
-               "%s::double precision)",
+               "%s::double precision, %s::double precision[], %s::double precision)",
     "settle": "SELECT {settle}(%s, %s, %s::double precision)",
     "purge": "DELETE FROM {res} WHERE status <> 'held' AND expires_at < %s",
+    "purge_keys": "DELETE FROM {keys} WHERE expires_at < %s AND reserved = 0",
     "states": "SELECT key, spent, reserved FROM {keys} WHERE key = ANY(%s)",
     "drop": "DROP TABLE IF EXISTS {keys}, {res}; DROP FUNCTION IF EXISTS {reserve}, {settle}, {expire}",
 }

@@ -22,6 +22,7 @@ from cascadeflow.budget.ledger import (
     Reservation,
     Settlement,
     exceeded,
+    key_expiry,
 )
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
 from cascadeflow.runtime.call import Charge
@@ -51,7 +52,7 @@ def _set_wal(conn: sqlite3.Connection) -> None:
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_keys (
-    key TEXT PRIMARY KEY, spent INTEGER NOT NULL DEFAULT 0, reserved INTEGER NOT NULL DEFAULT 0);
+    key TEXT PRIMARY KEY, spent INTEGER NOT NULL DEFAULT 0, reserved INTEGER NOT NULL DEFAULT 0, expires_at REAL);
 CREATE TABLE IF NOT EXISTS budget_reservations (
     id TEXT PRIMARY KEY, keys TEXT NOT NULL, amount INTEGER NOT NULL, expires_at REAL NOT NULL,
     status TEXT NOT NULL, actual INTEGER);
@@ -100,6 +101,7 @@ class SqliteLedger(BaseLedger):
             _set_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
+            _add_key_expiry(conn)
         except BaseException:
             conn.close()
             raise
@@ -142,10 +144,12 @@ class SqliteLedger(BaseLedger):
                 state = _state(conn, charge.key)
                 if state.spent + state.reserved + amount_micro > charge.limit_micro:
                     raise exceeded(charge, state, amount_micro)
+            idle_expiry = expires_at + self.retention_seconds
             conn.executemany(
-                "INSERT INTO budget_keys (key, reserved) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET reserved = reserved + excluded.reserved",
-                [(c.key, amount_micro) for c in charges])
+                "INSERT INTO budget_keys (key, reserved, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET reserved = reserved + excluded.reserved, "
+                "expires_at = max(coalesce(expires_at, 0), excluded.expires_at)",
+                [(c.key, amount_micro, key_expiry(c.key, idle_expiry)) for c in charges])
             conn.execute("INSERT INTO budget_reservations (id, keys, amount, expires_at, status) "
                          "VALUES (?, ?, ?, ?, 'held')",
                          (reservation_id, json.dumps([c.key for c in charges]), amount_micro, expires_at))
@@ -187,9 +191,17 @@ class SqliteLedger(BaseLedger):
         return self._tx(lambda conn: self._expire(conn, now))
 
     def _purge(self, before: float) -> int:
-        return self._tx(lambda conn: conn.execute(
-            "DELETE FROM budget_reservations WHERE status IN ('settled', 'expired') AND expires_at < ?",
-            (before,)).rowcount)
+        """Forget finished reservations whose lease ended before `before`, and keys past their expiry with
+        nothing held on them (SQLite reuses the freed pages, so the file stops growing)."""
+        now = before + self.retention_seconds
+
+        def body(conn: sqlite3.Connection) -> int:
+            self._expire(conn, now)
+            conn.execute("DELETE FROM budget_keys WHERE expires_at < ? AND reserved = 0", (now,))
+            return conn.execute("DELETE FROM budget_reservations WHERE status IN ('settled', 'expired') "
+                                "AND expires_at < ?", (before,)).rowcount
+
+        return self._tx(body)
 
     def _expire(self, conn: sqlite3.Connection, now: float) -> int:
         rows = conn.execute("SELECT id, keys, amount FROM budget_reservations "
@@ -203,6 +215,17 @@ class SqliteLedger(BaseLedger):
             log.warning("lease of reservation %r expired; charged its worst case of %d micro-USD", rid, amount)
         self.counters["expired_charged"] += len(rows)
         return len(rows)
+
+
+def _add_key_expiry(conn: sqlite3.Connection) -> None:
+    """Give a key table made before keys expired its `expires_at` column (NULL: kept until reserved again)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(budget_keys)")}
+    if "expires_at" not in columns:
+        try:
+            conn.execute("ALTER TABLE budget_keys ADD COLUMN expires_at REAL")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
 
 
 def _state(conn: sqlite3.Connection, key: str) -> BudgetState:

@@ -22,6 +22,7 @@ from cascadeflow.harness.instrument.bridge import (
     Handoff,
     PreparedCall,
     active_mode,
+    complete_stream,
     drive_sync,
     finish,
     from_cache,
@@ -34,6 +35,7 @@ from cascadeflow.harness.instrument.bridge import (
     redact_strings,
     release,
     settle_stream,
+    stream_cut_off,
 )
 from cascadeflow.harness.instrument.cached import (
     SSE_TYPE,
@@ -145,9 +147,10 @@ class MessagesAdapter:
     def accumulator(self, kwargs: dict[str, Any], injected_usage: bool) -> MessagesStreamAccumulator:
         return MessagesStreamAccumulator()
 
-    def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
+    def body_response(self, body: bytes, streaming: bool, request: Request) -> tuple[Response, bool]:
         """A `with_streaming_response` call's Response from the body its caller read (an estimate of what
-        arrived when the caller read none or part of it)."""
+        arrived when the caller read none or part of it), and whether the body was whole (a stream's final
+        event, a complete message)."""
         from anthropic.types import Message as SdkMessage
 
         if streaming:
@@ -156,11 +159,11 @@ class MessagesAdapter:
                 event = _stream_event(payload)
                 if event is not None:
                     acc.feed(event)
-            return acc.response(request)
+            return acc.response(request), acc.complete
         data = json_object(body)
         if data is None or "content" not in data:
-            return MessagesStreamAccumulator().response(request)
-        return message_response(SdkMessage.construct(**data), request)
+            return MessagesStreamAccumulator().response(request), False
+        return message_response(SdkMessage.construct(**data), request), True
 
 
 def _stream_event(payload: dict[str, Any]) -> Any:
@@ -258,6 +261,21 @@ def _snapshot_response(stream: Any, request: Request) -> Response:
     return acc.response(request)
 
 
+def _read_to_end(stream: Any) -> bool:
+    """Whether a MessageStream's body was read to its end: the SDK closes its HTTP response (`response`, an
+    httpx response: `is_closed`) when the event stream ends or fails, and not before; a caller that breaks
+    out early leaves it open until the manager exits."""
+    return bool(getattr(getattr(stream, "response", None), "is_closed", False))
+
+
+def _stopped(stream: Any) -> bool:
+    """Whether a MessageStream received its final events (message_delta's stop reason)."""
+    try:
+        return stream.current_message_snapshot.stop_reason is not None
+    except Exception:  # noqa: BLE001 - the SDK asserts when no message_start arrived
+        return False
+
+
 class ManagedStream:
     """Stands in for the SDK's MessageStreamManager: the pipeline runs at `__enter__` (policy, reservation,
     the request), and settles at `__exit__` from the stream's message snapshot.
@@ -298,9 +316,15 @@ class ManagedStream:
             self._stream._cascadeflow_manager = self
         return self._stream
 
-    def _settle(self) -> None:
+    def _settle(self, read_to_end: bool) -> None:
+        """Settle from the stream's snapshot; a stream read to its end without its final event was cut off
+        (the SDK ends it like any other): recorded as a failure charged its worst case. A caller leaving the
+        block early is no cut: settled from what arrived."""
         prepared = self._prepared
         if prepared is None:  # nothing was prepared (the harness let the call through unobserved)
+            return
+        if read_to_end and prepared.coro is not None and not _stopped(self._stream):
+            complete_stream(prepared, None, stream_cut_off(prepared))
             return
         settle_stream(prepared, lambda: _snapshot_response(self._stream, prepared.view))
 
@@ -309,7 +333,7 @@ class ManagedStream:
         prepared = getattr(self, "_prepared", None)
         if prepared is not None and prepared.coro is not None:
             try:
-                self._settle()
+                self._settle(_read_to_end(self._stream))
             except Exception:
                 release(prepared)
                 log.exception("cascadeflow: settling an abandoned message stream failed")
@@ -374,10 +398,11 @@ class ManagedStream:
             return self._served.close()
         if self._plain is not None:
             return self._plain.__exit__(*exc)
+        read_to_end = _read_to_end(self._stream)  # before the SDK's exit closes the response either way
         try:
             return self._manager.__exit__(*exc)
         finally:
-            self._settle()
+            self._settle(read_to_end)
 
     async def __aenter__(self) -> Any:
         prepared = self._prepare()
@@ -402,10 +427,11 @@ class ManagedStream:
             return await self._served.close()
         if self._plain is not None:
             return await self._plain.__aexit__(*exc)
+        read_to_end = _read_to_end(self._stream)
         try:
             return await self._manager.__aexit__(*exc)
         finally:
-            self._settle()
+            self._settle(read_to_end)
 
 
 def instrument_stream(adapter: MessagesAdapter, original: Any) -> Any:

@@ -33,7 +33,7 @@ from cascadeflow.harness import state
 from cascadeflow.harness.instrument.args import given
 from cascadeflow.harness.instrument.vendor import Vendor
 from cascadeflow.harness.pii import find_pii, redact_text
-from cascadeflow.harness.scope import warn_if_escaped
+from cascadeflow.harness.scope import check_escaped
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.runtime.pipeline import CURRENT_SCOPE, AttemptRecord, CallContext, Runtime
@@ -168,14 +168,18 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vend
         log.warning("cascadeflow: not instrumenting a %s call (%s: %s)", adapter.api, type(exc).__name__,
                     safe_error_text(str(exc)))
         return None
-    if CURRENT_SCOPE.get() is None:
-        warn_if_escaped()
     runtime = state.default_runtime()
     vendor = vendor or Vendor(adapter.provider, "")
     model, unpriced = model_for(runtime, vendor, name, mode)
     call = runtime.new_call(model_requested=model.id, default_mode=mode,
                             metadata=sdk_metadata(adapter, unpriced, vendor))
     call.inline_ledger = True  # the bridge drives the pipeline by hand: it must not suspend outside the send
+    if call.scope is None:
+        try:
+            check_escaped()
+        except PolicyViolation as refused:  # recorded like every refusal, then raised before sending
+            runtime.finish(call, action="stop", model_selected=None, response=None, error=refused)
+            raise
     return PreparedCall(runtime=runtime, call=call, model=model, view=view, kwargs=kwargs, mode=mode,
                         unpriced=unpriced)
 

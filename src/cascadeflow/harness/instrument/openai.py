@@ -176,9 +176,10 @@ class ChatCompletionsAdapter:
                              request_id=completion.id, raw=raw_mode(kwargs), asynchronous=asynchronous,
                              legacy_raw=True, done=True)
 
-    def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
+    def body_response(self, body: bytes, streaming: bool, request: Request) -> tuple[Response, bool]:
         """A `with_streaming_response` call's Response from the body its caller read (an estimate of what
-        arrived when the caller read none or part of it)."""
+        arrived when the caller read none or part of it), and whether the body was whole (a stream's final
+        chunk, a complete completion)."""
         from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
         if streaming:
@@ -186,11 +187,11 @@ class ChatCompletionsAdapter:
             for payload in sse_payloads(body):
                 if "choices" in payload:  # an error event has none
                     acc.feed(ChatCompletionChunk.construct(**payload))
-            return acc.response(request)
+            return acc.response(request), acc.complete
         data = json_object(body)
         if data is None or "choices" not in data:
-            return ChatStreamAccumulator(injected_usage=False).response(request)
-        return self.to_response(ChatCompletion.construct(**data), request)
+            return ChatStreamAccumulator(injected_usage=False).response(request), False
+        return self.to_response(ChatCompletion.construct(**data), request), True
 
 
 def _chat_usage(usage: Any, request: Request, text: str) -> Usage:
@@ -292,7 +293,7 @@ class ResponsesAdapter:
         return served_result(response, events, url="https://api.openai.com/v1/responses", request_id=response.id,
                              raw=raw_mode(kwargs), asynchronous=asynchronous, legacy_raw=True, named_events=True)
 
-    def body_response(self, body: bytes, streaming: bool, request: Request) -> Response:
+    def body_response(self, body: bytes, streaming: bool, request: Request) -> tuple[Response, bool]:
         """Like ChatCompletionsAdapter.body_response, for the Responses API's body and event stream."""
         from openai.types.responses import Response as SdkResponse
 
@@ -302,11 +303,11 @@ class ResponsesAdapter:
                 final = payload.get("response")
                 acc.feed(SimpleNamespace(type=payload.get("type", ""), delta=payload.get("delta", ""),
                                          response=SdkResponse.construct(**final) if isinstance(final, dict) else None))
-            return acc.response(request)
+            return acc.response(request), acc.complete
         data = json_object(body)
         if data is None or "output" not in data:
-            return ResponsesStreamAccumulator().response(request)
-        return _responses_response(SdkResponse.construct(**data), request)
+            return ResponsesStreamAccumulator().response(request), False
+        return _responses_response(SdkResponse.construct(**data), request), True
 
 
 def _response_item(item: Any) -> Message:

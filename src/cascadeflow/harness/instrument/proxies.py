@@ -172,6 +172,7 @@ class _LazyResponseBase:
         self._stream_proxy = stream_proxy
         self._stream: StreamProxy | None = None  # handed out by parse() of a stream
         self._seen: list[bytes] = []  # the body as the caller iterated it
+        self._read_to_end = False  # the caller read the body to its end (not closed early)
 
     def _body(self) -> bytes:
         try:
@@ -180,6 +181,9 @@ class _LazyResponseBase:
             return b"".join(self._seen)
 
     def _settle(self, error: BaseException | None = None) -> None:
+        """Settle from what the caller read. A body read to its end without its final event was cut off (by
+        the host or something between), though the read ended normally: recorded as a failure charged its
+        worst case. A body the caller stopped reading early is settled from what it read."""
         if self._prepared.coro is None:
             return
         if self._stream is not None:
@@ -187,9 +191,16 @@ class _LazyResponseBase:
             return
         if error is not None:
             complete_stream(self._prepared, None, error)
+            return
+        try:
+            response, whole = self._adapter.body_response(self._body(), self._streaming, self._prepared.view)
+        except Exception as exc:  # noqa: BLE001 - ours, not the caller's
+            complete_stream(self._prepared, None, unreadable_answer(self._prepared.call, self._prepared.model, exc))
+            return
+        if self._streaming and self._read_to_end and not whole:
+            complete_stream(self._prepared, None, stream_cut_off(self._prepared))
         else:
-            settle_stream(self._prepared, lambda: self._adapter.body_response(
-                self._body(), self._streaming, self._prepared.view))
+            settle_stream(self._prepared, lambda: response)
 
     def _wrap_stream(self, parsed: Any) -> Any:
         if not self._streaming or not hasattr(parsed, "response"):
@@ -223,6 +234,7 @@ class SyncLazyResponse(_LazyResponseBase):
         except BaseException as exc:
             self._settle(exc)
             raise
+        self._read_to_end = method != self._response.parse  # read(), text(), json() read the body whole
         if not self._streaming:
             self._settle()  # the body is read: settle now, not at close
         return out
@@ -249,6 +261,7 @@ class SyncLazyResponse(_LazyResponseBase):
         except BaseException as exc:
             self._settle(exc)
             raise
+        self._read_to_end = True
         self._settle()
 
     def iter_bytes(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
@@ -274,6 +287,7 @@ class AsyncLazyResponse(_LazyResponseBase):
         except BaseException as exc:
             self._settle(exc)
             raise
+        self._read_to_end = method != self._response.parse  # read(), text(), json() read the body whole
         if not self._streaming:
             self._settle()
         return out
@@ -300,6 +314,7 @@ class AsyncLazyResponse(_LazyResponseBase):
         except BaseException as exc:
             self._settle(exc)
             raise
+        self._read_to_end = True
         self._settle()
 
     def iter_bytes(self, *args: Any, **kwargs: Any) -> AsyncIterator[bytes]:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cascadeflow.models import PROVIDERS
+from cascadeflow.trace.redact import remember_secret
 
 _WIRE_OF_SDK = {"openai": "openai_chat", "anthropic": "anthropic"}
 
@@ -82,7 +83,8 @@ _by_client: weakref.WeakKeyDictionary[Any, Vendor] = weakref.WeakKeyDictionary()
 
 
 def vendor_of(sdk_provider: str, resource: object) -> Vendor:
-    """The vendor of the client an SDK resource (`client.chat.completions`, `client.messages`) belongs to.
+    """The vendor of the client an SDK resource (`client.chat.completions`, `client.messages`) belongs to;
+    the client's key (`client.api_key`) is remembered for redaction.
 
     The SDKs keep the owning client on the resource as `_client` and offer no public accessor; reading it is
     the only way to know, before the call is sent, which host it goes to."""
@@ -93,6 +95,9 @@ def vendor_of(sdk_provider: str, resource: object) -> Vendor:
         found = _by_client.get(client)
     except TypeError:  # a client that cannot be weakly referenced: resolved on every call
         found = None
+    # The client's key, read on every call (a client built before init() never passed through the patched
+    # constructor, and a key may be rotated on the client): scrubbed from every error text stored or printed.
+    remember_secret(getattr(client, "api_key", None))
     if found is None:
         url = getattr(client, "base_url", None)
         found = vendor_for(sdk_provider, str(url) if url is not None else None)

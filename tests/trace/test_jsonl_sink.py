@@ -348,3 +348,56 @@ def test_the_default_sink_needs_no_posix_only_os_function(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3"
+
+
+FULL_DISK_CHILD = """
+import errno, os, sys, json
+from pathlib import Path
+from audit_factory import make_record
+from cascadeflow.trace.jsonl import JsonlSink
+
+disk = Path(sys.argv[1])
+sink = JsonlSink(disk / "audit.jsonl", max_bytes=None)
+for i in range(3):
+    sink.write(make_record(f"r{i}"))  # the log's last page is only partly used
+with open(disk / "filler", "wb", buffering=0) as filler:  # fill every free block
+    try:
+        while True:
+            filler.write(b"x" * 512)
+    except OSError:
+        pass
+refused = 0
+for i in range(3, 40):
+    try:
+        sink.write(make_record(f"r{i}"))
+    except OSError as exc:
+        refused += exc.errno == errno.ENOSPC
+(disk / "filler").unlink()
+sink.write(make_record("r99"))
+print(refused, sum(1 for _ in open(disk / "audit.jsonl")), [json.loads(l)["request_id"] for l in open(disk / "audit.jsonl")][-1])
+"""
+
+
+def test_a_full_file_system_fails_writes_without_crashing_or_tearing_lines(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    disk = tmp_path / "tiny"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    here = Path(__file__).parent
+    try:
+        # in a child: a fault on the shared lock-file mapping would kill the process (SIGBUS), not raise
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), *sys.path])}
+        child = subprocess.run([sys.executable, "-c", FULL_DISK_CHILD, str(disk)], capture_output=True, text=True,
+                               timeout=120, env=env)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+    assert child.returncode == 0, child.stderr[-2000:]
+    refused, lines, last = child.stdout.split(maxsplit=2)
+    # every write the full disk refused raised ENOSPC; every line in the log is a whole record
+    assert int(refused) > 0 and int(lines) == 3 + (37 - int(refused)) + 1
+    assert "r99" in last

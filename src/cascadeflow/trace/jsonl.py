@@ -22,6 +22,7 @@ loses what was still queued, which is why writes are synchronous by default.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import logging
 import mmap
@@ -121,7 +122,14 @@ class JsonlSink:
         self._queue: queue.SimpleQueue[object] | None = None  # background mode, in the process that started it
         self._writer: threading.Thread | None = None
         self._enqueue_lock = threading.Lock()
-        self._ensure_process()
+        try:
+            self._ensure_process()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # a full disk is a sink failure, not a configuration error: the first write opens the files again
+            # and fails (or succeeds, once there is room) under the audit-failure policy
+            log.warning("audit log %s: the disk is full (%s); records are refused until there is room", path, exc)
 
     def __repr__(self) -> str:
         return f"JsonlSink({str(self.path)!r})"
@@ -159,7 +167,12 @@ class JsonlSink:
             return
         self._thread_lock = threading.Lock()
         self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | OPEN_FLAGS, 0o644)
-        self._shared = self._map_shared()
+        try:
+            self._shared = self._map_shared()
+        except BaseException:  # a full disk: the write fails and is retried, without leaking a descriptor
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+            raise
         self._next_path_check = 0.0
         self._fd = self._open_log()
         self._pid = _process[0]
@@ -177,11 +190,18 @@ class JsonlSink:
 
     def _map_shared(self) -> memoryview:
         """The lock file's first SHARED_BYTES, mapped shared, as two unsigned 64-bit ints (zero: not yet
-        known). The file is lengthened under the lock (a mapping past its end would fault)."""
+        known). The file is lengthened under the lock (a mapping past its end would fault) and its bytes
+        allocated on disk first: a sparse page (a truncated file's) is only allocated when the mapping is
+        written, and on a full file system that kills the process with SIGBUS, where allocating here fails
+        like a write (ENOSPC) and the sink's failure policy takes over."""
         portalocker.lock(self._lock_fd, portalocker.LockFlags.EXCLUSIVE)
         try:
-            if os.fstat(self._lock_fd).st_size < SHARED_BYTES:
-                os.ftruncate(self._lock_fd, SHARED_BYTES)
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(self._lock_fd, 0, SHARED_BYTES)  # keeps what other writers stored there
+            else:
+                size = os.fstat(self._lock_fd).st_size
+                if size < SHARED_BYTES:
+                    _write_rest_at(self._lock_fd, bytes(SHARED_BYTES - size), size)
             mapped = mmap.mmap(self._lock_fd, SHARED_BYTES, access=mmap.ACCESS_WRITE)  # shared, writable
         finally:
             portalocker.unlock(self._lock_fd)
@@ -354,9 +374,16 @@ class JsonlSink:
                 # writer's bytes, torn or whole, would have moved the end); otherwise look at it.
                 elif size > 0 and size != self._end and _byte_at(fd, size - 1) != b"\n":
                     data = b"\n" + data  # a writer died mid-line: keep its fragment on a line of its own
-                written = os.write(fd, data)  # regular files take the whole buffer in one write
-                if written != len(data):
-                    _write_rest(fd, memoryview(data)[written:])
+                try:
+                    written = os.write(fd, data)  # regular files take the whole buffer in one write
+                    if written != len(data):
+                        _write_rest(fd, memoryview(data)[written:])
+                except OSError:
+                    # A full disk took part of the line: cut it off again (the lock is held, so the bytes past
+                    # `size` are ours), so the record is retried whole instead of leaving a torn line.
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, size)
+                    raise
                 self._end = size + len(data)
                 if self.fsync != "never":
                     self._maybe_fsync(now)
@@ -476,3 +503,10 @@ def _write_rest(fd: int, rest: memoryview) -> None:
     (PEP 475); ENOSPC reaches the caller."""
     while rest:
         rest = rest[os.write(fd, rest):]
+
+
+def _write_rest_at(fd: int, data: bytes, offset: int) -> None:
+    """pwrite all of `data` at `offset` (a short write is continued)."""
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written

@@ -18,6 +18,12 @@ Two paths, each against its own baseline:
   trace only (what 1.2.0 keeps) and with the JSONL audit record written too (our default). LiteLLM's row is
   its own SDK entry point, `acompletion`.
 
+Every contender is measured against the same raw call made in its own venv (`raw-...@<peer>` rows), so a
+venv's own start-up of the call is not counted as overhead. What cascadeflow 1.2.0's harness does per
+instrumented call in observe mode (read from its `cascadeflow/harness/instrument.py`): it checks its run
+context's limits (budget, tool calls, compliance, latency, energy, KPI weights) against the run's totals,
+prices the call's tokens from a fixed table, adds them to the run's totals and appends one trace entry.
+
 "overhead" is the contender's median per-call time minus the baseline's median in the same round; the
 figure shown is the median over rounds (wall clock, and the worker process's CPU time). The cascade
 workers check every answer: a call whose draft was not accepted counts as a failure and fails the run; the
@@ -52,7 +58,10 @@ MAX_TOKENS = 200
 API_KEY = "sk-loopback-benchmark"
 LITELLM_VERSION = "1.110.2"
 PEERS = {"cascadeflow-1.2.0": ["cascadeflow==1.2.0"], "litellm": [f"litellm=={LITELLM_VERSION}"]}
-# worker -> (venv: None for ours, or a PEERS key; path; baseline worker)
+# worker -> (venv: None for ours, or a PEERS key; path; baseline worker). Each contender is measured against
+# the raw call made in its own venv (`raw-...@<venv>`): an interpreter and site-packages of its own start
+# the same call faster or slower, which would otherwise be counted as the contender's overhead (it once made
+# an instrumented peer look faster than the bare SDK).
 WORKERS = {
     "raw-http": (None, "cascade", None),
     "raw-sdk": (None, "sdk", None),
@@ -60,10 +69,12 @@ WORKERS = {
     "cascadeflow-noaudit": (None, "cascade", "raw-http"),
     "cascadeflow-sdk": (None, "sdk", "raw-sdk"),
     "cascadeflow-sdk+audit": (None, "sdk", "raw-sdk"),
-    "cascadeflow-1.2.0": ("cascadeflow-1.2.0", "cascade", "raw-http"),
-    "cascadeflow-1.2.0-sdk": ("cascadeflow-1.2.0", "sdk", "raw-sdk"),
-    "litellm": ("litellm", "cascade", "raw-http"),
-    "litellm-sdk": ("litellm", "sdk", "raw-sdk"),
+    **{f"raw-{path}@{peer}": (peer, "cascade" if path == "http" else "sdk", None)
+       for peer in PEERS for path in ("http", "sdk")},
+    "cascadeflow-1.2.0": ("cascadeflow-1.2.0", "cascade", "raw-http@cascadeflow-1.2.0"),
+    "cascadeflow-1.2.0-sdk": ("cascadeflow-1.2.0", "sdk", "raw-sdk@cascadeflow-1.2.0"),
+    "litellm": ("litellm", "cascade", "raw-http@litellm"),
+    "litellm-sdk": ("litellm", "sdk", "raw-sdk@litellm"),
 }
 
 
@@ -200,6 +211,7 @@ async def make_call(kind: str, base_url: str, workdir: Path) -> Any:
 
 def work(kind: str, base_url: str) -> None:
     """Answer block requests on stdin ({"calls": n}) with per-call wall and CPU times in ns on stdout."""
+    kind = kind.split("@")[0]  # a raw baseline in a peer's venv is the same call as ours
     os.environ.setdefault("OPENAI_API_KEY", API_KEY)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of LiteLLM's price map
     loop = asyncio.new_event_loop()

@@ -11,13 +11,14 @@ settled and traced exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from cascadeflow.cache.step import CallCache
 from cascadeflow.errors import (
@@ -69,6 +70,7 @@ MIN_USEFUL_OUTPUT_TOKENS = 64  # a per-call cap never shrinks max_tokens below t
 COMPUTE_STOP_MARGIN_S = 1.0  # a compute-priced call stops this long before its reserved time (last token)
 
 Overflow = Literal["shrink", "raise"]
+NOTHING_RESERVED = contextlib.nullcontext()  # reusable: the attempts that reserved nothing share it
 
 
 def estimate_worst_case(price_book: PriceBook, model: ModelConfig, request: Request,
@@ -328,7 +330,9 @@ class Runtime:
         record = AttemptRecord(tier=tier, role=role, model=model.id, max_tokens=request.max_tokens or 0,
                                reserved_usd=worst,
                                shrunk_from=original_max if original_max != request.max_tokens else None)
-        with resend_reservations(self.ledger, call.charges, reservation_id, worst, self.lease_seconds):
+        resends = (resend_reservations(self.ledger, call.charges, reservation_id, worst, self.lease_seconds)
+                   if reservation_id else NOTHING_RESERVED)  # no reservation: nothing to re-reserve or release
+        with resends:
             response = await self._send(model, request, call, record=record, reservation_id=reservation_id,
                                         options=options, policy=policy)
             await self._settle(reservation_id, record.cost, call)
@@ -475,8 +479,9 @@ class Runtime:
 
     def audit_record(self, call: CallContext, *, action: str, model_selected: str | None,
                      response: Response | None, error: BaseException | None = None,
-                     prompt: Any = None) -> AuditRecord:
-        """The call's audit record, as every sink receives it (each sink decides whether to keep content)."""
+                     prompt: Any = None, ended: float | None = None) -> AuditRecord:
+        """The call's audit record, as every sink receives it (each sink decides whether to keep content);
+        `ended`: when the call ended (perf_counter), default now."""
         attempts = call.attempts
         if prompt is None and call.request is not None:
             prompt = [m.to_dict() for m in call.request.messages]
@@ -485,23 +490,39 @@ class Runtime:
             user_id=call.user_id, mode=call.mode, action=action, model_requested=call.model_requested,
             model_selected=model_selected, routing_reason=call.routing_reason,
             input_tokens=sum(a.input_tokens for a in attempts), output_tokens=sum(a.output_tokens for a in attempts),
-            cost_usd=float(call.spent), latency_ms=round_ms((time.perf_counter() - call.started) * 1000),
+            cost_usd=float(call.spent), latency_ms=round_ms(((ended or time.perf_counter()) - call.started) * 1000),
             budget_remaining=self.budget_remaining(call), price_version=self.price_book.version,
             metadata=dict(call.metadata), tiers=[a.to_dict() for a in attempts], agent_id=call.agent_id,
             error=error_text(error, echoes=_texts(call.request)) if error else None, prompt=prompt,
             answer=response.content if response is not None else None,
         )
 
+    @overload
     def finish(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
-               error: BaseException | None = None, prompt: Any = None) -> AuditRecord:
-        """End the call: build its audit record, tell the run scope, deliver the record to every sink (see
-        `AuditDelivery` for what happens when one fails) and return it."""
-        record = self.audit_record(call, action=action, model_selected=model_selected, response=response,
-                                   error=error, prompt=prompt)
+               error: BaseException | None = None, prompt: Any = None,
+               returns_record: Literal[True] = True) -> AuditRecord: ...
+
+    @overload
+    def finish(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
+               error: BaseException | None = None, prompt: Any = None,
+               returns_record: bool) -> AuditRecord | None: ...
+
+    def finish(self, call: CallContext, *, action: str, model_selected: str | None, response: Response | None,
+               error: BaseException | None = None, prompt: Any = None,
+               returns_record: bool = True) -> AuditRecord | None:
+        """End the call: tell the run scope, store the answer in the cache, and deliver the call's audit record
+        to every sink (see `AuditDelivery` for what happens when one fails); returns the record. The record
+        is built only for someone to read it: with no sink and `returns_record=False` (a caller that does
+        not read it, the SDK bridge) nothing is built and None is returned."""
+        ended = time.perf_counter()  # the scope and cache steps below are not the call's latency
         if call.scope is not None:
             call.scope.record(call)
         if call.cache_probe is not None and error is None and response is not None:
             self.cache.remember(call, response, model_selected)
+        if not returns_record and not self.delivery.sinks:
+            return None
+        record = self.audit_record(call, action=action, model_selected=model_selected, response=response,
+                                   error=error, prompt=prompt, ended=ended)
         self.delivery.deliver(record)
         return record
 

@@ -178,7 +178,8 @@ def prepare(adapter: SdkAdapter, kwargs: dict[str, Any], mode: str, vendor: Vend
         try:
             check_escaped()
         except PolicyViolation as refused:  # recorded like every refusal, then raised before sending
-            runtime.finish(call, action="stop", model_selected=None, response=None, error=refused)
+            runtime.finish(call, action="stop", model_selected=None, response=None, error=refused,
+                           returns_record=False)
             raise
     return PreparedCall(runtime=runtime, call=call, model=model, view=view, kwargs=kwargs, mode=mode,
                         unpriced=unpriced)
@@ -311,7 +312,7 @@ def finish(prepared: PreparedCall, response: Response | None, record: AttemptRec
     else:
         action = "stop" if isinstance(error, (BudgetExceeded, PolicyViolation)) else "error"
     prepared.runtime.finish(prepared.call, action=action, model_selected=record.model if record else None,
-                            response=response, error=error)
+                            response=response, error=error, returns_record=False)
 
 
 def answered_anyway(prepared: PreparedCall, exc: BaseException) -> bool:

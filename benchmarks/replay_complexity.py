@@ -31,9 +31,9 @@ from sklearn.metrics import roc_auc_score
 from cascadeflow.cascade.agent import CascadeAgent
 from cascadeflow.cascade.quality import QualityConfig
 from cascadeflow.messages import build_request
-from cascadeflow.providers.replay import ReplayProvider
 from cascadeflow.replay.converters import convert
 from cascadeflow.replay.engine import ReplaySetup, fit_calibration, replay, with_calibration
+from cascadeflow.replay.provider import ReplayProvider
 from cascadeflow.replay.report import baselines, choose_threshold, policy_point, reference
 from cascadeflow.replay.study import sweep_points
 from cascadeflow.routing.complexity import ComplexityRouter, estimate_complexity

@@ -16,7 +16,7 @@ from cascadeflow.messages import Usage, build_request
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import PriceBook, Rates, from_micro_usd, to_micro_usd, usd_to_micro_limit
 from cascadeflow.runtime.pipeline import Runtime
-from cascadeflow.runtime.sync import run_sync
+from cascadeflow.sync import run_sync
 from cascadeflow.testing import FakeProvider
 
 D = Decimal

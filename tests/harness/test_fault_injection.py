@@ -19,7 +19,12 @@ from cascadeflow.budget import open_ledger
 from cascadeflow.cli import app
 from cascadeflow.cli import basic as _basic  # noqa: F401  registers doctor
 from cascadeflow.cli import trace as _trace  # noqa: F401  registers trace
-from cascadeflow.errors import BudgetBackendUnavailable, MalformedResponseError, PolicyViolation
+from cascadeflow.errors import (
+    BudgetBackendUnavailable,
+    MalformedResponseError,
+    PolicyViolation,
+    ProviderError,
+)
 from cascadeflow.messages import build_request
 from cascadeflow.providers.http import CircuitBreakers, HttpOptions, RetryPolicy
 from cascadeflow.runtime.client import CascadeFlow
@@ -144,7 +149,7 @@ def test_fragments_of_the_prompt_echoed_in_an_error_are_scrubbed(openai_server, 
     [record] = _records(audit_path)
     stored = record["error"] + record["tiers"][0]["error"]
     assert "rejected" in stored and "[prompt]" in stored
-    for start in range(0, len(LONG_PROMPT) - 24):  # no run of 24 characters of the prompt survives
+    for start in range(len(LONG_PROMPT) - 24):  # no run of 24 characters of the prompt survives
         assert LONG_PROMPT[start:start + 24] not in stored
 
 
@@ -152,7 +157,7 @@ def test_scrubbing_echoes_keeps_ordinary_words_and_is_capped(openai_server):
     prompt = "the connection pool of the ledger database " * 20_000  # 860 KB of prompt
     openai_server.enqueue(status=400, error="the connection was refused by the upstream " + "x" * 50_000)
     flow, sink = _flow()
-    with pytest.raises(Exception):
+    with pytest.raises(ProviderError):
         flow.complete(model=_model(openai_server), messages=prompt, max_tokens=50)
     error = sink.records[-1].to_dict()["error"]
     assert "the connection was refused" in error and len(error) < 2_200  # a shared word or two is no echo
@@ -222,9 +227,9 @@ def test_a_plain_thread_pool_inside_an_enforced_run_is_refused_before_sending(op
     harness.init(mode="enforce", audit=str(audit_path))
     client = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-t1", max_retries=0)
     openai_server.enqueue(text="ok")
-    with harness.run(budget=0.5, name="triage"), ThreadPoolExecutor(1) as pool:
-        with pytest.raises(PolicyViolation, match="outside run triage"):
-            pool.submit(_sdk_call(client)).result()
+    with harness.run(budget=0.5, name="triage"), ThreadPoolExecutor(1) as pool, \
+            pytest.raises(PolicyViolation, match="outside run triage"):
+        pool.submit(_sdk_call(client)).result()
     assert openai_server.requests == []  # the budget held: nothing went out
     [record] = _records(audit_path)
     assert record["action"] == "stop" and "outside run triage" in record["error"]

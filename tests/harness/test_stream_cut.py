@@ -95,9 +95,8 @@ def test_a_cut_anthropic_stream_helper_is_a_failure_charged_its_worst_case(mode,
 
     anthropic_server.enqueue(text=TEXT, end_after=3, usage={"input": 9, "output": 8})
     harness.init(mode=mode, audit=str(audit_path))
-    with harness.run(budget=1.0) as scope:
-        with _anthropic(anthropic_server).messages.stream(**STREAM_CALL) as stream:
-            assert list(stream)  # what arrived reached the caller, with no error
+    with harness.run(budget=1.0) as scope, _anthropic(anthropic_server).messages.stream(**STREAM_CALL) as stream:
+        assert list(stream)  # what arrived reached the caller, with no error
     _assert_cut(_record(audit_path), scope)
 
 
@@ -106,9 +105,9 @@ async def test_a_cut_async_anthropic_stream_helper_is_a_failure_charged_its_wors
 
     anthropic_server.enqueue(text=TEXT, end_after=3, usage={"input": 9, "output": 8})
     harness.init(mode="enforce", audit=str(audit_path))
-    async with harness.run(budget=1.0) as scope:
-        async with _anthropic_async(anthropic_server).messages.stream(**STREAM_CALL) as stream:
-            assert [event async for event in stream]
+    async with harness.run(budget=1.0) as scope, _anthropic_async(anthropic_server).messages.stream(
+            **STREAM_CALL) as stream:
+        assert [event async for event in stream]
     _assert_cut(_record(audit_path), scope)
 
 

@@ -6,8 +6,8 @@ from replay_fixtures import HEADER, write_jsonl
 from cascadeflow.errors import BadRequestError, ConfigurationError
 from cascadeflow.messages import Message, Request, StreamDone, TextDelta
 from cascadeflow.models import ModelConfig
-from cascadeflow.providers.replay import ReplayProvider
 from cascadeflow.replay.format import load_dataset
+from cascadeflow.replay.provider import ReplayProvider
 from cascadeflow.runtime.pipeline import Runtime
 
 

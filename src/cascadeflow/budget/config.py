@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
-from cascadeflow.budget.ledger import BudgetState, check_key
+from cascadeflow.budget.ledger import BudgetState, Charge, check_key
 from cascadeflow.budget.windows import (
     GLOBAL_SCOPE,
     Period,
@@ -25,7 +25,6 @@ from cascadeflow.budget.windows import (
 )
 from cascadeflow.errors import ConfigurationError
 from cascadeflow.pricing import usd_to_micro_limit
-from cascadeflow.runtime.call import Charge
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from typing import Literal, TypeVar
 from cascadeflow.budget.windows import key_window_end
 from cascadeflow.errors import BudgetBackendUnavailable, BudgetExceeded, ConfigurationError
 from cascadeflow.pricing import from_micro_usd
-from cascadeflow.runtime.call import Charge
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,14 @@ BACKOFF_MAX = 1.0
 MAX_MICRO = 10**18
 RETENTION_SECONDS = 7 * 86400  # finished reservations are kept this long so late duplicates stay recognised
 PURGE_EVERY = 3600.0  # seconds between purges of finished reservations older than the retention
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One budget a call is charged against: a ledger key and its limit in micro-USD."""
+
+    key: str
+    limit_micro: int
 
 
 def key_expiry(key: str, idle_expiry: float) -> float:

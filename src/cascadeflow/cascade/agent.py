@@ -27,7 +27,7 @@ from cascadeflow.routing.domains import DomainConfig
 from cascadeflow.routing.route import Route
 from cascadeflow.runtime.budgets import budget_call_options, call_options, refusals_reported
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, Runtime
-from cascadeflow.runtime.sync import run_sync
+from cascadeflow.sync import run_sync
 from cascadeflow.trace.events import anomaly_record, is_detector, new_anomalies, watch_anomalies
 
 
@@ -51,8 +51,8 @@ class CascadeAgent:
     the last tier; `speculative=True` starts tier 1 alongside tier 0 when the request looks hard.
     """
 
-    def __init__(self, models: Sequence[ModelConfig | str] | None = None, quality_config: QualityConfig | None = None,
-                 verbose: bool = False, *, router: Any = None, domain_config: DomainConfig | None = None,
+    def __init__(self, models: Sequence[ModelConfig | str] | None = None, *,
+                 quality_config: QualityConfig | None = None, verbose: bool = False, router: Any = None, domain_config: DomainConfig | None = None,
                  runtime: Runtime | None = None, allow_unordered: bool = False, speculative: bool = False,
                  speculate_above: float = 0.5, complexity_router: ComplexityRouter | None = None,
                  name: str | None = None, budget_config: Any = None, cache_config: Any = None,
@@ -307,8 +307,8 @@ class CascadeAgent:
         plan = self._plan(request, forced)
         call = self.runtime.new_call(user_id=user_id, agent_id=self.name, metadata=request.metadata,
                                      routing_reason=plan.route.reason, model_requested=plan.tiers[0].id)
-        execution = CascadeExecution(self.runtime, plan, call, self._judge,
-                                     self._bus.emit if self._bus.active else None, stream=stream,
+        execution = CascadeExecution(self.runtime, plan=plan, call=call, judge=self._judge,
+                                     emit=self._bus.emit if self._bus.active else None, stream=stream,
                                      show_draft=show_draft)
         try:
             # the cache step vets the first tier as it will be sent (policy, per-call cap) before looking up

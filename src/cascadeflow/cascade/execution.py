@@ -62,8 +62,8 @@ class Plan:
 class CascadeExecution:
     """Runs one Plan. `emit` receives decision events; `stream` (when streaming) also receives text events."""
 
-    def __init__(self, runtime: Runtime, plan: Plan, call: CallContext, judge: Judge, emit: Emit | None,
-                 *, stream: Emit | None = None, show_draft: bool = False):
+    def __init__(self, runtime: Runtime, *, plan: Plan, call: CallContext, judge: Judge, emit: Emit | None,
+                 stream: Emit | None = None, show_draft: bool = False):
         self.runtime = runtime
         self.plan = plan
         self.call = call

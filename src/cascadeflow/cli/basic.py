@@ -40,7 +40,7 @@ def chat_cmd(
     from cascadeflow.messages import Message, build_request
     from cascadeflow.pricing import usd_to_micro_limit
     from cascadeflow.runtime.pipeline import Runtime
-    from cascadeflow.runtime.sync import run_sync
+    from cascadeflow.sync import run_sync
     from cascadeflow.trace.audit import open_sinks
 
     try:

@@ -90,7 +90,7 @@ class RobustScorer:
     its mean and spread over the last `long` values.
     """
 
-    def __init__(self, window: int = 400, short: int = 3, long: int = 2000):
+    def __init__(self, window: int = 400, *, short: int = 3, long: int = 2000):
         self.values: deque[float] = deque(maxlen=window)
         self.changes: deque[float] = deque(maxlen=window)
         self.previous: float | None = None

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -47,12 +48,16 @@ from cascadeflow.providers.retry import (
     RetryPolicy,
     parse_retry_after,
 )
-from cascadeflow.runtime.resends import BEFORE_RESEND
 
 __all__ = ["BEFORE_RESEND", "BreakerSettings", "CircuitBreaker", "CircuitBreakers", "ClientPool", "HttpCaller",
            "HttpOptions", "RetryPolicy", "Timeouts", "parse_retry_after", "status_error", "transport_error"]
 
 log = logging.getLogger(__name__)
+
+# Set by the pipeline around a provider call (runtime.resends); called before re-sending after a request of
+# unknown outcome. It raises (BudgetExceeded, BudgetBackendUnavailable) when the reservation does not fit:
+# the unknown request's error is then raised instead of re-sent.
+BEFORE_RESEND: ContextVar[Callable[[], None] | None] = ContextVar("cascadeflow_before_resend", default=None)
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]

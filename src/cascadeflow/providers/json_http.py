@@ -22,7 +22,7 @@ from cascadeflow.models import ModelConfig, Secret
 from cascadeflow.providers.admission import priority_of
 from cascadeflow.providers.endpoint import redact, resolve_endpoint
 from cascadeflow.providers.http import CallReport, HttpCaller, HttpOptions, Timeouts
-from cascadeflow.runtime.sync import run_sync
+from cascadeflow.sync import run_sync
 from cascadeflow.tokens import estimate_input_tokens
 
 

@@ -1,7 +1,7 @@
 """Replay: the recorded-outcome format, converters, the replay engine over the real cascade, and reports.
 
-Names are loaded on first use: `cascadeflow.providers.replay` imports the format module from this package,
-and the engine imports that provider, so eager imports here would be circular.
+Names are loaded on first use, so reading or converting a recorded-outcome file (`replay.format`,
+`replay.converters`) does not load the engine and the cascade above it.
 """
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ from cascadeflow.cascade.quality import QualityConfig
 from cascadeflow.cascade.result import CascadeResult
 from cascadeflow.errors import BudgetExceeded, ConfigurationError
 from cascadeflow.pricing import PriceBook, from_micro_usd, to_micro_usd, usd_to_micro_limit
-from cascadeflow.providers.replay import REPLAY_ID, ReplayProvider
 from cascadeflow.replay.format import ReplayDataset
+from cascadeflow.replay.provider import REPLAY_ID, ReplayProvider
 from cascadeflow.replay.report import QueryOutcome
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, CallOptions, Charge, Ledger, Runtime, Sink
-from cascadeflow.runtime.sync import run_sync
+from cascadeflow.sync import run_sync
 
 Progress = Callable[[int], None]  # called with the number of queries just finished
 

@@ -122,7 +122,7 @@ async def run_study(dataset: ReplayDataset, setup: ReplaySetup, *, threshold: fl
 
 def run_study_sync(dataset: ReplayDataset, setup: ReplaySetup, **options: Any) -> StudyResult:
     """The synchronous twin of `run_study` (refused inside a running event loop)."""
-    from cascadeflow.runtime.sync import run_sync
+    from cascadeflow.sync import run_sync
 
     return run_sync(run_study(dataset, setup, **options), what="run_study_sync")
 

@@ -19,7 +19,7 @@ from cascadeflow.replay.engine import fit_calibration as fit_draft_calibration
 from cascadeflow.replay.format import ReplayDataset, coerce_dataset
 from cascadeflow.replay.report import OperatingPoint, check_confidence, choose_threshold, reference
 from cascadeflow.replay.study import cross_validate, sweep_points
-from cascadeflow.runtime.sync import run_sync
+from cascadeflow.sync import run_sync
 
 if TYPE_CHECKING:
     from cascadeflow.cascade.agent import CascadeAgent

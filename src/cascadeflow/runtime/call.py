@@ -1,6 +1,6 @@
-"""The state of one call as it passes the pipeline (`CallContext`, `AttemptRecord`, `Charge`), the protocols
-of the steps it meets (ledger, policy, run scope, cache step), and the context variables through which a
-run scope or a facade's budgets reach `Runtime.new_call`. `cascadeflow.runtime.pipeline` re-exports them.
+"""The state of one call as it passes the pipeline (`CallContext`, `AttemptRecord`; `Charge` comes from the
+budget ledger), the protocols of the steps it meets (ledger, policy, run scope, cache step), and the context
+variables through which a run scope or a facade's budgets reach `Runtime.new_call`; `runtime.pipeline` re-exports them.
 """
 
 from __future__ import annotations
@@ -12,18 +12,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from cascadeflow.budget.ledger import Charge
 from cascadeflow.messages import HttpAttempt, Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.runtime.stamps import now_iso, round_ms
 from cascadeflow.trace.records import DecisionRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """One budget a call is charged against: a ledger key and its limit in micro-USD."""
-
-    key: str
-    limit_micro: int
 
 
 class Ledger(Protocol):

@@ -29,7 +29,7 @@ from cascadeflow.models import ModelConfig, as_model_config
 from cascadeflow.pricing import PriceBook, usd_to_micro_limit
 from cascadeflow.runtime.budgets import budget_call_options, call_options, refusals_reported
 from cascadeflow.runtime.pipeline import Charge, Overflow, Runtime
-from cascadeflow.runtime.sync import run_sync
+from cascadeflow.sync import run_sync
 
 ModelSpec = str | ModelConfig | Sequence[str | ModelConfig] | Any  # Any: a routing.Route
 

@@ -3,7 +3,7 @@ their worst case.
 
 The HTTP layer may send an attempt's request more than once (a read timeout, a body cut mid-way, an
 unreadable 200). Each of those requests may have been billed, so before the layer sends again it calls
-`ResendReservations.reserve` (through `providers.http.BEFORE_RESEND`), which reserves one more worst case on
+`ResendReservations.reserve` (through the HTTP layer's hook, `providers.http.BEFORE_RESEND`), which reserves one more worst case on
 the attempt's budgets; when that does not fit, the layer raises instead of re-sending. Afterwards the
 attempt is charged its answer (or its own worst case) plus one worst case per earlier unknown request; its
 own reservation is settled to that whole amount (a settlement may exceed its reservation) and the extra
@@ -15,20 +15,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
 from cascadeflow.errors import BudgetBackendUnavailable
 from cascadeflow.messages import HttpAttempt
 from cascadeflow.pricing import to_micro_usd
+from cascadeflow.providers.http import BEFORE_RESEND
 
 log = logging.getLogger(__name__)
 
-# Set by the pipeline around a provider call; the HTTP layer calls it before re-sending after a request of
-# unknown outcome. It raises (BudgetExceeded, BudgetBackendUnavailable) when the reservation does not fit:
-# the unknown request's error is then raised instead of re-sent.
-BEFORE_RESEND: ContextVar[Callable[[], None] | None] = ContextVar("cascadeflow_before_resend", default=None)
 
 
 def earlier_unknown(attempts: Sequence[HttpAttempt]) -> int:
@@ -44,7 +40,7 @@ def http_attempts_of(source: Any) -> tuple[HttpAttempt, ...]:
 class ResendReservations:
     """The extra reservations of one pipeline attempt (see the module docstring)."""
 
-    def __init__(self, ledger: Any, charges: list[Any], reservation_id: str, worst: Decimal,
+    def __init__(self, ledger: Any, *, charges: list[Any], reservation_id: str, worst: Decimal,
                  lease_seconds: float):
         self._ledger = ledger
         self._charges = charges
@@ -78,7 +74,8 @@ def resend_reservations(ledger: Any, charges: list[Any], reservation_id: str, wo
     if not reservation_id or worst is None:
         yield None
         return
-    resends = ResendReservations(ledger, charges, reservation_id, worst, lease_seconds)
+    resends = ResendReservations(ledger, charges=charges, reservation_id=reservation_id, worst=worst,
+                                 lease_seconds=lease_seconds)
     token = BEFORE_RESEND.set(resends.reserve)
     try:
         yield resends

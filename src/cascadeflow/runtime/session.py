@@ -18,7 +18,7 @@ from cascadeflow.errors import BudgetExceeded, ConfigurationError
 from cascadeflow.pricing import from_micro_usd, usd_to_micro_limit
 from cascadeflow.runtime.client import CascadeFlow, CompletionResult
 from cascadeflow.runtime.pipeline import Charge
-from cascadeflow.runtime.sync import run_sync
+from cascadeflow.sync import run_sync
 
 
 class BudgetSession:
@@ -28,7 +28,7 @@ class BudgetSession:
     raises `BudgetExceeded` before sending a call whose worst case no longer fits the remaining limit.
     """
 
-    def __init__(self, cf: CascadeFlow, limit: float, *, session_id: str | None = None):
+    def __init__(self, cf: CascadeFlow, *, limit: float, session_id: str | None = None):
         if not isinstance(cf, CascadeFlow):
             raise ConfigurationError("BudgetSession needs a CascadeFlow instance as its first argument")
         self.cf = cf

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from cascadeflow.budget.ledger import (
     BaseLedger,
     BudgetState,
+    Charge,
     Clock,
     Reservation,
     Settlement,
     exceeded,
     key_expiry,
 )
-from cascadeflow.runtime.call import Charge
 
 # One process settles its own reservations within seconds (a slow call: within its lease); an hour keeps late and
 # duplicate settles recognised without holding every call of a busy process for days.

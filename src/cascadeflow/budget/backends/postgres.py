@@ -16,6 +16,7 @@ from cascadeflow.budget.ledger import (
     RETENTION_SECONDS,
     BaseLedger,
     BudgetState,
+    Charge,
     Clock,
     Reservation,
     Settlement,
@@ -23,7 +24,6 @@ from cascadeflow.budget.ledger import (
     key_expiry,
 )
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
-from cascadeflow.runtime.call import Charge
 from cascadeflow.trace.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from cascadeflow.budget.ledger import (
     RETENTION_SECONDS,
     BaseLedger,
     BudgetState,
+    Charge,
     Clock,
     Reservation,
     Settlement,
@@ -24,7 +25,6 @@ from cascadeflow.budget.ledger import (
 )
 from cascadeflow.budget.windows import key_window_end
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
-from cascadeflow.runtime.call import Charge
 from cascadeflow.trace.redact import redact_text, redact_url
 
 CONNECT_TIMEOUT = 0.5  # seconds; a dead store must not hold a call for long (the ledger then backs off)

@@ -18,6 +18,7 @@ from cascadeflow.budget.ledger import (
     RETENTION_SECONDS,
     BaseLedger,
     BudgetState,
+    Charge,
     Clock,
     Reservation,
     Settlement,
@@ -25,7 +26,6 @@ from cascadeflow.budget.ledger import (
     key_expiry,
 )
 from cascadeflow.errors import BudgetBackendUnavailable, ConfigurationError
-from cascadeflow.runtime.call import Charge
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

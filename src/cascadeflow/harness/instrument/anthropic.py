@@ -284,7 +284,7 @@ class ManagedStream:
     keeps this manager alive (`_cascadeflow_manager`), and `__del__` settles from its snapshot. The paused
     pipeline is held (`pause`) and reaches neither, so it is never garbage before they are."""
 
-    def __init__(self, adapter: MessagesAdapter, original: Any, resource: Any, kwargs: dict[str, Any], mode: str):
+    def __init__(self, adapter: MessagesAdapter, *, original: Any, resource: Any, kwargs: dict[str, Any], mode: str):
         self._adapter, self._original, self._resource = adapter, original, resource
         self._kwargs, self._mode = kwargs, mode
         self._prepared: PreparedCall | None = None
@@ -442,7 +442,7 @@ def instrument_stream(adapter: MessagesAdapter, original: Any) -> Any:
         mode = active_mode()
         if mode == "off" or args:
             return original(self, *args, **kwargs)
-        return ManagedStream(adapter, original, self, kwargs, mode)
+        return ManagedStream(adapter, original=original, resource=self, kwargs=kwargs, mode=mode)
 
     setattr(wrapper, MARK, original)
     return wrapper

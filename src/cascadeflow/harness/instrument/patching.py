@@ -79,10 +79,11 @@ def _returned(adapter: Any, prepared: PreparedCall, kwargs: dict[str, Any], coro
     if isinstance(out, Handoff) and reads_lazily(adapter, kwargs):
         pause(prepared, coro)
         lazy = SyncLazyResponse if proxy is SyncStreamProxy else AsyncLazyResponse
-        return lazy(prepared.result, adapter, prepared, bool(kwargs.get("stream")), proxy)
+        return lazy(prepared.result, adapter=adapter, prepared=prepared, streaming=bool(kwargs.get("stream")),
+                    stream_proxy=proxy)
     if isinstance(out, Handoff):
         pause(prepared, coro)
-        stream = proxy(prepared.result, adapter.accumulator(kwargs, prepared.injected_usage), prepared)
+        stream = proxy(prepared.result, acc=adapter.accumulator(kwargs, prepared.injected_usage), prepared=prepared)
         opening = _opening.get()
         if opening is not None:
             opening.append(stream)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class StreamProxy:
-    def __init__(self, stream: Any, acc: StreamAccumulator, prepared: PreparedCall):
+    def __init__(self, stream: Any, *, acc: StreamAccumulator, prepared: PreparedCall):
         self._stream = stream
         self._acc = acc
         self._prepared = prepared
@@ -163,7 +163,7 @@ class _LazyResponseBase:
     closes the response (the context manager's exit) or has read it all. `parse()` of a stream hands the
     SDK's stream back wrapped in the stream proxy, which settles from the events it passes on."""
 
-    def __init__(self, response: Any, adapter: Any, prepared: PreparedCall, streaming: bool,
+    def __init__(self, response: Any, *, adapter: Any, prepared: PreparedCall, streaming: bool,
                  stream_proxy: type[StreamProxy]):
         self._response = response
         self._adapter = adapter
@@ -207,7 +207,7 @@ class _LazyResponseBase:
             return parsed  # a model (settled below) or what the caller parsed a stream into
         if self._stream is None:
             acc = self._adapter.accumulator(self._prepared.kwargs, False)
-            self._stream = self._stream_proxy(parsed, acc, self._prepared)
+            self._stream = self._stream_proxy(parsed, acc=acc, prepared=self._prepared)
         return self._stream
 
     def _kept(self, chunk: Any) -> Any:

@@ -8,6 +8,7 @@ reservation is never smaller than the cost it covers).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -236,6 +237,7 @@ def usd_to_micro_limit(value: object, what: str = "limit") -> int:
     return int((dec * MILLION).to_integral_value(rounding="ROUND_FLOOR"))
 
 
+@functools.cache  # the installed price data cannot change under a running process; every record carries it
 def price_data_version() -> str:
     import genai_prices
 

@@ -14,7 +14,7 @@ SRC = Path(cascadeflow.__file__).parent
 # bottom to top; a package (or top-level module) imports only from its own layer's packages and those below
 LAYERS = [
     {"errors"},
-    {"messages", "models", "pricing", "tokens", "sync", "embeddings"},
+    {"messages", "models", "pricing", "tokens", "sync", "stamps", "embeddings"},
     {"trace"},
     {"providers"},
     {"budget"},
@@ -25,7 +25,8 @@ LAYERS = [
     {"metrics"},
     {"cascade"},
     {"insights"},
-    {"replay"},
+    {"replay", "reports"},
+    {"gateway"},
     {"testing"},
     {"cli"},
     {"__init__"},

@@ -227,7 +227,7 @@ def test_compute_priced_call_is_charged_machine_time_and_stops_within_its_reserv
     from cascadeflow.messages import build_request
     from cascadeflow.models import ModelConfig
     from cascadeflow.runtime.pipeline import CallContext, Runtime
-    from cascadeflow.runtime.stamps import new_request_id
+    from cascadeflow.stamps import new_request_id
 
     # An absurdly slow declared throughput would reserve minutes; a fast one reserves almost nothing, so the
     # provider must stop early (finish_reason "length") and the cost must stay within the reservation.

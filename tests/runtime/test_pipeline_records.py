@@ -12,7 +12,7 @@ import pytest
 from cascadeflow import ModelConfig, harness
 from cascadeflow.messages import build_request
 from cascadeflow.runtime.pipeline import Runtime
-from cascadeflow.runtime.stamps import new_request_id, now_iso
+from cascadeflow.stamps import new_request_id, now_iso
 from cascadeflow.testing import MemoryLedger, ScriptedProvider
 from cascadeflow.trace.records import AuditRecord
 
@@ -224,7 +224,7 @@ async def test_the_audit_record_carries_each_value_under_its_own_field_name() ->
 def test_round_ms_agrees_with_round_to_three_places() -> None:
     import random
 
-    from cascadeflow.runtime.stamps import round_ms
+    from cascadeflow.stamps import round_ms
 
     rng = random.Random(3)
     for _ in range(50_000):

@@ -41,7 +41,7 @@ def test_tail_prints_the_last_n_records(audit_log):
 
 
 def test_tail_shows_whole_request_ids(tmp_path):
-    # ids of one process share their first 16 hex digits (runtime/stamps.py): a cut id would not tell them apart
+    # ids of one process share their first 16 hex digits (stamps.py): a cut id would not tell them apart
     path = tmp_path / "audit.jsonl"
     ids = ["2d66a592fab4cb020000000000000007", "2d66a592fab4cb020000000000000008"]
     with JsonlSink(path) as sink:

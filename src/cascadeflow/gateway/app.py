@@ -32,8 +32,8 @@ from cascadeflow.gateway.service import Admitted, Gateway
 from cascadeflow.messages import Response as Answer
 from cascadeflow.messages import StreamDone
 from cascadeflow.runtime.client import CompletionResult
-from cascadeflow.runtime.stamps import new_request_id
 from cascadeflow.runtime.streaming import drain
+from cascadeflow.stamps import new_request_id
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from cascadeflow.runtime.pipeline import (
     CallContext,
     estimate_worst_case,
 )
-from cascadeflow.runtime.stamps import now_iso
+from cascadeflow.stamps import now_iso
 from cascadeflow.tokens import estimate_input_tokens
 from cascadeflow.trace.records import DecisionRecord
 

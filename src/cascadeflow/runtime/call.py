@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 from cascadeflow.budget.ledger import Charge
 from cascadeflow.messages import HttpAttempt, Request, Response
 from cascadeflow.models import ModelConfig
-from cascadeflow.runtime.stamps import now_iso, round_ms
+from cascadeflow.stamps import now_iso, round_ms
 from cascadeflow.trace.records import DecisionRecord
 
 

@@ -50,7 +50,7 @@ from cascadeflow.runtime.call import (
 )
 from cascadeflow.runtime.offload import blocks, off_loop
 from cascadeflow.runtime.resends import charge_resends, note_http, resend_reservations
-from cascadeflow.runtime.stamps import new_request_id, now_iso, round_ms
+from cascadeflow.stamps import new_request_id, now_iso, round_ms
 from cascadeflow.tokens import checked_usage, estimate_input_tokens
 from cascadeflow.trace.delivery import AuditDelivery, Sink
 from cascadeflow.trace.metadata import normalise_metadata

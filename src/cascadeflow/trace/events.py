@@ -13,7 +13,7 @@ import threading
 import weakref
 from typing import Any
 
-from cascadeflow.runtime.stamps import new_request_id, now_iso
+from cascadeflow.stamps import new_request_id, now_iso
 from cascadeflow.trace.records import AuditRecord
 
 ANOMALY_ACTION = "anomaly"

@@ -236,7 +236,7 @@ def test_round_ms_agrees_with_round_to_three_places() -> None:
 def test_request_ids_past_the_counters_64_bits_stay_hex_and_distinct(monkeypatch) -> None:
     import itertools
 
-    from cascadeflow.runtime import stamps
+    from cascadeflow import stamps
 
     monkeypatch.setattr(stamps._request_ids, "counter", itertools.count(2**64 - 2))
     ids = [new_request_id() for _ in range(4)]

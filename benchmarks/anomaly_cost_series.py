@@ -21,6 +21,7 @@ from cascadeflow.insights.series import KINDS, CostSeries, generate
 GRACE_BUCKETS = 8  # two hours after an incident ends (15-minute buckets)
 CONFIGS = {  # the baseline as first described (no cool-down), then AnomalyDetector's methods with its defaults
     "zscore": {"method": "zscore", "window_size": 100, "std_threshold": 3.0, "cooldown": 0},
+    "agreement": {"method": "agreement"},
     "robust": {"method": "robust"},
     "novelty": {"method": "novelty"},
 }

@@ -73,6 +73,7 @@ DETECTORS: dict[str, Callable[[list[float]], list[float]]] = {
     "windowed_gaussian": windowed_gaussian,
     "zscore": scorer_detector(lambda: ZScoreScorer(window=100)),  # the baseline: 100 values, no cool-down
     # AnomalyDetector's scorers with its defaults (window 400, 3.0 sd, cool-down 100 values)
+    "agreement": scorer_detector(lambda: alerting_scorer("agreement")),
     "robust": scorer_detector(lambda: alerting_scorer("robust")),
     "novelty": scorer_detector(lambda: alerting_scorer("novelty")),
 }

@@ -9,6 +9,7 @@ from importlib import import_module
 from typing import Any
 
 _HOME = {
+    "AgreementScorer": "agreement",
     "Alert": "alerts",
     "AlertConfig": "alerts",
     "AlertRule": "alerts",
@@ -27,7 +28,7 @@ _HOME = {
 }
 _RENAMED = {"generate_cost_series": "generate"}
 
-__all__ = ["Alert", "AlertConfig", "AlertRule", "Anomaly", "AnomalyDetector", "CooldownScorer", "CostForecaster",
+__all__ = ["AgreementScorer", "Alert", "AlertConfig", "AlertRule", "Anomaly", "AnomalyDetector", "CooldownScorer", "CostForecaster",
            "CostSeries", "EventScore", "Forecast", "NoveltyScorer", "RobustScorer", "ZScoreScorer",
            "generate_cost_series", "score_alerts"]
 

@@ -2,9 +2,10 @@
 latency, per key.
 
 Records are summed into time buckets (`bucket_seconds`, per key: all calls, or per user / metadata value);
-each closed bucket gives one value per signal, scored by a streaming scorer: `method="robust"` (chosen by
-measurement on LLM cost series), `"novelty"` (chosen by measurement on NAB's infrastructure and traffic
-metrics) or `"zscore"` (the plain rolling z-score). A signal becomes anomalous when its score reaches
+each closed bucket gives one value per signal, scored by a streaming scorer: `method="agreement"` (the
+default: large by robust statistics AND a new shape; the one method measured to meet the targets both on
+LLM cost series and on NAB's infrastructure and traffic metrics), `"robust"`, `"novelty"` or `"zscore"`
+(the plain rolling z-score). A signal becomes anomalous when its score reaches
 `std_threshold` standard deviations; `on_anomaly` is called once when it does (not again until it has
 returned to normal, nor within `cooldown` buckets of its last report), the event is logged and, given a
 MetricsCollector, counted.
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cascadeflow.errors import ConfigurationError
+from cascadeflow.insights.agreement import AgreementScorer
 from cascadeflow.insights.novelty import NoveltyScorer
 from cascadeflow.insights.scorers import (
     NOVELTY_AT_THREE_SD,
@@ -35,8 +37,8 @@ from cascadeflow.trace.events import is_event
 log = logging.getLogger(__name__)
 SIGNALS = ("cost_rate", "call_rate", "cost_per_call", "verifier_share", "latency")
 MAX_IDLE_BUCKETS = 1000  # empty buckets fed as zero calls after a gap; a longer gap is not replayed
-Method = Literal["robust", "novelty", "zscore"]
-METHODS = ("robust", "novelty", "zscore")
+Method = Literal["agreement", "robust", "novelty", "zscore"]
+METHODS = ("agreement", "robust", "novelty", "zscore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class _ScaledNovelty:
 
 
 def scorer_for(method: str, window_size: int) -> StreamScorer:
+    if method == "agreement":
+        return AgreementScorer(window=window_size)
     if method == "robust":
         return RobustScorer(window=window_size)
     if method == "novelty":
@@ -100,7 +104,7 @@ def scorer_for(method: str, window_size: int) -> StreamScorer:
     return ZScoreScorer(window=window_size)
 
 
-def alerting_scorer(method: str = "robust", *, window_size: int = 400, std_threshold: float = 3.0,
+def alerting_scorer(method: str = "agreement", *, window_size: int = 400, std_threshold: float = 3.0,
                     cooldown: int = 100) -> StreamScorer:
     """One signal's scorer as AnomalyDetector uses it: the method's score, 0 during a cool-down."""
     return CooldownScorer(scorer_for(method, window_size), threshold=std_threshold, cooldown=cooldown)
@@ -116,7 +120,7 @@ class AnomalyDetector:
     """
 
     def __init__(self, *, window_size: int = 400, std_threshold: float = 3.0,
-                 on_anomaly: Callable[..., Any] | None = None, method: Method = "robust",
+                 on_anomaly: Callable[..., Any] | None = None, method: Method = "agreement",
                  cooldown: int = 100, bucket_seconds: float = 60.0, key: str | None = None, metrics_collector: Any = None,
                  max_keys: int = 1000):
         if not isinstance(window_size, int) or window_size < 10:

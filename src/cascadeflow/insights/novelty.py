@@ -6,7 +6,9 @@ shapes; the score is the distance (largest difference of any block mean) from th
 nearest remembered one, in units of the range the series covered over the last `range_window` values. A
 shape farther than `match` from every remembered one is remembered as new (the least recently matched is
 forgotten when the memory is full), so a pattern is novel once, and a series whose noise fills its range
-stops looking novel. The idea follows adaptive-resonance and contextual detectors, which lead the NAB
+stops looking novel. With `noise_floor` k > 0 the unit is at least k times the series' own step-to-step
+noise (the median absolute difference of consecutive values over the same window), so a noisy signal
+whose range is mostly noise must depart further before a shape counts as new. The idea follows adaptive-resonance and contextual detectors, which lead the NAB
 scoreboard: an anomaly is a pattern the stream has not produced before, not merely a large value.
 """
 
@@ -17,6 +19,7 @@ from collections import deque
 import numpy as np
 
 DEFAULT_BLOCKS = (1, 2, 4, 8, 16)
+NOISE_REFRESH = 25  # values between two re-estimates of the step noise (a median over the window)
 
 
 class SlidingRange:
@@ -49,16 +52,20 @@ class SlidingRange:
 
 class NoveltyScorer:
     """Distance of the recent shape from every remembered shape, in units of the recent range (0: seen
-    before; 0.25: a quarter of the range away from anything seen). Nothing but 0 during `warmup` values."""
+    before; 0.25: a quarter of the range away from anything seen), or of `noise_floor` times the step
+    noise when that is larger. Nothing but 0 during `warmup` values."""
 
     def __init__(self, *, blocks: tuple[int, ...] = DEFAULT_BLOCKS, match: float = 0.2, memory: int = 2000,
-                 range_window: int = 2000, warmup: int = 150):
+                 range_window: int = 2000, warmup: int = 150, noise_floor: float = 0.0):
         self.blocks = blocks
         self.match = match
         self.warmup = warmup
         self.span = sum(blocks)
         self.recent: deque[float] = deque(maxlen=self.span)
         self.range = SlidingRange(range_window)
+        self.noise_floor = noise_floor
+        self.steps: deque[float] = deque(maxlen=range_window)  # |differences| of consecutive values
+        self.step_noise = 0.0
         self.shapes = np.zeros((memory, len(blocks)))
         self.last_matched = np.zeros(memory, dtype=np.int64)
         self.remembered = 0
@@ -72,6 +79,8 @@ class NoveltyScorer:
     def score(self, value: float) -> float:
         self.step += 1
         width = self.range.width  # the range before this value, so a new extreme counts in full
+        if self.noise_floor > 0:
+            width = max(width, self.noise_floor * self._step_noise(value))
         self.range.add(value)
         self.recent.append(value)
         if len(self.recent) < self.span:
@@ -93,6 +102,13 @@ class NoveltyScorer:
         else:
             self._remember(int(self.last_matched.argmin()), shape)
         return distance if self.step > self.warmup else 0.0
+
+    def _step_noise(self, value: float) -> float:
+        if self.recent:
+            self.steps.append(abs(value - self.recent[-1]))
+        if self.step % NOISE_REFRESH == 0 and self.steps:
+            self.step_noise = float(np.median(np.fromiter(self.steps, dtype=float, count=len(self.steps))))
+        return self.step_noise
 
     def _remember(self, slot: int, shape: np.ndarray) -> None:
         self.shapes[slot] = shape

@@ -488,12 +488,30 @@ async def test_feature_level_attribution(capsys):
 async def test_dashboard_metrics():
     from cascadeflow import MetricsCollector
 
+    _wait_for_free_port(9090)  # the guide's fixed port: another test process may hold it for a moment
     collector = MetricsCollector(
         export_interval=60,  # Export every 60s
         prometheus_port=9090
     )
-    agent = CascadeAgent(models=[drafter, verifier], metrics_collector=collector)
-    await agent.run(queries[0])
+    try:
+        agent = CascadeAgent(models=[drafter, verifier], metrics_collector=collector)
+        await agent.run(queries[0])
+    finally:
+        collector.close()  # frees the port for the next process that runs this guide
+
+
+def _wait_for_free_port(port: int, *, attempts: int = 120) -> None:
+    import socket
+    import time
+
+    for _ in range(attempts):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("0.0.0.0", port))
+                return
+            except OSError:
+                time.sleep(0.5)
 
 
 def test_alerting_rules():

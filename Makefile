@@ -14,7 +14,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF
 
 # The live incident app shows this data directory (what `make demo` writes); SCENARIOS: recorded scenarios to offer.
 DATA ?= .cascadeflow/incidents
-SCENARIOS ?= $(if $(wildcard $(DATA)/scenarios),$(DATA)/scenarios,apps/incident_response/tests/scenarios)
+SCENARIOS ?= $(if $(wildcard $(DATA)/scenarios),$(DATA)/scenarios,apps/cascadeflow_incidents/data/scenarios)
 
 .PHONY: install demo serve test test-latest lock bench lint docs clean
 
@@ -28,12 +28,12 @@ $(STAMP): pyproject.toml $(LOCK)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) apps/incident_response/demo.py
+	$(PY) -m cascadeflow_incidents.demo
 
 # IncidentOS in the browser on 127.0.0.1 (prints the URL and, unless CASCADEFLOW_INCIDENTS_API_TOKEN is set, this
 # run's API token for the write actions).
 serve: $(STAMP)
-	$(PY) -m apps.incident_response.web --data $(DATA) --scenarios $(SCENARIOS)
+	$(PY) -m cascadeflow_incidents.web --data $(DATA) --scenarios $(SCENARIOS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -19,15 +19,15 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from the repository root
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apps"))  # run from the repository root
 
-from apps.incident_response.evaluation import evaluate_folder
-from apps.incident_response.evaluation.retrieval import load_set, memory_hit_rates, runbook_hit_rates
-from apps.incident_response.investigation import InvestigationConfig
-from apps.incident_response.llm import plan_for
-from apps.incident_response.memory import HashingEmbedder
-from apps.incident_response.runbooks import RunbookIndex
 from cascadeflow import CascadeFlow
+from cascadeflow_incidents.evaluation import evaluate_folder
+from cascadeflow_incidents.evaluation.retrieval import load_set, memory_hit_rates, runbook_hit_rates
+from cascadeflow_incidents.investigation import InvestigationConfig
+from cascadeflow_incidents.llm import plan_for
+from cascadeflow_incidents.memory import HashingEmbedder
+from cascadeflow_incidents.runbooks import RunbookIndex
 
 
 async def run_config(name: str, folder: Path, args: argparse.Namespace, audit_dir: Path) -> dict:

@@ -21,12 +21,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "apps"))
 
 from pydantic import SecretStr
 
-from apps.incident_response.web.app import create_app
-from apps.incident_response.web.settings import IncidentWebSettings
+from cascadeflow_incidents.web.app import create_app
+from cascadeflow_incidents.web.settings import IncidentWebSettings
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
@@ -95,7 +95,7 @@ def shoot(base: str, investigation: str, out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="photograph this data directory instead of making one")
-    parser.add_argument("--scenarios", default=str(ROOT / "apps/incident_response/tests/scenarios"))
+    parser.add_argument("--scenarios", default=str(ROOT / "apps/cascadeflow_incidents/data/scenarios"))
     parser.add_argument("--out", default=str(ROOT / "docs/img"))
     args = parser.parse_args(argv)
     out = Path(args.out)

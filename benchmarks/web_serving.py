@@ -30,13 +30,13 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ROOT / "apps/incident_response/tests/scenarios"
+SCENARIOS = ROOT / "apps/cascadeflow_incidents/data/scenarios"
 
 
 def start_server(data: Path, token: str) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "CASCADEFLOW_INCIDENTS_API_TOKEN": token, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
+    env = {**os.environ, "CASCADEFLOW_INCIDENTS_API_TOKEN": token, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT / 'apps'}",
            "CASCADEFLOW_INCIDENTS_MAX_CONCURRENT": "16"}
-    process = subprocess.Popen([sys.executable, "-m", "apps.incident_response.web", "--data", str(data),
+    process = subprocess.Popen([sys.executable, "-m", "cascadeflow_incidents.web", "--data", str(data),
                                 "--scenarios", str(SCENARIOS), "--port", "0", "--plan", "none"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -104,8 +104,8 @@ async def page_weights(client: httpx.AsyncClient, investigation: str, data: Path
     for name, path in (("incidents", "/"), ("investigation", f"/investigations/{investigation}"),
                        ("memory", "/memory"), ("budget", "/budget"), ("audit", "/audit")):
         weights[name] = len((await client.get(path)).content) + assets
-    sys.path.insert(0, str(ROOT))
-    from apps.incident_response.web.snapshot import write_snapshot
+    sys.path.insert(0, str(ROOT / "apps"))
+    from cascadeflow_incidents.web.snapshot import write_snapshot
 
     weights["snapshot (all pages, one file)"] = write_snapshot(data, data.parent / "snapshot.html").stat().st_size
     return weights

@@ -1,6 +1,6 @@
 """The incident memory app: task types routed to Haiku or Sonnet by a `ModelRouter`, the routing decision
 visible as an event with its reason, and the cost broken down by task; plus the app's own modules (agent
-loop, memory, tools), which the flagship app in apps/incident_response is to provide.
+loop, memory, tools), which the flagship app in apps/cascadeflow_incidents is to provide.
 
 Features covered:
 - working: `ModelRouter().register(<the user's own Enum member>, model=<dated Anthropic id>)`; a
@@ -73,21 +73,21 @@ async def test_cost_is_broken_down_by_task(answers):
 
 
 def test_the_app_entry_points_import_as_its_main_module_does():
-    from apps.incident_response.investigation import IncidentAgent  # agentic state loops
-    from apps.incident_response.memory import MemorySystem  # semantic incident memory
-    from apps.incident_response.tools import initialize_tools  # SRE tool definitions
-    from apps.incident_response.tools.logs import LogSearcher
-    from apps.incident_response.tools.slack import SlackNotifier
+    from cascadeflow_incidents.investigation import IncidentAgent  # agentic state loops
+    from cascadeflow_incidents.memory import MemorySystem  # semantic incident memory
+    from cascadeflow_incidents.tools import initialize_tools  # SRE tool definitions
+    from cascadeflow_incidents.tools.logs import LogSearcher
+    from cascadeflow_incidents.tools.slack import SlackNotifier
 
     assert all(callable(x) for x in (IncidentAgent, MemorySystem, initialize_tools, LogSearcher, SlackNotifier))
 
 
 async def test_tools_are_wired_at_startup_and_search_logs_runs_on_an_incident(tmp_path):
-    from apps.incident_response.intake import Incident
-    from apps.incident_response.memory import MemorySystem
-    from apps.incident_response.tools import initialize_tools, search_logs
-    from apps.incident_response.tools.logs import LogSearcher
-    from apps.incident_response.tools.slack import SlackNotifier
+    from cascadeflow_incidents.intake import Incident
+    from cascadeflow_incidents.memory import MemorySystem
+    from cascadeflow_incidents.tools import initialize_tools, search_logs
+    from cascadeflow_incidents.tools.logs import LogSearcher
+    from cascadeflow_incidents.tools.slack import SlackNotifier
 
     initialize_tools(LogSearcher(), SlackNotifier(), MemorySystem(tmp_path))
     incident = Incident(id="INC-2024-001", title="Memory leak in user service", severity="P1")

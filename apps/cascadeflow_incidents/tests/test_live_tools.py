@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from apps.incident_response.analyzers import Observations, analyze, observe
-from apps.incident_response.tools import LiveConfig, LiveSources, live_toolbox
 from cascadeflow import ConfigurationError
+from cascadeflow_incidents.analyzers import Observations, analyze, observe
+from cascadeflow_incidents.tools import LiveConfig, LiveSources, live_toolbox
 
 from .sre_loopback import NS, SreLoopback
 
@@ -79,7 +79,7 @@ def test_the_cli_investigates_an_alertmanager_payload_against_live_sources(serve
 
     from typer.testing import CliRunner
 
-    from apps.incident_response.cli import app
+    from cascadeflow_incidents.cli import app
 
     payload = tmp_path / "alert.json"
     payload.write_text(json.dumps({"alerts": [{"labels": {"alertname": "KubePodCrashLooping", "namespace": NS,

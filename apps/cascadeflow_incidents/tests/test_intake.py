@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from apps.incident_response.intake import (
+from cascadeflow import InvalidRequestError
+from cascadeflow_incidents.intake import (
     group_alerts,
     load_scenario,
     normalise_severity,
     parse_payload,
 )
-from cascadeflow import InvalidRequestError
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+from .samples import SCENARIOS
 
 ALERTMANAGER = {
     "version": "4", "status": "firing", "receiver": "oncall",

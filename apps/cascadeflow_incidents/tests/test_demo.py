@@ -14,15 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from apps.incident_response import demo
-from apps.incident_response.intake import find_scenarios, load_scenario
-from apps.incident_response.investigation import Investigator
-from apps.incident_response.memory import MemoryStore
-from apps.incident_response.web import DataDir
-from apps.incident_response.web.overview import budget_view, incident_rows, scenario_rows
 from cascadeflow import DeferredQueue, PriceBook, Usage, open_ledger
 from cascadeflow.testing import ScriptedProvider
 from cascadeflow.trace import iter_records
+from cascadeflow_incidents import demo
+from cascadeflow_incidents.intake import find_scenarios, load_scenario
+from cascadeflow_incidents.investigation import Investigator
+from cascadeflow_incidents.memory import MemoryStore
+from cascadeflow_incidents.web import DataDir
+from cascadeflow_incidents.web.overview import budget_view, incident_rows, scenario_rows
+
+from .samples import SCENARIOS
 
 REPLY = "ROOT_CAUSE: something failed\nCATEGORY: unknown_category"
 
@@ -129,11 +131,11 @@ def test_after_the_storm_the_app_offers_no_replayed_scenario_as_not_yet_investig
     _scripted_storm(options)
     data = DataDir(options.data_dir)
     rows = incident_rows(data.read_incidents(), {})
-    scenarios = demo.load_scenarios(demo.SAMPLE_SCENARIOS)
+    scenarios = demo.load_scenarios()
     # the storm's alerts carry a cluster label: no incident has a scenario's own fingerprint
     assert not {s.alert.fingerprint for s in scenarios} & {r["fingerprint"] for r in rows}
     assert {r["scenario"] for r in rows} == {s.scenario_id for s in scenarios}
-    assert scenario_rows(demo.SAMPLE_SCENARIOS, rows) == []
+    assert scenario_rows(SCENARIOS, rows) == []
 
 
 def test_a_day_too_small_for_one_investigation_sends_nothing_and_keeps_every_incident(tmp_path) -> None:
@@ -248,7 +250,7 @@ def _one_scenario_per_severity(into: Path) -> Path:
     """A copy of the first sample scenario of each severity: every plan (strong, cascade, cheap) answers at
     least once, with fewer incidents for a real model to investigate."""
     first: dict[str, Path] = {}
-    for folder in find_scenarios(demo.SAMPLE_SCENARIOS):
+    for folder in find_scenarios(SCENARIOS):
         first.setdefault(load_scenario(folder).alert.severity, folder)
     for folder in first.values():
         shutil.copytree(folder, into / folder.name)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from apps.incident_response.web.audit_view import audit_records, audit_total
-from apps.incident_response.web.snapshot import write_snapshot
+from cascadeflow_incidents.web.audit_view import audit_records, audit_total
+from cascadeflow_incidents.web.snapshot import write_snapshot
 
 from .test_web_api import _alertmanager
 from .web_support import (
@@ -69,7 +69,7 @@ def test_the_cost_panel_total_equals_the_audit_logs_total(tmp_path: Path) -> Non
         page.goto(f"{server.url}/investigations/{investigation}")
         page.wait_for_selector("[data-analysis-body] [data-category]")
         panel_total = page.inner_text(f"#inv-{investigation}-summary tr:has-text('total') td")
-        from apps.incident_response.web.audit_view import AuditQuery
+        from cascadeflow_incidents.web.audit_view import AuditQuery
 
         audited = audit_total(audit_records(services.data, AuditQuery(incident=investigation)))
         assert panel_total == f"${audited:.6f}" and audited > 0

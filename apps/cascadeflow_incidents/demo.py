@@ -24,25 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))  # run as a script from the repository root
-
-from apps.incident_response import report as out
-from apps.incident_response.dispatch import BudgetDays, DayResult, Dispatch
-from apps.incident_response.evaluation.retrieval import load_set, set_incidents
-from apps.incident_response.investigation import InvestigationConfig, Investigator
-from apps.incident_response.llm import ModelPlan, model_config, priced_local, severity_plans
-from apps.incident_response.memory import MemoryStore
-from apps.incident_response.runbooks import RunbookIndex
-from apps.incident_response.storm import (
-    SAMPLE_SCENARIOS,
-    cluster_names,
-    incidents_of,
-    load_scenarios,
-    storm_payloads,
-)
-from apps.incident_response.storm_summary import StormSummary, summarise_storm
-from apps.incident_response.web import DataDir
 from cascadeflow import (
     BudgetConfig,
     CascadeFlow,
@@ -55,6 +36,21 @@ from cascadeflow import (
     open_ledger,
 )
 from cascadeflow.trace import iter_records, open_sinks
+from cascadeflow_incidents import report as out
+from cascadeflow_incidents.dispatch import BudgetDays, DayResult, Dispatch
+from cascadeflow_incidents.evaluation.retrieval import load_set, set_incidents
+from cascadeflow_incidents.investigation import InvestigationConfig, Investigator
+from cascadeflow_incidents.llm import ModelPlan, model_config, priced_local, severity_plans
+from cascadeflow_incidents.memory import MemoryStore
+from cascadeflow_incidents.runbooks import RunbookIndex
+from cascadeflow_incidents.storm import (
+    cluster_names,
+    incidents_of,
+    load_scenarios,
+    storm_payloads,
+)
+from cascadeflow_incidents.storm_summary import StormSummary, summarise_storm
+from cascadeflow_incidents.web import DataDir
 
 DEFAULT_DATA_DIR = Path(".cascadeflow") / "incidents"
 # The first key found picks the models; the embedded model's two tiers are priced like the first pair.
@@ -73,7 +69,7 @@ SUMMARY_FILE = "summary.json"  # the summary table's numbers, beside the files t
 @dataclass(frozen=True, slots=True)
 class StormOptions:
     data_dir: Path = DEFAULT_DATA_DIR
-    scenarios: Path = SAMPLE_SCENARIOS
+    scenarios: Path | None = None  # None: the samples shipped in the package
     clusters: int = 2
     daily_budget: float | None = None
     investigation_budget: float | None = None
@@ -226,7 +222,7 @@ def close(storm: Storm) -> None:
 def write_dashboard(data_dir: Path, out_path: Path) -> Path | None:
     """The dashboard as one self-contained HTML file; None (and why) without the web extra."""
     try:
-        from apps.incident_response.web import write_snapshot
+        from cascadeflow_incidents.web import write_snapshot
 
         return write_snapshot(data_dir, out_path)
     except ConfigurationError as exc:
@@ -237,7 +233,7 @@ def write_dashboard(data_dir: Path, out_path: Path) -> Path | None:
 def parse_options(argv: list[str] | None) -> StormOptions:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where everything is written")
-    parser.add_argument("--scenarios", type=Path, default=SAMPLE_SCENARIOS, help="recorded scenarios to replay")
+    parser.add_argument("--scenarios", type=Path, help="recorded scenarios to replay (default: the shipped samples)")
     parser.add_argument("--clusters", type=int, default=2, help="clusters each scenario fires in")
     parser.add_argument("--daily-budget", type=float, help="USD per budget day (default: two investigations)")
     parser.add_argument("--investigation-budget", type=float, help="USD per investigation")

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apps.incident_response.web.app import create_app
-from apps.incident_response.web.datadir import DataDir
-from apps.incident_response.web.snapshot import write_snapshot
+from cascadeflow_incidents.web.app import create_app
+from cascadeflow_incidents.web.datadir import DataDir
+from cascadeflow_incidents.web.snapshot import write_snapshot
 
 from .web_support import REMEMBERED, SCENARIOS, TOKEN, scripted_services
 
@@ -285,9 +285,9 @@ async def test_the_snapshot_is_one_file_with_everything_inline_and_alert_text_es
 
 def test_the_serve_entry_point_prints_its_loopback_url_and_serves_the_pages(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root / 'apps'}"}
     env.pop("CASCADEFLOW_INCIDENTS_API_TOKEN", None)
-    process = subprocess.Popen([sys.executable, "-m", "apps.incident_response.web", "--data", str(tmp_path / "d"),
+    process = subprocess.Popen([sys.executable, "-m", "cascadeflow_incidents.web", "--data", str(tmp_path / "d"),
                                 "--scenarios", str(SCENARIOS), "--port", "0", "--plan", "none"],
                                cwd=root, env=env, stdout=subprocess.PIPE, text=True)
     try:

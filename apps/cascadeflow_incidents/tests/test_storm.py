@@ -5,14 +5,28 @@ from __future__ import annotations
 
 import pytest
 
-from apps.incident_response.intake import SEVERITIES, parse_alertmanager
-from apps.incident_response.storm import cluster_names, incidents_of, load_scenarios, storm_payloads
 from cascadeflow import InvalidRequestError
+from cascadeflow_incidents.intake import SEVERITIES, find_scenarios, parse_alertmanager
+from cascadeflow_incidents.storm import (
+    cluster_names,
+    incidents_of,
+    load_scenarios,
+    sample_scenarios,
+    storm_payloads,
+)
+
+from .samples import SCENARIOS
 
 
 @pytest.fixture(scope="module")
 def scenarios():
     return load_scenarios()
+
+
+def test_the_storm_replays_the_scenarios_in_the_package_data_folder_by_default(scenarios) -> None:
+    with sample_scenarios() as folder:
+        assert folder.resolve() == SCENARIOS
+    assert [s.path for s in scenarios] == find_scenarios(SCENARIOS) != []
 
 
 def test_every_payload_is_an_alertmanager_webhook_naming_its_cluster(scenarios) -> None:

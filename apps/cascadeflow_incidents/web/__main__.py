@@ -1,4 +1,4 @@
-"""`python -m apps.incident_response.web` (`make serve`): the live app on loopback, over a data directory.
+"""`python -m cascadeflow_incidents.web` (`make serve`): the live app on loopback, over a data directory.
 
 Settings come from `CASCADEFLOW_INCIDENTS_*` variables; the options here override them. Without an API
 token one is generated for this run and printed here (the pages never show it)."""
@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apps.incident_response.web", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cascadeflow_incidents.web", description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="data directory (default .cascadeflow/incidents, or $CASCADEFLOW_INCIDENTS_DIR)")
     parser.add_argument("--scenarios", help="folder of recorded scenarios to offer (default <data>/scenarios)")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")

@@ -4,20 +4,20 @@ budget, the loop limit, and the event stream a live consumer reads."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
-from apps.incident_response import events as ev
-from apps.incident_response.intake import load_scenario
-from apps.incident_response.investigation import InvestigationConfig, Investigator
-from apps.incident_response.llm import cloud_plan
-from apps.incident_response.runbooks import RunbookIndex
-from apps.incident_response.tools import recorded_toolbox
 from cascadeflow import CascadeFlow, ModelConfig, Runtime, open_ledger
 from cascadeflow.testing import ScriptedProvider, capture_audit
+from cascadeflow_incidents import events as ev
+from cascadeflow_incidents.intake import load_scenario
+from cascadeflow_incidents.investigation import InvestigationConfig, Investigator
+from cascadeflow_incidents.llm import cloud_plan
+from cascadeflow_incidents.runbooks import RunbookIndex
+from cascadeflow_incidents.tools import recorded_toolbox
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+from .samples import SCENARIOS
+
 CHEAP = ModelConfig(name="cheap", provider="openai", input_price_per_million=1, output_price_per_million=2)
 STRONG = ModelConfig(name="strong", provider="openai", input_price_per_million=10, output_price_per_million=40)
 GOOD = "ROOT_CAUSE: pod checkout-web-7c1e2-zzzzz crashes on a KeyError in its code\nCATEGORY: code_defect"
@@ -155,7 +155,7 @@ async def test_a_live_consumer_sees_every_event_once_in_order_and_can_resume() -
 
 
 async def test_a_resolved_investigation_is_written_back_and_recalled_next_time(tmp_path) -> None:
-    from apps.incident_response.memory import MemoryStore, ReadOnlyMemory, remember
+    from cascadeflow_incidents.memory import MemoryStore, ReadOnlyMemory, remember
 
     investigator, scenario, _, _, _ = _setup({}, use_model=False)
     store = MemoryStore(tmp_path / "memory.sqlite")
@@ -171,7 +171,7 @@ async def test_a_resolved_investigation_is_written_back_and_recalled_next_time(t
 
 
 async def test_an_output_cut_to_budget_is_summarised_on_the_cheap_tier_for_the_reasoning_prompt() -> None:
-    from apps.incident_response.tools import ToolLimits
+    from cascadeflow_incidents.tools import ToolLimits
 
     investigator, scenario, _, provider, _ = _setup({}, plan="cheap", default=GOOD)
     toolbox = recorded_toolbox(scenario.evidence, limits=ToolLimits(output_chars=80))

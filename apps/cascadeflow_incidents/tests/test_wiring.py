@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from apps.incident_response.intake import Incident, load_scenario
-from apps.incident_response.memory import IncidentRecord, MemorySystem
-from apps.incident_response.tools import (
+from cascadeflow import ConfigurationError
+from cascadeflow_incidents.intake import Incident, load_scenario
+from cascadeflow_incidents.memory import IncidentRecord, MemorySystem
+from cascadeflow_incidents.tools import (
     draft_notification,
     initialize_tools,
     recall_similar_incidents,
     recorded_toolbox,
     search_logs,
 )
-from apps.incident_response.tools.logs import LogSearcher
-from apps.incident_response.tools.slack import SlackNotifier
-from cascadeflow import ConfigurationError
+from cascadeflow_incidents.tools.logs import LogSearcher
+from cascadeflow_incidents.tools.slack import SlackNotifier
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+from .samples import SCENARIOS
 
 
 async def test_wired_tools_search_logs_recall_and_draft_for_an_incident(tmp_path) -> None:

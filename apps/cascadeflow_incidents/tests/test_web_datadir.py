@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from apps.incident_response import events as ev
-from apps.incident_response.web.datadir import DataDir
-from apps.incident_response.web.overview import budget_view, incident_rows, scenario_rows
 from cascadeflow import BudgetConfig, open_ledger
 from cascadeflow.budget import charges_for
+from cascadeflow_incidents import events as ev
+from cascadeflow_incidents.web.datadir import DataDir
+from cascadeflow_incidents.web.overview import budget_view, incident_rows, scenario_rows
+
+from .samples import SCENARIOS
 
 
 def test_events_append_as_their_dicts_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
@@ -88,12 +90,11 @@ def test_a_run_description_without_the_list_of_days_still_shows_its_day(tmp_path
 
 
 def test_a_scenario_replayed_with_other_labels_is_matched_by_its_name_not_its_fingerprint(tmp_path: Path) -> None:
-    scenarios = Path(__file__).parent / "scenarios"
-    names = sorted(p.name for p in scenarios.iterdir() if (p / "alert.json").exists())
+    names = sorted(p.name for p in SCENARIOS.iterdir() if (p / "alert.json").exists())
     data = DataDir(tmp_path)
     replayed = {"name": "Replayed", "severity": "P1", "fingerprint": "not-the-scenarios-own"}
     data.append_incident("INC-1", "resolved", replayed, investigation_id="inv-1", scenario=names[0])
     data.append_incident("INC-2", "received", replayed)  # no scenario named: nothing is matched by it
     assert "scenario" not in data.read_incidents()["INC-2"]
-    left = [s["scenario_id"] for s in scenario_rows(scenarios, incident_rows(data.read_incidents(), {}))]
+    left = [s["scenario_id"] for s in scenario_rows(SCENARIOS, incident_rows(data.read_incidents(), {}))]
     assert set(left) == set(names[1:])

@@ -17,7 +17,7 @@ class IncidentWebSettings(BaseSettings):
     `api_token` guards every write endpoint (starting or cancelling an investigation, memory write-back,
     draining the queue); `webhook_secret` guards alert intake (Alertmanager's `authorization.credentials`
     or Grafana's basic-auth password); when it is unset the API token is the webhook secret too. Without an
-    API token every write endpoint refuses: `python -m apps.incident_response.web` generates one per start
+    API token every write endpoint refuses: `python -m cascadeflow_incidents.web` generates one per start
     and prints it on the terminal, never in a page."""
 
     model_config = SettingsConfigDict(env_prefix="CASCADEFLOW_INCIDENTS_", frozen=True, extra="ignore")

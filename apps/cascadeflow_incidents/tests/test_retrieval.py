@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.incident_response.evaluation.retrieval import load_set, memory_hit_rates, runbook_hit_rates
+from cascadeflow_incidents.evaluation.retrieval import load_set, memory_hit_rates, runbook_hit_rates
 
 TWINS = {
     "incidents": [

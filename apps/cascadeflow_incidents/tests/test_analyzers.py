@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from apps.incident_response.analyzers import Observations, analyze, observe
-from apps.incident_response.analyzers.metrics import baseline_deviation
+from cascadeflow_incidents.analyzers import Observations, analyze, observe
+from cascadeflow_incidents.analyzers.metrics import baseline_deviation
 
 
 def _obs(**sources) -> Observations:

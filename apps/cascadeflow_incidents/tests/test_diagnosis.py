@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from apps.incident_response.analyzers import Evidence, Finding
-from apps.incident_response.diagnosis import category_of, draft, parse_reply, validate
+from cascadeflow_incidents.analyzers import Evidence, Finding
+from cascadeflow_incidents.diagnosis import category_of, draft, parse_reply, validate
 
 EV = (Evidence("k8s_pods", "pod web-1 ready=False"),)
 OOM = Finding("oom_killed", "Pod/web-1", "pod web-1 is OOMKilled", "resource_exhaustion", 0.95, True, EV, "raise it")

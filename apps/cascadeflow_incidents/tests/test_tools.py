@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from apps.incident_response.tools import (
+from cascadeflow import InvalidRequestError, ToolSpec
+from cascadeflow_incidents.tools import (
     ALL_TOOLS,
     SUFFIXES,
     RecordedEvidence,
@@ -16,8 +17,7 @@ from apps.incident_response.tools import (
     ToolLimits,
     recorded_toolbox,
 )
-from apps.incident_response.tools.base import Param
-from cascadeflow import InvalidRequestError, ToolSpec
+from cascadeflow_incidents.tools.base import Param
 
 EVIDENCE = {
     "eks_pods": {"pods": [{"name": "a-1", "namespace": "shop"}, {"name": "b-1", "namespace": "other"}]},

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.incident_response.runbooks import RunbookIndex
 from cascadeflow import InvalidRequestError
+from cascadeflow_incidents.runbooks import RunbookIndex
 
 
 def test_a_runbook_named_for_the_alert_comes_first() -> None:

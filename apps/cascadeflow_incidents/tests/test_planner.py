@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from apps.incident_response.analyzers import Evidence, Finding, Observations, observe
-from apps.incident_response.intake import parse_payload
-from apps.incident_response.planner import next_plan
+from cascadeflow_incidents.analyzers import Evidence, Finding, Observations, observe
+from cascadeflow_incidents.intake import parse_payload
+from cascadeflow_incidents.planner import next_plan
 
 ALL = ["list_pods", "get_events", "list_deployments", "get_node_health", "get_pod_logs", "search_logs",
        "query_monitors", "query_metrics", "read_evidence"]

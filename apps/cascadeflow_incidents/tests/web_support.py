@@ -20,19 +20,20 @@ from typing import Any, Self
 import pytest
 from pydantic import SecretStr
 
-from apps.incident_response.llm import cloud_plan
-from apps.incident_response.memory import IncidentRecord, MemoryStore
-from apps.incident_response.memory.embedding import HashingEmbedder
-from apps.incident_response.runbooks import RunbookIndex
-from apps.incident_response.web.app import create_app
-from apps.incident_response.web.datadir import DataDir
-from apps.incident_response.web.services import WebServices, build_services
-from apps.incident_response.web.settings import IncidentWebSettings
 from cascadeflow import BudgetConfig, CascadeFlow, ModelConfig, Runtime, open_ledger
 from cascadeflow.testing import ScriptedProvider
 from cascadeflow.trace import JsonlSink
+from cascadeflow_incidents.llm import cloud_plan
+from cascadeflow_incidents.memory import IncidentRecord, MemoryStore
+from cascadeflow_incidents.memory.embedding import HashingEmbedder
+from cascadeflow_incidents.runbooks import RunbookIndex
+from cascadeflow_incidents.web.app import create_app
+from cascadeflow_incidents.web.datadir import DataDir
+from cascadeflow_incidents.web.services import WebServices, build_services
+from cascadeflow_incidents.web.settings import IncidentWebSettings
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+from .samples import SCENARIOS
+
 TOKEN = "test-token-" + "q7Zp3"  # a test's own secret; the tests check it never reaches a page or an event
 CHEAP = ModelConfig(name="cheap", provider="openai", input_price_per_million=1, output_price_per_million=2)
 STRONG = ModelConfig(name="strong", provider="openai", input_price_per_million=10, output_price_per_million=40)

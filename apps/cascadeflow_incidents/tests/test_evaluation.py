@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from apps.incident_response.evaluation import Graded, evaluate_folder, grade, step_kind
-from apps.incident_response.investigation import InvestigationConfig
-from apps.incident_response.llm import embedded_plan
-from apps.incident_response.memory import IncidentRecord, MemoryStore
 from cascadeflow import CascadeFlow
+from cascadeflow_incidents.evaluation import Graded, evaluate_folder, grade, step_kind
+from cascadeflow_incidents.investigation import InvestigationConfig
+from cascadeflow_incidents.llm import embedded_plan
+from cascadeflow_incidents.memory import IncidentRecord, MemoryStore
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+from .samples import SCENARIOS
+
 SPEC = {"root_cause_category": "resource_exhaustion", "required_keywords": ["exit code 137", "Memory"],
         "forbidden_categories": ["healthy"], "optimal_trajectory": ["list_eks_pods", "get_eks_events"],
         "required_queries": ["list_eks_pods"], "max_investigation_loops": 2}

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,6 @@ from .intake import (
     parse_payload,
 )
 
-SAMPLE_SCENARIOS = Path(__file__).resolve().parent / "tests" / "scenarios"  # shipped with the app
 RECEIVER = "incident-agent"
 
 
@@ -69,10 +70,18 @@ def webhook(alert: Alert, cluster: str, *, at: datetime) -> dict[str, Any]:
             "externalURL": f"http://alertmanager.{cluster}.example", "alerts": [entry]}
 
 
-def load_scenarios(folder: str | Path = SAMPLE_SCENARIOS) -> list[Scenario]:
-    scenarios = [load_scenario(path) for path in find_scenarios(folder)]
+def sample_scenarios() -> AbstractContextManager[Path]:
+    """The recorded scenarios shipped in the package's data folder, as a folder on disk while the `with` block
+    runs: an installed wheel holds them as plain files, so that is the folder itself."""
+    return as_file(files(__package__).joinpath("data", "scenarios"))
+
+
+def load_scenarios(folder: str | Path | None = None) -> list[Scenario]:
+    """Every scenario under `folder` (default: the shipped samples), read into memory."""
+    with sample_scenarios() if folder is None else nullcontext(Path(folder)) as root:
+        scenarios = [load_scenario(path) for path in find_scenarios(root)]
     if not scenarios:
-        raise InvalidRequestError(f"no scenario (a folder with alert.json) under {folder}")
+        raise InvalidRequestError(f"no scenario (a folder with alert.json) under {folder or 'the shipped samples'}")
     return scenarios
 
 

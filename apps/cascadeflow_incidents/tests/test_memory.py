@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from apps.incident_response.memory import (
+from cascadeflow import ConfigurationError, InvalidRequestError
+from cascadeflow_incidents.memory import (
     HashingEmbedder,
     IncidentRecord,
     MemoryStore,
     ReadOnlyMemory,
     reflect,
 )
-from cascadeflow import ConfigurationError, InvalidRequestError
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -115,7 +115,7 @@ def postgres_schema():
 
 @pytest.mark.postgres
 def test_a_team_memory_on_postgresql_recalls_like_sqlite_and_can_be_read_only(postgres_schema) -> None:
-    from apps.incident_response.memory import PostgresMemoryStore
+    from cascadeflow_incidents.memory import PostgresMemoryStore
 
     url, schema = postgres_schema
     store = PostgresMemoryStore(url, schema=schema, embedder=HashingEmbedder())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from typer.testing import CliRunner
 
-from apps.incident_response.cli import app
+from cascadeflow_incidents.cli import app
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+from .samples import SCENARIOS
+
 runner = CliRunner()
 
 
@@ -62,4 +62,4 @@ def test_the_console_script_is_installed_and_points_at_this_app() -> None:
     from importlib.metadata import entry_points
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "cascadeflow-incidents"]
-    assert script.load() is __import__("apps.incident_response.cli", fromlist=["main"]).main
+    assert script.load() is __import__("cascadeflow_incidents.cli", fromlist=["main"]).main

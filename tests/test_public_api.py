@@ -54,5 +54,5 @@ def test_app_uses_only_the_public_api() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             offenders += [f"{path.name}: {n}" for n in names
-                          if n.startswith("cascadeflow") and any(p.startswith("_") for p in n.split(".")[1:])]
+                          if n.split(".")[0] == "cascadeflow" and any(p.startswith("_") for p in n.split(".")[1:])]
     assert offenders == []

@@ -98,3 +98,15 @@ def test_a_scenario_replayed_with_other_labels_is_matched_by_its_name_not_its_fi
     assert "scenario" not in data.read_incidents()["INC-2"]
     left = [s["scenario_id"] for s in scenario_rows(SCENARIOS, incident_rows(data.read_incidents(), {}))]
     assert set(left) == set(names[1:])
+
+
+def test_a_fresh_data_directory_offers_the_shipped_sample_scenarios(tmp_path: Path) -> None:
+    from cascadeflow_incidents.web.settings import IncidentWebSettings
+
+    fresh = IncidentWebSettings(data_dir=tmp_path / "fresh")
+    assert fresh.scenario_root().resolve() == SCENARIOS.resolve()
+    own = tmp_path / "own"
+    (own / "scenarios").mkdir(parents=True)
+    assert IncidentWebSettings(data_dir=own).scenario_root() == own / "scenarios"
+    chosen = tmp_path / "chosen"
+    assert IncidentWebSettings(data_dir=own, scenarios_dir=chosen).scenario_root() == chosen

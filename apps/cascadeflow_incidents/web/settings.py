@@ -3,6 +3,7 @@ variables (and the data directory from `CASCADEFLOW_INCIDENTS_DIR`), overridable
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -23,7 +24,7 @@ class IncidentWebSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CASCADEFLOW_INCIDENTS_", frozen=True, extra="ignore")
 
     data_dir: Path = Field(DEFAULT_DATA_DIR, validation_alias=AliasChoices("data_dir", "CASCADEFLOW_INCIDENTS_DIR"))
-    scenarios_dir: Path | None = None  # default: <data_dir>/scenarios
+    scenarios_dir: Path | None = None  # default: <data_dir>/scenarios, else the samples shipped with the app
     api_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
     host: str = "127.0.0.1"
@@ -45,7 +46,13 @@ class IncidentWebSettings(BaseSettings):
     max_alert_bytes: int = Field(1_000_000, ge=1024)
 
     def scenario_root(self) -> Path:
-        return self.scenarios_dir or (self.data_dir / "scenarios")
+        if self.scenarios_dir is not None:
+            return self.scenarios_dir
+        own = self.data_dir / "scenarios"
+        if own.is_dir():
+            return own
+        # an installed app with a fresh data directory still offers the recorded sample scenarios
+        return Path(str(files("cascadeflow_incidents").joinpath("data", "scenarios")))
 
     def intake_secret(self) -> SecretStr | None:
         return self.webhook_secret or self.api_token

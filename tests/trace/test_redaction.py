@@ -81,6 +81,39 @@ def test_every_listed_prefix_is_checked_before_the_secret_pattern_runs(prefix):
     assert REDACTED in out and body[:16] not in out
 
 
+
+@pytest.mark.parametrize("text", [
+    "connect failed: password=hunter2secret", "PassWord : hunter2secret", "pwd=hunter2secret;",
+    "secret:\thunter2secret", "TOKEN  =  hunter2secret", "api_key=hunter2secret", "X-API-Key: hunter2secret",
+    "access-key=hunter2secret", "pa\u017f\u017fword=hunter2secret", "api_\u212aey=hunter2secret",
+    '{"input_tokens":40,"note":"retry with token= hunter2secret"}',
+])
+def test_name_value_pairs_are_dropped_in_free_text_and_in_lines(text):
+    assert "hunter2secret" not in redact_text(text)
+    entry = json.loads(record_line(make_record(metadata={"note": text}, error=f"RuntimeError: {text}")))
+    assert "hunter2secret" not in entry["note"] and "hunter2secret" not in entry["error"]
+
+
+@pytest.mark.parametrize("text", ['{"input_tokens":40,"output_tokens":12}', "the key to the rack is on the desk",
+                                  "secret sauce", "tokens: 40"])
+def test_text_without_a_name_value_pair_is_kept_as_it_is(text):
+    assert redact_text(text) == text
+
+
+def test_the_quick_test_for_name_value_pairs_never_misses_what_the_pattern_finds():
+    import random
+
+    from cascadeflow.trace.redact import _KEY_VALUE, _may_hold_key_value
+
+    pieces = ["password", "PassWord", "pa\u017f\u017fword", "pwd", "PWD", "secret", "Token", "tokens", "api_key",
+              "API-KEY", "ACCESSKEY", "\u212aey", "key", " ", "\t", "\u2003", "=", ":", '"', "x", "_", "\u00df", "\n"]
+    rng = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        if _KEY_VALUE.search(text):
+            assert _may_hold_key_value(text), text
+
+
 def _reference_line(record, record_content=False):
     """The line as `json.dumps` writes the record's own dict (to_dict), secret-named metadata keys replaced."""
     from cascadeflow.trace.metadata import jsonable

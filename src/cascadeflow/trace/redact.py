@@ -68,6 +68,10 @@ _URL_SCHEMES = frozenset({"http", "https", "redis", "rediss", "postgres", "postg
                           "unix", "ws", "wss", "file"})
 _KEY_VALUE = re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key)(\s*[=:]\s*)"
                         r"([^\s&#,;'\"]+)")
+# Every _KEY_VALUE name ends in one of these; a cheap test for "name, optional blanks, = or :" lets the
+# usual line (JSON, where a name is followed by a quote) skip the case-insensitive regex, which is the dearest
+# pass over a record. casefold() folds what re.IGNORECASE folds (the long s, the Kelvin sign).
+_KEY_VALUE_ENDS = ("password", "passwd", "pwd", "secret", "token", "key")
 
 
 def redact_url(url: str) -> str:
@@ -179,9 +183,32 @@ def redact_text(text: str) -> str:
             text = text.replace(secret, REDACTED)
     if "://" in text or ":/" in text:
         text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
-    if "=" in text or ":" in text:
-        text = _KEY_VALUE.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    if ("=" in text or ":" in text) and _may_hold_key_value(text):
+        text = _KEY_VALUE.sub(_redacted_pair, text)
     return SECRET_PATTERN.sub(REDACTED, text) if _has_secret_prefix(text) else text
+
+
+def _redacted_pair(match: re.Match[str]) -> str:
+    # A value's trailing backslashes are kept: in a JSON line they escape the quote that ends the value
+    # (`token=abc\"`), and dropping them would end the string early and break the line.
+    value = match.group(3)
+    return match.group(1) + match.group(2) + REDACTED + value[len(value.rstrip("\\")):]
+
+
+def _may_hold_key_value(text: str) -> bool:
+    """Whether `_KEY_VALUE` can match: some name it knows is followed by optional blanks and `=` or `:`."""
+    folded = text.casefold()
+    size = len(folded)
+    for end in _KEY_VALUE_ENDS:
+        at = folded.find(end)
+        while at >= 0:
+            after = at + len(end)
+            while after < size and folded[after].isspace():
+                after += 1
+            if after < size and folded[after] in "=:":
+                return True
+            at = folded.find(end, at + 1)
+    return False
 
 
 def safe_error_text(text: str, *, echoes: Iterable[str] = (), limit: int = MAX_ERROR_CHARS) -> str:

@@ -122,3 +122,11 @@ def test_terms_are_the_same_when_the_stem_memo_is_full(monkeypatch):
     assert relevance.content_terms(text) == [relevance.stem(w) for w in
                                              ("congested", "gateway", "failing", "repeatedly", "deploy")]
     assert len(relevance._STEMS) == 2
+
+
+
+@given(st.lists(st.sampled_from(list("ab Σσ.!?\n\t'-\u2003") + ["db", "Don", "ΟΔΟΣ", "disk"]), max_size=30))
+def test_the_question_tokenised_by_sentence_has_the_whole_questions_terms(pieces):
+    question = "".join(pieces)
+    by_sentence = [term for _, terms in relevance._sentence_terms(question) for term in terms]
+    assert by_sentence == relevance.content_terms(question)

@@ -133,12 +133,19 @@ def _last_user_text(request: Request) -> str:
     return ""
 
 
-def _weights(request: Request, question: str) -> dict[str, float]:
+def _sentence_terms(question: str) -> list[tuple[str, list[str]]]:
+    """Each sentence of `question` with its content terms. The split is at whitespace, so together they are
+    the whole question's terms: the question is tokenised once for its weights and its question sentences."""
+    return [(sentence, content_terms(sentence)) for sentence in _SENTENCE.split(question)]
+
+
+def _weights(request: Request, question: str, sentences: list[tuple[str, list[str]]]) -> dict[str, float]:
     """Weight of each question term: words the question repeats count more (1 + ln tf); words spread over the
     system prompt and earlier turns count less (idf over their sentences)."""
     tf: dict[str, int] = {}
-    for term in content_terms(question):
-        tf[term] = tf.get(term, 0) + 1
+    for _, terms in sentences:
+        for term in terms:
+            tf[term] = tf.get(term, 0) + 1
     context = [set(content_terms(sentence)) for m in request.messages
                if m.role in ("system", "user", "assistant") and m.text != question
                for sentence in _SENTENCE.split(m.text) if sentence.strip()]
@@ -159,13 +166,14 @@ def _coverage(weights: dict[str, float], answer_terms: set[str]) -> float:
     return sum(w for t, w in weights.items() if t in answer_terms) / total if total else 0.0
 
 
-def _best_coverage(weights: dict[str, float], answer_terms: set[str], question: str) -> float:
+def _best_coverage(weights: dict[str, float], answer_terms: set[str], question: str,
+                   sentences: list[tuple[str, list[str]]]) -> float:
     """Coverage of the whole turn or of its best question sentence, whichever is higher."""
     coverage = _coverage(weights, answer_terms)
-    for ask in (s for s in _SENTENCE.split(question) if "?" in s):
-        if ask == question:
-            continue  # a one-sentence question: its weights are the whole turn's, already counted
-        ask_weights = {t: weights[t] for t in content_terms(ask) if t in weights}
+    for ask, terms in sentences:
+        if "?" not in ask or ask == question:
+            continue  # not a question, or a one-sentence question whose weights are the turn's, already counted
+        ask_weights = {t: weights[t] for t in terms if t in weights}
         if ask_weights:
             coverage = max(coverage, _coverage(ask_weights, answer_terms))
     return coverage
@@ -191,10 +199,11 @@ def check(request: Request, response: Response) -> Signal | None:
     answer_terms = term_set(answer)
     if len(answer_terms) <= SHORT_ANSWER_WORDS and len(answer) <= SHORT_ANSWER_CHARS:
         return _short_answer(question, answer)
-    weights = _weights(request, question)
+    sentences = _sentence_terms(question)
+    weights = _weights(request, question, sentences)
     if not weights:
         return None
-    coverage = _best_coverage(weights, answer_terms, question)
+    coverage = _best_coverage(weights, answer_terms, question, sentences)
     full = FULL_COVERAGE
     if len(answer_terms) < LONG_ANSWER_WORDS:
         if coverage == 0.0:

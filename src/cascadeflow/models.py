@@ -97,11 +97,11 @@ def infer_provider(model: str) -> str | None:
 
 
 def provider_facts(name: str) -> ProviderFacts:
-    from cascadeflow.errors import UnknownProviderError
-
     try:
         return PROVIDERS[name]
     except KeyError:
+        from cascadeflow.errors import UnknownProviderError
+
         raise UnknownProviderError(name, list(PROVIDERS)) from None
 
 

@@ -413,3 +413,21 @@ def test_provider_for_follows_base_url_changes_in_the_environment(monkeypatch) -
     second = provider_for(cfg)
     assert first.base_url.startswith("http://127.0.0.1:9") and second.base_url.startswith("http://127.0.0.1:10")
     assert provider_for(cfg) is second  # still cached while nothing changes
+
+
+def test_provider_for_reads_no_environment_variable_the_config_overrides(monkeypatch) -> None:
+    from cascadeflow.models import ModelConfig
+    from cascadeflow.providers.base import provider_for
+
+    cfg = ModelConfig(name="gpt-4o-mini", provider="openai", api_key="sk-test-not-real",
+                      base_url="http://127.0.0.1:11/v1")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-one")
+    first = provider_for(cfg)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:10/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-two")
+    assert provider_for(cfg) is first and first.base_url.startswith("http://127.0.0.1:11")
+    keyless = ModelConfig(name="gpt-4o-mini", provider="openai", base_url="http://127.0.0.1:11/v1")
+    with_one = provider_for(keyless)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-three")
+    assert provider_for(keyless) is not with_one  # the key comes from the environment: its change is seen

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
 
 from cascadeflow.messages import Request, Response, StreamEvent
-from cascadeflow.models import ModelConfig, provider_facts
+from cascadeflow.models import ModelConfig, Secret, provider_facts
 
 
 @runtime_checkable
@@ -64,12 +64,14 @@ def provider_for(cfg: ModelConfig) -> Provider:
     """The (cached) adapter serving `cfg`. Raises ConfigurationError subclasses before any I/O."""
     facts = provider_facts(cfg.provider or "")
     # The environment is part of the key: an adapter built before OPENAI_BASE_URL (or a key) changed must
-    # not keep serving the old host.
-    env = (os.environ.get(facts.key_env or ""), os.environ.get(facts.base_url_env or ""))
+    # not keep serving the old host. A variable is read only where the config leaves the value to it (the
+    # endpoint's precedence), so a fully configured model costs no environment read per attempt.
+    env = (None if isinstance(cfg.api_key, Secret) or cfg.api_key else os.environ.get(facts.key_env or ""),
+           None if cfg.base_url else os.environ.get(facts.base_url_env or ""))
     # Every ModelConfig field an adapter reads when it is built: two configs differing in one of them must
     # not share an adapter (a ModelConfig(timeout=1) served by an adapter built without it would ignore it).
     key = (cfg.provider, cfg.base_url, cfg.api_key, cfg.timeout, env,
-           tuple(sorted((k, str(v)) for k, v in cfg.extra.items())))
+           tuple(sorted((k, str(v)) for k, v in cfg.extra.items())) if cfg.extra else ())
     found = _instances.get(key)
     if found is not None:
         return found

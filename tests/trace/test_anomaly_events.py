@@ -75,7 +75,7 @@ def test_an_anomaly_found_on_an_agent_call_is_written_to_the_audit_log(tmp_path)
 
 def test_anomalies_found_before_the_agent_watched_are_not_its_to_record(tmp_path):
     detector = AnomalyDetector()
-    for value in [1.0] * 50 + [1000.0]:
+    for value in [1.0] * 200 + [1000.0]:  # past the default method's warm-up of 150 values
         detector.observe("cost_rate", value)
     assert detector.anomalies
     sink = JsonlSink(tmp_path / "audit.jsonl")

@@ -14,7 +14,9 @@ process, `--requests` per level and contender), concurrency 1, 16 and 64, in a n
   under /tmp on first use (never in the project's venv).
 Reported per contender and level (medians over rounds): throughput, p50/p99 latency and, at concurrency 1,
 p50/p99 added over direct; server CPU per request (utime+stime of the server process and its children over
-the level / requests); RSS of the server process tree after the run.
+the level / requests); involuntary context switches per request of the server (the times it was taken off
+a CPU with work left: on a loaded machine latency then grows by waiting for a CPU, not for I/O); RSS of the
+server process tree after the run.
 
 `--fleet`: 4 gateway processes share one Redis ledger and key store; 4 x 16 clients spend one key's daily
 budget until every process refuses; the ledger's spend, the audit logs' costs and the limit are compared
@@ -185,6 +187,20 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def preemptions(pid: int) -> int:
+    """Times the server process tree was taken off a CPU while it still had work (involuntary context
+    switches): waiting for a CPU on a busy machine, not for I/O."""
+    total = 0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("nonvoluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
 def rss_mb(pid: int) -> float:
     total = 0
     for p in tree(pid):
@@ -262,12 +278,13 @@ def peers(args: argparse.Namespace) -> None:
             order = [(name, level) for name in urls for level in LEVELS]
             random.shuffle(order)
             for name, level in order:
-                cpu0 = cpu_seconds(pids[name])
+                cpu0, preempted0 = cpu_seconds(pids[name]), preemptions(pids[name])
                 seconds, lat, failures = asyncio.run(load(urls[name], keys[name], level, args.requests))
                 cpu = cpu_seconds(pids[name]) - cpu0
+                preempted = preemptions(pids[name]) - preempted0
                 rows.setdefault((name, level), []).append({
                     "failed": failures, "rps": (len(lat) - failures) / seconds, "p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99),
-                    "cpu_ms": cpu / len(lat) * 1000})
+                    "cpu_ms": cpu / len(lat) * 1000, "preempted": preempted / len(lat)})
             print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr, flush=True)
         report(rows, {name: rss_mb(pid) for name, pid in pids.items()}, args)
     finally:
@@ -290,7 +307,7 @@ def report(rows: dict[tuple[str, int], list[dict[str, float]]], rss: dict[str, f
     for name in ("direct", "cascadeflow", "litellm"):
         entry: dict[str, Any] = {"rss_mb": round(rss[name], 1)}
         for level in LEVELS:
-            entry[f"c{level}"] = {k: round(med(name, level, k), 3) for k in ("rps", "p50", "p99", "cpu_ms")}
+            entry[f"c{level}"] = {k: round(med(name, level, k), 3) for k in ("rps", "p50", "p99", "cpu_ms", "preempted")}
             entry[f"c{level}"]["failed"] = sum(int(r["failed"]) for r in rows[(name, level)])
         if name != "direct":
             entry["added_c1_ms"] = {"p50": round(added(name, "p50"), 3), "p99": round(added(name, "p99"), 3)}

@@ -155,6 +155,62 @@ def test_tokens_per_minute_count_the_prompt_bound_and_max_tokens(tmp_path):
     gate.admit(record, 600, now=now + 31)  # the next minute has its own count
 
 
+def test_a_held_token_count_is_corrected_to_the_tokens_used(tmp_path):
+    from cascadeflow.budget import open_ledger
+    from cascadeflow.errors import KeyRateLimited
+
+    store = open_key_store(f"sqlite:///{tmp_path}/keys.db")
+    record, _token = KeyAdmin(store, SECRET).create("tpm", tpm=1000)
+    gate = KeyGate(store, SECRET, open_ledger("memory://"))
+    now = 1_800_000_030.0
+    first = gate.admit(record, 900, now=now)
+    with pytest.raises(KeyRateLimited):  # held at its bound while the call runs
+        gate.admit(record, 200, now=now + 1)
+    gate.settle_tokens(first, 50)
+    second = gate.admit(record, 900, now=now + 2)  # 50 used + 900 held
+    gate.settle_tokens(second, None)  # unknown use (a failed call): the bound stays counted
+    with pytest.raises(KeyRateLimited):
+        gate.admit(record, 100, now=now + 3)
+
+
+def _tpm_counted(server, record):
+    import time
+
+    from cascadeflow.budget.windows import window_key
+
+    ledger = server.gateway.ledger
+    now = time.time()
+    key = window_key(f"vkey:{record.id}:tpm:{int(now // 60)}", "day", now)
+    state = ledger.states([key])[key]
+    return state.spent, state.reserved
+
+
+def test_tokens_per_minute_settle_to_the_usage_of_an_answer_and_of_a_stream(keyed, openai_server):
+    server, admin = keyed
+    openai_server.default = None
+    record, token = admin.create("tpm", tpm=100_000)
+    openai_server.enqueue(text="ok", usage={"input": 7, "output": 5})
+    assert post(server, token, {**HI, "max_tokens": 4000}).status_code == 200
+    assert _tpm_counted(server, record) == (12, 0)  # not the 4000-token bound
+    openai_server.enqueue(text="ok", usage={"input": 3, "output": 2})
+    body = {**HI, "max_tokens": 4000, "stream": True, "stream_options": {"include_usage": True}}
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=10,
+                      headers={"authorization": f"Bearer {token}"}) as reply:
+        assert reply.status_code == 200
+        reply.read()
+    assert _tpm_counted(server, record) == (17, 0)
+
+
+def test_tokens_per_minute_keep_the_bound_of_a_failed_call(keyed, openai_server):
+    server, admin = keyed
+    openai_server.default = None
+    record, token = admin.create("tpm", tpm=100_000)
+    openai_server.enqueue(status=400, error="no")
+    assert post(server, token, {**HI, "max_tokens": 4000}).status_code >= 400
+    spent, reserved = _tpm_counted(server, record)
+    assert spent > 4000 and reserved == 0
+
+
 def test_ready_is_503_while_the_key_store_is_down(gateway_factory):
     server = gateway_factory(keys="redis://127.0.0.1:1/0", key_secret=SECRET)
     reply = httpx.get(server.url + "/ready")

@@ -19,13 +19,22 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from cascadeflow.budget.windows import window_key
-from cascadeflow.errors import BudgetExceeded, ConfigurationError, KeyRateLimited, KeyRejected
+from cascadeflow.errors import (
+    BudgetBackendUnavailable,
+    BudgetExceeded,
+    ConfigurationError,
+    KeyRateLimited,
+    KeyRejected,
+)
 from cascadeflow.pricing import usd_to_micro_limit
 from cascadeflow.runtime.call import Charge
 
 log = logging.getLogger(__name__)
 
 PREFIX = "cfk_"
+# How long a call's token count is held at its bound before the ledger settles it at that bound by itself
+# (a call outliving it is counted at its bound, never at zero).
+TOKEN_HOLD_SECONDS = 600.0
 METADATA_FIELDS = ("team", "user", "feature")
 
 
@@ -41,7 +50,7 @@ class VirtualKey:
     per_day_usd: float | None = None
     per_month_usd: float | None = None
     rpm: int | None = None  # requests per minute
-    tpm: int | None = None  # tokens per minute (prompt bound + max_tokens, counted at admission)
+    tpm: int | None = None  # tokens per minute (prompt bound + max_tokens at admission, then the tokens used)
     metadata: Mapping[str, str] = field(default_factory=dict)  # team, user, feature: flow into every record
     created: float = 0.0
     revoked: bool = False
@@ -74,6 +83,14 @@ class KeyStore(Protocol):
     def all(self) -> list[VirtualKey]: ...
 
     def ping(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHold:
+    """A call's tokens-per-minute count, held at admission at its bound until the call ends and settles it."""
+
+    reservation: str
+    bound: int
 
 
 def digest(secret: str, token: str) -> str:
@@ -194,14 +211,17 @@ class KeyGate:
                                   usd_to_micro_limit(usd, f"per_{period}_usd")))
         return out
 
-    def admit(self, key: VirtualKey, tokens: int, now: float | None = None) -> None:
+    def admit(self, key: VirtualKey, tokens: int, now: float | None = None) -> TokenHold | None:
         """Count one request (and `tokens`) against the key's per-minute limits on the ledger, or raise
-        KeyRateLimited with the seconds until the next minute. Nothing is sent before this passes."""
+        KeyRateLimited with the seconds until the next minute. Nothing is sent before this passes. The
+        request counts at once; the tokens are held at `tokens` (the bound) and returned as a TokenHold
+        that `settle_tokens` corrects to the tokens the call used."""
         if key.rpm is None and key.tpm is None:
-            return
+            return None
         now = time.time() if now is None else now
         minute = int(now // 60)
         retry_after = (minute + 1) * 60 - now
+        hold: TokenHold | None = None
         for kind, limit, amount in (("rpm", key.rpm, 1), ("tpm", key.tpm, tokens)):
             if limit is None:
                 continue
@@ -209,9 +229,25 @@ class KeyGate:
             charge = Charge(window_key(f"vkey:{key.id}:{kind}:{minute}", "day", now), limit)
             reservation = f"{kind}:{uuid.uuid4().hex}"
             try:
-                self.ledger.reserve(reservation, [charge], amount, 120.0)
+                self.ledger.reserve(reservation, [charge], amount, TOKEN_HOLD_SECONDS)
             except BudgetExceeded:
+                if hold is not None:
+                    self.ledger.release(hold.reservation)
                 unit = "requests" if kind == "rpm" else "tokens"
                 raise KeyRateLimited(f"rate limit: {limit} {unit} per minute for this key", key=charge.key,
                                      retry_after=retry_after) from None
-            self.ledger.settle(reservation, amount)
+            if kind == "rpm":
+                self.ledger.settle(reservation, amount)
+            else:
+                hold = TokenHold(reservation, amount)
+        return hold
+
+    def settle_tokens(self, hold: TokenHold | None, used: int | None) -> None:
+        """Correct a call's held token count to `used`, the tokens its attempts consumed (None when unknown,
+        e.g. a call that failed or a stream cut short: the bound stays counted)."""
+        if hold is None:
+            return
+        try:
+            self.ledger.settle(hold.reservation, hold.bound if used is None else used)
+        except BudgetBackendUnavailable:  # the answer is already the client's; the lease settles the bound
+            log.warning("could not settle a tokens-per-minute count; its lease keeps the bound", exc_info=True)

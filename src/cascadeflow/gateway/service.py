@@ -5,16 +5,17 @@ serialise around it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cascadeflow.gateway.calls import ClientCall
 from cascadeflow.gateway.catalog import Catalog, ServedModel
 from cascadeflow.gateway.config import GatewayConfig
-from cascadeflow.gateway.keys import KeyGate, VirtualKey
-from cascadeflow.messages import StreamEvent
+from cascadeflow.gateway.keys import KeyGate, TokenHold, VirtualKey
+from cascadeflow.messages import StreamDone, StreamEvent, Usage
 from cascadeflow.runtime.client import CascadeFlow, CompletionResult
 from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.tokens import text_tokens_upper
@@ -28,6 +29,7 @@ class Admitted:
 
     served: ServedModel
     kwargs: dict[str, Any]
+    tokens: TokenHold | None = None  # the key's tokens-per-minute count, settled when the call ends
 
 
 def _metrics_sink(config: GatewayConfig) -> Any:
@@ -73,11 +75,12 @@ class Gateway:
         error the client is answered with (KeyRejected, InvalidRequestError, KeyRateLimited)."""
         served = self.catalog.resolve(call.model)
         key: VirtualKey | None = None
+        hold: TokenHold | None = None
         if self.keys is not None:
             key = self.keys.authenticate(token)
             self.keys.check_model(key, served.name)
-            self.keys.admit(key, _token_bound(call))
-        return Admitted(served, self._kwargs(call, served, key, api))
+            hold = self.keys.admit(key, _token_bound(call))
+        return Admitted(served, self._kwargs(call, served, key, api), hold)
 
     def _kwargs(self, call: ClientCall, served: ServedModel, key: VirtualKey | None, api: str) -> dict[str, Any]:
         metadata: dict[str, Any] = {**call.metadata, "gateway_model": served.name, "api": api}
@@ -100,10 +103,30 @@ class Gateway:
         return {**kwargs, **call.options, "messages": call.messages, "metadata": metadata, "user_id": user}
 
     async def complete(self, admitted: Admitted) -> CompletionResult:
-        return await self.flow.acomplete(**admitted.kwargs)
+        try:
+            result = await self.flow.acomplete(**admitted.kwargs)
+        except BaseException:
+            self._settle_tokens(admitted, None)
+            raise
+        self._settle_tokens(admitted, 0 if result.cache_hit else tokens_used(result.tiers, result.usage))
+        return result
 
-    def stream(self, admitted: Admitted) -> AsyncGenerator[StreamEvent, None]:
-        return self.flow.astream(**admitted.kwargs)
+    async def stream(self, admitted: Admitted) -> AsyncGenerator[StreamEvent, None]:
+        """The call's events; its token count is settled once the stream ends (at the bound when it ends
+        without its final event: an error, or a client gone mid-stream)."""
+        used: int | None = None
+        try:
+            async with contextlib.aclosing(self.flow.astream(**admitted.kwargs)) as events:
+                async for event in events:
+                    if isinstance(event, StreamDone):
+                        used = event.response.usage.total_tokens
+                    yield event
+        finally:
+            self._settle_tokens(admitted, used)
+
+    def _settle_tokens(self, admitted: Admitted, used: int | None) -> None:
+        if admitted.tokens is not None and self.keys is not None:
+            self.keys.settle_tokens(admitted.tokens, used)
 
     def ready(self) -> dict[str, str]:
         """Each shared store's state ("ok" or the error): /ready answers 503 unless all are ok."""
@@ -120,8 +143,16 @@ class Gateway:
         return checks
 
 
+def tokens_used(tiers: Sequence[Mapping[str, Any]], usage: Usage) -> int:
+    """Tokens a call's attempts consumed: every tier's input and output (a cascade's escalations count), or
+    the answer's usage when no attempt is listed."""
+    if not tiers:
+        return usage.total_tokens
+    return sum(int(t.get("input_tokens") or 0) + int(t.get("output_tokens") or 0) for t in tiers)
+
+
 def _token_bound(call: ClientCall) -> int:
-    """Tokens a call counts against a tokens-per-minute limit: its prompt's bound plus max_tokens."""
+    """Tokens a call holds against a tokens-per-minute limit at admission: its prompt's bound plus max_tokens."""
     text = "".join(str(m.get("content") or "") for m in call.messages)
     max_tokens = call.options.get("max_tokens")
     return text_tokens_upper(text) + (max_tokens if isinstance(max_tokens, int) else 0)

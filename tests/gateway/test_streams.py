@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import httpx
+import openai
 
 
 def sse_payloads(text: str) -> list[tuple[str | None, object]]:
@@ -147,3 +149,16 @@ def test_graceful_shutdown_lets_a_stream_in_flight_finish_and_settle(gateway_fac
     assert rest[-1] == "data: [DONE]"
     [record] = [json.loads(line) for line in (tmp_path / "gateway-audit.jsonl").read_text().splitlines()]
     assert record["action"] == "allow" and record["output_tokens"] == 30
+
+
+def test_a_stream_is_served_from_the_response_cache_with_usage(gateway_factory, openai_server):
+    server = gateway_factory(cache={"ttl": 60})
+    openai_server.default = None
+    openai_server.enqueue(text="cached answer", usage={"input": 5, "output": 2})
+    # a question of its own: memory caches of one configuration are shared within the process
+    ask = {"model": "fast", "messages": [{"role": "user", "content": f"what is a cache? {uuid.uuid4()}"}]}
+    assert httpx.post(server.url + "/v1/chat/completions", json=ask, timeout=10).status_code == 200
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
+    chunks = list(client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "cached answer"
+    assert chunks[-1].usage.completion_tokens == 2 and len(openai_server.requests) == 1

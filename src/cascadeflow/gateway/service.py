@@ -108,7 +108,8 @@ class Gateway:
         except BaseException:
             self._settle_tokens(admitted, None)
             raise
-        self._settle_tokens(admitted, 0 if result.cache_hit else tokens_used(result.tiers, result.usage))
+        if admitted.tokens is not None:
+            self._settle_tokens(admitted, tokens_used(result.tiers, result.usage))
         return result
 
     async def stream(self, admitted: Admitted) -> AsyncGenerator[StreamEvent, None]:
@@ -144,8 +145,9 @@ class Gateway:
 
 
 def tokens_used(tiers: Sequence[Mapping[str, Any]], usage: Usage) -> int:
-    """Tokens a call's attempts consumed: every tier's input and output (a cascade's escalations count), or
-    the answer's usage when no attempt is listed."""
+    """Tokens a call consumed: every tier's input and output (a cascade's escalations count), or the
+    answer's usage when no attempt is listed (one model; a cache hit counts the tokens of the answer it
+    serves, as its stream's final event reports them)."""
     if not tiers:
         return usage.total_tokens
     return sum(int(t.get("input_tokens") or 0) + int(t.get("output_tokens") or 0) for t in tiers)

@@ -261,11 +261,27 @@ class CascadeFlow:
                 refusals_reported(self.budget_config, budgets):
             call = self.runtime.new_call(user_id=user_id, agent_id=agent_id, metadata=request.metadata,
                                          routing_reason=reason, model_requested=tiers[0].id)
+        served = self._stream_cache_step(call, request, tiers[0])
+        if served is not None:  # the cached answer as stream events, its usage in the final one; cost $0
+            for event in answer_events(served.answer.response()):
+                yield event
+            return
         call.decide("allow", reason, model_requested=tiers[0].id, model_used=tiers[0].id)
         # aclosing: a caller closing this iterator closes the attempt's at once (cancelling the upstream request)
         async with contextlib.aclosing(stream_attempt(self.runtime, tiers[0], request, call)) as events:
             async for event in events:
                 yield event
+
+    def _stream_cache_step(self, call: Any, request: Request, model: ModelConfig) -> Any:
+        """The pipeline's cache step for a streamed call, as `_single` takes it: a hit (`Served`) or None; a
+        miss leaves its probe on the call, so the streamed answer is stored when the call finishes. A refusal
+        of the vetting is recorded and raised, before anything is sent."""
+        try:
+            return self.runtime.from_cache(call, request, (model,), cache=self.cache)
+        except BaseException as exc:
+            self.runtime.finish(call, action="stop" if isinstance(exc, BudgetExceeded) else "error",
+                                model_selected=None, response=None, error=exc)
+            raise
 
     def complete(self, model: ModelSpec = None, messages: Any = None, **kwargs: Any) -> CompletionResult:
         """Synchronous twin of `acomplete`."""

@@ -15,6 +15,7 @@ so a figure and the bare client's next to it saw the same machine load. Storms o
   sdk    the openai SDK's AsyncOpenAI.chat.completions.create, instrumented by cascadeflow.init("observe")
          (admitted through the provider's gate: 64 in flight)
   sdk-aiohttp  the same, the client built with http_client=openai.DefaultAioHttpClient()
+  sdk-plain    the openai SDK alone (no cascadeflow.init): the floor of the instrumented path
 Per storm: wall time, errors, process CPU per call (user + system, every thread), p99 of the calls' latency,
 and the ratios of wall time and CPU per call to the bare client's in the same round (when `bare` runs).
 
@@ -180,12 +181,13 @@ def make_call(path: str, base_url: str, workdir: Path) -> Callable[[], Awaitable
         if path == "flow-inline":  # the ledger called on the event loop, as before it ran in worker threads
             flow.runtime.ledger.blocks = False  # type: ignore[union-attr]
         return lambda: flow.acomplete(model=cheap, messages=QUERY, max_tokens=100)
-    if path in ("sdk", "sdk-aiohttp"):
+    if path in ("sdk", "sdk-aiohttp", "sdk-plain"):
         import openai
 
         import cascadeflow
 
-        cascadeflow.init(mode="observe")
+        if path != "sdk-plain":  # sdk-plain: the SDK alone, the floor of the instrumented path
+            cascadeflow.init(mode="observe")
         http_client = openai.DefaultAioHttpClient(timeout=600) if path == "sdk-aiohttp" else None
         client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-storm", max_retries=0, timeout=600,
                                     http_client=http_client)

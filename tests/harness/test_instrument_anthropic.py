@@ -15,11 +15,6 @@ MSGS = [{"role": "user", "content": [{"type": "text", "text": "Patient SSN 078-0
 
 
 @pytest.fixture
-def an(anthropic_server):
-    return anthropic.Anthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)
-
-
-@pytest.fixture
 def aan(anthropic_server):
     return anthropic.AsyncAnthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)
 

@@ -29,16 +29,6 @@ def _audit(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.fixture
-def oa(openai_server):
-    return openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
-
-
-@pytest.fixture
-def an(anthropic_server):
-    return anthropic.Anthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)
-
-
 def _chat(client, **kw):
     return client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION, temperature=0, **kw)
 

@@ -8,7 +8,6 @@ import json
 import uuid
 
 import anthropic
-import openai
 import pytest
 
 import cascadeflow
@@ -27,11 +26,6 @@ def _ask(client, who: str, **kw):
 
 def _audit(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-@pytest.fixture
-def oa(openai_server):
-    return openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
 
 
 def _init(audit_path) -> None:

@@ -18,11 +18,6 @@ MSGS = [{"role": "developer", "content": "Be brief."},
 
 
 @pytest.fixture
-def oa(openai_server):
-    return openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
-
-
-@pytest.fixture
 def aoa(openai_server):
     return openai.AsyncOpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
 

@@ -178,7 +178,7 @@ def _tpm_counted(server, record):
 
     from cascadeflow.budget.windows import window_key
 
-    ledger = server.gateway.ledger
+    ledger = server.gateway.keys.ledger  # the per-minute counts' own ledger
     now = time.time()
     key = window_key(f"vkey:{record.id}:tpm:{int(now // 60)}", "day", now)
     state = ledger.states([key])[key]
@@ -215,3 +215,46 @@ def test_ready_is_503_while_the_key_store_is_down(gateway_factory):
     server = gateway_factory(keys="redis://127.0.0.1:1/0", key_secret=SECRET)
     reply = httpx.get(server.url + "/ready")
     assert reply.status_code == 503 and reply.json()["checks"]["keys"] != "ok"
+
+
+def test_per_minute_counts_live_beside_the_budgets_under_a_namespace_of_their_own():
+    from cascadeflow.gateway.keys import rate_ledger_url
+
+    assert rate_ledger_url("memory://") == "memory://"
+    assert rate_ledger_url("sqlite:///ledger.db") == "sqlite:///ledger-rate.db"
+    assert rate_ledger_url("sqlite:////var/lib/cf/ledger") == "sqlite:////var/lib/cf/ledger-rate"
+    assert rate_ledger_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0?prefix=cascadeflow-rate"
+    assert rate_ledger_url("redis://h:6379/0?prefix=cf") == "redis://h:6379/0?prefix=cf-rate"
+    assert (rate_ledger_url("postgresql://u@h/db?schema=s&table_prefix=t_")
+            == "postgresql://u@h/db?schema=s&table_prefix=t_rate_")
+    with pytest.raises(ConfigurationError):
+        rate_ledger_url("ftp://nowhere")
+
+
+def test_per_minute_counts_are_kept_minutes_not_the_ledgers_days():
+    """One count per request: kept for the ledger's retention (7 days) they would pile up in the store."""
+    from cascadeflow.gateway.config import GatewayConfig
+    from cascadeflow.gateway.keys import RATE_COUNT_RETENTION_SECONDS, TOKEN_HOLD_SECONDS
+    from cascadeflow.gateway.service import Gateway
+
+    require_redis()
+    prefix = f"gwrate{uuid.uuid4().hex[:8]}"
+    url = f"{REDIS_URL}?prefix={prefix}"
+    gateway = Gateway(GatewayConfig(ledger=url, keys=url, key_secret=SECRET))
+    budgets, counts, store = gateway.ledger, gateway.keys.ledger, gateway.key_store
+    record, _token = KeyAdmin(store, SECRET).create("counted", rpm=100, tpm=100_000)
+    gate = gateway.keys
+    try:
+        for _ in range(3):
+            gate.settle_tokens(gate.admit(record, 500), 20)
+        reservations = counts.client.keys(f"{{{prefix}-rate}}:r:*")
+        assert len(reservations) == 6  # a request count and a token count per call
+        ttls = [counts.client.ttl(name) for name in reservations]
+        assert all(0 < ttl <= TOKEN_HOLD_SECONDS + RATE_COUNT_RETENTION_SECONDS for ttl in ttls)
+        assert budgets.client.keys(f"{{{prefix}}}:r:*") == []  # nothing of the counts among the budgets
+    finally:
+        for client, pattern in ((counts.client, f"{{{prefix}-rate}}:*"), (budgets.client, f"{{{prefix}}}:*")):
+            names = client.keys(pattern)
+            if names:
+                client.delete(*names)
+        store.client.delete(store.hash)

@@ -35,6 +35,9 @@ PREFIX = "cfk_"
 # How long a call's token count is held at its bound before the ledger settles it at that bound by itself
 # (a call outliving it is counted at its bound, never at zero).
 TOKEN_HOLD_SECONDS = 600.0
+# How long a finished per-minute count is kept: one count per request, so the ledger's own retention (days)
+# would keep millions of them; a duplicate settle past this is not recognised, which a count can live with.
+RATE_COUNT_RETENTION_SECONDS = 120.0
 METADATA_FIELDS = ("team", "user", "feature")
 
 
@@ -251,3 +254,28 @@ class KeyGate:
             self.ledger.settle(hold.reservation, hold.bound if used is None else used)
         except BudgetBackendUnavailable:  # the answer is already the client's; the lease settles the bound
             log.warning("could not settle a tokens-per-minute count; its lease keeps the bound", exc_info=True)
+
+
+def rate_ledger_url(url: str) -> str:
+    """The ledger URL of the per-minute counts: the same store as `url` under a namespace of its own, so their
+    short retention (`RATE_COUNT_RETENTION_SECONDS`) applies to them alone and never to the budgets' records.
+    Every gateway process derives the same URL, so a fleet shares the counts as it shares the budgets."""
+    from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    if scheme == "memory":
+        return url  # a ledger of its own in this process
+    if scheme == "sqlite":  # a file beside the ledger's (string surgery: urlunsplit drops the empty host)
+        base, mark, rest = url.partition("?")
+        stem, dot, suffix = base.rpartition(".")
+        path = f"{stem}-rate.{suffix}" if dot and "/" not in suffix else f"{base}-rate"
+        return path + mark + rest
+    if scheme in ("redis", "rediss"):
+        query["prefix"] = query.get("prefix", "cascadeflow") + "-rate"
+    elif scheme in ("postgres", "postgresql"):
+        query["table_prefix"] = query.get("table_prefix", "cascadeflow_budget_") + "rate_"
+    else:
+        raise ConfigurationError(f"no per-minute counts on a ledger of scheme {scheme!r}")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))

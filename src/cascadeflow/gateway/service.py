@@ -14,7 +14,13 @@ from typing import Any
 from cascadeflow.gateway.calls import ClientCall
 from cascadeflow.gateway.catalog import Catalog, ServedModel
 from cascadeflow.gateway.config import GatewayConfig
-from cascadeflow.gateway.keys import KeyGate, TokenHold, VirtualKey
+from cascadeflow.gateway.keys import (
+    RATE_COUNT_RETENTION_SECONDS,
+    KeyGate,
+    TokenHold,
+    VirtualKey,
+    rate_ledger_url,
+)
 from cascadeflow.messages import StreamDone, StreamEvent, Usage
 from cascadeflow.runtime.client import CascadeFlow, CompletionResult
 from cascadeflow.runtime.pipeline import Runtime
@@ -67,7 +73,10 @@ class Gateway:
             from cascadeflow.gateway.keystores import open_key_store
 
             self.key_store = open_key_store(config.keys)
-            self.keys = KeyGate(self.key_store, config.hashing_secret() or "", self.ledger,
+            # per-minute counts: one reservation per request, kept minutes, not the budgets' days
+            self.rate_ledger = open_ledger(rate_ledger_url(config.ledger or "memory://"),
+                                           retention_seconds=RATE_COUNT_RETENTION_SECONDS)
+            self.keys = KeyGate(self.key_store, config.hashing_secret() or "", self.rate_ledger,
                                 cache_seconds=config.key_cache_seconds)
 
     def admit(self, call: ClientCall, token: str | None, api: str) -> Admitted:

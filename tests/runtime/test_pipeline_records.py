@@ -39,8 +39,9 @@ class ListSink:
 
 @pytest.fixture
 def counted(monkeypatch) -> list[int]:
-    """One entry per token estimate the pipeline makes (estimate_input_tokens, spied)."""
-    from cascadeflow.runtime import pipeline
+    """One entry per token estimate the pipeline makes (estimate_input_tokens, spied where the per-call cap,
+    which makes every estimate, reads it)."""
+    from cascadeflow.runtime import cap
     from cascadeflow.tokens import estimate_input_tokens
 
     calls: list[int] = []
@@ -49,7 +50,7 @@ def counted(monkeypatch) -> list[int]:
         calls.append(1)
         return estimate_input_tokens(messages, tools)
 
-    monkeypatch.setattr(pipeline, "estimate_input_tokens", counting)
+    monkeypatch.setattr(cap, "estimate_input_tokens", counting)
     return calls
 
 

@@ -23,7 +23,6 @@ from typing import Any, Literal, overload
 from cascadeflow.cache.step import CallCache
 from cascadeflow.errors import (
     BudgetBackendUnavailable,
-    BudgetExceeded,
     CallDeferred,
     ConfigurationError,
     MalformedResponseError,
@@ -32,7 +31,7 @@ from cascadeflow.errors import (
 )
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
-from cascadeflow.pricing import PriceBook, compute_seconds_bound, from_micro_usd, to_micro_usd
+from cascadeflow.pricing import PriceBook, from_micro_usd, to_micro_usd
 from cascadeflow.providers.admission import DEFAULT_ADMISSION, Admission
 from cascadeflow.providers.base import Provider, provider_for
 from cascadeflow.runtime.admit import admitted_send, store_deferred
@@ -48,10 +47,18 @@ from cascadeflow.runtime.call import (
     Policy,
     Scope,
 )
+from cascadeflow.runtime.cap import (
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    MIN_USEFUL_OUTPUT_TOKENS,
+    Overflow,
+    estimate_worst_case,
+    fit_to_cap,
+    max_tokens_for,
+)
 from cascadeflow.runtime.offload import blocks, off_loop
 from cascadeflow.runtime.resends import charge_resends, note_http, resend_reservations
 from cascadeflow.stamps import new_request_id, now_iso, round_ms
-from cascadeflow.tokens import checked_usage, estimate_input_tokens
+from cascadeflow.tokens import checked_usage
 from cascadeflow.trace.delivery import AuditDelivery, Sink
 from cascadeflow.trace.metadata import normalise_metadata
 from cascadeflow.trace.records import AuditRecord
@@ -65,19 +72,7 @@ __all__ = [  # the call's state and the step protocols live in runtime/call.py; 
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_OUTPUT_TOKENS = 4096  # used when neither the call nor the ModelConfig sets a limit
-MIN_USEFUL_OUTPUT_TOKENS = 64  # a per-call cap never shrinks max_tokens below this; it refuses instead
-COMPUTE_STOP_MARGIN_S = 1.0  # a compute-priced call stops this long before its reserved time (last token)
-
-Overflow = Literal["shrink", "raise"]
 NOTHING_RESERVED = contextlib.nullcontext()  # reusable: the attempts that reserved nothing share it
-
-
-def estimate_worst_case(price_book: PriceBook, model: ModelConfig, request: Request,
-                        max_tokens: int) -> tuple[int, Decimal]:
-    """(input-token bound, worst-case cost) of sending `request` to `model` with `max_tokens`."""
-    input_bound = estimate_input_tokens(request.messages, request.tools)
-    return input_bound, price_book.worst_case(model, input_bound, max_tokens)
 
 
 def may_have_been_billed(exc: BaseException) -> bool:
@@ -249,59 +244,17 @@ class Runtime:
                 log.exception("event listener failed on %s", kind)
 
     def max_tokens_for(self, model: ModelConfig, request: Request) -> int:
-        if request.max_tokens is not None:
-            return request.max_tokens
-        return model.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS
+        return max_tokens_for(model, request)
+
     def fit_to_cap(self, model: ModelConfig, request: Request, call: CallContext, *,
                    model_name: str | None = None) -> tuple[Request, int, Decimal | None]:
-        """Apply the per-call cap: returns (request with max_tokens set, original max_tokens, worst case).
-        `model_name`, when given, is set as the request's model in the same copy. The worst case is None when
-        nothing here needed it (no per-call cap, not compute-priced): `attempt()` computes it only for a
-        ledger reservation or a failed attempt, so an observed call with no budget never estimates tokens."""
-        max_tokens = self.max_tokens_for(model, request)
-        original = max_tokens
-        worst: Decimal | None = None
-        if call.budget_limit_micro is not None:
-            input_bound, worst = estimate_worst_case(self.price_book, model, request, max_tokens)
-            room = from_micro_usd(call.budget_limit_micro) - call.spent
-            if worst > room:
-                fitted = self._largest_fitting(model, input_bound, room, max_tokens)
-                if self.overflow == "raise" or fitted < self.min_useful_output_tokens:
-                    call.decide("stop", f"worst case ${worst:.6f} exceeds the per-call cap "
-                                        f"(${room:.6f} left)", model_requested=model.id)
-                    raise BudgetExceeded("call would exceed its budget_limit", key=f"call:{call.request_id}",
-                                         limit_usd=float(from_micro_usd(call.budget_limit_micro)),
-                                         requested_usd=float(worst), remaining_usd=float(room))
-                max_tokens = fitted
-                worst = self.price_book.worst_case(model, input_bound, max_tokens)
-                call.decide("switch_model", f"max_tokens lowered {original} -> {max_tokens} to fit the "
-                                            f"per-call cap", model_requested=model.id, model_used=model.id)
-        if self.price_book.rates(model).compute_per_hour is not None:
-            # A compute-priced model costs machine time: the provider stops when the reserved time is used.
-            input_bound, worst = estimate_worst_case(self.price_book, model, request, max_tokens)
-            seconds = compute_seconds_bound(model, input_bound, max_tokens) - COMPUTE_STOP_MARGIN_S
-            changes: dict[str, Any] = {"max_tokens": max_tokens, "max_compute_seconds": seconds}
-        elif request.max_tokens == max_tokens and model_name in (None, request.model):
-            return request, original, worst  # nothing changes (the usual attempt): no copy, no changes dict
-        else:
-            changes = {"max_tokens": max_tokens}
-        if model_name is not None:
-            changes["model"] = model_name
-        return request.with_(**changes), original, worst
+        """The per-call cap under this runtime's `overflow` and minimum (see `runtime/cap.py`)."""
+        return fit_to_cap(self.price_book, model, request, call, overflow=self.overflow,
+                          min_useful_output_tokens=self.min_useful_output_tokens, model_name=model_name)
 
     def worst_case(self, model: ModelConfig, request: Request, call: CallContext) -> Decimal:
         """The worst-case cost of sending `request` (its max_tokens already fitted) to `model`."""
-        return estimate_worst_case(self.price_book, model, request, self.max_tokens_for(model, request))[1]
-
-    def _largest_fitting(self, model: ModelConfig, input_bound: int, room: Decimal, upper: int) -> int:
-        lo, hi = 0, upper
-        while lo < hi:  # binary search: cost is monotone in max_tokens
-            mid = (lo + hi + 1) // 2
-            if self.price_book.worst_case(model, input_bound, mid) <= room:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return estimate_worst_case(self.price_book, model, request, max_tokens_for(model, request))[1]
 
     async def attempt(
         self,

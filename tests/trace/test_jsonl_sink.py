@@ -235,8 +235,8 @@ def test_a_line_torn_by_another_writer_while_this_sink_stays_open_never_swallows
 
 def test_a_sink_that_wrote_the_tail_itself_does_not_read_it_back(tmp_path, monkeypatch):
     reads = []
-    real_byte_at = jsonl._byte_at
-    monkeypatch.setattr(jsonl, "_byte_at", lambda *a: reads.append(a) or real_byte_at(*a))
+    real_byte_at = jsonl.byte_at
+    monkeypatch.setattr(jsonl, "byte_at", lambda *a: reads.append(a) or real_byte_at(*a))
     path = tmp_path / "audit.jsonl"
     path.write_text('{"request_id":"earlier"}\n')
     with JsonlSink(path) as sink:

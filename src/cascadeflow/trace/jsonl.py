@@ -37,6 +37,7 @@ from typing import Self
 import portalocker
 
 from cascadeflow.errors import ConfigurationError
+from cascadeflow.trace.fileio import byte_at, write_rest, write_rest_at
 from cascadeflow.trace.records import AuditRecord
 from cascadeflow.trace.redact import record_line
 
@@ -201,7 +202,7 @@ class JsonlSink:
             else:
                 size = os.fstat(self._lock_fd).st_size
                 if size < SHARED_BYTES:
-                    _write_rest_at(self._lock_fd, bytes(SHARED_BYTES - size), size)
+                    write_rest_at(self._lock_fd, bytes(SHARED_BYTES - size), size)
             mapped = mmap.mmap(self._lock_fd, SHARED_BYTES, access=mmap.ACCESS_WRITE)  # shared, writable
         finally:
             portalocker.unlock(self._lock_fd)
@@ -372,12 +373,12 @@ class JsonlSink:
                     fd, size = self._fd, 0
                 # The tail is our own newline when the file ends where our last write ended (any other
                 # writer's bytes, torn or whole, would have moved the end); otherwise look at it.
-                elif size > 0 and size != self._end and _byte_at(fd, size - 1) != b"\n":
+                elif size > 0 and size != self._end and byte_at(fd, size - 1) != b"\n":
                     data = b"\n" + data  # a writer died mid-line: keep its fragment on a line of its own
                 try:
                     written = os.write(fd, data)  # regular files take the whole buffer in one write
                     if written != len(data):
-                        _write_rest(fd, memoryview(data)[written:])
+                        write_rest(fd, memoryview(data)[written:])
                 except OSError:
                     # A full disk took part of the line: cut it off again (the lock is held, so the bytes past
                     # `size` are ours), so the record is retried whole instead of leaving a torn line.
@@ -491,22 +492,3 @@ def _drain_at_exit() -> None:
         except Exception:
             log.exception("closing audit sink %r at exit failed", sink)
 
-
-def _byte_at(fd: int, offset: int) -> bytes:
-    """One byte of the log, read under the lock (appends go to the end whatever the descriptor's offset)."""
-    os.lseek(fd, offset, os.SEEK_SET)
-    return os.read(fd, 1)
-
-
-def _write_rest(fd: int, rest: memoryview) -> None:
-    """The rest of a line the file took only in part (a nearly full disk). os.write retries EINTR itself
-    (PEP 475); ENOSPC reaches the caller."""
-    while rest:
-        rest = rest[os.write(fd, rest):]
-
-
-def _write_rest_at(fd: int, data: bytes, offset: int) -> None:
-    """pwrite all of `data` at `offset` (a short write is continued)."""
-    while data:
-        written = os.pwrite(fd, data, offset)
-        data, offset = data[written:], offset + written

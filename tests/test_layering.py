@@ -13,7 +13,7 @@ SRC = Path(cascadeflow.__file__).parent
 
 # bottom to top; a package (or top-level module) imports only from its own layer's packages and those below
 LAYERS = [
-    {"errors"},
+    {"errors", "known_secrets"},
     {"messages", "models", "pricing", "tokens", "sync", "stamps", "embeddings"},
     {"trace"},
     {"providers"},
@@ -34,7 +34,6 @@ LAYERS = [
 
 # (importing module, imported package): why the import points upward
 KNOWN_UPWARD = {
-    ("models.py", "trace"): "a Secret hands its value to the redaction (trace/redact.py) as it is made",
     ("runtime/client.py", "cascade"): "the CascadeFlow facade runs a cascade; it sits above the pipeline it "
                                       "shares a package with",
     ("runtime/client.py", "harness"): "the CascadeFlow facade starts from the harness's configured runtime",

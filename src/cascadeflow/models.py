@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from cascadeflow.errors import ConfigurationError
+from cascadeflow.known_secrets import remember_secret
 
 
 class Secret:
@@ -20,8 +21,6 @@ class Secret:
     __slots__ = ("_value",)
 
     def __init__(self, value: str):
-        from cascadeflow.trace.redact import remember_secret
-
         self._value = value
         remember_secret(value)  # scrubbed from every error text stored or printed from now on
 

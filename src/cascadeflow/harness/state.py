@@ -12,9 +12,10 @@ from typing import Any
 
 from cascadeflow.harness.config import HarnessConfig, resolve_config
 from cascadeflow.harness.stats import ModelStats
+from cascadeflow.known_secrets import remember_secret
 from cascadeflow.pricing import PriceBook
 from cascadeflow.runtime.pipeline import Runtime
-from cascadeflow.trace.redact import redact_url, remember_secret
+from cascadeflow.trace.redact import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from cascadeflow.known_secrets import MIN_SECRET_CHARS, known_secrets
 from cascadeflow.trace.metadata import jsonable
 from cascadeflow.trace.records import AuditRecord
 
@@ -40,25 +40,6 @@ SECRET_KEY_PATTERN = re.compile(
 
 
 MAX_ERROR_CHARS = 2_000  # error text stored or printed is cut here: a 5 MB server message must not become a record
-MIN_SECRET_CHARS = 8  # shorter values are not remembered: replacing them would mangle ordinary text
-MAX_SECRETS = 256
-
-# The exact key values in use (provider keys from the environment and configuration, the SDK clients' keys),
-# replaced wherever text is stored or printed, whatever their shape. Process-wide on purpose: an error can
-# echo any of them, and nothing else knows which key a host saw.
-_known_secrets: dict[str, None] = {}  # insertion-ordered set; the oldest leaves first when full
-_secrets_lock = threading.Lock()
-
-
-def remember_secret(value: object) -> None:
-    """Scrub `value` (an API key, a password) from every text redacted from now on."""
-    if not isinstance(value, str) or len(value) < MIN_SECRET_CHARS or value in _known_secrets:
-        return
-    with _secrets_lock:
-        if len(_known_secrets) >= MAX_SECRETS:
-            del _known_secrets[next(iter(_known_secrets))]
-        _known_secrets[value] = None
-
 
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:/{1,3}[^\s'\"<>]+")
 # URL query parameters known to carry no secret; every other value is replaced
@@ -176,9 +157,10 @@ def error_text(error: BaseException, *, echoes: Iterable[str] = ()) -> str:
 
 
 def redact_text(text: str) -> str:
-    """`text` with every credential removed: the exact key values in use (`remember_secret`), credential-shaped
-    substrings (`sk-...`, `Bearer ...`), `password=...`-style pairs, and the secret parts of URLs."""
-    for secret in tuple(_known_secrets):
+    """`text` with every credential removed: the exact key values in use (`known_secrets.remember_secret`),
+    credential-shaped substrings (`sk-...`, `Bearer ...`), `password=...`-style pairs, and the secret parts of
+    URLs."""
+    for secret in known_secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)
     if "://" in text or ":/" in text:
@@ -281,7 +263,7 @@ def _has_secret_prefix(text: str) -> bool:
 
 def _needs_redaction(text: str) -> bool:
     """Whether a line may hold a credential `redact_text` removes (a shape, or a key value in use)."""
-    return _has_secret_prefix(text) or any(secret in text for secret in _known_secrets)
+    return _has_secret_prefix(text) or any(secret in text for secret in known_secrets())
 
 
 def record_line(record: AuditRecord, *, record_content: bool = False) -> str:

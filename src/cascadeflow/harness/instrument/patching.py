@@ -39,8 +39,8 @@ from cascadeflow.harness.instrument.proxies import (
     SyncStreamProxy,
 )
 from cascadeflow.harness.instrument.vendor import vendor_of
+from cascadeflow.known_secrets import remember_secret
 from cascadeflow.messages import Request, Response
-from cascadeflow.trace.redact import remember_secret
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from cascadeflow.known_secrets import remember_secret
 from cascadeflow.models import PROVIDERS
-from cascadeflow.trace.redact import remember_secret
 
 _WIRE_OF_SDK = {"openai": "openai_chat", "anthropic": "anthropic"}
 

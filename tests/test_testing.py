@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cascadeflow import BudgetExceeded, CascadeFlow, ModelConfig, Runtime
-from cascadeflow.runtime.session import BudgetSession
+from cascadeflow.flow.session import BudgetSession
 from cascadeflow.testing import FakeProvider, MemoryLedger, ScriptedProvider, capture_audit
 
 MODEL = ModelConfig(name="m", provider="openai", input_price_per_million=1, output_price_per_million=1)

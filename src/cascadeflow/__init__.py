@@ -35,13 +35,13 @@ _LAZY = {
     "AnomalyDetector": "cascadeflow.insights.anomaly",
     "AnthropicMessages": "cascadeflow.providers.anthropic",
     "BudgetConfig": "cascadeflow.budget.config",
-    "BudgetSession": "cascadeflow.runtime.session",
+    "BudgetSession": "cascadeflow.flow.session",
     "CacheConfig": "cascadeflow.cache.config",
     "Calibration": "cascadeflow.cascade.calibration",
     "CascadeAgent": "cascadeflow.cascade.agent",
-    "CascadeFlow": "cascadeflow.runtime.client",
+    "CascadeFlow": "cascadeflow.flow.client",
     "CascadeResult": "cascadeflow.cascade.result",
-    "CompletionResult": "cascadeflow.runtime.client",
+    "CompletionResult": "cascadeflow.flow.client",
     "CostForecaster": "cascadeflow.insights.forecast",
     "DeferredQueue": "cascadeflow.budget.queue",
     "DomainConfig": "cascadeflow.routing.domains",
@@ -146,6 +146,8 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from cascadeflow.cascade.calibration import Calibration
     from cascadeflow.cascade.quality import QualityConfig
     from cascadeflow.cascade.result import CascadeResult
+    from cascadeflow.flow.client import CascadeFlow, CompletionResult
+    from cascadeflow.flow.session import BudgetSession
     from cascadeflow.harness.scope import agent, run
     from cascadeflow.harness.state import init, reset
     from cascadeflow.insights.alerts import AlertConfig
@@ -159,6 +161,4 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the lazy names
     from cascadeflow.routing.route import Route
     from cascadeflow.routing.rules import Rule, RuleRouter, SeverityRouter
     from cascadeflow.routing.tasks import ModelRouter, TaskType
-    from cascadeflow.runtime.client import CascadeFlow, CompletionResult
     from cascadeflow.runtime.pipeline import Runtime
-    from cascadeflow.runtime.session import BudgetSession

@@ -13,7 +13,7 @@ from store_proxy import CuttableProxy
 
 from cascadeflow import BudgetBackendUnavailable, CascadeAgent, ModelConfig, harness
 from cascadeflow.budget import open_ledger
-from cascadeflow.runtime.client import CascadeFlow
+from cascadeflow.flow.client import CascadeFlow
 from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.testing import ScriptedProvider, capture_audit, make_response
 

@@ -25,9 +25,9 @@ from cascadeflow.errors import (
     PolicyViolation,
     ProviderError,
 )
+from cascadeflow.flow.client import CascadeFlow
 from cascadeflow.messages import build_request
 from cascadeflow.providers.http import CircuitBreakers, HttpOptions, RetryPolicy
-from cascadeflow.runtime.client import CascadeFlow
 from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.testing import capture_audit
 

@@ -39,7 +39,7 @@ async def test_cascade_agent_inside_a_zero_budget_enforce_run_is_stopped_before_
 
 
 async def test_cascadeflow_client_calls_are_governed_by_the_run_scope(models, openai_server):
-    from cascadeflow.runtime.client import CascadeFlow
+    from cascadeflow.flow.client import CascadeFlow
 
     cascadeflow.init(mode="enforce", audit=False)
     client = CascadeFlow(audit=False)

@@ -8,10 +8,10 @@ import pytest
 
 from cascadeflow import BudgetExceeded, ConfigurationError, InvalidRequestError, ModelConfig
 from cascadeflow.budget import BudgetConfig, DeferredQueue, UserBudget, charges_for, open_ledger
+from cascadeflow.flow.client import CascadeFlow
+from cascadeflow.flow.session import BudgetSession
 from cascadeflow.routing import SeverityRouter
-from cascadeflow.runtime.client import CascadeFlow
 from cascadeflow.runtime.pipeline import Runtime
-from cascadeflow.runtime.session import BudgetSession
 from cascadeflow.testing import ScriptedProvider, capture_audit
 
 ANSWER = "The Redis connection pool is exhausted because the deploy doubled the worker count."

@@ -9,8 +9,8 @@ import pytest
 from cascadeflow import CacheConfig, ModelConfig, PolicyViolation
 from cascadeflow.cache import ResponseCache
 from cascadeflow.cache.backends.memory import MemoryCacheBackend
+from cascadeflow.flow.client import CascadeFlow
 from cascadeflow.messages import build_request
-from cascadeflow.runtime.client import CascadeFlow
 from cascadeflow.runtime.pipeline import Charge, Runtime
 from cascadeflow.testing import MemoryLedger, ScriptedProvider, capture_audit
 

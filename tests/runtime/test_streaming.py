@@ -10,8 +10,8 @@ import pytest
 
 from cascadeflow import BudgetExceeded, ModelConfig
 from cascadeflow.budget import open_ledger
+from cascadeflow.flow.client import CascadeFlow
 from cascadeflow.messages import StreamDone, TextDelta, ToolCallDelta
-from cascadeflow.runtime.client import CascadeFlow
 from cascadeflow.runtime.pipeline import Charge, Runtime
 from cascadeflow.testing import capture_audit
 

@@ -14,7 +14,7 @@ import pytest
 
 from cascadeflow import AuditUnavailable, ModelConfig, harness
 from cascadeflow.cli.basic import audit_spool_check
-from cascadeflow.runtime.client import CascadeFlow
+from cascadeflow.flow.client import CascadeFlow
 from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.testing import ScriptedProvider
 from cascadeflow.trace.jsonl import JsonlSink

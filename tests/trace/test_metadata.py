@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from cascadeflow import InvalidRequestError, ModelConfig
-from cascadeflow.runtime.client import CascadeFlow
+from cascadeflow.flow.client import CascadeFlow
 from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.testing import ScriptedProvider
 from cascadeflow.trace.jsonl import JsonlSink

@@ -1,4 +1,5 @@
-"""`ResponseCache`: looks answers up by exact key, then (opt-in) by meaning, and stores new ones.
+"""`ResponseCache`: looks answers up by exact key, then (opt-in) by meaning, and stores new ones;
+`open_cache`: the one `ResponseCache` a process keeps per configuration.
 
 A cache that cannot be reached never fails a call: a lookup error counts as a miss and a store error is
 logged, because the provider can still answer (and an answer already paid for must reach the caller).
@@ -7,6 +8,7 @@ logged, because the provider can still answer (and an answer already paid for mu
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,6 +18,7 @@ from cascadeflow.cache.config import CacheConfig
 from cascadeflow.cache.entry import CachedAnswer
 from cascadeflow.cache.key import CacheKeys
 from cascadeflow.embeddings import INSTALL_HINT, EmbeddingsUnavailable
+from cascadeflow.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from cascadeflow.cache.semantic import SemanticIndex
@@ -123,3 +126,26 @@ class ResponseCache:
 
     def close(self) -> None:
         self.backend.close()
+
+
+_caches: dict[CacheConfig, ResponseCache] = {}  # one cache per configuration and process
+_caches_lock = threading.Lock()
+
+
+def open_cache(config: CacheConfig | ResponseCache | None) -> ResponseCache | None:
+    """The process's `ResponseCache` for `config` (built once; equal configs share it)."""
+    if config is None or isinstance(config, ResponseCache):
+        return config
+    if not isinstance(config, CacheConfig):
+        raise ConfigurationError(f"cache_config must be a CacheConfig, got {type(config).__name__}")
+    if not config.enabled:
+        return None
+    try:
+        hash(config)
+    except TypeError:  # an unhashable embedder: this configuration gets a cache of its own
+        return ResponseCache(config)
+    with _caches_lock:
+        cache = _caches.get(config)
+        if cache is None:
+            cache = _caches[config] = ResponseCache(config)
+        return cache

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from cascadeflow.cache.step import Served, open_cache
+from cascadeflow.cache import open_cache
 from cascadeflow.cascade import events as ev
 from cascadeflow.cascade.analytics import AnalyticsSnapshot, CascadeAnalytics
 from cascadeflow.cascade.events import CascadeEvent, EventBus, VerbosePrinter
@@ -26,6 +26,7 @@ from cascadeflow.routing.complexity import ComplexityEstimate, ComplexityRouter,
 from cascadeflow.routing.domains import DomainConfig
 from cascadeflow.routing.route import Route
 from cascadeflow.runtime.budgets import budget_call_options, call_options, refusals_reported
+from cascadeflow.runtime.cache_step import Served
 from cascadeflow.runtime.pipeline import CALL_OPTIONS, Runtime
 from cascadeflow.sync import run_sync
 from cascadeflow.trace.events import anomaly_record, is_detector, new_anomalies, watch_anomalies

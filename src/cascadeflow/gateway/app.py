@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - depends on the installed extras
     raise ConfigurationError('the gateway needs its extra: pip install "cascadeflow[gateway]"') from None
 
 from cascadeflow.errors import InvalidRequestError, KeyRejected
+from cascadeflow.flow.client import CompletionResult
 from cascadeflow.gateway import wire_chat, wire_messages, wire_responses
 from cascadeflow.gateway.calls import ClientCall
 from cascadeflow.gateway.config import LOOPBACK_HOSTS, GatewayConfig, gateway_config
@@ -31,7 +32,6 @@ from cascadeflow.gateway.errors import Wire, failure
 from cascadeflow.gateway.service import Admitted, Gateway
 from cascadeflow.messages import Response as Answer
 from cascadeflow.messages import StreamDone
-from cascadeflow.runtime.client import CompletionResult
 from cascadeflow.runtime.streaming import drain
 from cascadeflow.stamps import new_request_id
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cascadeflow.flow.client import CascadeFlow, CompletionResult
 from cascadeflow.gateway.calls import ClientCall
 from cascadeflow.gateway.catalog import Catalog, ServedModel
 from cascadeflow.gateway.config import GatewayConfig
@@ -22,7 +23,6 @@ from cascadeflow.gateway.keys import (
     rate_ledger_url,
 )
 from cascadeflow.messages import StreamDone, StreamEvent, Usage
-from cascadeflow.runtime.client import CascadeFlow, CompletionResult
 from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.tokens import text_tokens_upper
 

@@ -10,10 +10,12 @@ import os
 import threading
 from typing import Any
 
+from cascadeflow.cache.store import ResponseCache, open_cache
 from cascadeflow.harness.config import HarnessConfig, resolve_config
 from cascadeflow.harness.stats import ModelStats
 from cascadeflow.known_secrets import remember_secret
 from cascadeflow.pricing import PriceBook
+from cascadeflow.runtime.cache_step import CacheDefaults, cache_defaults, set_cache_defaults
 from cascadeflow.runtime.pipeline import Runtime
 from cascadeflow.trace.redact import redact_url
 
@@ -24,7 +26,6 @@ _config: HarnessConfig = HarnessConfig()
 _runtime: Runtime | None = None
 _stats = ModelStats()
 _owned_sinks: list[Any] = []
-_cache_config: Any = None  # CacheConfig given to init(): the cache of facades that configure none
 
 
 def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None = None,
@@ -38,10 +39,7 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
     loaded only as `compliance_file`. `audit_spool`: where records go while an audit sink is failing
     (default: `default_spool_path()`). `cache_config` (a CacheConfig) is the response cache of every
     CascadeAgent / CascadeFlow without one and of instrumented SDK calls."""
-    if cache_config is not None:
-        from cascadeflow.cache.step import open_cache
-
-        open_cache(cache_config)  # a bad configuration fails here, before any call
+    cache = open_cache(cache_config)  # a bad configuration fails here, before any call
     config = resolve_config(mode, config_file=config_file, ledger_url=ledger_url, audit=audit,
                             compliance=compliance, record_content=record_content, instrument=instrument,
                             allow_cross_provider=allow_cross_provider,
@@ -54,8 +52,10 @@ def init(mode: str | None = None, *, config_file: str | os.PathLike[str] | None 
     with _lock:
         _teardown()  # the previous runtime's sinks; the new ones are owned from here on
         _owned_sinks.extend(runtime.sinks)
-        global _config, _runtime, _cache_config
-        _config, _runtime, _cache_config = config, runtime, cache_config
+        global _config, _runtime
+        _config, _runtime = config, runtime
+        # the cache step sits below the harness: it is handed what init() configured for calls without their own
+        set_cache_defaults(CacheDefaults(cache=cache, observe=config.mode == "observe"))
         if config.instrument and config.mode != "off":
             from cascadeflow.harness.instrument import patch_all
 
@@ -108,8 +108,7 @@ def _teardown() -> None:
             except Exception:
                 log.exception("closing audit sink %r failed", sink)
     _owned_sinks.clear()
-    global _cache_config
-    _cache_config = None  # the cache itself stays open: agents built with the same config may hold it
+    set_cache_defaults(CacheDefaults())  # the cache itself stays open: agents built with the same config may hold it
     if _runtime is not None and hasattr(_runtime.ledger, "close"):
         _runtime.ledger.close()  # type: ignore[union-attr]
     _runtime = None
@@ -141,13 +140,9 @@ def default_runtime() -> Runtime:
         return _runtime
 
 
-def default_cache() -> Any:
+def default_cache() -> ResponseCache | None:
     """The ResponseCache configured by init(cache_config=...), or None."""
-    if _cache_config is None:
-        return None
-    from cascadeflow.cache.step import open_cache
-
-    return open_cache(_cache_config)
+    return cache_defaults().cache
 
 
 def model_stats() -> ModelStats:

@@ -151,7 +151,7 @@ class CallContext:
 
 
 class CacheStep(Protocol):
-    """The call-level response cache (`cascadeflow.cache.step.CallCache`). `Runtime.from_cache` asks
+    """The call-level response cache (default `cascadeflow.runtime.cache_step.CallCache`). `Runtime.from_cache` asks
     `cache_for` which cache a call uses (None: no step), vets the first tier (policy, per-call cap) and then
     calls `serve` with the request as it would be sent: a hit is the call's whole answer ($0, its audit record
     already delivered); a miss leaves `call.cache_probe` set. `remember` runs in `Runtime.finish` when the

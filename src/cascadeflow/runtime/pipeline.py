@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal, overload
 
-from cascadeflow.cache.step import CallCache
 from cascadeflow.errors import (
     BudgetBackendUnavailable,
     CallDeferred,
@@ -35,6 +34,7 @@ from cascadeflow.pricing import PriceBook, from_micro_usd, to_micro_usd
 from cascadeflow.providers.admission import DEFAULT_ADMISSION, Admission
 from cascadeflow.providers.base import Provider, provider_for
 from cascadeflow.runtime.admit import admitted_send, store_deferred
+from cascadeflow.runtime.cache_step import CallCache
 from cascadeflow.runtime.call import (
     CALL_OPTIONS,
     CURRENT_SCOPE,
@@ -203,7 +203,7 @@ class Runtime:
         cap decide whether the call may happen and what it sends; a refusal is raised here, before any lookup),
         then looks up the request as it would be sent (redacted, with the model the policy chose).
         `key_extra(sent)` adds what the key must cover that the neutral request does not carry (an SDK call's
-        options as sent). A hit (`cascadeflow.cache.step.Served`) reserves nothing, costs $0 and its audit
+        options as sent). A hit (`cascadeflow.runtime.cache_step.Served`) reserves nothing, costs $0 and its audit
         record is already delivered; None: go on (the first `attempt` reuses the vetting). Observe mode
         records a would-be hit and goes on; a call the policy would have refused takes no cache step."""
         chosen = self.cache.cache_for(cache)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cascadeflow.cache.step import open_cache
+from cascadeflow.cache import open_cache
 from cascadeflow.errors import BudgetExceeded, ConfigurationError
 from cascadeflow.messages import (
     Message,

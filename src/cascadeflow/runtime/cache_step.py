@@ -1,4 +1,4 @@
-"""The cache step of the pipeline, `CallCache`: every `Runtime` holds one. At a call's start
+"""The cache step of the pipeline, `CallCache`: every `Runtime` holds one (a `CacheStep`). At a call's start
 (`Runtime.from_cache`), before anything is reserved or sent, it serves a stored answer (a hit costs $0,
 reserves nothing and writes an audit record marked `cache_hit` with the cost it saved); at the call's end
 (`Runtime.finish`) it stores the final answer. CascadeAgent, CascadeFlow and instrumented SDK calls all
@@ -6,11 +6,13 @@ pass through these two places; none of them touches the cache otherwise.
 
 In observe mode a would-be hit is recorded (a `cache_hit` decision with applied=False and the cost it would
 have saved) and the call proceeds unchanged.
+
+What `cascadeflow.init()` configured for calls without a cache or a run scope of their own (its cache, its
+mode) is handed to this module by the harness (`set_cache_defaults`), which sits above the pipeline.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,7 +22,6 @@ from cascadeflow.cache.config import CacheConfig
 from cascadeflow.cache.entry import CachedAnswer
 from cascadeflow.cache.key import Uncacheable, cache_keys, route_facts
 from cascadeflow.cache.store import Probe, ResponseCache
-from cascadeflow.errors import ConfigurationError
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig
 from cascadeflow.pricing import to_micro_usd
@@ -30,27 +31,28 @@ from cascadeflow.trace.records import AuditRecord
 CACHE_HIT = "cache_hit"  # the audit record's action and the decision's action for a served answer
 STORABLE_FINISH = ("stop", "length", "tool_calls")  # a filtered or failed answer is never stored
 
-_caches: dict[CacheConfig, ResponseCache] = {}  # one cache per configuration and process
-_caches_lock = threading.Lock()
+
+@dataclass(frozen=True, slots=True)
+class CacheDefaults:
+    """What `cascadeflow.init()` configured, as the cache step reads it: `cache`, the response cache of calls
+    whose facade has none (`init(cache_config=...)`); `observe`, whether a call outside any run scope only
+    records a would-be hit (`init(mode="observe")`)."""
+
+    cache: ResponseCache | None = None
+    observe: bool = False
 
 
-def open_cache(config: CacheConfig | ResponseCache | None) -> ResponseCache | None:
-    """The process's `ResponseCache` for `config` (built once; equal configs share it)."""
-    if config is None or isinstance(config, ResponseCache):
-        return config
-    if not isinstance(config, CacheConfig):
-        raise ConfigurationError(f"cache_config must be a CacheConfig, got {type(config).__name__}")
-    if not config.enabled:
-        return None
-    try:
-        hash(config)
-    except TypeError:  # an unhashable embedder: this configuration gets a cache of its own
-        return ResponseCache(config)
-    with _caches_lock:
-        cache = _caches.get(config)
-        if cache is None:
-            cache = _caches[config] = ResponseCache(config)
-        return cache
+_defaults = CacheDefaults()  # replaced whole by the harness on init() and reset(): readers never see half of it
+
+
+def set_cache_defaults(defaults: CacheDefaults) -> None:
+    """Called by the harness whenever `init()` or `reset()` changes its configuration."""
+    global _defaults
+    _defaults = defaults
+
+
+def cache_defaults() -> CacheDefaults:
+    return _defaults
 
 
 @dataclass(slots=True)
@@ -81,9 +83,7 @@ def _scope_values(config: CacheConfig, call: CallContext) -> dict[str, Any] | No
 def _observing(call: CallContext) -> bool:
     if call.scope is not None:
         return call.mode == "observe"
-    from cascadeflow.harness.state import current_config
-
-    return call.mode == "observe" or current_config().mode == "observe"
+    return call.mode == "observe" or _defaults.observe
 
 
 def _serve(cache: ResponseCache, runtime: Any, call: CallContext, request: Request, tiers: Sequence[ModelConfig],
@@ -154,11 +154,7 @@ class CallCache:
 
     def cache_for(self, cache: ResponseCache | None) -> ResponseCache | None:
         """The cache a call uses: its facade's own, else the one `cascadeflow.init(cache_config=...)` set."""
-        if cache is not None:
-            return cache
-        from cascadeflow.harness.state import default_cache
-
-        return default_cache()  # type: ignore[no-any-return]
+        return cache if cache is not None else _defaults.cache
 
     def serve(self, runtime: Any, call: CallContext, request: Request, route: Sequence[ModelConfig], *,
               quality: Any = None, cache: ResponseCache | None = None) -> Served | None:

@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any, Self
 
 from cascadeflow.errors import BudgetExceeded, ConfigurationError
+from cascadeflow.flow.client import CascadeFlow, CompletionResult
 from cascadeflow.pricing import from_micro_usd, usd_to_micro_limit
-from cascadeflow.runtime.client import CascadeFlow, CompletionResult
 from cascadeflow.runtime.pipeline import Charge
 from cascadeflow.sync import run_sync
 

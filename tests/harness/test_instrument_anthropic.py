@@ -40,10 +40,12 @@ CALLS = {
 def test_observe_mode_sends_byte_identical_requests(kind, an, anthropic_server):
     for _ in range(2):
         anthropic_server.enqueue(text="Summary ready", usage={"input": 40, "output": 3})
-    CALLS[kind](an)
+    CALLS[kind](an)  # uninstrumented
     harness.init(mode="observe", audit=False)
+    # a client made after init(): a resource made before it cannot be traced to its client's host (vendor.py)
+    fresh = anthropic.Anthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)
     with harness.run(budget=0.000001, compliance="hipaa") as session:
-        CALLS[kind](an)
+        CALLS[kind](fresh)
     plain, observed = anthropic_server.requests
     assert observed.body == plain.body
     assert [(r.action, r.applied) for r in session.trace()] == [("redact", False), ("stop", False), ("allow", True)]

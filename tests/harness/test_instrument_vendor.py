@@ -1,6 +1,6 @@
 """An SDK client's calls belong to the vendor its base URL names: a provider's configured base URL
 (GROQ_BASE_URL, ...), else a provider's public host; a host no provider claims is recorded as unknown, under
-the unknown-price policy."""
+the unknown-price policy, and so is a resource made before init(), which public API cannot trace to its client."""
 
 from __future__ import annotations
 
@@ -101,3 +101,58 @@ def test_an_anthropic_client_on_its_configured_url_stays_anthropic(anthropic_ser
     client.messages.create(model="claude-3-5-haiku-20241022", max_tokens=30, messages=MSGS)
     [record] = _records(audit_path)
     assert record["model_selected"] == "anthropic/claude-3-5-haiku-20241022" and record["cost_usd"] > 0
+
+
+def test_anthropic_stream_helper_checks_the_host_like_create(anthropic_server, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_BASE_URL")  # the loopback host is nobody's now
+    harness.init(mode="enforce", audit=False)
+    client = anthropic.Anthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)
+    with pytest.raises(UnknownModelPriceError, match="127.0.0.1.*BASE_URL"), \
+            client.messages.stream(model="claude-3-5-haiku-20241022", max_tokens=30, messages=MSGS) as stream:
+        "".join(stream.text_stream)
+    assert anthropic_server.requests == []
+
+
+def test_a_client_made_before_init_is_traced_through_the_resources_made_after(openai_server, monkeypatch,
+                                                                               audit_path):
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.setenv("GROQ_BASE_URL", openai_server.base_url)
+    client = openai.OpenAI(base_url=openai_server.base_url, api_key="gsk-made-before-init", max_retries=0)
+    harness.init(mode="observe", audit=str(audit_path))
+    openai_server.enqueue(text="Roll back.", usage={"input": 20, "output": 5})
+    client.chat.completions.create(model="llama-3.1-8b-instant", messages=MSGS)  # the resource is made now
+    [record] = _records(audit_path)
+    assert record["model_selected"] == "groq/llama-3.1-8b-instant" and record["cost_usd"] > 0
+
+
+def test_a_resource_made_before_init_cannot_be_traced_and_falls_under_the_unknown_price_policy(
+        openai_server, audit_path, caplog):
+    openai_server.enqueue(text="plain", usage={"input": 9, "output": 1})
+    client = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
+    completions = client.chat.completions  # made (and used) before init(): no public way back to its client
+    completions.create(model="gpt-4o-mini", messages=MSGS)
+    harness.init(mode="enforce", audit=False)
+    with pytest.raises(UnknownModelPriceError, match="made before cascadeflow.init"):
+        completions.create(model="gpt-4o-mini", messages=MSGS, max_tokens=20)
+    assert len(openai_server.requests) == 1  # refused before sending
+    harness.init(mode="observe", audit=str(audit_path))
+    openai_server.enqueue(text="observed", usage={"input": 9, "output": 1})
+    assert completions.create(model="gpt-4o-mini", messages=MSGS).choices[0].message.content == "observed"
+    [record] = _records(audit_path)
+    assert record["unpriced"] is True and record["cost_usd"] == 0 and record["unknown_host"] == "untraced"
+    assert sum("cannot be traced" in r.getMessage() for r in caplog.records) == 1  # logged once per resource
+    # the same client's resources made after init() are traced as usual
+    openai_server.enqueue(text="traced", usage={"input": 9, "output": 1})
+    client.responses.create(model="gpt-4o-mini", input="hi")
+    assert _records(audit_path)[-1]["model_selected"] == "openai/gpt-4o-mini" and _records(audit_path)[-1]["cost_usd"] > 0
+
+
+def test_reset_restores_the_resource_constructors():
+    from anthropic.resources.messages import messages
+    from openai.resources.chat.completions import completions as chat
+
+    harness.init(mode="observe", audit=False)
+    assert "__init__" in vars(chat.Completions) and "__init__" in vars(messages.Messages)
+    harness.reset()
+    assert "__init__" not in vars(chat.Completions) and "__init__" not in vars(messages.Messages)
+    assert chat.Completions.__init__ is chat.Completions.__mro__[1].__init__

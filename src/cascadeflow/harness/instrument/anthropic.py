@@ -49,9 +49,11 @@ from cascadeflow.harness.instrument.patching import (
     MARK,
     instrument_async,
     instrument_sync,
+    noting_client,
     patch,
     remembering_key,
 )
+from cascadeflow.harness.instrument.vendor import vendor_of
 from cascadeflow.messages import ImagePart, Message, Request, Response, TextPart, ToolCall, ToolSpec, Usage
 from cascadeflow.tokens import estimate_input_tokens, text_tokens_upper
 
@@ -339,9 +341,10 @@ class ManagedStream:
                 log.exception("cascadeflow: settling an abandoned message stream failed")
 
     def _prepare(self) -> PreparedCall | None:
-        """`prepare`, or None (the call goes to the SDK unobserved) when observe mode failed at it."""
+        """`prepare` with the vendor of the resource's client (as `create` is), or None (the call goes to the SDK
+        unobserved) when observe mode failed at it."""
         try:
-            return prepare(self._adapter, self._kwargs, self._mode)
+            return prepare(self._adapter, self._kwargs, self._mode, vendor_of(self._adapter.provider, self._resource))
         except Exception as exc:
             if passes_unobserved(self._mode, exc, "preparing the call"):
                 return None
@@ -458,6 +461,8 @@ def patch_anthropic() -> bool:
 
     for client in (anthropic.Anthropic, anthropic.AsyncAnthropic):
         patch(client, "__init__", remembering_key)
+    for cls in (messages.Messages, messages.AsyncMessages):  # a resource made from now on notes its client
+        patch(cls, "__init__", noting_client, inherited=True)
     adapter = MessagesAdapter()
     patch(messages.Messages, "create", lambda f: instrument_sync(adapter, f))
     patch(messages.AsyncMessages, "create", lambda f: instrument_async(adapter, f))

@@ -141,8 +141,7 @@ def model_for(runtime: Runtime, vendor: Vendor, name: str, mode: str) -> tuple[M
     model = sdk_model(vendor.provider, name)
     try:
         if not vendor.known:
-            raise UnknownModelPriceError(None, name, f"the client's host {vendor.host!r} is no known provider's; "
-                                                     f"set the provider's base URL variable (e.g. GROQ_BASE_URL) to it")
+            raise UnknownModelPriceError(None, name, vendor.why_unknown())
         runtime.price_book.rates(model)
     except UnknownModelPriceError:
         if mode == "enforce":

@@ -29,6 +29,7 @@ from cascadeflow.harness.instrument.patching import (
     instrument_async,
     instrument_stream_manager,
     instrument_sync,
+    noting_client,
     patch,
     remembering_key,
 )
@@ -380,6 +381,9 @@ def patch_openai() -> bool:
 
     for client in (openai.OpenAI, openai.AsyncOpenAI):
         patch(client, "__init__", remembering_key)
+    # a resource made from now on notes its client: a call on it knows the host it goes to (vendor.py)
+    for cls in (chat.Completions, chat.AsyncCompletions, responses.Responses, responses.AsyncResponses):
+        patch(cls, "__init__", noting_client, inherited=True)
     chat_adapter, responses_adapter = ChatCompletionsAdapter(), ResponsesAdapter()
     patch(chat.Completions, "create", lambda f: instrument_sync(chat_adapter, f))
     patch(chat.AsyncCompletions, "create", lambda f: instrument_async(chat_adapter, f))

@@ -38,14 +38,14 @@ from cascadeflow.harness.instrument.proxies import (
     SyncLazyResponse,
     SyncStreamProxy,
 )
-from cascadeflow.harness.instrument.vendor import vendor_of
+from cascadeflow.harness.instrument.vendor import note_client, vendor_of
 from cascadeflow.known_secrets import remember_secret
 from cascadeflow.messages import Request, Response
 
 log = logging.getLogger(__name__)
 
 MARK = "__cascadeflow_original__"
-_patched: list[tuple[type, str, Any]] = []
+_patched: list[tuple[type, str, Any]] = []  # (class, name, what its own __dict__ held: None when inherited)
 _lock = threading.Lock()
 # the streams opened while an SDK stream manager is being entered (see SettlingStreamManager)
 _opening: ContextVar[list[StreamProxy] | None] = ContextVar("cascadeflow_opening_streams", default=None)
@@ -268,21 +268,40 @@ def remembering_key(original: Any) -> Any:
     return wrapper
 
 
-def patch(cls: type, name: str, make: Any) -> None:
-    """Replace `cls.name` with `make(original)` unless it is already ours."""
+def noting_client(original: Any) -> Any:
+    """An instrumented SDK resource class's constructor (`Completions(client)`: its one public argument is the
+    client) that also notes which client the resource belongs to (`vendor.note_client`), so that a call on it
+    knows, before it is sent, the host it goes to and the key it carries."""
+
+    @functools.wraps(original)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        note_client(self, args[0] if args else kwargs.get("client"))
+
+    setattr(wrapper, MARK, original)
+    return wrapper
+
+
+def patch(cls: type, name: str, make: Any, *, inherited: bool = False) -> None:
+    """Replace `cls.name` with `make(original)` unless it is already ours. `inherited`: the original may come
+    from a base class (the resources' constructors); the wrapper is then set on `cls` and removed on unpatch."""
     with _lock:
-        current = cls.__dict__.get(name)
+        own = cls.__dict__.get(name)
+        current = getattr(cls, name, None) if own is None and inherited else own
         if current is None or hasattr(current, MARK):
             return
         setattr(cls, name, make(current))
-        _patched.append((cls, name, current))
+        _patched.append((cls, name, own))
 
 
 def unpatch_all() -> None:
     with _lock:
         while _patched:
             cls, name, original = _patched.pop()
-            setattr(cls, name, original)
+            if original is None:  # the class inherited it: inheriting it again restores it
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
 
 
 def patched_methods() -> list[str]:

@@ -7,11 +7,18 @@ environment variable, e.g. GROQ_BASE_URL) and then each provider's public host (
 among the providers that speak the SDK's wire format. A host that matches none is `Vendor.known = False`:
 its calls are recorded under the unknown-price policy (recorded unpriced in observe mode, refused in
 enforce mode) with the host named in the audit record.
+
+Which client a resource belongs to is learnt when the resource is made: `init()` patches the instrumented
+resource classes' constructors, whose one public argument is the client (`Completions(client)`), and
+`note_client` remembers the pair. A resource made before that (before `init()`, or while the SDK was
+un-patched) cannot be traced through public API, so its vendor is unknown (host `UNTRACED`) and the same
+policy applies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import weakref
 from dataclasses import dataclass
@@ -21,16 +28,31 @@ from urllib.parse import urlsplit
 from cascadeflow.known_secrets import remember_secret
 from cascadeflow.models import PROVIDERS
 
+log = logging.getLogger(__name__)
+
 _WIRE_OF_SDK = {"openai": "openai_chat", "anthropic": "anthropic"}
+
+
+UNTRACED = "untraced"  # the host of a resource made before init(): which client, and so which host, is unknown
 
 
 @dataclass(frozen=True, slots=True)
 class Vendor:
-    """The provider an SDK client's calls go to; `known=False`: a host no provider is configured for."""
+    """The provider an SDK client's calls go to; `known=False`: a host no provider is configured for, or
+    (host `UNTRACED`) a resource whose client cannot be told."""
 
     provider: str
     host: str
     known: bool = True
+
+    def why_unknown(self) -> str:
+        """Why the calls cannot be priced, and what to do about it (for the unknown-price policy's error)."""
+        if self.host == UNTRACED:
+            return ("the SDK resource was made before cascadeflow.init() patched the SDK (e.g. "
+                    "`client.chat.completions` first used before init()), so the host it sends to cannot be "
+                    "told; make the client, or first use the resource, after cascadeflow.init()")
+        return (f"the client's host {self.host!r} is no known provider's; set the provider's base URL variable "
+                f"(e.g. GROQ_BASE_URL) to it")
 
 
 def normalise(url: str) -> str:
@@ -81,16 +103,37 @@ def vendor_for(sdk_provider: str, base_url: str | None) -> Vendor:
 # (a base URL variable changed after that is picked up by clients made afterwards, or after the next init()).
 _by_client: weakref.WeakKeyDictionary[Any, Vendor] = weakref.WeakKeyDictionary()
 
+# SDK resource (`client.chat.completions`, `client.messages`) -> a weak reference to the client it was made for,
+# the one argument of its public constructor, noted by the constructor the harness patches (`note_client`).
+# The SDKs offer no public way from a resource back to its client. The value is weak because the client holds
+# the resource (a cached attribute): a strong one would keep both alive for ever. Kept across reset() and
+# init(): a resource made while the SDK was patched stays traced after it is patched again.
+_client_of: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
+_warned: weakref.WeakSet[Any] = weakref.WeakSet()  # untraced resources already logged (once each)
+
+
+def note_client(resource: object, client: object) -> None:
+    """Remember that `resource` was made for `client` (called by the patched resource constructors)."""
+    with contextlib.suppress(TypeError):  # an object that cannot be weakly referenced stays untraced
+        _client_of[resource] = weakref.ref(client)
+
+
+def client_of(resource: object) -> Any:
+    """The SDK client `resource` was made for, or None when it was made before the harness patched its class."""
+    try:
+        ref = _client_of.get(resource)
+    except TypeError:  # cannot be weakly referenced: never noted
+        return None
+    return ref() if ref is not None else None
+
 
 def vendor_of(sdk_provider: str, resource: object) -> Vendor:
     """The vendor of the client an SDK resource (`client.chat.completions`, `client.messages`) belongs to;
-    the client's key (`client.api_key`) is remembered for redaction.
-
-    The SDKs keep the owning client on the resource as `_client` and offer no public accessor; reading it is
-    the only way to know, before the call is sent, which host it goes to."""
-    client = getattr(resource, "_client", None)
+    the client's key (`client.api_key`) is remembered for redaction. A resource made before `init()` patched
+    its class cannot be traced to its client: its vendor is unknown (`UNTRACED`, see `Vendor.why_unknown`)."""
+    client = client_of(resource)
     if client is None:
-        return vendor_for(sdk_provider, None)
+        return _untraced(sdk_provider, resource)
     try:
         found = _by_client.get(client)
     except TypeError:  # a client that cannot be weakly referenced: resolved on every call
@@ -104,6 +147,19 @@ def vendor_of(sdk_provider: str, resource: object) -> Vendor:
         with contextlib.suppress(TypeError):
             _by_client[client] = found
     return found
+
+
+def _untraced(sdk_provider: str, resource: object) -> Vendor:
+    vendor = Vendor(sdk_provider, UNTRACED, known=False)
+    try:
+        first = resource not in _warned
+        _warned.add(resource)
+    except TypeError:
+        first = True
+    if first:
+        log.warning("cascadeflow: a %s made before cascadeflow.init() cannot be traced to its client: %s",
+                    type(resource).__name__, vendor.why_unknown())
+    return vendor
 
 
 def forget_clients() -> None:

@@ -140,7 +140,7 @@ def test_a_resource_made_before_init_cannot_be_traced_and_falls_under_the_unknow
     assert completions.create(model="gpt-4o-mini", messages=MSGS).choices[0].message.content == "observed"
     [record] = _records(audit_path)
     assert record["unpriced"] is True and record["cost_usd"] == 0 and record["unknown_host"] == "untraced"
-    assert sum("cannot be traced" in r.getMessage() for r in caplog.records) == 1  # logged once per resource
+    assert sum("made before cascadeflow.init()" in r.getMessage() for r in caplog.records) == 1  # once per resource
     # the same client's resources made after init() are traced as usual
     openai_server.enqueue(text="traced", usage={"input": 9, "output": 1})
     client.responses.create(model="gpt-4o-mini", input="hi")

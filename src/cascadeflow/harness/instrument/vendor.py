@@ -157,7 +157,7 @@ def _untraced(sdk_provider: str, resource: object) -> Vendor:
     except TypeError:
         first = True
     if first:
-        log.warning("cascadeflow: a %s made before cascadeflow.init() cannot be traced to its client: %s",
+        log.warning("cascadeflow: calls on this %s fall under the unknown-price policy: %s",
                     type(resource).__name__, vendor.why_unknown())
     return vendor
 

@@ -148,7 +148,8 @@ def build(options: StormOptions, files: DataDir, environ: Mapping[str, str], *,
     dispatch = Dispatch(investigators=investigators, budget=budget, ledger=ledger, days=days,
                         queue=DeferredQueue(files.queue), files=files, runbooks=RunbookIndex(),
                         memory=seed_memory(files.memory), concurrency=options.concurrency)
-    return Storm(dispatch, runtime, plans, strong, price_book, label, per_investigation, per_day)
+    return Storm(dispatch=dispatch, runtime=runtime, plans=plans, strong=strong, price_book=price_book,
+                 label=label, investigation_budget=per_investigation, daily_budget=per_day)
 
 
 async def run_storm(options: StormOptions, environ: Mapping[str, str] | None = None, *,

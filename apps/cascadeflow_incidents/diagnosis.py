@@ -78,12 +78,15 @@ def draft(findings: Sequence[Finding]) -> Diagnosis:
         root = HEALTHY_ROOT_CAUSE + (f" Signals behind the alert are resolved or benign: {notes}" if notes else "")
         claims = tuple(Claim(f.statement, f.evidence[:3]) for f in past[:6])
         chain = (*(f.statement for f in past[:3]), "no current failure follows from them")
-        return Diagnosis(root, "healthy", claims, chain, (_TUNE_ALERT,))
+        return Diagnosis(root_cause=root, category="healthy", claims=claims, causal_chain=chain,
+                         remediation=(_TUNE_ALERT,))
     if category == "unknown":
         claims = tuple(Claim(f.statement, f.evidence[:2]) for f in active[:6])
-        return Diagnosis("Something is failing but no check names its cause: " + "; ".join(
-            f.statement for f in active[:3]), "unknown", claims, tuple(f.statement for f in active[:3]),
-            ("gather more evidence (logs, metrics of the dependencies); escalate to a person",))
+        return Diagnosis(root_cause="Something is failing but no check names its cause: "
+                                    + "; ".join(f.statement for f in active[:3]),
+                         category="unknown", claims=claims,
+                         causal_chain=tuple(f.statement for f in active[:3]),
+                         remediation=("gather more evidence (logs, metrics of the dependencies); escalate to a person",))
     causes = [f for f in active if f.category == category]
     primary, same = causes[0], causes[1:]
     symptoms = [f for f in active if f.category is None]
@@ -91,7 +94,8 @@ def draft(findings: Sequence[Finding]) -> Diagnosis:
     claims = tuple(Claim(f.statement, f.evidence[:3]) for f in [*causes, *symptoms][:8])
     remedies = tuple(dict.fromkeys(f.remediation for f in causes if f.remediation)) or (
         "follow the runbook for this alert",)
-    return Diagnosis(root, category, claims, _chain(primary, same, symptoms), remedies)
+    return Diagnosis(root_cause=root, category=category, claims=claims,
+                     causal_chain=_chain(primary, same, symptoms), remediation=remedies)
 
 
 _SECTION = re.compile(r"^\s*(ROOT_CAUSE_CATEGORY|ROOT_CAUSE|CATEGORY)\s*:\s*(.+)$", re.MULTILINE | re.IGNORECASE)

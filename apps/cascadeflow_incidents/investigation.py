@@ -94,7 +94,8 @@ class Investigator:
     async def investigate(self, alert: Alert, toolbox: Toolbox, *, log: ev.EventLog | None = None
                           ) -> InvestigationReport:
         log = log or ev.EventLog(uuid.uuid4().hex[:12])
-        report = InvestigationReport(log.investigation_id, alert, draft([]), [], [], 0, Spend(), log)
+        report = InvestigationReport(investigation_id=log.investigation_id, alert=alert, diagnosis=draft([]),
+                                     findings=[], tool_calls=[], loops=0, spend=Spend(), log=log)
         log.emit(ev.InvestigationStarted, alert=alert.to_dict())
         try:
             await self._run(report, toolbox)

@@ -71,8 +71,8 @@ def embedded_plan() -> ModelPlan:
     answer validates."""
     cheap, strong = _local("smollm2-135m"), _local("smollm2-135m-instruct")
     router = _register(ModelRouter(), cheap, strong, cheap)
-    return ModelPlan("embedded", router, {cheap.id: "cheap", strong.id: "strong"},
-                     "the embedded SmolLM2-135M (llama.cpp), offline")
+    return ModelPlan(name="embedded", router=router, tiers={cheap.id: "cheap", strong.id: "strong"},
+                     label="the embedded SmolLM2-135M (llama.cpp), offline")
 
 
 def priced_local(name: str, like: str, price_book: PriceBook | None = None) -> ModelConfig:
@@ -100,7 +100,8 @@ def cloud_plan(mode: str, cheap: str | ModelConfig, strong: str | ModelConfig) -
         router = _register(ModelRouter(), strong_cfg, strong_cfg, strong_cfg)
     else:
         router = _register(ModelRouter(), cheap_cfg, strong_cfg, [cheap_cfg, strong_cfg])
-    return ModelPlan(mode, router, {cheap_cfg.id: "cheap", strong_cfg.id: "strong"}, f"{mode}: {cheap} / {strong}")
+    return ModelPlan(name=mode, router=router, tiers={cheap_cfg.id: "cheap", strong_cfg.id: "strong"},
+                     label=f"{mode}: {cheap} / {strong}")
 
 
 def model_config(model: str | ModelConfig) -> ModelConfig:

@@ -115,7 +115,8 @@ def incidents_of(payloads: Sequence[tuple[Scenario, dict[str, Any]]]) -> tuple[l
     for scenario, alerts in by_scenario.values():
         for group in group_alerts(alerts):
             cluster = group.first.labels.get("cluster", "")
-            incidents.append(StormIncident(f"{scenario.scenario_id}.{cluster}", group, scenario))
+            incidents.append(StormIncident(incident_id=f"{scenario.scenario_id}.{cluster}", group=group,
+                                           scenario=scenario))
     arrival = {id(a): i for i, a in enumerate(received)}
     incidents.sort(key=lambda inc: (SEVERITIES.index(inc.severity), arrival[id(inc.group.first)]))
     return received, incidents

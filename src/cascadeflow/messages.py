@@ -106,7 +106,7 @@ class Message:
 
     @classmethod
     def assistant(cls, text: str | None = None, tool_calls: Iterable[ToolCall] = ()) -> Message:
-        return cls("assistant", text, tuple(tool_calls))
+        return cls(role="assistant", content=text, tool_calls=tuple(tool_calls))
 
     @classmethod
     def tool(cls, tool_call_id: str, content: str) -> Message:
@@ -239,12 +239,12 @@ class Usage:
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
-            self.estimated or other.estimated,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            estimated=self.estimated or other.estimated,
         )
 
 
@@ -427,8 +427,9 @@ class Response:
         return self.content
 
     def message(self) -> Message:
-        return Message("assistant", self.content or None, self.tool_calls) if (self.content or self.tool_calls) \
-            else Message("assistant", "")
+        if self.content or self.tool_calls:
+            return Message(role="assistant", content=self.content or None, tool_calls=self.tool_calls)
+        return Message("assistant", "")
 
 
 @dataclass(frozen=True, slots=True)

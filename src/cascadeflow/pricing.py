@@ -52,7 +52,7 @@ class Rates:
 
     @classmethod
     def flat(cls, input: Decimal, output: Decimal, source: PriceSource) -> Rates:
-        return cls(input, output, input, input, source)
+        return cls(input=input, output=output, cache_read=input, cache_write=input, source=source)
 
 
 def _integer_rates(rates: tuple[Decimal, Decimal, Decimal, Decimal]) -> IntegerRates | None:
@@ -86,7 +86,8 @@ def rates_from_config(cfg: ModelConfig) -> Rates | None:
         return Rates.flat(per_m, per_m, "config")
     if cfg.compute_cost_per_hour is not None:
         zero = Decimal(0)
-        return Rates(zero, zero, zero, zero, "compute", compute_per_hour=Decimal(cfg.compute_cost_per_hour))
+        return Rates(input=zero, output=zero, cache_read=zero, cache_write=zero, source="compute",
+                     compute_per_hour=Decimal(cfg.compute_cost_per_hour))
     return None
 
 
@@ -154,7 +155,7 @@ class PriceBook:
                 return found
         if facts.self_hosted:
             zero = Decimal(0)
-            return Rates(zero, zero, zero, zero, "self-hosted")
+            return Rates(input=zero, output=zero, cache_read=zero, cache_write=zero, source="self-hosted")
         if self._ceiling is not None:
             return self._ceiling
         raise UnknownModelPriceError(cfg.provider, cfg.name)
@@ -273,8 +274,8 @@ def rates_of_genai_model(info: object) -> Rates:
         cr = inp
     if getattr(prices, "cache_write_mtok", None) is None:
         cw = inp
-    return Rates(inp, out, cr, cw, "genai-prices", tiered=t1 or t2 or t3 or t4,
-                 model_ref=info.id)  # type: ignore[attr-defined]
+    return Rates(input=inp, output=out, cache_read=cr, cache_write=cw, source="genai-prices",
+                 tiered=t1 or t2 or t3 or t4, model_ref=info.id)  # type: ignore[attr-defined]
 
 
 def _genai_worst_rates(price_id: str, model: str) -> tuple[Decimal, Decimal]:

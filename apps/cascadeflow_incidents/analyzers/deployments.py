@@ -13,11 +13,13 @@ def analyze_deployments(obs: Observations) -> list[Finding]:
         quote = Evidence(kind, short(f"deployment {d.get('name')}: desired={d.get('desired')} ready={d.get('ready')} "
                                      f"available={d.get('available')} unavailable={d.get('unavailable')}"))
         if not deployment_complete(d):
-            found.append(Finding("replicas_unavailable", f"Deployment/{d.get('name')}", f"deployment "
-                                 f"{d.get('name')} has {d.get('ready')}/{d.get('desired')} replicas ready", None,
-                                 0.3, True, (quote,)))
+            found.append(Finding(check="replicas_unavailable", subject=f"Deployment/{d.get('name')}",
+                                 statement=f"deployment {d.get('name')} has "
+                                           f"{d.get('ready')}/{d.get('desired')} replicas ready",
+                                 category=None, weight=0.3, active=True, evidence=(quote,)))
         else:
-            found.append(Finding("deployment_complete", f"Deployment/{d.get('name')}", f"deployment {d.get('name')} "
-                                 f"has all {d.get('desired')} replicas ready and available", None, 0.1, False,
-                                 (quote,)))
+            found.append(Finding(check="deployment_complete", subject=f"Deployment/{d.get('name')}",
+                                 statement=f"deployment {d.get('name')} has all "
+                                           f"{d.get('desired')} replicas ready and available",
+                                 category=None, weight=0.1, active=False, evidence=(quote,)))
     return found

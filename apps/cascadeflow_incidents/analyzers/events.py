@@ -75,9 +75,10 @@ def _event_findings(obs: Observations) -> Iterator[Finding]:
         if not active:
             statement += (f" -- {ref} is {health} now: this signal has recovered" if health not in (FAILING, UNKNOWN)
                           else " -- the event itself says it resolved")
-        yield Finding(check, ref, statement, category, weight, active,
-                      (Evidence(kind, short(f"{event.get('reason')} {ref}: {event.get('message', '')}", 320)),),
-                      remedy)
+        yield Finding(check=check, subject=ref, statement=statement, category=category, weight=weight,
+                      active=active, evidence=(Evidence(kind, short(f"{event.get('reason')} {ref}: "
+                                                                    f"{event.get('message', '')}",
+                                                                    320)),), remediation=remedy)
 
 
 def analyze_events(obs: Observations) -> list[Finding]:

@@ -29,35 +29,46 @@ def _re(*alternatives: str) -> re.Pattern[str]:
 
 
 _SIGNATURES = (
-    Signature("dns_failure", _re("ENOTFOUND", "NXDOMAIN", "no such host", "unable to resolve", "could not resolve",
-                                 "name resolution", "SERVFAIL", "getaddrinfo"), "configuration_error", 0.8,
-              "DNS resolution fails", "check the name the application resolves, the Service object and CoreDNS; "
-              "fix the hostname in the configuration"),
-    Signature("config_error", _re(r"config(uration)? error", r"env(ironment)? var\S* \S+ (is )?not set",
-                                  r"missing required (setting|config|env)", "invalid config"), "configuration_error",
-              0.8, "the application fails on its configuration",
-              "restore the missing or invalid setting in the manifest, or roll back to the last good revision"),
-    Signature("dependency_refused", _re("connection refused", "ECONNREFUSED", "connection reset",
-                                        "too many connections", "pool exhausted", "upstream connect error",
-                                        "remaining connection slots", "503 service unavailable"),
-              "dependency_failure", 0.6,
-              "a dependency refuses or drops connections",
-              "check the dependency's health and connection limits; fail over or shed load"),
-    Signature("dependency_timeout", _re("timed out", "timeout", "deadline exceeded"), "dependency_failure", 0.5,
-              "calls to a dependency time out", "check the dependency's latency and saturation"),
-    Signature("oom_log", _re("out of memory", "OOMKilled", "oom-kill", "Killed process"), "resource_exhaustion",
-              0.85, "the kernel kills the process for memory", "raise the memory limit or fix the memory growth"),
-    Signature("certificate", _re("x509", r"certificate (has )?expired", "certificate verify failed"),
-              "configuration_error", 0.75, "TLS certificate validation fails",
-              "renew or replace the certificate, or fix the trust bundle the client uses"),
-    Signature("data_quality", _re(r"violates (unique|foreign key|not-null|check) constraint",
-                                  r"malformed (json|record|payload|message)", "schema mismatch",
-                                  r"deserializ\w* (error|failed)", r"corrupt(ed)? (data|record|file|message)"),
-              "data_quality", 0.6, "the application rejects the data it reads",
-              "find the producer of the bad records; quarantine them and fix the producer or the schema"),
-    Signature("exception", _re("Traceback", "panic:", "NullPointerException", "TypeError", "Unhandled exception",
-                               "segmentation fault"), "code_defect", 0.6, "the application raises an uncaught error",
-              "roll back the release that introduced the error; fix the code path"),
+    Signature(check="dns_failure",
+              pattern=_re("ENOTFOUND", "NXDOMAIN", "no such host", "unable to resolve", "could not resolve",
+                          "name resolution", "SERVFAIL", "getaddrinfo"), category="configuration_error",
+              weight=0.8, says="DNS resolution fails",
+              remedy="check the name the application resolves, the Service "
+                     "object and CoreDNS; fix the hostname in the configuration"),
+    Signature(check="config_error",
+              pattern=_re(r"config(uration)? error", r"env(ironment)? var\S* \S+ (is )?not set",
+                          r"missing required (setting|config|env)", "invalid config"),
+              category="configuration_error", weight=0.8, says="the application fails on its configuration",
+              remedy="restore the missing or invalid setting in the "
+                     "manifest, or roll back to the last good revision"),
+    Signature(check="dependency_refused",
+              pattern=_re("connection refused", "ECONNREFUSED", "connection reset", "too many connections",
+                          "pool exhausted", "upstream connect error", "remaining connection slots",
+                          "503 service unavailable"),
+              category="dependency_failure", weight=0.6, says="a dependency refuses or drops connections",
+              remedy="check the dependency's health and connection limits; fail over or shed load"),
+    Signature(check="dependency_timeout", pattern=_re("timed out", "timeout", "deadline exceeded"),
+              category="dependency_failure", weight=0.5, says="calls to a dependency time out",
+              remedy="check the dependency's latency and saturation"),
+    Signature(check="oom_log", pattern=_re("out of memory", "OOMKilled", "oom-kill", "Killed process"),
+              category="resource_exhaustion", weight=0.85, says="the kernel kills the process for memory",
+              remedy="raise the memory limit or fix the memory growth"),
+    Signature(check="certificate",
+              pattern=_re("x509", r"certificate (has )?expired", "certificate verify failed"),
+              category="configuration_error", weight=0.75, says="TLS certificate validation fails",
+              remedy="renew or replace the certificate, or fix the trust bundle the client uses"),
+    Signature(check="data_quality",
+              pattern=_re(r"violates (unique|foreign key|not-null|check) constraint",
+                          r"malformed (json|record|payload|message)", "schema mismatch",
+                          r"deserializ\w* (error|failed)", r"corrupt(ed)? (data|record|file|message)"),
+              category="data_quality", weight=0.6, says="the application rejects the data it reads",
+              remedy="find the producer of the bad records; quarantine "
+                     "them and fix the producer or the schema"),
+    Signature(check="exception",
+              pattern=_re("Traceback", "panic:", "NullPointerException", "TypeError", "Unhandled exception",
+                          "segmentation fault"), category="code_defect", weight=0.6,
+              says="the application raises an uncaught error",
+              remedy="roll back the release that introduced the error; fix the code path"),
 )
 _HOST = re.compile(r"(?:ENOTFOUND|resolve|lookup)\s+([A-Za-z0-9][\w.-]*\.[\w.-]+)")
 _USAGE = re.compile(r"(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|%)?\s*/\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi)?\b")
@@ -87,8 +98,10 @@ def _signature_findings(obs: Observations) -> Iterator[Finding]:
         host = next((m.group(1) for _, msg, _ in hits if (m := _HOST.search(msg))), None)
         target = f" for {host}" if host and sig.check == "dns_failure" else ""
         evidence = tuple(Evidence(k, short(msg)) for k, msg, _ in hits[:3])
-        yield Finding(sig.check, host or "logs", f"{sig.says}{target}: {len(hits)} log line(s), e.g. "
-                      f"{short(hits[0][1], 180)}", sig.category, sig.weight, active, evidence, sig.remedy)
+        yield Finding(check=sig.check, subject=host or "logs",
+                      statement=f"{sig.says}{target}: {len(hits)} log line(s), e.g. {short(hits[0][1], 180)}",
+                      category=sig.category, weight=sig.weight, active=active, evidence=evidence,
+                      remediation=sig.remedy)
 
 
 def _usage_findings(obs: Observations) -> Iterator[Finding]:
@@ -97,9 +110,11 @@ def _usage_findings(obs: Observations) -> Iterator[Finding]:
             used = float(m.group(1)) * _UNITS.get(m.group(2), 1.0)
             limit = float(m.group(3)) * _UNITS.get(m.group(4), 1.0)
             if m.group(2) != "%" and limit > 0 and used / limit >= NEAR_LIMIT:
-                yield Finding("near_limit", "logs", f"usage at {used / limit:.0%} of its limit: {short(msg, 160)}",
-                              "resource_exhaustion", 0.45, _current(obs, pod), (Evidence(kind, short(msg)),),
-                              "raise the limit or reduce the usage")
+                yield Finding(check="near_limit", subject="logs",
+                              statement=f"usage at {used / limit:.0%} of its limit: {short(msg, 160)}",
+                              category="resource_exhaustion", weight=0.45, active=_current(obs, pod),
+                              evidence=(Evidence(kind, short(msg)),),
+                              remediation="raise the limit or reduce the usage")
                 return
 
 

@@ -17,13 +17,17 @@ def _monitor_findings(obs: Observations) -> Iterator[Finding]:
     kind = obs.kind("monitors")
     alerting = [m for m in obs.monitors if str(m.get("overall_state", "")).lower() in ("alert", "warn")]
     for m in alerting:
-        yield Finding("monitor_alerting", f"Monitor/{m.get('name')}", f"monitor '{m.get('name')}' is "
-                      f"{m.get('overall_state')}: {short(m.get('message', ''), 120)}", None, 0.3, True,
-                      (Evidence(kind, short(f"{m.get('name')}: {m.get('overall_state')} ({m.get('query', '')})")),))
+        yield Finding(check="monitor_alerting", subject=f"Monitor/{m.get('name')}",
+                      statement=f"monitor '{m.get('name')}' is {m.get('overall_state')}: "
+                                f"{short(m.get('message', ''), 120)}",
+                      category=None, weight=0.3, active=True,
+                      evidence=(Evidence(kind, short(f"{m.get('name')}: {m.get('overall_state')} "
+                                                     f"({m.get('query', '')})")),))
     if obs.monitors and not alerting:
-        yield Finding("monitors_ok", "monitors", f"all {len(obs.monitors)} monitors are OK", None, 0.1, False,
-                      (Evidence(kind, short("; ".join(f"{m.get('name')}: {m.get('overall_state')}"
-                                                      for m in obs.monitors))),))
+        states = "; ".join(f"{m.get('name')}: {m.get('overall_state')}" for m in obs.monitors)
+        yield Finding(check="monitors_ok", subject="monitors",
+                      statement=f"all {len(obs.monitors)} monitors are OK", category=None, weight=0.1,
+                      active=False, evidence=(Evidence(kind, short(states)),))
 
 
 def series_values(series: dict) -> list[float]:
@@ -58,10 +62,12 @@ def _metric_findings(obs: Observations) -> Iterator[Finding]:
             continue
         name = series.get("name") or series.get("metric") or "metric"
         base = statistics.median(values[:-3])
-        yield Finding("off_baseline", f"Metric/{name}", f"{name} is {'above' if z > 0 else 'below'} its own "
-                      f"baseline: latest {values[-1]:g} vs median {base:g} ({z:+.1f} robust sigmas)", None,
-                      0.35, True, (Evidence(series.get("evidence_kind") or kind,
-                                            short(f"{name}: baseline median {base:g}, latest {values[-3:]}")),))
+        yield Finding(check="off_baseline", subject=f"Metric/{name}",
+                      statement=f"{name} is {'above' if z > 0 else 'below'} its own baseline: "
+                                f"latest {values[-1]:g} vs median {base:g} ({z:+.1f} robust sigmas)",
+                      category=None, weight=0.35, active=True,
+                      evidence=(Evidence(series.get("evidence_kind") or kind,
+                                         short(f"{name}: baseline median {base:g}, latest {values[-3:]}")),))
 
 
 def analyze_metrics(obs: Observations) -> list[Finding]:

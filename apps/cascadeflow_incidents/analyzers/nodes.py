@@ -18,13 +18,16 @@ def _node_findings(node: dict, kind: str) -> Iterator[Finding]:
         why = ("Ready=Unknown: the kubelet stopped posting node status (heartbeat lost)" if ready == "Unknown"
                else f"Ready={ready}: the kubelet reports the node not ready")
         extra = f"; also {', '.join(pressures)}" if pressures else ""
-        yield Finding("node_not_ready", f"Node/{name}", f"node {name} is {why}{extra}; its pods are unreachable",
-                      "infrastructure", 0.95, True, (quote,),
-                      "cordon and drain the node, check the kubelet and the instance; replace the node if needed")
+        yield Finding(check="node_not_ready", subject=f"Node/{name}",
+                      statement=f"node {name} is {why}{extra}; its pods are unreachable",
+                      category="infrastructure", weight=0.95, active=True, evidence=(quote,),
+                      remediation="cordon and drain the node, check the kubelet "
+                                  "and the instance; replace the node if needed")
     elif pressures:
-        yield Finding("node_pressure", f"Node/{name}", f"node {name} reports {', '.join(pressures)}",
-                      "resource_exhaustion", 0.5, True, (quote,),
-                      "find the pods using the resource on that node; add capacity or evict")
+        yield Finding(check="node_pressure", subject=f"Node/{name}",
+                      statement=f"node {name} reports {', '.join(pressures)}", category="resource_exhaustion",
+                      weight=0.5, active=True, evidence=(quote,),
+                      remediation="find the pods using the resource on that node; add capacity or evict")
 
 
 def analyze_nodes(obs: Observations) -> list[Finding]:

@@ -38,29 +38,42 @@ def _container_findings(pod: dict, c: dict, kind: str) -> Iterator[Finding]:
                                  f"{_state_text(c)}"))
     terminating = bool(pod.get("deletion_timestamp"))
     if code == 137 or "OOMKilled" in _state_text(c):
-        yield Finding("oom_killed", f"Pod/{name}", f"container {c.get('name')} in pod {name} is OOMKilled "
-                      f"(exit code 137): it exceeds its memory limit and the kernel kills it; restarted "
-                      f"{restarts} times", "resource_exhaustion", 0.95, not ready and not terminating, (quote,),
-                      "raise the container memory limit or fix the memory growth; check the heap profile")
+        yield Finding(check="oom_killed", subject=f"Pod/{name}",
+                      statement=f"container {c.get('name')} in pod {name} is OOMKilled "
+                                "(exit code 137): it exceeds its memory limit and the "
+                                f"kernel kills it; restarted {restarts} times",
+                      category="resource_exhaustion", weight=0.95, active=not ready and not terminating,
+                      evidence=(quote,), remediation="raise the container memory limit or fix "
+                                                     "the memory growth; check the heap profile")
     elif reason in _IMAGE_PULL:
-        yield Finding("image_pull", f"Pod/{name}", f"pod {name} cannot start: {reason} ({_state_text(c)})",
-                      "configuration_error", 0.95, not terminating, (quote,),
-                      "fix the image reference or tag in the deployment (or roll back to the last good image)")
+        yield Finding(check="image_pull", subject=f"Pod/{name}",
+                      statement=f"pod {name} cannot start: {reason} ({_state_text(c)})",
+                      category="configuration_error", weight=0.95, active=not terminating, evidence=(quote,),
+                      remediation="fix the image reference or tag in the deployment "
+                                  "(or roll back to the last good image)")
     elif reason in _BAD_SPEC:
-        yield Finding("bad_container_spec", f"Pod/{name}", f"pod {name} cannot create its container: {reason} "
-                      f"({_state_text(c)})", "configuration_error", 0.9, not terminating, (quote,),
-                      "create the missing Secret/ConfigMap or fix the container spec that references it")
+        yield Finding(check="bad_container_spec", subject=f"Pod/{name}",
+                      statement=f"pod {name} cannot create its container: {reason} ({_state_text(c)})",
+                      category="configuration_error", weight=0.9, active=not terminating, evidence=(quote,),
+                      remediation="create the missing Secret/ConfigMap or "
+                                  "fix the container spec that references it")
     elif reason == "CrashLoopBackOff":
         why = f"exit code {code}" if code is not None else "a non-zero exit"
-        yield Finding("crash_loop", f"Pod/{name}", f"pod {name} is in CrashLoopBackOff ({why}, {restarts} "
-                      f"restarts)", "code_defect", 0.5, not terminating, (quote,),
-                      "read the container's last logs; roll back the release if it started with it")
+        yield Finding(check="crash_loop", subject=f"Pod/{name}",
+                      statement=f"pod {name} is in CrashLoopBackOff ({why}, {restarts} restarts)",
+                      category="code_defect", weight=0.5, active=not terminating, evidence=(quote,),
+                      remediation="read the container's last logs; roll "
+                                  "back the release if it started with it")
     elif restarts and not ready and not terminating:
-        yield Finding("restarting", f"Pod/{name}", f"pod {name} keeps restarting ({restarts} restarts, last exit "
-                      f"code {code if code is not None else 'unknown'}) and is not ready", None, 0.4, True, (quote,))
+        yield Finding(check="restarting", subject=f"Pod/{name}",
+                      statement=f"pod {name} keeps restarting ({restarts} restarts, last exit code "
+                                f"{code if code is not None else 'unknown'}) and is not ready",
+                      category=None, weight=0.4, active=True, evidence=(quote,))
     elif restarts and ready:
-        yield Finding("restart_recovered", f"Pod/{name}", f"pod {name} had {restarts} restart(s) but is Running "
-                      f"and Ready now; it is not currently restarting", None, 0.2, False, (quote,))
+        yield Finding(check="restart_recovered", subject=f"Pod/{name}",
+                      statement=f"pod {name} had {restarts} restart(s) but is Running "
+                                "and Ready now; it is not currently restarting",
+                      category=None, weight=0.2, active=False, evidence=(quote,))
 
 
 def _pod_findings(pod: dict, kind: str) -> Iterator[Finding]:
@@ -69,21 +82,29 @@ def _pod_findings(pod: dict, kind: str) -> Iterator[Finding]:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             message = str(cond.get("message", ""))
             category = "resource_exhaustion" if "insufficient" in message.lower() else "configuration_error"
-            yield Finding("unschedulable", f"Pod/{name}", f"pod {name} is Pending and cannot be scheduled "
-                          f"({cond.get('reason') or 'Unschedulable'}): {short(message, 160)}", category, 0.9,
-                          True, (Evidence(kind, short(f"pod {name} PodScheduled=False {cond.get('reason')}: "
-                                                      f"{message}")),),
-                          "free or add capacity (scale the node group) or lower the pod's requests")
+            yield Finding(check="unschedulable", subject=f"Pod/{name}",
+                          statement=f"pod {name} is Pending and cannot be scheduled "
+                                    f"({cond.get('reason') or 'Unschedulable'}): {short(message, 160)}",
+                          category=category, weight=0.9, active=True,
+                          evidence=(Evidence(kind, short(f"pod {name} PodScheduled=False "
+                                                         f"{cond.get('reason')}: {message}")),),
+                          remediation="free or add capacity (scale the node "
+                                      "group) or lower the pod's requests")
         if cond.get("type") == "Ready" and cond.get("status") == "Unknown":
-            yield Finding("pod_lost", f"Pod/{name}", f"pod {name} is in phase {pod.get('phase')}: "
-                          f"{short(cond.get('message', ''), 160)}", "infrastructure", 0.6, True,
-                          (Evidence(kind, short(f"pod {name} Ready=Unknown {cond.get('reason')}: "
-                                                f"{cond.get('message')}")),))
+            yield Finding(check="pod_lost", subject=f"Pod/{name}",
+                          statement=f"pod {name} is in phase {pod.get('phase')}: "
+                                    f"{short(cond.get('message', ''), 160)}",
+                          category="infrastructure", weight=0.6, active=True,
+                          evidence=(Evidence(kind, short(f"pod {name} Ready=Unknown {cond.get('reason')}: "
+                                                         f"{cond.get('message')}")),))
     if pod.get("deletion_timestamp") and not pod_is_healthy(pod):
-        yield Finding("terminating", f"Pod/{name}", f"pod {name} (ReplicaSet {replica_set_of(name)}) is "
-                      f"terminating since {pod['deletion_timestamp']}: a leftover of a rollout, not a current "
-                      f"failure", None, 0.2, False,
-                      (Evidence(kind, short(f"pod {name} deletion_timestamp={pod['deletion_timestamp']}")),))
+        yield Finding(check="terminating", subject=f"Pod/{name}",
+                      statement=f"pod {name} (ReplicaSet {replica_set_of(name)}) is "
+                                f"terminating since {pod['deletion_timestamp']}: a "
+                                "leftover of a rollout, not a current failure",
+                      category=None, weight=0.2, active=False,
+                      evidence=(Evidence(kind, short(f"pod {name} "
+                                                     f"deletion_timestamp={pod['deletion_timestamp']}")),))
     for c in pod.get("containers") or []:
         yield from _container_findings(pod, c, kind)
 
@@ -101,12 +122,15 @@ def _rollout_findings(obs: Observations, kind: str) -> Iterator[Finding]:
     serving = [rs for rs, pods in by_rs.items() if rs != newest and any(pod_is_healthy(p) for p in pods)]
     if failing and len(failing) == len(by_rs[newest]) and serving:
         started = min(str(p.get("start_time", "")) for p in by_rs[newest])
-        yield Finding("failing_after_rollout", f"ReplicaSet/{newest}", f"the failure follows a rollout: every pod "
-                      f"of the new ReplicaSet {newest} (started {started}) is failing while the old ReplicaSet "
-                      f"{serving[0]} keeps serving", None, 0.3, True,
-                      (Evidence(kind, short(f"ReplicaSet {newest}: {len(failing)} pod(s) not ready since "
-                                            f"{started}; {serving[0]} ready")),),
-                      "roll the deployment back to the previous ReplicaSet while the new revision is fixed")
+        yield Finding(check="failing_after_rollout", subject=f"ReplicaSet/{newest}",
+                      statement="the failure follows a rollout: every pod of the new "
+                                f"ReplicaSet {newest} (started {started}) is failing "
+                                f"while the old ReplicaSet {serving[0]} keeps serving",
+                      category=None, weight=0.3, active=True,
+                      evidence=(Evidence(kind, short(f"ReplicaSet {newest}: {len(failing)} pod(s) not "
+                                                     f"ready since {started}; {serving[0]} ready")),),
+                      remediation="roll the deployment back to the previous "
+                                  "ReplicaSet while the new revision is fixed")
 
 
 def analyze_pods(obs: Observations) -> list[Finding]:

@@ -38,7 +38,7 @@ def _rates(ranked: list[list[str]], relevant: list[set[str]]) -> HitRates:
     n = len(ranked)
     hit1 = sum(bool(r[:1] and r[0] in rel) for r, rel in zip(ranked, relevant, strict=True))
     hit3 = sum(bool(set(r[:3]) & rel) for r, rel in zip(ranked, relevant, strict=True))
-    return HitRates(n, hit1 / n if n else 0.0, hit3 / n if n else 0.0)
+    return HitRates(queries=n, hit_at_1=hit1 / n if n else 0.0, hit_at_3=hit3 / n if n else 0.0)
 
 
 def set_incidents(data: Mapping[str, Any], now: datetime) -> list[IncidentRecord]:

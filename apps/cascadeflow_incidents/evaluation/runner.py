@@ -96,10 +96,13 @@ async def evaluate_folder(folder: str | Path, *, cf: CascadeFlow, plan: ModelPla
             toolbox = recorded_toolbox(scenario.evidence, memory=memory, runbooks=runbooks)
             started = time.perf_counter()
             report = await investigator.investigate(scenario.alert, toolbox)
-            result = ScenarioResult(scenario.scenario_id, grade(scenario.answer, graded_view(report)),
-                                    report.spend.total, dict(report.spend.calls_by_tier),
-                                    time.perf_counter() - started, [c.tool for c in report.tool_calls],
-                                    report.diagnosis.author)
+            result = ScenarioResult(scenario_id=scenario.scenario_id,
+                                    grade=grade(scenario.answer, graded_view(report)),
+                                    cost_usd=report.spend.total,
+                                    calls_by_tier=dict(report.spend.calls_by_tier),
+                                    seconds=time.perf_counter() - started,
+                                    tools_called=[c.tool for c in report.tool_calls],
+                                    author=report.diagnosis.author)
             run.results.append(result)
             if on_result:
                 on_result(result)

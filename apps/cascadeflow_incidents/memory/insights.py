@@ -24,7 +24,8 @@ def _recurring(records: Sequence[IncidentRecord], key, kind: str, label: str, mi
     for r in records:
         for value in key(r):
             groups[value].append(r.id)
-    return [Insight(kind, f"{label} {value!r} recurs in {len(ids)} incidents", tuple(ids))
+    return [Insight(kind=kind, statement=f"{label} {value!r} recurs in {len(ids)} incidents",
+                    incidents=tuple(ids))
             for value, ids in sorted(groups.items(), key=lambda kv: -len(kv[1])) if len(ids) >= minimum]
 
 
@@ -35,10 +36,12 @@ def reflect(records: Sequence[IncidentRecord], *, minimum: int = 2) -> list[Insi
     deploys = [r.id for r in records if r.deploy_version or any(
         w in f"{r.root_cause} {r.symptoms}".lower() for w in _DEPLOY_WORDS)]
     if len(deploys) >= minimum:
-        insights.append(Insight("deploy_related", f"{len(deploys)} of {len(records)} incidents followed a "
-                                f"deploy or rollout", tuple(deploys)))
+        insights.append(Insight(kind="deploy_related", statement=f"{len(deploys)} of {len(records)} "
+                                                                 "incidents followed a deploy or rollout",
+                                incidents=tuple(deploys)))
     failed = [r.id for r in records if r.fix_worked is False]
     if failed:
-        insights.append(Insight("fix_failed", f"{len(failed)} remediation(s) did not work the first time",
-                                tuple(failed)))
+        insights.append(Insight(kind="fix_failed",
+                                statement=f"{len(failed)} remediation(s) did not work the first time",
+                                incidents=tuple(failed)))
     return insights

@@ -192,7 +192,8 @@ def rank(rows: list[tuple[IncidentRecord, np.ndarray]], embedder: Embedder, quer
         overlap = len(words & keywords(record.text())) / len(words) if words else 0.0
         decay = recency(record.age_days(now), half_life_days)
         score = (SEMANTIC_WEIGHT * max(0.0, float(sim)) + KEYWORD_WEIGHT * overlap) * decay
-        recalls.append(Recall(record, score, float(sim), overlap, decay))
+        recalls.append(Recall(record=record, score=score, similarity=float(sim), keyword=overlap,
+                              recency=decay))
     return sorted(recalls, key=lambda r: r.score, reverse=True)[:k]
 
 

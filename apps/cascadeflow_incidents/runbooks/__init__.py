@@ -56,7 +56,7 @@ def _read(path: Path) -> Runbook:
     # covers that alert, as in the prometheus-operator runbooks.
     named = [path.stem] + ([heading] if heading and " " not in heading else [])
     alerts = tuple(str(a) for a in meta.get("alerts") or dict.fromkeys(named))
-    return Runbook(path.stem, title, alerts, text.strip(), path)
+    return Runbook(name=path.stem, title=title, alerts=alerts, body=text.strip(), path=path)
 
 
 class RunbookIndex:
@@ -79,12 +79,13 @@ class RunbookIndex:
         matches: list[RunbookMatch] = []
         exact = self.by_alert(alert_name) if alert_name else None
         if exact is not None:
-            matches.append(RunbookMatch(exact, 1.0, "alert name"))
+            matches.append(RunbookMatch(runbook=exact, score=1.0, matched_by="alert name"))
         if self.runbooks and text.strip():
             scores = self._matrix @ self.embedder.embed([text])[0]
             for i in np.argsort(-scores):
                 if len(matches) >= k:
                     break
                 if exact is None or self.runbooks[i].name != exact.name:
-                    matches.append(RunbookMatch(self.runbooks[i], float(scores[i]), "meaning"))
+                    matches.append(RunbookMatch(runbook=self.runbooks[i], score=float(scores[i]),
+                                                matched_by="meaning"))
         return matches[:k]

@@ -11,19 +11,22 @@ _NAMESPACE = Param("namespace", str, "only objects in this namespace (cluster-sc
 
 LIST_PODS = ToolDeclaration(
     "list_pods", "Pods with phase, container readiness, restart counts, waiting/terminated reasons, exit codes "
-    "and conditions.", (_NAMESPACE, Param("name_contains", str, "only pods whose name contains this")), "pods")
+    "and conditions.", (_NAMESPACE, Param("name_contains", str, "only pods whose name contains this")),
+    reads="pods")
 GET_EVENTS = ToolDeclaration(
     "get_events", "Recent Warning events (reason, message, count, involved object, first/last time).",
-    (_NAMESPACE, Param("involved_object", str, "only events about this object, e.g. Pod/x or a name")), "events")
+    (_NAMESPACE, Param("involved_object", str, "only events about this object, e.g. Pod/x or a name")),
+    reads="events")
 LIST_DEPLOYMENTS = ToolDeclaration(
     "list_deployments", "Deployments with desired, ready, available and unavailable replicas.",
-    (_NAMESPACE,), "deployments")
+    (_NAMESPACE,), reads="deployments")
 GET_NODE_HEALTH = ToolDeclaration(
     "get_node_health", "Nodes with Ready status, memory/disk/PID pressure, capacity and allocatable resources.",
-    (), "node_health")
+    (), reads="node_health")
 GET_POD_LOGS = ToolDeclaration(
     "get_pod_logs", "The recent log lines of one pod's container.",
-    (Param("pod", str, "pod name"), _NAMESPACE, Param("tail", int, "last N lines (default 200)")), "pod_logs")
+    (Param("pod", str, "pod name"), _NAMESPACE, Param("tail", int, "last N lines (default 200)")),
+    reads="pod_logs")
 
 
 def _in_namespace(namespace: str | None):

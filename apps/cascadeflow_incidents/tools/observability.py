@@ -10,13 +10,13 @@ from .shaping import keep, mentions
 SEARCH_LOGS = ToolDeclaration(
     "search_logs", "Search application and platform logs (timestamp, level, service, message).",
     (Param("query", str, "only lines containing this text"), Param("service", str, "only this service"),
-     Param("level", str, "only this level, e.g. error")), "logs")
+     Param("level", str, "only this level, e.g. error")), reads="logs")
 QUERY_MONITORS = ToolDeclaration(
     "query_monitors", "Alerting monitors with their query and current state (OK, Alert, Warn, No Data).",
-    (Param("state", str, "only monitors in this state"),), "monitors")
+    (Param("state", str, "only monitors in this state"),), reads="monitors")
 QUERY_METRICS = ToolDeclaration(
     "query_metrics", "Metric series (name, labels, [timestamp, value] samples) for baseline comparison.",
-    (Param("query", str, "metric name or PromQL expression"),), "metrics")
+    (Param("query", str, "metric name or PromQL expression"),), reads="metrics")
 
 
 async def search_logs(backend: Any, query: str | None = None, service: str | None = None,

@@ -19,13 +19,15 @@ def receive_alert(svc: WebServices, alert: Alert) -> Started:
     source is investigated at once (when `auto_investigate`); anything else is recorded as received."""
     running = svc.runner.active_fingerprints().get(alert.fingerprint)
     if running is not None:
-        return Started(running, None, "investigating", "duplicate of an alert under investigation")
+        return Started(incident_id=running, investigation_id=None, status="investigating",
+                       reason="duplicate of an alert under investigation")
     toolbox = svc.toolbox_for(alert)
     if alert.status == "firing" and svc.settings.auto_investigate and toolbox is not None:
         return svc.runner.start(alert, toolbox)
     incident = svc.data.append_incident(_new_id(), "received", alert.to_dict(),
                                         reason="" if toolbox is not None else NO_SOURCE)
-    return Started(incident["incident_id"], None, "received", incident["reason"])
+    return Started(incident_id=incident["incident_id"], investigation_id=None, status="received",
+                   reason=incident["reason"])
 
 
 def start_scenario(svc: WebServices, scenario_id: str) -> Started | None:
@@ -46,7 +48,8 @@ def start_incident(svc: WebServices, incident_id: str) -> Started | None:
     alert = alert_from_dict(line.get("alert") or {})
     toolbox = svc.toolbox_for(alert)
     if toolbox is None:
-        return Started(incident_id, None, str(line.get("status")), NO_SOURCE)
+        return Started(incident_id=incident_id, investigation_id=None, status=str(line.get("status")),
+                       reason=NO_SOURCE)
     return svc.runner.start(alert, toolbox, incident_id=incident_id, scenario=line.get("scenario"))
 
 

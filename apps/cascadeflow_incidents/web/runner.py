@@ -79,7 +79,7 @@ class InvestigationRunner:
                 self.queue.enqueue({"incident_id": incident_id, "alert": alert.to_dict(), "scenario": scenario},
                                    reason=reason)
             self.data.append_incident(incident_id, "queued", alert.to_dict(), reason=reason, scenario=scenario)
-            return Started(incident_id, None, "queued", reason)
+            return Started(incident_id=incident_id, investigation_id=None, status="queued", reason=reason)
         investigation_id = uuid.uuid4().hex[:12]
         events = ev.EventLog(investigation_id)
         self.logs[investigation_id] = events
@@ -88,7 +88,7 @@ class InvestigationRunner:
         self.data.append_incident(incident_id, "investigating", alert.to_dict(), investigation_id=investigation_id,
                                   scenario=scenario)
         self.tasks[investigation_id] = asyncio.create_task(self._run(alert, toolbox, events, incident_id, scenario))
-        return Started(incident_id, investigation_id, "investigating")
+        return Started(incident_id=incident_id, investigation_id=investigation_id, status="investigating")
 
     async def _run(self, alert: Alert, toolbox: Toolbox, events: ev.EventLog, incident_id: str,
                    scenario: str | None) -> None:

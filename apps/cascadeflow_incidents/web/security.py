@@ -65,13 +65,15 @@ def check_write(request: Request, token: SecretStr | None) -> None:
     if bearer is not None:
         if token_matches(bearer, token):
             return
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong API token", {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong API token",
+                            headers={"WWW-Authenticate": "Bearer"})
     if session_matches(request.cookies.get(SESSION_COOKIE), token):
         if not _same_origin(request):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-origin write refused")
         return
     raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this endpoint needs the API token: send "
-                        "'Authorization: Bearer <token>' or sign in on the page", {"WWW-Authenticate": "Bearer"})
+                        "'Authorization: Bearer <token>' or sign in on the page",
+                        headers={"WWW-Authenticate": "Bearer"})
 
 
 def check_webhook(request: Request, secret: SecretStr | None) -> None:
@@ -83,4 +85,4 @@ def check_webhook(request: Request, secret: SecretStr | None) -> None:
     given = _bearer(request) or _basic_password(request)
     if given is None or not token_matches(given, secret):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong webhook secret",
-                            {"WWW-Authenticate": "Bearer"})
+                            headers={"WWW-Authenticate": "Bearer"})

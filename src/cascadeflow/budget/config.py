@@ -164,7 +164,7 @@ class BudgetConfig:
         does not fit is the first sign of the limit, before the spend reaches it. Once per window, as above."""
         if self.on_limit_exceeded is None:
             return False
-        return self._fire(Pressure("stop", 1.0, key, f"call refused: {reason}"))
+        return self._fire(Pressure(action="stop", share=1.0, key=key, reason=f"call refused: {reason}"))
 
     def _fire(self, pressure: Pressure) -> bool:
         key, callback = str(pressure.key), self.on_limit_exceeded
@@ -225,22 +225,26 @@ def pressure(config: BudgetConfig, charges: Sequence[Charge], states: Mapping[st
     """The action for the tightest budget: normal below `degrade_at`, degrade up to the limit, then (within
     the grace band) cheapest-only or degrade, and at the hard limit stop or cheapest-only (`at_limit`)."""
     if not charges:
-        return Pressure("normal", 0.0, None, "no budget applies")
+        return Pressure(action="normal", share=0.0, key=None, reason="no budget applies")
     widen = 1 + Decimal(str(config.grace_period))
     exact, key = max((_share(states.get(c.key), c.limit_micro, widen), c.key) for c in charges)
     share = float(exact)
     pct = f"{share:.0%} of {key}"
     cheapest = config.at_limit == "cheapest_tier"
     if exact >= widen:
-        return Pressure("cheapest_only" if cheapest else "stop", share, key,
-                        f"{pct}: hard limit reached" + (", serving the cheapest tier only" if cheapest else ""))
+        return Pressure(action="cheapest_only" if cheapest else "stop", share=share, key=key,
+                        reason=f"{pct}: hard limit reached"
+                               + (", serving the cheapest tier only" if cheapest else ""))
     if exact >= 1:
         if cheapest:
-            return Pressure("cheapest_only", share, key, f"{pct}: limit reached, serving the cheapest tier only")
-        return Pressure("degrade", share, key, f"{pct}: limit reached, within the grace period")
+            return Pressure(action="cheapest_only", share=share, key=key,
+                            reason=f"{pct}: limit reached, serving the cheapest tier only")
+        return Pressure(action="degrade", share=share, key=key,
+                        reason=f"{pct}: limit reached, within the grace period")
     if share >= config.degrade_at:
-        return Pressure("degrade", share, key, f"{pct} (degrade at {config.degrade_at:.0%})")
-    return Pressure("normal", share, key, pct)
+        return Pressure(action="degrade", share=share, key=key,
+                        reason=f"{pct} (degrade at {config.degrade_at:.0%})")
+    return Pressure(action="normal", share=share, key=key, reason=pct)
 
 
 def _share(state: BudgetState | None, hard_limit: int, widen: Decimal) -> Decimal:

@@ -216,7 +216,8 @@ class BaseLedger:
         validate_reserve(reservation_id, charges, amount_micro, lease_seconds)
         charges = merge_charges(charges)
         now = self._now()
-        unrecorded = Reservation(reservation_id, amount_micro, "admitted_unrecorded")
+        unrecorded = Reservation(reservation_id=reservation_id, amount_micro=amount_micro,
+                                 status="admitted_unrecorded")
         result = self._guarded("reserve", lambda: self._reserve(
             reservation_id, charges, amount_micro, float(lease_seconds), now), unrecorded)
         if self.clock() - self._purged_at >= PURGE_EVERY and result.status != "admitted_unrecorded":
@@ -242,7 +243,8 @@ class BaseLedger:
         _check_micro(actual_micro, "actual_micro")
         now = self._now()
         result = self._guarded("settle", lambda: self._settle(reservation_id, actual_micro, now),
-                               Settlement(reservation_id, "unrecorded", actual_micro))
+                               Settlement(reservation_id=reservation_id, status="unrecorded",
+                                          actual_micro=actual_micro))
         if result.status == "unknown":
             self.counters["unknown_settle"] += 1
             log.warning("settle for unknown reservation %r (%d micro-USD) rejected: never reserved here, "

@@ -158,7 +158,7 @@ def cache_keys(request: Request, route: Mapping[str, Any], scope: Mapping[str, A
     text = messages[last].text if last is not None else None
     scoped = [_message_facts(m, drop_text=i == last) for i, m in enumerate(messages)]
     semantic = canonical_json({**shared, "messages": scoped, "literals": salient_literals(text or "")})
-    return CacheKeys(_digest(exact), _digest(semantic), text or None)
+    return CacheKeys(exact=_digest(exact), semantic_scope=_digest(semantic), last_user_text=text or None)
 
 
 def _digest(text: str) -> str:

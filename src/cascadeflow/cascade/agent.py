@@ -193,7 +193,8 @@ class CascadeAgent:
                raise_bar: float) -> Judgement:
         verdict = assess(request, response, self.quality_config,
                          complexity=complexity.level if complexity is not None else None, raise_bar=raise_bar)
-        return Judgement(verdict.accepted, verdict.score, verdict.reason, verdict.used)
+        return Judgement(accepted=verdict.accepted, score=verdict.score, reason=verdict.reason,
+                         signals=verdict.used)
 
     # running ------------------------------------------------------------------------------------------
     async def run(self, query_or_messages: Query, max_tokens: int | None = None, tools: Sequence[Any] | None = None,
@@ -367,12 +368,15 @@ class CascadeAgent:
             self._notify(record, result)
         events = []
         if stream is not None:
-            events.append(ev.CascadeEvent(ev.TEXT, call.request_id, reason, answer.model, answer.tier,
-                                          {"text": answer.content}))
+            events.append(ev.CascadeEvent(kind=ev.TEXT, request_id=call.request_id, reason=reason,
+                                          model=answer.model, tier=answer.tier,
+                                          data={"text": answer.content}))
         if stream is not None or self._bus.active:
-            events.append(ev.CascadeEvent(ev.COMPLETED, call.request_id, reason, answer.model, answer.tier, {
-                "tokens": answer.usage.total_tokens, "usage": answer.usage, "cost": Decimal(0),
-                "saved": answer.cost, "cache_hit": True, "latency_ms": result.latency_ms, "result": result}))
+            events.append(ev.CascadeEvent(kind=ev.COMPLETED, request_id=call.request_id, reason=reason,
+                                          model=answer.model, tier=answer.tier,
+                                          data={"tokens": answer.usage.total_tokens, "usage": answer.usage,
+                                                "cost": Decimal(0), "saved": answer.cost, "cache_hit": True,
+                                                "latency_ms": result.latency_ms, "result": result}))
         for event in events:
             if stream is not None:
                 stream(event)

@@ -8,7 +8,7 @@ import statistics
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -227,7 +227,7 @@ class CascadeAnalytics:
 
 
 def _copy(table: dict[str, Breakdown]) -> dict[str, Breakdown]:
-    return {k: Breakdown(v.label, v.calls, v.cost_decimal, v.accepted, v.tokens) for k, v in table.items()}
+    return {k: replace(v) for k, v in table.items()}
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:

@@ -95,8 +95,8 @@ def _coerce(item: Any, index: int) -> TestQuery:
         query = item.get("query", item.get("prompt", item.get("messages")))
         if query is None:
             raise ConfigurationError(f"test query {index}: a dict needs 'query' (or 'prompt'/'messages')")
-        return TestQuery(query, item.get("expected", item.get("answer")), dict(item.get("metadata") or {}),
-                         item.get("scorer"))
+        return TestQuery(query=query, expected=item.get("expected", item.get("answer")),
+                         metadata=dict(item.get("metadata") or {}), scorer=item.get("scorer"))
     raise ConfigurationError(f"test query {index}: expected a string, (query, expected), or a dict; "
                              f"got {type(item).__name__}")
 
@@ -114,16 +114,18 @@ def _live_outcome(index: int, case: TestQuery, result: CascadeResult | CascadeEx
                   scorer: Scorer | None) -> QueryOutcome:
     """One live run as the per-query outcome the shared tally sums (a failed run: no answer, wrong if labelled)."""
     if isinstance(result, CascadeExhausted):
-        return QueryOutcome(str(index), "", tuple(t.model for t in result.attempts),
-                            sum((t.cost_decimal for t in result.attempts), Decimal(0)), 0.0, refused=True,
-                            scored=labelled and (case.expected is not None or case.scorer is not None
-                                                 or scorer is not None))
+        scored = labelled and (case.expected is not None or case.scorer is not None or scorer is not None)
+        return QueryOutcome(query_id=str(index), final_model="", called=tuple(t.model for t in result.attempts),
+                            cost_usd=sum((t.cost_decimal for t in result.attempts), Decimal(0)), quality=0.0,
+                            refused=True, scored=scored)
     quality = _score(result, case, scorer) if labelled else result.score
-    return QueryOutcome(
-        str(index), result.model_used, tuple(t.model for t in result.tiers), result.total_cost_decimal,
-        quality if quality is not None else 0.0, tuple(t.score for t in result.tiers),
-        tuple(t.signals for t in result.tiers), tuple(t.reason for t in result.tiers),
-        draft_accepted=result.draft_accepted, scored=quality is not None)
+    return QueryOutcome(query_id=str(index), final_model=result.model_used,
+                        called=tuple(t.model for t in result.tiers), cost_usd=result.total_cost_decimal,
+                        quality=quality if quality is not None else 0.0,
+                        scores=tuple(t.score for t in result.tiers),
+                        signals=tuple(t.signals for t in result.tiers),
+                        reasons=tuple(t.reason for t in result.tiers), draft_accepted=result.draft_accepted,
+                        scored=quality is not None)
 
 
 @runtime_checkable

@@ -90,7 +90,8 @@ class CascadeExecution:
             return  # nobody listens: skip building the event on the hot path
         if cfg is not None:
             data.setdefault("model_name", cfg.name)
-        event = ev.CascadeEvent(kind, self.call.request_id, reason, cfg.id if cfg else None, tier, data)
+        event = ev.CascadeEvent(kind=kind, request_id=self.call.request_id, reason=reason,
+                                model=cfg.id if cfg else None, tier=tier, data=data)
         if self._emit_fn is not None:
             self._emit_fn(event)
         if self._stream is not None:
@@ -99,8 +100,9 @@ class CascadeExecution:
     def _text(self, kind: str, cfg: ModelConfig, tier: int, text: str = "", reason: str = "") -> None:
         """A stream-only event (answer text); listeners of decisions do not see these."""
         if self._stream is not None:
-            self._stream(ev.CascadeEvent(kind, self.call.request_id, reason, cfg.id, tier,
-                                         {"text": text, "model_name": cfg.name}))
+            self._stream(ev.CascadeEvent(kind=kind, request_id=self.call.request_id, reason=reason,
+                                         model=cfg.id, tier=tier,
+                                         data={"text": text, "model_name": cfg.name}))
 
     async def run(self) -> CascadeResult:
         tiers = self.plan.tiers

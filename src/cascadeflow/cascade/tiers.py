@@ -45,7 +45,8 @@ def tier_attempt(record: AttemptRecord | None, *, tier: int, model: str, decisio
                  speculative: bool = False) -> TierAttempt:
     """A TierAttempt from the runtime's AttemptRecord (cost, tokens, latency come from the pipeline)."""
     if record is None:
-        return TierAttempt(tier, model, decision, reason, score, signals, error=error, speculative=speculative)
+        return TierAttempt(tier=tier, model=model, decision=decision, reason=reason, score=score,
+                           signals=signals, error=error, speculative=speculative)
     # record.model is what was actually sent: a policy may have switched the tier's model
     return TierAttempt(
         tier=tier, model=record.model, decision=decision, reason=reason, score=score, signals=signals,

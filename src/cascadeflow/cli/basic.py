@@ -104,11 +104,13 @@ def price_rows(provider: str | None = None, search: str | None = None) -> list[P
                 if not info.is_match(search.lower()):
                     continue
                 model_id, note = f"{ours}/{search}", f"priced as {info.id}" + (f", {note}" if note else "")
-            rows.append(PriceRow(model_id, rates.input, rates.output, rates.cache_read, note))
+            rows.append(PriceRow(model=model_id, input=rates.input, output=rates.output,
+                                 cache_read=rates.cache_read, note=note))
     for facts in PROVIDERS.values():
         if facts.self_hosted and (provider in (None, facts.name)) and (not search or search in facts.name):
             zero = Decimal(0)
-            rows.append(PriceRow(f"{facts.name}/*", zero, zero, zero, "self-hosted: $0 or compute per hour"))
+            rows.append(PriceRow(model=f"{facts.name}/*", input=zero, output=zero, cache_read=zero,
+                                 note="self-hosted: $0 or compute per hour"))
     return sorted(rows, key=lambda r: r.model)
 
 
@@ -176,7 +178,7 @@ def provider_checks(env: dict[str, str], ping: bool) -> list[Check]:
         try:
             url = resolve_endpoint(facts.name, api_key="unused", env=env).base_url
         except ConfigurationError as exc:
-            checks.append(Check(facts.name, False, str(exc)))
+            checks.append(Check(name=facts.name, ok=False, detail=str(exc)))
             continue
         ok: bool | None = key_state == "set" if facts.key_required else None
         detail = f"{facts.key_env}: {key_state} · {safe_url(url)}"
@@ -185,7 +187,7 @@ def provider_checks(env: dict[str, str], ping: bool) -> list[Check]:
             detail += f" · {reached}"
             if not facts.key_required and reached.startswith("reachable"):
                 ok = True
-        checks.append(Check(facts.name, ok, detail))
+        checks.append(Check(name=facts.name, ok=ok, detail=detail))
     return checks
 
 
@@ -205,11 +207,12 @@ def local_model_check(model_path: Path | None) -> Check:
     try:
         path = model_path or default_model_path()
         if not path.is_file():
-            return Check("local model", False, f"file not found: {path}")
+            return Check(name="local model", ok=False, detail=f"file not found: {path}")
         tokens = LocalTokenizer(path).count_text("hello")  # loads the vocabulary: proves the file is readable
     except ConfigurationError as exc:
-        return Check("local model", False, str(exc))
-    return Check("local model", tokens > 0, f"{path} ({path.stat().st_size // 1_000_000} MB, loadable)")
+        return Check(name="local model", ok=False, detail=str(exc))
+    return Check(name="local model", ok=tokens > 0,
+                 detail=f"{path} ({path.stat().st_size // 1_000_000} MB, loadable)")
 
 
 def backend_check(name: str, url: str) -> Check:
@@ -223,10 +226,10 @@ def backend_check(name: str, url: str) -> Check:
 
             psycopg.connect(url, connect_timeout=2).close()
     except ImportError:
-        return Check(name, False, f'client not installed: pip install "cascadeflow[{name}]"')
+        return Check(name=name, ok=False, detail=f'client not installed: pip install "cascadeflow[{name}]"')
     except Exception as exc:  # noqa: BLE001  any failure means "not reachable"; the type says why
-        return Check(name, False, f"{safe_url(url)} unreachable ({type(exc).__name__})")
-    return Check(name, True, f"{safe_url(url)} reachable")
+        return Check(name=name, ok=False, detail=f"{safe_url(url)} unreachable ({type(exc).__name__})")
+    return Check(name=name, ok=True, detail=f"{safe_url(url)} reachable")
 
 
 def audit_spool_check(env: dict[str, str]) -> Check:
@@ -237,9 +240,11 @@ def audit_spool_check(env: dict[str, str]) -> Check:
     path = default_spool_path(env)
     waiting = count_spooled(path)
     if waiting == 0:
-        return Check("audit spool", True, f"{path}: empty (no record refused by an audit sink)")
-    return Check("audit spool", False, f"{path}: {waiting} records an audit sink refused; append them to the "
-                                       "audit log once it is writable again, then remove the spool")
+        return Check(name="audit spool", ok=True,
+                     detail=f"{path}: empty (no record refused by an audit sink)")
+    return Check(name="audit spool", ok=False,
+                 detail=f"{path}: {waiting} records an audit sink refused; append them to "
+                        "the audit log once it is writable again, then remove the spool")
 
 
 LOCAL_MODEL_OPTION = typer.Option(None, "--local-model", help="GGUF file to check instead of the bundled SmolLM2")

@@ -94,12 +94,13 @@ def _print_single(request_id: str, model: ModelConfig, reason: str, attempt: Any
     from cascadeflow.cascade import events as ev
 
     printer = ev.VerbosePrinter()
-    printer(ev.CascadeEvent(ev.MODEL_SELECTED, request_id, reason, model.id, 0,
-                            {"model_name": model.name, "target": model.name}))
-    printer(ev.CascadeEvent(ev.COMPLETED, request_id, "allow", attempt.model, 0,
-                            {"model_name": attempt.model.split("/", 1)[-1],
-                             "tokens": attempt.input_tokens + attempt.output_tokens, "cost": attempt.cost,
-                             "latency_ms": latency_ms, "savings_pct": 0.0}))
+    printer(ev.CascadeEvent(kind=ev.MODEL_SELECTED, request_id=request_id, reason=reason, model=model.id,
+                            tier=0, data={"model_name": model.name, "target": model.name}))
+    printer(ev.CascadeEvent(kind=ev.COMPLETED, request_id=request_id, reason="allow", model=attempt.model,
+                            tier=0,
+                            data={"model_name": attempt.model.split("/", 1)[-1],
+                                  "tokens": attempt.input_tokens + attempt.output_tokens,
+                                  "cost": attempt.cost, "latency_ms": latency_ms, "savings_pct": 0.0}))
 
 
 def _result_response(result: CompletionResult) -> Response:

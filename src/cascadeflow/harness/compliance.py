@@ -97,7 +97,8 @@ def _redact_message(message: Message, kinds: tuple[str, ...]) -> Message:
     elif content:
         content = tuple(replace(p, text=redact_text(p.text, kinds)[0]) if isinstance(p, TextPart) else p
                         for p in content)
-    calls = tuple(ToolCall(c.id, c.name, redact_text(c.arguments, kinds)[0]) for c in message.tool_calls)
+    calls = tuple(ToolCall(id=c.id, name=c.name, arguments=redact_text(c.arguments, kinds)[0])
+                  for c in message.tool_calls)
     # a name must stay a bare identifier for the APIs (OpenAI: [A-Za-z0-9_-]), so a name with PII is replaced whole
     name = "redacted" if message.name and find_pii(message.name, kinds) else message.name
     return replace(message, content=content, tool_calls=calls, name=name)

@@ -91,11 +91,13 @@ def choose_model(candidates: Sequence[ModelConfig], weights: Mapping[str, float]
     raw = _measure(candidates, stats, price_book, input_tokens)
     if not raw:
         names = ", ".join(m.id for m in candidates)
-        return KpiChoice(None, f"no statistics yet for any candidate ({names}); keeping the requested model")
+        return KpiChoice(model=None,
+                         reason=f"no statistics yet for any candidate ({names}); keeping the requested model")
     wanted = [d for d in KPI_DIMENSIONS if weights.get(d, 0) > 0]
     dims = tuple(d for d in wanted if all(d in row for row in raw.values()))
     if not dims:
-        return KpiChoice(None, f"no measured {'/'.join(wanted)} for the candidates yet; keeping the requested model")
+        return KpiChoice(model=None,
+                         reason=f"no measured {'/'.join(wanted)} for the candidates yet; keeping the requested model")
     scores: dict[str, dict[str, float]] = {mid: {} for mid in raw}
     for dim in dims:
         values = {mid: row[dim] for mid, row in raw.items()}
@@ -112,4 +114,4 @@ def choose_model(candidates: Sequence[ModelConfig], weights: Mapping[str, float]
     note = (f"; not yet measured: {', '.join(unscored)}" if unscored else "") + \
            (f"; dimensions without data for every candidate: {', '.join(dropped)}" if dropped else "")
     reason = f"KPI score {scores[best_id]['score']:.3f} is the best of {len(scores)} measured candidates{note}"
-    return KpiChoice(best, reason, scores, dims)
+    return KpiChoice(model=best, reason=reason, scores=scores, dimensions=dims)

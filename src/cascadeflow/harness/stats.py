@@ -60,12 +60,15 @@ class ModelStats:
     def get(self, model_id: str) -> ModelStat | None:
         with self._lock:
             found = self._by_model.get(model_id)
-            return None if found is None else ModelStat(found.calls, found.latency_ms, found.output_tokens,
-                                                        found.quality, found.quality_samples)
+            return None if found is None else ModelStat(calls=found.calls, latency_ms=found.latency_ms,
+                                                        output_tokens=found.output_tokens,
+                                                        quality=found.quality,
+                                                        quality_samples=found.quality_samples)
 
     def snapshot(self) -> dict[str, ModelStat]:
         with self._lock:
-            return {k: ModelStat(v.calls, v.latency_ms, v.output_tokens, v.quality, v.quality_samples)
+            return {k: ModelStat(calls=v.calls, latency_ms=v.latency_ms, output_tokens=v.output_tokens,
+                                 quality=v.quality, quality_samples=v.quality_samples)
                     for k, v in self._by_model.items()}
 
     def clear(self) -> None:

@@ -120,8 +120,9 @@ class AlertConfig:
             return
         moment = datetime.fromisoformat(str(record.timestamp)).timestamp()
         with self._lock:
-            self._points.append(_Point(moment, float(record.cost_usd or 0.0), float(record.latency_ms or 0.0),
-                                       record.action, quality))
+            self._points.append(_Point(moment=moment, cost=float(record.cost_usd or 0.0),
+                                       latency_ms=float(record.latency_ms or 0.0), action=record.action,
+                                       quality=quality))
             while self._points and self._points[0].moment < moment - self._horizon:
                 self._points.popleft()
             due = [(rule, value) for rule in self.rules
@@ -161,7 +162,8 @@ class AlertConfig:
         return True
 
     def _fire(self, rule: AlertRule, value: float, at: str) -> None:
-        alert = Alert(rule.name, rule.metric, value, rule.threshold, rule.condition, at)
+        alert = Alert(rule=rule.name, metric=rule.metric, value=value, threshold=rule.threshold,
+                      condition=rule.condition, at=at)
         self.fired.append(alert)
         log.warning("alert %s: %s is %.6g (%s %g)", rule.name, rule.metric, value, rule.condition, rule.threshold)
         if self.metrics_collector is not None:

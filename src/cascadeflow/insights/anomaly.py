@@ -225,7 +225,7 @@ class AnomalyDetector:
         if stream.anomalous:  # still the same episode: reported when it began
             return None
         stream.anomalous = True
-        anomaly = Anomaly(signal, key, value, score, at, self.method)
+        anomaly = Anomaly(signal=signal, key=key, value=value, score=score, at=at, method=self.method)
         self._report(anomaly)
         return anomaly
 

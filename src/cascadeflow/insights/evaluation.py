@@ -45,9 +45,14 @@ class EventScore:
         return statistics.median(self.delays) if self.delays else None
 
     def __add__(self, other: EventScore) -> EventScore:
-        return EventScore(self.incidents + other.incidents, self.detected + other.detected,
-                          self.alerts + other.alerts, self.false_alerts + other.false_alerts,
-                          self.weeks + other.weeks, self.delays + other.delays)
+        return EventScore(
+            incidents=self.incidents + other.incidents,
+            detected=self.detected + other.detected,
+            alerts=self.alerts + other.alerts,
+            false_alerts=self.false_alerts + other.false_alerts,
+            weeks=self.weeks + other.weeks,
+            delays=self.delays + other.delays,
+        )
 
 
 def score_alerts(alerts: Sequence[int], incidents: Sequence[Incident], *, weeks: float, grace: int) -> EventScore:
@@ -61,4 +66,5 @@ def score_alerts(alerts: Sequence[int], incidents: Sequence[Incident], *, weeks:
         else:
             first.setdefault(match, at)
     delays = tuple(first[k] - incidents[k].start for k in sorted(first))
-    return EventScore(len(incidents), len(first), len(alerts), false_alerts, weeks, delays)
+    return EventScore(incidents=len(incidents), detected=len(first), alerts=len(alerts),
+                      false_alerts=false_alerts, weeks=weeks, delays=delays)

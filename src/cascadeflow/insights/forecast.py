@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
@@ -117,7 +117,7 @@ class CostForecaster:
             last_day = len(days) - 1
             slope = math.log(growth_rate) / 30
             intercept = fit.intercept + (fit.slope - slope) * last_day
-            fit = _Fit(intercept, slope, fit.factors, fit.sigma, fit.points)
+            fit = replace(fit, intercept=intercept, slope=slope)
         low, high = self._quantiles(weekdays, values, days_ahead)
         out = []
         for h in range(1, days_ahead + 1):
@@ -125,10 +125,13 @@ class CostForecaster:
             center = fit.center(len(days) - 1 + h, day.weekday())
             spread = fit.spread(h)
             # the median of a log-normal cost is exp(center); its mean is higher by exp(sigma^2 / 2)
-            out.append(DayForecast(day, math.exp(center + fit.sigma * fit.sigma / 2), math.exp(center + low * spread),
-                                   math.exp(center + high * spread)))
-        return Forecast(sum(d.predicted_cost for d in out), sum(d.lower_bound for d in out),
-                        sum(d.upper_bound for d in out), self.interval, math.exp(fit.slope), tuple(out))
+            out.append(DayForecast(day=day, predicted_cost=math.exp(center + fit.sigma * fit.sigma / 2),
+                                   lower_bound=math.exp(center + low * spread),
+                                   upper_bound=math.exp(center + high * spread)))
+        return Forecast(predicted_cost=sum(d.predicted_cost for d in out),
+                        lower_bound=sum(d.lower_bound for d in out),
+                        upper_bound=sum(d.upper_bound for d in out), interval=self.interval,
+                        daily_growth=math.exp(fit.slope), days=tuple(out))
 
     def _fit(self, weekdays: np.ndarray, values: np.ndarray) -> _Fit:
         factors = weekday_factors(weekdays, values)
@@ -137,7 +140,8 @@ class CostForecaster:
         deseasoned = np.log(np.maximum(values[start:] / factors[weekdays[start:]], 1e-9))
         slope, intercept = np.polyfit(x, deseasoned, 1)
         sigma = float(np.std(deseasoned - (intercept + slope * x), ddof=2))
-        return _Fit(float(intercept), float(slope), factors, sigma, len(x))
+        return _Fit(intercept=float(intercept), slope=float(slope), factors=factors, sigma=sigma,
+                    points=len(x))
 
     def _quantiles(self, weekdays: np.ndarray, values: np.ndarray, days_ahead: int) -> tuple[float, float]:
         """Lower and upper quantile of the backtested errors, in units of the model's spread at each

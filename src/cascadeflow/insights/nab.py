@@ -82,7 +82,8 @@ def prepare(scores: Sequence[float], windows: Iterable[tuple[int, int]], costs: 
             right, width = previous
             rewards[i] = scaled_sigmoid(abs(right - i) / max(width - 1, 1)) * costs.fp
     start = probation_length(n)
-    return ScoredSeries(np.asarray(scores, dtype=float)[start:], rewards[start:], window_of[start:], len(spans))
+    return ScoredSeries(scores=np.asarray(scores, dtype=float)[start:], rewards=rewards[start:],
+                        window=window_of[start:], windows=len(spans))
 
 
 def series_score(series: ScoredSeries, threshold: float, costs: CostMatrix) -> float:

@@ -77,7 +77,7 @@ def _incidents(rng: np.random.Generator, n: int, per_day: int, warmup: int, coun
                   "verifier_jump": per_day}[kind]
         start = int(rng.integers(warmup, n - length - 1))
         if all(start > i.end + gap or start + length + gap < i.start for i in out):
-            out.append(Incident(kind, start, start + length - 1))
+            out.append(Incident(kind=kind, start=start, end=start + length - 1))
     return sorted(out, key=lambda i: i.start)
 
 
@@ -115,4 +115,5 @@ def generate(seed: int, *, weeks: int = 8, bucket_minutes: int = 15, incidents: 
     latency = np.where(calls > 0, rng.uniform(600, 1500) * (1 + noisy_share) * np.exp(
         rng.normal(0, 0.6, n) / np.sqrt(np.maximum(calls, 1))), np.nan)
     verifier = np.where(calls > 0, escalated / np.maximum(calls, 1), np.nan)
-    return CostSeries(bucket_minutes, cost, calls.astype(float), verifier, latency, planned, warmup)
+    return CostSeries(bucket_minutes=bucket_minutes, cost=cost, calls=calls.astype(float),
+                      verifier_share=verifier, latency_ms=latency, incidents=planned, warmup=warmup)

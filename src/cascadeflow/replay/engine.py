@@ -50,8 +50,9 @@ class ReplaySetup:
         if len(set(aliases)) != len(aliases):
             raise ConfigurationError(f"a model appears twice in {list(models)}")
         budget = None if budget_usd is None else from_micro_usd(usd_to_micro_limit(budget_usd, "budget"))
-        return cls(dataset, aliases, quality or QualityConfig(), price_book or PriceBook(), tuple(sinks),
-                   concurrency, budget)
+        return cls(dataset=dataset, models=aliases, quality=quality or QualityConfig(),
+                   price_book=price_book or PriceBook(), sinks=tuple(sinks), concurrency=concurrency,
+                   budget_usd=budget)
 
     @classmethod
     def for_agent(cls, agent: CascadeAgent, dataset: ReplayDataset, *, concurrency: int = 16) -> ReplaySetup:
@@ -98,9 +99,11 @@ def _outcome(setup: ReplaySetup, query_index: int, result: CascadeResult) -> Que
     cut = result.response is not None and result.response.finish_reason == "length" \
         and query.answers[final].finish_reason != "length"
     quality = 0.0 if cut else query.answers[final].quality
-    return QueryOutcome(query.id, final, called, result.total_cost_decimal, quality,
-                        tuple(t.score for t in result.tiers), tuple(t.signals for t in result.tiers),
-                        tuple(t.reason for t in result.tiers), draft_accepted=result.draft_accepted)
+    return QueryOutcome(query_id=query.id, final_model=final, called=called,
+                        cost_usd=result.total_cost_decimal, quality=quality,
+                        scores=tuple(t.score for t in result.tiers),
+                        signals=tuple(t.signals for t in result.tiers),
+                        reasons=tuple(t.reason for t in result.tiers), draft_accepted=result.draft_accepted)
 
 
 def score_results(setup: ReplaySetup, results: Sequence[CascadeResult]) -> list[QueryOutcome]:
@@ -151,8 +154,8 @@ async def _replay_with_budget(setup: ReplaySetup, progress: Progress | None) -> 
                 outcomes.append(_outcome(setup, index, result))
             except BudgetExceeded as exc:
                 spent = from_micro_usd(ledger.state(charge.key).spent - before)
-                outcomes.append(QueryOutcome(query.id, "", (), spent, 0.0, reasons=(f"refused: {exc}",),
-                                             refused=True))
+                outcomes.append(QueryOutcome(query_id=query.id, final_model="", called=(), cost_usd=spent,
+                                             quality=0.0, reasons=(f"refused: {exc}",), refused=True))
             if progress is not None:
                 progress(1)
     finally:
@@ -207,7 +210,8 @@ async def record_verdicts(setup: ReplaySetup, *, progress: Progress | None = Non
         scores.append(low.scores[0] if low.scores[0] is not None else 0.0)
         accepted.append(low if ok else high)
         escalated.append(high)  # a draft accepted even at threshold 1 is never escalated in [0, 1]
-    return DraftVerdicts(tuple(acceptable), tuple(scores), tuple(accepted), tuple(escalated))
+    return DraftVerdicts(acceptable=tuple(acceptable), scores=tuple(scores), accepted=tuple(accepted),
+                         escalated=tuple(escalated))
 
 
 def sweep_recorded(verdicts: DraftVerdicts, thresholds: Sequence[float] | None = None

@@ -126,7 +126,8 @@ class ReplayDataset:
         return await tune_threshold(agent, self, **options)
 
     def subset(self, queries: Iterable[RecordedQuery], name: str | None = None) -> ReplayDataset:
-        return ReplayDataset(name or self.name, self.models, tuple(queries), self.source, self.notes)
+        return ReplayDataset(name=name or self.name, models=self.models, queries=tuple(queries),
+                             source=self.source, notes=self.notes)
 
     def split(self, name: str) -> ReplayDataset:
         chosen = [q for q in self.queries if q.split == name]
@@ -235,7 +236,7 @@ def parse_lines(lines: Iterable[str], path: str = "<data>") -> ReplayDataset:
         queries.append(query)
     if not queries:
         raise ReplayDataError("the file has a header but no queries", path=path, line=header_line)
-    return ReplayDataset(name, models, tuple(queries), source, notes)
+    return ReplayDataset(name=name, models=models, queries=tuple(queries), source=source, notes=notes)
 
 
 def _json(line: str, path: str, number: int) -> Any:
@@ -299,7 +300,8 @@ def _parse_query(raw: Any, models: Mapping[str, ModelConfig], path: str, line: i
     if not isinstance(metadata, dict) or (split is not None and not isinstance(split, str)):
         raise ReplayDataError(f"query {qid!r}: \"metadata\" must be an object and \"split\" a string",
                               path=path, line=line)
-    return RecordedQuery(str(qid), messages, parsed, None if gold is None else str(gold), metadata, split)
+    return RecordedQuery(id=str(qid), messages=messages, answers=parsed,
+                         gold=None if gold is None else str(gold), metadata=metadata, split=split)
 
 
 def _number(value: Any, what: str, path: str, line: int, *, integer: bool = False) -> Any:

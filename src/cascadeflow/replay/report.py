@@ -86,11 +86,11 @@ def recorded_cost(dataset: ReplayDataset, alias: str, price_book: PriceBook) -> 
 
 
 def reference(dataset: ReplayDataset, cheap: str, strong: str, price_book: PriceBook) -> Reference:
-    return Reference(
-        cheap, strong,
-        tuple(q.answers[cheap].quality for q in dataset.queries),
-        tuple(q.answers[strong].quality for q in dataset.queries),
-        recorded_cost(dataset, cheap, price_book), recorded_cost(dataset, strong, price_book))
+    return Reference(cheap=cheap, strong=strong,
+                     cheap_quality=tuple(q.answers[cheap].quality for q in dataset.queries),
+                     strong_quality=tuple(q.answers[strong].quality for q in dataset.queries),
+                     cheap_cost=recorded_cost(dataset, cheap, price_book),
+                     strong_cost=recorded_cost(dataset, strong, price_book))
 
 
 def point(name: str, ref: Reference, *, threshold: float | None, strong_fraction: float, cost: Decimal,

@@ -106,7 +106,7 @@ async def run_study(dataset: ReplayDataset, setup: ReplaySetup, *, threshold: fl
     check_confidence(confidence)
     cheap, strong = setup.models[0], setup.models[-1]
     ref = reference(dataset, cheap, strong, setup.price_book)
-    study = StudyResult(dataset.name, setup.models, len(dataset.queries))
+    study = StudyResult(dataset=dataset.name, models=setup.models, n=len(dataset.queries))
     if do_sweep:
         study.points, study.draft_signals = await sweep_points(setup, ref, progress=progress)
     if threshold is not None:

@@ -71,8 +71,10 @@ def roi(*, monthly_queries: float, baseline_cost_per_query: float, cascade_cost_
     saved = baseline - cascade
     payback = one_time_cost / saved if saved > 0 else None
     first_year = (MONTHS_PER_YEAR * saved - one_time_cost) / one_time_cost if one_time_cost > 0 else None
-    return RoiEstimate(baseline, cascade, saved, MONTHS_PER_YEAR * saved, saved / baseline if baseline else 0.0,
-                       payback, first_year)
+    return RoiEstimate(baseline_monthly=baseline, cascade_monthly=cascade, monthly_savings=saved,
+                       annual_savings=MONTHS_PER_YEAR * saved,
+                       savings_pct=saved / baseline if baseline else 0.0, payback_months=payback,
+                       first_year_roi=first_year)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,5 +103,6 @@ def self_hosting_break_even(*, monthly_queries: float, drafter_cost_per_query: f
     per_query = drafted_share * drafter_cost_per_query
     cloud = monthly_queries * per_query
     threshold = self_hosted_monthly / per_query if per_query > 0 else math.inf
-    return BreakEven("self_host" if monthly_queries > threshold else "cloud", threshold, cloud,
-                     self_hosted_monthly, cloud - self_hosted_monthly)
+    return BreakEven(decision="self_host" if monthly_queries > threshold else "cloud",
+                     break_even_queries=threshold, cloud_monthly=cloud,
+                     self_hosted_monthly=self_hosted_monthly, monthly_savings=cloud - self_hosted_monthly)

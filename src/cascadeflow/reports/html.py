@@ -56,10 +56,11 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], texts:
     """Horizontal bars (at most MAX_BARS, in the given order) scaled to `top`, by default the largest value."""
     top = max((v for v in values[:MAX_BARS]), default=0.0) if top is None else top
     span = CHART_WIDTH - LABEL_WIDTH - 90
-    bars = tuple(Bar(label[:40], text, i * (BAR_HEIGHT + 6), span * v / top if top > 0 else 0.0)
+    bars = tuple(Bar(label=label[:40], value_text=text, y=i * (BAR_HEIGHT + 6),
+                     width=span * v / top if top > 0 else 0.0)
                  for i, (label, v, text) in enumerate(zip(labels[:MAX_BARS], values[:MAX_BARS], texts[:MAX_BARS],
                                                           strict=True)))
-    return BarChart(title, bars, len(bars) * (BAR_HEIGHT + 6) + 4)
+    return BarChart(title=title, bars=bars, height=len(bars) * (BAR_HEIGHT + 6) + 4)
 
 
 def line_chart(title: str, labels: Sequence[str], values: Sequence[float]) -> LineChart | None:
@@ -72,7 +73,8 @@ def line_chart(title: str, labels: Sequence[str], values: Sequence[float]) -> Li
     coords = [(left + i * step, LINE_HEIGHT - pad - (LINE_HEIGHT - 2 * pad) * v / top) for i, v in enumerate(values)]
     points = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     dots = tuple((x, y, f"{label}: {money(v)}") for (x, y), label, v in zip(coords, labels, values, strict=True))
-    return LineChart(title, points, dots, money(top), labels[0], labels[-1])
+    return LineChart(title=title, points=points, dots=dots, y_max_text=money(top), first_label=labels[0],
+                     last_label=labels[-1])
 
 
 def charts(report: Report, daily: Report | None) -> list[Any]:

@@ -103,8 +103,8 @@ def monthly_report(sources: Sources, month: str, *, feature_key: str = "feature"
                                (parts["user"], parts[feature_key]), budget)
     finally:
         con.close()
-    return MonthlyReport(month, by_model, parts["user"], parts[feature_key], parts[task_key], parts["day"],
-                         tuple(recs))
+    return MonthlyReport(month=month, by_model=by_model, by_user=parts["user"], by_feature=parts[feature_key],
+                         by_task_type=parts[task_key], daily=parts["day"], recommendations=tuple(recs))
 
 
 def recommendations(con: Any, since: str, until: str, task_key: str, rules: RecommendationRules,
@@ -116,9 +116,11 @@ def recommendations(con: Any, since: str, until: str, task_key: str, rules: Reco
     found += cache_findings(con, where, params)
     total = drivers[0].total
     if budget is not None and budget > 0 and total.cost_usd > rules.budget_warning * budget:
-        found.append(Recommendation("budget", f"cost {money(total.cost_usd)} is {total.cost_usd / budget:.0%} "
-                                    f"of the {money(budget)} budget: review the costliest users and features",
-                                    {"cost_usd": total.cost_usd, "budget": budget}))
+        found.append(Recommendation(kind="budget",
+                                    message=f"cost {money(total.cost_usd)} is "
+                                            f"{total.cost_usd / budget:.0%} of the {money(budget)} "
+                                            "budget: review the costliest users and features",
+                                    figures={"cost_usd": total.cost_usd, "budget": budget}))
     return found
 
 
@@ -145,19 +147,23 @@ def drafter_findings(con: Any, where: str, params: list[Any], task_key: str,
         totals[2] += rejected_cost
         rate = accepted / calls
         if calls >= rules.min_calls and rate >= rules.reliable_acceptance and task != "(none)":
-            out.append(Recommendation(
-                "reliable_drafter", f"{drafter} drafts for task type {task} are accepted {rate:.0%} of the time "
-                f"({calls:,} calls): its {calls - accepted:,} escalations cost {money(escalated_cost)}; a route "
-                f"sending {task} to {drafter} alone would save most of that",
-                {"task_type": task, "model": drafter, "calls": calls, "acceptance": rate,
-                 "escalated_cost_usd": escalated_cost}))
+            out.append(Recommendation(kind="reliable_drafter",
+                                      message=f"{drafter} drafts for task type {task} are "
+                                              f"accepted {rate:.0%} of the time ({calls:,} "
+                                              f"calls): its {calls - accepted:,} escalations cost "
+                                              f"{money(escalated_cost)}; a route sending {task} "
+                                              f"to {drafter} alone would save most of that",
+                                      figures={"task_type": task, "model": drafter, "calls": calls,
+                                               "acceptance": rate, "escalated_cost_usd": escalated_cost}))
     for drafter, (calls, accepted, rejected_cost) in sorted(per_drafter.items()):
         rate = accepted / calls
         if calls >= rules.min_calls and rate <= rules.useless_acceptance:
-            out.append(Recommendation(
-                "useless_tier", f"{drafter} drafted {int(calls):,} calls and {rate:.0%} were accepted: its rejected "
-                f"drafts cost {money(rejected_cost)} and a delay; drop the tier or use a stronger drafter",
-                {"model": drafter, "calls": int(calls), "acceptance": rate, "rejected_cost_usd": rejected_cost}))
+            out.append(Recommendation(kind="useless_tier",
+                                      message=f"{drafter} drafted {int(calls):,} calls and {rate:.0%} were "
+                                              f"accepted: its rejected drafts cost {money(rejected_cost)} "
+                                              "and a delay; drop the tier or use a stronger drafter",
+                                      figures={"model": drafter, "calls": int(calls), "acceptance": rate,
+                                               "rejected_cost_usd": rejected_cost}))
     return out
 
 
@@ -167,9 +173,10 @@ def cost_drivers(part: Report, rules: RecommendationRules) -> list[Recommendatio
     if total <= 0 or len(named) < 2:
         return []
     by = part.by[0]
-    return [Recommendation("cost_driver", f"{by} {r.key[0]} drove {r.cost_usd / total:.0%} of the cost "
-                           f"({money(r.cost_usd)} over {r.calls:,} calls)",
-                           {by: r.key[0], "cost_usd": r.cost_usd, "share": r.cost_usd / total})
+    return [Recommendation(kind="cost_driver",
+                           message=f"{by} {r.key[0]} drove {r.cost_usd / total:.0%} of the "
+                                   f"cost ({money(r.cost_usd)} over {r.calls:,} calls)",
+                           figures={by: r.key[0], "cost_usd": r.cost_usd, "share": r.cost_usd / total})
             for r in named if r.cost_usd / total >= max(rules.driver_share, 2 / len(named))]
 
 
@@ -180,16 +187,19 @@ def cache_findings(con: Any, where: str, params: list[Any]) -> list[Recommendati
         " AND json_extract_string(metadata, '$.cache.would_hit') = 'true'", params).fetchone()
     out: list[Recommendation] = []
     if observed:
-        out.append(Recommendation("cache_opportunity", f"{observed:,} calls would have been cache hits (observe "
-                                  f"mode): serving them would have saved {money(observed_cost)}",
-                                  {"calls": observed, "cost_usd": observed_cost}))
+        out.append(Recommendation(kind="cache_opportunity",
+                                  message=f"{observed:,} calls would have been cache hits (observe "
+                                          f"mode): serving them would have saved {money(observed_cost)}",
+                                  figures={"calls": observed, "cost_usd": observed_cost}))
     repeats, repeat_cost = con.execute(
         "SELECT coalesce(sum(n - 1), 0), coalesce(sum(cost * (n - 1) / n), 0) FROM (SELECT count(*) AS n, "
         "sum(cost_usd) AS cost FROM audit" + where + " AND prompt IS NOT NULL AND "
         "coalesce(json_extract_string(metadata, '$.cache.hit'), 'false') <> 'true' "
         "GROUP BY md5(CAST(prompt AS VARCHAR)) HAVING count(*) > 1)", params).fetchone()
     if repeats:
-        out.append(Recommendation("cache_opportunity", f"{int(repeats):,} calls repeated an earlier prompt word for "
-                                  f"word: an exact cache would have answered them and saved about "
-                                  f"{money(repeat_cost)}", {"calls": int(repeats), "cost_usd": repeat_cost}))
+        out.append(Recommendation(kind="cache_opportunity",
+                                  message=f"{int(repeats):,} calls repeated an earlier prompt "
+                                          "word for word: an exact cache would have answered "
+                                          f"them and saved about {money(repeat_cost)}",
+                                  figures={"calls": int(repeats), "cost_usd": repeat_cost}))
     return out

@@ -203,8 +203,9 @@ def report(sources: Sources, *, by: str | Sequence[str] = "model", since: str | 
     anomalies = tuple({"timestamp": e["timestamp"], **json.loads(e["finding"] or "{}")}
                       for e in (events or ())[-MAX_ANOMALIES:])
     listed = tuple(redact_text(s) for s in source_names(sources))
-    return Report(keys, tuple(built), _row(("total",), total[1 + width:-3], baseline, book), baseline, low, high,
-                  listed, anomalies, datetime.now(UTC).isoformat(timespec="seconds"))
+    return Report(by=keys, rows=tuple(built), total=_row(("total",), total[1 + width:-3], baseline, book),
+                  baseline_model=baseline, since=low, until=high, sources=listed, anomalies=anomalies,
+                  generated_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def _row(key: tuple[str, ...], values: Sequence[Any], baseline: str | None, book: PriceBook) -> ReportRow:

@@ -73,7 +73,8 @@ def estimate_complexity(request: Request) -> ComplexityEstimate:
     if simple:
         parts.append((-min(0.3, 0.15 * simple), f"{simple} simplicity cues"))
     score = max(0.0, min(1.0, sum(w for w, _ in parts)))
-    return ComplexityEstimate(round(score, 3), _level(score), tuple(why for w, why in parts if w))
+    return ComplexityEstimate(score=round(score, 3), level=_level(score),
+                              reasons=tuple(why for w, why in parts if w))
 
 
 class ComplexityRouter:

@@ -64,7 +64,7 @@ def detect_domain(text: str) -> DomainGuess | None:
                 total += weight
                 reasons.append(label)
         if total >= DETECTION_THRESHOLD and (best is None or total > best.score):
-            best = DomainGuess(domain, min(total / 2.0, 1.0), ", ".join(reasons))
+            best = DomainGuess(domain=domain, score=min(total / 2.0, 1.0), reason=", ".join(reasons))
     return best
 
 
@@ -105,7 +105,7 @@ class DomainConfig:
     def detect(self, request: Request) -> DomainGuess | None:
         given = request.metadata.get("domain")
         if isinstance(given, str) and given:
-            return DomainGuess(given.upper(), 1.0, "domain given in metadata")
+            return DomainGuess(domain=given.upper(), score=1.0, reason="domain given in metadata")
         text = _last_user_text(request)
         guess = self.detector(text)
         if guess is not None:
@@ -113,7 +113,8 @@ class DomainConfig:
         if self.classifier is not None:
             found = self.classifier(text)
             if found is not None and found[1] >= self.min_confidence:
-                return DomainGuess(str(found[0]).upper(), float(found[1]), f"classifier confidence {found[1]:.2f}")
+                return DomainGuess(domain=str(found[0]).upper(), score=float(found[1]),
+                                   reason=f"classifier confidence {found[1]:.2f}")
         return None
 
     def route(self, request: Request) -> Route | None:

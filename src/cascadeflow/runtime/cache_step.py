@@ -122,7 +122,8 @@ def _serve(cache: ResponseCache, runtime: Any, call: CallContext, request: Reque
     if call.request is None:
         call.request = request
     record = runtime.finish(call, action=CACHE_HIT, model_selected=answer.model, response=answer.response())
-    return probe, Served(answer, probe.kind or "exact", probe.similarity, record)
+    return probe, Served(answer=answer, kind=probe.kind or "exact", similarity=probe.similarity,
+                         record=record)
 
 
 def _remember(cache: ResponseCache, probe: Probe, response: Response, *, model: str, cost: Decimal,

@@ -230,7 +230,8 @@ class Runtime:
         if policy is not None:
             model, request = policy.before_attempt(model, request, call)
         request, original_max, worst = self.fit_to_cap(model, request, call, model_name=model.name)
-        return Vetted(model, request, original_max, worst, asked_model, asked_request)
+        return Vetted(model=model, request=request, original_max=original_max, worst=worst,
+                      asked_model=asked_model, asked_request=asked_request)
 
     def _policy(self, call: CallContext) -> Policy | None:
         scoped = getattr(call.scope, "policy", None)

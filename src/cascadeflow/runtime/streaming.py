@@ -91,7 +91,8 @@ class StreamRelay:
     def partial(self, request: Request) -> Response:
         """The answer generated before the reader went away, with its usage counted from what arrived."""
         text = "".join(self._text)
-        calls = tuple(ToolCall(s["id"], s["name"], "".join(s["arguments"])) for _, s in sorted(self._calls.items()))
+        calls = tuple(ToolCall(id=s["id"], name=s["name"], arguments="".join(s["arguments"]))
+                      for _, s in sorted(self._calls.items()))
         model = self.call.active_model
         return Response(content=text, model=request.model, provider=getattr(model, "provider", "") or "",
                         usage=estimated_usage(request, text, calls), tool_calls=calls, finish_reason="unknown",

@@ -66,7 +66,8 @@ class MemoryLedger(BaseLedger):
             self._expire(now)
             found = self._reservations.get(reservation_id)
             if found is not None:
-                return Reservation(reservation_id, found.amount, "existing")
+                return Reservation(reservation_id=reservation_id, amount_micro=found.amount,
+                                   status="existing")
             spent, reserved = self._spent, self._reserved
             for charge in charges:
                 key = charge.key
@@ -78,9 +79,9 @@ class MemoryLedger(BaseLedger):
                 reserved[key] = reserved.get(key, 0) + amount_micro
                 self._key_expiry[key] = key_expiry(key, idle_expiry)
             keys = tuple(c.key for c in charges)
-            self._reservations[reservation_id] = _Held(keys, amount_micro, expires_at)
+            self._reservations[reservation_id] = _Held(keys=keys, amount=amount_micro, expires_at=expires_at)
             heapq.heappush(self._leases, (expires_at, reservation_id))
-            return Reservation(reservation_id, amount_micro, "held")
+            return Reservation(reservation_id=reservation_id, amount_micro=amount_micro, status="held")
 
     def _settle(self, reservation_id: str, actual_micro: int, now: float | None) -> Settlement:
         now = self.clock() if now is None else now
@@ -88,9 +89,10 @@ class MemoryLedger(BaseLedger):
             self._expire(now)
             found = self._reservations.get(reservation_id)
             if found is None:
-                return Settlement(reservation_id, "unknown", actual_micro)
+                return Settlement(reservation_id=reservation_id, status="unknown", actual_micro=actual_micro)
             if found.status == "settled":
-                return Settlement(reservation_id, "duplicate", actual_micro)
+                return Settlement(reservation_id=reservation_id, status="duplicate",
+                                  actual_micro=actual_micro)
             late = found.status == "expired"
             for key in found.keys:
                 if late:  # its lease passed and charged the worst case: the real cost replaces it
@@ -99,7 +101,8 @@ class MemoryLedger(BaseLedger):
                     self._reserved[key] -= found.amount
                     self._spent[key] = self._spent.get(key, 0) + actual_micro
             found.status = "settled"
-            return Settlement(reservation_id, "late" if late else "settled", actual_micro)
+            return Settlement(reservation_id=reservation_id, status="late" if late else "settled",
+                              actual_micro=actual_micro)
 
     def _states(self, keys: Sequence[str], now: float | None) -> list[BudgetState]:
         now = self.clock() if now is None else now
@@ -128,7 +131,7 @@ class MemoryLedger(BaseLedger):
             return len(gone)
 
     def _state(self, key: str) -> BudgetState:
-        return BudgetState(key, self._spent.get(key, 0), self._reserved.get(key, 0))
+        return BudgetState(key=key, spent=self._spent.get(key, 0), reserved=self._reserved.get(key, 0))
 
     def _expire(self, now: float) -> int:
         """Charge held reservations whose lease passed their reserved worst case (caller holds the lock): the

@@ -223,14 +223,15 @@ class PostgresLedger(BaseLedger):
         self.counters["expired_charged"] += released
         if status == "exceeded":
             charge = charges[idx - 1]
-            raise exceeded(charge, BudgetState(charge.key, int(spent), int(reserved)), amount_micro)
-        return Reservation(reservation_id, int(spent), status)
+            raise exceeded(charge, BudgetState(key=charge.key, spent=int(spent),
+                                               reserved=int(reserved)), amount_micro)
+        return Reservation(reservation_id=reservation_id, amount_micro=int(spent), status=status)
 
     def _settle(self, reservation_id: str, actual_micro: int, now: float | None) -> Settlement:
         # no sweep of other leases here (reserve does that); this reservation's own lease decides "late"
         status = self._tx(lambda conn: conn.execute(self._sql["settle"],
                                                     (reservation_id, actual_micro, now)).fetchone())
-        return Settlement(reservation_id, status[0], actual_micro)
+        return Settlement(reservation_id=reservation_id, status=status[0], actual_micro=actual_micro)
 
     def _states(self, keys: Sequence[str], now: float | None) -> list[BudgetState]:
         def body(conn: Any) -> list[BudgetState]:

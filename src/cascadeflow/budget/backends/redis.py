@@ -196,19 +196,23 @@ class RedisLedger(BaseLedger):
         status = _text(reply[0])
         if status == "exceeded":
             charge = charges[int(reply[1]) - 1]
-            raise exceeded(charge, BudgetState(charge.key, int(reply[2]), int(reply[3])), amount_micro)
-        return Reservation(reservation_id, int(reply[1]), status)  # type: ignore[arg-type]
+            raise exceeded(charge, BudgetState(key=charge.key, spent=int(reply[2]),
+                                               reserved=int(reply[3])), amount_micro)
+        return Reservation(reservation_id=reservation_id, amount_micro=int(reply[1]),
+                           status=status)  # type: ignore[arg-type]
 
     def _settle(self, reservation_id: str, actual_micro: int, now: float | None) -> Settlement:
         reply = self._run(self._settle_script, [self.prefix, reservation_id, actual_micro, _clock_arg(now),
                                                 int(self.retention_seconds)])
         self.counters["expired_charged"] += int(reply[1])
-        return Settlement(reservation_id, _text(reply[0]), actual_micro)  # type: ignore[arg-type]
+        return Settlement(reservation_id=reservation_id, status=_text(reply[0]),  # type: ignore[arg-type]
+                          actual_micro=actual_micro)
 
     def _states(self, keys: Sequence[str], now: float | None) -> list[BudgetState]:
         reply = self._run(self._states_script, [self.prefix, _clock_arg(now), int(self.retention_seconds), *keys])
         self.counters["expired_charged"] += int(reply[0])
-        return [BudgetState(k, int(reply[1 + 2 * i]), int(reply[2 + 2 * i])) for i, k in enumerate(keys)]
+        return [BudgetState(key=k, spent=int(reply[1 + 2 * i]), reserved=int(reply[2 + 2 * i]))
+                for i, k in enumerate(keys)]
 
     def _sweep(self, now: float | None) -> int:
         total = 0

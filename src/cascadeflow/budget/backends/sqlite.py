@@ -139,7 +139,7 @@ class SqliteLedger(BaseLedger):
             self._expire(conn, now)
             row = conn.execute("SELECT amount FROM budget_reservations WHERE id = ?", (reservation_id,)).fetchone()
             if row is not None:
-                return Reservation(reservation_id, row[0], "existing")
+                return Reservation(reservation_id=reservation_id, amount_micro=row[0], status="existing")
             for charge in charges:
                 state = _state(conn, charge.key)
                 if state.spent + state.reserved + amount_micro > charge.limit_micro:
@@ -153,7 +153,7 @@ class SqliteLedger(BaseLedger):
             conn.execute("INSERT INTO budget_reservations (id, keys, amount, expires_at, status) "
                          "VALUES (?, ?, ?, ?, 'held')",
                          (reservation_id, json.dumps([c.key for c in charges]), amount_micro, expires_at))
-            return Reservation(reservation_id, amount_micro, "held")
+            return Reservation(reservation_id=reservation_id, amount_micro=amount_micro, status="held")
 
         return self._tx(body)
 
@@ -164,17 +164,19 @@ class SqliteLedger(BaseLedger):
             row = conn.execute("SELECT keys, amount, status FROM budget_reservations WHERE id = ?",
                                (reservation_id,)).fetchone()
             if row is None:
-                return Settlement(reservation_id, "unknown", actual_micro)
+                return Settlement(reservation_id=reservation_id, status="unknown", actual_micro=actual_micro)
             keys, amount, status = json.loads(row[0]), row[1], row[2]
             if status == "settled":
-                return Settlement(reservation_id, "duplicate", actual_micro)
+                return Settlement(reservation_id=reservation_id, status="duplicate",
+                                  actual_micro=actual_micro)
             # an expired reservation was charged its worst case at expiry: the real cost replaces it
             held, charged = (amount, 0) if status == "held" else (0, amount)
             conn.executemany("UPDATE budget_keys SET reserved = reserved - ?, spent = spent + ? WHERE key = ?",
                              [(held, actual_micro - charged, k) for k in keys])
             conn.execute("UPDATE budget_reservations SET status = 'settled', actual = ? WHERE id = ?",
                          (actual_micro, reservation_id))
-            return Settlement(reservation_id, "settled" if status == "held" else "late", actual_micro)
+            return Settlement(reservation_id=reservation_id, status="settled" if status == "held" else "late",
+                              actual_micro=actual_micro)
 
         return self._tx(body)
 
@@ -230,4 +232,4 @@ def _add_key_expiry(conn: sqlite3.Connection) -> None:
 
 def _state(conn: sqlite3.Connection, key: str) -> BudgetState:
     row = conn.execute("SELECT spent, reserved FROM budget_keys WHERE key = ?", (key,)).fetchone()
-    return BudgetState(key, row[0], row[1]) if row else BudgetState(key)
+    return BudgetState(key=key, spent=row[0], reserved=row[1]) if row else BudgetState(key)

@@ -116,9 +116,11 @@ def _read(question: str, draft: str) -> WorkedAnswer:
     written = [(m.start(), to_number(m.group(0))) for m in NUMBER.finditer(draft)]
     in_reasoning = tuple(v for at, v in written if v is not None and at < cut)
     money = any(sign in question for sign in "$€£") or bool(_MONEY.search(question.lower()))
-    return WorkedAnswer(tuple(distinct), bool(_FRACTION.search(question)), money,
-                        None if final is None else final[0], in_reasoning, tuple(computed),
-                        tuple(v for _, v in written if v is not None))
+    return WorkedAnswer(question_numbers=tuple(distinct),
+                        question_has_fractions=bool(_FRACTION.search(question)),
+                        question_mentions_money=money, final=None if final is None else final[0],
+                        reasoning_numbers=in_reasoning, computed=tuple(computed),
+                        draft_numbers=tuple(v for _, v in written if v is not None))
 
 
 def read(request: Request, draft: str) -> WorkedAnswer:

@@ -80,8 +80,8 @@ def _blocks(content: Any) -> tuple[str | tuple[Any, ...] | None, tuple[ToolCall,
         elif kind == "image":
             out.append(ImagePart(str((block.get("source") or {}).get("url", "data:"))))
         elif kind == "tool_use":
-            calls.append(ToolCall(str(block.get("id", "")), str(block.get("name", "")),
-                                  json.dumps(block.get("input", {}), default=str)))
+            calls.append(ToolCall(id=str(block.get("id", "")), name=str(block.get("name", "")),
+                                  arguments=json.dumps(block.get("input", {}), default=str)))
         elif kind == "tool_result":
             result_id = str(block.get("tool_use_id", ""))
             inner, _, _ = _blocks(block.get("content"))
@@ -103,9 +103,11 @@ class MessagesAdapter:
             messages.append(Message("system", parts))
         for m in kwargs["messages"]:
             parts, calls, _ = _blocks(m.get("content"))
-            messages.append(Message("assistant" if m.get("role") == "assistant" else "user", parts, calls))
-        tools = tuple(ToolSpec(str(t.get("name", t.get("type", "tool"))), str(t.get("description") or ""),
-                               t.get("input_schema") or {"type": "object", "properties": {}})
+            messages.append(Message(role="assistant" if m.get("role") == "assistant" else "user",
+                                    content=parts, tool_calls=calls))
+        tools = tuple(ToolSpec(name=str(t.get("name", t.get("type", "tool"))),
+                               description=str(t.get("description") or ""),
+                               parameters=t.get("input_schema") or {"type": "object", "properties": {}})
                       for t in _given_tools(kwargs.get("tools")))
         return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=self.requested_max_tokens(kwargs),
                        tools=tools, tool_choice=kwargs.get("tool_choice") if given(kwargs.get("tool_choice")) else None)
@@ -183,14 +185,15 @@ def _usage(usage: Any) -> Usage:
     cache_read = getattr(usage, "cache_read_input_tokens", None) or 0
     cache_write = getattr(usage, "cache_creation_input_tokens", None) or 0
     # Anthropic's input_tokens excludes cache reads and writes; ours includes them
-    return Usage((getattr(usage, "input_tokens", None) or 0) + cache_read + cache_write,
-                 getattr(usage, "output_tokens", None) or 0, cache_read, cache_write)
+    return Usage(input_tokens=(getattr(usage, "input_tokens", None) or 0) + cache_read + cache_write,
+                 output_tokens=getattr(usage, "output_tokens", None) or 0, cache_read_tokens=cache_read,
+                 cache_write_tokens=cache_write)
 
 
 def message_response(message: Any, request: Request) -> Response:
     text = "".join(getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text")
-    calls = tuple(ToolCall(b.id, b.name, json.dumps(b.input, default=str)) for b in message.content
-                  if getattr(b, "type", "") == "tool_use")
+    calls = tuple(ToolCall(id=b.id, name=b.name, arguments=json.dumps(b.input, default=str))
+                  for b in message.content if getattr(b, "type", "") == "tool_use")
     usage = _usage(message.usage) if getattr(message, "usage", None) is not None else Usage(
         estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text), estimated=True)
     return Response(content=text, model=message.model or request.model, provider="anthropic", usage=usage,
@@ -233,13 +236,16 @@ class MessagesStreamAccumulator:
         text = "".join(self.text)
         if self.start is not None and self.output_tokens is not None:
             base = _usage(self.start.usage)
-            usage = Usage(base.input_tokens, self.output_tokens, base.cache_read_tokens, base.cache_write_tokens)
+            usage = Usage(input_tokens=base.input_tokens, output_tokens=self.output_tokens,
+                          cache_read_tokens=base.cache_read_tokens,
+                          cache_write_tokens=base.cache_write_tokens)
         else:
             usage = Usage(estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text),
                           estimated=True)
         return Response(content=text, model=getattr(self.start, "model", None) or request.model,
                         provider="anthropic", usage=usage,
-                        tool_calls=tuple(ToolCall(i, n, a or "{}") for i, n, a in self.calls),
+                        tool_calls=tuple(ToolCall(id=i, name=n, arguments=a or "{}")
+                                         for i, n, a in self.calls),
                         finish_reason=FINISH.get(self.stop or "", "unknown"),  # type: ignore[arg-type]
                         request_id=getattr(self.start, "id", None))
 

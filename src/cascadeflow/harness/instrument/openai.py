@@ -64,8 +64,8 @@ def _tools(raw: Any) -> tuple[ToolSpec, ...]:
     for tool in raw or ():
         fn = tool.get("function", tool) if isinstance(tool, Mapping) else {}
         name = fn.get("name") or tool.get("type", "tool")
-        out.append(ToolSpec(str(name), str(fn.get("description") or ""),
-                            fn.get("parameters") or {"type": "object", "properties": {}}))
+        out.append(ToolSpec(name=str(name), description=str(fn.get("description") or ""),
+                            parameters=fn.get("parameters") or {"type": "object", "properties": {}}))
     return tuple(out)
 
 
@@ -74,8 +74,8 @@ def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
     for c in raw or ():
         fn = c.get("function", {})
         args = fn.get("arguments", "{}")
-        calls.append(ToolCall(str(c.get("id", "")), str(fn.get("name", "")),
-                              args if isinstance(args, str) else json.dumps(args)))
+        calls.append(ToolCall(id=str(c.get("id", "")), name=str(fn.get("name", "")),
+                              arguments=args if isinstance(args, str) else json.dumps(args)))
     return tuple(calls)
 
 
@@ -107,12 +107,13 @@ class ChatCompletionsAdapter:
             if isinstance(content, str) and len(m) == 2 and "role" in m:  # a plain {"role", "content"} turn
                 messages.append(Message(role, content))  # type: ignore[arg-type]
                 continue
-            messages.append(Message(role, parts(content), _tool_calls(calls),  # type: ignore[arg-type]
-                                    m.get("tool_call_id"), m.get("name")))
+            messages.append(Message(role=role, content=parts(content),  # type: ignore[arg-type]
+                                    tool_calls=_tool_calls(calls), tool_call_id=m.get("tool_call_id"),
+                                    name=m.get("name")))
         max_tokens = self.requested_max_tokens(kwargs)
         tools, tool_choice = kwargs.get("tools"), kwargs.get("tool_choice")
         if tools is None and tool_choice is None:  # the usual call: positional, tools and tool_choice default
-            return Request(tuple(messages), str(kwargs["model"]), max_tokens)
+            return Request(messages=tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens)
         return Request(tuple(messages), model=str(kwargs["model"]), max_tokens=max_tokens,
                        tools=_tools(tools) if tools is not None and given(tools) else (),
                        tool_choice=tool_choice if tool_choice is not None and given(tool_choice) else None)
@@ -140,7 +141,7 @@ class ChatCompletionsAdapter:
         choice = completion.choices[0] if completion.choices else None
         message = choice.message if choice else None
         raw_calls = getattr(message, "tool_calls", None)
-        calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
+        calls = tuple(ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
                       for c in raw_calls if getattr(c, "function", None)) if raw_calls else ()
         return Response(content=(message.content or "") if message else "",
                         model=completion.model or request.model, provider=self.provider,
@@ -200,7 +201,8 @@ def _chat_usage(usage: Any, request: Request, text: str) -> Usage:
         return Usage(estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text), estimated=True)
     cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0
     reasoning = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None) or 0
-    return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0, cached, 0, reasoning)  # Usage's order
+    return Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0,
+                 cache_read_tokens=cached, cache_write_tokens=0, reasoning_tokens=reasoning)
 
 
 class ChatStreamAccumulator:
@@ -238,7 +240,7 @@ class ChatStreamAccumulator:
 
     def response(self, request: Request) -> Response:
         text = "".join(self.text)
-        calls = tuple(ToolCall(i, n, a) for i, n, a in self.tools.values())
+        calls = tuple(ToolCall(id=i, name=n, arguments=a) for i, n, a in self.tools.values())
         return Response(content=text, model=self.model or request.model, provider="openai",
                         usage=_chat_usage(self.usage, request, text), tool_calls=calls,
                         finish_reason=FINISH.get(self.finish or "", "unknown"), request_id=self.id)  # type: ignore[arg-type]
@@ -316,8 +318,9 @@ def _response_item(item: Any) -> Message:
     if kind in (None, "message") and "role" in item:
         return Message(ROLE_MAP.get(item["role"], "user"), parts(item.get("content")))  # type: ignore[arg-type]
     if kind == "function_call":
-        return Message("assistant", None, (ToolCall(str(item.get("call_id", "")), str(item.get("name", "")),
-                                                    str(item.get("arguments", "{}"))),))
+        return Message(role="assistant", content=None,
+                       tool_calls=(ToolCall(id=str(item.get("call_id", "")), name=str(item.get("name", "")),
+                                            arguments=str(item.get("arguments", "{}"))),))
     if kind == "function_call_output":
         return Message("tool", str(item.get("output", "")), tool_call_id=str(item.get("call_id", "")))
     return Message("user", json.dumps(item, default=str))
@@ -325,8 +328,8 @@ def _response_item(item: Any) -> Message:
 
 def _responses_response(result: Any, request: Request) -> Response:
     usage = getattr(result, "usage", None)
-    calls = tuple(ToolCall(str(o.call_id), str(o.name), str(o.arguments)) for o in (result.output or ())
-                  if getattr(o, "type", "") == "function_call")
+    calls = tuple(ToolCall(id=str(o.call_id), name=str(o.name), arguments=str(o.arguments))
+                  for o in (result.output or ()) if getattr(o, "type", "") == "function_call")
     text = getattr(result, "output_text", "") or ""
     if usage is None:
         u = Usage(estimate_input_tokens(request.messages, request.tools), text_tokens_upper(text), estimated=True)

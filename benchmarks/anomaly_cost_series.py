@@ -38,8 +38,9 @@ def alerts_of(series: CostSeries, **config: object) -> list[int]:
 
 
 def evaluate(config: dict[str, object], seeds: range) -> tuple[EventScore, dict[str, EventScore]]:
-    overall = EventScore(0, 0, 0, 0, 0.0, ())
-    by_kind = {kind: EventScore(0, 0, 0, 0, 0.0, ()) for kind in KINDS}
+    overall = EventScore(incidents=0, detected=0, alerts=0, false_alerts=0, weeks=0.0, delays=())
+    by_kind = {kind: EventScore(incidents=0, detected=0, alerts=0, false_alerts=0, weeks=0.0, delays=())
+               for kind in KINDS}
     for seed in seeds:
         series = generate(seed)
         alerts = alerts_of(series, **config)
@@ -47,7 +48,8 @@ def evaluate(config: dict[str, object], seeds: range) -> tuple[EventScore, dict[
         for kind in KINDS:
             chosen = [inc for inc in series.incidents if inc.kind == kind]
             found = score_alerts(alerts, chosen, weeks=0.0, grace=GRACE_BUCKETS)
-            by_kind[kind] += EventScore(found.incidents, found.detected, 0, 0, 0.0, found.delays)
+            by_kind[kind] += EventScore(incidents=found.incidents, detected=found.detected, alerts=0,
+                                        false_alerts=0, weeks=0.0, delays=found.delays)
     return overall, by_kind
 
 

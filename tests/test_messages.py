@@ -107,7 +107,7 @@ def test_tools_in_openai_and_anthropic_shapes_become_tool_specs() -> None:
     request = build_request("check", tools=[
         {"type": "function", "function": {"name": "ping", "description": "ping a host", "parameters": schema}},
         {"name": "dig", "input_schema": schema},
-        ToolSpec("noop"),
+        ToolSpec(name="noop"),
     ])
     assert [t.name for t in request.tools] == ["ping", "dig", "noop"]
     assert request.tools[1].parameters == schema

@@ -226,7 +226,8 @@ TOKENS = st.one_of(*[st.integers(0, 10**9)] * 7, st.integers(0, 10**30))  # a su
 
 
 @settings(max_examples=500)
-@given(rates=st.builds(lambda i, o, r, w: Rates(i, o, r, w, "override"), RATE, RATE, RATE, RATE),
+@given(rates=st.builds(lambda i, o, r, w: Rates(input=i, output=o, cache_read=r, cache_write=w,
+                                                source="override"), RATE, RATE, RATE, RATE),
        inp=TOKENS, out=TOKENS, read=TOKENS, write=TOKENS)
 def test_flat_costs_are_the_decimal_formulas_digit_for_digit(rates: Rates, inp: int, out: int, read: int,
                                                              write: int) -> None:
@@ -237,7 +238,7 @@ def test_flat_costs_are_the_decimal_formulas_digit_for_digit(rates: Rates, inp: 
 
 
 def test_cache_tokens_beyond_the_input_clamp_uncached_input_to_zero() -> None:
-    rates = Rates(D("0.8"), D(4), D("0.08"), D(1), "override")
+    rates = Rates(input=D("0.8"), output=D(4), cache_read=D("0.08"), cache_write=D(1), source="override")
     usage = Usage(input_tokens=100, output_tokens=5, cache_read_tokens=80, cache_write_tokens=50)
     assert priced(rates, usage) == (80 * D("0.08") + 50 * D(1) + 5 * D(4)) / 1_000_000  # no negative input
     assert priced(rates, usage).as_tuple() == decimal_formula_cost(rates, usage).as_tuple()
@@ -275,7 +276,7 @@ def test_rates_without_an_integer_form_keep_the_decimal_formula(rate: Decimal) -
 @pytest.mark.parametrize("rate", [D("NaN"), D("sNaN"), D("Infinity"), D("-Infinity"), D("-0.15"), D("-0")])
 @pytest.mark.parametrize("usage", [Usage(0, 0), Usage(12, 1), Usage(10, 3, cache_read_tokens=4)])
 def test_nan_infinite_and_negative_rates_behave_as_before(rate: Decimal, usage: Usage) -> None:
-    rates = Rates(rate, D("0.6"), rate, D("0.15"), "override")
+    rates = Rates(input=rate, output=D("0.6"), cache_read=rate, cache_write=D("0.15"), source="override")
     assert rates.integer_rates is None
     assert outcome(lambda: priced(rates, usage)) == outcome(lambda: decimal_formula_cost(rates, usage))
 
@@ -290,7 +291,8 @@ def test_nan_infinite_and_negative_rates_behave_as_before(rate: Decimal, usage: 
     Usage(10**30, 10**30, cache_write_tokens=10**29),  # a sum beyond 28 digits
 ], ids=["float", "decimal", "numpy", "bool", "negative", "huge"])
 def test_counts_outside_the_int_sum_cost_what_the_decimal_formula_says(usage: Usage) -> None:
-    rates = Rates(D("0.1234567"), D("0.1234567"), D("0.1234567"), D("1.2345678"), "override")
+    rates = Rates(input=D("0.1234567"), output=D("0.1234567"), cache_read=D("0.1234567"),
+                  cache_write=D("1.2345678"), source="override")
     assert outcome(lambda: priced(rates, usage)) == outcome(lambda: decimal_formula_cost(rates, usage))
 
 

@@ -87,7 +87,8 @@ def test_images_and_tools_add_their_allowances() -> None:
     text_only = Message.user("describe")
     with_image = Message.user([TextPart("describe"), ImagePart("https://example.com/a.png")])
     assert message_tokens_upper(with_image) - message_tokens_upper(text_only) == IMAGE_TOKENS
-    tool = ToolSpec("lookup", "find a runbook", {"type": "object", "properties": {"q": {"type": "string"}}})
+    tool = ToolSpec(name="lookup", description="find a runbook",
+                    parameters={"type": "object", "properties": {"q": {"type": "string"}}})
     assert estimate_input_tokens([text_only], [tool]) > estimate_input_tokens([text_only]) + len("lookup")
 
 

@@ -111,7 +111,7 @@ def seed_memory(path: Path) -> MemoryStore:
     return store
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Storm:
     """Everything one storm run wires together (see `build`)."""
 

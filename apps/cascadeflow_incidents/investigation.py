@@ -51,7 +51,7 @@ class Spend:
         self.calls_by_tier[tier] = self.calls_by_tier.get(tier, 0) + 1
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class InvestigationReport:
     investigation_id: str
     alert: Alert

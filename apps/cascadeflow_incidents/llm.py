@@ -26,7 +26,7 @@ PLANS = ("embedded", "cheap", "strong", "cascade")
 SEVERITY_PLANS = {"P0": "strong", "P1": "strong", "P2": "cascade", "P3": "cheap", "INFO": "cheap"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelPlan:
     """A router plus the tier of each model id it may pick ('cheap' or 'strong'), for calls-per-tier."""
 

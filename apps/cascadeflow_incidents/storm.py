@@ -32,7 +32,7 @@ from .intake import (
 RECEIVER = "incident-agent"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StormIncident:
     """One incident of the storm: the grouped copies of one alert from one cluster, and the scenario
     whose recorded evidence answers the tools."""

@@ -51,7 +51,7 @@ class ToolCall:
         return json.loads(self.arguments or "{}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolSpec:
     """A tool the model may call: a name, a description and a JSON Schema for its arguments."""
 

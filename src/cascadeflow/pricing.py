@@ -31,7 +31,7 @@ _MAX_PLACES = 15  # rates written with more decimal places keep the Decimal form
 _CACHED_MODELS = 4096  # distinct model configurations a PriceBook remembers the rates of
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rates:
     """USD per million tokens. `compute_per_hour` is set for compute-priced self-hosted models."""
 

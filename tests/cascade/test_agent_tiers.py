@@ -48,16 +48,18 @@ def test_empty_tier_list_is_rejected():
 
 def test_baseline_prices_the_answer_at_the_top_tier_when_it_was_not_called():
     answer = Response(content="x", model="gpt-4o-mini", provider="openai", usage=Usage(1000, 500))
-    attempts = [TierAttempt(0, MINI.id, "accepted", "ok", cost_decimal=Decimal("0.00045"))]
+    attempts = [TierAttempt(tier=0, model=MINI.id, decision="accepted", reason="ok",
+                            cost_decimal=Decimal("0.00045"))]
     cost, estimated = baseline(BIG, attempts, answer, BOOK)
     assert estimated and cost == (1000 * Decimal("2.5") + 500 * Decimal(10)) / 1_000_000
 
 
 def test_baseline_is_the_actual_cost_when_the_top_tier_answered_even_if_rejected():
     answer = Response(content="x", model="gpt-4o", provider="openai", usage=Usage(10, 10))
-    attempts = [TierAttempt(0, BIG.id, "rejected", "weak", cost_decimal=Decimal("0.01"))]
+    attempts = [TierAttempt(tier=0, model=BIG.id, decision="rejected", reason="weak",
+                            cost_decimal=Decimal("0.01"))]
     assert baseline(BIG, attempts, answer, BOOK) == (Decimal("0.01"), False)
-    failed = [TierAttempt(0, BIG.id, "error", "error", error="ServerError: x")]
+    failed = [TierAttempt(tier=0, model=BIG.id, decision="error", reason="error", error="ServerError: x")]
     assert baseline(BIG, failed, answer, BOOK)[1] is True
 
 

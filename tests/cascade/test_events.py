@@ -111,16 +111,17 @@ def test_events_cross_threads_to_an_iterator_on_another_loop():
     thread = threading.Thread(target=lambda: asyncio.run(consume()))
     thread.start()
     assert subscribed.wait(2)
-    bus.emit(CascadeEvent(ev.MODEL_SELECTED, "r1"))
-    bus.emit(CascadeEvent(ev.COMPLETED, "r1"))
+    bus.emit(CascadeEvent(kind=ev.MODEL_SELECTED, request_id="r1"))
+    bus.emit(CascadeEvent(kind=ev.COMPLETED, request_id="r1"))
     bus.close()
     thread.join(2)
     assert got == [ev.MODEL_SELECTED, ev.COMPLETED]
 
 
 def test_format_event_ignores_stream_text():
-    assert format_event(CascadeEvent(ev.TEXT, "r", data={"text": "hi"})) is None
-    line = format_event(CascadeEvent(ev.DRAFT_REJECTED, "r", reason="rejected: off-topic", model="groq/x",
+    assert format_event(CascadeEvent(kind=ev.TEXT, request_id="r", data={"text": "hi"})) is None
+    line = format_event(CascadeEvent(kind=ev.DRAFT_REJECTED, request_id="r", reason="rejected: off-topic",
+                                     model="groq/x",
                                      data={"model_name": "x", "tokens": 10, "cost": 0.00001, "latency_ms": 250}))
     assert line == "[CASCADEFLOW] draft rejected (rejected: off-topic) ← x | Tokens: 10 | Cost: $0.000010 | Latency: 0.25s"
 
@@ -147,7 +148,7 @@ async def test_a_closed_bus_ends_open_iterators():
 
     task = asyncio.ensure_future(consume())
     await asyncio.sleep(0)
-    bus.emit(CascadeEvent(ev.ESCALATED, "r"))
+    bus.emit(CascadeEvent(kind=ev.ESCALATED, request_id="r"))
     bus.close()
     await asyncio.wait_for(task, 1)
     assert got == [ev.ESCALATED]
@@ -158,10 +159,11 @@ def test_every_decision_kind_has_a_line_and_stream_kinds_have_none():
     data = {"model_name": "m", "tokens": 1, "cost": 0, "latency_ms": 0, "target": "m → n", "total_cost": 0,
             "savings_pct": 0.5}
     for kind in (ev.MODEL_SELECTED, ev.DRAFT_ACCEPTED, ev.DRAFT_REJECTED, ev.ESCALATED, ev.ERROR, ev.COMPLETED):
-        assert format_event(CascadeEvent(kind, "r", reason="why", data=data)).startswith("[CASCADEFLOW] ")
+        event = CascadeEvent(kind=kind, request_id="r", reason="why", data=data)
+        assert format_event(event).startswith("[CASCADEFLOW] ")
     for kind in (ev.TEXT, ev.DRAFT_TEXT, ev.DRAFT_PENDING, ev.REPLACED):
-        assert format_event(CascadeEvent(kind, "r", data=data)) is None
-    completed = format_event(CascadeEvent(ev.COMPLETED, "r", reason="accept", data=data))
+        assert format_event(CascadeEvent(kind=kind, request_id="r", data=data)) is None
+    completed = format_event(CascadeEvent(kind=ev.COMPLETED, request_id="r", reason="accept", data=data))
     assert completed.endswith("| Latency: 0.00s | Saved: 50.0%")
 
 

@@ -34,7 +34,7 @@ def test_injected_incidents_move_the_signal_they_describe():
 
 
 def test_event_scores_count_first_alerts_delays_and_false_alerts():
-    incidents = [Incident("spike", 100, 102), Incident("drift", 500, 560)]
+    incidents = [Incident(kind="spike", start=100, end=102), Incident(kind="drift", start=500, end=560)]
     score = score_alerts([50, 101, 102, 530, 900], incidents, weeks=2.0, grace=5)
     assert (score.detected, score.false_alerts, score.alerts) == (2, 2, 5)
     assert score.delays == (1, 30)
@@ -44,5 +44,5 @@ def test_event_scores_count_first_alerts_delays_and_false_alerts():
 
 
 def test_an_alert_in_the_grace_period_after_an_incident_still_detects_it():
-    score = score_alerts([105], [Incident("spike", 100, 102)], weeks=1.0, grace=5)
+    score = score_alerts([105], [Incident(kind="spike", start=100, end=102)], weeks=1.0, grace=5)
     assert score.detected == 1 and score.false_alerts == 0

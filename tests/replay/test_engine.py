@@ -145,8 +145,9 @@ def test_setup_rejects_unknown_or_repeated_models(known):
 async def test_a_final_answer_cut_at_max_tokens_is_not_credited(tmp_path):
     rows = [row("q1", answer("", False, confidence=0.9), answer("a long and correct answer", True, tout=50))]
     ds = load_dataset(write_jsonl(tmp_path / "cut.jsonl", [HEADER, *rows]))
-    limited = ReplayDataset(ds.name, {a: cfg.with_(max_output_tokens=20) for a, cfg in ds.models.items()},
-                            ds.queries)
+    limited = ReplayDataset(name=ds.name,
+                            models={a: cfg.with_(max_output_tokens=20) for a, cfg in ds.models.items()},
+                            queries=ds.queries)
     outcomes = await replay(ReplaySetup.build(limited, ["cheap", "strong"], ONLY.with_(threshold=0.5)))
     assert outcomes[0].final_model == "strong" and outcomes[0].quality == 0.0
     assert outcomes[0].cost_usd == CHEAP + Decimal(100 * 10 + 20 * 20) / 1_000_000

@@ -58,10 +58,14 @@ def test_policy_point_by_hand(tmp_path):
             for i, (c, s) in enumerate([(True, True), (False, True), (False, True), (False, False)])]
     ds = load_dataset(write_jsonl(tmp_path / "p.jsonl", [HEADER, *rows]))
     ref = reference(ds, "cheap", "strong", PriceBook())  # q_cheap 0.25, q_strong 0.75
-    outcomes = [QueryOutcome("q0", "cheap", ("cheap",), CHEAP, 1.0),
-                QueryOutcome("q1", "strong", ("cheap", "strong"), CHEAP + STRONG, 1.0),
-                QueryOutcome("q2", "cheap", ("cheap",), CHEAP, 0.0),
-                QueryOutcome("q3", "cheap", ("cheap",), CHEAP, 0.0)]
+    outcomes = [QueryOutcome(query_id="q0", final_model="cheap", called=("cheap",), cost_usd=CHEAP,
+                             quality=1.0),
+                QueryOutcome(query_id="q1", final_model="strong", called=("cheap", "strong"),
+                             cost_usd=CHEAP + STRONG, quality=1.0),
+                QueryOutcome(query_id="q2", final_model="cheap", called=("cheap",), cost_usd=CHEAP,
+                             quality=0.0),
+                QueryOutcome(query_id="q3", final_model="cheap", called=("cheap",), cost_usd=CHEAP,
+                             quality=0.0)]
     p = policy_point("cascade", ref, outcomes, threshold=0.5)
     assert p.strong_call_fraction == 0.25
     assert p.quality == 0.5 and p.quality_fraction == pytest.approx(2 / 3)

@@ -122,12 +122,14 @@ def test_escalation_causes_are_read_from_the_engine_verdicts():
     from cascadeflow.replay.study import escalation_causes
 
     def esc(reason):
-        return QueryOutcome("q", "strong", ("cheap", "strong"), Decimal(0), 1.0, reasons=(reason, "final"))
+        return QueryOutcome(query_id="q", final_model="strong", called=("cheap", "strong"),
+                            cost_usd=Decimal(0), quality=1.0, reasons=(reason, "final"))
 
     outcomes = [esc("rejected: arithmetic: 2+2=5 is wrong"), esc("rejected: arithmetic: 3*3=8"),
                 esc("rejected: score=0.40 < 0.70; weakest logprob: low (structure, logprob)"),
                 esc("rejected: no signal was available to judge the draft"),
-                QueryOutcome("a", "cheap", ("cheap",), Decimal(0), 1.0, reasons=("accepted: score=0.9",))]
+                QueryOutcome(query_id="a", final_model="cheap", called=("cheap",), cost_usd=Decimal(0),
+                             quality=1.0, reasons=("accepted: score=0.9",))]
     assert escalation_causes(outcomes) == {"veto:arithmetic": 2, "weakest:logprob": 1, "no-signal": 1}
 
 

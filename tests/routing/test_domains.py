@@ -90,7 +90,8 @@ def test_the_stronger_evidence_wins_between_code_and_math():
 
 def test_a_custom_detector_replaces_the_rules():
     config = DomainConfig(domains={"LOGS": [MINI], "DEFAULT": [BIG]},
-                          detector=lambda text: DomainGuess("LOGS", 1.0, "log lines") if "ERROR" in text else None)
+                          detector=lambda text: (DomainGuess(domain="LOGS", score=1.0, reason="log lines")
+                                                 if "ERROR" in text else None))
     assert config.route(build_request("2026-01-01 ERROR db timeout")).label == "LOGS"
     assert config.route(build_request("hello")).models == (BIG,)
 

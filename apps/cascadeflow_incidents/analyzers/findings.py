@@ -23,7 +23,7 @@ class Evidence:
         return f"[evidence: {self.kind}] {self.quote}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     """One deterministic statement. `category` None marks a symptom that supports others but names no
     cause; `active` False marks a signal that has since recovered or is benign (it explains an alert

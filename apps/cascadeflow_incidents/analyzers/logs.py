@@ -12,7 +12,7 @@ from .metrics import ROBUST_Z, baseline_deviation, series_values
 from .state import HEALTHY, pod_health
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Signature:
     """A log pattern naming a mechanism (not a product), what it says, and what to do about it."""
 

@@ -20,7 +20,7 @@ from ..runbooks import RunbookIndex
 DEFAULT_SET = Path(__file__).resolve().parent / "retrieval_set.yml"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HitRates:
     queries: int
     hit_at_1: float

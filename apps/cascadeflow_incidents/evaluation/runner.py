@@ -24,7 +24,7 @@ from ..tools import recorded_toolbox
 from .grader import Grade, Graded, grade
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ScenarioResult:
     scenario_id: str
     grade: Grade

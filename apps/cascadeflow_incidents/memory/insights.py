@@ -12,7 +12,7 @@ from .store import IncidentRecord
 _DEPLOY_WORDS = ("deploy", "rollout", "release", "revision", "rolled back", "rollback", "new version")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Insight:
     kind: str  # "recurring_category" | "recurring_service" | "deploy_related" | "fix_failed"
     statement: str

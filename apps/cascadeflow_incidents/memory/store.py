@@ -67,7 +67,7 @@ class IncidentRecord:
         return max(0.0, (now - occurred).total_seconds() / 86400)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Recall:
     record: IncidentRecord
     score: float

@@ -25,7 +25,7 @@ LIBRARY = Path(__file__).resolve().parent / "library"
 _NOT_RUNBOOKS = {"README", "LICENSE", "CHANGELOG", "CONTRIBUTING", "UPSTREAM_README"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Runbook:
     name: str  # file stem
     title: str
@@ -34,7 +34,7 @@ class Runbook:
     path: Path
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunbookMatch:
     runbook: Runbook
     score: float

@@ -6,13 +6,17 @@ from cascadeflow_incidents.analyzers import Evidence, Finding
 from cascadeflow_incidents.diagnosis import category_of, draft, parse_reply, validate
 
 EV = (Evidence("k8s_pods", "pod web-1 ready=False"),)
-OOM = Finding("oom_killed", "Pod/web-1", "pod web-1 is OOMKilled", "resource_exhaustion", 0.95, True, EV, "raise it")
-SYMPTOM = Finding("replicas_unavailable", "Deployment/web", "web has 1/2 ready", None, 0.3, True, EV)
-PAST = Finding("restart_recovered", "Pod/web-2", "web-2 restarted once, Ready now", None, 0.2, False, EV)
+OOM = Finding(check="oom_killed", subject="Pod/web-1", statement="pod web-1 is OOMKilled",
+              category="resource_exhaustion", weight=0.95, active=True, evidence=EV, remediation="raise it")
+SYMPTOM = Finding(check="replicas_unavailable", subject="Deployment/web", statement="web has 1/2 ready",
+                  category=None, weight=0.3, active=True, evidence=EV)
+PAST = Finding(check="restart_recovered", subject="Pod/web-2", statement="web-2 restarted once, Ready now",
+               category=None, weight=0.2, active=False, evidence=EV)
 
 
 def test_category_follows_the_strongest_active_finding_that_names_one() -> None:
-    weak = Finding("crash_loop", "Pod/web-1", "crash", "code_defect", 0.5, True, EV)
+    weak = Finding(check="crash_loop", subject="Pod/web-1", statement="crash", category="code_defect",
+                   weight=0.5, active=True, evidence=EV)
     assert category_of([weak, OOM]) == "resource_exhaustion"
     assert category_of([PAST]) == "healthy"
     assert category_of([SYMPTOM]) == "unknown"  # something fails and no check names why

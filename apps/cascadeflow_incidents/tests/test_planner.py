@@ -31,7 +31,8 @@ def test_the_second_round_follows_a_failing_pod_and_reads_every_remaining_source
     obs = Observations()
     observe(obs, "pods", "k8s_pods", {"pods": [{"name": "w-1", "phase": "Running",
                                                 "containers": [{"ready": False, "restart_count": 3}]}]})
-    found = [Finding("restarting", "Pod/w-1", "w-1 restarts", None, 0.4, True, (Evidence("k8s_pods", "w-1"),))]
+    found = [Finding(check="restarting", subject="Pod/w-1", statement="w-1 restarts", category=None,
+                     weight=0.4, active=True, evidence=(Evidence("k8s_pods", "w-1"),))]
     plan = next_plan(2, _alert("w-1 restarting"), obs, found, ALL, {"list_pods", "get_events"}, ["redis_info"])
     assert plan.steps[0].tool == "get_pod_logs" and plan.steps[0].arguments == {"pod": "w-1"}
     assert set(_tools(plan)) == {"get_pod_logs", "list_deployments", "get_node_health", "search_logs",

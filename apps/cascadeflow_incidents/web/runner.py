@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 KEEP_FINISHED_LOGS = 256  # finished investigations kept in memory for readers; older ones replay from the file
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Started:
     incident_id: str
     investigation_id: str | None  # None: queued or not investigated (see status and reason)

@@ -181,7 +181,7 @@ class BudgetConfig:
         return True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pressure:
     """How close the tightest applicable budget is to its limit, and what the runtime should do."""
 

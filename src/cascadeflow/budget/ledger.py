@@ -66,7 +66,7 @@ ReserveStatus = Literal["held", "existing", "admitted_unrecorded"]
 SettleStatus = Literal["settled", "duplicate", "late", "unknown", "unrecorded"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Reservation:
     """What `reserve` did: `held` (new), `existing` (same id reserved before: nothing changed) or
     `admitted_unrecorded` (store unreachable, fail-open admitted the call without recording it)."""
@@ -76,7 +76,7 @@ class Reservation:
     status: ReserveStatus
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settlement:
     """What `settle` did.
 

@@ -32,7 +32,7 @@ class Uncacheable(ValueError):
     """The request holds a value canonical JSON cannot express (the call then bypasses the cache)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CacheKeys:
     """The exact key of a request, its semantic scope and the text the semantic index embeds."""
 

@@ -29,7 +29,7 @@ KINDS = (MODEL_SELECTED, DRAFT_ACCEPTED, DRAFT_REJECTED, ESCALATED, ERROR, COMPL
          DRAFT_PENDING, REPLACED)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CascadeEvent:
     """One thing that happened in a cascade run. `data` carries kind-specific fields (tokens, cost, text...)."""
 

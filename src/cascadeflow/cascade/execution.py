@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 Emit = Callable[[ev.CascadeEvent], None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Judgement:
     """The cascade's view of a quality verdict."""
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueryOutcome:
     """What the engine did on one query: the final model, every model it called, cost and quality."""
 

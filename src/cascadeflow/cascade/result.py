@@ -11,7 +11,7 @@ from cascadeflow.messages import Response, ToolCall, Usage
 Decision = Literal["accepted", "rejected", "error", "final", "cancelled"]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class TierAttempt:
     """One tier's attempt: what it cost and what the cascade decided about its answer."""
 

@@ -68,7 +68,7 @@ def chat_cmd(
         highlight=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PriceRow:
     model: str
     input: Decimal
@@ -153,7 +153,7 @@ def _money(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Check:
     name: str
     ok: bool | None  # None: informational, not a pass/fail

@@ -43,7 +43,7 @@ def validate_weights(weights: Mapping[str, float] | None) -> dict[str, float] | 
     return out
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class KpiChoice:
     model: ModelConfig | None  # None: no candidate could be scored
     reason: str

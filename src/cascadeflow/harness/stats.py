@@ -10,7 +10,7 @@ from dataclasses import dataclass
 DEFAULT_ALPHA = 0.2  # weight of the newest observation: about the last ten calls dominate
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ModelStat:
     """Moving averages for one model ("provider/model"). `None` means never observed."""
 

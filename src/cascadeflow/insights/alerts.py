@@ -74,7 +74,7 @@ class AlertRule:
             object.__setattr__(self, "name", f"{self.metric}_{self.condition}_{self.threshold:g}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Alert:
     rule: str
     metric: str
@@ -84,7 +84,7 @@ class Alert:
     at: str
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class _Point:
     moment: float
     cost: float

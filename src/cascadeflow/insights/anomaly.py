@@ -41,7 +41,7 @@ Method = Literal["agreement", "robust", "novelty", "zscore"]
 METHODS = ("agreement", "robust", "novelty", "zscore")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Anomaly:
     """One signal of one key leaving its usual range, at the end of bucket `at` (ISO-8601 UTC)."""
 

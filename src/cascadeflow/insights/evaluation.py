@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from cascadeflow.insights.series import Incident
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EventScore:
     incidents: int
     detected: int

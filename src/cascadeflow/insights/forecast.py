@@ -29,7 +29,7 @@ MIN_BACKTEST_ERRORS = 30  # fewer backtested errors than this and the interval u
 BACKTEST_ORIGINS = 90  # refits on the latest days only: a long history costs no more than a quarter's
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DayForecast:
     day: date
     predicted_cost: float
@@ -37,7 +37,7 @@ class DayForecast:
     upper_bound: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Forecast:
     """Total cost over the forecast days and its bounds (each day's bounds summed), and the days."""
 
@@ -164,7 +164,7 @@ class CostForecaster:
         return float(low), float(high)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Fit:
     """One fit of the model: log cost = intercept + slope x day + log weekday factor, spread sigma."""
 

@@ -47,7 +47,7 @@ def probation_length(length: int) -> int:
     return min(math.floor(PROBATION_PERCENT * length), math.floor(PROBATION_PERCENT * PROBATION_CAP_BASE))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ScoredSeries:
     """One series, ready for scoring: per counted point its detector score, its reward if detected, and
     the window it falls in (-1 outside every window)."""

@@ -23,14 +23,14 @@ import numpy as np
 KINDS = ("spike", "level_shift", "drift", "verifier_jump")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Incident:
     kind: str
     start: int  # first affected bucket
     end: int  # last affected bucket
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class CostSeries:
     """Per-bucket signals of one simulated application and the incidents injected into it."""
 

@@ -28,7 +28,7 @@ from cascadeflow.sync import run_sync
 Progress = Callable[[int], None]  # called with the number of queries just finished
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReplaySetup:
     """Which dataset models form the cascade (cheapest first), and how drafts are judged."""
 
@@ -177,7 +177,7 @@ async def sweep(setup: ReplaySetup, thresholds: Sequence[float], *,
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DraftVerdicts:
     """Per query, from two real engine runs of a two-tier cascade: can the draft be accepted at all, its
     score, and the outcome when accepted / when escalated."""

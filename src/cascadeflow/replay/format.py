@@ -70,7 +70,7 @@ class RecordedAnswer:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecordedQuery:
     """One query: its messages, optional gold answer, metadata, split, and every model's recorded answer."""
 
@@ -93,7 +93,7 @@ class RecordedQuery:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReplayDataset:
     """A header (name, source, model aliases -> priced ModelConfigs) and its queries."""
 

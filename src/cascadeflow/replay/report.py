@@ -42,7 +42,7 @@ class OperatingPoint:
         return asdict(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Reference:
     """Per-query recorded quality and cost of the cheap and the strong model (for baselines and fractions)."""
 

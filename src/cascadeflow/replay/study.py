@@ -28,7 +28,7 @@ from cascadeflow.replay.report import (
 GRID = tuple(round(i / 20, 2) for i in range(21))  # thresholds of an engine sweep of longer cascades
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class StudyResult:
     dataset: str
     models: tuple[str, ...]

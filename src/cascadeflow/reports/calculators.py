@@ -44,7 +44,7 @@ def cascade_query_cost(*, drafter: float, verifier: float, acceptance: float, ca
     return (1 - cache_hit_rate) * (drafter + (1 - acceptance) * verifier)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoiEstimate:
     """Monthly and annual cost with and without the cascade. `payback_months` is how long the savings take
     to repay `one_time_cost` (None when nothing is saved); `first_year_roi` is (annual savings - one-time
@@ -77,7 +77,7 @@ def roi(*, monthly_queries: float, baseline_cost_per_query: float, cascade_cost_
                        first_year_roi=first_year)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BreakEven:
     """The self-hosting decision at `monthly_queries`. `break_even_queries` is the monthly volume at which
     the cloud drafter costs as much as the self-hosted one; `monthly_savings` is negative below it."""

@@ -22,7 +22,7 @@ MAX_BARS = 15
 LINE_HEIGHT = 200
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Bar:
     label: str
     value_text: str
@@ -30,7 +30,7 @@ class Bar:
     width: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BarChart:
     title: str
     bars: tuple[Bar, ...]
@@ -39,7 +39,7 @@ class BarChart:
     width: int = CHART_WIDTH
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LineChart:
     title: str
     points: str  # the SVG polyline points

@@ -28,14 +28,14 @@ class RecommendationRules:
     budget_warning: float = 0.9  # cost above this share of the budget
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Recommendation:
     kind: str  # reliable_drafter | useless_tier | cost_driver | cache_opportunity | budget | escalation
     message: str
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MonthlyReport:
     month: str
     by_model: Report

@@ -87,7 +87,7 @@ class ReportRow:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
     """Rows (costliest first), the totals over them, and what the report was asked for."""
 

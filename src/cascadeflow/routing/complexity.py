@@ -33,7 +33,7 @@ _SIMPLE = re.compile(r"\b(?:short|brief(?:ly)?|simple|quick(?:ly)?|one (?:word|s
 _SENTENCE = re.compile(r"[.!?]+(?:\s|$)")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ComplexityEstimate:
     score: float  # 0 (trivial) .. 1 (expert)
     level: str  # simple | moderate | hard | expert

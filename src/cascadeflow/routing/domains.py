@@ -15,7 +15,7 @@ from cascadeflow.routing.route import Route, Target, as_tiers
 DEFAULT_DOMAIN = "DEFAULT"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DomainGuess:
     domain: str
     score: float  # 0..1, strength of the evidence

@@ -55,7 +55,7 @@ def cache_defaults() -> CacheDefaults:
     return _defaults
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Served:
     """A hit that was served: the stored answer, how it matched, and the call's audit record."""
 

@@ -98,7 +98,7 @@ class AttemptOptions:
     invoke: Callable[[Request], Awaitable[Response]] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Vetted:
     """What the checks before sending (`Runtime.vet`) made of one attempt: the model and request to send
     (after the policy and the per-call cap), the output limit asked for, the worst case when it was needed,

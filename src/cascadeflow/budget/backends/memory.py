@@ -29,7 +29,7 @@ from cascadeflow.budget.ledger import (
 MEMORY_RETENTION_SECONDS = 3600.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class _Held:
     keys: tuple[str, ...]
     amount: int

@@ -58,7 +58,7 @@ def numbers(text: str) -> list[float]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkedAnswer:
     """What a draft states: its final answer (None: no marker), the reasoning before it, and the values it
     computed (the results written after "=" in the reasoning, in order)."""

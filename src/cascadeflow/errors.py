@@ -83,7 +83,7 @@ class UnsafeBind(ConfigurationError):
 
 
 class UnknownModelPriceError(ConfigurationError, LookupError):
-    def __init__(self, provider: str | None, model: str, hint: str = ""):
+    def __init__(self, provider: str | None, model: str, *, hint: str = ""):
         self.provider = provider
         self.model = model
         where = f"{provider}/{model}" if provider else model

@@ -141,7 +141,7 @@ def model_for(runtime: Runtime, vendor: Vendor, name: str, mode: str) -> tuple[M
     model = sdk_model(vendor.provider, name)
     try:
         if not vendor.known:
-            raise UnknownModelPriceError(None, name, vendor.why_unknown())
+            raise UnknownModelPriceError(None, name, hint=vendor.why_unknown())
         runtime.price_book.rates(model)
     except UnknownModelPriceError:
         if mode == "enforce":

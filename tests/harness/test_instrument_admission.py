@@ -45,7 +45,7 @@ class PeakWatch:
 
 
 def _gated(limit: int, **kw) -> Admission:
-    admission = Admission(AdmissionLimits(max_in_flight=limit), **kw)
+    admission = Admission(default=AdmissionLimits(max_in_flight=limit), **kw)
     harness.default_runtime().admission = admission
     return admission
 

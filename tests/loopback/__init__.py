@@ -19,6 +19,7 @@ Script the answers, in order; whether an answer is streamed follows the request'
     openai_server.enqueue(body=b"{not json")                             # malformed body, status 200
     openai_server.enqueue(text="a b c d", cut_after=3)                   # stream dropped after 3 events
     openai_server.enqueue(text="slow", delay=5)                          # for timeouts and cancellation
+    openai_server.enqueue(text="held", hold=event)   # answers once the test sets `event` (threading.Event)
     anthropic_server.enqueue(text="Hi", usage={"input": 5, "output": 2, "cache_read": 100})
     anthropic_server.enqueue(text="partial", stream_error="Overloaded")  # `event: error` mid-stream
     openai_server.default = Reply(text="ok")                             # answer when the queue is empty

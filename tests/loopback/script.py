@@ -25,6 +25,8 @@ class Reply:
     status + error (+ error_code, headers): an error response in the wire's error shape.
     body: a raw body sent as-is with `status` (e.g. b"{not json" for a malformed response).
     delay: seconds before the response starts; chunk_delay: seconds between stream events.
+    hold: a threading.Event the response waits for before it starts (a test holds a call on the wire until
+    it sets the event: no guess at how long the rest of the test takes).
     cut_after: for a stream, drop the connection after this many events (a stream cut mid-way).
     end_after: for a stream, end the body cleanly after this many events, before the final ones (a stream cut
     by a proxy or a host that closes it properly: the client sees an ordinary end of stream).
@@ -43,6 +45,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | str | None = None
     delay: float = 0.0
+    hold: threading.Event | None = None
     chunk_delay: float = 0.0
     cut_after: int | None = None
     end_after: int | None = None

@@ -26,15 +26,16 @@ class _CutStream(Exception):
     """Raised inside a streaming body so uvicorn drops the connection mid-response."""
 
 
-async def _wait(seconds: float, request: Request, record: RecordedRequest) -> bool:
-    """Sleep `seconds`, watching for the client going away; False when it did."""
+async def _wait(seconds: float, request: Request, record: RecordedRequest,
+                hold: threading.Event | None = None) -> bool:
+    """Sleep `seconds` (or until `hold` is set), watching for the client going away; False when it did."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
-    while loop.time() < end:
+    while (loop.time() < end) if hold is None else not hold.is_set():
         if await request.is_disconnected():
             record.disconnected = True
             return False
-        await asyncio.sleep(min(0.01, max(0.0, end - loop.time())))
+        await asyncio.sleep(min(0.01, max(0.0, end - loop.time())) if hold is None else 0.005)
     return True
 
 
@@ -69,6 +70,8 @@ def _endpoint(host: ScriptedHost, plain: Render, stream: Render, error_body: Cal
         if reply is None:
             return JSONResponse(error_body(Reply(status=400, error=f"loopback {host.name}: no reply queued")), 400)
         if reply.delay and not await _wait(reply.delay, request, record):
+            return Response(status_code=499)
+        if reply.hold is not None and not await _wait(0.0, request, record, reply.hold):
             return Response(status_code=499)
         headers = {"x-request-id": "req_loopback", "request-id": "req_loopback", **reply.headers}
         if reply.body is not None:

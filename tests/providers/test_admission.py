@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import threading
 import time
 
-import httpx
 import pytest
-from loopback import ManualClock
+from loopback import ManualClock, Reply
 
 from cascadeflow.errors import AdmissionRefused, ConfigurationError
 from cascadeflow.messages import build_request
@@ -24,6 +23,15 @@ from cascadeflow.providers.http import BreakerSettings, CircuitBreakers, HttpOpt
 from cascadeflow.providers.openai_chat import OpenAIChat
 
 FAR = 3600.0
+
+
+async def wait_until(predicate, seconds=5.0):
+    """Poll for an event on the loopback server's thread (a bound on waiting, not a timing assertion)."""
+    for _ in range(int(seconds / 0.01)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.01)
+    return False
 
 
 def far() -> float:
@@ -50,7 +58,7 @@ def test_invalid_rate_limits_are_refused_at_construction(bad):
 
 
 async def test_no_more_than_the_limit_is_in_flight():
-    gate = Gate(AdmissionLimits(max_in_flight=3))
+    gate = Gate(limits=AdmissionLimits(max_in_flight=3))
     peak = 0
 
     async def call() -> None:
@@ -65,7 +73,7 @@ async def test_no_more_than_the_limit_is_in_flight():
 
 
 async def test_under_pressure_p0_and_p1_go_before_lower_severities_and_fifo_within_one():
-    gate = Gate(AdmissionLimits(max_in_flight=1))
+    gate = Gate(limits=AdmissionLimits(max_in_flight=1))
     await gate.acquire(priority=2, deadline=far())  # the one slot is taken: everything below queues
     order: list[str] = []
 
@@ -84,7 +92,7 @@ async def test_under_pressure_p0_and_p1_go_before_lower_severities_and_fifo_with
 
 
 async def test_a_queued_call_past_its_deadline_is_refused_and_takes_no_slot():
-    gate = Gate(AdmissionLimits(max_in_flight=1))
+    gate = Gate(limits=AdmissionLimits(max_in_flight=1))
     await gate.acquire(priority=2, deadline=far())
     with pytest.raises(AdmissionRefused, match="nothing was sent"):
         await gate.acquire(priority=2, deadline=time.monotonic() + 0.05, what="openai/m")
@@ -94,7 +102,7 @@ async def test_a_queued_call_past_its_deadline_is_refused_and_takes_no_slot():
 
 
 async def test_a_cancelled_waiter_passes_its_slot_on():
-    gate = Gate(AdmissionLimits(max_in_flight=1))
+    gate = Gate(limits=AdmissionLimits(max_in_flight=1))
     await gate.acquire(priority=2, deadline=far())
     cancelled = asyncio.create_task(gate.acquire(priority=0, deadline=far()))
     later = asyncio.create_task(gate.acquire(priority=3, deadline=far()))
@@ -108,7 +116,7 @@ async def test_a_cancelled_waiter_passes_its_slot_on():
 
 
 def test_a_waiter_on_another_event_loop_is_woken_through_its_loop():
-    gate = Gate(AdmissionLimits(max_in_flight=1))
+    gate = Gate(limits=AdmissionLimits(max_in_flight=1))
 
     async def wait_for_slot() -> float:
         waited = await gate.acquire(priority=2, deadline=far())
@@ -129,7 +137,7 @@ def test_a_waiter_on_another_event_loop_is_woken_through_its_loop():
 
 def test_token_bucket_paces_in_order_once_empty():
     clock = ManualClock()
-    bucket = TokenBucket(60, clock)  # one per second
+    bucket = TokenBucket(per_minute=60, clock=clock)  # one per second
     assert [bucket.take(1) for _ in range(60)] == [0.0] * 60
     assert bucket.take(1) == pytest.approx(1.0)
     assert bucket.take(1) == pytest.approx(2.0)
@@ -138,7 +146,7 @@ def test_token_bucket_paces_in_order_once_empty():
 
 
 async def test_requests_per_minute_refuses_a_call_the_limit_would_delay_past_its_deadline():
-    gate = Gate(AdmissionLimits(max_in_flight=10, requests_per_minute=2))
+    gate = Gate(limits=AdmissionLimits(max_in_flight=10, requests_per_minute=2))
     for _ in range(2):
         assert await gate.acquire(priority=2, deadline=far()) == 0.0
         gate.release()
@@ -154,10 +162,10 @@ async def test_tokens_per_minute_counts_the_calls_tokens_only_when_limited():
         counted.append(1)
         return 500
 
-    unlimited = Gate(AdmissionLimits())
+    unlimited = Gate(limits=AdmissionLimits())
     await unlimited.acquire(priority=2, deadline=far(), tokens=tokens)
     assert counted == []
-    limited = Gate(AdmissionLimits(tokens_per_minute=1000))
+    limited = Gate(limits=AdmissionLimits(tokens_per_minute=1000))
     await limited.acquire(priority=2, deadline=far(), tokens=tokens)
     await limited.acquire(priority=2, deadline=far(), tokens=tokens)
     with pytest.raises(AdmissionRefused):
@@ -174,14 +182,14 @@ def test_rate_limit_headers_of_both_spellings_are_read():
 
 
 async def test_a_provider_reporting_no_requests_left_paces_the_next_call():
-    gate = Gate(AdmissionLimits())
+    gate = Gate(limits=AdmissionLimits())
     gate.observe_headers({"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0"})
     with pytest.raises(AdmissionRefused, match="rate limit"):
         await gate.acquire(priority=2, deadline=time.monotonic() + 0.5)
 
 
 def test_model_limits_take_precedence_over_the_providers():
-    admission = Admission(AdmissionLimits(max_in_flight=64))
+    admission = Admission(default=AdmissionLimits(max_in_flight=64))
     admission.configure("openai", AdmissionLimits(max_in_flight=8))
     admission.configure("openai", AdmissionLimits(max_in_flight=2), model="gpt-4o")
     assert admission.gate("openai", "gpt-4o").limits.max_in_flight == 2
@@ -192,48 +200,33 @@ def test_model_limits_take_precedence_over_the_providers():
         admission.configure("openai", {"max_in_flight": 3})  # type: ignore[arg-type]
 
 
-async def test_queueing_never_opens_the_breaker_and_refused_calls_are_not_sent():
-    sent = []
-    release = asyncio.Event()
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        await release.wait()
-        return httpx.Response(200, json={"model": "m", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]})
-
-    admission = Admission(AdmissionLimits(max_in_flight=1))
-    breakers = CircuitBreakers(BreakerSettings(failure_threshold=1, cooldown=60), ManualClock())
-    chat = OpenAIChat("vllm", base_url="http://x.invalid/v1",
-                      http=HttpOptions(transport=httpx.MockTransport(answer), breakers=breakers, admission=admission))
+async def test_queueing_never_opens_the_breaker_and_refused_calls_are_not_sent(openai_server):
+    release = threading.Event()
+    openai_server.enqueue(text="ok", hold=release)
+    admission = Admission(default=AdmissionLimits(max_in_flight=1))
+    breakers = CircuitBreakers(settings=BreakerSettings(failure_threshold=1, cooldown=60), clock=ManualClock())
+    chat = OpenAIChat("vllm", base_url=openai_server.base_url,
+                      http=HttpOptions(breakers=breakers, admission=admission))
     first = asyncio.create_task(chat.complete(build_request("hi", model="m")))
-    await asyncio.sleep(0.01)
+    assert await wait_until(lambda: len(openai_server.requests) == 1)
     for _ in range(3):
         with pytest.raises(AdmissionRefused):
             await chat.complete(build_request("hi", model="m", timeout=0.05))
     release.set()
     response = await first
-    assert len(sent) == 1 and breakers.get("vllm", "m").state == "closed"
+    assert len(openai_server.requests) == 1 and breakers.get("vllm", "m").state == "closed"
     assert response.queued_ms == 0.0 and [a.outcome for a in response.http_attempts] == ["answered"]
 
 
-async def test_time_queued_is_reported_apart_from_the_providers_latency():
-    release = asyncio.Event()
-    calls = 0
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            await release.wait()  # the first call holds the only slot until released
-        return httpx.Response(200, json={"model": "m", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]})
-
-    chat = OpenAIChat("vllm", base_url="http://x.invalid/v1",
-                      http=HttpOptions(transport=httpx.MockTransport(answer), breakers=CircuitBreakers(),
-                                       admission=Admission(AdmissionLimits(max_in_flight=1))))
+async def test_time_queued_is_reported_apart_from_the_providers_latency(openai_server):
+    release = threading.Event()
+    openai_server.enqueue(text="ok", hold=release)  # the first call holds the only slot until released
+    openai_server.enqueue(text="ok")
+    chat = OpenAIChat("vllm", base_url=openai_server.base_url,
+                      http=HttpOptions(breakers=CircuitBreakers(),
+                                       admission=Admission(default=AdmissionLimits(max_in_flight=1))))
     first = asyncio.create_task(chat.complete(build_request("hi", model="m")))
-    await asyncio.sleep(0.01)
+    assert await wait_until(lambda: len(openai_server.requests) == 1)
     second = asyncio.create_task(chat.complete(build_request("hi", model="m")))
     await asyncio.sleep(0.2)
     release.set()
@@ -243,26 +236,15 @@ async def test_time_queued_is_reported_apart_from_the_providers_latency():
     assert queued.latency_ms < queued.queued_ms  # its own answer was immediate; the wait was the queue
 
 
-def _ok_answer() -> httpx.Response:
-    return httpx.Response(200, json={"model": "m", "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]})
-
-
-async def test_an_adapter_sends_queued_calls_by_severity():
-    release = asyncio.Event()
-    order: list[str] = []
-
-    async def answer(request: httpx.Request) -> httpx.Response:
-        order.append(json.loads(request.content)["messages"][0]["content"])
-        if len(order) == 1:
-            await release.wait()
-        return _ok_answer()
-
-    chat = OpenAIChat("vllm", base_url="http://x.invalid/v1",
-                      http=HttpOptions(transport=httpx.MockTransport(answer), breakers=CircuitBreakers(),
-                                       admission=Admission(AdmissionLimits(max_in_flight=1))))
+async def test_an_adapter_sends_queued_calls_by_severity(openai_server):
+    release = threading.Event()
+    openai_server.enqueue(text="ok", hold=release)
+    openai_server.default = Reply(text="ok")
+    chat = OpenAIChat("vllm", base_url=openai_server.base_url,
+                      http=HttpOptions(breakers=CircuitBreakers(),
+                                       admission=Admission(default=AdmissionLimits(max_in_flight=1))))
     first = asyncio.create_task(chat.complete(build_request("holder", model="m")))
-    await asyncio.sleep(0.01)
+    assert await wait_until(lambda: len(openai_server.requests) == 1)
     queued = []
     for severity in ("P3", "P2", "P1", "P0"):
         queued.append(asyncio.create_task(chat.complete(build_request(severity, model="m",
@@ -271,23 +253,16 @@ async def test_an_adapter_sends_queued_calls_by_severity():
     await asyncio.sleep(0.01)
     release.set()
     await asyncio.gather(first, *queued)
+    order = [r.json["messages"][0]["content"] for r in openai_server.requests]
     assert order == ["holder", "P0", "P1", "P2", "P3"]
 
 
-async def test_an_adapter_paces_after_the_provider_reports_no_requests_left():
-    sent = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        response = _ok_answer()
-        response.headers["x-ratelimit-limit-requests"] = "60"
-        response.headers["x-ratelimit-remaining-requests"] = "0"
-        return response
-
-    chat = OpenAIChat("vllm", base_url="http://x.invalid/v1",
-                      http=HttpOptions(transport=httpx.MockTransport(answer), breakers=CircuitBreakers(),
-                                       admission=Admission()))
+async def test_an_adapter_paces_after_the_provider_reports_no_requests_left(openai_server):
+    openai_server.default = Reply(text="ok", headers={"x-ratelimit-limit-requests": "60",
+                                                      "x-ratelimit-remaining-requests": "0"})
+    chat = OpenAIChat("vllm", base_url=openai_server.base_url,
+                      http=HttpOptions(breakers=CircuitBreakers(), admission=Admission()))
     await chat.complete(build_request("hi", model="m"))
     with pytest.raises(AdmissionRefused, match="rate limit"):
         await chat.complete(build_request("hi", model="m", timeout=0.5))
-    assert len(sent) == 1  # the second call was held back, not answered with a 429
+    assert len(openai_server.requests) == 1  # the second call was held back, not answered with a 429

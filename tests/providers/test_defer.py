@@ -40,7 +40,7 @@ def test_a_defer_policy_needs_a_queue():
 
 async def test_a_low_severity_call_meeting_a_long_queue_is_deferred_and_a_high_one_waits(tmp_path):
     queue = DeferredQueue(tmp_path / "q.sqlite3")
-    gate = Gate(AdmissionLimits(max_in_flight=1), defer=DeferPolicy(queue, when_queued=2, from_priority=3))
+    gate = Gate(limits=AdmissionLimits(max_in_flight=1), defer=DeferPolicy(queue, when_queued=2, from_priority=3))
     await gate.acquire(priority=2, deadline=far())  # the only slot
     waiting = [asyncio.create_task(gate.acquire(priority=2, deadline=far())) for _ in range(2)]
     await asyncio.sleep(0)
@@ -64,7 +64,7 @@ async def test_a_storm_defers_low_severities_durably_and_every_deferred_call_is_
         openai_server, tmp_path):
     openai_server.default = Reply(text="handled", usage={"input": 10, "output": 2}, delay=0.03)
     queue = DeferredQueue(tmp_path / "deferred.sqlite3")
-    admission = Admission(AdmissionLimits(max_in_flight=2), defer=DeferPolicy(queue, when_queued=4))
+    admission = Admission(default=AdmissionLimits(max_in_flight=2), defer=DeferPolicy(queue, when_queued=4))
     model = ModelConfig("gpt-4o-mini", provider="openai", base_url=openai_server.base_url, api_key="sk-test")
     chat = OpenAIChat.from_config(model, http=HttpOptions(admission=admission, breakers=CircuitBreakers()))
     ledger = MemoryLedger()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import httpx
+import aiohttp
 import pytest
-from loopback import ManualClock, RecordedSleep
+from loopback import ManualClock, RecordedSleep, Reply
 
 from cascadeflow.errors import (
     CircuitOpenError,
@@ -65,7 +67,7 @@ def test_backoff_is_full_jitter_under_an_exponential_cap():
 
 def test_breaker_states_closed_open_half_open_closed():
     clock = ManualClock()
-    breaker = CircuitBreaker(BreakerSettings(failure_threshold=3, cooldown=10), clock)
+    breaker = CircuitBreaker(settings=BreakerSettings(failure_threshold=3, cooldown=10), clock=clock)
     for _ in range(2):
         breaker.before_call("p", "m")
         breaker.record_failure()
@@ -89,7 +91,7 @@ def test_breaker_states_closed_open_half_open_closed():
 
 def test_a_failed_probe_reopens_for_a_full_cooldown():
     clock = ManualClock()
-    breaker = CircuitBreaker(BreakerSettings(failure_threshold=1, cooldown=10), clock)
+    breaker = CircuitBreaker(settings=BreakerSettings(failure_threshold=1, cooldown=10), clock=clock)
     breaker.record_failure()
     clock.advance(10)
     breaker.before_call("p", "m")
@@ -101,7 +103,7 @@ def test_a_failed_probe_reopens_for_a_full_cooldown():
 
 
 def test_success_resets_the_consecutive_failure_count():
-    breaker = CircuitBreaker(BreakerSettings(failure_threshold=2, cooldown=10), ManualClock())
+    breaker = CircuitBreaker(settings=BreakerSettings(failure_threshold=2, cooldown=10), clock=ManualClock())
     breaker.record_failure()
     breaker.record_success()
     breaker.record_failure()
@@ -115,31 +117,34 @@ def test_breakers_are_per_provider_and_model():
     assert breakers.get("groq", "a") is not breakers.get("openai", "a")
 
 
-async def test_client_pool_reuses_one_transport_per_event_loop():
+async def test_client_pool_reuses_one_session_per_event_loop():
     pool = ClientPool()
-    first = pool.transport()
-    assert pool.transport() is first
+    first = pool.session()
+    assert pool.session() is first
 
     def in_another_loop():
         async def get():
-            return pool.transport()
+            return pool.session()
 
         return asyncio.run(get())
 
     other = await asyncio.to_thread(in_another_loop)
     assert other is not first
+    pool.retire_all()
+    assert first.closed and other.closed
 
 
-async def test_client_pool_forgets_transports_of_closed_loops():
+async def test_client_pool_closes_and_forgets_sessions_of_closed_loops():
     pool = ClientPool()
 
     async def get():
-        return pool.transport()
+        return pool.session()
 
-    for _ in range(3):
-        await asyncio.to_thread(asyncio.run, get())
-    pool.transport()
-    assert len(pool) == 1  # only the running loop's client is kept
+    gone = [await asyncio.to_thread(asyncio.run, get()) for _ in range(3)]
+    current = pool.session()
+    assert len(pool) == 1 and not current.closed  # only the running loop's session is kept
+    assert all(session.closed for session in gone)
+    pool.retire_all()
 
 
 def dead_port() -> int:
@@ -157,43 +162,32 @@ async def test_connection_refused_is_retried_then_a_connection_error():
     assert isinstance(err.value, ConnectionError) and len(sleep.waits) == 2
 
 
-async def test_an_injected_transport_replaces_the_network():
-    seen = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"model": "m", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "mocked"}, "finish_reason": "stop"}]})
-
-    chat = OpenAIChat("vllm", base_url="http://nowhere.invalid/v1",
-                      http=HttpOptions(transport=httpx.MockTransport(answer), breakers=CircuitBreakers()))
+async def test_an_answer_without_usage_is_parsed_with_estimated_usage(openai_server):
+    openai_server.enqueue(body=json.dumps({"model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "plain"}, "finish_reason": "stop"}]}))
+    chat = OpenAIChat("vllm", base_url=openai_server.base_url, http=HttpOptions(breakers=CircuitBreakers()))
     response = await chat.complete(build_request("hi", model="m"))
-    assert response.content == "mocked" and seen[0].url.path == "/v1/chat/completions"
+    assert response.content == "plain" and openai_server.requests[0].path == "/v1/chat/completions"
     assert response.usage.estimated  # the host reported no usage: an upper bound, flagged as such
+    assert response.request_id == "req_loopback"  # the host's request id header
 
 
-async def test_breaker_failures_only_count_host_health_not_client_errors():
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"error": {"message": "bad"}})
-
-    breakers = CircuitBreakers(BreakerSettings(failure_threshold=1, cooldown=60), ManualClock())
-    chat = OpenAIChat("vllm", base_url="http://x.invalid/v1",
-                      http=HttpOptions(transport=httpx.MockTransport(answer), breakers=breakers))
+async def test_breaker_failures_only_count_host_health_not_client_errors(openai_server):
+    openai_server.default = Reply(status=400, error="bad")
+    breakers = CircuitBreakers(settings=BreakerSettings(failure_threshold=1, cooldown=60), clock=ManualClock())
+    chat = OpenAIChat("vllm", base_url=openai_server.base_url, http=HttpOptions(breakers=breakers))
     for _ in range(3):
         with pytest.raises(Exception) as err:
             await chat.complete(build_request("hi", model="m"))
         assert not isinstance(err.value, CircuitOpenError)
-    assert breakers.get("vllm", "m").state == "closed"
+    assert breakers.get("vllm", "m").state == "closed" and len(openai_server.requests) == 3
 
 
-async def test_server_error_opens_the_breaker_for_that_model_only():
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(500, json={"error": {"message": "down"}})
-
-    breakers = CircuitBreakers(BreakerSettings(failure_threshold=1, cooldown=60), ManualClock())
-    chat = OpenAIChat("vllm", base_url="http://x.invalid/v1",
-                      http=HttpOptions(transport=httpx.MockTransport(answer), breakers=breakers,
-                                       retry=RetryPolicy(max_attempts=1)))
+async def test_server_error_opens_the_breaker_for_that_model_only(openai_server):
+    openai_server.default = Reply(status=500, error="down")
+    breakers = CircuitBreakers(settings=BreakerSettings(failure_threshold=1, cooldown=60), clock=ManualClock())
+    chat = OpenAIChat("vllm", base_url=openai_server.base_url,
+                      http=HttpOptions(breakers=breakers, retry=RetryPolicy(max_attempts=1)))
     with pytest.raises(ServerError):
         await chat.complete(build_request("hi", model="m1"))
     with pytest.raises(CircuitOpenError):
@@ -231,35 +225,36 @@ def test_redact_removes_every_occurrence_of_the_key():
     assert redact("text", None) == "text"
 
 
-async def stream_of(body: bytes | list[bytes]) -> httpx.Response:
-    chunks = body if isinstance(body, list) else [body]
-
-    class Body(httpx.AsyncByteStream):
-        async def __aiter__(self):
-            for chunk in chunks:
-                if isinstance(chunk, Exception):
-                    raise chunk
-                yield chunk
-
-    return httpx.Response(200, stream=Body())
+async def chunks_of(*chunks: bytes | Exception) -> AsyncIterator[bytes]:
+    """A streamed body as the bytes arrive (an exception: what reading raised at that point)."""
+    for chunk in chunks:
+        if isinstance(chunk, Exception):
+            raise chunk
+        yield chunk
 
 
 async def test_sse_parses_events_comments_and_multi_line_data():
-    response = await stream_of([b": keep-alive\n\nevent: ping\ndata: {}\n\ndata: line1\n", b"data: line2\n\n"])
-    events = [e async for e in sse_events(response, deadline=float("inf"), provider="p", model="m")]
+    body = chunks_of(b": keep-alive\n\nevent: ping\ndata: {}\n\ndata: line1\n", b"data: line2\n\n")
+    events = [e async for e in sse_events(body, deadline=float("inf"), provider="p", model="m")]
     assert [(e.event, e.data) for e in events] == [("ping", "{}"), ("message", "line1\nline2")]
 
 
 async def test_sse_turns_a_dropped_connection_into_malformed_response():
-    response = await stream_of([b"data: 1\n\n", httpx.RemoteProtocolError("peer closed")])
+    body = chunks_of(b"data: 1\n\n", aiohttp.ClientPayloadError("Response payload is not completed"))
     with pytest.raises(MalformedResponseError, match="cut mid-way"):
-        [e async for e in sse_events(response, deadline=float("inf"), provider="p", model="m")]
+        [e async for e in sse_events(body, deadline=float("inf"), provider="p", model="m")]
+
+
+async def test_sse_turns_a_stall_past_the_read_timeout_into_a_timeout():
+    body = chunks_of(b"data: 1\n\n", aiohttp.SocketTimeoutError("Timeout on reading data from socket"))
+    with pytest.raises(ProviderTimeoutError, match="stalled"):
+        [e async for e in sse_events(body, deadline=float("inf"), provider="p", model="m")]
 
 
 async def test_sse_past_the_deadline_is_a_timeout():
-    response = await stream_of([b"data: 1\n\n", b"data: 2\n\n"])
+    body = chunks_of(b"data: 1\n\n", b"data: 2\n\n")
     with pytest.raises(ProviderTimeoutError):
-        [e async for e in sse_events(response, deadline=0.0, provider="p", model="m")]
+        [e async for e in sse_events(body, deadline=0.0, provider="p", model="m")]
 
 
 def test_a_whole_sse_body_parses_into_the_same_events_the_streaming_parser_yields():

@@ -272,7 +272,7 @@ async def test_breaker_opens_after_failed_calls_and_half_opens_after_cooldown(op
     clock = ManualClock()
     chat = OpenAIChat("openai", base_url=openai_server.base_url, api_key=FAKE_KEY,
                       http=HttpOptions(sleep=sleep, retry=RetryPolicy(max_attempts=1),
-                                       breakers=CircuitBreakers(BreakerSettings(2, cooldown=30), clock)))
+                                       breakers=CircuitBreakers(settings=BreakerSettings(2, cooldown=30), clock=clock)))
     openai_server.enqueue(status=503).enqueue(status=503)
     for _ in range(2):
         with pytest.raises(ServerError):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from loopback import ManualClock, RecordedSleep
+from loopback import ManualClock, RecordedSleep, Reply
 
 from cascadeflow.errors import ConfigurationError, ServerError
 from cascadeflow.messages import build_request
@@ -15,7 +14,7 @@ from cascadeflow.providers.retry import RetryBudget, RetryBudgets, RetryBudgetSe
 
 def test_the_budget_allows_its_reserve_then_a_share_of_first_attempts():
     clock = ManualClock()
-    budget = RetryBudget(RetryBudgetSettings(ratio=0.5, reserve=2, per_second=0), clock)
+    budget = RetryBudget(settings=RetryBudgetSettings(ratio=0.5, reserve=2, per_second=0), clock=clock)
     assert budget.spend() and budget.spend() and not budget.spend()
     budget.earn()
     assert not budget.spend()  # half a retry earned
@@ -25,7 +24,7 @@ def test_the_budget_allows_its_reserve_then_a_share_of_first_attempts():
 
 def test_the_budget_refills_over_time_up_to_its_reserve():
     clock = ManualClock()
-    budget = RetryBudget(RetryBudgetSettings(ratio=0, reserve=3, per_second=1), clock)
+    budget = RetryBudget(settings=RetryBudgetSettings(ratio=0, reserve=3, per_second=1), clock=clock)
     for _ in range(3):
         assert budget.spend()
     assert not budget.spend()
@@ -46,20 +45,14 @@ def test_invalid_attempt_counts_are_refused(bad):
         RetryPolicy(max_attempts=bad)
 
 
-async def test_an_outage_is_retried_only_within_the_providers_budget():
-    sent = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        return httpx.Response(503, json={"error": {"message": "down"}})
-
-    budgets = RetryBudgets(RetryBudgetSettings(ratio=0.5, reserve=1, per_second=0), ManualClock())
+async def test_an_outage_is_retried_only_within_the_providers_budget(openai_server):
+    openai_server.default = Reply(status=503, error="down")
+    budgets = RetryBudgets(settings=RetryBudgetSettings(ratio=0.5, reserve=1, per_second=0), clock=ManualClock())
     sleep = RecordedSleep()
-    chat = OpenAIChat("vllm", base_url="http://x.invalid/v1",
-                      http=HttpOptions(transport=httpx.MockTransport(answer), sleep=sleep,
-                                       breakers=CircuitBreakers(), retry_budgets=budgets))
+    chat = OpenAIChat("vllm", base_url=openai_server.base_url,
+                      http=HttpOptions(sleep=sleep, breakers=CircuitBreakers(), retry_budgets=budgets))
     for i in range(10):
         with pytest.raises(ServerError):
             await chat.complete(build_request("hi", model=f"m{i}"))  # distinct breakers: never open
     # 10 first attempts + 1 reserved retry + 4 earned (every second call earns one), not 10 x 3 requests
-    assert len(sent) == 15 and len(sleep.waits) == 5
+    assert len(openai_server.requests) == 15 and len(sleep.waits) == 5

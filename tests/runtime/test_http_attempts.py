@@ -104,7 +104,7 @@ async def test_the_usual_attempt_keeps_the_plain_record_shape(openai_server):
 async def test_a_call_refused_by_admission_is_settled_at_nothing(openai_server):
     ledger = MemoryLedger()
     model = ModelConfig(name="gpt-4o-mini", provider="openai", base_url=openai_server.base_url, api_key="sk-test")
-    admission = Admission(AdmissionLimits(requests_per_minute=1))
+    admission = Admission(default=AdmissionLimits(requests_per_minute=1))
     http = HttpOptions(sleep=RecordedSleep(), breakers=CircuitBreakers(), admission=admission)
     runtime = Runtime(ledger=ledger, resolve_provider=lambda cfg: OpenAIChat.from_config(cfg, http=http))
     openai_server.default = Reply(text="ok")

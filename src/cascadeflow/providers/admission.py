@@ -96,7 +96,7 @@ class TokenBucket:
     """A bucket refilled at `per_minute / 60` per second up to `per_minute`; `take(n)` returns the seconds
     until `n` is covered (the bucket may go into debt, so callers are paced in the order they took)."""
 
-    def __init__(self, per_minute: float, clock: Clock = time.monotonic):
+    def __init__(self, *, per_minute: float, clock: Clock = time.monotonic):
         self.per_minute = per_minute
         self._level = per_minute
         self._clock = clock
@@ -122,6 +122,10 @@ class TokenBucket:
         if remaining is not None:
             self._refill()
             self._level = min(self._level, remaining)
+
+
+def _bucket(per_minute: float | None, clock: Clock) -> TokenBucket | None:
+    return TokenBucket(per_minute=per_minute, clock=clock) if per_minute else None
 
 
 class _Waiter:
@@ -158,7 +162,7 @@ def _wake(future: asyncio.Future[None] | None) -> None:
 class Gate:
     """One provider's (or model's) admission: in-flight slots, the priority queue and the rate buckets."""
 
-    def __init__(self, limits: AdmissionLimits, clock: Clock = time.monotonic, defer: DeferPolicy | None = None):
+    def __init__(self, *, limits: AdmissionLimits, clock: Clock = time.monotonic, defer: DeferPolicy | None = None):
         self.limits = limits
         self.defer = defer
         self._clock = clock
@@ -166,8 +170,8 @@ class Gate:
         self._in_flight = 0
         self._queue: list[tuple[int, int, _Waiter]] = []
         self._order = itertools.count()
-        self._requests = TokenBucket(limits.requests_per_minute, clock) if limits.requests_per_minute else None
-        self._tokens = TokenBucket(limits.tokens_per_minute, clock) if limits.tokens_per_minute else None
+        self._requests = _bucket(limits.requests_per_minute, clock)
+        self._tokens = _bucket(limits.tokens_per_minute, clock)
 
     @property
     def in_flight(self) -> int:
@@ -307,7 +311,7 @@ class Gate:
                 if bucket is None:
                     if configured is not None or limit is None:
                         continue
-                    bucket = TokenBucket(limit, self._clock)
+                    bucket = TokenBucket(per_minute=limit, clock=self._clock)
                     if kind == "requests":
                         self._requests = bucket
                     else:
@@ -359,7 +363,7 @@ class Admission:
     """The gates of the process, one per (provider, model group), created on first use with the limits
     configured for that provider or model (a model's own limits take precedence)."""
 
-    def __init__(self, default: AdmissionLimits | None = None, clock: Clock = time.monotonic,
+    def __init__(self, *, default: AdmissionLimits | None = None, clock: Clock = time.monotonic,
                  defer: DeferPolicy | None = None):
         if defer is not None and not isinstance(defer, DeferPolicy):
             raise ConfigurationError(f"defer must be a DeferPolicy, got {type(defer).__name__}")
@@ -385,7 +389,7 @@ class Admission:
             found = self._gates.get(key)
             if found is None:
                 limits = self._configured.get(key, self.default)
-                found = self._gates[key] = Gate(limits, self._clock, self.defer)
+                found = self._gates[key] = Gate(limits=limits, clock=self._clock, defer=self.defer)
             return found
 
 

@@ -6,8 +6,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from cascadeflow.errors import MalformedResponseError
 from cascadeflow.messages import Request, Response, StreamDone, StreamEvent
 from cascadeflow.providers import anthropic_wire as wire
@@ -42,8 +40,8 @@ class AnthropicMessages(JsonHttpAdapter):
         async with self._http.open_stream(self._url, body, self._headers, model=request.model,
                                           timeout=request.timeout, **self._admission(request)) as response:
             request_id = self._http.request_id(response.headers)
-            async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model,
-                                              max_bytes=self._http.options.max_response_bytes):
+            async for event in sse_events(response.content.iter_any(), deadline=deadline, provider=self.name,
+                                          model=request.model, max_bytes=self._http.options.max_response_bytes):
                 data = self._json_object(event.data, request, "event")
                 kind = event.event if event.event != "message" else str(data.get("type", ""))
                 if kind == "error":
@@ -73,7 +71,7 @@ class AnthropicMessages(JsonHttpAdapter):
             raw_finish_reason=state.raw_stop,
         )
 
-    def _parse(self, data: Any, request: Request, headers: httpx.Headers, latency_ms: float) -> Response:
+    def _parse(self, data: Any, request: Request, headers: Mapping[str, str], latency_ms: float) -> Response:
         request_id = self._request_id(data, headers)
         try:
             if data.get("type") == "error":

@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from cascadeflow.errors import (
     ContentFilteredError,
     ContextWindowExceededError,
@@ -210,7 +208,7 @@ def error_message(parsed: Any, raw: str) -> tuple[str, str]:
     return (raw.strip()[:300] or "empty body"), ""
 
 
-def map_error(status: int, parsed: Any, raw: str, headers: httpx.Headers, request_id: str | None, *,
+def map_error(status: int, parsed: Any, raw: str, headers: Mapping[str, str], request_id: str | None, *,
               provider: str, model: str) -> ProviderError:
     message, kind = error_message(parsed, raw)
     kw: dict[str, Any] = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}
@@ -230,5 +228,5 @@ def stream_error(data: Mapping[str, Any], *, provider: str, model: str) -> Provi
     if kind in ("overloaded_error", "api_error"):
         return ServerError(f"{kind} mid-stream: {message}", **kw)
     if kind == "invalid_request_error":
-        return map_error(400, data, "", httpx.Headers(), None, provider=provider, model=model)
+        return map_error(400, data, "", {}, None, provider=provider, model=model)
     return MalformedResponseError(f"stream error {kind or 'unknown'}: {message}", **kw)

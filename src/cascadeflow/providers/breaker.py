@@ -24,7 +24,7 @@ class CircuitBreaker:
     """Closed -> open after `failure_threshold` consecutive failures -> half-open after `cooldown` (one probe)
     -> closed on the probe's success, open again on its failure."""
 
-    def __init__(self, settings: BreakerSettings, clock: Clock = time.monotonic):
+    def __init__(self, *, settings: BreakerSettings, clock: Clock = time.monotonic):
         self.settings = settings
         self._clock = clock
         self._failures = 0
@@ -76,7 +76,7 @@ class CircuitBreaker:
 class CircuitBreakers:
     """One breaker per (provider, model), created on first use."""
 
-    def __init__(self, settings: BreakerSettings | None = None, clock: Clock = time.monotonic):
+    def __init__(self, *, settings: BreakerSettings | None = None, clock: Clock = time.monotonic):
         self.settings = settings or BreakerSettings()
         self._clock = clock
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
@@ -87,7 +87,7 @@ class CircuitBreakers:
         with self._lock:
             breaker = self._breakers.get(key)
             if breaker is None:
-                breaker = self._breakers[key] = CircuitBreaker(self.settings, self._clock)
+                breaker = self._breakers[key] = CircuitBreaker(settings=self.settings, clock=self._clock)
             return breaker
 
 

@@ -1,9 +1,10 @@
 """The HTTP layer under every remote provider: the pooled client, admission, timeouts, retries, breakers.
 
-The pooled clients (providers/pool.py) carry every call; calls wait in the provider's admission gate
-(providers/admission.py), not in the pool, so there is no local pool timeout to retry. `HttpCaller` runs one JSON call (or opens one SSE
-stream) through the breaker, the gate and the retry loop, lists every HTTP attempt it made, and turns
-transport failures and error statuses into the typed errors of `cascadeflow.errors`.
+The pooled aiohttp sessions (providers/pool.py) carry every call; calls wait in the provider's admission gate
+(providers/admission.py), not in the pool, so there is no local pool timeout to retry. `HttpCaller` runs one
+JSON call (or opens one SSE stream) through the breaker, the gate and the retry loop, lists every HTTP
+attempt it made, and turns aiohttp's failures and error statuses into the typed errors of
+`cascadeflow.errors`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
-import httpx
 
 from cascadeflow.errors import (
     AdmissionRefused,
@@ -62,8 +62,10 @@ BEFORE_RESEND: ContextVar[Callable[[], None] | None] = ContextVar("cascadeflow_b
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 # Builds the typed error for an HTTP error status:
-# (status, parsed body or None, raw text, headers, request id, model) -> error.
-ErrorMapper = Callable[[int, Any, str, httpx.Headers, str | None, str], ProviderError]
+# (status, parsed body or None, raw text, headers, request id, model) -> error. The headers are the
+# response's (case-insensitive), or an empty mapping for an error that arrived inside a stream.
+ErrorMapper = Callable[[int, Any, str, Mapping[str, str], str | None, str], ProviderError]
+
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -78,21 +80,22 @@ class Timeouts:
         for name in ("connect", "read", "total"):
             validate_timeout(f"Timeouts.{name}", getattr(self, name))
 
-    def as_httpx(self) -> httpx.Timeout:
-        return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect)
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        """aiohttp's form: `total` is enforced by the retry loop around every attempt, not by aiohttp."""
+        return aiohttp.ClientTimeout(total=None, connect=self.connect, sock_connect=self.connect,
+                                     sock_read=self.read)
 
 
 @dataclass(frozen=True)
 class HttpOptions:
-    """How an adapter talks HTTP. Tests inject `transport`, `sleep`, `rng`, `breakers` (with a clock),
-    `admission` and `retry_budgets`; None means the process-wide one, shared by every adapter."""
+    """How an adapter talks HTTP. Tests inject `sleep`, `rng`, `breakers` (with a clock), `admission` and
+    `retry_budgets`; None means the process-wide one, shared by every adapter."""
 
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breakers: CircuitBreakers | None = None
     admission: Admission | None = None
     retry_budgets: RetryBudgets | None = None
-    transport: httpx.AsyncBaseTransport | None = None
     sleep: Sleep = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
     # An answer larger than this is cut and treated as malformed, so a host cannot make us buffer without bound.
@@ -105,29 +108,24 @@ class HttpOptions:
             raise ConfigurationError(f"max_response_bytes must be a positive integer, got {self.max_response_bytes!r}")
 
 
-def transport_error(exc: httpx.TransportError, provider: str, model: str) -> ProviderError:
-    """The typed error of a transport failure. What matters is whether the request may have reached the
+def transport_error(exc: aiohttp.ClientError, provider: str, model: str) -> ProviderError:
+    """The typed error of an aiohttp failure. What matters is whether the request may have reached the
     host: a failure to connect sent nothing (ProviderConnectionError, never billed); a read timeout or a
     connection dropped mid-response leaves the outcome unknown (ProviderTimeoutError / MalformedResponseError,
     charged their worst case by the pipeline)."""
-    cause = exc.__cause__
     kw: dict[str, Any] = {"provider": provider, "model": model}
-    if isinstance(exc, httpx.PoolTimeout):
-        return AdmissionRefused("no free connection in the local pool in time; nothing was sent", **kw)
-    if isinstance(cause, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)) \
-            or (cause is None and isinstance(exc, (httpx.ConnectTimeout, httpx.ConnectError))):
-        return ProviderConnectionError(f"cannot reach the host ({type(cause or exc).__name__})", **kw)
-    if isinstance(cause, aiohttp.SocketTimeoutError) or (cause is None and isinstance(exc, httpx.TimeoutException)):
-        return ProviderTimeoutError(f"{type(cause or exc).__name__}: no answer in time", **kw)
-    if isinstance(cause, aiohttp.ServerDisconnectedError) and CONNECTION_REUSED.get():
+    name = type(exc).__name__
+    # ConnectionTimeoutError is a ServerTimeoutError too: it is tested first
+    if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)):
+        return ProviderConnectionError(f"cannot reach the host ({name})", **kw)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return ProviderTimeoutError(f"{name}: no answer in time", **kw)
+    if isinstance(exc, aiohttp.ServerDisconnectedError) and CONNECTION_REUSED.get():
         return StaleConnection("the host closed an idle pooled connection as the request was written; it was "
                                "not processed", **kw)
-    if isinstance(cause, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)) \
-            or isinstance(exc, httpx.RemoteProtocolError):
-        return MalformedResponseError(f"connection broke mid-response ({type(cause or exc).__name__})", **kw)
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderTimeoutError(f"{type(cause or exc).__name__}: no answer in time", **kw)
-    return MalformedResponseError(f"the connection failed after sending ({type(cause or exc).__name__})", **kw)
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+        return MalformedResponseError(f"connection broke mid-response ({name})", **kw)
+    return MalformedResponseError(f"the connection failed after sending ({name})", **kw)
 
 
 class StaleConnection(ProviderConnectionError):
@@ -185,7 +183,7 @@ class CallReport:
 class HttpCaller:
     """Sends one call for one (provider, model) through breaker, admission, retries and timeouts."""
 
-    def __init__(self, provider: str, options: HttpOptions, map_error: ErrorMapper,
+    def __init__(self, *, provider: str, options: HttpOptions, map_error: ErrorMapper,
                  request_id_header: str = "x-request-id", auth: Callable[[], dict[str, str]] | None = None):
         self.provider = provider
         # Auth headers are built per request from the Secret, so no long-lived object holds the plain key.
@@ -193,15 +191,13 @@ class HttpCaller:
         self.options = options
         self._map_error = map_error
         self._request_id_header = request_id_header
-        self._pool = ClientPool(options.transport) if options.transport is not None else DEFAULT_POOL
-        self._timeout = options.timeouts.as_httpx().as_dict()
-        self._urls: dict[str, httpx.URL] = {}
+        self._timeout = options.timeouts.client_timeout()
         self._breakers = options.breakers or DEFAULT_BREAKERS
         self._admission = options.admission or DEFAULT_ADMISSION
         self._retry_budget = (options.retry_budgets or DEFAULT_RETRY_BUDGETS).get(provider)
 
     async def post_json(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *, model: str,
-                        parse: Callable[[Any, httpx.Headers], T], timeout: float | None = None,
+                        parse: Callable[[Any, Mapping[str, str]], T], timeout: float | None = None,
                         priority: int = 2, tokens: Callable[[], int] | None = None, report: CallReport | None = None) -> T:
         """POST `body` and return `parse(JSON, headers)`; a body that is not JSON or that `parse` rejects with
         MalformedResponseError counts as a failed attempt (retried, breaker-counted). `report` receives the
@@ -213,15 +209,15 @@ class HttpCaller:
             try:
                 raw = await self.read_capped(response, model)
             finally:
-                await response.aclose()
+                response.release()  # back to the pool once read whole; closed when the read failed
             try:
                 data = json.loads(raw)
             except ValueError:
                 raise MalformedResponseError(f"the body is not JSON: {raw[:120]!r}", provider=self.provider,
-                                             model=model, status_code=response.status_code,
+                                             model=model, status_code=response.status,
                                              request_id=self.request_id(response.headers)) from None
             result = parse(data, response.headers)
-            report.add("answered", response.status_code)
+            report.add("answered", response.status)
             return result
 
         async with self._admitted(model, timeout, priority, tokens, report) as deadline:
@@ -230,7 +226,7 @@ class HttpCaller:
     @asynccontextmanager
     async def open_stream(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *,
                           model: str, timeout: float | None = None, priority: int = 2, tokens: Callable[[], int] | None = None,
-                          report: CallReport | None = None) -> AsyncIterator[httpx.Response]:
+                          report: CallReport | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
         """Open a streamed POST whose status is 2xx (retrying failures before the first byte); the response
         is closed, and its admission slot freed, on exit, including when the consuming task is cancelled."""
         report = report if report is not None else CallReport()
@@ -240,21 +236,21 @@ class HttpCaller:
             try:
                 yield response
             finally:
-                await response.aclose()
+                response.release()  # a stream left before its end closes its connection
 
-    def request_id(self, headers: httpx.Headers) -> str | None:
+    def request_id(self, headers: Mapping[str, str]) -> str | None:
         return headers.get(self._request_id_header)
 
-    async def read_capped(self, response: httpx.Response, model: str) -> bytes:
-        """The body, read chunk by chunk; past `max_response_bytes` reading stops with MalformedResponseError."""
+    async def read_capped(self, response: aiohttp.ClientResponse, model: str) -> bytes:
+        """The body, read as it arrives; past `max_response_bytes` reading stops with MalformedResponseError."""
         cap = self.options.max_response_bytes
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.content.iter_any():
             size += len(chunk)
             if size > cap:
                 raise MalformedResponseError(f"the answer is larger than max_response_bytes={cap}; cut",
-                                             provider=self.provider, model=model, status_code=response.status_code,
+                                             provider=self.provider, model=model, status_code=response.status,
                                              request_id=self.request_id(response.headers))
             chunks.append(chunk)
         return b"".join(chunks)
@@ -307,11 +303,11 @@ class HttpCaller:
             try:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                     return await once()
+            except aiohttp.ClientError as exc:  # before TimeoutError: aiohttp's read timeouts are both
+                error: ProviderError = transport_error(exc, self.provider, model)
             except TimeoutError as exc:
-                error: ProviderError = exc if isinstance(exc, ProviderError) else ProviderTimeoutError(
+                error = exc if isinstance(exc, ProviderError) else ProviderTimeoutError(
                     "the call's total timeout passed", provider=self.provider, model=model)
-            except httpx.TransportError as exc:
-                error = transport_error(exc, self.provider, model)
             except ProviderError as exc:
                 error = exc
             except asyncio.CancelledError as exc:
@@ -359,34 +355,30 @@ class HttpCaller:
         return wait
 
     async def _send(self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], model: str,
-                    report: CallReport) -> httpx.Response:
+                    report: CallReport) -> aiohttp.ClientResponse:
         if self._auth is not None:
             headers = {**headers, **self._auth()}
-        parsed_url = self._urls.get(url)
-        if parsed_url is None:  # an adapter posts to one or two URLs: each is parsed once
-            parsed_url = self._urls[url] = httpx.URL(url)
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-        request = httpx.Request("POST", parsed_url, content=content, headers=headers,
-                                extensions={"timeout": self._timeout})
-        response = await self._pool.transport().handle_async_request(request)
+        response = await DEFAULT_POOL.session().post(url, data=content, headers=headers, timeout=self._timeout,
+                                                   allow_redirects=False)
         self._admission.gate(self.provider, model).observe_headers(response.headers)
-        if response.status_code < 400:
+        if response.status < 400:
             return response
         try:
             raw = (await self.read_capped(response, model)).decode("utf-8", "replace")
         except MalformedResponseError:
             raw = ""  # an error body past the cap: the status alone decides the error
         finally:
-            await response.aclose()
+            response.release()
         try:
             parsed = json.loads(raw)
         except ValueError:
             parsed = None
-        raise self._map_error(response.status_code, parsed, raw, response.headers,
-                              self.request_id(response.headers), model)
+        raise self._map_error(response.status, parsed, raw, response.headers, self.request_id(response.headers),
+                              model)
 
 
-def status_error(status: int, message: str, headers: httpx.Headers, *, provider: str, model: str,
+def status_error(status: int, message: str, headers: Mapping[str, str], *, provider: str, model: str,
                  request_id: str | None) -> ProviderError:
     """The generic mapping of an error status; wire adapters handle their special cases first."""
     kw: dict[str, Any] = {"provider": provider, "model": model, "status_code": status, "request_id": request_id}

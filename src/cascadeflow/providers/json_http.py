@@ -14,8 +14,6 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, ClassVar, Self
 
-import httpx
-
 from cascadeflow.errors import MalformedResponseError, ProviderError
 from cascadeflow.messages import Request, Response
 from cascadeflow.models import ModelConfig, Secret
@@ -52,7 +50,7 @@ class JsonHttpAdapter:
                          **(headers or {})}
         # Auth headers are built per request from the Secret, so no long-lived object holds the plain key.
         auth = (lambda key=self._key: self._auth_headers(key.get())) if self._key is not None else None
-        self._http = HttpCaller(provider, http or HttpOptions(), self._map_error,
+        self._http = HttpCaller(provider=provider, options=http or HttpOptions(), map_error=self._map_error,
                                 request_id_header=self.request_id_header, auth=auth)
 
     @classmethod
@@ -76,7 +74,7 @@ class JsonHttpAdapter:
     def _body(self, request: Request, *, stream: bool = False) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _parse(self, data: Any, request: Request, headers: httpx.Headers, latency_ms: float) -> Response:
+    def _parse(self, data: Any, request: Request, headers: Mapping[str, str], latency_ms: float) -> Response:
         raise NotImplementedError
 
     # --- shared ---------------------------------------------------------------------------------------------
@@ -93,7 +91,7 @@ class JsonHttpAdapter:
     def complete_sync(self, request: Request) -> Response:
         return run_sync(self.complete(request), what=f"{type(self).__name__}.complete_sync")
 
-    def _request_id(self, data: Any, headers: httpx.Headers) -> str | None:
+    def _request_id(self, data: Any, headers: Mapping[str, str]) -> str | None:
         """The provider's request id: its header, else the response body's `id`."""
         return self._http.request_id(headers) or (data.get("id") if isinstance(data, Mapping) else None)
 
@@ -120,7 +118,7 @@ class JsonHttpAdapter:
         """A provider's JSON error text, parsed after the key is scrubbed out of it."""
         return json.loads(redact(data, self._key))
 
-    def _map_error(self, status: int, parsed: Any, raw: str, headers: httpx.Headers, request_id: str | None,
+    def _map_error(self, status: int, parsed: Any, raw: str, headers: Mapping[str, str], request_id: str | None,
                    model: str) -> ProviderError:
         # Servers echo parts of what they received (a mistyped key, a prompt): scrub the key first.
         raw = redact(raw, self._key)

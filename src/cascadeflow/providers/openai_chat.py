@@ -7,8 +7,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
-
 from cascadeflow.messages import Request, Response, StreamDone, StreamEvent
 from cascadeflow.providers import openai_wire as wire
 from cascadeflow.providers.json_http import JsonHttpAdapter
@@ -39,8 +37,8 @@ class OpenAIChat(JsonHttpAdapter):
         async with self._http.open_stream(self._url, body, self._headers, model=request.model,
                                           timeout=request.timeout, **self._admission(request)) as response:
             request_id = self._http.request_id(response.headers)
-            async for event in sse_events(response, deadline=deadline, provider=self.name, model=request.model,
-                                              max_bytes=self._http.options.max_response_bytes):
+            async for event in sse_events(response.content.iter_any(), deadline=deadline, provider=self.name,
+                                          model=request.model, max_bytes=self._http.options.max_response_bytes):
                 if event.data.strip() == "[DONE]":
                     state.done = True
                     break
@@ -74,7 +72,7 @@ class OpenAIChat(JsonHttpAdapter):
             raw_finish_reason=state.raw_finish,
         )
 
-    def _parse(self, data: Any, request: Request, headers: httpx.Headers, latency_ms: float) -> Response:
+    def _parse(self, data: Any, request: Request, headers: Mapping[str, str], latency_ms: float) -> Response:
         request_id = self._request_id(data, headers)
         try:
             choice = data["choices"][0]

@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from cascadeflow.errors import (
     ContentFilteredError,
     ContextWindowExceededError,
@@ -171,7 +169,7 @@ def error_message(parsed: Any, raw: str) -> tuple[str, str]:
     return (raw.strip()[:300] or "empty body"), ""
 
 
-def map_error(status: int, parsed: Any, raw: str, headers: httpx.Headers, request_id: str | None, *,
+def map_error(status: int, parsed: Any, raw: str, headers: Mapping[str, str], request_id: str | None, *,
               provider: str, model: str) -> ProviderError:
     """The typed error for an OpenAI-compatible error response."""
     message, code = error_message(parsed, raw)
@@ -188,7 +186,7 @@ def stream_error(payload: Mapping[str, Any], *, provider: str, model: str) -> Pr
     """The error carried inside a stream (`data: {"error": ...}`)."""
     _message, code = error_message(payload, "")
     status = 400 if code in _CONTEXT_CODES or code in _FILTER_CODES else 500
-    return map_error(status, payload, "", httpx.Headers(), None, provider=provider, model=model)
+    return map_error(status, payload, "", {}, None, provider=provider, model=model)
 
 
 def malformed(message: str, *, provider: str, model: str, request_id: str | None = None) -> MalformedResponseError:

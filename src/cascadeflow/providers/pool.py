@@ -1,12 +1,14 @@
-"""The pooled HTTP transports: one httpx transport per (process, event loop), over aiohttp's connection pool.
+"""The pooled HTTP clients: one `aiohttp.ClientSession` per (process, event loop), used directly.
 
-The transport is aiohttp's (through httpx-aiohttp), chosen by measurement: under a storm of 1,000
-concurrent calls httpx's own pool spent milliseconds of CPU per call in its connection bookkeeping, aiohttp
-a fraction of one (docs/benchmarks.md). Requests are handed to the transport directly (`HttpCaller` builds
-each `httpx.Request` itself): an `httpx.AsyncClient` in front would add its URL merging, cookie jar and
-redirect layers, about half of what a call costs in the HTTP layer, for features an API call does not use.
-The pool has no limit of its own: the admission gates bound what is in flight per provider. Sessions are closed when their event loop is gone (or at exit), so aiohttp has no
-unclosed session to warn about.
+aiohttp was chosen by measurement: under a storm of 1,000 concurrent calls httpx's own pool spent
+milliseconds of CPU per call in its connection bookkeeping, aiohttp a fraction of one (docs/benchmarks.md).
+`HttpCaller` calls the session itself, with no client library in front: an httpx layer over the same pool
+(httpx-aiohttp) cost a request object, a response object and a byte-stream adapter per call for nothing an
+API call uses. Redirects are not followed and the session keeps no cookies: an API call is a POST
+authenticated by its key, and the pool is shared by every adapter of the process (other keys, other tenants
+of a gateway), so a cookie one host set must not ride along on another caller's requests. The pool has no
+limit of its own: the admission gates bound what is in flight per provider. Sessions are closed when their
+event loop is gone (or at exit), so aiohttp has no unclosed session to warn about.
 """
 
 from __future__ import annotations
@@ -14,14 +16,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
-import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 
 # An idle connection is dropped before common servers' own keep-alive timeout (5 s for uvicorn, Node and
 # httpx's default): reusing one the server is closing at that moment cuts the request after it was sent,
@@ -51,10 +50,10 @@ def _tracing() -> aiohttp.TraceConfig:
     return trace
 
 
-def _aiohttp_session() -> aiohttp.ClientSession:
+def _new_session() -> aiohttp.ClientSession:
     # limit=0: no pool-wide cap, the admission gates bound what is in flight per provider.
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_S),
-                                 trace_configs=[_tracing()])
+                                 cookie_jar=aiohttp.DummyCookieJar(), trace_configs=[_tracing()])
 
 
 async def _finish(closing: Awaitable[Any]) -> None:
@@ -91,52 +90,29 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 class ClientPool:
-    """One transport per event loop (a transport's connections belong to the loop that opened them); an
-    injected transport (tests) serves every loop."""
+    """One session per event loop: a session's connections belong to the loop that opened them."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None):
-        self._transport = transport
-        self._transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncBaseTransport] = (
-            weakref.WeakKeyDictionary())
-        self._sessions: list[tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = []
+    def __init__(self) -> None:
+        # Plain keys, not weak ones: a session references its loop, so a weak key would never let go anyway;
+        # sessions of closed loops are retired when a new loop first asks for one (and at exit).
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._lock = threading.Lock()
-        if transport is None:
-            atexit.register(self.retire_all)
+        atexit.register(self.retire_all)
 
-    def transport(self) -> httpx.AsyncBaseTransport:
-        """The running loop's transport."""
-        if self._transport is not None:
-            return self._transport
+    def session(self) -> aiohttp.ClientSession:
+        """The running loop's session (created on its first call in that loop)."""
         loop = asyncio.get_running_loop()
-        found = self._transports.get(loop)
+        found = self._sessions.get(loop)
         if found is not None:
             return found
         with self._lock:
-            # An idle connection references its loop, so the weak keys alone would not let go of transports
-            # of closed loops: drop those here (the slow path runs once per new loop).
-            for stale in [lp for lp in self._transports if lp.is_closed()]:
-                del self._transports[stale]
-            self._retire(lambda lp: lp.is_closed())
-            found = self._transports[loop] = self._new_transport(loop)
+            self._retire(lambda lp: lp.is_closed())  # the slow path runs once per new loop
+            found = self._sessions[loop] = _new_session()
             return found
 
-    def _new_transport(self, loop: asyncio.AbstractEventLoop) -> AiohttpTransport:
-        def session() -> aiohttp.ClientSession:  # called by the transport on its first request, in `loop`
-            made = _aiohttp_session()
-            with self._lock:
-                self._sessions.append((loop, made))
-            return made
-
-        return AiohttpTransport(client=session)
-
     def _retire(self, which: Callable[[asyncio.AbstractEventLoop], bool]) -> None:
-        keep = []
-        for loop, session in self._sessions:
-            if which(loop):
-                _retire(session, loop)
-            else:
-                keep.append((loop, session))
-        self._sessions = keep
+        for loop in [lp for lp in self._sessions if which(lp)]:
+            _retire(self._sessions.pop(loop), loop)
 
     def retire_all(self) -> None:
         """Close every pooled session (at exit)."""
@@ -144,7 +120,7 @@ class ClientPool:
             self._retire(lambda lp: True)
 
     def __len__(self) -> int:
-        return len(self._transports)
+        return len(self._sessions)
 
 
 DEFAULT_POOL = ClientPool()

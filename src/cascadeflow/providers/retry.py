@@ -62,7 +62,7 @@ class RetryBudgetSettings:
 class RetryBudget:
     """The retry budget of one provider (thread-safe)."""
 
-    def __init__(self, settings: RetryBudgetSettings, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, settings: RetryBudgetSettings, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self._balance = settings.reserve
         self._clock = clock
@@ -92,7 +92,8 @@ class RetryBudget:
 class RetryBudgets:
     """One RetryBudget per provider, created on first use."""
 
-    def __init__(self, settings: RetryBudgetSettings | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, settings: RetryBudgetSettings | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.settings = settings or RetryBudgetSettings()
         self._clock = clock
         self._budgets: dict[str, RetryBudget] = {}
@@ -102,7 +103,7 @@ class RetryBudgets:
         with self._lock:
             found = self._budgets.get(provider)
             if found is None:
-                found = self._budgets[provider] = RetryBudget(self.settings, self._clock)
+                found = self._budgets[provider] = RetryBudget(settings=self.settings, clock=self._clock)
             return found
 
     def reset(self) -> None:

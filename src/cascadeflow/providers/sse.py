@@ -1,4 +1,4 @@
-"""Server-sent events from a streamed httpx response, with a whole-stream deadline and clean errors on a cut.
+"""Server-sent events from a streamed aiohttp response, with a whole-stream deadline and clean errors on a cut.
 
 Hand-written (about 40 lines) rather than adding httpx-sse: the adapters need only `event:` and `data:`
 fields, and owning the loop lets a connection dropped mid-stream become a MalformedResponseError.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import codecs
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from cascadeflow.errors import MalformedResponseError, ProviderTimeoutError
 from cascadeflow.providers.http import transport_error
@@ -62,37 +62,37 @@ def parse_sse(text: str) -> Iterator[ServerSentEvent]:
         yield last
 
 
-async def sse_events(response: httpx.Response, *, deadline: float, provider: str, model: str,
+async def sse_events(chunks: AsyncIterable[bytes], *, deadline: float, provider: str, model: str,
                      max_bytes: int | None = None) -> AsyncIterator[ServerSentEvent]:
-    """Yield each event of `response`; raise ProviderTimeoutError past `deadline` (time.monotonic()),
-    MalformedResponseError when the connection breaks mid-stream or more than `max_bytes` arrive (counted as
-    they arrive, so one endless line cannot fill memory either)."""
+    """Yield each event of a streamed body (`chunks`: the bytes as they arrive, `response.content.iter_any()`);
+    raise ProviderTimeoutError past `deadline` (time.monotonic()), MalformedResponseError when the connection
+    breaks mid-stream or more than `max_bytes` arrive (counted as they arrive, so one endless line cannot fill
+    memory either)."""
     events = _EventAssembler()
     try:
-        async for line in _lines(response, max_bytes, provider, model):
+        async for line in _lines(chunks, max_bytes, provider, model):
             if time.monotonic() > deadline:
                 raise ProviderTimeoutError("total timeout exceeded while streaming", provider=provider, model=model)
             done = events.feed(line)
             if done is not None:
                 yield done
-    except httpx.TransportError as exc:
-        # classified by its cause (the aiohttp transport reports a dropped connection as an httpx timeout)
+    except aiohttp.ClientError as exc:
         if isinstance(transport_error(exc, provider, model), ProviderTimeoutError):
             raise ProviderTimeoutError("the stream stalled past the read timeout", provider=provider,
                                        model=model) from None
-        raise MalformedResponseError(f"the stream was cut mid-way ({type(exc.__cause__ or exc).__name__})",
+        raise MalformedResponseError(f"the stream was cut mid-way ({type(exc).__name__})",
                                      provider=provider, model=model) from None
     last = events.flush()
     if last is not None:
         yield last
 
 
-async def _lines(response: httpx.Response, max_bytes: int | None, provider: str,
+async def _lines(chunks: AsyncIterable[bytes], max_bytes: int | None, provider: str,
                  model: str) -> AsyncIterator[str]:
     """The body's lines (LF or CRLF ended), read as bytes arrive and counted against `max_bytes`."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     pending, received = "", 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in chunks:
         received += len(chunk)
         if max_bytes is not None and received > max_bytes:
             raise MalformedResponseError(f"the stream is larger than max_response_bytes={max_bytes}; cut",

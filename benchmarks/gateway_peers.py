@@ -2,6 +2,7 @@
 
 Usage:
     .venv/bin/python benchmarks/gateway_peers.py [--rounds 3] [--requests 400] [--litellm-venv /tmp/litellm-proxy-venv]
+        [--contenders direct,cascadeflow,litellm] [--baseline-src ../other-checkout/src]
     .venv/bin/python benchmarks/gateway_peers.py --fleet [--redis redis://127.0.0.1:6379/0]
 
 Side by side: the same OpenAI-compatible API double (a starlette app in a process of its own, answering every
@@ -11,7 +12,10 @@ process, `--requests` per level and contender), concurrency 1, 16 and 64, in a n
 - cascadeflow: `cascadeflow serve` (one process) with a virtual key (SQLite key store) whose daily budget is
   reserved and settled on the ledger for every call, and the JSONL audit log on;
 - litellm: LiteLLM's proxy (`litellm --config`, one worker, no database), installed with pip in its own venv
-  under /tmp on first use (never in the project's venv).
+  under /tmp on first use (never in the project's venv);
+- baseline (with `--baseline-src`): the same gateway served from another checkout's `src` (e.g. main's), for a
+  before/after comparison in the same rounds.
+`--contenders` picks a subset (direct is always run: the added latency is measured against it).
 Reported per contender and level (medians over rounds): throughput, p50/p99 latency and, at concurrency 1,
 p50/p99 added over direct; server CPU per request (utime+stime of the server process and its children over
 the level / requests); involuntary context switches per request of the server (the times it was taken off
@@ -118,20 +122,20 @@ model = {{ name = "gpt-4o-mini", provider = "openai", base_url = "{double_url}",
     return path
 
 
-def create_key(config: Path, *extra: str) -> str:
+def create_key(config: Path, *extra: str, src: Path = ROOT / "src") -> str:
     out = subprocess.run([sys.executable, "-c", "from cascadeflow.cli import main; main()", "keys", "create",
                           "bench", "--config", str(config), *extra], capture_output=True, text=True, check=True,
-                         env=env_with_src())
+                         env=env_with_src(src))
     return json.loads(out.stdout)["key"]
 
 
-def env_with_src() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+def env_with_src(src: Path = ROOT / "src") -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
-def start_gateway(config: Path) -> subprocess.Popen[Any]:
+def start_gateway(config: Path, src: Path = ROOT / "src") -> subprocess.Popen[Any]:
     return subprocess.Popen([sys.executable, "-c", "from cascadeflow.cli import main; main()", "serve", "--config",
-                             str(config)], env=env_with_src(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             str(config)], env=env_with_src(src), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def litellm_venv(path: Path) -> Path:
@@ -259,19 +263,26 @@ def peers(args: argparse.Namespace) -> None:
     assert double.stdout is not None
     double_url = f"http://127.0.0.1:{double.stdout.readline().strip()}/v1"
     procs: dict[str, subprocess.Popen[Any]] = {}
+    urls = {"direct": f"{double_url}/chat/completions"}
+    keys = {"direct": "sk-bench"}
     try:
-        port = free_port()
-        config = gateway_config(workdir, double_url, port, ledger="memory://", keys=f"sqlite:///{workdir}/keys.db")
-        key = create_key(config, "--per-day", "1000000")
-        procs["cascadeflow"] = start_gateway(config)
-        wait_http(f"http://127.0.0.1:{port}/health", procs["cascadeflow"])
-        lport = free_port()
-        procs["litellm"] = start_litellm(litellm_venv(Path(args.litellm_venv)), workdir, double_url, lport)
-        wait_http(f"http://127.0.0.1:{lport}/health/liveliness", procs["litellm"], 300)
-        urls = {"direct": f"{double_url}/chat/completions",
-                "cascadeflow": f"http://127.0.0.1:{port}/v1/chat/completions",
-                "litellm": f"http://127.0.0.1:{lport}/v1/chat/completions"}
-        keys = {"direct": "sk-bench", "cascadeflow": key, "litellm": LITELLM_MASTER_KEY}
+        gateways = {"cascadeflow": ROOT / "src"} if "cascadeflow" in args.contenders else {}
+        if args.baseline_src:
+            gateways["baseline"] = Path(args.baseline_src).resolve()
+        for name, src in gateways.items():  # each with a key store and audit log of its own
+            port = free_port()
+            config = gateway_config(workdir, double_url, port, ledger="memory://",
+                                    keys=f"sqlite:///{workdir}/keys-{name}.db", tag=f"-{name}")
+            keys[name] = create_key(config, "--per-day", "1000000", src=src)
+            procs[name] = start_gateway(config, src)
+            wait_http(f"http://127.0.0.1:{port}/health", procs[name])
+            urls[name] = f"http://127.0.0.1:{port}/v1/chat/completions"
+        if "litellm" in args.contenders:
+            lport = free_port()
+            procs["litellm"] = start_litellm(litellm_venv(Path(args.litellm_venv)), workdir, double_url, lport)
+            wait_http(f"http://127.0.0.1:{lport}/health/liveliness", procs["litellm"], 300)
+            urls["litellm"] = f"http://127.0.0.1:{lport}/v1/chat/completions"
+            keys["litellm"] = LITELLM_MASTER_KEY
         pids = {"direct": double.pid, **{name: p.pid for name, p in procs.items()}}
         rows: dict[tuple[str, int], list[dict[str, float]]] = {}
         for round_no in range(args.rounds):
@@ -304,7 +315,8 @@ def report(rows: dict[tuple[str, int], list[dict[str, float]]], rss: dict[str, f
 
     out: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "load": os.getloadavg(),
                            "rounds": args.rounds, "requests": args.requests, "contenders": {}}
-    for name in ("direct", "cascadeflow", "litellm"):
+    names = sorted({name for name, _ in rows}, key=["direct", "cascadeflow", "baseline", "litellm"].index)
+    for name in names:
         entry: dict[str, Any] = {"rss_mb": round(rss[name], 1)}
         for level in LEVELS:
             entry[f"c{level}"] = {k: round(med(name, level, k), 3) for k in ("rps", "p50", "p99", "cpu_ms", "preempted")}
@@ -312,9 +324,13 @@ def report(rows: dict[tuple[str, int], list[dict[str, float]]], rss: dict[str, f
         if name != "direct":
             entry["added_c1_ms"] = {"p50": round(added(name, "p50"), 3), "p99": round(added(name, "p99"), 3)}
         out["contenders"][name] = entry
-    ratios = {f"c{level}": round(med("cascadeflow", level, "rps") / med("litellm", level, "rps"), 1)
-              for level in LEVELS}
-    out["throughput_ratio_vs_litellm"] = ratios
+    if "cascadeflow" in names and "litellm" in names:
+        out["throughput_ratio_vs_litellm"] = {
+            f"c{level}": round(med("cascadeflow", level, "rps") / med("litellm", level, "rps"), 1) for level in LEVELS}
+    if "cascadeflow" in names and "baseline" in names:  # per round, then the median: both saw the same machine
+        out["cpu_ms_vs_baseline"] = {f"c{level}": round(statistics.median(
+            c["cpu_ms"] / b["cpu_ms"] for c, b in zip(rows[("cascadeflow", level)], rows[("baseline", level)],
+                                                       strict=True)), 3) for level in LEVELS}
     print(json.dumps(out, indent=1))
 
 
@@ -400,6 +416,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=400, help="requests per contender, level and round")
     parser.add_argument("--litellm-venv", default="/tmp/litellm-proxy-venv")
+    parser.add_argument("--contenders", default="direct,cascadeflow,litellm", type=lambda v: set(v.split(",")),
+                        help="comma-separated subset of direct,cascadeflow,litellm (direct is always run)")
+    parser.add_argument("--baseline-src", help="also serve the gateway from this source tree (a before/after "
+                                               "comparison in the same rounds)")
     args = parser.parse_args()
     if args.serve_double:
         serve_double()

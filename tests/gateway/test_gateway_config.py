@@ -3,8 +3,10 @@ gateway without a key store."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import weakref
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ from cascadeflow.errors import ConfigurationError, UnsafeBind
 from cascadeflow.gateway.app import create_app
 from cascadeflow.gateway.catalog import Catalog
 from cascadeflow.gateway.config import gateway_config, load_config
-from cascadeflow.gateway.server import check_bind
+from cascadeflow.gateway.server import YOUNG_GC_THRESHOLD, check_bind, tune_gc_for_serving
 
 TOML = """
 [gateway]
@@ -69,6 +71,30 @@ def test_binding_beyond_loopback_without_keys_is_refused():
         check_bind(gateway_config({"host": "0.0.0.0"}))
     check_bind(gateway_config({"host": "0.0.0.0", "keys": "sqlite:///k.db"}))
     check_bind(gateway_config({"host": "127.0.0.1"}))
+
+
+class Node:
+    def __init__(self) -> None:
+        self.next: Node | None = None
+
+
+def test_serving_freezes_what_start_up_built_and_still_collects_later_cycles():
+    before = gc.get_threshold()
+    started = Node()
+    try:
+        tune_gc_for_serving()
+        assert gc.is_tracked(started) and gc.get_freeze_count() > 0
+        assert not any(o is started for o in gc.get_objects())  # frozen: no collection walks it any more
+        assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, *before[1:])
+        cycle = Node()
+        cycle.next = cycle
+        gone = weakref.ref(cycle)
+        del cycle
+        gc.collect()
+        assert gone() is None  # garbage made while serving is still collected
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_cli_serve_refuses_a_public_address_without_keys():

@@ -6,6 +6,8 @@ import asyncio
 import json
 import random
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -145,6 +147,19 @@ async def test_client_pool_closes_and_forgets_sessions_of_closed_loops():
     assert len(pool) == 1 and not current.closed  # only the running loop's session is kept
     assert all(session.closed for session in gone)
     pool.retire_all()
+
+
+def test_a_session_left_on_an_idle_loop_is_closed_at_exit(openai_server):
+    # a script that runs its calls on a loop it never closes: the pooled session is closed on that loop at exit
+    openai_server.default = Reply(text="ok")
+    script = ("import asyncio\nfrom cascadeflow.messages import build_request\n"
+              "from cascadeflow.providers.openai_chat import OpenAIChat\n"
+              f"chat = OpenAIChat('vllm', base_url={openai_server.base_url!r})\n"
+              "loop = asyncio.new_event_loop()\n"
+              "print(loop.run_until_complete(chat.complete(build_request('hi', model='m'))).content)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok"
+    assert "Exception ignored" not in done.stderr and "never awaited" not in done.stderr, done.stderr
 
 
 def dead_port() -> int:

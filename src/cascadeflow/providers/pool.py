@@ -61,8 +61,9 @@ async def _finish(closing: Awaitable[Any]) -> None:
 
 
 def _retire(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> None:
-    """Close a pooled session without its loop's help (the loop is closed, or belongs to another thread):
-    its connections die with their loop, but aiohttp warns about a session or connector never closed."""
+    """Close a pooled session from outside its loop (the loop is closed, idle, or belongs to another
+    thread): its connections die with their loop, but aiohttp warns about a session or connector never
+    closed."""
     if session.closed:
         return
     if loop.is_running() and loop is not _running_loop():
@@ -70,6 +71,10 @@ def _retire(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> 
             asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=2.0)
         except (TimeoutError, RuntimeError, OSError):
             session.detach()
+        return
+    if not loop.is_running() and not loop.is_closed() and _running_loop() is None:
+        # a loop left open but idle (a script's new_event_loop(), at exit): it can close its own session
+        loop.run_until_complete(session.close())
         return
     connector = session.connector
     session.detach()

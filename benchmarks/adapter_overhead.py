@@ -1,8 +1,10 @@
-"""Adapter overhead: our code's time per non-streaming call, net of the bare httpx + transport cost.
+"""Adapter overhead: our code's time per non-streaming call, net of the bare aiohttp call to the same host.
 
-Each iteration makes one bare call (httpx.AsyncClient.post over an in-process MockTransport returning a canned
-body, then .json()) and one adapter call over the same transport, interleaved so both see the same machine
-state. Overhead = adapter time - bare time, per pair. No network is used.
+Each iteration makes one bare call (an `aiohttp.ClientSession` POST of the same body to the API double, then
+the JSON parsed: what the adapters send through) and one adapter call, interleaved so both see the same
+machine state. Overhead = adapter time - bare time, per pair: building the body, breaker, admission,
+retries, timeouts, the attempt record and the parse into a `Response`. The double (benchmarks/api_double.py)
+runs in a process of its own on loopback.
 
     .venv/bin/python benchmarks/adapter_overhead.py [--calls 3000]
 """
@@ -14,33 +16,19 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
-import httpx
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_double import api_double
 
 from cascadeflow.messages import build_request
 from cascadeflow.providers.anthropic import AnthropicMessages
 from cascadeflow.providers.http import CircuitBreakers, HttpOptions
 from cascadeflow.providers.openai_chat import OpenAIChat
-
-OPENAI_BODY = json.dumps({
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "The disk on db-1 is full; rotate logs."},
-                 "logprobs": None, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 42, "completion_tokens": 11, "total_tokens": 53,
-              "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}},
-}).encode()
-ANTHROPIC_BODY = json.dumps({
-    "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
-    "content": [{"type": "text", "text": "The disk on db-1 is full; rotate logs."}], "stop_reason": "end_turn",
-    "stop_sequence": None, "usage": {"input_tokens": 42, "output_tokens": 11, "cache_creation_input_tokens": 0,
-                                     "cache_read_input_tokens": 0},
-}).encode()
-
-
-def canned(body: bytes) -> httpx.MockTransport:
-    headers = {"content-type": "application/json", "x-request-id": "req_1", "request-id": "req_1"}
-    return httpx.MockTransport(lambda request: httpx.Response(200, content=body, headers=headers))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -48,39 +36,41 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(name: str, adapter, transport: httpx.MockTransport, url: str, request, calls: int) -> dict:
-    bare_client = httpx.AsyncClient(transport=transport)
-    body = {"model": request.model, "messages": [m.to_dict() for m in request.messages], "max_tokens": 200}
+async def measure(name: str, adapter, url: str, headers: dict[str, str], request, calls: int) -> dict:
+    body = json.dumps({"model": request.model, "messages": [m.to_dict() for m in request.messages],
+                       "max_tokens": 200}).encode()
     bare, ours, diff = [], [], []
-    for i in range(calls + 200):
-        t0 = time.perf_counter()
-        (await bare_client.post(url, json=body)).json()
-        t1 = time.perf_counter()
-        await adapter.complete(request)
-        t2 = time.perf_counter()
-        if i >= 200:  # warm-up excluded
-            bare.append((t1 - t0) * 1e6)
-            ours.append((t2 - t1) * 1e6)
-            diff.append((t2 - t1 - (t1 - t0)) * 1e6)
-    await bare_client.aclose()
+    async with aiohttp.ClientSession() as session:
+        for i in range(calls + 200):
+            t0 = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as reply:
+                json.loads(await reply.read())
+            t1 = time.perf_counter()
+            await adapter.complete(request)
+            t2 = time.perf_counter()
+            if i >= 200:  # warm-up excluded
+                bare.append((t1 - t0) * 1e6)
+                ours.append((t2 - t1) * 1e6)
+                diff.append((t2 - t1 - (t1 - t0)) * 1e6)
     return {"adapter": name, "calls": calls,
             "bare_p50": statistics.median(bare), "bare_p99": percentile(bare, 0.99),
             "adapter_p50": statistics.median(ours), "adapter_p99": percentile(ours, 0.99),
             "overhead_p50": statistics.median(diff), "overhead_p99": percentile(diff, 0.99)}
 
 
-async def main(calls: int) -> None:
+async def main(calls: int, root: str) -> None:
     request = build_request([{"role": "system", "content": "You are an SRE assistant."},
                              {"role": "user", "content": "P2: disk usage 95% on db-1. What now?"}],
                             model="gpt-4o-mini", max_tokens=200)
-    oa_transport, an_transport = canned(OPENAI_BODY), canned(ANTHROPIC_BODY)
-    openai = OpenAIChat("openai", base_url="http://bench.invalid/v1", api_key="sk-bench",
-                        http=HttpOptions(transport=oa_transport, breakers=CircuitBreakers()))
-    anthropic = AnthropicMessages(base_url="http://bench.invalid", api_key="sk-bench",
-                                  http=HttpOptions(transport=an_transport, breakers=CircuitBreakers()))
+    openai = OpenAIChat("openai", base_url=f"{root}/v1", api_key="sk-bench",
+                        http=HttpOptions(breakers=CircuitBreakers()))
+    anthropic = AnthropicMessages(base_url=root, api_key="sk-bench", http=HttpOptions(breakers=CircuitBreakers()))
+    json_headers = {"content-type": "application/json", "accept": "application/json"}
     rows = [
-        await measure("OpenAIChat", openai, oa_transport, "http://bench.invalid/v1/chat/completions", request, calls),
-        await measure("AnthropicMessages", anthropic, an_transport, "http://bench.invalid/v1/messages",
+        await measure("OpenAIChat", openai, f"{root}/v1/chat/completions",
+                      {**json_headers, "authorization": "Bearer sk-bench"}, request, calls),
+        await measure("AnthropicMessages", anthropic, f"{root}/v1/messages",
+                      {**json_headers, "x-api-key": "sk-bench", "anthropic-version": "2023-06-01"},
                       request.with_(model="claude-3-5-haiku-20241022"), calls),
     ]
     print(f"{'adapter':<18} {'calls':>6} {'bare p50':>9} {'bare p99':>9} {'ours p50':>9} {'ours p99':>9} "
@@ -97,4 +87,6 @@ async def main(calls: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=3000)
-    asyncio.run(main(parser.parse_args().calls))
+    calls = parser.parse_args().calls
+    with api_double() as double_root:
+        asyncio.run(main(calls, double_root))

@@ -1,10 +1,11 @@
 """Response cache: hit vs miss through the same pipeline, hit latency per backend, key sensitivity, and
 whether memory, SQLite and Redis give the same answers on one trace.
 
-1. Latency. For each backend, CascadeFlow.acomplete over the OpenAI adapter on an in-process httpx
-   MockTransport (a canned answer, no network: a miss costs our pipeline plus the adapter and nothing of a
-   real provider's seconds, so the ratio is a lower bound). Each iteration makes one miss (a new question,
-   stored) and one hit (a stored question), interleaved; medians after a warm-up.
+1. Latency. For each backend, CascadeFlow.acomplete over the OpenAI adapter against the API double
+   (benchmarks/api_double.py: a process of its own on loopback that answers at once, so a miss costs our
+   pipeline, the adapter and one loopback round trip and nothing of a real provider's seconds: the ratio
+   is a lower bound). Each iteration makes one miss (a new question, stored) and one hit (a stored
+   question), interleaved; medians after a warm-up.
 2. Key sensitivity. A base request is stored, then each variant (one answer-relevant field changed) is
    looked up through CascadeFlow: every served variant is a false hit. The same arguments with keys
    reordered must hit.
@@ -18,16 +19,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_double import api_double
 
 from cascadeflow import CacheConfig, CascadeFlow, ModelConfig
 from cascadeflow.cache import ResponseCache
@@ -35,25 +37,14 @@ from cascadeflow.providers.http import CircuitBreakers, HttpOptions
 from cascadeflow.providers.openai_chat import OpenAIChat
 from cascadeflow.runtime.pipeline import Runtime
 
+# The models' base URLs are part of the cache key only: every model is served by one adapter on the double.
 MODEL = ModelConfig("gpt-4o-mini", provider="openai", base_url="http://bench.invalid/v1", api_key="sk-bench")
 SYSTEM = {"role": "system", "content": "You are an SRE assistant."}
 
 
-def canned_transport() -> httpx.MockTransport:
-    def answer(request: httpx.Request) -> httpx.Response:
-        asked = json.loads(request.content)["messages"][-1]["content"]
-        body = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                             "message": {"role": "assistant", "content": f"answer to: {asked}"}}],
-                "usage": {"prompt_tokens": 42, "completion_tokens": 11, "total_tokens": 53}}
-        return httpx.Response(200, json=body, headers={"x-request-id": "req_1"})
-
-    return httpx.MockTransport(answer)
-
-
-def flow_for(config: CacheConfig) -> CascadeFlow:
-    adapter = OpenAIChat("openai", base_url=MODEL.base_url, api_key="sk-bench",
-                         http=HttpOptions(transport=canned_transport(), breakers=CircuitBreakers()))
+def flow_for(config: CacheConfig, root: str) -> CascadeFlow:
+    adapter = OpenAIChat("openai", base_url=f"{root}/v1", api_key="sk-bench",
+                         http=HttpOptions(breakers=CircuitBreakers()))
     return CascadeFlow(runtime=Runtime(resolve_provider=lambda cfg: adapter), cache_config=ResponseCache(config))
 
 
@@ -148,12 +139,12 @@ async def trace(flow: CascadeFlow) -> list[tuple[bool, str]]:
     return out
 
 
-async def main(calls: int, redis_url: str) -> None:
+async def main(calls: int, redis_url: str, root: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        lat_flows = {name: flow_for(c) for name, c in configs(redis_url, Path(tmp) / "latency").items()}
+        lat_flows = {name: flow_for(c, root) for name, c in configs(redis_url, Path(tmp) / "latency").items()}
         rows = await latency(lat_flows, calls)
-        sens = await sensitivity(flow_for(configs(redis_url, Path(tmp) / "sens")["memory"]))
-        traces = {name: await trace(flow_for(replace(c, semantic=True)))
+        sens = await sensitivity(flow_for(configs(redis_url, Path(tmp) / "sens")["memory"], root))
+        traces = {name: await trace(flow_for(replace(c, semantic=True), root))
                   for name, c in configs(redis_url, Path(tmp) / "trace").items()}
         for flow in lat_flows.values():
             flow.cache.clear()
@@ -174,4 +165,5 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
-    asyncio.run(main(args.calls, args.redis))
+    with api_double() as double_root:
+        asyncio.run(main(args.calls, args.redis, double_root))

@@ -5,10 +5,12 @@ Each path runs in its own process (a fresh process per path, three unmeasured wa
 storms are interleaved across the paths in one sitting (storm of size N on every path, then the next size),
 so a figure and the bare client's next to it saw the same machine load. Storms of 1, 10, 100, 1,000 and
 5,000 concurrent calls, then ten storms of 1,000 in the same processes:
-  bare   aiohttp.ClientSession (64 connections) posting the same body: the floor of the host and the client
+  bare   aiohttp.ClientSession (64 connections) posting the same body: the floor of the host and the client,
+         and what the adapters' HTTP layer sends through
   httpx, httpx-aiohttp   bare httpx.AsyncClient (64 connections, a semaphore of 64 in front) on its own
-         transport, and on aiohttp's through httpx-aiohttp
-  httpx-aiohttp-direct   the httpx-aiohttp transport without a client in front (what the adapters do)
+         transport, and on aiohttp's through httpx-aiohttp (needs httpx-aiohttp installed)
+  httpx-aiohttp-direct   the httpx-aiohttp transport without a client in front (what the adapters did
+         before they called aiohttp directly)
   agent  CascadeAgent.run with two tiers whose drafts are accepted
   flow   CascadeFlow.acomplete with a SQLite ledger (a daily budget: every call reserves and settles)
   flow-inline  the same with the ledger called on the event loop instead of in worker threads
@@ -105,7 +107,7 @@ async def storm(size: int, one: Callable[[], Awaitable[object]]) -> dict:
 def bare_httpx(base_url: str, *, over_aiohttp: bool, direct: bool = False) -> Callable[[], Awaitable[object]]:
     """httpx.AsyncClient with 64 connections and a semaphore of 64 in front (so nothing waits in its pool),
     on its own transport or on aiohttp's (httpx-aiohttp); `direct`: no client, each httpx.Request handed to
-    the httpx-aiohttp transport itself (what cascadeflow's HTTP layer does)."""
+    the httpx-aiohttp transport itself (what cascadeflow's HTTP layer did before it called aiohttp)."""
     import httpx
 
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)

@@ -162,6 +162,14 @@ def test_a_session_left_on_an_idle_loop_is_closed_at_exit(openai_server):
     assert "Exception ignored" not in done.stderr and "never awaited" not in done.stderr, done.stderr
 
 
+async def test_a_url_aiohttp_cannot_request_is_not_sent():
+    chat = OpenAIChat("vllm", base_url="http:///v1", http=HttpOptions(retry=RetryPolicy(max_attempts=1),
+                                                                      breakers=CircuitBreakers()))
+    with pytest.raises(ProviderConnectionError, match="base_url") as err:
+        await chat.complete(build_request("hi", model="m"))
+    assert [a.outcome for a in err.value.http_attempts] == ["not_sent"]  # nothing sent: never charged
+
+
 def dead_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -115,6 +115,8 @@ def transport_error(exc: aiohttp.ClientError, provider: str, model: str) -> Prov
     charged their worst case by the pipeline)."""
     kw: dict[str, Any] = {"provider": provider, "model": model}
     name = type(exc).__name__
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ProviderConnectionError(f"the URL cannot be requested ({name}: {exc}); check base_url", **kw)
     # ConnectionTimeoutError is a ServerTimeoutError too: it is tested first
     if isinstance(exc, (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError)):
         return ProviderConnectionError(f"cannot reach the host ({name})", **kw)

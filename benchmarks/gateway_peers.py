@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python benchmarks/gateway_peers.py [--rounds 3] [--requests 400] [--litellm-venv /tmp/litellm-proxy-venv]
-        [--contenders direct,cascadeflow,litellm] [--baseline-src ../other-checkout/src]
+        [--contenders direct,passthrough,cascadeflow,litellm] [--baseline-src ../other-checkout/src]
     .venv/bin/python benchmarks/gateway_peers.py --fleet [--redis redis://127.0.0.1:6379/0]
 
 Side by side: the same OpenAI-compatible API double (a starlette app in a process of its own, answering every
@@ -13,6 +13,9 @@ process, `--requests` per level and contender), concurrency 1, 16 and 64, in a n
   reserved and settled on the ledger for every call, and the JSONL audit log on;
 - litellm: LiteLLM's proxy (`litellm --config`, one worker, no database), installed with pip in its own venv
   under /tmp on first use (never in the project's venv);
+- passthrough (with `--contenders ...,passthrough`): the gateway's own server stack (uvicorn, Starlette, one
+  pooled aiohttp session, the same collector tuning) forwarding each body with no key, budget, pipeline or
+  audit: the floor any gateway on these libraries stands on;
 - baseline (with `--baseline-src`): the same gateway served from another checkout's `src` (e.g. main's), for a
   before/after comparison in the same rounds.
 `--contenders` picks a subset (direct is always run: the added latency is measured against it).
@@ -79,6 +82,40 @@ def serve_double() -> None:
     print(sock.getsockname()[1], flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, http="httptools",
                                   loop="uvloop")).run(sockets=[sock])
+
+
+def serve_passthrough(upstream: str, port: int) -> None:
+    """The floor of the gateway's stack: uvicorn (httptools, uvloop) and Starlette in front of one pooled aiohttp
+    session, forwarding the body to the API double and its answer back, with no key, budget, pipeline or audit
+    and the same garbage-collector tuning as `cascadeflow serve`. What a Python gateway on these libraries
+    cannot go below."""
+    import aiohttp
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from cascadeflow.gateway.server import tune_gc_for_serving
+
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def completions(request: Request) -> Response:
+        if not sessions:
+            sessions.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)))
+        body = json.loads(await request.body())
+        async with sessions[0].post(f"{upstream}/chat/completions", data=json.dumps(body),
+                                    headers={"content-type": "application/json"}) as reply:
+            answer = json.loads(await reply.read())
+        return Response(json.dumps(answer), media_type="application/json")
+
+    async def health(request: Request) -> Response:
+        return Response("ok")
+
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]), Route("/health", health)])
+    tune_gc_for_serving()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http="httptools",
+                loop="uvloop")
 
 
 def free_port() -> int:
@@ -277,6 +314,13 @@ def peers(args: argparse.Namespace) -> None:
             procs[name] = start_gateway(config, src)
             wait_http(f"http://127.0.0.1:{port}/health", procs[name])
             urls[name] = f"http://127.0.0.1:{port}/v1/chat/completions"
+        if "passthrough" in args.contenders:
+            pport = free_port()
+            procs["passthrough"] = subprocess.Popen([sys.executable, __file__, "--serve-passthrough", double_url,
+                                                     str(pport)])
+            wait_http(f"http://127.0.0.1:{pport}/health", procs["passthrough"])
+            urls["passthrough"] = f"http://127.0.0.1:{pport}/v1/chat/completions"
+            keys["passthrough"] = "unused"
         if "litellm" in args.contenders:
             lport = free_port()
             procs["litellm"] = start_litellm(litellm_venv(Path(args.litellm_venv)), workdir, double_url, lport)
@@ -315,7 +359,8 @@ def report(rows: dict[tuple[str, int], list[dict[str, float]]], rss: dict[str, f
 
     out: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "load": os.getloadavg(),
                            "rounds": args.rounds, "requests": args.requests, "contenders": {}}
-    names = sorted({name for name, _ in rows}, key=["direct", "cascadeflow", "baseline", "litellm"].index)
+    names = sorted({name for name, _ in rows}, key=["direct", "passthrough", "cascadeflow", "baseline",
+                                                                "litellm"].index)
     for name in names:
         entry: dict[str, Any] = {"rss_mb": round(rss[name], 1)}
         for level in LEVELS:
@@ -327,6 +372,9 @@ def report(rows: dict[tuple[str, int], list[dict[str, float]]], rss: dict[str, f
     if "cascadeflow" in names and "litellm" in names:
         out["throughput_ratio_vs_litellm"] = {
             f"c{level}": round(med("cascadeflow", level, "rps") / med("litellm", level, "rps"), 1) for level in LEVELS}
+    if "passthrough" in names and "litellm" in names:
+        out["passthrough_ratio_vs_litellm"] = {
+            f"c{level}": round(med("passthrough", level, "rps") / med("litellm", level, "rps"), 1) for level in LEVELS}
     if "cascadeflow" in names and "baseline" in names:  # per round, then the median: both saw the same machine
         out["cpu_ms_vs_baseline"] = {f"c{level}": round(statistics.median(
             c["cpu_ms"] / b["cpu_ms"] for c, b in zip(rows[("cascadeflow", level)], rows[("baseline", level)],
@@ -411,18 +459,22 @@ async def _spend(ports: list[int], key: str) -> dict[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve-double", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-passthrough", nargs=2, metavar=("UPSTREAM", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--fleet", action="store_true", help="4 gateway processes on one Redis ledger")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=400, help="requests per contender, level and round")
     parser.add_argument("--litellm-venv", default="/tmp/litellm-proxy-venv")
     parser.add_argument("--contenders", default="direct,cascadeflow,litellm", type=lambda v: set(v.split(",")),
-                        help="comma-separated subset of direct,cascadeflow,litellm (direct is always run)")
+                        help="comma-separated subset of direct,cascadeflow,litellm,passthrough (direct is always "
+                             "run; passthrough: the same server stack with no pipeline, the floor of the stack)")
     parser.add_argument("--baseline-src", help="also serve the gateway from this source tree (a before/after "
                                                "comparison in the same rounds)")
     args = parser.parse_args()
     if args.serve_double:
         serve_double()
+    elif args.serve_passthrough:
+        serve_passthrough(args.serve_passthrough[0], int(args.serve_passthrough[1]))
     elif args.fleet:
         fleet(args)
     else:

@@ -36,8 +36,8 @@ For retry and breaker tests without wall-clock waits: `RecordedSleep` (pass as H
 `.waits` lists the requested waits) and `ManualClock` (pass to CircuitBreakers(clock=...); `.advance(s)`).
 """
 
-from .doubles import ManualClock, RecordedSleep
+from .doubles import ManualClock, RecordedSleep, wait_until
 from .script import RecordedRequest, Reply, ScriptedHost
 from .server import LoopbackServer
 
-__all__ = ["LoopbackServer", "ManualClock", "RecordedRequest", "RecordedSleep", "Reply", "ScriptedHost"]
+__all__ = ["LoopbackServer", "ManualClock", "RecordedRequest", "RecordedSleep", "Reply", "ScriptedHost", "wait_until"]

@@ -1,6 +1,10 @@
-"""Deterministic stand-ins for time in retry and breaker tests: a recording sleep and a manual clock."""
+"""Deterministic stand-ins for time in retry and breaker tests (a recording sleep, a manual clock) and a
+bounded wait for what the loopback server's thread does."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
 
 
 class RecordedSleep:
@@ -24,3 +28,12 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+async def wait_until(predicate: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Poll for something the loopback server's thread does (a bound on waiting, not a timing assertion)."""
+    for _ in range(int(seconds / 0.01)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.01)
+    return False

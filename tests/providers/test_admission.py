@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from loopback import ManualClock, Reply
+from loopback import ManualClock, Reply, wait_until
 
 from cascadeflow.errors import AdmissionRefused, ConfigurationError
 from cascadeflow.messages import build_request
@@ -24,14 +24,6 @@ from cascadeflow.providers.openai_chat import OpenAIChat
 
 FAR = 3600.0
 
-
-async def wait_until(predicate, seconds=5.0):
-    """Poll for an event on the loopback server's thread (a bound on waiting, not a timing assertion)."""
-    for _ in range(int(seconds / 0.01)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.01)
-    return False
 
 
 def far() -> float:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import pytest
-from loopback import ManualClock, RecordedSleep
+from loopback import ManualClock, RecordedSleep, wait_until
 
 from cascadeflow.errors import (
     AuthenticationError,
@@ -238,14 +238,6 @@ async def test_request_timeout_bounds_a_slow_stream(chat, openai_server):
     with pytest.raises(ProviderTimeoutError, match="streaming"):
         await collect(chat.stream(ask(timeout=1.0)))
 
-
-async def wait_until(predicate, seconds=5.0):
-    """Poll for an event on the server thread (not a timing assertion: only a bound on waiting)."""
-    for _ in range(int(seconds / 0.01)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.01)
-    return False
 
 
 async def test_cancelling_the_caller_closes_the_http_request(chat, openai_server):

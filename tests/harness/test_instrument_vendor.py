@@ -1,6 +1,6 @@
 """An SDK client's calls belong to the vendor its base URL names: a provider's configured base URL
 (GROQ_BASE_URL, ...), else a provider's public host; a host no provider claims is recorded as unknown, under
-the unknown-price policy, and so is a resource made before init(), which public API cannot trace to its client."""
+the unknown-price policy, and so is a resource no live client holds, which public API cannot trace to its client."""
 
 from __future__ import annotations
 
@@ -125,16 +125,32 @@ def test_a_client_made_before_init_is_traced_through_the_resources_made_after(op
     assert record["model_selected"] == "groq/llama-3.1-8b-instant" and record["cost_usd"] > 0
 
 
-def test_a_resource_made_before_init_cannot_be_traced_and_falls_under_the_unknown_price_policy(
-        openai_server, audit_path, caplog):
+def test_a_resource_made_before_init_is_traced_through_the_client_that_holds_it(openai_server, monkeypatch,
+                                                                                audit_path, caplog):
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.setenv("GROQ_BASE_URL", openai_server.base_url)
     openai_server.enqueue(text="plain", usage={"input": 9, "output": 1})
+    client = openai.OpenAI(base_url=openai_server.base_url, api_key="gsk-resource-before-init", max_retries=0)
+    completions = client.chat.completions  # made (and used) before init(), as a framework holding it would
+    completions.create(model="llama-3.1-8b-instant", messages=MSGS)
+    harness.init(mode="enforce", audit=str(audit_path))
+    openai_server.enqueue(text="Roll back.", usage={"input": 20, "output": 5})
+    completions.create(model="llama-3.1-8b-instant", messages=MSGS, max_tokens=20)
+    [record] = _records(audit_path)
+    assert record["model_selected"] == "groq/llama-3.1-8b-instant" and record["cost_usd"] > 0
+    assert "unknown_host" not in record and "unknown_host" not in record.get("metadata", {})
+    assert not any("unknown-price policy" in r.getMessage() for r in caplog.records)
+
+
+def test_a_resource_no_client_holds_falls_under_the_unknown_price_policy(openai_server, audit_path, caplog):
+    from openai.resources.chat.completions import Completions
+
     client = openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
-    completions = client.chat.completions  # made (and used) before init(): no public way back to its client
-    completions.create(model="gpt-4o-mini", messages=MSGS)
+    completions = Completions(client)  # built on its own before init(): no public way back to its client
     harness.init(mode="enforce", audit=False)
     with pytest.raises(UnknownModelPriceError, match="made before cascadeflow.init"):
         completions.create(model="gpt-4o-mini", messages=MSGS, max_tokens=20)
-    assert len(openai_server.requests) == 1  # refused before sending
+    assert openai_server.requests == []  # refused before sending
     harness.init(mode="observe", audit=str(audit_path))
     openai_server.enqueue(text="observed", usage={"input": 9, "output": 1})
     assert completions.create(model="gpt-4o-mini", messages=MSGS).choices[0].message.content == "observed"

@@ -18,8 +18,10 @@ policy applies.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
+import sys
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 _WIRE_OF_SDK = {"openai": "openai_chat", "anthropic": "anthropic"}
 
 
-UNTRACED = "untraced"  # the host of a resource made before init(): which client, and so which host, is unknown
+UNTRACED = "untraced"  # the host of a resource no client holds: which client, and so which host, is unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +50,9 @@ class Vendor:
     def why_unknown(self) -> str:
         """Why the calls cannot be priced, and what to do about it (for the unknown-price policy's error)."""
         if self.host == UNTRACED:
-            return ("the SDK resource was made before cascadeflow.init() patched the SDK (e.g. "
-                    "`client.chat.completions` first used before init()), so the host it sends to cannot be "
-                    "told; make the client, or first use the resource, after cascadeflow.init()")
+            return ("the SDK resource was made before cascadeflow.init() patched the SDK and no live client "
+                    "holds it (e.g. a resource built on its own), so the host it sends to cannot be told; make "
+                    "the client, or first use the resource, after cascadeflow.init()")
         return (f"the client's host {self.host!r} is no known provider's; set the provider's base URL variable "
                 f"(e.g. GROQ_BASE_URL) to it")
 
@@ -119,18 +121,65 @@ def note_client(resource: object, client: object) -> None:
 
 
 def client_of(resource: object) -> Any:
-    """The SDK client `resource` was made for, or None when it was made before the harness patched its class."""
+    """The SDK client `resource` was made for: noted by its patched constructor, or for a resource made
+    before `init()`, found once among the live SDK clients (`_owner_among_clients`); None when neither
+    tells."""
     try:
         ref = _client_of.get(resource)
+        if ref is None and resource not in _searched:
+            _searched.add(resource)
+            owner = _owner_among_clients(resource)
+            if owner is not None:
+                note_client(resource, owner)
+                return owner
     except TypeError:  # cannot be weakly referenced: never noted
         return None
     return ref() if ref is not None else None
 
 
+# Resources looked for among the live clients already (found or not): the search walks the heap, so it runs
+# once per resource, on its first instrumented call.
+_searched: weakref.WeakSet[Any] = weakref.WeakSet()
+_CLIENT_CLASSES = (("openai", ("OpenAI", "AsyncOpenAI")), ("anthropic", ("Anthropic", "AsyncAnthropic")))
+_SEARCH_DEPTH = 3  # client.chat.completions, client.beta.chat.completions, client.responses, client.messages
+
+
+def _owner_among_clients(resource: object) -> Any:
+    """The live SDK client that holds `resource` under one of its public attributes (`client.chat.completions`
+    and the like), for a resource made before the harness patched its constructor. The SDKs keep a
+    resource as a cached attribute of its client, so the client that made it holds it; the live clients are
+    found with `gc.get_objects()` and followed through their public attributes only. That walks every live
+    object, so it runs once per such resource (`_searched`), on its first instrumented call."""
+    classes = tuple(getattr(sys.modules[module], name) for module, names in _CLIENT_CLASSES
+                    if module in sys.modules for name in names if hasattr(sys.modules[module], name))
+    if not classes:
+        return None
+    for candidate in gc.get_objects():
+        # type(), not isinstance(): a proxy object (the SDKs have some) answers __class__ with what it stands for
+        if issubclass(type(candidate), classes) and _holds(candidate, resource, _SEARCH_DEPTH):
+            return candidate
+    return None
+
+
+def _holds(holder: object, resource: object, depth: int) -> bool:
+    """Whether `resource` is reachable from `holder` through public attributes already set (vars(): reading
+    an attribute would make a cached resource that does not exist yet), at most `depth` steps down."""
+    try:
+        attributes = vars(holder)
+    except TypeError:  # no __dict__
+        return False
+    for name, value in attributes.items():
+        if name.startswith("_"):
+            continue
+        if value is resource or (depth > 1 and _holds(value, resource, depth - 1)):
+            return True
+    return False
+
+
 def vendor_of(sdk_provider: str, resource: object) -> Vendor:
     """The vendor of the client an SDK resource (`client.chat.completions`, `client.messages`) belongs to;
-    the client's key (`client.api_key`) is remembered for redaction. A resource made before `init()` patched
-    its class cannot be traced to its client: its vendor is unknown (`UNTRACED`, see `Vendor.why_unknown`)."""
+    the client's key (`client.api_key`) is remembered for redaction. A resource whose client cannot be told
+    (made on its own, not held by a live client) has an unknown vendor (`UNTRACED`, see `Vendor.why_unknown`)."""
     client = client_of(resource)
     if client is None:
         return _untraced(sdk_provider, resource)

@@ -22,6 +22,7 @@ from cascadeflow.pricing import PriceBook
 from cascadeflow.reports.sources import open_audit, source_names
 from cascadeflow.trace.events import ANOMALY_ACTION
 from cascadeflow.trace.redact import redact_text
+from cascadeflow.trace.sqlite import filter_clause
 
 Sources = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
@@ -137,21 +138,9 @@ _TOTAL_ONLY = f"""
 MAX_ANOMALIES = 1000  # events listed in one report (the newest are kept)
 
 
-def time_clause(since: str | None, until: str | None) -> tuple[str, list[Any]]:
-    """` WHERE` on the records' timestamps (inclusive bounds; empty without bounds) and its parameters."""
-    clauses, params = [], []
-    if since is not None:
-        clauses.append("timestamp >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("timestamp <= ?")
-        params.append(until)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
 def where_clause(since: str | None, until: str | None) -> tuple[str, list[Any]]:
     """` WHERE` on the timestamps that also leaves event records (anomalies) out: calls only."""
-    where, params = time_clause(since, until)
+    where, params = filter_clause(since, until)
     return (f"{where} AND {_CALL}" if where else f" WHERE {_CALL}"), params
 
 
@@ -183,7 +172,7 @@ def report(sources: Sources, *, by: str | Sequence[str] = "model", since: str | 
     con = open_audit(sources) if con is None else con
     try:
         low, high = iso_bound(since), iso_bound(until)
-        where, params = time_clause(low, high)
+        where, params = filter_clause(low, high)
         groups = ", ".join(f"coalesce(CAST({e} AS VARCHAR), '{NONE_LABEL}') AS g{i}"
                            for i, e in enumerate(expressions))
         names = ", ".join(f"g{i}" for i in range(len(keys)))

@@ -6,7 +6,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -107,6 +107,25 @@ class SqliteSink:
         self.close()
 
 
+def filter_clause(since: str | None, until: str | None,
+                 equals: Mapping[str, str | None] | None = None) -> tuple[str, list[Any]]:
+    """` WHERE` on the records' columns equal to the given values (None: not filtered) and on their
+    timestamps (inclusive ISO bounds), with its `?` parameters; empty when nothing filters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (equals or {}).items():
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("timestamp >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("timestamp <= ?")
+        params.append(until)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
 def read_sqlite(path: str | os.PathLike[str], *, since: str | None = None, until: str | None = None,
                 **equals: str | None) -> Iterator[dict[str, Any]]:
     """Records from a SqliteSink database, oldest first, filtered on indexed columns in SQL.
@@ -118,19 +137,7 @@ def read_sqlite(path: str | os.PathLike[str], *, since: str | None = None, until
         raise ConfigurationError(f"cannot filter on {sorted(unknown)}; indexed columns: {INDEXED_COLUMNS}")
     if not Path(path).exists():
         raise ConfigurationError(f"no audit database at {path}")
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in equals.items():
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        clauses.append("timestamp >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("timestamp <= ?")
-        params.append(until)
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, params = filter_clause(since, until, equals)
     conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
     try:
         for (text,) in conn.execute(f"SELECT record FROM audit{where} ORDER BY id", params):

@@ -35,6 +35,22 @@ def anthropic_server(loopback_server: LoopbackServer) -> ScriptedHost:
     return loopback_server.anthropic
 
 
+@pytest.fixture
+def oa(openai_server):
+    """The official openai client on the loopback OpenAI host."""
+    import openai
+
+    return openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
+
+
+@pytest.fixture
+def an(anthropic_server):
+    """The official anthropic client on the loopback Anthropic host."""
+    import anthropic
+
+    return anthropic.Anthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)
+
+
 @pytest.fixture(autouse=True)
 def audit_log_in_tmp(monkeypatch, tmp_path):
     """Every call is audited by default; tests write that log under their tmp dir, never into the checkout."""

@@ -57,19 +57,3 @@ async def _call(runtime, model=None, text="hello", **request_kw):
 @pytest.fixture
 def call():
     return _call
-
-
-@pytest.fixture
-def oa(openai_server):
-    """The official openai client on the loopback OpenAI host."""
-    import openai
-
-    return openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
-
-
-@pytest.fixture
-def an(anthropic_server):
-    """The official anthropic client on the loopback Anthropic host."""
-    import anthropic
-
-    return anthropic.Anthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)

@@ -12,16 +12,6 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters":
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
-@pytest.fixture
-def oa(openai_server):
-    return openai.OpenAI(base_url=openai_server.base_url, api_key="sk-test", max_retries=0)
-
-
-@pytest.fixture
-def an(anthropic_server):
-    return anthropic.Anthropic(base_url=anthropic_server.base_url, api_key="sk-ant-test", max_retries=0)
-
-
 def test_openai_chat_completion_with_usage_and_logprobs(oa, openai_server):
     openai_server.enqueue(text="Paris is", logprobs=[("Paris", -0.1, [("Paris", -0.1), ("Lyon", -3.2)]),
                                                      (" is", -0.5)],

@@ -14,7 +14,7 @@ SRC = Path(cascadeflow.__file__).parent
 # bottom to top; a package (or top-level module) imports only from its own layer's packages and those below
 LAYERS = [
     {"errors", "known_secrets"},
-    {"messages", "models", "pricing", "tokens", "sync", "stamps", "embeddings"},
+    {"messages", "models", "pricing", "tokens", "sync", "stamps", "embeddings", "lazy"},
     {"trace"},
     {"providers"},
     {"budget"},

@@ -24,6 +24,7 @@ from cascadeflow.errors import (
     UnknownModelPriceError,
     UnknownProviderError,
 )
+from cascadeflow.lazy import lazy_attribute
 from cascadeflow.messages import Message, Request, Response, ToolCall, ToolSpec, Usage
 from cascadeflow.models import ModelConfig
 
@@ -123,14 +124,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cascadeflow' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _LAZY, name)
 
 
 def __dir__() -> list[str]:

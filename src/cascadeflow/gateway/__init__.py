@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cascadeflow.lazy import lazy_attribute
+
 _LAZY = {
     "GatewayConfig": "cascadeflow.gateway.config",
     "create_app": "cascadeflow.gateway.app",
@@ -17,12 +19,7 @@ __all__ = ["GatewayConfig", "create_app", "load_config", "serve"]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cascadeflow.gateway' has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(module), name)
+    return lazy_attribute(__name__, _LAZY, name)
 
 
 if TYPE_CHECKING:

@@ -5,8 +5,9 @@ the NAB scoring rules and event scores to measure detectors, and a generator of 
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
+
+from cascadeflow.lazy import lazy_attribute
 
 _HOME = {
     "AgreementScorer": "agreement",
@@ -34,12 +35,7 @@ __all__ = ["AgreementScorer", "Alert", "AlertConfig", "AlertRule", "Anomaly", "A
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'cascadeflow.insights' has no attribute {name!r}")
-    value = getattr(import_module(f"cascadeflow.insights.{home}"), _RENAMED.get(name, name))
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _HOME, name, renamed=_RENAMED)
 
 
 def __dir__() -> list[str]:

@@ -6,9 +6,10 @@ Names load on first use, so importing this package needs neither prometheus-clie
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
 from typing import Any
+
+from cascadeflow.lazy import lazy_attribute
 
 _HOME = {
     "LabelConfig": "labels",
@@ -34,12 +35,7 @@ def asset_path(name: str) -> Path:
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'cascadeflow.metrics' has no attribute {name!r}")
-    value = getattr(import_module(f"cascadeflow.metrics.{home}"), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _HOME, name)
 
 
 def __dir__() -> list[str]:

@@ -6,8 +6,9 @@ Names are loaded on first use, so reading or converting a recorded-outcome file 
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
+
+from cascadeflow.lazy import lazy_attribute
 
 _WHERE = {
     "OperatingPoint": "report", "QueryOutcome": "report",
@@ -30,6 +31,4 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'cascadeflow.replay' has no attribute {name!r}")
-    return getattr(import_module(f"cascadeflow.replay.{_WHERE[name]}"), name)
+    return lazy_attribute(__name__, _WHERE, name)

@@ -7,8 +7,9 @@ Names load on first use: DuckDB and Jinja2 (the `reports` extra) only when a rep
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
+
+from cascadeflow.lazy import lazy_attribute
 
 _HOME = {
     "BreakEven": "calculators",
@@ -52,12 +53,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'cascadeflow.reports' has no attribute {name!r}")
-    value = getattr(import_module(f"cascadeflow.reports.{home}"), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _HOME, name)
 
 
 def __dir__() -> list[str]:

@@ -6,9 +6,9 @@ must not pay for sinks, readers or the `otel` extra it may never use.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
+from cascadeflow.lazy import lazy_attribute
 from cascadeflow.trace.records import AuditRecord, DecisionRecord
 
 _HOME = {
@@ -59,12 +59,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'cascadeflow.trace' has no attribute {name!r}")
-    value = getattr(import_module(f"cascadeflow.trace.{home}"), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(__name__, _HOME, name)
 
 
 def __dir__() -> list[str]:

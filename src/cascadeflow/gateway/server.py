@@ -14,9 +14,9 @@ log = logging.getLogger(__name__)
 # A request allocates a few hundred container objects, which reference counting frees when it ends. With
 # Python's default threshold of the youngest generation (700) a collection ran every few requests: it moved
 # the objects of the requests in flight to older generations, where they died and kept full collections,
-# which walk every object of the process, coming. Those collections took about a tenth of the gateway's CPU
-# (docs/benchmarks.md, "Gateway"); with this threshold they are rare, and the young collections scan
-# mostly garbage already freed.
+# which walk every object of the process, coming. With this threshold they are rare, and the young
+# collections scan mostly garbage already freed (the CPU per request before and after: docs/benchmarks.md,
+# "Gateway").
 YOUNG_GC_THRESHOLD = 10_000
 
 
